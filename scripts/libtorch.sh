@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Prints the directory of a libtorch 2.13.0 (the version tch 0.26 is built against),
+# installing it on first use. Everything else goes to stderr, so callers can write
+# `LIBTORCH=$(scripts/libtorch.sh)`.
+#
+# The chosen directory is also linked as .libtorch in the checkout, which .cargo/config.toml
+# points LIBTORCH at, so plain cargo commands work after the first `make`.
+#
+# Order of preference:
+#   1. $LIBTORCH, when the user already has a libtorch (checked to exist);
+#   2. a previous install in the cache ($AVC_CACHE_DIR, default ~/.cache/avc), shared by
+#      every clone on this machine;
+#   3. a fresh install: a Python venv in the cache with torch==2.13.0 from PyPI. The wheel
+#      carries libtorch (CPU and CUDA 13 libraries) and runs on machines without a GPU.
+set -euo pipefail
+
+version=2.13.0
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+link() {
+  ln -sfn "$1" "$root/.libtorch"
+  echo "$1"
+}
+
+if [ -n "${LIBTORCH:-}" ] && [ "$LIBTORCH" != "$root/.libtorch" ]; then
+  if [ ! -d "$LIBTORCH/lib" ] || [ ! -d "$LIBTORCH/include" ]; then
+    echo "avc: LIBTORCH=$LIBTORCH has no lib/ and include/ directories" >&2
+    exit 1
+  fi
+  link "$LIBTORCH"
+  exit 0
+fi
+
+cache="${AVC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/avc}"
+venv="$cache/torch-$version"
+marker="$venv/avc-libtorch-path"
+
+if [ ! -f "$marker" ]; then
+  echo "avc: installing torch==$version into $venv (first run only, about 4 GB with its CUDA libraries)" >&2
+  mkdir -p "$cache"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off \
+    "torch==$version" numpy >&2
+  "$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' > "$marker.tmp"
+  mv "$marker.tmp" "$marker"
+fi
+link "$(cat "$marker")"

@@ -1,0 +1,241 @@
+//! The abstract syntax both front-ends produce. It says what the user wrote, with a span
+//! for every piece; nothing is resolved yet (an op name may name a block, a parameter
+//! value may be a reference to a block parameter or constant). `ir::build` turns it into
+//! the IR.
+
+use crate::source::{SourceFile, Span};
+
+/// A name as written, with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+impl std::fmt::Display for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Ident {
+    pub fn new(name: impl Into<String>, span: Span) -> Self {
+        Ident { name: name.into(), span }
+    }
+}
+
+/// A whole architecture file.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub source: SourceFile,
+    /// Named constants (`let H = 128` in the DSL, `constants:` in YAML).
+    pub constants: Vec<Constant>,
+    pub inputs: Vec<InputDecl>,
+    pub blocks: Vec<BlockDecl>,
+    pub nodes: Vec<NodeDecl>,
+    pub outputs: Vec<OutputDecl>,
+    /// The `train:` section, as written: checked by the trainer, not the compiler.
+    pub train: Vec<Setting>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constant {
+    pub name: Ident,
+    pub value: Value,
+}
+
+/// A model input: a name, a per-sample shape (batch is implicit) and the data stream
+/// that feeds it (defaults to the input's own name: `video`, `audio`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputDecl {
+    pub name: Ident,
+    pub shape: Vec<DimExpr>,
+    pub stream: Option<Ident>,
+    pub span: Span,
+}
+
+/// One dimension of a declared shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DimExpr {
+    Fixed(i64, Span),
+    /// A symbol: a sequence length left open (`T`), or a constant's name.
+    Symbol(Ident),
+}
+
+impl DimExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            DimExpr::Fixed(_, s) => *s,
+            DimExpr::Symbol(i) => i.span,
+        }
+    }
+}
+
+/// `name = callee(inputs..., args...)`: the callee is an op or a block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeDecl {
+    pub name: Ident,
+    pub callee: Ident,
+    pub inputs: Vec<Ident>,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    pub name: Ident,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueKind {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    List(Vec<Value>),
+    /// A reference to a block parameter or a named constant, resolved at expansion.
+    Ref(String),
+}
+
+impl ValueKind {
+    /// The word used in "expected X, found Y" messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ValueKind::Int(_) => "an integer",
+            ValueKind::Float(_) => "a float",
+            ValueKind::Bool(_) => "a boolean",
+            ValueKind::Str(_) => "a string",
+            ValueKind::List(_) => "a list",
+            ValueKind::Ref(_) => "a reference",
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            ValueKind::Int(i) => write!(f, "{i}"),
+            ValueKind::Float(x) => write!(f, "{}", format_float(*x)),
+            ValueKind::Bool(b) => write!(f, "{b}"),
+            ValueKind::Str(s) => write!(f, "{s:?}"),
+            ValueKind::Ref(r) => write!(f, "{r}"),
+            ValueKind::List(items) => {
+                write!(f, "[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, "]")
+            }
+        }
+    }
+}
+
+/// A float written so that it reads back as a float (`1.0`, not `1`).
+pub fn format_float(x: f64) -> String {
+    let s = format!("{x}");
+    if s.contains(['.', 'e', 'E', 'i', 'N']) { s } else { format!("{s}.0") }
+}
+
+/// A parameterised subgraph, expanded at compile time once per use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockDecl {
+    pub name: Ident,
+    pub params: Vec<BlockParam>,
+    pub inputs: Vec<Ident>,
+    pub nodes: Vec<NodeDecl>,
+    /// The node whose value the block returns.
+    pub output: Ident,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockParam {
+    pub name: Ident,
+    pub ty: ParamType,
+    pub default: Option<Value>,
+}
+
+/// The types a parameter can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    Int,
+    Float,
+    Bool,
+    Str,
+}
+
+impl ParamType {
+    pub const ALL: [(&'static str, ParamType); 4] = [
+        ("int", ParamType::Int),
+        ("float", ParamType::Float),
+        ("bool", ParamType::Bool),
+        ("str", ParamType::Str),
+    ];
+
+    pub fn parse(word: &str) -> Option<ParamType> {
+        Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, t)| *t)
+    }
+
+    pub fn keyword(self) -> &'static str {
+        Self::ALL.iter().find(|(_, t)| *t == self).map_or("?", |(w, _)| w)
+    }
+}
+
+/// What an output returns and so how it is ranked and trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputKind {
+    /// A match score, higher means a better match (trained with BCE).
+    Logit,
+    /// A distance, lower means a better match (trained with a contrastive loss).
+    Distance,
+    /// A (video, audio) pair of embeddings compared by cosine similarity.
+    Embeddings,
+}
+
+impl OutputKind {
+    pub const ALL: [(&'static str, OutputKind); 3] = [
+        ("logit", OutputKind::Logit),
+        ("distance", OutputKind::Distance),
+        ("embeddings", OutputKind::Embeddings),
+    ];
+
+    pub fn parse(word: &str) -> Option<OutputKind> {
+        Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, k)| *k)
+    }
+
+    pub fn keyword(self) -> &'static str {
+        Self::ALL.iter().find(|(_, k)| *k == self).map_or("?", |(w, _)| w)
+    }
+
+    /// Whether a higher score means a better match: the direction evaluation ranks in.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, OutputKind::Distance)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputDecl {
+    pub name: Ident,
+    pub kind: OutputKind,
+    pub kind_span: Span,
+    /// One node (logit, distance) or two (video embedding, audio embedding).
+    pub from: Vec<Ident>,
+    pub span: Span,
+}
+
+/// One `key: value` of the `train:` section; keys may be dotted (`schedule.factor`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub key: Ident,
+    pub value: Value,
+}

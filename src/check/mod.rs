@@ -1,0 +1,210 @@
+//! Checks on a built graph: shape inference with a symbolic batch (and sequence length
+//! where ops allow it), parameter and multiply-add counts, output kinds, unused nodes.
+//!
+//! Results are side tables indexed by [`NodeId::index`]; the graph itself is not changed.
+//! Shape inference goes on past a failing node (its dependants are skipped, not
+//! reported), so independent mistakes surface in one run.
+
+mod summary;
+mod towers;
+
+pub use summary::{group as render_count, render_table};
+pub use towers::Tower;
+
+use crate::ast::OutputKind;
+use crate::diag::Diagnostic;
+use crate::ir::{Graph, NodeId, NodeKind};
+use crate::ops::ShapeError;
+use crate::shape::{Dim, Shape};
+use crate::source::Span;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CheckError {
+    #[error("node `{node}` ({op}): {}", describe_shape_error(error, inputs))]
+    Shape { node: String, op: &'static str, inputs: Vec<String>, error: ShapeError, span: Span, input_span: Option<Span> },
+    #[error("node `{node}` is never used by an output")]
+    Unused { node: String, span: Span },
+    #[error("output `{output}` ({}) must be {expected}, found `{node}` with shape {found}", kind.keyword())]
+    OutputShape { output: String, kind: OutputKind, node: String, expected: String, found: Shape, span: Span },
+}
+
+fn describe_shape_error(e: &ShapeError, inputs: &[String]) -> String {
+    let which = match e.input {
+        Some(i) if inputs.len() > 1 => format!("input {} `{}`", i + 1, inputs.get(i).map_or("?", |s| s.as_str())),
+        Some(i) => format!("input `{}`", inputs.get(i).map_or("?", |s| s.as_str())),
+        None => "the inputs".to_string(),
+    };
+    let axis = e.axis.map(|a| format!(" (axis {a} differs)")).unwrap_or_default();
+    format!("{which} has shape {}, expected {}{axis}", e.found, e.expected)
+}
+
+impl CheckError {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let msg = self.to_string();
+        match self {
+            CheckError::Shape { error, span, input_span, .. } => {
+                let mut d = Diagnostic::error("shape::mismatch", msg);
+                if let Some(s) = input_span {
+                    d = d.with_label(*s, format!("this input is {}", error.found));
+                }
+                d = d.with_label(*span, "in this node");
+                match &error.hint {
+                    Some(h) => d.with_help(h.clone()),
+                    None => d,
+                }
+            }
+            CheckError::Unused { span, .. } => Diagnostic::warning("graph::unused", msg)
+                .with_label(*span, "defined here")
+                .with_help("remove it, or feed it into a node that an output reads"),
+            CheckError::OutputShape { span, .. } => Diagnostic::error("output::shape", msg).with_label(*span, "this output"),
+        }
+    }
+}
+
+/// What checking learned about each node.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Output shape per node; `None` where inference failed or was skipped.
+    pub shapes: Vec<Option<Shape>>,
+    pub params: Vec<i64>,
+    pub macs: Vec<Option<i64>>,
+    /// Which modality tower each node belongs to.
+    pub towers: Vec<Tower>,
+    pub errors: Vec<CheckError>,
+    pub warnings: Vec<CheckError>,
+}
+
+impl Checked {
+    pub fn shape(&self, id: NodeId) -> Option<&Shape> {
+        self.shapes[id.index()].as_ref()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn tower(&self, id: NodeId) -> Tower {
+        self.towers[id.index()]
+    }
+
+    pub fn total_params(&self) -> i64 {
+        self.params.iter().sum()
+    }
+
+    /// Total multiply-adds per sample, `None` when a symbolic size leaves one open.
+    pub fn total_macs(&self) -> Option<i64> {
+        self.macs.iter().copied().sum()
+    }
+
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.errors.iter().chain(&self.warnings).map(CheckError::to_diagnostic).collect()
+    }
+}
+
+/// Runs every check on a graph.
+pub fn check(graph: &Graph) -> Checked {
+    let n = graph.len();
+    let mut c = Checked {
+        shapes: vec![None; n],
+        params: vec![0; n],
+        macs: vec![Some(0); n],
+        towers: towers::towers(graph),
+        errors: vec![],
+        warnings: vec![],
+    };
+    for &id in graph.topo() {
+        infer_node(graph, id, &mut c);
+    }
+    check_outputs(graph, &mut c);
+    find_unused(graph, &mut c);
+    c
+}
+
+fn infer_node(graph: &Graph, id: NodeId, c: &mut Checked) {
+    let node = graph.node(id);
+    let op = match &node.kind {
+        NodeKind::Input { shape, .. } => {
+            c.shapes[id.index()] = Some(shape.clone());
+            return;
+        }
+        NodeKind::Op(op) => op,
+    };
+    let inputs = graph.inputs_of(id);
+    let Some(in_shapes) = inputs.iter().map(|&i| c.shapes[i.index()].clone()).collect::<Option<Vec<Shape>>>() else {
+        return; // an input already failed: its error is reported, this one would be noise
+    };
+    match op.infer(&in_shapes) {
+        Ok(out) => {
+            c.params[id.index()] = op.param_count(&in_shapes);
+            c.macs[id.index()] = op.macs(&in_shapes, &out);
+            c.shapes[id.index()] = Some(out);
+        }
+        Err(error) => c.errors.push(CheckError::Shape {
+            node: node.name.clone(),
+            op: op.name(),
+            inputs: inputs.iter().map(|&i| graph.node(i).name.clone()).collect(),
+            input_span: error.input.and_then(|i| node.input_spans.get(i).copied()),
+            error,
+            span: node.span,
+        }),
+    }
+}
+
+fn check_outputs(graph: &Graph, c: &mut Checked) {
+    for out in &graph.outputs {
+        let shapes: Vec<(NodeId, Shape)> =
+            out.from.iter().filter_map(|&id| c.shape(id).map(|s| (id, s.clone()))).collect();
+        if shapes.len() != out.from.len() {
+            continue; // a producer failed; already reported
+        }
+        let mismatch = |expected: &str, id: NodeId, found: &Shape| CheckError::OutputShape {
+            output: out.name.clone(),
+            kind: out.kind,
+            node: graph.node(id).name.clone(),
+            expected: expected.to_string(),
+            found: found.clone(),
+            span: out.span,
+        };
+        match out.kind {
+            OutputKind::Logit | OutputKind::Distance => {
+                let (id, s) = &shapes[0];
+                let is_score = matches!(s.dims(), [Dim::Batch] | [Dim::Batch, Dim::Fixed(1)]);
+                if !is_score {
+                    c.errors.push(mismatch("one score per pair, [B] or [B, 1]", *id, s));
+                }
+            }
+            OutputKind::Embeddings => {
+                for (id, s) in &shapes {
+                    if !matches!(s.dims(), [Dim::Batch, Dim::Fixed(_)]) {
+                        c.errors.push(mismatch("a vector per clip, [B, D]", *id, s));
+                    }
+                }
+                if let [(_, a), (id, b)] = shapes.as_slice()
+                    && a.rank() == 2
+                    && b.rank() == 2
+                    && a != b
+                {
+                    c.errors.push(mismatch(&format!("the same width as the video embedding {a}"), *id, b));
+                }
+            }
+        }
+    }
+}
+
+/// Nodes from which no output can be reached.
+fn find_unused(graph: &Graph, c: &mut Checked) {
+    let mut used = vec![false; graph.len()];
+    let mut stack: Vec<NodeId> = graph.outputs.iter().flat_map(|o| o.from.iter().copied()).collect();
+    while let Some(id) = stack.pop() {
+        if std::mem::replace(&mut used[id.index()], true) {
+            continue;
+        }
+        stack.extend(graph.inputs_of(id));
+    }
+    for &id in graph.topo() {
+        if !used[id.index()] {
+            let node = graph.node(id);
+            c.warnings.push(CheckError::Unused { node: node.name.clone(), span: node.span });
+        }
+    }
+}

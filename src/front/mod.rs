@@ -1,0 +1,45 @@
+//! Front-ends: an architecture file's text -> [`ast::Module`], with a span for every name
+//! and value. The format follows the file name: `.avc` is the text DSL, anything else YAML
+//! (see [`yaml`] for the YAML language).
+//!
+//! Errors are [`FrontError`]s, data with the span of the offending text; the CLI turns them
+//! into [`Diagnostic`](crate::diag::Diagnostic)s with [`FrontError::to_diagnostic`].
+
+mod error;
+pub mod yaml;
+mod yaml_graph;
+mod yaml_read;
+mod yaml_tree;
+
+#[cfg(test)]
+mod yaml_tests;
+
+pub use error::FrontError;
+
+use crate::ast;
+use crate::source::SourceFile;
+use std::path::Path;
+
+/// The two surface syntaxes of an architecture file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Dsl,
+}
+
+/// `.avc` files are the DSL; everything else (`.yaml`, `.yml`, no extension) is YAML.
+pub fn format_of(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("avc") => Format::Dsl,
+        _ => Format::Yaml,
+    }
+}
+
+/// Parses a source file into the AST, choosing the front-end by the file's name.
+/// On failure returns every independent error found, in file order.
+pub fn parse(source: &SourceFile) -> Result<ast::Module, Vec<FrontError>> {
+    match format_of(Path::new(source.name())) {
+        Format::Yaml => yaml::parse(source),
+        Format::Dsl => Err(vec![FrontError::DslUnavailable]),
+    }
+}

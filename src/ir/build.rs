@@ -1,0 +1,624 @@
+//! AST -> IR: constants substituted, blocks expanded (each instance under its own name,
+//! with its own weights), names resolved, op arguments type-checked, cycles rejected.
+//! Independent errors are all collected; the graph is returned only when there are none.
+
+use super::{Graph, Node, NodeId, NodeKind, Output};
+use crate::ast::{self, BlockDecl, DimExpr, Ident, Module, NodeDecl, OutputKind, ParamType, Value, ValueKind};
+use crate::diag::{Diagnostic, did_you_mean, one_of};
+use crate::ops::{self, ArgError, ArgReader, Arity, ResolvedArg};
+use crate::shape::{Dim, Shape};
+use crate::source::Span;
+use petgraph::graph::DiGraph;
+use std::collections::HashMap;
+
+/// How deep blocks may call blocks before we call it runaway recursion.
+const MAX_BLOCK_DEPTH: usize = 32;
+/// Largest size accepted for one declared dimension.
+const MAX_DIM: i64 = 1 << 24;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    #[error("`{name}` is defined twice")]
+    Duplicate { name: String, span: Span, first: Span },
+    #[error("unknown op or block `{}`", name.name)]
+    UnknownCallee { name: Ident, suggestion: Option<String> },
+    #[error("node `{node}` reads `{}`, which is not defined", name.name)]
+    UnknownRef { node: String, name: Ident, suggestion: Option<String>, known: Vec<String> },
+    #[error("node `{node}`: {error}")]
+    Arg { node: String, error: ArgError },
+    #[error("node `{node}`: `{op}` takes {expected}, found {found}")]
+    Arity { node: String, op: String, expected: Arity, found: usize, span: Span },
+    #[error("the graph has a cycle: {}", nodes.join(" -> "))]
+    Cycle { nodes: Vec<String>, span: Span },
+    #[error("block `{}` calls itself: {}", chain[0], chain.join(" -> "))]
+    Recursion { chain: Vec<String>, span: Span },
+    #[error("`{name}` is not a block parameter or constant")]
+    UnknownValueRef { name: String, span: Span, known: Vec<String> },
+    #[error("block `{block}` parameter `{param}` must be {expected}, found {found}")]
+    BlockParamType { block: String, param: String, expected: &'static str, found: String, span: Span },
+    #[error("block `{block}` has no parameter `{}`", param.name)]
+    BlockParamUnknown { block: String, param: Ident, allowed: Vec<String> },
+    #[error("block `{block}` needs the parameter `{param}`")]
+    BlockParamMissing { block: String, param: String, span: Span },
+    #[error("block `{block}`'s output `{}` is not one of its nodes or inputs", output.name)]
+    BlockOutput { block: String, output: Ident },
+    #[error("input `{input}`: dimension {found} is not a valid size")]
+    BadDim { input: String, found: String, span: Span },
+    #[error("the model declares no inputs")]
+    NoInputs { span: Span },
+    #[error("the model declares no outputs")]
+    NoOutputs { span: Span },
+    #[error("output `{output}` of kind `{}` takes {expected} node(s), found {found}", kind.keyword())]
+    OutputArity { output: String, kind: OutputKind, expected: usize, found: usize, span: Span },
+}
+
+impl BuildError {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let msg = self.to_string();
+        match self {
+            BuildError::Duplicate { span, first, .. } => Diagnostic::error("name::duplicate", msg)
+                .with_label(*span, "defined again here")
+                .with_label(*first, "first defined here")
+                .with_help("names must be unique across inputs, nodes, blocks and outputs"),
+            BuildError::UnknownCallee { name, suggestion } => {
+                let d = Diagnostic::error("name::unknown-op", msg).with_label(name.span, "not an op or block");
+                match suggestion {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("ops are {} (`avc ops` documents them)", ops::names().join(", "))),
+                }
+            }
+            BuildError::UnknownRef { name, suggestion, known, .. } => {
+                let d = Diagnostic::error("name::unknown-ref", msg).with_label(name.span, "not defined");
+                match suggestion {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("defined names here: {}", known.join(", "))),
+                }
+            }
+            BuildError::Arg { error, .. } => arg_diagnostic(error, msg),
+            BuildError::Arity { span, .. } => Diagnostic::error("op::arity", msg).with_label(*span, "here"),
+            BuildError::Cycle { span, .. } => Diagnostic::error("graph::cycle", msg)
+                .with_label(*span, "this node depends on itself")
+                .with_help("a model is a DAG: every node may only read nodes that do not read it back"),
+            BuildError::Recursion { span, .. } => Diagnostic::error("block::recursion", msg)
+                .with_label(*span, "recursive use")
+                .with_help("blocks are expanded at compile time, so they cannot call themselves"),
+            BuildError::UnknownValueRef { span, known, .. } => {
+                let d = Diagnostic::error("name::unknown-value", msg).with_label(*span, "not defined");
+                if known.is_empty() {
+                    d.with_help("define it with `constants:` (YAML) or `let` (DSL), or as a block parameter")
+                } else {
+                    d.with_help(format!("known here: {}", known.join(", ")))
+                }
+            }
+            BuildError::BlockParamType { span, .. } => {
+                Diagnostic::error("block::param-type", msg).with_label(*span, "wrong type")
+            }
+            BuildError::BlockParamUnknown { param, allowed, .. } => Diagnostic::error("block::unknown-param", msg)
+                .with_label(param.span, "unknown parameter")
+                .with_help(format!(
+                    "the block's parameters are {}",
+                    one_of(&allowed.iter().map(String::as_str).collect::<Vec<_>>())
+                )),
+            BuildError::BlockParamMissing { span, .. } => {
+                Diagnostic::error("block::missing-param", msg).with_label(*span, "in this use")
+            }
+            BuildError::BlockOutput { output, .. } => {
+                Diagnostic::error("block::output", msg).with_label(output.span, "not defined in the block")
+            }
+            BuildError::BadDim { span, .. } => Diagnostic::error("input::dim", msg)
+                .with_label(*span, "here")
+                .with_help(format!("a dimension is a whole number from 1 to {MAX_DIM}, or a symbol such as `T`")),
+            BuildError::NoInputs { span } => Diagnostic::error("model::no-inputs", msg)
+                .with_label(*span, "here")
+                .with_help("declare e.g. `inputs: {video: [120, 1024], audio: [120, 128]}`"),
+            BuildError::NoOutputs { span } => Diagnostic::error("model::no-outputs", msg)
+                .with_label(*span, "here")
+                .with_help("declare e.g. `outputs: [{name: match, kind: logit, from: head}]`"),
+            BuildError::OutputArity { span, .. } => Diagnostic::error("output::arity", msg)
+                .with_label(*span, "here")
+                .with_help("`logit` and `distance` read one node; `embeddings` reads two (video, audio)"),
+        }
+    }
+}
+
+fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
+    match error {
+        ArgError::Unknown { param, allowed, .. } => {
+            let d = Diagnostic::error("op::unknown-param", msg).with_label(param.span, "unknown parameter");
+            let allowed_text = if allowed.is_empty() {
+                "this op takes no parameters".to_string()
+            } else {
+                format!("allowed: {}", one_of(allowed))
+            };
+            match did_you_mean(&param.name, allowed.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`? ({allowed_text})")),
+                None => d.with_help(allowed_text),
+            }
+        }
+        ArgError::Missing { span, .. } => Diagnostic::error("op::missing-param", msg).with_label(*span, "in this node"),
+        ArgError::Type { span, .. } => Diagnostic::error("op::param-type", msg).with_label(*span, "wrong type"),
+        ArgError::Range { span, .. } => Diagnostic::error("op::param-range", msg).with_label(*span, "out of range"),
+        ArgError::Duplicate { param, first } => Diagnostic::error("op::duplicate-param", msg)
+            .with_label(param.span, "given again")
+            .with_label(*first, "first given here"),
+    }
+}
+
+/// A node after expansion, before it enters the graph.
+struct FlatNode {
+    name: String,
+    kind: NodeKind,
+    /// Resolved names of the inputs, with the spans they were written at.
+    inputs: Vec<(String, Span)>,
+    span: Span,
+    instance: Vec<String>,
+}
+
+/// The scope a node declaration is expanded in: the top level or one block instance.
+struct Scope<'a> {
+    /// Prefix for names defined here (`""` at the top level, `v1.` in instance `v1`).
+    prefix: String,
+    /// Block inputs: local name -> the outer name it is bound to.
+    bound_inputs: HashMap<String, String>,
+    /// Values of block parameters and constants visible here.
+    values: HashMap<String, Value>,
+    /// Names defined in this scope (local, unprefixed).
+    locals: Vec<String>,
+    instance: Vec<String>,
+    /// The chain of blocks being expanded, for recursion errors.
+    chain: Vec<&'a str>,
+}
+
+struct Builder<'a> {
+    module: &'a Module,
+    blocks: HashMap<&'a str, &'a BlockDecl>,
+    nodes: Vec<FlatNode>,
+    /// Block instance name -> the name of the node holding its result.
+    aliases: HashMap<String, String>,
+    errors: Vec<BuildError>,
+}
+
+/// Builds the IR, or every error found on the way.
+pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
+    let mut b = Builder { module, blocks: HashMap::new(), nodes: Vec::new(), aliases: HashMap::new(), errors: Vec::new() };
+    let constants = b.collect_constants();
+    b.collect_blocks();
+    b.add_inputs(&constants);
+    let top = Scope {
+        prefix: String::new(),
+        bound_inputs: HashMap::new(),
+        values: constants,
+        locals: module
+            .inputs
+            .iter()
+            .map(|i| i.name.name.clone())
+            .chain(module.nodes.iter().map(|n| n.name.name.clone()))
+            .collect(),
+        instance: Vec::new(),
+        chain: Vec::new(),
+    };
+    b.check_unique_top_level();
+    for decl in &module.nodes {
+        b.expand(decl, &top);
+    }
+    b.finish()
+}
+
+impl<'a> Builder<'a> {
+    fn collect_constants(&mut self) -> HashMap<String, Value> {
+        let mut values: HashMap<String, Value> = HashMap::new();
+        let mut first_span: HashMap<&str, Span> = HashMap::new();
+        for c in &self.module.constants {
+            if let Some(first) = first_span.get(c.name.name.as_str()) {
+                self.errors.push(BuildError::Duplicate { name: c.name.name.clone(), span: c.name.span, first: *first });
+                continue;
+            }
+            first_span.insert(&c.name.name, c.name.span);
+            let resolved = self.resolve_value(&c.value, &values);
+            values.insert(c.name.name.clone(), resolved);
+        }
+        values
+    }
+
+    fn collect_blocks(&mut self) {
+        for block in &self.module.blocks {
+            if let Some(first) = self.blocks.get(block.name.name.as_str()) {
+                self.errors.push(BuildError::Duplicate {
+                    name: block.name.name.clone(),
+                    span: block.name.span,
+                    first: first.name.span,
+                });
+                continue;
+            }
+            let locals: Vec<&str> = block
+                .inputs
+                .iter()
+                .map(|i| i.name.as_str())
+                .chain(block.nodes.iter().map(|n| n.name.name.as_str()))
+                .collect();
+            if !locals.contains(&block.output.name.as_str()) {
+                self.errors.push(BuildError::BlockOutput { block: block.name.name.clone(), output: block.output.clone() });
+            }
+            self.blocks.insert(&block.name.name, block);
+        }
+    }
+
+    fn add_inputs(&mut self, constants: &HashMap<String, Value>) {
+        if self.module.inputs.is_empty() {
+            self.errors.push(BuildError::NoInputs { span: Span::new(0, 0) });
+        }
+        for input in &self.module.inputs {
+            let mut dims = vec![Dim::Batch];
+            for d in &input.shape {
+                dims.push(self.dim(input, d, constants));
+            }
+            let stream = input.stream.as_ref().unwrap_or(&input.name).name.clone();
+            self.nodes.push(FlatNode {
+                name: input.name.name.clone(),
+                kind: NodeKind::Input { stream, shape: Shape::new(dims) },
+                inputs: Vec::new(),
+                span: input.name.span,
+                instance: Vec::new(),
+            });
+        }
+    }
+
+    fn dim(&mut self, input: &ast::InputDecl, d: &DimExpr, constants: &HashMap<String, Value>) -> Dim {
+        let bad = |found: String, span| BuildError::BadDim { input: input.name.name.clone(), found, span };
+        match d {
+            DimExpr::Fixed(n, span) if (1..=MAX_DIM).contains(n) => Dim::Fixed(*n),
+            DimExpr::Fixed(n, span) => {
+                self.errors.push(bad(n.to_string(), *span));
+                Dim::Fixed(1)
+            }
+            DimExpr::Symbol(sym) => match constants.get(&sym.name).map(|v| &v.kind) {
+                Some(ValueKind::Int(n)) if (1..=MAX_DIM).contains(n) => Dim::Fixed(*n),
+                Some(other) => {
+                    self.errors.push(bad(format!("`{}` = {}", sym.name, Value { kind: other.clone(), span: sym.span }), sym.span));
+                    Dim::Fixed(1)
+                }
+                None => Dim::Sym(sym.name.clone()),
+            },
+        }
+    }
+
+    fn check_unique_top_level(&mut self) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let names = self
+            .module
+            .inputs
+            .iter()
+            .map(|i| &i.name)
+            .chain(self.module.nodes.iter().map(|n| &n.name))
+            .chain(self.module.outputs.iter().map(|o| &o.name));
+        for name in names {
+            if let Some(first) = seen.get(name.name.as_str()) {
+                self.errors.push(BuildError::Duplicate { name: name.name.clone(), span: name.span, first: *first });
+            } else {
+                seen.insert(&name.name, name.span);
+            }
+        }
+    }
+
+    /// Substitutes references in a value (recursively in lists).
+    fn resolve_value(&mut self, v: &Value, values: &HashMap<String, Value>) -> Value {
+        match &v.kind {
+            ValueKind::Ref(name) => match values.get(name) {
+                Some(found) => Value { kind: found.kind.clone(), span: v.span },
+                None => {
+                    let mut known: Vec<String> = values.keys().cloned().collect();
+                    known.sort();
+                    self.errors.push(BuildError::UnknownValueRef { name: name.clone(), span: v.span, known });
+                    Value { kind: ValueKind::Int(1), span: v.span }
+                }
+            },
+            ValueKind::List(items) => {
+                let items = items.iter().map(|i| self.resolve_value(i, values)).collect();
+                Value { kind: ValueKind::List(items), span: v.span }
+            }
+            _ => v.clone(),
+        }
+    }
+
+    /// Resolves a reference written in `scope` into a global node name.
+    fn resolve_ref(&self, name: &str, scope: &Scope) -> Option<String> {
+        if let Some(outer) = scope.bound_inputs.get(name) {
+            return Some(outer.clone());
+        }
+        scope.locals.iter().any(|l| l == name).then(|| format!("{}{name}", scope.prefix))
+    }
+
+    fn expand(&mut self, decl: &'a NodeDecl, scope: &Scope<'a>) {
+        let full_name = format!("{}{}", scope.prefix, decl.name.name);
+        let mut inputs = Vec::new();
+        for r in &decl.inputs {
+            match self.resolve_ref(&r.name, scope) {
+                Some(name) => inputs.push((name, r.span)),
+                None => {
+                    let mut known: Vec<String> = scope.bound_inputs.keys().cloned().collect();
+                    known.extend(scope.locals.iter().filter(|l| **l != decl.name.name).cloned());
+                    let suggestion = did_you_mean(&r.name, known.iter().map(String::as_str)).map(str::to_string);
+                    self.errors.push(BuildError::UnknownRef { node: full_name.clone(), name: r.clone(), suggestion, known });
+                }
+            }
+        }
+        let args: Vec<ResolvedArg> = decl
+            .args
+            .iter()
+            .map(|a| ResolvedArg { name: a.name.clone(), value: self.resolve_value(&a.value, &scope.values) })
+            .collect();
+        if let Some(spec) = ops::lookup(&decl.callee.name) {
+            self.add_op(spec, full_name, inputs, &args, decl, scope);
+        } else if let Some(&block) = self.blocks.get(decl.callee.name.as_str()) {
+            self.expand_block(block, full_name, inputs, &args, decl, scope);
+        } else {
+            let mut candidates = ops::names();
+            candidates.extend(self.blocks.keys().copied());
+            let suggestion = did_you_mean(&decl.callee.name, candidates).map(str::to_string);
+            self.errors.push(BuildError::UnknownCallee { name: decl.callee.clone(), suggestion });
+        }
+    }
+
+    fn add_op(
+        &mut self,
+        spec: &'static ops::OpSpec,
+        name: String,
+        inputs: Vec<(String, Span)>,
+        args: &[ResolvedArg],
+        decl: &NodeDecl,
+        scope: &Scope,
+    ) {
+        if !spec.arity.accepts(decl.inputs.len()) {
+            self.errors.push(BuildError::Arity {
+                node: name.clone(),
+                op: spec.name.to_string(),
+                expected: spec.arity,
+                found: decl.inputs.len(),
+                span: decl.span,
+            });
+        }
+        match ArgReader::new(spec, args, decl.name.span).parse() {
+            Ok(op) => self.nodes.push(FlatNode {
+                name,
+                kind: NodeKind::Op(op),
+                inputs,
+                span: decl.name.span,
+                instance: scope.instance.clone(),
+            }),
+            Err(errors) => {
+                self.errors.extend(errors.into_iter().map(|error| BuildError::Arg { node: name.clone(), error }));
+            }
+        }
+    }
+
+    fn expand_block(
+        &mut self,
+        block: &'a BlockDecl,
+        name: String,
+        inputs: Vec<(String, Span)>,
+        args: &[ResolvedArg],
+        decl: &NodeDecl,
+        scope: &Scope<'a>,
+    ) {
+        let block_name = block.name.name.as_str();
+        if scope.chain.contains(&block_name) || scope.chain.len() >= MAX_BLOCK_DEPTH {
+            let mut chain: Vec<String> = scope.chain.iter().map(|s| s.to_string()).collect();
+            chain.push(block_name.to_string());
+            self.errors.push(BuildError::Recursion { chain, span: decl.callee.span });
+            return;
+        }
+        if block.inputs.len() != decl.inputs.len() {
+            self.errors.push(BuildError::Arity {
+                node: name.clone(),
+                op: format!("block {block_name}"),
+                expected: Arity::Exactly(block.inputs.len()),
+                found: decl.inputs.len(),
+                span: decl.span,
+            });
+            return;
+        }
+        let values = self.bind_block_params(block, args, decl);
+        let mut instance = scope.instance.clone();
+        instance.push(name.clone());
+        let mut chain = scope.chain.clone();
+        chain.push(block_name);
+        let inner = Scope {
+            prefix: format!("{name}."),
+            bound_inputs: block.inputs.iter().map(|i| i.name.clone()).zip(inputs.into_iter().map(|(n, _)| n)).collect(),
+            values,
+            locals: block.nodes.iter().map(|n| n.name.name.clone()).collect(),
+            instance,
+            chain,
+        };
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for n in &block.nodes {
+            if let Some(first) = seen.insert(&n.name.name, n.name.span) {
+                if scope.chain.is_empty() {
+                    self.errors.push(BuildError::Duplicate { name: n.name.name.clone(), span: n.name.span, first });
+                }
+                continue;
+            }
+            self.expand(n, &inner);
+        }
+        let result = self.resolve_ref(&block.output.name, &inner).unwrap_or_default();
+        self.aliases.insert(name, result);
+    }
+
+    /// Type-checks a block use's arguments against the block's parameters.
+    fn bind_block_params(&mut self, block: &BlockDecl, args: &[ResolvedArg], decl: &NodeDecl) -> HashMap<String, Value> {
+        let block_name = &block.name.name;
+        let mut values: HashMap<String, Value> = HashMap::new();
+        for c in &self.module.constants {
+            values.insert(c.name.name.clone(), c.value.clone());
+        }
+        for arg in args {
+            if !block.params.iter().any(|p| p.name.name == arg.name.name) {
+                self.errors.push(BuildError::BlockParamUnknown {
+                    block: block_name.clone(),
+                    param: arg.name.clone(),
+                    allowed: block.params.iter().map(|p| p.name.name.clone()).collect(),
+                });
+            }
+        }
+        for p in &block.params {
+            let given = args.iter().find(|a| a.name.name == p.name.name).map(|a| a.value.clone());
+            let Some(value) = given.or_else(|| p.default.clone()) else {
+                self.errors.push(BuildError::BlockParamMissing {
+                    block: block_name.clone(),
+                    param: p.name.name.clone(),
+                    span: decl.span,
+                });
+                continue;
+            };
+            let fits = matches!(
+                (p.ty, &value.kind),
+                (ParamType::Int, ValueKind::Int(_))
+                    | (ParamType::Float, ValueKind::Float(_) | ValueKind::Int(_))
+                    | (ParamType::Bool, ValueKind::Bool(_))
+                    | (ParamType::Str, ValueKind::Str(_))
+            );
+            if !fits {
+                self.errors.push(BuildError::BlockParamType {
+                    block: block_name.clone(),
+                    param: p.name.name.clone(),
+                    expected: p.ty.keyword(),
+                    found: format!("{} `{value}`", value.kind.type_name()),
+                    span: value.span,
+                });
+            }
+            values.insert(p.name.name.clone(), value);
+        }
+        values
+    }
+
+    fn finish(mut self) -> Result<Graph, Vec<BuildError>> {
+        let mut dag = DiGraph::new();
+        let mut by_name = HashMap::new();
+        for n in &self.nodes {
+            let id = NodeId(dag.add_node(Node {
+                name: n.name.clone(),
+                kind: n.kind.clone(),
+                span: n.span,
+                input_spans: n.inputs.iter().map(|(_, s)| *s).collect(),
+                instance: n.instance.clone(),
+            }));
+            by_name.insert(n.name.clone(), id);
+        }
+        let lookup = |name: &str, aliases: &HashMap<String, String>| {
+            let mut name = name.to_string();
+            // An instance name stands for its block's result, possibly another instance.
+            for _ in 0..MAX_BLOCK_DEPTH {
+                match aliases.get(&name) {
+                    Some(next) => name = next.clone(),
+                    None => break,
+                }
+            }
+            by_name.get(&name).copied()
+        };
+        for n in &self.nodes {
+            let Some(&target) = by_name.get(&n.name) else { continue };
+            for (slot, (input, _)) in n.inputs.iter().enumerate() {
+                if let Some(source) = lookup(input, &self.aliases) {
+                    dag.add_edge(source.0, target.0, slot);
+                }
+            }
+        }
+        let outputs = self.resolve_outputs(&lookup);
+        let order = match declaration_order_topo(&dag) {
+            Some(order) => order,
+            None => {
+                self.report_cycles(&dag);
+                Vec::new()
+            }
+        };
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
+        let inputs = self.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Input { .. })).filter_map(|n| by_name.get(&n.name).copied()).collect();
+        Ok(Graph {
+            dag,
+            order,
+            by_name,
+            inputs,
+            outputs,
+            train: self.module.train.clone(),
+            source: self.module.source.clone(),
+        })
+    }
+
+    fn resolve_outputs(&mut self, lookup: &dyn Fn(&str, &HashMap<String, String>) -> Option<NodeId>) -> Vec<Output> {
+        if self.module.outputs.is_empty() {
+            self.errors.push(BuildError::NoOutputs { span: Span::new(0, 0) });
+        }
+        let mut outputs = Vec::new();
+        let known: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).chain(self.aliases.keys().cloned()).collect();
+        for o in &self.module.outputs {
+            let expected = if o.kind == OutputKind::Embeddings { 2 } else { 1 };
+            if o.from.len() != expected {
+                self.errors.push(BuildError::OutputArity {
+                    output: o.name.name.clone(),
+                    kind: o.kind,
+                    expected,
+                    found: o.from.len(),
+                    span: o.span,
+                });
+            }
+            let mut from = Vec::new();
+            for r in &o.from {
+                match lookup(&r.name, &self.aliases) {
+                    Some(id) => from.push(id),
+                    None => {
+                        let suggestion = did_you_mean(&r.name, known.iter().map(String::as_str)).map(str::to_string);
+                        self.errors.push(BuildError::UnknownRef {
+                            node: o.name.name.clone(),
+                            name: r.clone(),
+                            suggestion,
+                            known: self.module.nodes.iter().map(|n| n.name.name.clone()).collect(),
+                        });
+                    }
+                }
+            }
+            outputs.push(Output { name: o.name.name.clone(), kind: o.kind, from, span: o.span });
+        }
+        outputs
+    }
+
+    fn report_cycles(&mut self, dag: &DiGraph<Node, usize>) {
+        for scc in petgraph::algo::tarjan_scc(dag) {
+            let self_loop = scc.len() == 1 && dag.contains_edge(scc[0], scc[0]);
+            if scc.len() < 2 && !self_loop {
+                continue;
+            }
+            let mut names: Vec<(Span, String)> = scc.iter().map(|&i| (dag[i].span, dag[i].name.clone())).collect();
+            names.sort();
+            let span = names[0].0;
+            let mut nodes: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
+            nodes.push(nodes[0].clone());
+            self.errors.push(BuildError::Cycle { nodes, span });
+        }
+    }
+}
+
+/// A topological order that keeps declaration order wherever dependencies allow (Kahn's
+/// algorithm, always taking the earliest-declared ready node), so tables and pictures
+/// read like the file. `None` when the graph has a cycle.
+fn declaration_order_topo(dag: &DiGraph<Node, usize>) -> Option<Vec<NodeId>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut pending: Vec<usize> =
+        dag.node_indices().map(|i| dag.neighbors_directed(i, petgraph::Direction::Incoming).count()).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        pending.iter().enumerate().filter(|(_, n)| **n == 0).map(|(i, _)| Reverse(i)).collect();
+    let mut order = Vec::with_capacity(dag.node_count());
+    while let Some(Reverse(i)) = ready.pop() {
+        let index = petgraph::graph::NodeIndex::new(i);
+        order.push(NodeId(index));
+        for next in dag.neighbors_directed(index, petgraph::Direction::Outgoing) {
+            pending[next.index()] -= 1;
+            if pending[next.index()] == 0 {
+                ready.push(Reverse(next.index()));
+            }
+        }
+    }
+    (order.len() == dag.node_count()).then_some(order)
+}

@@ -1,0 +1,248 @@
+//! `avc`: the command line. Thin by design: it parses arguments, calls the library and
+//! renders results; exit codes are 0 (ok), 1 (the model or data has errors), 2 (usage or
+//! I/O errors).
+
+use avc::compile::{self, Compiled, Failed};
+use avc::data::{self, Dataset};
+use avc::device::DeviceChoice;
+use avc::diag::{self, Diagnostic};
+use avc::source::SourceFile;
+use avc::train::{self, TrainConfig, TrainOptions};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "avc", version, about = "Compile, check and train audio-visual matching models from architecture files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and shape-check an architecture; print its summary table or its errors.
+    Check {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
+    },
+    /// Train an architecture on the embedded default data or on a course-layout directory.
+    Train {
+        file: PathBuf,
+        /// A directory in the course's layout (<id>/vfeat.npy, <id>/afeat.npy, train.txt,
+        /// test_video.txt, test_audio.txt). Without it: the embedded synthetic data set.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Override a setting of the file's `train:` section, e.g. `--set train.lr=0.001`.
+        #[arg(long = "set", value_name = "train.KEY=VALUE")]
+        overrides: Vec<String>,
+        /// auto (the GPU when there is one), cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Parent directory of run directories.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Name of the run directory (default: <architecture>-<NNN>).
+        #[arg(long)]
+        name: Option<String>,
+        /// Seed of the embedded synthetic data set.
+        #[arg(long, default_value_t = 1)]
+        data_seed: u64,
+        /// Stop every epoch after this many batches (smoke tests).
+        #[arg(long)]
+        max_batches: Option<usize>,
+        /// No per-epoch lines or progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Data set tools.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// List the ops, their parameters and shape rules.
+    Ops,
+    /// Print the libtorch version, CUDA availability, GPU count and thread count.
+    Doctor,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Write the embedded synthetic data set in the course's on-disk layout.
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { file, message_format } => check(&file, message_format),
+        Command::Train { file, data, overrides, device, runs, name, data_seed, max_batches, quiet } => {
+            let opts = (device, runs, name, max_batches, quiet);
+            train_cmd(&file, data.as_deref(), &overrides, data_seed, opts)
+        }
+        Command::Data { command: DataCommand::Synth { out, seed } } => synth(&out, seed),
+        Command::Ops => {
+            print!("{}", avc::ops::docs::reference_text());
+            Ok(())
+        }
+        Command::Doctor => doctor(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => ExitCode::from(code),
+    }
+}
+
+/// Prints a usage or I/O error and returns exit code 2.
+fn fail_io(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    2
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+fn print_diagnostics(diags: &[Diagnostic], src: &SourceFile, format: MessageFormat) {
+    match format {
+        MessageFormat::Human => eprint!("{}", diag::render_all(diags, src, color())),
+        MessageFormat::Json => {
+            for d in diags {
+                println!("{}", d.to_json(src));
+            }
+        }
+    }
+}
+
+/// Compiles a file, printing diagnostics; Err carries the exit code.
+fn compile_or_report(file: &Path, format: MessageFormat) -> Result<Compiled, u8> {
+    match compile::compile_file(file) {
+        Err(e) => Err(fail_io(e)),
+        Ok(Err(failed)) => {
+            report_failure(&failed, format);
+            Err(1)
+        }
+        Ok(Ok(c)) => {
+            print_diagnostics(&c.checked.diagnostics(), &c.graph.source, format);
+            Ok(c)
+        }
+    }
+}
+
+fn report_failure(failed: &Failed, format: MessageFormat) {
+    if let (Some((graph, checked)), MessageFormat::Human) = (&failed.partial, format) {
+        println!("{}", avc::check::render_table(graph, checked));
+    }
+    print_diagnostics(&failed.diagnostics, &failed.source, format);
+}
+
+fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
+    let c = compile_or_report(file, format)?;
+    if format == MessageFormat::Human {
+        print!("{}", avc::check::render_table(&c.graph, &c.checked));
+    }
+    Ok(())
+}
+
+type RunFlags = (String, PathBuf, Option<String>, Option<usize>, bool);
+
+fn train_cmd(file: &Path, data_dir: Option<&Path>, overrides: &[String], data_seed: u64, flags: RunFlags) -> Result<(), u8> {
+    let (device, runs_dir, run_name, max_batches, quiet) = flags;
+    let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
+    let compiled = compile_or_report(file, MessageFormat::Human)?;
+    let cfg = TrainConfig::resolve(&compiled.graph.train, overrides).map_err(|errs| {
+        let diags: Vec<Diagnostic> = errs.iter().map(|e| e.to_diagnostic()).collect();
+        for (e, d) in errs.iter().zip(&diags) {
+            if e.span.is_some() {
+                eprint!("{}", d.render(&compiled.graph.source, color()));
+            } else {
+                eprintln!("error: {e}{}", e.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
+            }
+        }
+        1
+    })?;
+    let dataset = load_data(&compiled, data_dir, data_seed)?;
+    if !quiet {
+        println!(
+            "training {} on {} ({} train / {} test clips) on {}; {} parameters",
+            file.display(),
+            dataset.origin,
+            dataset.train.len(),
+            dataset.test.len(),
+            avc::device::device_name(device),
+            avc::check::render_count(compiled.checked.total_params()),
+        );
+    }
+    let opts = TrainOptions { device, runs_dir, run_name, arch_path: file.to_path_buf(), verbose: !quiet, max_batches };
+    let report = train::train(&compiled, &dataset, &cfg, &opts).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })?;
+    println!(
+        "best epoch {} (by validation MRR): test top-1 {:.1}%, top-5 {:.1}%, MRR {:.3}; run directory {}",
+        report.best_epoch,
+        100.0 * report.best_test.top1,
+        100.0 * report.best_test.top5,
+        report.best_test.mrr,
+        report.dir.display()
+    );
+    Ok(())
+}
+
+fn load_data(compiled: &Compiled, dir: Option<&Path>, seed: u64) -> Result<Dataset, u8> {
+    let Some(dir) = dir else {
+        let cfg = data::synth::SynthConfig { seed, ..Default::default() };
+        return Ok(data::synth::generate(&cfg));
+    };
+    let expect = |stream: &str| {
+        compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
+            avc::ir::NodeKind::Input { stream: s, shape } if s == stream => {
+                let d = shape.dims();
+                match (d.get(1).and_then(|x| x.fixed()), d.get(2).and_then(|x| x.fixed())) {
+                    (Some(t), Some(f)) if d.len() == 3 => Some([t as usize, f as usize]),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+    };
+    let layout = data::course::Layout::in_dir(dir);
+    data::course::load(&layout, expect("video"), expect("audio")).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })
+}
+
+fn synth(out: &Path, seed: u64) -> Result<(), u8> {
+    let ds = data::synth::generate(&data::synth::SynthConfig { seed, ..Default::default() });
+    data::course::write(&ds, out).map_err(fail_io)?;
+    println!("wrote {} train and {} test clips to {}", ds.train.len(), ds.test.len(), out.display());
+    Ok(())
+}
+
+fn doctor() -> Result<(), u8> {
+    let env = avc::device::environment();
+    println!("avc {}", env.avc_version);
+    println!("libtorch {}", env.libtorch_version);
+    println!("cuda available: {} ({} GPU{})", env.cuda_available, env.gpus, if env.gpus == 1 { "" } else { "s" });
+    println!("cudnn available: {}", env.cudnn_available);
+    println!("threads: {}", env.threads);
+    println!("default device (--device auto): {}", env.default_device);
+    if !env.cuda_available {
+        println!("note: no usable GPU; avc runs on the CPU (CUDA 13 needs a recent NVIDIA driver)");
+    }
+    Ok(())
+}

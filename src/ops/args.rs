@@ -1,0 +1,215 @@
+//! Reading an op's arguments against its [`OpSpec`]: unknown names, missing required
+//! parameters, wrong types and out-of-range values are all collected (not only the first),
+//! each with the span of the offending text.
+
+use super::{Default, OpSpec, ParamKind};
+use crate::ast::{Ident, Value, ValueKind};
+use crate::source::Span;
+
+/// An argument after block parameters and constants have been substituted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedArg {
+    pub name: Ident,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArgError {
+    #[error("op `{op}` has no parameter `{param}`")]
+    Unknown { op: &'static str, param: Ident, allowed: Vec<&'static str> },
+    #[error("op `{op}` needs the parameter `{param}` ({kind})")]
+    Missing { op: &'static str, param: &'static str, kind: String, span: Span },
+    #[error("parameter `{param}` of `{op}` must be {expected}, found {found}")]
+    Type { op: &'static str, param: &'static str, expected: String, found: String, span: Span },
+    #[error("parameter `{param}` of `{op}` {problem}, found {found}")]
+    Range { op: &'static str, param: &'static str, problem: String, found: String, span: Span },
+    #[error("parameter `{param}` is given twice")]
+    Duplicate { param: Ident, first: Span },
+}
+
+impl ArgError {
+    pub fn span(&self) -> Span {
+        match self {
+            ArgError::Unknown { param, .. } | ArgError::Duplicate { param, .. } => param.span,
+            ArgError::Missing { span, .. }
+            | ArgError::Type { span, .. }
+            | ArgError::Range { span, .. } => *span,
+        }
+    }
+}
+
+/// Hands an op's parse function its arguments one by one, typed, with defaults filled in
+/// from the spec. Errors are recorded and a harmless fallback is returned, so one pass
+/// finds every problem with a node's arguments.
+pub struct ArgReader<'a> {
+    spec: &'static OpSpec,
+    args: &'a [ResolvedArg],
+    node_span: Span,
+    errors: Vec<ArgError>,
+}
+
+impl<'a> ArgReader<'a> {
+    pub fn new(spec: &'static OpSpec, args: &'a [ResolvedArg], node_span: Span) -> Self {
+        let mut errors = Vec::new();
+        for (i, arg) in args.iter().enumerate() {
+            if let Some(first) = args[..i].iter().find(|a| a.name.name == arg.name.name) {
+                errors.push(ArgError::Duplicate { param: arg.name.clone(), first: first.name.span });
+            } else if spec.param(&arg.name.name).is_none() {
+                errors.push(ArgError::Unknown {
+                    op: spec.name,
+                    param: arg.name.clone(),
+                    allowed: spec.params.iter().map(|p| p.name).collect(),
+                });
+            }
+        }
+        ArgReader { spec, args, node_span, errors }
+    }
+
+    /// Runs the spec's parse function and returns the op or every argument error.
+    pub fn parse(mut self) -> Result<super::Op, Vec<ArgError>> {
+        let op = (self.spec.parse)(&mut self);
+        if self.errors.is_empty() { Ok(op) } else { Err(self.errors) }
+    }
+
+    fn lookup(&mut self, name: &'static str) -> (Option<&'a Value>, &'static super::ParamSpec) {
+        let spec = self.spec.param(name).unwrap_or_else(|| {
+            // The registry is static; a parse function naming an undeclared parameter is a
+            // bug in avc itself, caught by the registry tests.
+            panic!("op `{}` reads undeclared parameter `{name}`", self.spec.name)
+        });
+        let value = self.args.iter().find(|a| a.name.name == name).map(|a| &a.value);
+        if value.is_none() && spec.default.is_none() {
+            self.errors.push(ArgError::Missing {
+                op: self.spec.name,
+                param: name,
+                kind: spec.kind.describe(),
+                span: self.node_span,
+            });
+        }
+        (value, spec)
+    }
+
+    fn type_error(&mut self, name: &'static str, expected: &str, v: &Value) {
+        self.errors.push(ArgError::Type {
+            op: self.spec.name,
+            param: name,
+            expected: expected.to_string(),
+            found: format!("{} `{v}`", v.kind.type_name()),
+            span: v.span,
+        });
+    }
+
+    pub fn int(&mut self, name: &'static str) -> i64 {
+        let (value, spec) = self.lookup(name);
+        let fallback = match spec.default {
+            Some(Default::Int(i)) => i,
+            _ => 1,
+        };
+        match value.map(|v| (&v.kind, v)) {
+            None => fallback,
+            Some((ValueKind::Int(i), _)) => *i,
+            Some((_, v)) => {
+                self.type_error(name, "an integer", v);
+                fallback
+            }
+        }
+    }
+
+    /// An integer that must be at least `min` (sizes, kernels, strides).
+    pub fn int_at_least(&mut self, name: &'static str, min: i64) -> i64 {
+        let v = self.int(name);
+        if v < min {
+            let span = self.span_of(name);
+            self.errors.push(ArgError::Range {
+                op: self.spec.name,
+                param: name,
+                problem: format!("must be at least {min}"),
+                found: v.to_string(),
+                span,
+            });
+            return min;
+        }
+        v
+    }
+
+    pub fn float(&mut self, name: &'static str) -> f64 {
+        let (value, spec) = self.lookup(name);
+        let fallback = match spec.default {
+            Some(Default::Float(x)) => x,
+            _ => 0.0,
+        };
+        match value.map(|v| (&v.kind, v)) {
+            None => fallback,
+            Some((ValueKind::Float(x), _)) => *x,
+            Some((ValueKind::Int(i), _)) => *i as f64,
+            Some((_, v)) => {
+                self.type_error(name, "a number", v);
+                fallback
+            }
+        }
+    }
+
+    /// A float in `[lo, hi]` (probabilities, slopes).
+    pub fn float_in(&mut self, name: &'static str, lo: f64, hi: f64) -> f64 {
+        let x = self.float(name);
+        if !(lo..=hi).contains(&x) {
+            let span = self.span_of(name);
+            self.errors.push(ArgError::Range {
+                op: self.spec.name,
+                param: name,
+                problem: format!("must lie in [{lo}, {hi}]"),
+                found: x.to_string(),
+                span,
+            });
+            return lo;
+        }
+        x
+    }
+
+    pub fn bool(&mut self, name: &'static str) -> bool {
+        let (value, spec) = self.lookup(name);
+        let fallback = matches!(spec.default, Some(Default::Bool(true)));
+        match value.map(|v| (&v.kind, v)) {
+            None => fallback,
+            Some((ValueKind::Bool(b), _)) => *b,
+            Some((_, v)) => {
+                self.type_error(name, "`true` or `false`", v);
+                fallback
+            }
+        }
+    }
+
+    /// One of the spec's allowed words; returns its index in the choice list.
+    pub fn choice(&mut self, name: &'static str) -> usize {
+        let (value, spec) = self.lookup(name);
+        let ParamKind::Choice(options) = spec.kind else {
+            panic!("parameter `{name}` of `{}` is not a choice", self.spec.name)
+        };
+        let fallback = match spec.default {
+            Some(Default::Str(s)) => options.iter().position(|o| *o == s).unwrap_or(0),
+            _ => 0,
+        };
+        let expected = crate::diag::one_of(options);
+        match value.map(|v| (&v.kind, v)) {
+            None => fallback,
+            Some((ValueKind::Str(s), v)) => match options.iter().position(|o| o == s) {
+                Some(i) => i,
+                None => {
+                    self.type_error(name, &expected, v);
+                    fallback
+                }
+            },
+            Some((_, v)) => {
+                self.type_error(name, &expected, v);
+                fallback
+            }
+        }
+    }
+
+    fn span_of(&self, name: &str) -> Span {
+        self.args
+            .iter()
+            .find(|a| a.name.name == name)
+            .map_or(self.node_span, |a| a.value.span)
+    }
+}

@@ -1,0 +1,186 @@
+//! Convolution and pooling over time. Sequences stay batch-first `[B, T, F]` (features
+//! are the channels); the layer transposes to PyTorch's `[B, C, T]` internally, so a
+//! researcher never writes the transpose and weights keep nn.Conv1d's `[out, in, kernel]`.
+
+use super::{
+    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init,
+    expect_rank, fixed_axis, xavier,
+};
+use crate::shape::{Dim, Shape};
+use tch::{Tensor, nn};
+
+/// `conv1d(x, out: C, kernel: K)`: a 1-D convolution over the time axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv1d {
+    pub out: i64,
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    pub bias: bool,
+}
+
+impl Conv1d {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "conv1d",
+        family: "conv",
+        summary: "1-D convolution over time; the feature axis is the channel axis. \
+                  Xavier-initialised weight of shape [out, F, kernel].",
+        shape_rule: "[B, T, F] -> [B, (T + 2*padding - kernel) / stride + 1, out]",
+        arity: Arity::Exactly(1),
+        params: &[
+            ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
+            ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
+            ParamSpec { name: "stride", kind: ParamKind::Int, default: Some(Default::Int(1)), doc: "step between windows" },
+            ParamSpec {
+                name: "padding",
+                kind: ParamKind::Int,
+                default: Some(Default::Int(0)),
+                doc: "zero steps added at both ends (kernel / 2 keeps the length for odd kernels)",
+            },
+            ParamSpec { name: "bias", kind: ParamKind::Bool, default: Some(Default::Bool(true)), doc: "learn a bias per channel" },
+        ],
+        parse: |r: &mut ArgReader| {
+            Op::Conv1d(Conv1d {
+                out: r.int_at_least("out", 1),
+                kernel: r.int_at_least("kernel", 1),
+                stride: r.int_at_least("stride", 1),
+                padding: r.int_at_least("padding", 0),
+                bias: r.bool("bias"),
+            })
+        },
+    };
+}
+
+/// Checks that a window fits the time axis (when it is known) and returns the output length.
+fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64) -> Result<Dim, ShapeError> {
+    let t = &ins[0].0[1];
+    if let Some(n) = t.fixed()
+        && n + 2 * pad < kernel
+    {
+        return Err(ShapeError::input(0, format!("at least {kernel} time steps (kernel)"), &ins[0])
+            .at_axis(1)
+            .hint("the sequence is shorter than the window; lower `kernel` or pool less before this node"));
+    }
+    Ok(t.window_out(kernel, stride, pad))
+}
+
+impl OpImpl for Conv1d {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        expect_rank(ins, 0, 3, "[B, T, F]")?;
+        fixed_axis(ins, 0, 2, "input channels")?;
+        let t = windowed_time(ins, self.kernel, self.stride, self.padding)?;
+        Ok(Shape::batched([t, Dim::Fixed(self.out)]))
+    }
+
+    fn param_count(&self, ins: &[Shape]) -> i64 {
+        let f = ins[0].0[2].fixed().unwrap_or(0);
+        self.out * f * self.kernel + if self.bias { self.out } else { 0 }
+    }
+
+    fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
+        let f = ins[0].0[2].fixed()?;
+        Some(out.per_sample_elems()? * f * self.kernel)
+    }
+
+    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        let f = ins[0].0[2].fixed().unwrap_or(1);
+        let weight = vs.f_var("weight", &[self.out, f, self.kernel], xavier(f * self.kernel, self.out * self.kernel))?;
+        let bias = if self.bias { Some(vs.f_var("bias", &[self.out], bias_init(f * self.kernel))?) } else { None };
+        Ok(Box::new(Conv1dLayer { weight, bias, stride: self.stride, padding: self.padding }))
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!("out={} kernel={}", self.out, self.kernel);
+        if self.stride != 1 {
+            s += &format!(" stride={}", self.stride);
+        }
+        if self.padding != 0 {
+            s += &format!(" padding={}", self.padding);
+        }
+        if !self.bias {
+            s += " bias=false";
+        }
+        s
+    }
+}
+
+struct Conv1dLayer {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: i64,
+    padding: i64,
+}
+
+impl Layer for Conv1dLayer {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        let x = xs[0].f_transpose(1, 2)?;
+        let y = x.f_conv1d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [1], 1)?;
+        y.f_transpose(1, 2)
+    }
+}
+
+/// `maxpool1d(x, kernel: K)`: the maximum over windows of time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxPool1d {
+    pub kernel: i64,
+    pub stride: i64,
+}
+
+impl MaxPool1d {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "maxpool1d",
+        family: "conv",
+        summary: "Maximum over windows of time, per feature.",
+        shape_rule: "[B, T, F] -> [B, (T - kernel) / stride + 1, F]",
+        arity: Arity::Exactly(1),
+        params: &[
+            ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
+            ParamSpec {
+                name: "stride",
+                kind: ParamKind::Int,
+                default: Some(Default::Int(0)),
+                doc: "step between windows; 0 means the kernel (non-overlapping windows)",
+            },
+        ],
+        parse: |r: &mut ArgReader| {
+            let kernel = r.int_at_least("kernel", 1);
+            let stride = r.int_at_least("stride", 0);
+            Op::MaxPool1d(MaxPool1d { kernel, stride: if stride == 0 { kernel } else { stride } })
+        },
+    };
+}
+
+impl OpImpl for MaxPool1d {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        expect_rank(ins, 0, 3, "[B, T, F]")?;
+        let t = windowed_time(ins, self.kernel, self.stride, 0)?;
+        Ok(ins[0].with_dim(1, t))
+    }
+
+    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        Ok(Box::new(self.clone()))
+    }
+
+    fn describe(&self) -> String {
+        if self.stride == self.kernel {
+            format!("kernel={}", self.kernel)
+        } else {
+            format!("kernel={} stride={}", self.kernel, self.stride)
+        }
+    }
+}
+
+impl Layer for MaxPool1d {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        let x = xs[0].f_transpose(1, 2)?;
+        x.f_max_pool1d([self.kernel], [self.stride], [0], [1], false)?.f_transpose(1, 2)
+    }
+}

@@ -1,0 +1,283 @@
+//! The op library: every op's parameters (with types, defaults and docs), its shape rule,
+//! its cost, and its lowering into tch. The registry ([`registry`]) is the single source of
+//! truth for the front-ends (which names and parameters exist), the checker, `avc ops` and
+//! the language reference.
+//!
+//! One file per op family; each op is a config struct implementing [`OpImpl`], and [`Op`]
+//! is the closed enum the IR stores (so IRs compare with `==`).
+
+mod activation;
+mod args;
+mod combine;
+mod conv;
+mod dense;
+pub mod docs;
+mod layout;
+mod norm;
+mod recurrent;
+mod reduce;
+
+pub use args::{ArgError, ArgReader, ResolvedArg};
+
+use crate::shape::Shape;
+use tch::{Tensor, nn};
+
+/// The type of an op parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamKind {
+    Int,
+    Float,
+    Bool,
+    /// A string from a fixed set.
+    Choice(&'static [&'static str]),
+}
+
+impl ParamKind {
+    pub fn describe(&self) -> String {
+        match self {
+            ParamKind::Int => "int".into(),
+            ParamKind::Float => "float".into(),
+            ParamKind::Bool => "bool".into(),
+            ParamKind::Choice(c) => c.join("|"),
+        }
+    }
+}
+
+/// A default value, written as it reads in a file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Default {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'static str),
+}
+
+impl std::fmt::Display for Default {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Default::Int(i) => write!(f, "{i}"),
+            Default::Float(x) => write!(f, "{}", crate::ast::format_float(*x)),
+            Default::Bool(b) => write!(f, "{b}"),
+            Default::Str(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    /// `None` means the parameter is required.
+    pub default: Option<Default>,
+    pub doc: &'static str,
+}
+
+/// How many inputs an op takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arity {
+    Exactly(usize),
+    AtLeast(usize),
+}
+
+impl Arity {
+    pub fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k,
+            Arity::AtLeast(k) => n >= k,
+        }
+    }
+}
+
+impl std::fmt::Display for Arity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arity::Exactly(1) => write!(f, "1 input"),
+            Arity::Exactly(k) => write!(f, "{k} inputs"),
+            Arity::AtLeast(k) => write!(f, "{k} or more inputs"),
+        }
+    }
+}
+
+/// Everything the tool knows about an op besides its behaviour.
+pub struct OpSpec {
+    pub name: &'static str,
+    pub family: &'static str,
+    pub summary: &'static str,
+    /// The shape rule in words, e.g. `[B, T, F] -> [B, T, hidden]`.
+    pub shape_rule: &'static str,
+    pub arity: Arity,
+    pub params: &'static [ParamSpec],
+    /// Reads and type-checks the arguments into the op's config.
+    pub parse: fn(&mut ArgReader) -> Op,
+}
+
+impl OpSpec {
+    pub fn param(&self, name: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// Why an op cannot accept its input shapes. Data, formatted by the checker, which knows
+/// the node and input names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeError {
+    /// Which input (0-based) is at fault, when one is.
+    pub input: Option<usize>,
+    /// Which axis differs, when one does.
+    pub axis: Option<usize>,
+    pub expected: String,
+    pub found: String,
+    pub hint: Option<String>,
+}
+
+impl ShapeError {
+    pub fn input(input: usize, expected: impl Into<String>, found: &Shape) -> Self {
+        ShapeError {
+            input: Some(input),
+            axis: None,
+            expected: expected.into(),
+            found: found.to_string(),
+            hint: None,
+        }
+    }
+
+    pub fn at_axis(mut self, axis: usize) -> Self {
+        self.axis = Some(axis);
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Checks the input has the given rank, naming the expected layout otherwise.
+pub(crate) fn expect_rank(ins: &[Shape], i: usize, rank: usize, layout: &str) -> Result<(), ShapeError> {
+    if ins[i].rank() == rank {
+        return Ok(());
+    }
+    Err(ShapeError::input(i, format!("rank {rank} {layout}"), &ins[i]))
+}
+
+/// Checks that an axis is fixed-size (needed for weights) and returns its size.
+pub(crate) fn fixed_axis(ins: &[Shape], i: usize, axis: usize, what: &str) -> Result<i64, ShapeError> {
+    ins[i].0[axis].fixed().ok_or_else(|| {
+        ShapeError::input(i, format!("a fixed size on axis {axis} ({what})"), &ins[i])
+            .at_axis(axis)
+            .hint("weights need a known size here; declare the dimension as a number")
+    })
+}
+
+/// A lowered op: a function of its input tensors, with its weights held inside.
+pub trait Layer: Send {
+    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError>;
+}
+
+/// The behaviour of one op, implemented by its config struct.
+pub trait OpImpl {
+    fn spec(&self) -> &'static OpSpec;
+    /// The output shape, or why the inputs do not fit.
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError>;
+    /// Trainable parameters, given inputs that passed `infer`.
+    fn param_count(&self, _ins: &[Shape]) -> i64 {
+        0
+    }
+    /// Multiply-adds per sample; `None` where a symbolic size leaves it open.
+    fn macs(&self, _ins: &[Shape], _out: &Shape) -> Option<i64> {
+        Some(0)
+    }
+    /// Builds the layer, creating its variables under `vs`.
+    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError>;
+    /// The parameters as `key=value` text, for summaries and pictures.
+    fn describe(&self) -> String;
+}
+
+macro_rules! op_enum {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// A typed op: the closed set the IR stores.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Op {
+            $($variant($ty),)*
+        }
+
+        impl Op {
+            fn imp(&self) -> &dyn OpImpl {
+                match self {
+                    $(Op::$variant(c) => c,)*
+                }
+            }
+        }
+
+        /// Every op, in documentation order.
+        pub fn registry() -> &'static [&'static OpSpec] {
+            static ALL: &[&OpSpec] = &[$(&<$ty>::SPEC,)*];
+            ALL
+        }
+    };
+}
+
+op_enum! {
+    Linear(dense::Linear),
+    Lstm(recurrent::Lstm),
+    Conv1d(conv::Conv1d),
+    MaxPool1d(conv::MaxPool1d),
+    BatchNorm(norm::BatchNorm),
+    Dropout(norm::Dropout),
+    Relu(activation::Relu),
+    LeakyRelu(activation::LeakyRelu),
+    Tanh(activation::Tanh),
+    Concat(combine::Concat),
+    Add(combine::Add),
+    Mean(reduce::Mean),
+    Max(reduce::Max),
+    Last(reduce::Last),
+    Flatten(layout::Flatten),
+    Transpose(layout::Transpose),
+}
+
+impl Op {
+    pub fn spec(&self) -> &'static OpSpec {
+        self.imp().spec()
+    }
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+    pub fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        self.imp().infer(ins)
+    }
+    pub fn param_count(&self, ins: &[Shape]) -> i64 {
+        self.imp().param_count(ins)
+    }
+    pub fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
+        self.imp().macs(ins, out)
+    }
+    pub fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        self.imp().lower(vs, ins)
+    }
+    pub fn describe(&self) -> String {
+        self.imp().describe()
+    }
+}
+
+/// Looks an op up by name.
+pub fn lookup(name: &str) -> Option<&'static OpSpec> {
+    registry().iter().copied().find(|s| s.name == name)
+}
+
+/// The names of all ops, for "did you mean" hints and lists.
+pub fn names() -> Vec<&'static str> {
+    registry().iter().map(|s| s.name).collect()
+}
+
+/// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.
+pub(crate) fn xavier(fan_in: i64, fan_out: i64) -> nn::Init {
+    let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    nn::Init::Uniform { lo: -bound, up: bound }
+}
+
+/// PyTorch's default bias init: uniform in ±1/sqrt(fan_in).
+pub(crate) fn bias_init(fan_in: i64) -> nn::Init {
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    nn::Init::Uniform { lo: -bound, up: bound }
+}

@@ -1,0 +1,165 @@
+//! Normalisation and regularisation.
+
+use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
+use crate::shape::{Dim, Shape};
+use tch::{Tensor, nn};
+
+/// `batchnorm(x)`: batch normalisation of the feature (last) axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNorm {
+    pub affine: bool,
+    pub eps: f64,
+    pub momentum: f64,
+}
+
+impl BatchNorm {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "batchnorm",
+        family: "norm",
+        summary: "Batch normalisation of the feature axis (the last one), over batch and time. \
+                  Keeps running statistics for evaluation (`running_mean`, `running_var`).",
+        shape_rule: "[B, F] -> [B, F]; [B, T, F] -> [B, T, F]",
+        arity: Arity::Exactly(1),
+        params: &[
+            ParamSpec {
+                name: "affine",
+                kind: ParamKind::Bool,
+                default: Some(Default::Bool(true)),
+                doc: "learn a scale and shift (the seed used `false`)",
+            },
+            ParamSpec { name: "eps", kind: ParamKind::Float, default: Some(Default::Float(1e-5)), doc: "added to the variance" },
+            ParamSpec {
+                name: "momentum",
+                kind: ParamKind::Float,
+                default: Some(Default::Float(0.1)),
+                doc: "weight of the new batch in the running statistics",
+            },
+        ],
+        parse: |r: &mut ArgReader| {
+            Op::BatchNorm(BatchNorm {
+                affine: r.bool("affine"),
+                eps: r.float_in("eps", 0.0, 1.0),
+                momentum: r.float_in("momentum", 0.0, 1.0),
+            })
+        },
+    };
+
+    fn features(ins: &[Shape]) -> i64 {
+        ins[0].last().and_then(Dim::fixed).unwrap_or(1)
+    }
+}
+
+impl OpImpl for BatchNorm {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        if !(2..=3).contains(&ins[0].rank()) {
+            return Err(ShapeError::input(0, "rank 2 [B, F] or rank 3 [B, T, F]", &ins[0]));
+        }
+        fixed_axis(ins, 0, ins[0].rank() - 1, "features")?;
+        Ok(ins[0].clone())
+    }
+
+    fn param_count(&self, ins: &[Shape]) -> i64 {
+        if self.affine { 2 * Self::features(ins) } else { 0 }
+    }
+
+    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        let f = Self::features(ins);
+        let (weight, bias) = if self.affine {
+            (Some(vs.f_var("weight", &[f], nn::Init::Const(1.0))?), Some(vs.f_var("bias", &[f], nn::Init::Const(0.0))?))
+        } else {
+            (None, None)
+        };
+        Ok(Box::new(BatchNormLayer {
+            cfg: self.clone(),
+            weight,
+            bias,
+            running_mean: vs.f_zeros_no_train("running_mean", &[f])?,
+            running_var: vs.f_ones_no_train("running_var", &[f])?,
+        }))
+    }
+
+    fn describe(&self) -> String {
+        if self.affine { String::new() } else { "affine=false".into() }
+    }
+}
+
+struct BatchNormLayer {
+    cfg: BatchNorm,
+    weight: Option<Tensor>,
+    bias: Option<Tensor>,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+impl Layer for BatchNormLayer {
+    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
+        let x = xs[0];
+        let seq = x.dim() == 3;
+        // PyTorch normalises axis 1; sequences carry features last.
+        let x = if seq { x.f_transpose(1, 2)? } else { x.shallow_clone() };
+        let y = Tensor::f_batch_norm(
+            &x,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            train,
+            self.cfg.momentum,
+            self.cfg.eps,
+            false,
+        )?;
+        if seq { y.f_transpose(1, 2) } else { Ok(y) }
+    }
+}
+
+/// `dropout(x, p: 0.5)`: zeroes elements at random during training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dropout {
+    pub p: f64,
+}
+
+impl Dropout {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "dropout",
+        family: "norm",
+        summary: "Zeroes each element with probability p during training and rescales the rest; \
+                  the identity in evaluation.",
+        shape_rule: "[B, ...] -> [B, ...]",
+        arity: Arity::Exactly(1),
+        params: &[ParamSpec {
+            name: "p",
+            kind: ParamKind::Float,
+            default: Some(Default::Float(0.5)),
+            doc: "drop probability (the seed used 0.5)",
+        }],
+        parse: |r: &mut ArgReader| Op::Dropout(Dropout { p: r.float_in("p", 0.0, 1.0) }),
+    };
+}
+
+impl OpImpl for Dropout {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        Ok(ins[0].clone())
+    }
+
+    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        Ok(Box::new(self.clone()))
+    }
+
+    fn describe(&self) -> String {
+        format!("p={}", self.p)
+    }
+}
+
+impl Layer for Dropout {
+    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
+        xs[0].f_dropout(self.p, train)
+    }
+}

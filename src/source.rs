@@ -1,0 +1,114 @@
+//! Source files and byte spans. Every AST node, IR node and diagnostic carries a [`Span`]
+//! into the [`SourceFile`] it came from, so errors found late (shape inference) still point
+//! at the text the user wrote.
+
+use std::sync::Arc;
+
+/// A half-open byte range `[start, end)` into a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end: end.max(start) }
+    }
+
+    /// A zero-length span, for things that have no text of their own (generated nodes).
+    pub fn empty() -> Self {
+        Span::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The smallest span covering both.
+    pub fn join(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+/// A named text that spans point into; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    inner: Arc<SourceInner>,
+}
+
+#[derive(Debug)]
+struct SourceInner {
+    name: String,
+    text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceFile { inner: Arc::new(SourceInner { name: name.into(), text, line_starts }) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn text(&self) -> &str {
+        &self.inner.text
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.inner.text.len());
+        let line = match self.inner.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.inner.line_starts[line];
+        let col = self.inner.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        (line + 1, col + 1)
+    }
+
+    /// Byte offset of a 0-based line and 0-based character column (clamped to the text).
+    pub fn offset_of(&self, line: usize, col: usize) -> usize {
+        let Some(&start) = self.inner.line_starts.get(line) else {
+            return self.inner.text.len();
+        };
+        let rest = &self.inner.text[start..];
+        let line_text = rest.split('\n').next().unwrap_or("");
+        start + line_text.char_indices().nth(col).map_or(line_text.len(), |(i, _)| i)
+    }
+
+    /// `file:line:col` of a span's start.
+    pub fn location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span.start);
+        format!("{}:{}:{}", self.name(), line, col)
+    }
+
+    /// The text a span covers (empty when out of range).
+    pub fn slice(&self, span: Span) -> &str {
+        self.inner.text.get(span.start..span.end).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let f = SourceFile::new("m.yaml", "ab\ncd\n");
+        assert_eq!(f.line_col(0), (1, 1));
+        assert_eq!(f.line_col(4), (2, 2));
+        assert_eq!(f.offset_of(1, 1), 4);
+        assert_eq!(f.location(Span::new(3, 4)), "m.yaml:2:1");
+    }
+}

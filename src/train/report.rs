@@ -1,0 +1,68 @@
+//! What a run says: the resolved configuration it writes first, and its epoch lines.
+
+use super::rundir::{RunDir, RunDirError};
+use super::{EpochMetrics, TrainConfig, TrainOptions};
+use crate::compile::Compiled;
+use crate::data::Dataset;
+use crate::device::device_name;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct ResolvedConfig<'a> {
+    avc_version: &'static str,
+    libtorch_version: &'static str,
+    architecture: String,
+    data: &'a str,
+    device: String,
+    train_clips: usize,
+    validation_clips: usize,
+    test_clips: usize,
+    parameters: i64,
+    train: &'a TrainConfig,
+}
+
+/// Writes `config.yaml` and a copy of the architecture file.
+pub(super) fn write_config(
+    run: &RunDir,
+    compiled: &Compiled,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    opts: &TrainOptions,
+    train_clips: usize,
+    validation_clips: usize,
+) -> Result<(), RunDirError> {
+    let resolved = ResolvedConfig {
+        avc_version: env!("CARGO_PKG_VERSION"),
+        libtorch_version: crate::device::LIBTORCH_VERSION,
+        architecture: opts.arch_path.display().to_string(),
+        data: &data.origin,
+        device: device_name(opts.device),
+        train_clips,
+        validation_clips,
+        test_clips: data.test.len(),
+        parameters: compiled.checked.total_params(),
+        train: cfg,
+    };
+    let yaml = serde_yaml::to_string(&resolved).map_err(|e| RunDirError::new(&run.file("config.yaml"), e))?;
+    run.write("config.yaml", yaml.as_bytes())?;
+    let ext = opts.arch_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
+    run.write(&format!("architecture.{ext}"), compiled.graph.source.text().as_bytes())
+}
+
+/// `epoch  3/20  loss 0.6012  lr 5.0e-3  val top1 40.0% top5 80.0%  test top1 ...`.
+pub fn format_epoch_line(m: &EpochMetrics, epochs: i64, best: bool) -> String {
+    let width = epochs.to_string().len();
+    format!(
+        "epoch {:>w$}/{epochs}  loss {:.4}  lr {:.1e}  val top1 {:5.1}% top5 {:5.1}%  test top1 {:5.1}% top5 {:5.1}%  {:.0}s{}",
+        m.epoch,
+        m.train_loss,
+        m.lr,
+        100.0 * m.val.top1,
+        100.0 * m.val.top5,
+        100.0 * m.test.top1,
+        100.0 * m.test.top5,
+        m.seconds,
+        if best { "  *best" } else { "" },
+        w = width,
+    )
+}

@@ -1,0 +1,93 @@
+//! The run directory: everything a run leaves for people and tools to look at.
+//!
+//! ```text
+//! runs/<arch>-<NNN>/
+//!   config.yaml        resolved settings, architecture, data, device
+//!   architecture.*     a copy of the architecture file as trained
+//!   metrics.jsonl      one JSON object per epoch
+//!   last.safetensors   weights after the latest epoch
+//!   best.safetensors   weights of the best epoch by the validation metric
+//!   best.json          which epoch that was, and its numbers
+//! ```
+//!
+//! Files are written to a temporary name, synced and renamed, so a crash mid-write
+//! leaves the previous version intact.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {error}")]
+pub struct RunDirError {
+    pub path: String,
+    pub error: String,
+}
+
+impl RunDirError {
+    pub fn new(path: &Path, error: impl std::fmt::Display) -> Self {
+        RunDirError { path: path.display().to_string(), error: error.to_string() }
+    }
+}
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `parent/<stem>-<NNN>` with the next free number (or `parent/<name>` when
+    /// a name is given, which must not exist yet).
+    pub fn create(parent: &Path, stem: &str, name: Option<&str>) -> Result<RunDir, RunDirError> {
+        fs::create_dir_all(parent).map_err(|e| RunDirError::new(parent, e))?;
+        let path = match name {
+            Some(n) => parent.join(n),
+            None => {
+                let next = (1..).find(|i| !parent.join(format!("{stem}-{i:03}")).exists()).unwrap_or(1);
+                parent.join(format!("{stem}-{next:03}"))
+            }
+        };
+        fs::create_dir(&path).map_err(|e| RunDirError::new(&path, e))?;
+        Ok(RunDir { path })
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes a file atomically: temp file, fsync, rename.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), RunDirError> {
+        write_atomic(&self.file(name), |tmp| {
+            let mut f = fs::File::create(tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+    }
+
+    /// Appends one line (metrics.jsonl): earlier lines are never rewritten.
+    pub fn append_line(&self, name: &str, line: &str) -> Result<(), RunDirError> {
+        let path = self.file(name);
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| RunDirError::new(&path, e))?;
+        writeln!(f, "{line}").and_then(|_| f.sync_data()).map_err(|e| RunDirError::new(&path, e))
+    }
+
+    /// Saves a VarStore as safetensors, atomically.
+    pub fn save_weights(&self, name: &str, vs: &tch::nn::VarStore) -> Result<(), RunDirError> {
+        write_atomic(&self.file(name), |tmp| {
+            vs.save(tmp).map_err(std::io::Error::other)?;
+            fs::File::open(tmp)?.sync_all()
+        })
+    }
+}
+
+/// Runs `write` against a sibling temp path (same extension, so format sniffing by
+/// extension still works) and renames it over `path` once it succeeded.
+fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), RunDirError> {
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".partial-{file_name}"));
+    let result = write(&tmp).and_then(|_| fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(RunDirError::new(path, e));
+    }
+    Ok(())
+}

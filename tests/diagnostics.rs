@@ -1,0 +1,46 @@
+//! One bad file per error class (tests/fixtures/err/): each must be rejected (or warned
+//! about) with a message that names the place; the rendered diagnostics are snapshotted.
+
+use std::path::PathBuf;
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/err")
+        .expect("fixtures exist")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Compiles a fixture and renders every diagnostic (errors, or warnings of a clean compile).
+fn render(path: &PathBuf) -> (bool, String) {
+    match avc::compile::compile_file(path).expect("readable") {
+        Ok(c) => (false, avc::diag::render_all(&c.checked.diagnostics(), &c.graph.source, false)),
+        Err(f) => (true, avc::diag::render_all(&f.diagnostics, &f.source, false)),
+    }
+}
+
+#[test]
+fn every_bad_file_gets_a_located_diagnostic() {
+    for path in fixtures() {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let (failed, text) = render(&path);
+        let expect_failure = stem != "unused_node";
+        assert_eq!(failed, expect_failure, "{stem}: unexpected outcome:\n{text}");
+        let location = format!("{}:", path.display());
+        assert!(text.contains(&location), "{stem}: no file:line:col in\n{text}");
+        insta::assert_snapshot!(format!("diag_{stem}"), text);
+    }
+}
+
+#[test]
+fn a_failed_shape_check_still_shows_the_table_up_to_the_failure() {
+    let failed = match avc::compile::compile_file(&PathBuf::from("tests/fixtures/err/shape_concat.yaml")).unwrap() {
+        Ok(_) => panic!("shape_concat.yaml must fail"),
+        Err(f) => f,
+    };
+    let (graph, checked) = failed.partial.as_ref().expect("the graph was built");
+    let table = avc::check::render_table(graph, checked);
+    assert!(table.contains("[B, 60, 1024]"), "the pooled video shape is shown:\n{table}");
+    assert!(table.contains("error (see below)"), "the failing node is marked:\n{table}");
+}

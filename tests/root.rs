@@ -1,0 +1,5 @@
+//! The one integration-test binary (every tch-linked binary costs seconds to link).
+
+mod architectures;
+mod diagnostics;
+mod training;
