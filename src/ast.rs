@@ -175,12 +175,8 @@ pub enum ParamType {
 }
 
 impl ParamType {
-    pub const ALL: [(&'static str, ParamType); 4] = [
-        ("int", ParamType::Int),
-        ("float", ParamType::Float),
-        ("bool", ParamType::Bool),
-        ("str", ParamType::Str),
-    ];
+    pub const ALL: [(&'static str, ParamType); 4] =
+        [("int", ParamType::Int), ("float", ParamType::Float), ("bool", ParamType::Bool), ("str", ParamType::Str)];
 
     pub fn parse(word: &str) -> Option<ParamType> {
         Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, t)| *t)
@@ -203,11 +199,8 @@ pub enum OutputKind {
 }
 
 impl OutputKind {
-    pub const ALL: [(&'static str, OutputKind); 3] = [
-        ("logit", OutputKind::Logit),
-        ("distance", OutputKind::Distance),
-        ("embeddings", OutputKind::Embeddings),
-    ];
+    pub const ALL: [(&'static str, OutputKind); 3] =
+        [("logit", OutputKind::Logit), ("distance", OutputKind::Distance), ("embeddings", OutputKind::Embeddings)];
 
     pub fn parse(word: &str) -> Option<OutputKind> {
         Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, k)| *k)

@@ -33,10 +33,8 @@ pub struct Failed {
 
 pub fn read_source(path: &Path) -> Result<SourceFile, ReadError> {
     let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: path.display().to_string(), error })?;
-    let text = String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
-        path: path.display().to_string(),
-        offset: e.utf8_error().valid_up_to(),
-    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| ReadError::NotUtf8 { path: path.display().to_string(), offset: e.utf8_error().valid_up_to() })?;
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 

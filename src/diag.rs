@@ -35,13 +35,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            labels: Vec::new(),
-            help: None,
-        }
+        Diagnostic { severity: Severity::Error, code, message: message.into(), labels: Vec::new(), help: None }
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
@@ -70,12 +64,12 @@ impl Diagnostic {
 
     /// Renders like rustc: header, `file:line:col`, the source line, markers, help.
     pub fn render(&self, src: &SourceFile, color: bool) -> String {
-        let mut diag = MietteDiagnostic::new(self.message.clone())
-            .with_code(self.code)
-            .with_severity(match self.severity {
-                Severity::Error => miette::Severity::Error,
-                Severity::Warning => miette::Severity::Warning,
-            });
+        // The message and code are in our own header line (grep- and editor-friendly);
+        // miette draws only the excerpt, the labels and the help.
+        let mut diag = MietteDiagnostic::new(String::new()).with_severity(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        });
         if let Some(help) = &self.help {
             diag = diag.with_help(help.clone());
         }
@@ -84,8 +78,7 @@ impl Diagnostic {
             LabeledSpan::new(Some(l.text.clone()), l.span.start, len)
         });
         diag = diag.with_labels(labels);
-        let report = miette::Report::new(diag)
-            .with_source_code(NamedSource::new(src.name(), src.text().to_string()));
+        let report = miette::Report::new(diag).with_source_code(NamedSource::new(src.name(), src.text().to_string()));
         let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
         let mut out = String::new();
@@ -94,9 +87,15 @@ impl Diagnostic {
             None => format!("{}: ", src.name()),
         };
         out.push_str(&header);
-        out.push_str(&format!("{}: {}\n", severity_word(self.severity), self.message));
-        if handler.render_report(&mut out, report.as_ref()).is_err() {
-            out.push_str("(could not render the source excerpt)\n");
+        out.push_str(&format!("{}[{}]: {}\n", severity_word(self.severity), self.code, self.message));
+        let mut excerpt = String::new();
+        if handler.render_report(&mut excerpt, report.as_ref()).is_err() {
+            excerpt = "(could not render the source excerpt)\n".into();
+        }
+        // Drop miette's (empty) message line: the header above already says it.
+        for line in excerpt.lines().skip_while(|l| matches!(l.trim(), "" | "×" | "⚠" | "☞")) {
+            out.push_str(line);
+            out.push('\n');
         }
         out
     }

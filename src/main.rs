@@ -14,7 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "avc", version, about = "Compile, check and train audio-visual matching models from architecture files")]
+#[command(
+    name = "avc",
+    version,
+    about = "Compile, check and train audio-visual matching models from architecture files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +60,10 @@ enum Command {
         /// Seed of the embedded synthetic data set.
         #[arg(long, default_value_t = 1)]
         data_seed: u64,
+        /// Change a knob of the embedded synthetic data, e.g. `--synth noise=0.5`
+        /// (`avc data synth --help` lists them).
+        #[arg(long = "synth", value_name = "KEY=VALUE")]
+        synth: Vec<String>,
         /// Stop every epoch after this many batches (smoke tests).
         #[arg(long)]
         max_batches: Option<usize>,
@@ -69,7 +77,11 @@ enum Command {
         command: DataCommand,
     },
     /// List the ops, their parameters and shape rules.
-    Ops,
+    Ops {
+        /// Print the Markdown reference embedded in docs/language.md.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the libtorch version, CUDA availability, GPU count and thread count.
     Doctor,
 }
@@ -82,6 +94,11 @@ enum DataCommand {
         out: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Change a knob, e.g. `--synth noise=0.5`. Knobs: seed, n_train, n_test, steps,
+        /// video_dim, audio_dim, scenes, latent_dim, min_segment, max_segment, max_lag,
+        /// shuffled_deck, signal, nuisance, distractor, ambient, noise, onset.
+        #[arg(long = "synth", value_name = "KEY=VALUE")]
+        synth: Vec<String>,
     },
 }
 
@@ -89,13 +106,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { file, message_format } => check(&file, message_format),
-        Command::Train { file, data, overrides, device, runs, name, data_seed, max_batches, quiet } => {
+        Command::Train { file, data, overrides, device, runs, name, data_seed, synth, max_batches, quiet } => {
             let opts = (device, runs, name, max_batches, quiet);
-            train_cmd(&file, data.as_deref(), &overrides, data_seed, opts)
+            let data = match data {
+                Some(dir) => DataSource::Dir(dir),
+                None => DataSource::Synth(data_seed, synth),
+            };
+            train_cmd(&file, &data, &overrides, opts)
         }
-        Command::Data { command: DataCommand::Synth { out, seed } } => synth(&out, seed),
-        Command::Ops => {
-            print!("{}", avc::ops::docs::reference_text());
+        Command::Data { command: DataCommand::Synth { out, seed, synth } } => synth_cmd(&out, seed, &synth),
+        Command::Ops { markdown } => {
+            let text = if markdown { avc::ops::docs::reference_markdown() } else { avc::ops::docs::reference_text() };
+            print!("{text}");
             Ok(())
         }
         Command::Doctor => doctor(),
@@ -159,7 +181,14 @@ fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
 
 type RunFlags = (String, PathBuf, Option<String>, Option<usize>, bool);
 
-fn train_cmd(file: &Path, data_dir: Option<&Path>, overrides: &[String], data_seed: u64, flags: RunFlags) -> Result<(), u8> {
+/// Where training data comes from.
+enum DataSource {
+    Dir(PathBuf),
+    /// The embedded generator: its seed and knob overrides.
+    Synth(u64, Vec<String>),
+}
+
+fn train_cmd(file: &Path, data: &DataSource, overrides: &[String], flags: RunFlags) -> Result<(), u8> {
     let (device, runs_dir, run_name, max_batches, quiet) = flags;
     let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
     let compiled = compile_or_report(file, MessageFormat::Human)?;
@@ -174,7 +203,7 @@ fn train_cmd(file: &Path, data_dir: Option<&Path>, overrides: &[String], data_se
         }
         1
     })?;
-    let dataset = load_data(&compiled, data_dir, data_seed)?;
+    let dataset = load_data(&compiled, data)?;
     if !quiet {
         println!(
             "training {} on {} ({} train / {} test clips) on {}; {} parameters",
@@ -202,10 +231,22 @@ fn train_cmd(file: &Path, data_dir: Option<&Path>, overrides: &[String], data_se
     Ok(())
 }
 
-fn load_data(compiled: &Compiled, dir: Option<&Path>, seed: u64) -> Result<Dataset, u8> {
-    let Some(dir) = dir else {
-        let cfg = data::synth::SynthConfig { seed, ..Default::default() };
-        return Ok(data::synth::generate(&cfg));
+/// The generator's configuration: defaults, the seed, then `KEY=VALUE` knobs.
+fn synth_config(seed: u64, knobs: &[String]) -> Result<data::synth::SynthConfig, u8> {
+    let mut cfg = data::synth::SynthConfig { seed, ..Default::default() };
+    for knob in knobs {
+        let (key, value) =
+            knob.split_once('=').ok_or_else(|| fail_io(format!("--synth {knob}: expected KEY=VALUE")))?;
+        cfg.set(key.trim(), value.trim()).map_err(|e| fail_io(format!("--synth {knob}: {e}")))?;
+    }
+    cfg.validate().map_err(fail_io)?;
+    Ok(cfg)
+}
+
+fn load_data(compiled: &Compiled, source: &DataSource) -> Result<Dataset, u8> {
+    let dir = match source {
+        DataSource::Dir(dir) => dir,
+        DataSource::Synth(seed, knobs) => return Ok(data::synth::generate(&synth_config(*seed, knobs)?)),
     };
     let expect = |stream: &str| {
         compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
@@ -226,8 +267,8 @@ fn load_data(compiled: &Compiled, dir: Option<&Path>, seed: u64) -> Result<Datas
     })
 }
 
-fn synth(out: &Path, seed: u64) -> Result<(), u8> {
-    let ds = data::synth::generate(&data::synth::SynthConfig { seed, ..Default::default() });
+fn synth_cmd(out: &Path, seed: u64, knobs: &[String]) -> Result<(), u8> {
+    let ds = data::synth::generate(&synth_config(seed, knobs)?);
     data::course::write(&ds, out).map_err(fail_io)?;
     println!("wrote {} train and {} test clips to {}", ds.train.len(), ds.test.len(), out.display());
     Ok(())

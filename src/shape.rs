@@ -31,11 +31,7 @@ impl Dim {
                     0 => format!("{other}-{kernel}"),
                     p => format!("{other}+{}", 2 * p - kernel),
                 };
-                if stride == 1 {
-                    Dim::Sym(format!("{grown}+1"))
-                } else {
-                    Dim::Sym(format!("({grown})/{stride}+1"))
-                }
+                if stride == 1 { Dim::Sym(format!("{grown}+1")) } else { Dim::Sym(format!("({grown})/{stride}+1")) }
             }
         }
     }

@@ -29,6 +29,9 @@ fn every_architecture_compiles_and_its_summary_is_stable() {
         let warnings = compiled.checked.diagnostics();
         assert!(warnings.is_empty(), "{} has warnings: {warnings:?}", path.display());
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");
-        insta::assert_snapshot!(format!("summary_{name}"), avc::check::render_table(&compiled.graph, &compiled.checked));
+        insta::assert_snapshot!(
+            format!("summary_{name}"),
+            avc::check::render_table(&compiled.graph, &compiled.checked)
+        );
     }
 }

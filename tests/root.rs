@@ -2,4 +2,5 @@
 
 mod architectures;
 mod diagnostics;
+mod docs;
 mod training;

@@ -26,7 +26,15 @@ train: {epochs: 4, batch_size: 16, lr: 0.01}
 ";
 
 fn tiny_data() -> avc::data::Dataset {
-    generate(&SynthConfig { seed: 3, n_train: 96, n_test: 12, steps: 24, video_dim: 16, audio_dim: 8, ..Default::default() })
+    generate(&SynthConfig {
+        seed: 3,
+        n_train: 96,
+        n_test: 12,
+        steps: 24,
+        video_dim: 16,
+        audio_dim: 8,
+        ..Default::default()
+    })
 }
 
 fn compile_text(text: &str) -> Compiled {
@@ -62,7 +70,9 @@ fn loss_falls_and_the_run_directory_is_complete() {
     let losses: Vec<f64> = report.epochs.iter().map(|m| m.train_loss).collect();
     assert_eq!(losses.len(), 4);
     assert!(losses[3] < losses[0], "training loss did not fall: {losses:?}");
-    for file in ["config.yaml", "metrics.jsonl", "last.safetensors", "best.safetensors", "best.json", "architecture.yaml"] {
+    for file in
+        ["config.yaml", "metrics.jsonl", "last.safetensors", "best.safetensors", "best.json", "architecture.yaml"]
+    {
         assert!(report.dir.join(file).is_file(), "{file} missing in the run directory");
     }
     let lines = std::fs::read_to_string(report.dir.join("metrics.jsonl")).unwrap();

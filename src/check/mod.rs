@@ -21,7 +21,14 @@ use crate::source::Span;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CheckError {
     #[error("node `{node}` ({op}): {}", describe_shape_error(error, inputs))]
-    Shape { node: String, op: &'static str, inputs: Vec<String>, error: ShapeError, span: Span, input_span: Option<Span> },
+    Shape {
+        node: String,
+        op: &'static str,
+        inputs: Vec<String>,
+        error: ShapeError,
+        span: Span,
+        input_span: Option<Span>,
+    },
     #[error("node `{node}` is never used by an output")]
     Unused { node: String, span: Span },
     #[error("output `{output}` ({}) must be {expected}, found `{node}` with shape {found}", kind.keyword())]
@@ -56,7 +63,9 @@ impl CheckError {
             CheckError::Unused { span, .. } => Diagnostic::warning("graph::unused", msg)
                 .with_label(*span, "defined here")
                 .with_help("remove it, or feed it into a node that an output reads"),
-            CheckError::OutputShape { span, .. } => Diagnostic::error("output::shape", msg).with_label(*span, "this output"),
+            CheckError::OutputShape { span, .. } => {
+                Diagnostic::error("output::shape", msg).with_label(*span, "this output")
+            }
         }
     }
 }

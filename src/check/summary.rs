@@ -17,7 +17,8 @@ pub fn render_table(graph: &Graph, checked: &Checked) -> String {
             _ => None,
         })
         .collect();
-    let mut rows = vec![["node", "op", "tower", "output shape", "arguments", "params", "MACs/sample"].map(String::from)];
+    let mut rows =
+        vec![["node", "op", "tower", "output shape", "arguments", "params", "MACs/sample"].map(String::from)];
     for &id in graph.topo() {
         let node = graph.node(id);
         let args = match &node.kind {
@@ -52,7 +53,8 @@ pub fn render_table(graph: &Graph, checked: &Checked) -> String {
 
 /// Aligns columns: text left, numbers right; a rule under the header and above the total.
 fn layout(rows: &[[String; COLUMNS]]) -> String {
-    let widths: Vec<usize> = (0..COLUMNS).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..COLUMNS).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let rule: String = widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
@@ -63,7 +65,13 @@ fn layout(rows: &[[String; COLUMNS]]) -> String {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(c, text)| if c >= COLUMNS - 2 { format!("{text:>w$}", w = widths[c]) } else { format!("{text:<w$}", w = widths[c]) })
+            .map(|(c, text)| {
+                if c >= COLUMNS - 2 {
+                    format!("{text:>w$}", w = widths[c])
+                } else {
+                    format!("{text:<w$}", w = widths[c])
+                }
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');

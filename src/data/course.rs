@@ -125,7 +125,9 @@ impl Expected {
 
     fn describe(&self, stream: &str) -> String {
         match self {
-            Expected::Declared([s, d]) => format!("[{s}, {d}] (steps, dim), as the model declares its {stream} input"),
+            Expected::Declared([s, d]) => {
+                format!("[{s}, {d}] (steps, dim), as the model declares its {stream} input")
+            }
             Expected::First([s, d], first) => {
                 format!("[{s}, {d}] (steps, dim), like the first {stream} file read, {}", first.display())
             }
@@ -142,7 +144,12 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// Reads the pairs `(video entry, audio entry)`, whose ids come from the given lists.
-    fn clips(&mut self, pairs: &[(&Listed, &Listed)], video_list: &Path, audio_list: &Path) -> Result<Clips, DataError> {
+    fn clips(
+        &mut self,
+        pairs: &[(&Listed, &Listed)],
+        video_list: &Path,
+        audio_list: &Path,
+    ) -> Result<Clips, DataError> {
         let mut clips = Clips::empty(0, 0, 0);
         for &((vline, vid), (aline, aid)) in pairs {
             let vpath = self.dir.join(vid).join(VIDEO_FILE);
@@ -167,11 +174,7 @@ impl Reader<'_> {
 /// Gives an empty split the per-clip shape of the other split, so `stream_shape` stays
 /// meaningful.
 fn fill_shape(clips: Clips, other: &Clips) -> Clips {
-    if clips.is_empty() {
-        Clips::empty(other.steps, other.video_dim, other.audio_dim)
-    } else {
-        clips
-    }
+    if clips.is_empty() { Clips::empty(other.steps, other.video_dim, other.audio_dim) } else { clips }
 }
 
 /// Reads one uint8 2-D `.npy` file as row-major bytes, checking it against (and, on first
@@ -186,17 +189,17 @@ fn read_clip(
         io::ErrorKind::NotFound => DataError::Missing { path: path.to_path_buf(), what: what.to_string() },
         _ => DataError::Read { path: path.to_path_buf(), source: e },
     })?;
+    // The data can be no longer than the file: checked before allocating what a corrupt
+    // header claims.
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let npy = NpyFile::new(BufReader::new(file))
         .map_err(|e| DataError::Npy { path: path.to_path_buf(), reason: e.to_string() })?;
     if !is_uint8(&npy.dtype()) {
         return Err(DataError::Dtype { path: path.to_path_buf(), found: dtype_name(&npy.dtype()) });
     }
     let found = npy.shape().to_vec();
-    let shape_error = |expected: String| DataError::Shape {
-        path: path.to_path_buf(),
-        expected,
-        found: format!("{found:?}"),
-    };
+    let shape_error =
+        |expected: String| DataError::Shape { path: path.to_path_buf(), expected, found: format!("{found:?}") };
     let shape = match found.as_slice() {
         &[s, d] => match (usize::try_from(s), usize::try_from(d)) {
             (Ok(s), Ok(d)) if s.checked_mul(d).is_some() => [s, d],
@@ -217,20 +220,26 @@ fn read_clip(
     }
     let [steps, dim] = shape;
     let order = npy.order();
+    if (steps * dim) as u64 > file_len {
+        return Err(truncated(path, &found, steps * dim));
+    }
     let mut data = vec![0u8; steps * dim];
-    npy.into_inner().read_exact(&mut data).map_err(|e| DataError::Npy {
-        path: path.to_path_buf(),
-        reason: match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                format!("truncated: the header says {found:?}, {} bytes of data, but the file holds fewer", steps * dim)
-            }
-            _ => e.to_string(),
-        },
+    npy.into_inner().read_exact(&mut data).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => truncated(path, &found, steps * dim),
+        _ => DataError::Npy { path: path.to_path_buf(), reason: e.to_string() },
     })?;
     if order == Order::Fortran {
         data = transpose(&data, dim, steps);
     }
     Ok((data, shape))
+}
+
+/// The error for a file with less data than its header's shape needs.
+fn truncated(path: &Path, shape: &[u64], bytes: usize) -> DataError {
+    DataError::Npy {
+        path: path.to_path_buf(),
+        reason: format!("truncated: the header says {shape:?}, {bytes} bytes of data, but the file holds fewer"),
+    }
 }
 
 /// `data` holds `rows x cols` row-major; returns the `cols x rows` row-major transpose (a
@@ -337,7 +346,9 @@ pub fn write(ds: &Dataset, dir: &Path) -> Result<(), DataError> {
     let Plan { files, order, .. } = plan;
 
     for path in &order {
-        let Some(&(data, [steps, dim])) = files.get(path) else { continue };
+        let Some(&(data, [steps, dim])) = files.get(path) else {
+            continue;
+        };
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| DataError::Write { path: parent.to_path_buf(), source: e })?;
         }
@@ -384,7 +395,12 @@ impl<'a> Plan<'a> {
         for (i, id) in ids.iter().enumerate() {
             check_id(list, id, i + 1)?;
             if let Some(&first_line) = seen.get(id.as_str()) {
-                return Err(DataError::DuplicateId { path: list.to_path_buf(), id: id.clone(), line: i + 1, first_line });
+                return Err(DataError::DuplicateId {
+                    path: list.to_path_buf(),
+                    id: id.clone(),
+                    line: i + 1,
+                    first_line,
+                });
             }
             seen.insert(id, i + 1);
             let data = if video { clips.video_clip(i) } else { clips.audio_clip(i) };
@@ -483,7 +499,8 @@ mod tests {
     fn write_u8(path: &Path, shape: &[u64], data: &[u8], order: Order) {
         let res = (|| {
             let mut f = File::create(path)?;
-            let mut w = WriteOptions::<u8>::new().default_dtype().order(order).shape(shape).writer(&mut f).begin_nd()?;
+            let mut w =
+                WriteOptions::<u8>::new().default_dtype().order(order).shape(shape).writer(&mut f).begin_nd()?;
             w.extend(data.iter().copied())?;
             w.finish()
         })();
@@ -560,7 +577,10 @@ mod tests {
         let path = tmp.0.join("synth-test-01").join(AUDIO_FILE);
         write_u8(&path, &[12, 6, 1], &[1u8; 72], Order::C);
         let msg = load_err(&tmp.0, None, Some([12, 6]));
-        assert!(msg.contains(&path.display().to_string()) && msg.contains("[12, 6, 1]") && msg.contains("3-D"), "{msg}");
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("[12, 6, 1]") && msg.contains("3-D"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -589,6 +609,14 @@ mod tests {
         let path = tmp.0.join("synth-train-0000").join(VIDEO_FILE);
         let bytes = fs::read(&path).unwrap_or_default();
         assert!(fs::write(&path, &bytes[..bytes.len() - 5]).is_ok());
+        let msg = load_err(&tmp.0, None, None);
+        assert!(msg.contains(&path.display().to_string()) && msg.contains("truncated"), "{msg}");
+        // A header claiming far more data than the file holds is refused before allocating.
+        let header = File::create(&path).and_then(|mut f| {
+            let shape = [1u64 << 40, 1 << 20];
+            WriteOptions::<u8>::new().default_dtype().shape(&shape).writer(&mut f).write_header_only().map(|_| ())
+        });
+        assert!(header.is_ok(), "{header:?}");
         let msg = load_err(&tmp.0, None, None);
         assert!(msg.contains(&path.display().to_string()) && msg.contains("truncated"), "{msg}");
         assert!(fs::write(&path, b"not numpy at all").is_ok());
@@ -640,7 +668,10 @@ mod tests {
         let path = tmp.0.join("synth-train-0000").join(AUDIO_FILE);
         write_u8(&path, &[11, 6], &[3u8; 66], Order::C);
         let msg = load_err(&tmp.0, None, None);
-        assert!(msg.contains(&path.display().to_string()) && msg.contains("12 steps") && msg.contains("has 11"), "{msg}");
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("12 steps") && msg.contains("has 11"),
+            "{msg}"
+        );
         assert!(msg.contains(VIDEO_FILE), "{msg}");
     }
 

@@ -168,7 +168,15 @@ mod tests {
 
     #[test]
     fn without_nuisance_or_distractors_mean_pool_matches_too() {
-        let cfg = SynthConfig { video_dim: 256, nuisance: 0.0, distractor: 0.0, ambient: 0.0, noise: 0.1, scenes: 24, ..SynthConfig::default() };
+        let cfg = SynthConfig {
+            video_dim: 256,
+            nuisance: 0.0,
+            distractor: 0.0,
+            ambient: 0.0,
+            noise: 0.1,
+            scenes: 24,
+            ..SynthConfig::default()
+        };
         let d = difficulty(&cfg, 30);
         assert!(d.mean_pool[1] > 0.8, "{d}");
         assert!(d.temporal[0] > 0.95, "{d}");

@@ -10,17 +10,31 @@
 //!   recur in other clips in another order. By default every clip walks through reshuffled
 //!   decks of the whole vocabulary (`shuffled_deck`), so all clips use most scenes about
 //!   equally: the scene *histogram* says little about a clip, the *order and timing* say a lot.
-//! * Both streams are fixed random projections of the same timeline:
-//!   `video_t = signal * Pv (z(scene at t) + u_v) + ambient * a_v + noise * e_t`,
-//!   `audio_t = signal * Pa (z(scene at t - lag) + u_a) + ambient * a_a + noise * e'_t`,
-//!   with `Pv`, `Pa` shared by all clips, a per-clip integer `lag` in `[0, max_lag]`, and
-//!   per-clip constant offsets independent between the two streams: `u_v`, `u_a` (std
-//!   `nuisance`) lie *inside* the scene subspace, so a projection cannot remove them and a
-//!   mean over time is dominated by them rather than by the scene histogram; `a_v`, `a_a`
-//!   (std `ambient`) are isotropic. A temporal model can subtract a clip's own mean and compare
-//!   the remaining timelines, which cancels every constant offset.
+//! * Both streams are fixed random projections of the same timeline, plus things the other
+//!   stream does not share:
+//!   `video_t = signal * Pv (z(scene at t) + distractor * z(d_v at t) + u_v) + ambient * a_v + noise * e_t`,
+//!   `audio_t = signal * Pa (z(scene at t - lag) + distractor * z(d_a at t) + u_a) + ambient * a_a + noise * e'_t`.
+//!   `Pv`, `Pa` are shared by all clips; `lag` is a per-clip integer in `[0, max_lag]`;
+//!   `d_v`, `d_a` are per-stream *distractor* timelines drawn like the shared one but
+//!   independently, so each stream also shows recurring scenes the other does not (matching
+//!   needs the joint timeline, not any scene change); `u_v`, `u_a` (std `nuisance`, inside the
+//!   scene subspace) and `a_v`, `a_a` (std `ambient`, isotropic) are per-clip constant offsets
+//!   independent between the streams; `e` is i.i.d. noise per step.
+//!   A mean over time keeps the offsets and both scene histograms (the unshared distractor one
+//!   included), so it is dominated by what the streams do not share; a temporal model can
+//!   subtract a clip's own mean, which cancels every constant offset, and compare the
+//!   remaining timelines.
 //! * At each segment onset, a shared "onset" latent (amplitude `onset`) is added for one
 //!   step in both streams (audio lagged like its scenes): a synchronised event cue.
+//!
+//! Tuning: every knob is a field of [`SynthConfig`], settable by name with
+//! [`SynthConfig::set`]; [`SynthConfig::describe`] names the non-default ones (it becomes the
+//! data set's `origin`), and [`crate::data::probe::difficulty`] measures in seconds how much
+//! matching information survives mean pooling versus a temporal readout. The defaults were
+//! tuned with real training runs (docs/results.md): segment scenes drawn at random (not from
+//! decks) so the scene histogram carries a little information, an unshared distractor
+//! timeline of 0.85 times the shared one's strength, and per-step noise of 0.8, so mean
+//! pooling stays well above chance while the temporal `final` model wins by a wide margin.
 //!
 //! Every random draw comes from `ChaCha8Rng` seeded with `seed`, one stream for the shared
 //! world and one per clip, so the data are identical across runs and machines, independent of
@@ -39,8 +53,8 @@ use super::{Clips, DataError, Dataset, quantize};
 /// Every knob of the synthetic data set; [`Default`] gives the course's shapes.
 ///
 /// All amplitudes are standard deviations in dequantized units (the quantized range is
-/// [-2, 2]); with the defaults a value's standard deviation is about 0.7, so clipping at
-/// +-2 is rare. The struct (de)serializes with serde, and [`SynthConfig::set`] changes one
+/// [-2, 2]); with the defaults a value's standard deviation is about 0.75 and about 1.3% of
+/// the values saturate at 0 or 255. The struct (de)serializes with serde, and [`SynthConfig::set`] changes one
 /// field from text, so a command line or a tuning script can override any knob by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -104,13 +118,13 @@ impl Default for SynthConfig {
             min_segment: 6,
             max_segment: 20,
             max_lag: 2,
-            shuffled_deck: true,
+            shuffled_deck: false,
             signal: 0.35,
-            nuisance: 0.2,
-            distractor: 1.25,
+            nuisance: 0.1,
+            distractor: 0.85,
             ambient: 0.3,
-            noise: 0.4,
-            onset: 1.0,
+            noise: 0.8,
+            onset: 0.0,
         }
     }
 }
@@ -160,7 +174,8 @@ impl SynthConfig {
         if !map.contains_key(key) {
             return Err(setting(format!("unknown setting; known: {}", SynthConfig::keys().join(", "))));
         }
-        let parsed = serde_json::from_str(value.trim()).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        let parsed =
+            serde_json::from_str(value.trim()).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
         map.insert(key.to_string(), parsed);
         *self = serde_json::from_value(json).map_err(|e| setting(format!("cannot use '{value}': {e}")))?;
         Ok(())
@@ -170,10 +185,23 @@ impl SynthConfig {
     /// this first. Reports the first problem, naming the setting.
     pub fn validate(&self) -> Result<(), DataError> {
         let bad = |key: &str, reason: String| Err(DataError::Setting { key: key.to_string(), reason });
-        for (key, v) in [("scenes", self.scenes), ("latent_dim", self.latent_dim), ("min_segment", self.min_segment)] {
+        for (key, v) in [
+            ("steps", self.steps),
+            ("video_dim", self.video_dim),
+            ("audio_dim", self.audio_dim),
+            ("scenes", self.scenes),
+            ("latent_dim", self.latent_dim),
+            ("min_segment", self.min_segment),
+        ] {
             if v == 0 {
                 return bad(key, "must be at least 1".into());
             }
+        }
+        if self.max_lag >= self.steps {
+            return bad(
+                "max_lag",
+                format!("{} leaves no overlap between the streams of {} steps", self.max_lag, self.steps),
+            );
         }
         if self.max_segment < self.min_segment {
             return bad("max_segment", format!("{} is below min_segment {}", self.max_segment, self.min_segment));
@@ -192,7 +220,8 @@ impl SynthConfig {
         }
         let per_clip = self.steps.checked_mul(self.video_dim.saturating_add(self.audio_dim));
         let total = per_clip.and_then(|p| p.checked_mul(self.n_train.saturating_add(self.n_test)));
-        let world = self.scenes.checked_mul(self.latent_dim.saturating_add(self.video_dim).saturating_add(self.audio_dim));
+        let world =
+            self.scenes.checked_mul(self.latent_dim.saturating_add(self.video_dim).saturating_add(self.audio_dim));
         let timeline = self.steps.checked_add(self.max_lag);
         if total.is_none_or(|t| t > MAX_BYTES) || world.is_none_or(|w| w > MAX_BYTES) || timeline.is_none() {
             return bad("n_train", format!("the data set would exceed {} GiB", MAX_BYTES >> 30));
@@ -220,7 +249,7 @@ impl SynthConfig {
     }
 
     /// The configuration [`generate`] actually uses: counts at least 1 where 0 is meaningless,
-    /// `max_segment >= min_segment`, non-finite amplitudes as 0.
+    /// `max_segment >= min_segment`, `max_lag <= steps`, non-finite amplitudes as 0.
     fn clamped(&self) -> SynthConfig {
         let amp = |v: f32| if v.is_finite() { v.abs() } else { 0.0 };
         let min_segment = self.min_segment.max(1);
@@ -229,6 +258,8 @@ impl SynthConfig {
             latent_dim: self.latent_dim.max(1),
             min_segment,
             max_segment: self.max_segment.max(min_segment),
+            // A lag beyond the clip is meaningless and would overflow the timeline's length.
+            max_lag: self.max_lag.min(self.steps),
             signal: amp(self.signal),
             nuisance: amp(self.nuisance),
             distractor: amp(self.distractor),
@@ -289,7 +320,8 @@ pub fn generate_with_truth(cfg: &SynthConfig) -> (Dataset, Truth) {
     let world = World::new(&cfg);
     let (train, train_truth) = make_clips(&cfg, &world, Split::Train);
     let (test, test_truth) = make_clips(&cfg, &world, Split::Test);
-    let truth = Truth { train: train_truth, test: test_truth, scene_video: world.scene_video, scene_audio: world.scene_audio };
+    let truth =
+        Truth { train: train_truth, test: test_truth, scene_video: world.scene_video, scene_audio: world.scene_audio };
     (Dataset { train, test, origin }, truth)
 }
 
@@ -582,7 +614,12 @@ mod tests {
         let ds = generate(&small());
         let clipped = ds.train.video.iter().chain(&ds.train.audio).filter(|&&q| q == 0 || q == 255).count();
         let total = ds.train.video.len() + ds.train.audio.len();
-        assert!((clipped as f64) < 0.03 * total as f64, "{clipped} of {total} values clipped");
+        assert!(
+            // The defaults' per-step noise saturates about 4% of values, as the real
+            // course features saturate at the ends of their range too.
+            (clipped as f64) < 0.05 * total as f64,
+            "{clipped} of {total} values clipped"
+        );
         let mean = ds.train.video.iter().map(|&q| f64::from(dequantize(q))).sum::<f64>() / ds.train.video.len() as f64;
         assert!(mean.abs() < 0.2, "mean {mean}");
     }
@@ -657,7 +694,15 @@ mod tests {
 
     #[test]
     fn non_deck_draw_never_repeats_a_scene() {
-        let cfg = SynthConfig { shuffled_deck: false, scenes: 3, n_train: 4, n_test: 0, video_dim: 8, audio_dim: 4, ..small() };
+        let cfg = SynthConfig {
+            shuffled_deck: false,
+            scenes: 3,
+            n_train: 4,
+            n_test: 0,
+            video_dim: 8,
+            audio_dim: 4,
+            ..small()
+        };
         let (_, truth) = generate_with_truth(&cfg);
         for t in &truth.train {
             for s in 1..cfg.steps {
@@ -685,14 +730,25 @@ mod tests {
         };
         let mut keys: Vec<String> = SynthConfig::keys().iter().map(|k| k.to_string()).collect();
         keys.sort();
-        assert_eq!(keys, serde_keys.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>());
-        let cfg = SynthConfig { noise: 0.35, onset: 0.0, ..SynthConfig::default() };
-        assert_eq!(cfg.describe(), "synthetic (seed 1, noise=0.35, onset=0.0)");
+        assert_eq!(
+            keys,
+            serde_keys.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>()
+        );
+        let cfg = SynthConfig { noise: 0.35, onset: 0.5, ..SynthConfig::default() };
+        assert_eq!(cfg.describe(), "synthetic (seed 1, noise=0.35, onset=0.5)");
     }
 
     #[test]
     fn invalid_settings_are_reported_and_clamped() {
-        let cfg = SynthConfig { min_segment: 10, max_segment: 4, n_train: 3, n_test: 1, video_dim: 4, audio_dim: 2, ..small() };
+        let cfg = SynthConfig {
+            min_segment: 10,
+            max_segment: 4,
+            n_train: 3,
+            n_test: 1,
+            video_dim: 4,
+            audio_dim: 2,
+            ..small()
+        };
         let msg = cfg.validate().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("max_segment") && msg.contains("min_segment"), "{msg}");
         assert!(try_generate(&cfg).is_err());

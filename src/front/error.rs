@@ -22,50 +22,23 @@ pub enum FrontError {
     Unsupported { what: String, span: Span },
     /// The second use of a key in one mapping (`first` is the first use).
     #[error("key `{key}` is given twice")]
-    DuplicateKey {
-        key: String,
-        span: Span,
-        first: Span,
-    },
+    DuplicateKey { key: String, span: Span, first: Span },
     #[error("unknown key `{key}` in {context}")]
-    UnknownKey {
-        key: String,
-        context: String,
-        allowed: &'static [&'static str],
-        span: Span,
-    },
+    UnknownKey { key: String, context: String, allowed: &'static [&'static str], span: Span },
     /// A required key is absent; `span` is the start of the mapping that lacks it.
     #[error("{context} has no `{key}`")]
-    MissingKey {
-        key: &'static str,
-        context: String,
-        span: Span,
-    },
+    MissingKey { key: &'static str, context: String, span: Span },
     /// A value of the wrong YAML type (`inputs: 5`).
     #[error("{what} must be {expected}, found {found}")]
-    WrongType {
-        what: String,
-        expected: &'static str,
-        found: String,
-        example: Option<&'static str>,
-        span: Span,
-    },
+    WrongType { what: String, expected: &'static str, found: String, example: Option<&'static str>, span: Span },
     /// `key:` with nothing after it, or `~`/`null`, where a value is needed.
     #[error("{what} has no value")]
     MissingValue { what: String, span: Span },
     /// A name that is not an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
     #[error("`{name}` is not a valid {what}")]
-    BadName {
-        name: String,
-        what: &'static str,
-        span: Span,
-    },
+    BadName { name: String, what: &'static str, span: Span },
     #[error("input `{input}`: `{found}` is not a valid dimension")]
-    BadDim {
-        input: String,
-        found: String,
-        span: Span,
-    },
+    BadDim { input: String, found: String, span: Span },
     #[error("unknown output kind `{found}`")]
     UnknownOutputKind { found: String, span: Span },
     #[error("unknown parameter type `{found}`")]
@@ -166,20 +139,16 @@ impl FrontError {
     fn help(&self) -> String {
         use FrontError::*;
         match self {
-            Syntax { .. } => {
-                "YAML wants `key: value` pairs, `- item` lists, closed brackets and quotes, \
+            Syntax { .. } => "YAML wants `key: value` pairs, `- item` lists, closed brackets and quotes, \
                 and indentation with spaces (not tabs)"
-                    .into()
-            }
+                .into(),
             Empty { .. } => "a model needs at least `inputs`, `nodes` and `outputs`, e.g. \
                 `inputs: {video: [120, 1024]}`"
                 .into(),
             ExtraDocument { .. } => "put the whole model in one document: remove this `---`".into(),
-            Unsupported { .. } => {
-                "avc reads plain YAML: mappings with name keys, lists and scalars \
+            Unsupported { .. } => "avc reads plain YAML: mappings with name keys, lists and scalars \
                 (anchors, aliases and core tags such as `!!str` are fine)"
-                    .into()
-            }
+                .into(),
             DuplicateKey { .. } => "keep one of them".into(),
             UnknownKey { key, allowed, .. } => {
                 let names = one_of(allowed);
@@ -191,18 +160,13 @@ impl FrontError {
                 }
             }
             MissingKey { key, .. } => format!("add `{key}: ...`"),
-            WrongType {
-                example: Some(example),
-                ..
-            } => format!("for example: `{example}`"),
+            WrongType { example: Some(example), .. } => format!("for example: `{example}`"),
             WrongType { expected, .. } => format!("write {expected} here"),
             MissingValue { .. } => "write a value after the `:`".into(),
             BadName { .. } => NAME_RULE.into(),
-            BadDim { .. } => {
-                "a dimension is a positive integer (`120`), a symbol for a length left \
+            BadDim { .. } => "a dimension is a positive integer (`120`), a symbol for a length left \
                 open (`T`) or a constant's name"
-                    .into()
-            }
+                .into(),
             UnknownOutputKind { found, .. } => {
                 let words = OutputKind::ALL.map(|(w, _)| w);
                 choose_help("kinds", found, &words)

@@ -1,7 +1,7 @@
 //! The YAML front-end: an architecture file in YAML -> [`ast::Module`], every name and
 //! value with the span of its text.
 //!
-//! The file is read with yaml-rust2's event parser into a marked tree ([`super::yaml_tree`])
+//! The file is read with yaml-rust2's event parser into a marked tree (module `yaml_tree`)
 //! so that semantic errors, not only syntax errors, point at `file:line:col`. Op names and
 //! op parameters are not checked here: `ir::build` does that against the op registry.
 //!
@@ -53,16 +53,14 @@
 //!   `schedule.factor: 0.5` give the same setting. A nested key's span is its last part.
 //! * Values follow the YAML 1.2 core schema (`yes` and `no` are strings; `~` and `null` are
 //!   no value, an error where a value is needed). A string `$name` is a reference
-//!   ([`ValueKind::Ref`](crate::ast::ValueKind::Ref)); lists are lists of values.
+//!   ([`ValueKind::Ref`]); lists are lists of values.
 //! * Names are identifiers, `[A-Za-z_][A-Za-z0-9_]*`. Keys may not repeat in a mapping.
 //!   Anchors and aliases work; tags other than the core ones (`!!str`, ...) do not.
 
 use super::FrontError;
 use super::yaml_read::{Expect, Fields, Reader};
 use super::yaml_tree::{Kind, Node, ScalarValue, parse_tree};
-use crate::ast::{
-    self, Constant, DimExpr, Ident, InputDecl, OutputDecl, OutputKind, Setting, ValueKind,
-};
+use crate::ast::{self, Constant, DimExpr, Ident, InputDecl, OutputDecl, OutputKind, Setting, ValueKind};
 use crate::source::{SourceFile, Span};
 
 const TOP_KEYS: &[&str] = &["constants", "inputs", "blocks", "nodes", "outputs", "train"];
@@ -72,10 +70,7 @@ const OUTPUT_KEYS: &[&str] = &["name", "kind", "from"];
 /// Parses a YAML architecture file; on failure returns every error found.
 pub fn parse(src: &SourceFile) -> Result<ast::Module, Vec<FrontError>> {
     let (root, errors) = parse_tree(src);
-    let mut reader = Reader {
-        src: src.clone(),
-        errors,
-    };
+    let mut reader = Reader { src: src.clone(), errors };
     let module = match root {
         Some(root) if !root.is_null() => module(&mut reader, src, &root),
         Some(root) if reader.errors.is_empty() => {
@@ -83,9 +78,7 @@ pub fn parse(src: &SourceFile) -> Result<ast::Module, Vec<FrontError>> {
             None
         }
         None if reader.errors.is_empty() => {
-            reader.error(FrontError::Empty {
-                span: Span::empty(),
-            });
+            reader.error(FrontError::Empty { span: Span::empty() });
             None
         }
         _ => None,
@@ -101,24 +94,15 @@ pub fn parse(src: &SourceFile) -> Result<ast::Module, Vec<FrontError>> {
 }
 
 fn module(r: &mut Reader, src: &SourceFile, root: &Node) -> Option<ast::Module> {
-    let expect = Expect::new(
-        "the file",
-        "a mapping with `inputs`, `nodes` and `outputs`",
-        Some("inputs: {video: [120, 1024]}"),
-    );
+    let expect =
+        Expect::new("the file", "a mapping with `inputs`, `nodes` and `outputs`", Some("inputs: {video: [120, 1024]}"));
     let top = r.fields(root, &expect, "the top level", TOP_KEYS)?;
     let optional = |key| top.get(key).map(|f| f.value).filter(|n| !n.is_null());
     let constants = optional("constants").map_or(Some(Vec::new()), |n| constants(r, n));
-    let inputs = r
-        .require(&top, "inputs", "the model")
-        .and_then(|n| inputs(r, n));
+    let inputs = r.require(&top, "inputs", "the model").and_then(|n| inputs(r, n));
     let blocks = optional("blocks").map_or(Some(Vec::new()), |n| super::yaml_graph::blocks(r, n));
-    let nodes = r
-        .require(&top, "nodes", "the model")
-        .and_then(|n| super::yaml_graph::nodes(r, n));
-    let outputs = r
-        .require(&top, "outputs", "the model")
-        .and_then(|n| outputs(r, n));
+    let nodes = r.require(&top, "nodes", "the model").and_then(|n| super::yaml_graph::nodes(r, n));
+    let outputs = r.require(&top, "outputs", "the model").and_then(|n| outputs(r, n));
     let train = optional("train").map_or(Some(Vec::new()), |n| train(r, n));
     Some(ast::Module {
         source: src.clone(),
@@ -141,11 +125,7 @@ where
 }
 
 fn constants(r: &mut Reader, node: &Node) -> Option<Vec<Constant>> {
-    let expect = Expect::new(
-        "`constants`",
-        "a mapping of names to values",
-        Some("constants: {H: 128}"),
-    );
+    let expect = Expect::new("`constants`", "a mapping of names to values", Some("constants: {H: 128}"));
     let fields = r.map(node, &expect)?;
     all(&fields.list, |f| {
         let name = r.key_name(f, "constant name");
@@ -174,12 +154,7 @@ fn inputs(r: &mut Reader, node: &Node) -> Option<Vec<InputDecl>> {
         let name = r.key_name(f, "input name");
         let span = f.span.join(f.value.span);
         let (shape, stream) = input_shape(r, f.key, f.value)?;
-        Some(InputDecl {
-            name: name?,
-            shape,
-            stream,
-            span,
-        })
+        Some(InputDecl { name: name?, shape, stream, span })
     })
 }
 
@@ -195,9 +170,7 @@ fn input_shape(r: &mut Reader, input: &str, node: &Node) -> Option<(Vec<DimExpr>
         Kind::Map(_) => {
             let context = format!("input `{input}`");
             let fields = r.fields(node, &expect, &context, INPUT_KEYS)?;
-            let shape = r
-                .require(&fields, "shape", &context)
-                .and_then(|n| dims(r, input, n, &expect));
+            let shape = r.require(&fields, "shape", &context).and_then(|n| dims(r, input, n, &expect));
             let stream = match fields.get("stream") {
                 Some(f) => Some(r.ident(f.value, "stream name")?),
                 None => None,
@@ -206,10 +179,7 @@ fn input_shape(r: &mut Reader, input: &str, node: &Node) -> Option<(Vec<DimExpr>
         }
         _ => {
             match node.is_null() {
-                true => r.error(FrontError::MissingValue {
-                    what: format!("input `{input}`"),
-                    span: node.span,
-                }),
+                true => r.error(FrontError::MissingValue { what: format!("input `{input}`"), span: node.span }),
                 false => r.wrong_type(node, &expect),
             }
             None
@@ -226,11 +196,7 @@ fn dims(r: &mut Reader, input: &str, node: &Node, expect: &Expect) -> Option<Vec
                 Kind::Scalar(s) => s.text.clone(),
                 _ => item.describe(),
             };
-            r.error(FrontError::BadDim {
-                input: input.to_string(),
-                found,
-                span: item.span,
-            });
+            r.error(FrontError::BadDim { input: input.to_string(), found, span: item.span });
         }
         dim
     })
@@ -240,17 +206,10 @@ fn dim(node: &Node) -> Option<DimExpr> {
     let scalar = node.as_scalar()?;
     match &scalar.value {
         ScalarValue::Int(n) if *n > 0 => Some(DimExpr::Fixed(*n, node.span)),
-        ScalarValue::Str(s) if super::yaml_read::is_ident(s) => {
-            Some(DimExpr::Symbol(Ident::new(s, scalar.inner)))
-        }
+        ScalarValue::Str(s) if super::yaml_read::is_ident(s) => Some(DimExpr::Symbol(Ident::new(s, scalar.inner))),
         ScalarValue::Str(s) => {
-            let name = s
-                .strip_prefix('$')
-                .filter(|n| super::yaml_read::is_ident(n))?;
-            let span = Span::new(
-                scalar.inner.end.saturating_sub(name.len()),
-                scalar.inner.end,
-            );
+            let name = s.strip_prefix('$').filter(|n| super::yaml_read::is_ident(n))?;
+            let span = Span::new(scalar.inner.end.saturating_sub(name.len()), scalar.inner.end);
             Some(DimExpr::Symbol(Ident::new(name, span)))
         }
         _ => None,
@@ -258,11 +217,8 @@ fn dim(node: &Node) -> Option<DimExpr> {
 }
 
 fn outputs(r: &mut Reader, node: &Node) -> Option<Vec<OutputDecl>> {
-    let expect = Expect::new(
-        "`outputs`",
-        "a list of outputs",
-        Some("outputs: [{name: match, kind: logit, from: head}]"),
-    );
+    let expect =
+        Expect::new("`outputs`", "a list of outputs", Some("outputs: [{name: match, kind: logit, from: head}]"));
     let items = r.list(node, &expect)?;
     all(items.iter().enumerate(), |(i, item)| output(r, i, item))
 }
@@ -275,23 +231,11 @@ fn output(r: &mut Reader, index: usize, node: &Node) -> Option<OutputDecl> {
     );
     let context = context_name("output", index, node);
     let fields: Fields = r.fields(node, &expect, &context, OUTPUT_KEYS)?;
-    let name = r
-        .require(&fields, "name", &context)
-        .and_then(|n| r.ident(n, "output name"));
-    let kind = r
-        .require(&fields, "kind", &context)
-        .and_then(|n| output_kind(r, n));
-    let from = r
-        .require(&fields, "from", &context)
-        .and_then(|n| r.names(n, &format!("`from` of {context}")));
+    let name = r.require(&fields, "name", &context).and_then(|n| r.ident(n, "output name"));
+    let kind = r.require(&fields, "kind", &context).and_then(|n| output_kind(r, n));
+    let from = r.require(&fields, "from", &context).and_then(|n| r.names(n, &format!("`from` of {context}")));
     let (kind, kind_span) = kind?;
-    Some(OutputDecl {
-        name: name?,
-        kind,
-        kind_span,
-        from: from?,
-        span: node.span,
-    })
+    Some(OutputDecl { name: name?, kind, kind_span, from: from?, span: node.span })
 }
 
 fn output_kind(r: &mut Reader, node: &Node) -> Option<(OutputKind, Span)> {
@@ -300,10 +244,7 @@ fn output_kind(r: &mut Reader, node: &Node) -> Option<(OutputKind, Span)> {
     match scalar.and_then(|s| OutputKind::parse(&s.text).map(|k| (k, s.inner))) {
         Some(kind) => Some(kind),
         None => {
-            r.error(FrontError::UnknownOutputKind {
-                found,
-                span: node.span,
-            });
+            r.error(FrontError::UnknownOutputKind { found, span: node.span });
             None
         }
     }
@@ -314,10 +255,7 @@ pub(super) fn context_name(what: &str, index: usize, node: &Node) -> String {
     let name = match &node.kind {
         Kind::Map(entries) => entries.iter().find_map(|e| {
             e.key.as_scalar().filter(|k| k.text == "name")?;
-            let value = e
-                .value
-                .as_scalar()
-                .filter(|v| super::yaml_read::is_ident(&v.text))?;
+            let value = e.value.as_scalar().filter(|v| super::yaml_read::is_ident(&v.text))?;
             Some(value.text.clone())
         }),
         _ => None,
@@ -336,11 +274,7 @@ fn train(r: &mut Reader, node: &Node) -> Option<Vec<Setting>> {
 /// Flattens one level of the `train:` mapping into `out`; returns whether all was well.
 fn settings_into(r: &mut Reader, node: &Node, prefix: &str, out: &mut Vec<Setting>) -> bool {
     let expect = Expect::new(
-        if prefix.is_empty() {
-            "`train`".to_string()
-        } else {
-            format!("`train.{prefix}`")
-        },
+        if prefix.is_empty() { "`train`".to_string() } else { format!("`train.{prefix}`") },
         "a mapping of settings",
         Some("train: {epochs: 30, lr: 0.005}"),
     );
@@ -350,28 +284,17 @@ fn settings_into(r: &mut Reader, node: &Node, prefix: &str, out: &mut Vec<Settin
     let mut ok = true;
     for f in &fields.list {
         if !f.key.split('.').all(super::yaml_read::is_ident) {
-            r.error(FrontError::BadName {
-                name: f.key.to_string(),
-                what: "setting name",
-                span: f.span,
-            });
+            r.error(FrontError::BadName { name: f.key.to_string(), what: "setting name", span: f.span });
             ok = false;
             continue;
         }
-        let key = if prefix.is_empty() {
-            f.key.to_string()
-        } else {
-            format!("{prefix}.{}", f.key)
-        };
+        let key = if prefix.is_empty() { f.key.to_string() } else { format!("{prefix}.{}", f.key) };
         if matches!(f.value.kind, Kind::Map(_)) {
             ok &= settings_into(r, f.value, &key, out);
             continue;
         }
         match r.value(f.value, &format!("setting `{key}`")) {
-            Some(value) => out.push(Setting {
-                key: Ident::new(key, f.span),
-                value,
-            }),
+            Some(value) => out.push(Setting { key: Ident::new(key, f.span), value }),
             None => ok = false,
         }
     }

@@ -13,11 +13,8 @@ const NODE_KEYS: &[&str] = &["name", "op", "in"];
 
 /// A list of node mappings.
 pub(super) fn nodes(r: &mut Reader, node: &Node) -> Option<Vec<NodeDecl>> {
-    let expect = Expect::new(
-        "`nodes`",
-        "a list of nodes",
-        Some("nodes: [{name: proj, op: linear, in: video, out: 128}]"),
-    );
+    let expect =
+        Expect::new("`nodes`", "a list of nodes", Some("nodes: [{name: proj, op: linear, in: video, out: 128}]"));
     let items = r.list(node, &expect)?;
     all(items.iter().enumerate(), |(i, item)| node_decl(r, i, item))
 }
@@ -31,17 +28,12 @@ fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<NodeDecl> {
     );
     let context = context_name("node", index, node);
     let fields = r.map(node, &expect)?;
-    let name = r
-        .require(&fields, "name", &context)
-        .and_then(|n| r.ident(n, "node name"));
-    let callee = r
-        .require(&fields, "op", &context)
-        .and_then(|n| r.ident(n, "op name"));
+    let name = r.require(&fields, "name", &context).and_then(|n| r.ident(n, "node name"));
+    let callee = r.require(&fields, "op", &context).and_then(|n| r.ident(n, "op name"));
     let inputs = match fields.get("in") {
         Some(f) => {
             let what = format!("`in` of {context}");
-            r.non_null(f.value, || what.clone())
-                .and_then(|n| r.names(n, &what))
+            r.non_null(f.value, || what.clone()).and_then(|n| r.names(n, &what))
         }
         None => Some(Vec::new()),
     };
@@ -49,27 +41,15 @@ fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<NodeDecl> {
     let args = all(params, |f| {
         let name = r.key_name(f, "parameter name");
         let value = r.value(f.value, &format!("parameter `{}` of {context}", f.key));
-        Some(Arg {
-            name: name?,
-            value: value?,
-        })
+        Some(Arg { name: name?, value: value? })
     });
-    Some(NodeDecl {
-        name: name?,
-        callee: callee?,
-        inputs: inputs?,
-        args: args?,
-        span: node.span,
-    })
+    Some(NodeDecl { name: name?, callee: callee?, inputs: inputs?, args: args?, span: node.span })
 }
 
 /// A list of block mappings.
 pub(super) fn blocks(r: &mut Reader, node: &Node) -> Option<Vec<BlockDecl>> {
-    let expect = Expect::new(
-        "`blocks`",
-        "a list of blocks",
-        Some("blocks: [{name: tower, in: [x], nodes: [...], out: y}]"),
-    );
+    let expect =
+        Expect::new("`blocks`", "a list of blocks", Some("blocks: [{name: tower, in: [x], nodes: [...], out: y}]"));
     let items = r.list(node, &expect)?;
     all(items.iter().enumerate(), |(i, item)| block(r, i, item))
 }
@@ -83,35 +63,16 @@ fn block(r: &mut Reader, index: usize, node: &Node) -> Option<BlockDecl> {
     );
     let context = context_name("block", index, node);
     let fields: Fields = r.fields(node, &expect, &context, BLOCK_KEYS)?;
-    let name = r
-        .require(&fields, "name", &context)
-        .and_then(|n| r.ident(n, "block name"));
-    let params = match fields
-        .get("params")
-        .map(|f| f.value)
-        .filter(|n| !n.is_null())
-    {
+    let name = r.require(&fields, "name", &context).and_then(|n| r.ident(n, "block name"));
+    let params = match fields.get("params").map(|f| f.value).filter(|n| !n.is_null()) {
         Some(n) => params(r, n, &context),
         None => Some(Vec::new()),
     };
     let what = format!("`in` of {context}");
-    let inputs = r
-        .require(&fields, "in", &context)
-        .and_then(|n| r.names(n, &what));
-    let nodes = r
-        .require(&fields, "nodes", &context)
-        .and_then(|n| nodes(r, n));
-    let output = r
-        .require(&fields, "out", &context)
-        .and_then(|n| r.ident(n, "node name"));
-    Some(BlockDecl {
-        name: name?,
-        params: params?,
-        inputs: inputs?,
-        nodes: nodes?,
-        output: output?,
-        span: node.span,
-    })
+    let inputs = r.require(&fields, "in", &context).and_then(|n| r.names(n, &what));
+    let nodes = r.require(&fields, "nodes", &context).and_then(|n| nodes(r, n));
+    let output = r.require(&fields, "out", &context).and_then(|n| r.ident(n, "node name"));
+    Some(BlockDecl { name: name?, params: params?, inputs: inputs?, nodes: nodes?, output: output?, span: node.span })
 }
 
 /// `{hidden: int, p: {type: float, default: 0.5}}`.
@@ -125,11 +86,7 @@ fn params(r: &mut Reader, node: &Node, block: &str) -> Option<Vec<BlockParam>> {
     all(&fields.list, |f| {
         let name = r.key_name(f, "parameter name");
         let (ty, default) = param_decl(r, f.value, &format!("parameter `{}` of {block}", f.key))?;
-        Some(BlockParam {
-            name: name?,
-            ty,
-            default,
-        })
+        Some(BlockParam { name: name?, ty, default })
     })
 }
 
@@ -144,9 +101,7 @@ fn param_decl(r: &mut Reader, node: &Node, context: &str) -> Option<(ParamType, 
         Kind::Scalar(_) => Some((param_type(r, node, context)?, None)),
         Kind::Map(_) => {
             let fields = r.fields(node, &expect, context, PARAM_KEYS)?;
-            let ty = r
-                .require(&fields, "type", context)
-                .and_then(|n| param_type(r, n, context));
+            let ty = r.require(&fields, "type", context).and_then(|n| param_type(r, n, context));
             let default = match fields.get("default") {
                 Some(f) => Some(r.value(f.value, &format!("the default of {context}"))?),
                 None => None,
@@ -164,18 +119,12 @@ fn param_type(r: &mut Reader, node: &Node, context: &str) -> Option<ParamType> {
     let node = r.non_null(node, || context.to_string())?;
     let Some(scalar) = node.as_scalar() else {
         let found = node.describe();
-        r.error(FrontError::UnknownParamType {
-            found,
-            span: node.span,
-        });
+        r.error(FrontError::UnknownParamType { found, span: node.span });
         return None;
     };
     let ty = ParamType::parse(&scalar.text);
     if ty.is_none() {
-        r.error(FrontError::UnknownParamType {
-            found: scalar.text.clone(),
-            span: scalar.inner,
-        });
+        r.error(FrontError::UnknownParamType { found: scalar.text.clone(), span: scalar.inner });
     }
     ty
 }

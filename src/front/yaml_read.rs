@@ -40,25 +40,15 @@ pub(super) struct Expect {
 }
 
 impl Expect {
-    pub fn new(
-        what: impl Into<String>,
-        expected: &'static str,
-        example: Option<&'static str>,
-    ) -> Self {
-        Expect {
-            what: what.into(),
-            expected,
-            example,
-        }
+    pub fn new(what: impl Into<String>, expected: &'static str, example: Option<&'static str>) -> Self {
+        Expect { what: what.into(), expected, example }
     }
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`.
 pub(super) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -87,35 +77,21 @@ impl Reader {
     pub fn map<'n>(&mut self, node: &'n Node, expect: &Expect) -> Option<Fields<'n>> {
         let Kind::Map(entries) = &node.kind else {
             match node.is_null() {
-                true => self.error(FrontError::MissingValue {
-                    what: expect.what.clone(),
-                    span: node.span,
-                }),
+                true => self.error(FrontError::MissingValue { what: expect.what.clone(), span: node.span }),
                 false => self.wrong_type(node, expect),
             }
             return None;
         };
         let list = entries.iter().filter_map(|e| self.field(e)).collect();
-        Some(Fields {
-            list,
-            head: node.head_span(&self.src),
-            suggested: Vec::new(),
-        })
+        Some(Fields { list, head: node.head_span(&self.src), suggested: Vec::new() })
     }
 
     fn field<'n>(&mut self, entry: &'n Entry) -> Option<Field<'n>> {
         match &entry.key.kind {
-            Kind::Scalar(Scalar { text, inner, .. }) => Some(Field {
-                key: text,
-                span: *inner,
-                value: &entry.value,
-            }),
+            Kind::Scalar(Scalar { text, inner, .. }) => Some(Field { key: text, span: *inner, value: &entry.value }),
             _ => {
                 let what = "a list or mapping as a key".to_string();
-                self.error(FrontError::Unsupported {
-                    what,
-                    span: entry.key.span,
-                });
+                self.error(FrontError::Unsupported { what, span: entry.key.span });
                 None
             }
         }
@@ -131,52 +107,29 @@ impl Reader {
     ) -> Option<Fields<'n>> {
         let mut fields = self.map(node, expect)?;
         for f in fields.list.iter().filter(|f| !allowed.contains(&f.key)) {
-            fields
-                .suggested
-                .extend(did_you_mean(f.key, allowed.iter().copied()));
+            fields.suggested.extend(did_you_mean(f.key, allowed.iter().copied()));
             let (key, span) = (f.key.to_string(), f.span);
-            self.error(FrontError::UnknownKey {
-                key,
-                context: context.to_string(),
-                allowed,
-                span,
-            });
+            self.error(FrontError::UnknownKey { key, context: context.to_string(), allowed, span });
         }
         Some(fields)
     }
 
     /// A key that must be present and not null.
-    pub fn require<'n>(
-        &mut self,
-        fields: &Fields<'n>,
-        key: &'static str,
-        context: &str,
-    ) -> Option<&'n Node> {
+    pub fn require<'n>(&mut self, fields: &Fields<'n>, key: &'static str, context: &str) -> Option<&'n Node> {
         let Some(field) = fields.get(key) else {
             if fields.suggested.contains(&key) {
                 return None;
             }
             let context = context.to_string();
-            self.error(FrontError::MissingKey {
-                key,
-                context,
-                span: fields.head,
-            });
+            self.error(FrontError::MissingKey { key, context, span: fields.head });
             return None;
         };
         self.non_null(field.value, || format!("`{key}` of {context}"))
     }
 
-    pub fn non_null<'n>(
-        &mut self,
-        node: &'n Node,
-        what: impl FnOnce() -> String,
-    ) -> Option<&'n Node> {
+    pub fn non_null<'n>(&mut self, node: &'n Node, what: impl FnOnce() -> String) -> Option<&'n Node> {
         if node.is_null() {
-            self.error(FrontError::MissingValue {
-                what: what(),
-                span: node.span,
-            });
+            self.error(FrontError::MissingValue { what: what(), span: node.span });
             return None;
         }
         Some(node)
@@ -187,10 +140,7 @@ impl Reader {
         match &node.kind {
             Kind::Seq(items) => Some(items),
             _ if node.is_null() => {
-                self.error(FrontError::MissingValue {
-                    what: expect.what.clone(),
-                    span: node.span,
-                });
+                self.error(FrontError::MissingValue { what: expect.what.clone(), span: node.span });
                 None
             }
             _ => {
@@ -208,10 +158,7 @@ impl Reader {
             return None;
         };
         if node.is_null() {
-            self.error(FrontError::MissingValue {
-                what: format!("the {what}"),
-                span: node.span,
-            });
+            self.error(FrontError::MissingValue { what: format!("the {what}"), span: node.span });
             return None;
         }
         self.name(&scalar.text, scalar.inner, what)
@@ -220,11 +167,7 @@ impl Reader {
     /// Checks that a key or scalar is an identifier.
     pub fn name(&mut self, text: &str, span: Span, what: &'static str) -> Option<Ident> {
         if !is_ident(text) {
-            self.error(FrontError::BadName {
-                name: text.to_string(),
-                what,
-                span,
-            });
+            self.error(FrontError::BadName { name: text.to_string(), what, span });
             return None;
         }
         Some(Ident::new(text, span))
@@ -240,18 +183,11 @@ impl Reader {
         match &node.kind {
             Kind::Scalar(_) => self.ident(node, "node or input name").map(|i| vec![i]),
             Kind::Seq(items) => {
-                let names: Vec<_> = items
-                    .iter()
-                    .map(|n| self.ident(n, "node or input name"))
-                    .collect();
+                let names: Vec<_> = items.iter().map(|n| self.ident(n, "node or input name")).collect();
                 names.into_iter().collect()
             }
             Kind::Map(_) => {
-                let expect = Expect::new(
-                    what,
-                    "a name or a list of names",
-                    Some("in: [video_proj, audio_proj]"),
-                );
+                let expect = Expect::new(what, "a name or a list of names", Some("in: [video_proj, audio_proj]"));
                 self.wrong_type(node, &expect);
                 None
             }
@@ -279,29 +215,20 @@ impl Reader {
     fn scalar_value(&mut self, scalar: &Scalar, span: Span, what: &str) -> Option<ValueKind> {
         Some(match &scalar.value {
             ScalarValue::Null => {
-                self.error(FrontError::MissingValue {
-                    what: what.to_string(),
-                    span,
-                });
+                self.error(FrontError::MissingValue { what: what.to_string(), span });
                 return None;
             }
             ScalarValue::Bool(b) => ValueKind::Bool(*b),
             ScalarValue::Int(i) => ValueKind::Int(*i),
             ScalarValue::Float(x) => ValueKind::Float(*x),
             ScalarValue::IntOutOfRange => {
-                self.error(FrontError::IntOutOfRange {
-                    text: scalar.text.clone(),
-                    span,
-                });
+                self.error(FrontError::IntOutOfRange { text: scalar.text.clone(), span });
                 return None;
             }
             ScalarValue::Str(s) => match s.strip_prefix('$') {
                 Some(name) if is_ident(name) => ValueKind::Ref(name.to_string()),
                 Some(_) => {
-                    self.error(FrontError::BadRef {
-                        text: s.clone(),
-                        span,
-                    });
+                    self.error(FrontError::BadRef { text: s.clone(), span });
                     return None;
                 }
                 None => ValueKind::Str(s.clone()),

@@ -74,24 +74,13 @@ impl Node {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(
-            &self.kind,
-            Kind::Scalar(Scalar {
-                value: ScalarValue::Null,
-                ..
-            })
-        )
+        matches!(&self.kind, Kind::Scalar(Scalar { value: ScalarValue::Null, .. }))
     }
 
     /// A short description for "found ..." in messages: `an integer `5``, `a list`.
     pub fn describe(&self) -> String {
         let Kind::Scalar(s) = &self.kind else {
-            return if matches!(self.kind, Kind::Seq(_)) {
-                "a list"
-            } else {
-                "a mapping"
-            }
-            .into();
+            return if matches!(self.kind, Kind::Seq(_)) { "a list" } else { "a mapping" }.into();
         };
         match &s.value {
             ScalarValue::Null => "nothing (null)".into(),
@@ -133,10 +122,7 @@ pub(super) fn parse_tree(src: &SourceFile) -> (Option<Node>, Vec<FrontError>) {
             }
             Err(e) => {
                 let at = builder.offset(e.marker());
-                builder.errors.push(FrontError::Syntax {
-                    message: e.info().to_string(),
-                    span: Span::new(at, at),
-                });
+                builder.errors.push(FrontError::Syntax { message: e.info().to_string(), span: Span::new(at, at) });
                 return (None, builder.errors);
             }
         }
@@ -187,8 +173,7 @@ impl<'s> Builder<'s> {
     /// Byte offset of a marker (yaml-rust2 counts lines from 1 and columns from 0, in
     /// characters).
     fn offset(&self, mark: &Marker) -> usize {
-        self.src
-            .offset_of(mark.line().saturating_sub(1), mark.col())
+        self.src.offset_of(mark.line().saturating_sub(1), mark.col())
     }
 
     fn event(&mut self, event: Event, mark: Marker) -> Result<(), Fatal> {
@@ -198,9 +183,7 @@ impl<'s> Builder<'s> {
                 self.documents += 1;
                 if self.documents > 1 {
                     let end = (at + 3).min(self.src.text().len());
-                    self.errors.push(FrontError::ExtraDocument {
-                        span: Span::new(at, end),
-                    });
+                    self.errors.push(FrontError::ExtraDocument { span: Span::new(at, end) });
                     self.extra_document = true;
                 }
                 Ok(())
@@ -221,48 +204,23 @@ impl<'s> Builder<'s> {
     fn count(&mut self, n: usize, at: usize) -> Result<(), Fatal> {
         self.values = self.values.saturating_add(n);
         if self.values > MAX_VALUES {
-            let what =
-                format!("a document of more than {MAX_VALUES} values (after expanding aliases)");
-            self.errors.push(FrontError::Unsupported {
-                what,
-                span: Span::new(at, at),
-            });
+            let what = format!("a document of more than {MAX_VALUES} values (after expanding aliases)");
+            self.errors.push(FrontError::Unsupported { what, span: Span::new(at, at) });
             return Err(Fatal);
         }
         Ok(())
     }
 
-    fn open(
-        &mut self,
-        at: usize,
-        anchor: usize,
-        tag: Option<&Tag>,
-        is_map: bool,
-    ) -> Result<(), Fatal> {
+    fn open(&mut self, at: usize, anchor: usize, tag: Option<&Tag>, is_map: bool) -> Result<(), Fatal> {
         self.count(1, at)?;
         self.check_tag(tag, at);
         if self.stack.len() >= MAX_DEPTH {
             let what = format!("nesting lists and mappings more than {MAX_DEPTH} levels deep");
-            self.errors.push(FrontError::Unsupported {
-                what,
-                span: Span::new(at, at),
-            });
+            self.errors.push(FrontError::Unsupported { what, span: Span::new(at, at) });
             return Err(Fatal);
         }
-        let flow = self
-            .src
-            .text()
-            .get(at..)
-            .is_some_and(|r| r.starts_with(['[', '{']));
-        let frame = Frame {
-            start: at,
-            flow,
-            anchor,
-            items: Vec::new(),
-            key: None,
-            entries: Vec::new(),
-            is_map,
-        };
+        let flow = self.src.text().get(at..).is_some_and(|r| r.starts_with(['[', '{']));
+        let frame = Frame { start: at, flow, anchor, items: Vec::new(), key: None, entries: Vec::new(), is_map };
         self.stack.push(frame);
         Ok(())
     }
@@ -272,35 +230,20 @@ impl<'s> Builder<'s> {
             return Ok(());
         };
         let (kind, last_end) = if frame.is_map {
-            let end = frame
-                .entries
-                .last()
-                .map(|e| e.value.span.end.max(e.key.span.end));
+            let end = frame.entries.last().map(|e| e.value.span.end.max(e.key.span.end));
             (Kind::Map(self.dedup(frame.entries)), end)
         } else {
             let end = frame.items.last().map(|n| n.span.end);
             (Kind::Seq(frame.items), end)
         };
-        let end = if frame.flow {
-            at + 1
-        } else {
-            last_end.unwrap_or(frame.start)
-        };
+        let end = if frame.flow { at + 1 } else { last_end.unwrap_or(frame.start) };
         // A block mapping's start event points past its first key: start at that key.
         let start = match &kind {
-            Kind::Map(entries) if !frame.flow => {
-                entries.first().map_or(frame.start, |e| e.key.span.start)
-            }
+            Kind::Map(entries) if !frame.flow => entries.first().map_or(frame.start, |e| e.key.span.start),
             _ => frame.start,
         };
         let end = end.min(self.src.text().len());
-        self.finish(
-            Node {
-                kind,
-                span: Span::new(start.min(end), end),
-            },
-            frame.anchor,
-        )
+        self.finish(Node { kind, span: Span::new(start.min(end), end) }, frame.anchor)
     }
 
     /// Drops the second and later uses of a key, reporting each.
@@ -311,8 +254,7 @@ impl<'s> Builder<'s> {
             if let Some(key) = entry.key.as_scalar() {
                 if let Some(first) = seen.get(&key.text) {
                     let (key, span, first) = (key.text.clone(), key.inner, *first);
-                    self.errors
-                        .push(FrontError::DuplicateKey { key, span, first });
+                    self.errors.push(FrontError::DuplicateKey { key, span, first });
                     continue;
                 }
                 seen.insert(key.text.clone(), key.inner);
@@ -325,10 +267,7 @@ impl<'s> Builder<'s> {
     fn alias(&mut self, id: usize, at: usize) -> Result<(), Fatal> {
         let Some(node) = self.anchors.get(&id).cloned() else {
             let what = "an alias to an anchor that is not complete yet".to_string();
-            self.errors.push(FrontError::Unsupported {
-                what,
-                span: Span::new(at, at),
-            });
+            self.errors.push(FrontError::Unsupported { what, span: Span::new(at, at) });
             return Err(Fatal);
         };
         self.count(size(&node), at)?;
@@ -350,14 +289,7 @@ impl<'s> Builder<'s> {
             parent.items.push(node);
         } else if let Some(key) = parent.key.take() {
             // `key:` with nothing after it: point the null at the key, the only text there is.
-            let value = if is_empty_null(&node) {
-                Node {
-                    span: key.span,
-                    ..node
-                }
-            } else {
-                node
-            };
+            let value = if is_empty_null(&node) { Node { span: key.span, ..node } } else { node };
             parent.entries.push(Entry { key, value });
         } else {
             parent.key = Some(node);
@@ -369,25 +301,15 @@ impl<'s> Builder<'s> {
         let forced_str = self.check_tag(tag, at);
         let end = scalar_end(self.src.text(), at, &text, style);
         let span = Span::new(at, end);
-        let quoted = matches!(
-            style,
-            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
-        );
+        let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
         let inner = Span::new(at + 1, end.saturating_sub(1));
-        let inner = if quoted && self.src.slice(inner) == text {
-            inner
-        } else {
-            span
-        };
+        let inner = if quoted && self.src.slice(inner) == text { inner } else { span };
         let value = if quoted || forced_str || !matches!(style, TScalarStyle::Plain) {
             ScalarValue::Str(text.clone())
         } else {
             resolve_plain(&text)
         };
-        Node {
-            kind: Kind::Scalar(Scalar { text, value, inner }),
-            span,
-        }
+        Node { kind: Kind::Scalar(Scalar { text, value, inner }), span }
     }
 
     /// Accepts the core tags (`!!str` forces a string, the others change nothing) and
@@ -400,10 +322,7 @@ impl<'s> Builder<'s> {
             (handle, suffix) => {
                 let handle = if handle == CORE_TAG { "!!" } else { handle };
                 let what = format!("the tag `{handle}{suffix}`");
-                self.errors.push(FrontError::Unsupported {
-                    what,
-                    span: Span::new(at, at),
-                });
+                self.errors.push(FrontError::Unsupported { what, span: Span::new(at, at) });
                 false
             }
         }
@@ -419,12 +338,7 @@ fn size(node: &Node) -> usize {
     match &node.kind {
         Kind::Scalar(_) => 1,
         Kind::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
-        Kind::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|e| size(&e.key) + size(&e.value))
-                .sum::<usize>()
-        }
+        Kind::Map(entries) => 1 + entries.iter().map(|e| size(&e.key) + size(&e.value)).sum::<usize>(),
     }
 }
 
@@ -485,11 +399,7 @@ pub(super) fn resolve_plain(text: &str) -> ScalarValue {
         _ => (false, text),
     };
     if matches!(unsigned, ".inf" | ".Inf" | ".INF") {
-        return ScalarValue::Float(if negative {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
+        return ScalarValue::Float(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
     }
     if let Some(int) = resolve_int(text, unsigned) {
         return int;
@@ -509,10 +419,7 @@ fn resolve_int(text: &str, unsigned: &str) -> Option<ScalarValue> {
         Some(i64::from_str_radix(body, radix).map_or(ScalarValue::IntOutOfRange, ScalarValue::Int))
     };
     if digits(unsigned, 10) {
-        return Some(
-            text.parse::<i64>()
-                .map_or(ScalarValue::IntOutOfRange, ScalarValue::Int),
-        );
+        return Some(text.parse::<i64>().map_or(ScalarValue::IntOutOfRange, ScalarValue::Int));
     }
     radix("0x", 16).or_else(|| radix("0o", 8))
 }
@@ -525,9 +432,7 @@ fn is_core_float(s: &str) -> bool {
     };
     let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     let mantissa_ok = match mantissa.split_once('.') {
-        Some((int, frac)) => {
-            all_digits(int) && all_digits(frac) && !(int.is_empty() && frac.is_empty())
-        }
+        Some((int, frac)) => all_digits(int) && all_digits(frac) && !(int.is_empty() && frac.is_empty()),
         None => !mantissa.is_empty() && all_digits(mantissa),
     };
     let exponent_ok = exponent.is_none_or(|e| {

@@ -135,7 +135,9 @@ fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
                 None => d.with_help(allowed_text),
             }
         }
-        ArgError::Missing { span, .. } => Diagnostic::error("op::missing-param", msg).with_label(*span, "in this node"),
+        ArgError::Missing { span, param, kind, .. } => Diagnostic::error("op::missing-param", msg)
+            .with_label(*span, "in this node")
+            .with_help(format!("add `{param}: <{kind}>` to the node (`avc ops` documents every parameter)")),
         ArgError::Type { span, .. } => Diagnostic::error("op::param-type", msg).with_label(*span, "wrong type"),
         ArgError::Range { span, .. } => Diagnostic::error("op::param-range", msg).with_label(*span, "out of range"),
         ArgError::Duplicate { param, first } => Diagnostic::error("op::duplicate-param", msg)
@@ -175,12 +177,21 @@ struct Builder<'a> {
     nodes: Vec<FlatNode>,
     /// Block instance name -> the name of the node holding its result.
     aliases: HashMap<String, String>,
+    /// Nodes that were declared but failed to build: reading them is not a new error.
+    broken: std::collections::HashSet<String>,
     errors: Vec<BuildError>,
 }
 
 /// Builds the IR, or every error found on the way.
 pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
-    let mut b = Builder { module, blocks: HashMap::new(), nodes: Vec::new(), aliases: HashMap::new(), errors: Vec::new() };
+    let mut b = Builder {
+        module,
+        blocks: HashMap::new(),
+        nodes: Vec::new(),
+        aliases: HashMap::new(),
+        broken: Default::default(),
+        errors: Vec::new(),
+    };
     let constants = b.collect_constants();
     b.collect_blocks();
     b.add_inputs(&constants);
@@ -237,7 +248,8 @@ impl<'a> Builder<'a> {
                 .chain(block.nodes.iter().map(|n| n.name.name.as_str()))
                 .collect();
             if !locals.contains(&block.output.name.as_str()) {
-                self.errors.push(BuildError::BlockOutput { block: block.name.name.clone(), output: block.output.clone() });
+                self.errors
+                    .push(BuildError::BlockOutput { block: block.name.name.clone(), output: block.output.clone() });
             }
             self.blocks.insert(&block.name.name, block);
         }
@@ -274,7 +286,10 @@ impl<'a> Builder<'a> {
             DimExpr::Symbol(sym) => match constants.get(&sym.name).map(|v| &v.kind) {
                 Some(ValueKind::Int(n)) if (1..=MAX_DIM).contains(n) => Dim::Fixed(*n),
                 Some(other) => {
-                    self.errors.push(bad(format!("`{}` = {}", sym.name, Value { kind: other.clone(), span: sym.span }), sym.span));
+                    self.errors.push(bad(
+                        format!("`{}` = {}", sym.name, Value { kind: other.clone(), span: sym.span }),
+                        sym.span,
+                    ));
                     Dim::Fixed(1)
                 }
                 None => Dim::Sym(sym.name.clone()),
@@ -338,7 +353,12 @@ impl<'a> Builder<'a> {
                     let mut known: Vec<String> = scope.bound_inputs.keys().cloned().collect();
                     known.extend(scope.locals.iter().filter(|l| **l != decl.name.name).cloned());
                     let suggestion = did_you_mean(&r.name, known.iter().map(String::as_str)).map(str::to_string);
-                    self.errors.push(BuildError::UnknownRef { node: full_name.clone(), name: r.clone(), suggestion, known });
+                    self.errors.push(BuildError::UnknownRef {
+                        node: full_name.clone(),
+                        name: r.clone(),
+                        suggestion,
+                        known,
+                    });
                 }
             }
         }
@@ -356,6 +376,7 @@ impl<'a> Builder<'a> {
             candidates.extend(self.blocks.keys().copied());
             let suggestion = did_you_mean(&decl.callee.name, candidates).map(str::to_string);
             self.errors.push(BuildError::UnknownCallee { name: decl.callee.clone(), suggestion });
+            self.broken.insert(full_name);
         }
     }
 
@@ -387,6 +408,7 @@ impl<'a> Builder<'a> {
             }),
             Err(errors) => {
                 self.errors.extend(errors.into_iter().map(|error| BuildError::Arg { node: name.clone(), error }));
+                self.broken.insert(name);
             }
         }
     }
@@ -405,6 +427,7 @@ impl<'a> Builder<'a> {
             let mut chain: Vec<String> = scope.chain.iter().map(|s| s.to_string()).collect();
             chain.push(block_name.to_string());
             self.errors.push(BuildError::Recursion { chain, span: decl.callee.span });
+            self.broken.insert(name);
             return;
         }
         if block.inputs.len() != decl.inputs.len() {
@@ -415,6 +438,7 @@ impl<'a> Builder<'a> {
                 found: decl.inputs.len(),
                 span: decl.span,
             });
+            self.broken.insert(name);
             return;
         }
         let values = self.bind_block_params(block, args, decl);
@@ -445,7 +469,12 @@ impl<'a> Builder<'a> {
     }
 
     /// Type-checks a block use's arguments against the block's parameters.
-    fn bind_block_params(&mut self, block: &BlockDecl, args: &[ResolvedArg], decl: &NodeDecl) -> HashMap<String, Value> {
+    fn bind_block_params(
+        &mut self,
+        block: &BlockDecl,
+        args: &[ResolvedArg],
+        decl: &NodeDecl,
+    ) -> HashMap<String, Value> {
         let block_name = &block.name.name;
         let mut values: HashMap<String, Value> = HashMap::new();
         for c in &self.module.constants {
@@ -534,7 +563,12 @@ impl<'a> Builder<'a> {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        let inputs = self.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Input { .. })).filter_map(|n| by_name.get(&n.name).copied()).collect();
+        let inputs = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Input { .. }))
+            .filter_map(|n| by_name.get(&n.name).copied())
+            .collect();
         Ok(Graph {
             dag,
             order,
@@ -551,7 +585,8 @@ impl<'a> Builder<'a> {
             self.errors.push(BuildError::NoOutputs { span: Span::new(0, 0) });
         }
         let mut outputs = Vec::new();
-        let known: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).chain(self.aliases.keys().cloned()).collect();
+        let known: Vec<String> =
+            self.nodes.iter().map(|n| n.name.clone()).chain(self.aliases.keys().cloned()).collect();
         for o in &self.module.outputs {
             let expected = if o.kind == OutputKind::Embeddings { 2 } else { 1 };
             if o.from.len() != expected {
@@ -567,6 +602,7 @@ impl<'a> Builder<'a> {
             for r in &o.from {
                 match lookup(&r.name, &self.aliases) {
                     Some(id) => from.push(id),
+                    None if self.broken.contains(&r.name) => {}
                     None => {
                         let suggestion = did_you_mean(&r.name, known.iter().map(String::as_str)).map(str::to_string);
                         self.errors.push(BuildError::UnknownRef {
@@ -589,12 +625,10 @@ impl<'a> Builder<'a> {
             if scc.len() < 2 && !self_loop {
                 continue;
             }
-            let mut names: Vec<(Span, String)> = scc.iter().map(|&i| (dag[i].span, dag[i].name.clone())).collect();
-            names.sort();
-            let span = names[0].0;
-            let mut nodes: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
-            nodes.push(nodes[0].clone());
-            self.errors.push(BuildError::Cycle { nodes, span });
+            let start = *scc.iter().min_by_key(|&&i| (dag[i].span, i)).unwrap_or(&scc[0]);
+            let mut nodes: Vec<String> = cycle_path(dag, &scc, start).iter().map(|&i| dag[i].name.clone()).collect();
+            nodes.push(dag[start].name.clone());
+            self.errors.push(BuildError::Cycle { nodes, span: dag[start].span });
         }
     }
 }
@@ -621,4 +655,38 @@ fn declaration_order_topo(dag: &DiGraph<Node, usize>) -> Option<Vec<NodeId>> {
         }
     }
     (order.len() == dag.node_count()).then_some(order)
+}
+
+/// A path that leaves `start` and comes back to it inside one strongly connected component
+/// (without the final return), found by depth-first search along edges.
+fn cycle_path(
+    dag: &DiGraph<Node, usize>,
+    scc: &[petgraph::graph::NodeIndex],
+    start: petgraph::graph::NodeIndex,
+) -> Vec<petgraph::graph::NodeIndex> {
+    let mut path = vec![start];
+    let mut seen = std::collections::HashSet::from([start]);
+    // Each frame: a node and the successors in the component still to try.
+    let succ = |n| {
+        let mut next: Vec<_> =
+            dag.neighbors_directed(n, petgraph::Direction::Outgoing).filter(|m| scc.contains(m)).collect();
+        next.sort();
+        next
+    };
+    let mut stack = vec![succ(start)];
+    while let Some(options) = stack.last_mut() {
+        match options.pop() {
+            Some(next) if next == start => return path,
+            Some(next) if seen.insert(next) => {
+                path.push(next);
+                stack.push(succ(next));
+            }
+            Some(_) => {}
+            None => {
+                stack.pop();
+                path.pop();
+            }
+        }
+    }
+    vec![start]
 }

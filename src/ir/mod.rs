@@ -30,7 +30,10 @@ impl NodeId {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     /// A model input fed from a data stream (`video`, `audio`).
-    Input { stream: String, shape: Shape },
+    Input {
+        stream: String,
+        shape: Shape,
+    },
     Op(Op),
 }
 

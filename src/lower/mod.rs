@@ -76,9 +76,8 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
         let in_ids = graph.inputs_of(id);
         let in_shapes: Vec<_> = in_ids.iter().filter_map(|&i| checked.shape(i).cloned()).collect();
         let path = node.name.split('.').fold(vs.root(), |p, part| p / part);
-        let layer = op
-            .lower(&path, &in_shapes)
-            .map_err(|error| LowerError::Torch { node: node.name.clone(), error })?;
+        let layer =
+            op.lower(&path, &in_shapes).map_err(|error| LowerError::Torch { node: node.name.clone(), error })?;
         steps.push(Step {
             node: node.name.clone(),
             slot: id.index(),
@@ -162,7 +161,11 @@ impl Model {
                 .iter()
                 .zip(&step.input_towers)
                 .filter_map(|(&s, &t)| {
-                    if step.tower == Tower::Joint && t != Tower::Joint { per_pair[s].as_ref() } else { values[s].as_ref() }
+                    if step.tower == Tower::Joint && t != Tower::Joint {
+                        per_pair[s].as_ref()
+                    } else {
+                        values[s].as_ref()
+                    }
                 })
                 .collect();
             let y = step.layer.forward(&xs, train).map_err(torch)?;
@@ -178,7 +181,8 @@ impl Model {
             for (&slot, &tower) in o.slots.iter().zip(&o.towers) {
                 let per_pair_wanted = o.kind != OutputKind::Embeddings && tower != Tower::Joint;
                 let t = if per_pair_wanted {
-                    self.gather(&values, slot, tower, batch).map_err(|error| LowerError::Torch { node: o.name.clone(), error })?
+                    self.gather(&values, slot, tower, batch)
+                        .map_err(|error| LowerError::Torch { node: o.name.clone(), error })?
                 } else {
                     values[slot].as_ref().map(Tensor::shallow_clone).ok_or(LowerError::Unchecked)?
                 };
@@ -190,7 +194,13 @@ impl Model {
     }
 
     /// A tower value's rows for each pair.
-    fn gather(&self, values: &[Option<Tensor>], slot: usize, tower: Tower, batch: &PairBatch) -> Result<Tensor, tch::TchError> {
+    fn gather(
+        &self,
+        values: &[Option<Tensor>],
+        slot: usize,
+        tower: Tower,
+        batch: &PairBatch,
+    ) -> Result<Tensor, tch::TchError> {
         let rows = if tower == Tower::Audio { batch.audio_rows } else { batch.video_rows };
         match &values[slot] {
             Some(v) => v.f_index_select(0, rows),

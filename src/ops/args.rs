@@ -31,9 +31,7 @@ impl ArgError {
     pub fn span(&self) -> Span {
         match self {
             ArgError::Unknown { param, .. } | ArgError::Duplicate { param, .. } => param.span,
-            ArgError::Missing { span, .. }
-            | ArgError::Type { span, .. }
-            | ArgError::Range { span, .. } => *span,
+            ArgError::Missing { span, .. } | ArgError::Type { span, .. } | ArgError::Range { span, .. } => *span,
         }
     }
 }
@@ -78,7 +76,13 @@ impl<'a> ArgReader<'a> {
             panic!("op `{}` reads undeclared parameter `{name}`", self.spec.name)
         });
         let value = self.args.iter().find(|a| a.name.name == name).map(|a| &a.value);
-        if value.is_none() && spec.default.is_none() {
+        // A misspelt name (`hiden`) is already reported as unknown, with this one as the
+        // suggestion; saying it is also missing would be the same mistake twice.
+        let misspelt = self.args.iter().any(|a| {
+            self.spec.param(&a.name.name).is_none()
+                && crate::diag::did_you_mean(&a.name.name, self.spec.params.iter().map(|p| p.name)) == Some(name)
+        });
+        if value.is_none() && spec.default.is_none() && !misspelt {
             self.errors.push(ArgError::Missing {
                 op: self.spec.name,
                 param: name,
@@ -207,9 +211,6 @@ impl<'a> ArgReader<'a> {
     }
 
     fn span_of(&self, name: &str) -> Span {
-        self.args
-            .iter()
-            .find(|a| a.name.name == name)
-            .map_or(self.node_span, |a| a.value.span)
+        self.args.iter().find(|a| a.name.name == name).map_or(self.node_span, |a| a.value.span)
     }
 }

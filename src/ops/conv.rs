@@ -3,8 +3,8 @@
 //! researcher never writes the transpose and weights keep nn.Conv1d's `[out, in, kernel]`.
 
 use super::{
-    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init,
-    expect_rank, fixed_axis, xavier,
+    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
+    fixed_axis, xavier,
 };
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
@@ -30,14 +30,24 @@ impl Conv1d {
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
             ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
-            ParamSpec { name: "stride", kind: ParamKind::Int, default: Some(Default::Int(1)), doc: "step between windows" },
+            ParamSpec {
+                name: "stride",
+                kind: ParamKind::Int,
+                default: Some(Default::Int(1)),
+                doc: "step between windows",
+            },
             ParamSpec {
                 name: "padding",
                 kind: ParamKind::Int,
                 default: Some(Default::Int(0)),
                 doc: "zero steps added at both ends (kernel / 2 keeps the length for odd kernels)",
             },
-            ParamSpec { name: "bias", kind: ParamKind::Bool, default: Some(Default::Bool(true)), doc: "learn a bias per channel" },
+            ParamSpec {
+                name: "bias",
+                kind: ParamKind::Bool,
+                default: Some(Default::Bool(true)),
+                doc: "learn a bias per channel",
+            },
         ],
         parse: |r: &mut ArgReader| {
             Op::Conv1d(Conv1d {
@@ -88,7 +98,8 @@ impl OpImpl for Conv1d {
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
         let f = ins[0].0[2].fixed().unwrap_or(1);
-        let weight = vs.f_var("weight", &[self.out, f, self.kernel], xavier(f * self.kernel, self.out * self.kernel))?;
+        let weight =
+            vs.f_var("weight", &[self.out, f, self.kernel], xavier(f * self.kernel, self.out * self.kernel))?;
         let bias = if self.bias { Some(vs.f_var("bias", &[self.out], bias_init(f * self.kernel))?) } else { None };
         Ok(Box::new(Conv1dLayer { weight, bias, stride: self.stride, padding: self.padding }))
     }

@@ -1,8 +1,8 @@
 //! Fully connected layers.
 
 use super::{
-    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init,
-    fixed_axis, xavier,
+    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, fixed_axis,
+    xavier,
 };
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};

@@ -24,7 +24,10 @@ pub fn reference_markdown() -> String {
     let mut out = String::new();
     for spec in registry() {
         out.push_str(&format!("### `{}`\n\n{}\n\n", spec.name, spec.summary));
-        out.push_str(&format!("- family: {}\n- inputs: {}\n- shape: `{}`\n\n", spec.family, spec.arity, spec.shape_rule));
+        out.push_str(&format!(
+            "- family: {}\n- inputs: {}\n- shape: `{}`\n\n",
+            spec.family, spec.arity, spec.shape_rule
+        ));
         if spec.params.is_empty() {
             out.push_str("No parameters.\n\n");
             continue;

@@ -132,13 +132,7 @@ pub struct ShapeError {
 
 impl ShapeError {
     pub fn input(input: usize, expected: impl Into<String>, found: &Shape) -> Self {
-        ShapeError {
-            input: Some(input),
-            axis: None,
-            expected: expected.into(),
-            found: found.to_string(),
-            hint: None,
-        }
+        ShapeError { input: Some(input), axis: None, expected: expected.into(), found: found.to_string(), hint: None }
     }
 
     pub fn at_axis(mut self, axis: usize) -> Self {

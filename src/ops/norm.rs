@@ -27,7 +27,12 @@ impl BatchNorm {
                 default: Some(Default::Bool(true)),
                 doc: "learn a scale and shift (the seed used `false`)",
             },
-            ParamSpec { name: "eps", kind: ParamKind::Float, default: Some(Default::Float(1e-5)), doc: "added to the variance" },
+            ParamSpec {
+                name: "eps",
+                kind: ParamKind::Float,
+                default: Some(Default::Float(1e-5)),
+                doc: "added to the variance",
+            },
             ParamSpec {
                 name: "momentum",
                 kind: ParamKind::Float,

@@ -1,6 +1,8 @@
 //! Recurrent layers over batch-first sequences `[B, T, F]`.
 
-use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
+use super::{
+    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis,
+};
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 

@@ -65,8 +65,7 @@ macro_rules! reduction {
 
 reduction!(Mean, "mean", "Mean over an axis (time by default): mean pooling.", |x, axis| x
     .f_mean_dim(axis, false, None));
-reduction!(Max, "max", "Maximum over an axis (time by default): max pooling.", |x, axis| x
-    .f_amax(axis, false));
+reduction!(Max, "max", "Maximum over an axis (time by default): max pooling.", |x, axis| x.f_amax(axis, false));
 
 /// `last(x)`: the final time step of a sequence.
 #[derive(Debug, Clone, PartialEq)]

@@ -92,7 +92,12 @@ impl TrainConfig {
         let mut errors = Vec::new();
         for s in settings {
             if let Err(e) = cfg.apply(&s.key.name, &s.value) {
-                errors.push(ConfigError { origin: "train".into(), span: Some(e.0.unwrap_or(s.value.span)), message: e.1, help: e.2 });
+                errors.push(ConfigError {
+                    origin: "train".into(),
+                    span: Some(e.0.unwrap_or(s.value.span)),
+                    message: e.1,
+                    help: e.2,
+                });
             }
         }
         for o in overrides {
@@ -105,13 +110,16 @@ impl TrainConfig {
 
     fn apply_override(&mut self, text: &str) -> Result<(), ConfigError> {
         let origin = format!("--set {text}");
-        let err = |message: String, help: Option<String>| ConfigError { origin: origin.clone(), message, span: None, help };
-        let (key, raw) = text
-            .split_once('=')
-            .ok_or_else(|| err("expected KEY=VALUE, e.g. train.lr=0.001".into(), None))?;
+        let err =
+            |message: String, help: Option<String>| ConfigError { origin: origin.clone(), message, span: None, help };
+        let (key, raw) =
+            text.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. train.lr=0.001".into(), None))?;
         let key = key.trim();
         let key = key.strip_prefix("train.").ok_or_else(|| {
-            err(format!("unknown setting `{key}`"), Some("settings are written `train.KEY`, e.g. train.lr=0.001".into()))
+            err(
+                format!("unknown setting `{key}`"),
+                Some("settings are written `train.KEY`, e.g. train.lr=0.001".into()),
+            )
         })?;
         let value = parse_scalar(raw.trim());
         self.apply(key, &value).map_err(|(_, message, help)| err(message, help))
@@ -119,7 +127,8 @@ impl TrainConfig {
 
     /// Sets one key. The error is (span of a nested value, message, help).
     fn apply(&mut self, key: &str, v: &Value) -> Result<(), (Option<Span>, String, Option<String>)> {
-        let bad = |expected: &str| (None, format!("`{key}` must be {expected}, found {} `{v}`", v.kind.type_name()), None);
+        let bad =
+            |expected: &str| (None, format!("`{key}` must be {expected}, found {} `{v}`", v.kind.type_name()), None);
         match key {
             "epochs" => self.epochs = positive_int(v).ok_or_else(|| bad("a whole number of at least 1"))?,
             "batch_size" => self.batch_size = positive_int(v).ok_or_else(|| bad("a whole number of at least 1"))?,
@@ -135,16 +144,20 @@ impl TrainConfig {
             },
             "weight_decay" => self.weight_decay = float(v).filter(|x| *x >= 0.0).ok_or_else(|| bad("a number >= 0"))?,
             "validation" => {
-                self.validation = float(v).filter(|x| *x > 0.0 && *x <= 0.5).ok_or_else(|| bad("a share in (0, 0.5]"))?
+                self.validation =
+                    float(v).filter(|x| *x > 0.0 && *x <= 0.5).ok_or_else(|| bad("a share in (0, 0.5]"))?
             }
             "schedule.factor" => {
-                self.schedule.factor = float(v).filter(|x| *x > 0.0 && *x < 1.0).ok_or_else(|| bad("a number in (0, 1)"))?
+                self.schedule.factor =
+                    float(v).filter(|x| *x > 0.0 && *x < 1.0).ok_or_else(|| bad("a number in (0, 1)"))?
             }
             "schedule.patience" => match v.kind {
                 ValueKind::Int(i) if i >= 0 => self.schedule.patience = i,
                 _ => return Err(bad("a non-negative integer")),
             },
-            "schedule.min_lr" => self.schedule.min_lr = float(v).filter(|x| *x >= 0.0).ok_or_else(|| bad("a number >= 0"))?,
+            "schedule.min_lr" => {
+                self.schedule.min_lr = float(v).filter(|x| *x >= 0.0).ok_or_else(|| bad("a number >= 0"))?
+            }
             other => {
                 let names: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
                 let help = match did_you_mean(other, names.iter().copied()) {
@@ -215,7 +228,10 @@ mod tests {
         assert_eq!(text[0], "train: `lr` must be a positive number, found a string `\"fast\"`");
         assert_eq!(text[1], "train: unknown setting `epoch`");
         assert_eq!(errs[1].help.as_deref(), Some("did you mean `epochs`?"));
-        assert_eq!(text[2], "--set train.batch_size=0: `batch_size` must be a whole number of at least 1, found an integer `0`");
+        assert_eq!(
+            text[2],
+            "--set train.batch_size=0: `batch_size` must be a whole number of at least 1, found an integer `0`"
+        );
         assert_eq!(text[3], "--set lr=1: unknown setting `lr`");
         assert_eq!(errs[0].span, Some(Span::new(3, 5)));
     }

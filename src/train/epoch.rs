@@ -148,7 +148,13 @@ pub fn pairs(b: usize, rng: &mut ChaCha8Rng) -> (Vec<i64>, Vec<f32>) {
 
 /// BCE with logits of the model's first output on a batch's pairs. Each clip's towers run
 /// once; the joint part runs per pair.
-fn pair_loss(model: &Model, clips: &Clips, batch: &[usize], audio_rows: &[i64], labels: &[f32]) -> Result<Tensor, TrainError> {
+fn pair_loss(
+    model: &Model,
+    clips: &Clips,
+    batch: &[usize],
+    audio_rows: &[i64],
+    labels: &[f32],
+) -> Result<Tensor, TrainError> {
     let device = model.device();
     let b = batch.len() as i64;
     let video = feed::gather(&clips.video, clips.steps, clips.video_dim, batch, device)?;

@@ -29,7 +29,9 @@ use tch::Device;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("input `{input}` reads stream `{stream}`, which the data ({origin}) does not have; it has `video` and `audio`")]
+    #[error(
+        "input `{input}` reads stream `{stream}`, which the data ({origin}) does not have; it has `video` and `audio`"
+    )]
     UnknownStream { input: String, stream: String, origin: String },
     #[error(
         "input `{input}` is declared as {declared} per clip, but the `{stream}` features of {origin} are [{}, {}]",
@@ -127,7 +129,12 @@ pub fn split(n: usize, share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 const SPLIT_SALT: u64 = 0x5eed_5b11;
 
 /// Trains a compiled model on a data set and writes its run directory.
-pub fn train(compiled: &Compiled, data: &Dataset, cfg: &TrainConfig, opts: &TrainOptions) -> Result<RunReport, TrainError> {
+pub fn train(
+    compiled: &Compiled,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    opts: &TrainOptions,
+) -> Result<RunReport, TrainError> {
     check_data(compiled, data)?;
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips(data.train.len()));

@@ -66,7 +66,8 @@ impl RunDir {
     /// Appends one line (metrics.jsonl): earlier lines are never rewritten.
     pub fn append_line(&self, name: &str, line: &str) -> Result<(), RunDirError> {
         let path = self.file(name);
-        let mut f = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| RunDirError::new(&path, e))?;
+        let mut f =
+            fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| RunDirError::new(&path, e))?;
         writeln!(f, "{line}").and_then(|_| f.sync_data()).map_err(|e| RunDirError::new(&path, e))
     }
 
