@@ -12,6 +12,8 @@
 #      every clone on this machine;
 #   3. a fresh install: a Python venv in the cache with torch==2.13.0 from PyPI. The wheel
 #      carries libtorch (CPU and CUDA 13 libraries) and runs on machines without a GPU.
+# The venv also gets the `tensorboard` package (cases 2 and 3), which reads the run
+# directories' event files: `<venv>/bin/tensorboard --logdir runs`.
 set -euo pipefail
 
 version=2.13.0
@@ -43,5 +45,11 @@ if [ ! -f "$marker" ]; then
     "torch==$version" numpy >&2
   "$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' > "$marker.tmp"
   mv "$marker.tmp" "$marker"
+fi
+# TensorBoard reads the run directories' event files, and the tests read them back with it.
+# Checked on every run, so a cache made before this step gets it once.
+if ! "$venv/bin/python" -c 'import tensorboard' >/dev/null 2>&1; then
+  echo "avc: installing tensorboard into $venv" >&2
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off tensorboard >&2
 fi
 link "$(cat "$marker")"

@@ -27,6 +27,7 @@ pub mod device;
 pub mod diag;
 pub mod eval;
 pub mod front;
+pub mod graph;
 pub mod ir;
 pub mod lower;
 pub mod ops;

@@ -3,11 +3,11 @@
 //! I/O errors).
 
 use avc::compile::{self, Compiled, Failed};
-use avc::data::{self, Dataset};
+use avc::data;
 use avc::device::DeviceChoice;
 use avc::diag::{self, Diagnostic};
 use avc::source::SourceFile;
-use avc::train::{self, TrainConfig, TrainOptions};
+use avc::train::{self, DataSource, TrainConfig, TrainOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,13 @@ enum Command {
     },
     /// Train an architecture on the embedded default data or on a course-layout directory.
     Train {
-        file: PathBuf,
+        /// The architecture file (not needed with --resume).
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
+        /// Continue a run directory from its `last` checkpoint, with its recorded settings
+        /// (plus any --set, e.g. more epochs).
+        #[arg(long, value_name = "RUN", conflicts_with_all = ["file", "data", "name"])]
+        resume: Option<PathBuf>,
         /// A directory in the course's layout (<id>/vfeat.npy, <id>/afeat.npy, train.txt,
         /// test_video.txt, test_audio.txt). Without it: the embedded synthetic data set.
         #[arg(long)]
@@ -106,13 +112,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { file, message_format } => check(&file, message_format),
-        Command::Train { file, data, overrides, device, runs, name, data_seed, synth, max_batches, quiet } => {
-            let opts = (device, runs, name, max_batches, quiet);
-            let data = match data {
-                Some(dir) => DataSource::Dir(dir),
-                None => DataSource::Synth(data_seed, synth),
-            };
-            train_cmd(&file, &data, &overrides, opts)
+        Command::Train { file, resume, data, overrides, device, runs, name, data_seed, synth, max_batches, quiet } => {
+            let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve());
+            match (device, resume, file) {
+                (Err(e), _, _) => Err(fail_io(e)),
+                (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet),
+                (Ok(device), None, Some(file)) => {
+                    let data_source = match data {
+                        Some(path) => DataSource::Dir { path },
+                        None => DataSource::Synth { seed: data_seed, knobs: synth },
+                    };
+                    let opts = TrainOptions {
+                        device,
+                        runs_dir: runs,
+                        run_name: name,
+                        arch_path: file.clone(),
+                        verbose: !quiet,
+                        max_batches,
+                        stop_at: None,
+                        data_source,
+                        overrides,
+                    };
+                    train_cmd(&file, &opts)
+                }
+                (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume RUN")),
+            }
         }
         Command::Data { command: DataCommand::Synth { out, seed, synth } } => synth_cmd(&out, seed, &synth),
         Command::Ops { markdown } => {
@@ -179,96 +203,66 @@ fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
     Ok(())
 }
 
-type RunFlags = (String, PathBuf, Option<String>, Option<usize>, bool);
-
-/// Where training data comes from.
-enum DataSource {
-    Dir(PathBuf),
-    /// The embedded generator: its seed and knob overrides.
-    Synth(u64, Vec<String>),
-}
-
-fn train_cmd(file: &Path, data: &DataSource, overrides: &[String], flags: RunFlags) -> Result<(), u8> {
-    let (device, runs_dir, run_name, max_batches, quiet) = flags;
-    let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
+fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
     let compiled = compile_or_report(file, MessageFormat::Human)?;
-    let cfg = TrainConfig::resolve(&compiled.graph.train, overrides).map_err(|errs| {
-        let diags: Vec<Diagnostic> = errs.iter().map(|e| e.to_diagnostic()).collect();
-        for (e, d) in errs.iter().zip(&diags) {
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &opts.overrides).map_err(|errs| {
+        for e in &errs {
             if e.span.is_some() {
-                eprint!("{}", d.render(&compiled.graph.source, color()));
+                eprint!("{}", e.to_diagnostic().render(&compiled.graph.source, color()));
             } else {
                 eprintln!("error: {e}{}", e.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
             }
         }
         1
     })?;
-    let dataset = load_data(&compiled, data)?;
-    if !quiet {
+    let dataset = train::load_data(&compiled, &opts.data_source).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })?;
+    if opts.verbose {
         println!(
             "training {} on {} ({} train / {} test clips) on {}; {} parameters",
             file.display(),
             dataset.origin,
             dataset.train.len(),
             dataset.test.len(),
-            avc::device::device_name(device),
+            avc::device::device_name(opts.device),
             avc::check::render_count(compiled.checked.total_params()),
         );
     }
-    let opts = TrainOptions { device, runs_dir, run_name, arch_path: file.to_path_buf(), verbose: !quiet, max_batches };
-    let report = train::train(&compiled, &dataset, &cfg, &opts).map_err(|e| {
+    finish(train::train(&compiled, &dataset, &cfg, opts))
+}
+
+fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool) -> Result<(), u8> {
+    if !quiet {
+        println!("resuming {} on {}", run.display(), avc::device::device_name(device));
+    }
+    finish(train::resume(run, overrides, device, !quiet))
+}
+
+/// Reports how a run ended.
+fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8> {
+    let report = result.map_err(|e| {
         eprintln!("error: {e}");
         1
     })?;
+    let dir = report.dir.display();
+    if report.ending == train::Ending::Interrupted {
+        println!("stopped; the run directory keeps a checkpoint. Resume with: avc train --resume {dir}");
+        return Err(130);
+    }
     println!(
-        "best epoch {} (by validation MRR): test top-1 {:.1}%, top-5 {:.1}%, MRR {:.3}; run directory {}",
+        "best epoch {} (by validation): test top-1 {:.1}%, top-5 {:.1}%, MRR {:.3}; run directory {dir}",
         report.best_epoch,
         100.0 * report.best_test.top1,
         100.0 * report.best_test.top5,
         report.best_test.mrr,
-        report.dir.display()
     );
     Ok(())
 }
 
-/// The generator's configuration: defaults, the seed, then `KEY=VALUE` knobs.
-fn synth_config(seed: u64, knobs: &[String]) -> Result<data::synth::SynthConfig, u8> {
-    let mut cfg = data::synth::SynthConfig { seed, ..Default::default() };
-    for knob in knobs {
-        let (key, value) =
-            knob.split_once('=').ok_or_else(|| fail_io(format!("--synth {knob}: expected KEY=VALUE")))?;
-        cfg.set(key.trim(), value.trim()).map_err(|e| fail_io(format!("--synth {knob}: {e}")))?;
-    }
-    cfg.validate().map_err(fail_io)?;
-    Ok(cfg)
-}
-
-fn load_data(compiled: &Compiled, source: &DataSource) -> Result<Dataset, u8> {
-    let dir = match source {
-        DataSource::Dir(dir) => dir,
-        DataSource::Synth(seed, knobs) => return Ok(data::synth::generate(&synth_config(*seed, knobs)?)),
-    };
-    let expect = |stream: &str| {
-        compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
-            avc::ir::NodeKind::Input { stream: s, shape } if s == stream => {
-                let d = shape.dims();
-                match (d.get(1).and_then(|x| x.fixed()), d.get(2).and_then(|x| x.fixed())) {
-                    (Some(t), Some(f)) if d.len() == 3 => Some([t as usize, f as usize]),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-    };
-    let layout = data::course::Layout::in_dir(dir);
-    data::course::load(&layout, expect("video"), expect("audio")).map_err(|e| {
-        eprintln!("error: {e}");
-        1
-    })
-}
-
 fn synth_cmd(out: &Path, seed: u64, knobs: &[String]) -> Result<(), u8> {
-    let ds = data::synth::generate(&synth_config(seed, knobs)?);
+    let ds = train::synth_config(seed, knobs).and_then(|c| data::synth::try_generate(&c)).map_err(fail_io)?;
     data::course::write(&ds, out).map_err(fail_io)?;
     println!("wrote {} train and {} test clips to {}", ds.train.len(), ds.test.len(), out.display());
     Ok(())

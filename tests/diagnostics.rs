@@ -13,7 +13,7 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 /// Compiles a fixture and renders every diagnostic (errors, or warnings of a clean compile).
-fn render(path: &PathBuf) -> (bool, String) {
+fn render(path: &std::path::Path) -> (bool, String) {
     match avc::compile::compile_file(path).expect("readable") {
         Ok(c) => (false, avc::diag::render_all(&c.checked.diagnostics(), &c.graph.source, false)),
         Err(f) => (true, avc::diag::render_all(&f.diagnostics, &f.source, false)),

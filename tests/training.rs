@@ -2,9 +2,9 @@
 //! the data checks reject a mismatch before anything trains.
 
 use avc::compile::{Compiled, compile};
-use avc::data::synth::{SynthConfig, generate};
+use avc::data::synth::generate;
 use avc::source::SourceFile;
-use avc::train::{TrainConfig, TrainOptions, train};
+use avc::train::{DataSource, Ending, TrainConfig, TrainOptions, resume, train};
 use std::path::PathBuf;
 
 const TINY: &str = "
@@ -19,22 +19,20 @@ nodes:
   - {name: act, op: leaky_relu, in: norm}
   - {name: pool, op: maxpool1d, in: act, kernel: 2}
   - {name: pooled, op: max, in: pool}
-  - {name: head, op: linear, in: pooled, out: 1}
+  - {name: drop, op: dropout, in: pooled, p: 0.2}
+  - {name: head, op: linear, in: drop, out: 1}
 outputs:
   - {name: match, kind: logit, from: head}
 train: {epochs: 4, batch_size: 16, lr: 0.01}
 ";
 
+const TINY_KNOBS: [&str; 5] = ["n_train=96", "n_test=12", "steps=24", "video_dim=16", "audio_dim=8"];
+
 fn tiny_data() -> avc::data::Dataset {
-    generate(&SynthConfig {
-        seed: 3,
-        n_train: 96,
-        n_test: 12,
-        steps: 24,
-        video_dim: 16,
-        audio_dim: 8,
-        ..Default::default()
-    })
+    let cfg = avc::train::synth_config(3, &TINY_KNOBS.map(String::from)).unwrap();
+    let data = generate(&cfg);
+    assert_eq!(data.train.len(), 96);
+    data
 }
 
 fn compile_text(text: &str) -> Compiled {
@@ -58,11 +56,24 @@ fn options(runs: PathBuf) -> TrainOptions {
         arch_path: PathBuf::from("tiny.yaml"),
         verbose: false,
         max_batches: None,
+        stop_at: None,
+        data_source: DataSource::Synth { seed: 3, knobs: TINY_KNOBS.iter().map(|k| k.to_string()).collect() },
+        overrides: vec![],
     }
+}
+
+/// The metrics of a run without wall-clock times, for exact comparisons.
+fn numbers(report: &avc::train::RunReport) -> Vec<String> {
+    report
+        .epochs
+        .iter()
+        .map(|m| serde_json::to_string(&avc::train::EpochMetrics { seconds: 0.0, ..m.clone() }).unwrap())
+        .collect()
 }
 
 #[test]
 fn loss_falls_and_the_run_directory_is_complete() {
+    let _rng = crate::torch_rng_lock();
     let compiled = compile_text(TINY);
     let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
     let runs = scratch("loss");
@@ -70,10 +81,13 @@ fn loss_falls_and_the_run_directory_is_complete() {
     let losses: Vec<f64> = report.epochs.iter().map(|m| m.train_loss).collect();
     assert_eq!(losses.len(), 4);
     assert!(losses[3] < losses[0], "training loss did not fall: {losses:?}");
-    for file in
-        ["config.yaml", "metrics.jsonl", "last.safetensors", "best.safetensors", "best.json", "architecture.yaml"]
-    {
+    for file in ["config.yaml", "manifest.json", "metrics.jsonl", "architecture.yaml"] {
         assert!(report.dir.join(file).is_file(), "{file} missing in the run directory");
+    }
+    for ckpt in ["last", "best"] {
+        for file in ["weights.safetensors", "optimizer.safetensors", "state.json"] {
+            assert!(report.dir.join(ckpt).join(file).is_file(), "{ckpt}/{file} missing");
+        }
     }
     let lines = std::fs::read_to_string(report.dir.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 4);
@@ -90,4 +104,42 @@ fn data_that_does_not_fit_the_inputs_is_rejected_by_name() {
     let text = err.to_string();
     assert!(text.contains("input `video` is declared as [24, 32]"), "{text}");
     assert!(text.contains("[24, 16]"), "{text}");
+}
+
+#[test]
+fn same_seed_same_numbers() {
+    let _rng = crate::torch_rng_lock();
+    let compiled = compile_text(TINY);
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=2".into()]).unwrap();
+    let data = tiny_data();
+    let (a, b) = (scratch("repro-a"), scratch("repro-b"));
+    let first = train(&compiled, &data, &cfg, &options(a.clone())).unwrap();
+    let second = train(&compiled, &data, &cfg, &options(b.clone())).unwrap();
+    assert_eq!(numbers(&first), numbers(&second));
+    let other = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=2".into(), "train.seed=9".into()]).unwrap();
+    let third = train(&compiled, &data, &other, &options(scratch("repro-c"))).unwrap();
+    assert_ne!(numbers(&first), numbers(&third), "another seed must change the run");
+    let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_numbers() {
+    let _rng = crate::torch_rng_lock();
+    let compiled = compile_text(TINY);
+    let data = tiny_data();
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=3".into()]).unwrap();
+    let whole = train(&compiled, &data, &cfg, &options(scratch("whole"))).unwrap();
+    // Stop in the middle of epoch 2, as Ctrl-C would, then resume from `last`.
+    let runs = scratch("resumed");
+    let mut opts = options(runs.clone());
+    opts.overrides = vec!["train.epochs=3".into()];
+    opts.stop_at = Some((2, 2));
+    let stopped = train(&compiled, &data, &cfg, &opts).unwrap();
+    assert_eq!(stopped.ending, Ending::Interrupted);
+    assert_eq!(stopped.epochs.len(), 1);
+    let resumed = resume(&stopped.dir, &[], tch::Device::Cpu, false).unwrap();
+    assert_eq!(resumed.ending, Ending::Completed);
+    assert_eq!(numbers(&resumed), numbers(&whole));
+    assert_eq!(resumed.best_epoch, whole.best_epoch);
+    let _ = std::fs::remove_dir_all(runs);
 }

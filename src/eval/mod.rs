@@ -10,14 +10,14 @@ mod score;
 
 pub use score::{EvalError, score_group};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 /// The course's test size: ranks are out of 30 candidates.
 pub const GROUP: usize = 30;
 
 /// Retrieval metrics over a set of queries.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Ranking {
     pub top1: f64,
     pub top5: f64,

@@ -51,6 +51,9 @@ pub enum FrontError {
     /// A `.avc` file: the DSL front-end is another stage's work, not written yet.
     #[error("the DSL front-end is not available yet")]
     DslUnavailable,
+    /// An error in a `.avc` file (the DSL front-end's own errors).
+    #[error(transparent)]
+    Dsl(#[from] super::dsl_error::DslError),
 }
 
 const NAME_RULE: &str = "names are letters, digits and `_`, not starting with a digit \
@@ -76,6 +79,7 @@ impl FrontError {
             | UnknownParamType { span, .. }
             | BadRef { span, .. }
             | IntOutOfRange { span, .. } => Some(*span),
+            Dsl(e) => Some(e.span()),
             DslUnavailable => None,
         }
     }
@@ -100,10 +104,14 @@ impl FrontError {
             BadRef { .. } => "yaml::ref",
             IntOutOfRange { .. } => "yaml::int-range",
             DslUnavailable => "front::dsl-unavailable",
+            Dsl(e) => e.code(),
         }
     }
 
     pub fn to_diagnostic(&self) -> Diagnostic {
+        if let FrontError::Dsl(e) = self {
+            return e.to_diagnostic();
+        }
         let mut diag = Diagnostic::error(self.code(), self.to_string());
         if let Some(span) = self.span() {
             diag = diag.with_label(span, self.label());
@@ -132,7 +140,7 @@ impl FrontError {
             UnknownParamType { .. } => "unknown type".into(),
             BadRef { .. } => "bad reference".into(),
             IntOutOfRange { .. } => "too large".into(),
-            DslUnavailable => String::new(),
+            DslUnavailable | Dsl(_) => String::new(),
         }
     }
 
@@ -180,6 +188,7 @@ impl FrontError {
                 .into(),
             IntOutOfRange { .. } => "integers must lie between -2^63 and 2^63 - 1".into(),
             DslUnavailable => "write the model in YAML for now (a `.yaml` file)".into(),
+            Dsl(_) => String::new(),
         }
     }
 }

@@ -5,6 +5,10 @@
 //! Errors are [`FrontError`]s, data with the span of the offending text; the CLI turns them
 //! into [`Diagnostic`](crate::diag::Diagnostic)s with [`FrontError::to_diagnostic`].
 
+pub mod dsl;
+mod dsl_error;
+mod dsl_lower;
+mod dsl_syntax;
 mod error;
 pub mod yaml;
 mod yaml_graph;
@@ -12,8 +16,11 @@ mod yaml_read;
 mod yaml_tree;
 
 #[cfg(test)]
+mod dsl_tests;
+#[cfg(test)]
 mod yaml_tests;
 
+pub use dsl_error::DslError;
 pub use error::FrontError;
 
 use crate::ast;
@@ -40,6 +47,6 @@ pub fn format_of(path: &Path) -> Format {
 pub fn parse(source: &SourceFile) -> Result<ast::Module, Vec<FrontError>> {
     match format_of(Path::new(source.name())) {
         Format::Yaml => yaml::parse(source),
-        Format::Dsl => Err(vec![FrontError::DslUnavailable]),
+        Format::Dsl => dsl::parse(source),
     }
 }

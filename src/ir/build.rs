@@ -146,6 +146,9 @@ fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
     }
 }
 
+/// Finds a node by name, following block-instance aliases.
+type NameLookup<'a> = dyn Fn(&str, &HashMap<String, String>) -> Option<NodeId> + 'a;
+
 /// A node after expansion, before it enters the graph.
 struct FlatNode {
     name: String,
@@ -580,7 +583,7 @@ impl<'a> Builder<'a> {
         })
     }
 
-    fn resolve_outputs(&mut self, lookup: &dyn Fn(&str, &HashMap<String, String>) -> Option<NodeId>) -> Vec<Output> {
+    fn resolve_outputs(&mut self, lookup: &NameLookup) -> Vec<Output> {
         if self.module.outputs.is_empty() {
             self.errors.push(BuildError::NoOutputs { span: Span::new(0, 0) });
         }

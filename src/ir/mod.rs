@@ -5,6 +5,8 @@
 //! [`NodeId`], computed by `check`.
 
 mod build;
+#[cfg(test)]
+mod tests;
 
 pub use build::{BuildError, build};
 

@@ -2,6 +2,8 @@
 //! section, then `--set train.KEY=VALUE` overrides, each checked with an error that says
 //! where the bad value came from.
 
+use super::optim::{OptimizerConfig, OptimizerKind};
+use super::schedule::ScheduleConfig;
 use crate::ast::{Setting, Value, ValueKind};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
 use crate::source::Span;
@@ -14,21 +16,77 @@ pub struct TrainConfig {
     pub batch_size: i64,
     pub lr: f64,
     pub seed: u64,
-    pub optimizer: String,
-    pub weight_decay: f64,
+    pub optimizer: OptimizerConfig,
+    /// Clip the joint gradient norm to this value (0: off).
+    pub clip_norm: f64,
+    /// Clip each gradient element into [-v, v] (0: off).
+    pub clip_value: f64,
     /// Share of the training clips held out for validation (schedule and checkpoint choice).
     pub validation: f64,
-    pub schedule: Plateau,
+    pub schedule: ScheduleSettings,
+    /// Stop after this many epochs without a better validation metric (0: never).
+    pub early_stopping: i64,
+    /// The validation metric the schedule, early stopping and best checkpoint watch.
+    pub monitor: Monitor,
     /// Pairs per forward pass when scoring a group.
     pub eval_chunk: i64,
 }
 
-/// ReduceLROnPlateau on the validation top-1.
+/// Every schedule's settings; `kind` picks which are used.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Plateau {
+pub struct ScheduleSettings {
+    pub kind: String,
     pub factor: f64,
     pub patience: i64,
     pub min_lr: f64,
+    pub step_size: i64,
+    pub gamma: f64,
+    pub warmup: i64,
+    pub restart_lr: f64,
+}
+
+impl ScheduleSettings {
+    pub fn to_config(&self) -> ScheduleConfig {
+        let s = self;
+        match s.kind.as_str() {
+            "none" => ScheduleConfig::None,
+            "step" => ScheduleConfig::Step { step_size: s.step_size, gamma: s.gamma },
+            "cosine" => ScheduleConfig::Cosine { warmup: s.warmup, min_lr: s.min_lr },
+            "warm_restart" => ScheduleConfig::WarmRestart {
+                factor: s.factor,
+                patience: s.patience,
+                min_lr: s.min_lr,
+                restart_lr: s.restart_lr,
+            },
+            _ => ScheduleConfig::Plateau { factor: s.factor, patience: s.patience, min_lr: s.min_lr },
+        }
+    }
+}
+
+/// Validation metrics that can be monitored (all: higher is better).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    ValMrr,
+    ValTop1,
+    ValTop5,
+}
+
+impl Monitor {
+    pub const ALL: [(&'static str, Monitor); 3] =
+        [("val_mrr", Monitor::ValMrr), ("val_top1", Monitor::ValTop1), ("val_top5", Monitor::ValTop5)];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, m)| *m == self).map_or("?", |(n, _)| n)
+    }
+
+    pub fn read(self, r: &crate::eval::Ranking) -> f64 {
+        match self {
+            Monitor::ValMrr => r.mrr,
+            Monitor::ValTop1 => r.top1,
+            Monitor::ValTop5 => r.top5,
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -38,10 +96,31 @@ impl Default for TrainConfig {
             batch_size: 64,
             lr: 0.005,
             seed: 1,
-            optimizer: "adam".into(),
-            weight_decay: 0.0,
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::Adam,
+                weight_decay: 0.0,
+                momentum: 0.9,
+                nesterov: false,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                alpha: 0.99,
+            },
+            clip_norm: 0.0,
+            clip_value: 0.0,
             validation: 0.1,
-            schedule: Plateau { factor: 0.5, patience: 2, min_lr: 1e-5 },
+            schedule: ScheduleSettings {
+                kind: "plateau".into(),
+                factor: 0.5,
+                patience: 2,
+                min_lr: 1e-5,
+                step_size: 10,
+                gamma: 0.7,
+                warmup: 0,
+                restart_lr: 0.001,
+            },
+            early_stopping: 0,
+            monitor: Monitor::ValMrr,
             eval_chunk: 1024,
         }
     }
@@ -53,12 +132,28 @@ pub const KEYS: &[(&str, &str)] = &[
     ("batch_size", "matched pairs per batch; as many shuffled pairs are added (int, default 64)"),
     ("lr", "initial learning rate (float, default 0.005)"),
     ("seed", "seeds the split, batch order, negatives, dropout and init (int, default 1)"),
-    ("optimizer", "`adam` (default)"),
-    ("weight_decay", "L2 penalty (float, default 0)"),
+    ("optimizer", "`adam` (default), `adamw`, `sgd` or `rmsprop`"),
+    ("weight_decay", "L2 penalty; decoupled for adamw (float, default 0)"),
+    ("momentum", "sgd and rmsprop momentum (float, default 0.9 for sgd; rmsprop ignores it)"),
+    ("nesterov", "sgd: Nesterov momentum (bool, default false)"),
+    ("beta1", "adam/adamw first-moment decay (default 0.9)"),
+    ("beta2", "adam/adamw second-moment decay (default 0.999)"),
+    ("eps", "adam/adamw/rmsprop denominator term (default 1e-8)"),
+    ("alpha", "rmsprop smoothing constant (default 0.99)"),
+    ("clip_norm", "clip the joint gradient L2 norm to this (float, default 0 = off)"),
+    ("clip_value", "clip each gradient element to ±this (float, default 0 = off)"),
     ("validation", "share of training clips held out for validation (float in (0, 0.5], default 0.1)"),
-    ("schedule.factor", "ReduceLROnPlateau: lr multiplier on a plateau (default 0.5)"),
-    ("schedule.patience", "ReduceLROnPlateau: epochs without improvement before lowering (default 2)"),
-    ("schedule.min_lr", "ReduceLROnPlateau: lower bound of the lr (default 1e-5)"),
+    ("schedule", "shorthand for schedule.kind"),
+    ("schedule.kind", "`plateau` (default), `step`, `cosine`, `warm_restart` or `none`"),
+    ("schedule.factor", "plateau / warm_restart: lr multiplier on a plateau (default 0.5)"),
+    ("schedule.patience", "plateau / warm_restart: epochs without improvement before acting (default 2)"),
+    ("schedule.min_lr", "plateau / warm_restart / cosine: lower bound of the lr (default 1e-5)"),
+    ("schedule.step_size", "step: epochs between decays (default 10, the course's)"),
+    ("schedule.gamma", "step: lr multiplier per step (default 0.7, the course's)"),
+    ("schedule.warmup", "cosine: epochs of linear warm-up (default 0)"),
+    ("schedule.restart_lr", "warm_restart: the lr to restart at once the lr has bottomed out (default 0.001)"),
+    ("early_stopping", "stop after this many epochs without a better monitored metric (int, default 0 = off)"),
+    ("monitor", "`val_mrr` (default), `val_top1` or `val_top5`: what the schedule and best checkpoint watch"),
     ("eval_chunk", "pairs per forward pass in evaluation (int, default 1024)"),
 ];
 
@@ -129,34 +224,55 @@ impl TrainConfig {
     fn apply(&mut self, key: &str, v: &Value) -> Result<(), (Option<Span>, String, Option<String>)> {
         let bad =
             |expected: &str| (None, format!("`{key}` must be {expected}, found {} `{v}`", v.kind.type_name()), None);
+        let at_least_one = "a whole number of at least 1";
+        let o = &mut self.optimizer;
+        let s = &mut self.schedule;
         match key {
-            "epochs" => self.epochs = positive_int(v).ok_or_else(|| bad("a whole number of at least 1"))?,
-            "batch_size" => self.batch_size = positive_int(v).ok_or_else(|| bad("a whole number of at least 1"))?,
-            "eval_chunk" => self.eval_chunk = positive_int(v).ok_or_else(|| bad("a whole number of at least 1"))?,
+            "epochs" => self.epochs = positive_int(v).ok_or_else(|| bad(at_least_one))?,
+            "batch_size" => self.batch_size = positive_int(v).ok_or_else(|| bad(at_least_one))?,
+            "eval_chunk" => self.eval_chunk = positive_int(v).ok_or_else(|| bad(at_least_one))?,
             "lr" => self.lr = positive_float(v).ok_or_else(|| bad("a positive number"))?,
-            "seed" => match v.kind {
-                ValueKind::Int(i) if i >= 0 => self.seed = i as u64,
-                _ => return Err(bad("a non-negative integer")),
-            },
-            "optimizer" => match &v.kind {
-                ValueKind::Str(s) if s == "adam" => self.optimizer = s.clone(),
-                _ => return Err(bad("`adam`")),
-            },
-            "weight_decay" => self.weight_decay = float(v).filter(|x| *x >= 0.0).ok_or_else(|| bad("a number >= 0"))?,
+            "seed" => self.seed = non_negative_int(v).ok_or_else(|| bad("a non-negative integer"))? as u64,
+            "optimizer" => {
+                o.kind =
+                    word(v).and_then(OptimizerKind::parse).ok_or_else(|| bad("`adam`, `adamw`, `sgd` or `rmsprop`"))?
+            }
+            "weight_decay" => o.weight_decay = non_negative(v).ok_or_else(|| bad("a number >= 0"))?,
+            "momentum" => o.momentum = unit(v).ok_or_else(|| bad("a number in [0, 1)"))?,
+            "nesterov" => o.nesterov = boolean(v).ok_or_else(|| bad("`true` or `false`"))?,
+            "beta1" => o.beta1 = unit(v).ok_or_else(|| bad("a number in [0, 1)"))?,
+            "beta2" => o.beta2 = unit(v).ok_or_else(|| bad("a number in [0, 1)"))?,
+            "alpha" => o.alpha = unit(v).ok_or_else(|| bad("a number in [0, 1)"))?,
+            "eps" => o.eps = positive_float(v).ok_or_else(|| bad("a positive number"))?,
+            "clip_norm" => self.clip_norm = non_negative(v).ok_or_else(|| bad("a number >= 0"))?,
+            "clip_value" => self.clip_value = non_negative(v).ok_or_else(|| bad("a number >= 0"))?,
             "validation" => {
                 self.validation =
                     float(v).filter(|x| *x > 0.0 && *x <= 0.5).ok_or_else(|| bad("a share in (0, 0.5]"))?
             }
-            "schedule.factor" => {
-                self.schedule.factor =
-                    float(v).filter(|x| *x > 0.0 && *x < 1.0).ok_or_else(|| bad("a number in (0, 1)"))?
+            "schedule" | "schedule.kind" => {
+                let kinds = ScheduleConfig::KINDS;
+                s.kind = word(v).filter(|w| kinds.contains(w)).ok_or_else(|| bad(&one_of(&kinds)))?.to_string()
             }
-            "schedule.patience" => match v.kind {
-                ValueKind::Int(i) if i >= 0 => self.schedule.patience = i,
-                _ => return Err(bad("a non-negative integer")),
-            },
-            "schedule.min_lr" => {
-                self.schedule.min_lr = float(v).filter(|x| *x >= 0.0).ok_or_else(|| bad("a number >= 0"))?
+            "schedule.factor" => {
+                s.factor = float(v).filter(|x| *x > 0.0 && *x < 1.0).ok_or_else(|| bad("a number in (0, 1)"))?
+            }
+            "schedule.patience" => s.patience = non_negative_int(v).ok_or_else(|| bad("a non-negative integer"))?,
+            "schedule.min_lr" => s.min_lr = non_negative(v).ok_or_else(|| bad("a number >= 0"))?,
+            "schedule.step_size" => s.step_size = positive_int(v).ok_or_else(|| bad(at_least_one))?,
+            "schedule.gamma" => {
+                s.gamma = float(v).filter(|x| *x > 0.0 && *x <= 1.0).ok_or_else(|| bad("a number in (0, 1]"))?
+            }
+            "schedule.warmup" => s.warmup = non_negative_int(v).ok_or_else(|| bad("a non-negative integer"))?,
+            "schedule.restart_lr" => s.restart_lr = positive_float(v).ok_or_else(|| bad("a positive number"))?,
+            "early_stopping" => {
+                self.early_stopping = non_negative_int(v).ok_or_else(|| bad("a non-negative integer"))?
+            }
+            "monitor" => {
+                let names: Vec<&str> = Monitor::ALL.iter().map(|(n, _)| *n).collect();
+                self.monitor = word(v)
+                    .and_then(|w| Monitor::ALL.iter().find(|(n, _)| *n == w).map(|(_, m)| *m))
+                    .ok_or_else(|| bad(&one_of(&names)))?
             }
             other => {
                 let names: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
@@ -195,6 +311,35 @@ fn float(v: &Value) -> Option<f64> {
 
 fn positive_float(v: &Value) -> Option<f64> {
     float(v).filter(|x| *x > 0.0)
+}
+
+fn non_negative(v: &Value) -> Option<f64> {
+    float(v).filter(|x| *x >= 0.0)
+}
+
+fn unit(v: &Value) -> Option<f64> {
+    float(v).filter(|x| (0.0..1.0).contains(x))
+}
+
+fn boolean(v: &Value) -> Option<bool> {
+    match v.kind {
+        ValueKind::Bool(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn word(v: &Value) -> Option<&str> {
+    match &v.kind {
+        ValueKind::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn non_negative_int(v: &Value) -> Option<i64> {
+    match v.kind {
+        ValueKind::Int(i) if i >= 0 => Some(i),
+        _ => None,
+    }
 }
 
 fn positive_int(v: &Value) -> Option<i64> {

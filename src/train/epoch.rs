@@ -1,22 +1,27 @@
-//! The epoch loop: batches of pairs, the optimiser step, evaluation, checkpoints.
+//! The epoch loop: batches of pairs, the optimiser step, evaluation, checkpoints, and
+//! stopping (completion, early stopping, Ctrl-C, divergence).
 
+use super::checkpoint::{Checkpoint, TrainingState};
+use super::optim::Optimizer;
 use super::rundir::RunDir;
-use super::schedule::ReduceOnPlateau;
-use super::{RunReport, TrainConfig, TrainError, TrainOptions, report};
+use super::schedule::Schedule;
+use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt, report};
+use crate::compile::Compiled;
 use crate::data::{Clips, Dataset};
 use crate::eval::{self, Ranking};
-use crate::lower::{Model, PairBatch, feed};
+use crate::lower::{self, Model, PairBatch, feed};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::Instant;
-use tch::{Reduction, Tensor, nn, nn::OptimizerConfig};
+use tch::{Reduction, Tensor};
 
 /// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: i64,
     pub train_loss: f64,
@@ -28,60 +33,208 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
-pub(super) fn run_epochs(
-    model: &Model,
-    data: &Dataset,
-    train_idx: &[usize],
-    val: &Clips,
-    cfg: &TrainConfig,
-    opts: &TrainOptions,
-    run: &RunDir,
-) -> Result<RunReport, TrainError> {
-    let mut opt = nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(&model.vs, cfg.lr)?;
-    let mut schedule = ReduceOnPlateau::new(cfg.schedule.factor, cfg.schedule.patience, cfg.schedule.min_lr);
-    let mut lr = cfg.lr;
-    let mut epochs: Vec<EpochMetrics> = Vec::new();
-    let mut best: Option<(f64, usize)> = None;
-    for epoch in 1..=cfg.epochs {
-        let started = Instant::now();
-        let train_loss = train_epoch(model, &data.train, train_idx, cfg, epoch, &mut opt, opts)?;
-        if !train_loss.is_finite() {
-            return Err(TrainError::Diverged { epoch, loss: train_loss, lr });
+/// A training run in progress.
+pub(super) struct Session<'a> {
+    model: Model,
+    data: &'a Dataset,
+    train_idx: Vec<usize>,
+    val: Clips,
+    cfg: &'a TrainConfig,
+    opts: &'a TrainOptions,
+    run: RunDir,
+    optimizer: Optimizer,
+    schedule: Schedule,
+    state: TrainingState,
+    history: Vec<EpochMetrics>,
+}
+
+/// splitmix64 over the seed and a position: independent random streams per (epoch, batch).
+fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl<'a> Session<'a> {
+    /// Builds the model and optimiser; restores them and the training state from a
+    /// checkpoint directory when resuming.
+    pub fn start(
+        compiled: &Compiled,
+        data: &'a Dataset,
+        cfg: &'a TrainConfig,
+        opts: &'a TrainOptions,
+        run: RunDir,
+        from: Option<&Path>,
+    ) -> Result<Session<'a>, TrainError> {
+        tch::manual_seed(cfg.seed as i64);
+        let mut model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
+        let (train_idx, val_idx) = super::split(data.train.len(), cfg.validation, cfg.seed);
+        let mut optimizer = Optimizer::new(&model.vs, cfg.optimizer.clone())?;
+        let mut schedule = Schedule::new(cfg.schedule.to_config(), cfg.lr, cfg.epochs);
+        let mut state = TrainingState { epoch: 1, lr: schedule.lr_at_start(1, cfg.lr), ..Default::default() };
+        let mut history = Vec::new();
+        if let Some(dir) = from {
+            let resume_err = |reason: String| TrainError::Resume { run: run.path.display().to_string(), reason };
+            model.vs.load(dir.join(super::checkpoint::WEIGHTS)).map_err(|e| resume_err(e.to_string()))?;
+            let saved = Checkpoint::read_tensors(&dir.join(super::checkpoint::OPTIMIZER))?;
+            optimizer.load_state(&saved).map_err(resume_err)?;
+            state = Checkpoint::read_state(dir)?;
+            schedule.state = state.schedule.clone();
+            history = read_history(&run.file("metrics.jsonl"), state.epoch, state.epoch_complete);
         }
-        let (val_rank, val_loss) = evaluate(model, val, cfg)?;
-        let (test_rank, test_loss) = evaluate(model, &data.test, cfg)?;
-        let m = EpochMetrics {
-            epoch,
-            train_loss,
-            val_loss,
-            val: val_rank,
-            test_loss,
-            test: test_rank,
-            lr,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        run.save_weights("last.safetensors", &model.vs)?;
-        // The monitored metric: validation MRR (smoother than top-1 on small sets), ties
-        // broken by the lower validation loss.
-        let score = val_rank.mrr - 1e-6 * val_loss;
-        let improved = best.is_none_or(|(b, _)| score > b);
-        if improved {
-            best = Some((score, epochs.len()));
-            run.save_weights("best.safetensors", &model.vs)?;
-            run.write("best.json", serde_json::to_string_pretty(&m).unwrap_or_default().as_bytes())?;
-        }
-        run.append_line("metrics.jsonl", &serde_json::to_string(&m).unwrap_or_default())?;
-        if opts.verbose {
-            println!("{}", report::format_epoch_line(&m, cfg.epochs, improved));
-        }
-        lr = schedule.step(val_rank.mrr, lr);
-        opt.set_lr(lr);
-        epochs.push(m);
+        Ok(Session {
+            model,
+            data,
+            train_idx,
+            val: data.train.subset(&val_idx),
+            cfg,
+            opts,
+            run,
+            optimizer,
+            schedule,
+            state,
+            history,
+        })
     }
-    let (_, best_i) = best.unwrap_or((0.0, 0));
-    let best_epoch = epochs.get(best_i).map_or(0, |m| m.epoch);
-    let best_test = epochs.get(best_i).map(|m| m.test).unwrap_or_default();
-    Ok(RunReport { dir: run.path.clone(), epochs, best_epoch, best_test })
+
+    /// Trains until the last epoch, early stopping, an interruption or divergence.
+    pub fn run(mut self) -> Result<RunReport, TrainError> {
+        interrupt::install();
+        let (mut epoch, mut skip) = if self.state.epoch_complete && self.state.epoch > 0 {
+            (self.state.epoch + 1, 0)
+        } else {
+            (self.state.epoch.max(1), self.state.batches_done)
+        };
+        let mut ending = Ending::Completed;
+        while epoch <= self.cfg.epochs {
+            let started = Instant::now();
+            if skip == 0 {
+                self.state.lr = self.schedule.lr_at_start(epoch, self.state.lr);
+                self.state.loss_sum = 0.0;
+                self.state.loss_count = 0;
+            }
+            self.state.epoch = epoch;
+            self.state.epoch_complete = false;
+            if self.train_epoch(epoch, skip)? {
+                self.save("last")?;
+                ending = Ending::Interrupted;
+                break;
+            }
+            if self.finish_epoch(epoch, started)? {
+                ending = Ending::EarlyStopped;
+                break;
+            }
+            epoch += 1;
+            skip = 0;
+        }
+        let best = self.history.iter().find(|m| m.epoch == self.state.best_epoch);
+        Ok(RunReport {
+            dir: self.run.path.clone(),
+            best_epoch: self.state.best_epoch,
+            best_test: best.map(|m| m.test).unwrap_or_default(),
+            epochs: self.history,
+            ending,
+        })
+    }
+
+    fn save(&self, name: &str) -> Result<(), TrainError> {
+        Ok(Checkpoint::save(&self.run.path, name, &self.model.vs, &self.optimizer.state_tensors(), &self.state)?)
+    }
+
+    /// Evaluates, steps the schedule, writes checkpoints and the metrics line. Returns
+    /// true when early stopping ends the run.
+    fn finish_epoch(&mut self, epoch: i64, started: Instant) -> Result<bool, TrainError> {
+        let (val, val_loss) = evaluate(&self.model, &self.val, self.cfg)?;
+        let (test, test_loss) = evaluate(&self.model, &self.data.test, self.cfg)?;
+        let lr = self.state.lr;
+        let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
+        let m = EpochMetrics { epoch, train_loss, val_loss, val, test_loss, test, lr, seconds: 0.0 };
+        let watched = self.cfg.monitor.read(&val);
+        // Ties (common on small sets) go to the lower validation loss.
+        let score = watched - 1e-6 * val_loss;
+        let improved = self.state.best_score.is_none_or(|b| score > b);
+        self.state.epoch_complete = true;
+        self.state.lr = self.schedule.after_epoch(watched, lr);
+        self.state.schedule = self.schedule.state.clone();
+        let stop = self.state.early_stopping.should_stop(watched, self.cfg.early_stopping);
+        if improved {
+            self.state.best_score = Some(score);
+            self.state.best_epoch = epoch;
+            self.save("best")?;
+        }
+        self.save("last")?;
+        let m = EpochMetrics { seconds: started.elapsed().as_secs_f64(), ..m };
+        self.run.append_line("metrics.jsonl", &serde_json::to_string(&m).unwrap_or_default())?;
+        if self.opts.verbose {
+            println!("{}", report::format_epoch_line(&m, self.cfg.epochs, improved));
+            if stop {
+                println!(
+                    "early stopping: no better {} for {} epochs",
+                    self.cfg.monitor.name(),
+                    self.cfg.early_stopping
+                );
+            }
+        }
+        self.history.push(m);
+        Ok(stop)
+    }
+
+    /// One pass over the training clips from batch `skip` on. Returns true when stopped
+    /// by an interruption (the state then says which batch comes next).
+    fn train_epoch(&mut self, epoch: i64, skip: usize) -> Result<bool, TrainError> {
+        let seed = self.cfg.seed;
+        let mut order = self.train_idx.clone();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64, u64::MAX)));
+        let batches: Vec<&[usize]> = order.chunks(self.cfg.batch_size as usize).filter(|b| b.len() >= 2).collect();
+        let count = self.opts.max_batches.unwrap_or(usize::MAX).min(batches.len());
+        let bar = progress_bar(count as u64, epoch, self.cfg.epochs, self.opts.verbose);
+        bar.set_position(skip.min(count) as u64);
+        for (b, batch) in batches.into_iter().enumerate().take(count).skip(skip) {
+            if interrupt::requested() || self.opts.stop_at == Some((epoch, b)) {
+                self.state.batches_done = b;
+                bar.finish_and_clear();
+                return Ok(true);
+            }
+            // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
+            let stream = mix(seed, epoch as u64, b as u64);
+            tch::manual_seed((stream >> 1) as i64);
+            let (audio_rows, labels) = pairs(batch.len(), &mut ChaCha8Rng::seed_from_u64(stream));
+            let loss = pair_loss(&self.model, &self.data.train, batch, &audio_rows, &labels)?;
+            let value = loss.f_double_value(&[])?;
+            if !value.is_finite() {
+                bar.finish_and_clear();
+                return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
+            }
+            self.optimizer.zero_grad();
+            loss.backward();
+            if self.cfg.clip_value > 0.0 {
+                self.optimizer.clip_grad_value(self.cfg.clip_value)?;
+            }
+            if self.cfg.clip_norm > 0.0 {
+                self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
+            }
+            self.optimizer.step(self.state.lr)?;
+            self.state.loss_sum += value;
+            self.state.loss_count += 1;
+            self.state.batches_done = b + 1;
+            bar.set_message(format!("loss {:.4}", self.state.loss_sum / self.state.loss_count as f64));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(false)
+    }
+}
+
+/// The metrics of epochs already done, from a resumed run's `metrics.jsonl`.
+fn read_history(path: &Path, epoch: i64, complete: bool) -> Vec<EpochMetrics> {
+    let last_done = if complete { epoch } else { epoch - 1 };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<EpochMetrics>(l).ok())
+        .filter(|m| m.epoch <= last_done)
+        .collect()
 }
 
 fn progress_bar(len: u64, epoch: i64, epochs: i64, verbose: bool) -> ProgressBar {
@@ -95,43 +248,6 @@ fn progress_bar(len: u64, epoch: i64, epochs: i64, verbose: bool) -> ProgressBar
     bar.set_style(style);
     bar.set_prefix(format!("{epoch}/{epochs}"));
     bar
-}
-
-/// One pass over the training clips; returns the mean loss.
-fn train_epoch(
-    model: &Model,
-    clips: &Clips,
-    train_idx: &[usize],
-    cfg: &TrainConfig,
-    epoch: i64,
-    opt: &mut nn::Optimizer,
-    opts: &TrainOptions,
-) -> Result<f64, TrainError> {
-    // A random stream per (seed, epoch): batch order does not depend on what ran before.
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64);
-    let mut order = train_idx.to_vec();
-    order.shuffle(&mut rng);
-    let batches: Vec<&[usize]> = order.chunks(cfg.batch_size as usize).filter(|b| b.len() >= 2).collect();
-    let limit = opts.max_batches.unwrap_or(usize::MAX).min(batches.len());
-    let bar = progress_bar(limit as u64, epoch, cfg.epochs, opts.verbose);
-    let (mut total, mut count) = (0.0, 0usize);
-    for batch in batches.into_iter().take(limit) {
-        let (audio_rows, labels) = pairs(batch.len(), &mut rng);
-        let loss = pair_loss(model, clips, batch, &audio_rows, &labels)?;
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        let value = loss.f_double_value(&[])?;
-        total += value;
-        count += 1;
-        bar.set_message(format!("loss {:.4}", total / count as f64));
-        bar.inc(1);
-        if !value.is_finite() {
-            break;
-        }
-    }
-    bar.finish_and_clear();
-    Ok(if count == 0 { 0.0 } else { total / count as f64 })
 }
 
 /// The course's pairs for a batch of `b` clips: pair i < b is clip i with its own audio
@@ -180,11 +296,11 @@ pub fn evaluate(model: &Model, clips: &Clips, cfg: &TrainConfig) -> Result<(Rank
         ranks.extend(eval::true_ranks(&scores, n, higher_is_better));
         for i in 0..n {
             loss += softplus(-scores[i * n + i] as f64);
+            terms += 1;
             if n > 1 {
                 loss += softplus(scores[i * n + (i + 1) % n] as f64);
                 terms += 1;
             }
-            terms += 1;
         }
     }
     Ok((eval::ranking(&ranks), if terms == 0 { 0.0 } else { loss / terms as f64 }))

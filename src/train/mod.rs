@@ -1,30 +1,43 @@
 //! The shared training harness: the course's pair protocol (each batch of B matched pairs
 //! is doubled with B pairs whose audios are shuffled within the batch), BCE on a match
-//! logit, Adam, ReduceLROnPlateau, and a validation split carved out of the training
-//! clips. The schedule and the choice of the best checkpoint watch only validation; test
-//! numbers are reported for the chosen checkpoint, never used to choose it.
+//! logit, a choice of optimisers and schedules, and a validation split carved out of the
+//! training clips. The schedule, early stopping and the choice of the best checkpoint
+//! watch only validation; test numbers are reported for the chosen checkpoint, never used
+//! to choose it.
+//!
+//! Every random draw is derived from the seed and the (epoch, batch) position, so a run
+//! interrupted anywhere and resumed gives the same numbers as one that never stopped.
 
+pub mod checkpoint;
 pub mod config;
+pub mod curves;
 mod epoch;
+pub mod interrupt;
+mod manifest;
+pub mod optim;
 mod report;
 pub mod rundir;
 pub mod schedule;
+pub mod summary_md;
+pub mod tensorboard;
 
 pub use config::{ConfigError, TrainConfig};
-pub use epoch::EpochMetrics;
+pub use epoch::{EpochMetrics, evaluate, pairs};
 pub use report::format_epoch_line;
 
 use crate::ast::OutputKind;
 use crate::compile::Compiled;
-use crate::data::{Clips, Dataset};
+use crate::data::{self, DataError, Dataset};
 use crate::eval::Ranking;
-use crate::lower::{self, LowerError};
+use crate::lower::LowerError;
 use crate::shape::Dim;
+use checkpoint::CheckpointError;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rundir::{RunDir, RunDirError};
-use std::path::PathBuf;
+use rundir::RunDirError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use tch::Device;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +56,8 @@ pub enum TrainError {
     #[error("the training set has {0} clips; at least 4 are needed (some are held out for validation)")]
     TooFewClips(usize),
     #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
     Lower(#[from] LowerError),
     #[error("libtorch failed: {0}")]
     Torch(#[from] tch::TchError),
@@ -50,8 +65,25 @@ pub enum TrainError {
     Eval(#[from] crate::eval::EvalError),
     #[error("cannot write the run directory: {0}")]
     RunDir(#[from] RunDirError),
-    #[error("the loss became {loss} at epoch {epoch} (lr {lr}); the last good checkpoint is kept")]
-    Diverged { epoch: i64, loss: f64, lr: f64 },
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot resume {run}: {reason}")]
+    Resume { run: String, reason: String },
+    #[error(
+        "the loss became {loss} at epoch {epoch}, batch {batch} (lr {lr:.3e}); training stopped and the last good \
+         checkpoint is kept: try a lower `train.lr` or `train.clip_norm`"
+    )]
+    Diverged { epoch: i64, batch: usize, loss: f64, lr: f64 },
+}
+
+/// Where the data came from, recorded in the run so `--resume` can load it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    /// The embedded generator, its seed and `KEY=VALUE` knob overrides.
+    Synth { seed: u64, knobs: Vec<String> },
+    /// A directory in the course's layout.
+    Dir { path: PathBuf },
 }
 
 /// How to run, as opposed to what to train (which is [`TrainConfig`]).
@@ -66,11 +98,25 @@ pub struct TrainOptions {
     pub arch_path: PathBuf,
     /// Show a progress bar (when stderr is a terminal) and print a line per epoch.
     pub verbose: bool,
-    /// Stop each epoch after this many batches (tests and smoke runs).
+    /// Stop each epoch after this many batches (smoke runs).
     pub max_batches: Option<usize>,
+    /// Stop as if interrupted once this (epoch, batch) is reached (tests of resume).
+    pub stop_at: Option<(i64, usize)>,
+    /// Recorded so the run can be resumed.
+    pub data_source: DataSource,
+    /// The `--set` overrides, recorded so the run can be resumed.
+    pub overrides: Vec<String>,
 }
 
-/// What a finished run reports.
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Completed,
+    EarlyStopped,
+    Interrupted,
+}
+
+/// What a finished (or stopped) run reports.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub dir: PathBuf,
@@ -78,10 +124,49 @@ pub struct RunReport {
     pub best_epoch: i64,
     /// Test metrics of the best (by validation) epoch.
     pub best_test: Ranking,
+    pub ending: Ending,
+}
+
+/// The generator's configuration: defaults, the seed, then `KEY=VALUE` knobs.
+pub fn synth_config(seed: u64, knobs: &[String]) -> Result<data::SynthConfig, DataError> {
+    let mut cfg = data::SynthConfig { seed, ..Default::default() };
+    for knob in knobs {
+        let (key, value) = knob.split_once('=').ok_or_else(|| DataError::Setting {
+            key: knob.clone(),
+            reason: "expected KEY=VALUE, e.g. noise=0.5".into(),
+        })?;
+        cfg.set(key.trim(), value.trim())?;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Loads the data a model will train on; a course directory is checked against the
+/// model's declared input shapes file by file.
+pub fn load_data(compiled: &Compiled, source: &DataSource) -> Result<Dataset, TrainError> {
+    match source {
+        DataSource::Synth { seed, knobs } => Ok(data::synth::try_generate(&synth_config(*seed, knobs)?)?),
+        DataSource::Dir { path } => {
+            let expect = |stream: &str| declared_shape(compiled, stream);
+            let layout = data::course::Layout::in_dir(path);
+            Ok(data::course::load(&layout, expect("video"), expect("audio"))?)
+        }
+    }
+}
+
+/// The fixed per-clip `[steps, dim]` a model declares for a stream, if any.
+fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
+    compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
+        crate::ir::NodeKind::Input { stream: s, shape } if s == stream => match shape.dims() {
+            [_, Dim::Fixed(t), Dim::Fixed(f)] => Some([*t as usize, *f as usize]),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// Checks that the data can feed the model: every input's stream exists and has the
-/// declared per-clip shape (symbols match any size).
+/// declared per-clip shape (symbols match any size); and that the outputs are trainable.
 pub fn check_data(compiled: &Compiled, data: &Dataset) -> Result<(), TrainError> {
     for &id in &compiled.graph.inputs {
         let node = compiled.graph.node(id);
@@ -98,11 +183,10 @@ pub fn check_data(compiled: &Compiled, data: &Dataset) -> Result<(), TrainError>
                 _ => true,
             });
         if !fits {
-            let declared = crate::shape::Shape(per_clip.to_vec()).to_string();
             return Err(TrainError::DataShape {
                 input: node.name.clone(),
                 stream: stream.clone(),
-                declared,
+                declared: crate::shape::Shape(per_clip.to_vec()).to_string(),
                 found,
                 origin: data.origin.clone(),
             });
@@ -128,7 +212,7 @@ pub fn split(n: usize, share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 /// A fixed salt so the split's random stream differs from the batch order's.
 const SPLIT_SALT: u64 = 0x5eed_5b11;
 
-/// Trains a compiled model on a data set and writes its run directory.
+/// Trains a compiled model on a data set in a new run directory.
 pub fn train(
     compiled: &Compiled,
     data: &Dataset,
@@ -139,12 +223,40 @@ pub fn train(
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips(data.train.len()));
     }
-    tch::manual_seed(cfg.seed as i64);
-    let model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
-    let (train_idx, val_idx) = split(data.train.len(), cfg.validation, cfg.seed);
-    let val: Clips = data.train.subset(&val_idx);
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let run = RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
+    let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
+    let (train_idx, val_idx) = split(data.train.len(), cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
-    epoch::run_epochs(&model, data, &train_idx, &val, cfg, opts, &run)
+    manifest::write(&run, compiled, data, cfg, opts)?;
+    epoch::Session::start(compiled, data, cfg, opts, run, None)?.run()
+}
+
+/// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
+/// overrides (e.g. more epochs).
+pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -> Result<RunReport, TrainError> {
+    let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
+    let recorded = report::read_config(run_dir).map_err(bad)?;
+    let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
+        .map_err(|e| bad(e.to_string()))?
+        .map_err(|_| bad("its architecture copy no longer compiles".into()))?;
+    let mut overrides = recorded.overrides.clone();
+    overrides.extend_from_slice(extra);
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides)
+        .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let data = load_data(&compiled, &recorded.data_source)?;
+    check_data(&compiled, &data)?;
+    let opts = TrainOptions {
+        device,
+        runs_dir: run_dir.parent().map(Path::to_path_buf).unwrap_or_default(),
+        run_name: None,
+        arch_path: PathBuf::from(&recorded.architecture),
+        verbose,
+        max_batches: None,
+        stop_at: None,
+        data_source: recorded.data_source,
+        overrides,
+    };
+    let run = rundir::RunDir { path: run_dir.to_path_buf() };
+    let from = checkpoint::Checkpoint::locate(run_dir, "last")?;
+    epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from))?.run()
 }

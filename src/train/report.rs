@@ -1,18 +1,24 @@
 //! What a run says: the resolved configuration it writes first, and its epoch lines.
 
+use super::DataSource;
 use super::rundir::{RunDir, RunDirError};
 use super::{EpochMetrics, TrainConfig, TrainOptions};
 use crate::compile::Compiled;
 use crate::data::Dataset;
 use crate::device::device_name;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 #[derive(Serialize)]
 struct ResolvedConfig<'a> {
     avc_version: &'static str,
     libtorch_version: &'static str,
     architecture: String,
+    /// The copy of the architecture inside the run directory (what `--resume` compiles).
+    architecture_copy: String,
     data: &'a str,
+    data_source: &'a DataSource,
+    overrides: &'a [String],
     device: String,
     train_clips: usize,
     validation_clips: usize,
@@ -31,11 +37,16 @@ pub(super) fn write_config(
     train_clips: usize,
     validation_clips: usize,
 ) -> Result<(), RunDirError> {
+    let ext = opts.arch_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
+    let copy = format!("architecture.{ext}");
     let resolved = ResolvedConfig {
         avc_version: env!("CARGO_PKG_VERSION"),
         libtorch_version: crate::device::LIBTORCH_VERSION,
         architecture: opts.arch_path.display().to_string(),
+        architecture_copy: copy.clone(),
         data: &data.origin,
+        data_source: &opts.data_source,
+        overrides: &opts.overrides,
         device: device_name(opts.device),
         train_clips,
         validation_clips,
@@ -45,8 +56,22 @@ pub(super) fn write_config(
     };
     let yaml = serde_yaml::to_string(&resolved).map_err(|e| RunDirError::new(&run.file("config.yaml"), e))?;
     run.write("config.yaml", yaml.as_bytes())?;
-    let ext = opts.arch_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
-    run.write(&format!("architecture.{ext}"), compiled.graph.source.text().as_bytes())
+    run.write(&copy, compiled.graph.source.text().as_bytes())
+}
+
+/// What `--resume` needs from a run's `config.yaml`.
+#[derive(Deserialize)]
+pub(super) struct RecordedRun {
+    pub architecture: String,
+    pub architecture_copy: String,
+    pub data_source: DataSource,
+    pub overrides: Vec<String>,
+}
+
+pub(super) fn read_config(run: &Path) -> Result<RecordedRun, String> {
+    let path = run.join("config.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `epoch  3/20  loss 0.6012  lr 5.0e-3  val top1 40.0% top5 80.0%  test top1 ...`.

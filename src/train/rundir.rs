@@ -5,9 +5,10 @@
 //!   config.yaml        resolved settings, architecture, data, device
 //!   architecture.*     a copy of the architecture file as trained
 //!   metrics.jsonl      one JSON object per epoch
-//!   last.safetensors   weights after the latest epoch
-//!   best.safetensors   weights of the best epoch by the validation metric
-//!   best.json          which epoch that was, and its numbers
+//!   manifest.json      hashes of the architecture and id lists, seed, versions, device
+//!   last/              checkpoint after the latest epoch (or where Ctrl-C stopped)
+//!   best/              checkpoint of the best epoch by the validation metric
+//!                      (each: weights.safetensors, optimizer.safetensors, state.json)
 //! ```
 //!
 //! Files are written to a temporary name, synced and renamed, so a crash mid-write
@@ -69,14 +70,6 @@ impl RunDir {
         let mut f =
             fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| RunDirError::new(&path, e))?;
         writeln!(f, "{line}").and_then(|_| f.sync_data()).map_err(|e| RunDirError::new(&path, e))
-    }
-
-    /// Saves a VarStore as safetensors, atomically.
-    pub fn save_weights(&self, name: &str, vs: &tch::nn::VarStore) -> Result<(), RunDirError> {
-        write_atomic(&self.file(name), |tmp| {
-            vs.save(tmp).map_err(std::io::Error::other)?;
-            fs::File::open(tmp)?.sync_all()
-        })
     }
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerates the results table: trains each architecture with each seed on the embedded
+# data and prints a Markdown table of the best (by validation) checkpoint's test numbers,
+# mean and spread over seeds.
+#
+#   scripts/results.sh [--seeds "1 2 3"] [--set train.KEY=VALUE ...] ARCH.yaml ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds="1 2 3"
+sets=()
+archs=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seeds) seeds="$2"; shift 2 ;;
+    --set) sets+=(--set "$2"); shift 2 ;;
+    *) archs+=("$1"); shift ;;
+  esac
+done
+make -s build >&2
+out="runs/results-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+for arch in "${archs[@]}"; do
+  stem=$(basename "${arch%.*}")
+  for seed in $seeds; do
+    echo "training $stem, seed $seed" >&2
+    /usr/bin/env time -f "%e" -o "$out/$stem-seed$seed.seconds" \
+      target/release/avc train "$arch" --runs "$out" --name "$stem-seed$seed" \
+      --set "train.seed=$seed" "${sets[@]}" -q >&2
+  done
+done
+python3 - "$out" <<'PY'
+import json, pathlib, statistics, sys
+out = pathlib.Path(sys.argv[1])
+rows = {}
+for best in sorted(out.glob("*-seed*/best.json")):
+    stem, seed = best.parent.name.rsplit("-seed", 1)
+    m = json.loads(best.read_text())
+    secs = float((out / f"{best.parent.name}.seconds").read_text().strip())
+    epochs = sum(1 for _ in open(best.parent / "metrics.jsonl"))
+    rows.setdefault(stem, []).append((int(seed), m, secs, epochs))
+def ms(xs):
+    xs = [100 * x for x in xs]
+    return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+print("| architecture | seeds | test top-1 % | test top-5 % | val top-1 % | best epoch | epochs | minutes per run |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+for stem, runs in rows.items():
+    seeds = ",".join(str(s) for s, *_ in runs)
+    t1 = ms([m["test"]["top1"] for _, m, _, _ in runs])
+    t5 = ms([m["test"]["top5"] for _, m, _, _ in runs])
+    v1 = ms([m["val"]["top1"] for _, m, _, _ in runs])
+    be = ",".join(str(m["epoch"]) for _, m, _, _ in runs)
+    ep = runs[0][3]
+    mins = statistics.mean(s for *_, s, _ in runs) / 60
+    print(f"| {stem} | {seeds} | {t1} | {t5} | {v1} | {be} | {ep} | {mins:.1f} |")
+PY

@@ -1,0 +1,274 @@
+//! Pictures of a compiled model: Graphviz DOT, Mermaid, and an SVG that avc lays out and
+//! draws itself (no external program).
+//!
+//! All three are drawn from the same [`Scene`]: one box per IR node (name, op, output
+//! shape, parameter count), one marker per declared output, edges labelled with the
+//! tensor shape they carry, block instances as nested clusters, and every node coloured
+//! by its tower (video, audio, joint). The output is deterministic, so it can be
+//! snapshotted.
+
+mod dot;
+pub mod layout;
+mod mermaid;
+mod svg;
+
+pub use dot::to_dot;
+pub use layout::{Layout, layout};
+pub use mermaid::to_mermaid;
+pub use svg::to_svg;
+
+use crate::check::{Checked, Tower, render_count};
+use crate::ir::{Graph, NodeKind};
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// The picture formats `avc graph` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PictureFormat {
+    Svg,
+    Dot,
+    Mermaid,
+}
+
+impl PictureFormat {
+    pub const ALL: [(&'static str, PictureFormat); 3] =
+        [("svg", PictureFormat::Svg), ("dot", PictureFormat::Dot), ("mermaid", PictureFormat::Mermaid)];
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            PictureFormat::Svg => "svg",
+            PictureFormat::Dot => "dot",
+            PictureFormat::Mermaid => "mmd",
+        }
+    }
+
+    /// The format a file name asks for by its extension (`g.svg`, `g.dot`, `g.gv`,
+    /// `g.mmd`, `g.mermaid`), if any.
+    pub fn from_path(path: &std::path::Path) -> Option<PictureFormat> {
+        path.extension().and_then(|e| e.to_str()).and_then(|e| e.parse().ok())
+    }
+}
+
+impl fmt::Display for PictureFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = Self::ALL.iter().find(|(_, p)| p == self).map_or("?", |(w, _)| w);
+        f.write_str(word)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown picture format `{0}`; expected one of: svg, dot (or gv), mermaid (or mmd)")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for PictureFormat {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "svg" => Ok(PictureFormat::Svg),
+            "dot" | "gv" => Ok(PictureFormat::Dot),
+            "mermaid" | "mmd" => Ok(PictureFormat::Mermaid),
+            _ => Err(UnknownFormat(s.to_string())),
+        }
+    }
+}
+
+/// Draws the graph in the given format.
+pub fn render(graph: &Graph, checked: &Checked, format: PictureFormat) -> String {
+    match format {
+        PictureFormat::Svg => to_svg(graph, checked),
+        PictureFormat::Dot => to_dot(graph, checked),
+        PictureFormat::Mermaid => to_mermaid(graph, checked),
+    }
+}
+
+/// How a box is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRole {
+    /// A model input (a data stream).
+    Input,
+    /// An op node.
+    Op,
+    /// A declared output (`graph.outputs`), drawn as its own marker node.
+    Output,
+}
+
+/// One box of a picture.
+#[derive(Debug, Clone)]
+pub(crate) struct SceneNode {
+    /// The IR node's name, or the output's name.
+    pub name: String,
+    /// A stable identifier: the node name, or `output:<name>` for outputs.
+    pub id: String,
+    pub role: NodeRole,
+    pub tower: Tower,
+    /// Text lines: name, op, shape, parameters (outputs: name, kind).
+    pub lines: Vec<String>,
+    /// The innermost block instance the node belongs to.
+    pub cluster: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SceneEdge {
+    pub from: usize,
+    pub to: usize,
+    /// The shape of the tensor flowing along the edge.
+    pub label: String,
+    /// The producer's tower.
+    pub tower: Tower,
+}
+
+/// A block instance: every node whose `instance` chain contains `name`.
+#[derive(Debug, Clone)]
+pub(crate) struct SceneCluster {
+    /// The instance's full dotted name (`outer.inner`).
+    pub name: String,
+    pub parent: Option<usize>,
+    pub tower: Tower,
+}
+
+/// Everything a picture shows, in a stable order: nodes in topological order, then the
+/// outputs; clusters in order of first appearance; edges by consumer, then input slot.
+#[derive(Debug, Clone)]
+pub(crate) struct Scene {
+    pub title: String,
+    pub nodes: Vec<SceneNode>,
+    pub edges: Vec<SceneEdge>,
+    pub clusters: Vec<SceneCluster>,
+}
+
+impl Scene {
+    pub fn new(graph: &Graph, checked: &Checked) -> Scene {
+        let mut nodes = Vec::new();
+        let mut clusters: Vec<SceneCluster> = Vec::new();
+        let mut cluster_of: HashMap<String, usize> = HashMap::new();
+        let mut scene_of = vec![usize::MAX; graph.len()];
+        let mut shapes: Vec<String> = Vec::new();
+        for &id in graph.topo() {
+            let node = graph.node(id);
+            let mut parent = None;
+            for name in &node.instance {
+                let c = *cluster_of.entry(name.clone()).or_insert_with(|| {
+                    clusters.push(SceneCluster { name: name.clone(), parent, tower: Tower::Other });
+                    clusters.len() - 1
+                });
+                parent = Some(c);
+            }
+            let shape = checked.shape(id).map_or("?".to_string(), |s| s.to_string());
+            let (role, op) = match &node.kind {
+                NodeKind::Input { stream, .. } if *stream != node.name => {
+                    (NodeRole::Input, format!("input ({stream})"))
+                }
+                NodeKind::Input { .. } => (NodeRole::Input, "input".to_string()),
+                NodeKind::Op(_) => (NodeRole::Op, node.op_name().to_string()),
+            };
+            let mut lines = vec![node.name.clone(), op, shape.clone()];
+            shapes.push(shape);
+            let params = checked.params.get(id.index()).copied().unwrap_or(0);
+            if params != 0 {
+                lines.push(format!("{} params", render_count(params)));
+            }
+            scene_of[id.index()] = nodes.len();
+            nodes.push(SceneNode {
+                name: node.name.clone(),
+                id: node.name.clone(),
+                role,
+                tower: checked.towers.get(id.index()).copied().unwrap_or(Tower::Other),
+                lines,
+                cluster: parent,
+            });
+        }
+        let mut edges: Vec<(usize, usize, usize)> =
+            graph.edges().map(|(from, to, slot)| (scene_of[to.index()], slot, scene_of[from.index()])).collect();
+        edges.sort();
+        let mut edges: Vec<SceneEdge> = edges
+            .into_iter()
+            .map(|(to, _, from)| SceneEdge { from, to, label: shapes[from].clone(), tower: nodes[from].tower })
+            .collect();
+        for out in &graph.outputs {
+            let froms: Vec<usize> = out.from.iter().map(|id| scene_of[id.index()]).collect();
+            let tower = froms.iter().fold(Tower::Other, |acc, &f| join(acc, nodes[f].tower));
+            let index = nodes.len();
+            nodes.push(SceneNode {
+                name: out.name.clone(),
+                id: format!("output:{}", out.name),
+                role: NodeRole::Output,
+                tower,
+                lines: vec![out.name.clone(), format!("output: {}", out.kind.keyword())],
+                cluster: None,
+            });
+            for from in froms {
+                edges.push(SceneEdge { from, to: index, label: shapes[from].clone(), tower: nodes[from].tower });
+            }
+        }
+        // A cluster's tower: the join of its members' towers.
+        for n in &nodes {
+            let mut c = n.cluster;
+            while let Some(i) = c {
+                clusters[i].tower = join(clusters[i].tower, n.tower);
+                c = clusters[i].parent;
+            }
+        }
+        let file = std::path::Path::new(graph.source.name())
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or(graph.source.name())
+            .to_string();
+        let total = checked.total_params();
+        let title = format!("{file}: {} nodes, {} params", graph.len(), render_count(total));
+        Scene { title, nodes, edges, clusters }
+    }
+
+    /// The chain of clusters a node belongs to, outermost first.
+    pub fn chain(&self, cluster: Option<usize>) -> Vec<usize> {
+        let mut chain = Vec::new();
+        let mut c = cluster;
+        while let Some(i) = c {
+            chain.push(i);
+            c = self.clusters[i].parent;
+        }
+        chain.reverse();
+        chain
+    }
+}
+
+/// The tower of something that reads from both `a` and `b`.
+fn join(a: Tower, b: Tower) -> Tower {
+    match (a, b) {
+        (x, y) if x == y => x,
+        (Tower::Other, x) | (x, Tower::Other) => x,
+        _ => Tower::Joint,
+    }
+}
+
+/// Colours of one tower: box fill, stroke, dark text, cluster background, edge.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Palette {
+    pub fill: &'static str,
+    pub stroke: &'static str,
+    pub text: &'static str,
+    pub cluster: &'static str,
+    pub edge: &'static str,
+}
+
+pub(crate) fn palette(tower: Tower) -> Palette {
+    match tower {
+        Tower::Video => {
+            Palette { fill: "#dbeafe", stroke: "#2563eb", text: "#1e3a8a", cluster: "#eff6ff", edge: "#3b82f6" }
+        }
+        Tower::Audio => {
+            Palette { fill: "#ffedd5", stroke: "#ea580c", text: "#7c2d12", cluster: "#fff7ed", edge: "#f97316" }
+        }
+        Tower::Joint => {
+            Palette { fill: "#ede9fe", stroke: "#7c3aed", text: "#4c1d95", cluster: "#f5f3ff", edge: "#8b5cf6" }
+        }
+        Tower::Other => {
+            Palette { fill: "#f3f4f6", stroke: "#6b7280", text: "#374151", cluster: "#f9fafb", edge: "#9ca3af" }
+        }
+    }
+}
+
+/// The towers in legend order.
+pub(crate) const TOWERS: [Tower; 4] = [Tower::Video, Tower::Audio, Tower::Joint, Tower::Other];
