@@ -82,6 +82,26 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Draw the graph: SVG (written by avc itself), DOT or Mermaid.
+    Graph {
+        file: PathBuf,
+        /// Output file; its extension picks the format (.svg, .dot, .mmd). Default: <name>.svg here.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// svg, dot or mermaid (overrides the extension).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Print an architecture in the YAML or the DSL language (comments kept where possible).
+    Fmt {
+        file: PathBuf,
+        /// The language to print: dsl or yaml (default: the file's own).
+        #[arg(long)]
+        to: Option<String>,
+        /// Write the result to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// List the ops, their parameters and shape rules.
     Ops {
         /// Print the Markdown reference embedded in docs/language.md.
@@ -139,6 +159,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Data { command: DataCommand::Synth { out, seed, synth } } => synth_cmd(&out, seed, &synth),
+        Command::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
+        Command::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
         Command::Ops { markdown } => {
             let text = if markdown { avc::ops::docs::reference_markdown() } else { avc::ops::docs::reference_text() };
             print!("{text}");
@@ -259,6 +281,48 @@ fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8>
         report.best_test.mrr,
     );
     Ok(())
+}
+
+fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {
+    use avc::graph::PictureFormat;
+    let format = match (format, &output) {
+        (Some(f), _) => f.parse::<PictureFormat>().map_err(fail_io)?,
+        (None, Some(path)) => PictureFormat::from_path(path).unwrap_or(PictureFormat::Svg),
+        (None, None) => PictureFormat::Svg,
+    };
+    let stem = file.file_stem().map_or_else(|| PathBuf::from("graph"), PathBuf::from);
+    let output = output.unwrap_or_else(|| stem.with_extension(format.extension()));
+    let compiled = compile_or_report(file, MessageFormat::Human)?;
+    let text = avc::graph::render(&compiled.graph, &compiled.checked, format);
+    std::fs::write(&output, text).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>) -> Result<(), u8> {
+    let to = match to {
+        None => avc::front::format_of(file),
+        Some("dsl" | "avc") => avc::front::Format::Dsl,
+        Some("yaml" | "yml") => avc::front::Format::Yaml,
+        Some(other) => return Err(fail_io(format!("--to {other}: expected dsl or yaml"))),
+    };
+    let source = compile::read_source(file).map_err(fail_io)?;
+    let module = avc::front::parse(&source).map_err(|errs| {
+        let diags: Vec<Diagnostic> = errs.iter().map(|e| e.to_diagnostic()).collect();
+        print_diagnostics(&diags, &source, MessageFormat::Human);
+        1
+    })?;
+    let formatted = avc::fmt::format(&module, to);
+    for note in &formatted.moved_comments {
+        eprintln!("note: {note}");
+    }
+    match output {
+        Some(path) => std::fs::write(path, &formatted.text).map_err(|e| fail_io(format!("{}: {e}", path.display()))),
+        None => {
+            print!("{}", formatted.text);
+            Ok(())
+        }
+    }
 }
 
 fn synth_cmd(out: &Path, seed: u64, knobs: &[String]) -> Result<(), u8> {

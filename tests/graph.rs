@@ -74,6 +74,45 @@ fn check_text(text: &str) {
     }
 }
 
+/// No two boxes overlap, text fits its box, edge labels are clear of boxes and of each
+/// other, every cluster frame holds exactly its members and no sibling frame.
+fn assert_clean(name: &str, lay: &graph::Layout) {
+    for (i, a) in lay.nodes.iter().enumerate() {
+        assert!(a.rect.x >= 0.0 && a.rect.y >= 0.0, "{name}: {} outside the picture", a.id);
+        assert!(a.rect.right() <= lay.width + 0.5 && a.rect.bottom() <= lay.height + 0.5, "{name}: {} outside", a.id);
+        // Text fits: the widest line at 7.2 px per character, plus padding.
+        let text = a.lines.iter().map(|l| graph::layout::text_width(l)).fold(0.0, f64::max);
+        assert!(a.rect.w >= text + 16.0, "{name}: text of {} overflows", a.id);
+        for b in &lay.nodes[i + 1..] {
+            assert!(!a.rect.overlaps(&b.rect), "{name}: {} overlaps {}", a.id, b.id);
+        }
+        for e in &lay.edges {
+            assert!(!a.rect.overlaps(&e.label_rect), "{name}: {} overlaps the label of an edge", a.id);
+        }
+    }
+    for (i, a) in lay.edges.iter().enumerate() {
+        for b in &lay.edges[i + 1..] {
+            assert!(!a.label_rect.overlaps(&b.label_rect), "{name}: edge labels overlap");
+        }
+    }
+    for (i, cl) in lay.clusters.iter().enumerate() {
+        for (k, n) in lay.nodes.iter().enumerate() {
+            let inside = cl.members.contains(&k);
+            assert_eq!(inside, cl.rect.contains(&n.rect), "{name}: cluster {} and node {}", cl.name, n.id);
+            assert!(inside || !cl.rect.overlaps(&n.rect), "{name}: cluster {} covers {}", cl.name, n.id);
+        }
+        for other in &lay.clusters[i + 1..] {
+            let nested = cl.rect.contains(&other.rect) || other.rect.contains(&cl.rect);
+            assert!(
+                nested || !cl.rect.overlaps(&other.rect),
+                "{name}: clusters {} and {} overlap",
+                cl.name,
+                other.name
+            );
+        }
+    }
+}
+
 #[test]
 fn dot_pictures_are_stable() {
     for (name, c) in architectures() {
@@ -111,37 +150,7 @@ fn svg_layout_has_no_overlaps_and_clusters_hold_their_nodes() {
     for (name, c) in architectures() {
         let lay = graph::layout(&c.graph, &c.checked);
         assert_eq!(lay.nodes.len(), c.graph.len() + c.graph.outputs.len());
-        for (i, a) in lay.nodes.iter().enumerate() {
-            assert!(a.rect.x >= 0.0 && a.rect.y >= 0.0, "{name}: {} outside the picture", a.id);
-            assert!(
-                a.rect.right() <= lay.width + 0.5 && a.rect.bottom() <= lay.height + 0.5,
-                "{name}: {} outside",
-                a.id
-            );
-            // Text fits: the widest line at 7.2 px per character, plus padding.
-            let text = a.lines.iter().map(|l| graph::layout::text_width(l)).fold(0.0, f64::max);
-            assert!(a.rect.w >= text + 16.0, "{name}: text of {} overflows", a.id);
-            for b in &lay.nodes[i + 1..] {
-                assert!(!a.rect.overlaps(&b.rect), "{name}: {} overlaps {}", a.id, b.id);
-            }
-            for e in &lay.edges {
-                assert!(!a.rect.overlaps(&e.label_rect), "{name}: {} overlaps the label of an edge", a.id);
-            }
-        }
-        for (i, a) in lay.edges.iter().enumerate() {
-            for b in &lay.edges[i + 1..] {
-                assert!(!a.label_rect.overlaps(&b.label_rect), "{name}: edge labels overlap");
-            }
-        }
-        for cl in &lay.clusters {
-            for (k, n) in lay.nodes.iter().enumerate() {
-                let inside = cl.members.contains(&k);
-                assert_eq!(inside, cl.rect.contains(&n.rect), "{name}: cluster {} and node {}", cl.name, n.id);
-                if !inside {
-                    assert!(!cl.rect.overlaps(&n.rect), "{name}: cluster {} covers {}", cl.name, n.id);
-                }
-            }
-        }
+        assert_clean(&name, &lay);
         // Every node of a block instance is in the cluster of that instance.
         for &id in c.graph.topo() {
             let node = c.graph.node(id);
@@ -248,21 +257,48 @@ fn nested_blocks_and_two_outputs_lay_out_cleanly() {
         std::fs::write(PathBuf::from(dir).join("stress.svg"), &svg).expect("writable");
     }
     let lay = graph::layout(&c.graph, &c.checked);
-    for (i, a) in lay.nodes.iter().enumerate() {
-        for b in &lay.nodes[i + 1..] {
-            assert!(!a.rect.overlaps(&b.rect), "{} overlaps {}", a.id, b.id);
-        }
-    }
-    for cl in &lay.clusters {
-        for (k, n) in lay.nodes.iter().enumerate() {
-            assert_eq!(cl.members.contains(&k), cl.rect.contains(&n.rect), "cluster {} and node {}", cl.name, n.id);
-            assert!(cl.members.contains(&k) || !cl.rect.overlaps(&n.rect), "cluster {} covers {}", cl.name, n.id);
-        }
-    }
+    assert_clean("stress", &lay);
     let inner = lay.clusters.iter().find(|cl| cl.name == "vt.p1").expect("nested instance");
     let outer = lay.clusters.iter().find(|cl| cl.name == "vt").expect("outer instance");
     assert!(outer.rect.contains(&inner.rect) && inner.depth == 1 && outer.depth == 0);
     let dot = graph::to_dot(&c.graph, &c.checked);
     assert!(dot.contains("subgraph \"cluster_vt\" {") && dot.contains("subgraph \"cluster_vt.p1\" {"));
     assert!(graph::to_mermaid(&c.graph, &c.checked).contains("output: embeddings"));
+}
+
+/// A deep model (two towers of 15 residual blocks each, then a joint stack) still lays
+/// out without overlaps, and quickly.
+#[test]
+fn deep_models_lay_out() {
+    let mut text = String::from(
+        "input video: [120, 64]\ninput audio: [120, 64]\n\
+         block res(x) {\n    a = linear(x, out: 64)\n    b = leaky_relu(a)\n    c = linear(b, out: 64)\n    s = x + c\n    return s\n}\n",
+    );
+    let mut v = "video".to_string();
+    let mut a = "audio".to_string();
+    for i in 0..15 {
+        text.push_str(&format!("v{i} = res({v})\na{i} = res({a})\n"));
+        (v, a) = (format!("v{i}"), format!("a{i}"));
+    }
+    text.push_str(&format!("j = concat({v}, {a})\nj0 = linear(j, out: 64)\n"));
+    let mut j = "j0".to_string();
+    for i in 0..10 {
+        text.push_str(&format!("j{}= res({j})\n", i + 1));
+        j = format!("j{}", i + 1);
+    }
+    text.push_str(&format!("h = linear(mean({j}), out: 1)\noutput match: logit(h)\n"));
+    let source = avc::source::SourceFile::new("deep.avc", text);
+    let c = match avc::compile::compile(&source) {
+        Ok(c) => c,
+        Err(failed) => panic!("{}", avc::diag::render_all(&failed.diagnostics, &failed.source, false)),
+    };
+    let start = std::time::Instant::now();
+    let lay = graph::layout(&c.graph, &c.checked);
+    eprintln!("deep model: {} nodes laid out in {:?}", lay.nodes.len(), start.elapsed());
+    assert_clean("deep", &lay);
+    let svg = graph::to_svg(&c.graph, &c.checked);
+    check_xml(&svg);
+    if let Ok(dir) = std::env::var("AVC_GRAPH_DIR") {
+        std::fs::write(PathBuf::from(dir).join("deep.svg"), &svg).expect("writable");
+    }
 }

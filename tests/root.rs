@@ -4,6 +4,7 @@ mod architectures;
 mod diagnostics;
 mod docs;
 mod dsl;
+mod fmt;
 mod graph;
 mod lowering;
 mod ops;

@@ -5,9 +5,11 @@
 //! Shape inference goes on past a failing node (its dependants are skipped, not
 //! reported), so independent mistakes surface in one run.
 
+mod fingerprint;
 mod summary;
 mod towers;
 
+pub use fingerprint::fingerprint;
 pub use summary::{group as render_count, render_table};
 pub use towers::Tower;
 

@@ -59,9 +59,15 @@ pub(super) fn lower(src: &SourceFile, file: Tree) -> Result<Module, Vec<DslError
     Err(errors)
 }
 
+/// A pair's span without the whitespace and comments pest's implicit skipping lets it
+/// swallow after its last token (an optional or repeated tail that did not match still
+/// consumed them): from its start to the end of its last token.
 fn span_of(pair: &Tree) -> Span {
-    let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let start = pair.as_span().start();
+    // Inner rules can carry the same trailing skip; only leaf tokens end exactly.
+    let leaves = pair.clone().into_inner().flatten().filter(|p| p.clone().into_inner().next().is_none());
+    let end = leaves.map(|p| p.as_span().end()).max().unwrap_or(pair.as_span().end());
+    Span::new(start, end)
 }
 
 fn ident(pair: &Tree) -> Ident {

@@ -48,9 +48,6 @@ pub enum FrontError {
     BadRef { text: String, span: Span },
     #[error("the integer `{text}` does not fit in 64 bits")]
     IntOutOfRange { text: String, span: Span },
-    /// A `.avc` file: the DSL front-end is another stage's work, not written yet.
-    #[error("the DSL front-end is not available yet")]
-    DslUnavailable,
     /// An error in a `.avc` file (the DSL front-end's own errors).
     #[error(transparent)]
     Dsl(#[from] super::dsl_error::DslError),
@@ -80,7 +77,6 @@ impl FrontError {
             | BadRef { span, .. }
             | IntOutOfRange { span, .. } => Some(*span),
             Dsl(e) => Some(e.span()),
-            DslUnavailable => None,
         }
     }
 
@@ -103,7 +99,6 @@ impl FrontError {
             UnknownParamType { .. } => "yaml::param-type",
             BadRef { .. } => "yaml::ref",
             IntOutOfRange { .. } => "yaml::int-range",
-            DslUnavailable => "front::dsl-unavailable",
             Dsl(e) => e.code(),
         }
     }
@@ -140,7 +135,7 @@ impl FrontError {
             UnknownParamType { .. } => "unknown type".into(),
             BadRef { .. } => "bad reference".into(),
             IntOutOfRange { .. } => "too large".into(),
-            DslUnavailable | Dsl(_) => String::new(),
+            Dsl(_) => String::new(),
         }
     }
 
@@ -187,7 +182,6 @@ impl FrontError {
                 e.g. `$hidden`"
                 .into(),
             IntOutOfRange { .. } => "integers must lie between -2^63 and 2^63 - 1".into(),
-            DslUnavailable => "write the model in YAML for now (a `.yaml` file)".into(),
             Dsl(_) => String::new(),
         }
     }

@@ -164,8 +164,8 @@ fn picks_the_format_by_extension() {
     assert_eq!(format_of(Path::new("a/b.yaml")), Format::Yaml);
     assert_eq!(format_of(Path::new("b.yml")), Format::Yaml);
     assert_eq!(format_of(Path::new("noext")), Format::Yaml);
-    let errors = parse(&SourceFile::new("m.avc", "x = linear(video, out: 1)")).expect_err("no DSL yet");
-    assert_eq!(errors, [FrontError::DslUnavailable]);
+    let errors = parse(&SourceFile::new("m.avc", "input x: [0]\noutput o: logit(x)")).expect_err("a bad dim");
+    assert!(matches!(errors[..], [FrontError::Dsl(_)]));
     assert!(errors[0].to_diagnostic().help.is_some());
 }
 
@@ -368,7 +368,7 @@ fn diagnostics_render_with_location_and_help() {
     assert_eq!(diag.code, "yaml::output-kind");
     assert_eq!(diag.location(&source).as_deref(), Some("m.yaml:25:25"));
     let text = diag.render(&source, false);
-    assert!(text.starts_with("m.yaml:25:25: error: unknown output kind `logits`"), "{text}");
+    assert!(text.starts_with("m.yaml:25:25: error[yaml::output-kind]: unknown output kind `logits`"), "{text}");
 }
 
 #[test]

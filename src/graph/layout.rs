@@ -26,7 +26,7 @@ use super::{NodeRole, Scene};
 use crate::check::{Checked, Tower};
 use crate::ir::Graph;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// Node text size in px (monospace).
 pub const FONT_SIZE: f64 = 12.0;
@@ -219,7 +219,10 @@ fn apart(a: Tower, b: Tower) -> bool {
     matches!((a, b), (Tower::Video, Tower::Audio) | (Tower::Audio, Tower::Video))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One level of an item's sort key: (tower, barycenter, unique tag of the cluster or item).
+type KeyPart = (u8, f64, usize);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Ent {
     Item(usize),
     Cluster(usize),
@@ -369,14 +372,14 @@ impl<'a> Builder<'a> {
         let nc = self.scene.clusters.len();
         let items = &self.items;
         let scene = self.scene;
-        let key = |i: usize| -> Vec<(u8, f64, usize)> {
+        let key = |i: usize| -> Vec<KeyPart> {
             let it = &items[i];
-            let mut k: Vec<(u8, f64, usize)> =
+            let mut k: Vec<KeyPart> =
                 it.chain.iter().map(|&c| (tower_key(scene.clusters[c].tower), ckey[c], c)).collect();
             k.push((tower_key(it.tower), bary[i], nc + i));
             k
         };
-        let mut keyed: Vec<(Vec<(u8, f64, usize)>, usize)> = self.ranks[r].iter().map(|&i| (key(i), i)).collect();
+        let mut keyed: Vec<(Vec<KeyPart>, usize)> = self.ranks[r].iter().map(|&i| (key(i), i)).collect();
         keyed.sort_by(|(a, _), (b, _)| {
             for (x, y) in a.iter().zip(b) {
                 let o = x.0.cmp(&y.0).then(total(x.1, y.1)).then(x.2.cmp(&y.2));
@@ -519,15 +522,16 @@ impl<'a> Builder<'a> {
     /// (a function of the content width).
     fn place_level(&mut self, container: Option<usize>, shift: impl FnOnce(f64) -> f64) -> f64 {
         let mut ents: Vec<Ent> = Vec::new();
-        let index_of = |e: Ent, ents: &mut Vec<Ent>| match ents.iter().position(|&x| x == e) {
-            Some(k) => k,
-            None => {
+        let mut index: HashMap<Ent, usize> = HashMap::new();
+        let mut index_of = |e: Ent, ents: &mut Vec<Ent>| {
+            *index.entry(e).or_insert_with(|| {
                 ents.push(e);
                 ents.len() - 1
-            }
+            })
         };
         // Order constraints: consecutive entities on a rank, with their minimum distance.
         let mut cons: Vec<(usize, usize)> = Vec::new();
+        let mut seen: HashSet<(usize, usize)> = HashSet::new();
         for rank in &self.ranks {
             let mut prev: Option<usize> = None;
             for &i in rank {
@@ -535,7 +539,7 @@ impl<'a> Builder<'a> {
                 let k = index_of(e, &mut ents);
                 if let Some(p) = prev
                     && p != k
-                    && !cons.contains(&(p, k))
+                    && seen.insert((p, k))
                 {
                     cons.push((p, k));
                 }

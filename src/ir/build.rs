@@ -110,10 +110,10 @@ impl BuildError {
                 .with_help(format!("a dimension is a whole number from 1 to {MAX_DIM}, or a symbol such as `T`")),
             BuildError::NoInputs { span } => Diagnostic::error("model::no-inputs", msg)
                 .with_label(*span, "here")
-                .with_help("declare e.g. `inputs: {video: [120, 1024], audio: [120, 128]}`"),
+                .with_help("declare them: `inputs: {video: [120, 1024]}` in YAML, `input video: [120, 1024]` in the DSL"),
             BuildError::NoOutputs { span } => Diagnostic::error("model::no-outputs", msg)
                 .with_label(*span, "here")
-                .with_help("declare e.g. `outputs: [{name: match, kind: logit, from: head}]`"),
+                .with_help("declare one: `outputs: [{name: match, kind: logit, from: head}]` in YAML, `output match: logit(head)` in the DSL"),
             BuildError::OutputArity { span, .. } => Diagnostic::error("output::arity", msg)
                 .with_label(*span, "here")
                 .with_help("`logit` and `distance` read one node; `embeddings` reads two (video, audio)"),
@@ -140,6 +140,7 @@ fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
             .with_help(format!("add `{param}: <{kind}>` to the node (`avc ops` documents every parameter)")),
         ArgError::Type { span, .. } => Diagnostic::error("op::param-type", msg).with_label(*span, "wrong type"),
         ArgError::Range { span, .. } => Diagnostic::error("op::param-range", msg).with_label(*span, "out of range"),
+        ArgError::Unresolved => Diagnostic::error("name::unknown-value", msg),
         ArgError::Duplicate { param, first } => Diagnostic::error("op::duplicate-param", msg)
             .with_label(param.span, "given again")
             .with_label(*first, "first given here"),
@@ -327,7 +328,7 @@ impl<'a> Builder<'a> {
                     let mut known: Vec<String> = values.keys().cloned().collect();
                     known.sort();
                     self.errors.push(BuildError::UnknownValueRef { name: name.clone(), span: v.span, known });
-                    Value { kind: ValueKind::Int(1), span: v.span }
+                    v.clone()
                 }
             },
             ValueKind::List(items) => {
@@ -410,7 +411,8 @@ impl<'a> Builder<'a> {
                 instance: scope.instance.clone(),
             }),
             Err(errors) => {
-                self.errors.extend(errors.into_iter().map(|error| BuildError::Arg { node: name.clone(), error }));
+                let reported = errors.into_iter().filter(|e| *e != ArgError::Unresolved);
+                self.errors.extend(reported.map(|error| BuildError::Arg { node: name.clone(), error }));
                 self.broken.insert(name);
             }
         }
@@ -508,6 +510,8 @@ impl<'a> Builder<'a> {
                     | (ParamType::Float, ValueKind::Float(_) | ValueKind::Int(_))
                     | (ParamType::Bool, ValueKind::Bool(_))
                     | (ParamType::Str, ValueKind::Str(_))
+                    // An unresolved reference was already reported.
+                    | (_, ValueKind::Ref(_))
             );
             if !fits {
                 self.errors.push(BuildError::BlockParamType {

@@ -23,6 +23,10 @@ pub enum ArgError {
     Type { op: &'static str, param: &'static str, expected: String, found: String, span: Span },
     #[error("parameter `{param}` of `{op}` {problem}, found {found}")]
     Range { op: &'static str, param: &'static str, problem: String, found: String, span: Span },
+    /// A value that names an unknown constant or parameter; reported by the builder, so it
+    /// carries no message of its own.
+    #[error("unresolved reference")]
+    Unresolved,
     #[error("parameter `{param}` is given twice")]
     Duplicate { param: Ident, first: Span },
 }
@@ -32,6 +36,7 @@ impl ArgError {
         match self {
             ArgError::Unknown { param, .. } | ArgError::Duplicate { param, .. } => param.span,
             ArgError::Missing { span, .. } | ArgError::Type { span, .. } | ArgError::Range { span, .. } => *span,
+            ArgError::Unresolved => Span::empty(),
         }
     }
 }
@@ -94,6 +99,11 @@ impl<'a> ArgReader<'a> {
     }
 
     fn type_error(&mut self, name: &'static str, expected: &str, v: &Value) {
+        if let ValueKind::Ref(_) = v.kind {
+            // A reference that is still unresolved here was already reported as unknown.
+            self.errors.push(ArgError::Unresolved);
+            return;
+        }
         self.errors.push(ArgError::Type {
             op: self.spec.name,
             param: name,

@@ -85,7 +85,9 @@ fn draw(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), String
     let root = BitMapBackend::new(path, CURVES_SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let body = root.titled(title, (FONT, 28).into_font().color(&BLACK)).map_err(|e| e.to_string())?;
-    let panels: Vec<_> = body.split_evenly((3, 1)).iter().map(|p| p.split_horizontally(CURVES_SIZE.0 - LEGEND_WIDTH)).collect();
+    // Three rows, each a chart and its legend column.
+    let chart_width = CURVES_SIZE.0 - LEGEND_WIDTH;
+    let panels: Vec<_> = body.split_evenly((3, 1)).iter().map(|p| p.split_horizontally(chart_width)).collect();
     let first = metrics.first().map_or(0, |m| m.epoch);
     let last = metrics.last().map_or(0, |m| m.epoch);
     let epochs = first.saturating_sub(1)..last.saturating_add(1);
@@ -116,8 +118,9 @@ fn draw(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), String
     root.present().map_err(|e| e.to_string())
 }
 
-/// The range of the finite values, padded by 5% (1 when they are all equal); [0, 1] when
-/// there are none. A range of non-negative values does not start below 0.
+/// The range of the finite values, padded by 5% of its width (10% of the value when they are
+/// all equal); [0, 1] when there are none. A range of non-negative values does not start
+/// below 0.
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
@@ -125,7 +128,7 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
     let pad = if hi > lo { 0.05 * (hi - lo) } else { (0.1 * lo.abs()).max(1e-3) };
     let bottom = if lo >= 0.0 { (lo - pad).max(0.0) } else { lo - pad };
-    let (bottom, top) = (bottom, hi + pad);
+    let top = hi + pad;
     if bottom.is_finite() && top.is_finite() && top > bottom { (bottom, top) } else { (0.0, 1.0) }
 }
 
@@ -233,8 +236,7 @@ fn lr_panel(
         area.draw_text("no positive learning rate to show", &style, (w as i32 / 2 - 140, h as i32 / 2)).map_err(err)?;
         return Ok(());
     }
-    let line = Line { points: positive, ..Line::new(lr.label, lr.color, lr.dashed, &[], |_| 0.0) };
-    draw_line(&mut chart, &line, marker)
+    draw_line(&mut chart, &Line { points: positive, ..*lr }, marker)
 }
 
 fn draw_line<'a, Y>(

@@ -3,8 +3,9 @@
 
 use super::checkpoint::{Checkpoint, TrainingState};
 use super::optim::Optimizer;
-use super::rundir::RunDir;
+use super::rundir::{RunDir, RunDirError};
 use super::schedule::Schedule;
+use super::tensorboard::EventWriter;
 use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt, report};
 use crate::compile::Compiled;
 use crate::data::{Clips, Dataset};
@@ -46,6 +47,11 @@ pub(super) struct Session<'a> {
     schedule: Schedule,
     state: TrainingState,
     history: Vec<EpochMetrics>,
+    /// TensorBoard scalars (a new event file per session; TensorBoard merges them).
+    events: EventWriter,
+    /// The architecture's summary table, for summary.md.
+    table: String,
+    arch_name: String,
 }
 
 /// splitmix64 over the seed and a position: independent random streams per (epoch, batch).
@@ -83,6 +89,9 @@ impl<'a> Session<'a> {
             schedule.state = state.schedule.clone();
             history = read_history(&run.file("metrics.jsonl"), state.epoch, state.epoch_complete);
         }
+        let events = EventWriter::create(&run.path).map_err(|e| RunDirError::new(&run.path, e))?;
+        let table = crate::check::render_table(&compiled.graph, &compiled.checked);
+        let arch_name = opts.arch_path.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_string();
         Ok(Session {
             model,
             data,
@@ -95,6 +104,9 @@ impl<'a> Session<'a> {
             schedule,
             state,
             history,
+            events,
+            table,
+            arch_name,
         })
     }
 
@@ -176,8 +188,31 @@ impl<'a> Session<'a> {
                 );
             }
         }
+        self.events.log_epoch(&m).map_err(|e| RunDirError::new(self.events.path(), e))?;
         self.history.push(m);
+        self.write_pictures()?;
         Ok(stop)
+    }
+
+    /// Redraws curves.png and rewrites summary.md from the history so far, so even an
+    /// interrupted run has both.
+    fn write_pictures(&self) -> Result<(), TrainError> {
+        let curves = self.run.file("curves.png");
+        let picture = match super::curves::plot_curves(&self.history, &self.arch_name, &curves) {
+            Ok(()) => Some("curves.png"),
+            Err(e) => {
+                eprintln!("warning: could not draw {}: {e}", curves.display());
+                None
+            }
+        };
+        let md = super::summary_md::summary_markdown(
+            &self.arch_name,
+            &self.table,
+            &self.history,
+            self.state.best_epoch,
+            picture,
+        );
+        Ok(self.run.write("summary.md", md.as_bytes())?)
     }
 
     /// One pass over the training clips from batch `skip` on. Returns true when stopped

@@ -1,0 +1,119 @@
+//! The DSL printer: `let`, `input`, `block`, assignments, `output` and `train { }`.
+
+use super::comments::Comments;
+use super::yaml::{dims, quoted};
+use crate::ast::{Module, NodeDecl, Value, ValueKind, format_float};
+use std::fmt::Write;
+
+/// A value as DSL text: references are bare names, strings quoted.
+fn value(v: &Value) -> String {
+    match &v.kind {
+        ValueKind::Int(i) => i.to_string(),
+        ValueKind::Float(x) => format_float(*x),
+        ValueKind::Bool(b) => b.to_string(),
+        ValueKind::Str(s) => quoted(s),
+        ValueKind::Ref(r) => r.clone(),
+        ValueKind::List(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn item(out: &mut String, c: &mut Comments, start: usize, indent: &str, line: &str) {
+    let leading = c.leading(start);
+    // A commented item starts a new paragraph, unless it opens its section anyway.
+    if !leading.is_empty()
+        && !out.is_empty()
+        && !out.ends_with("\n\n")
+        && !out.ends_with(":\n")
+        && !out.ends_with("{\n")
+    {
+        out.push('\n');
+    }
+    for text in leading {
+        let _ = writeln!(out, "{indent}#{text}");
+    }
+    match c.trailing(start) {
+        Some(t) => {
+            let _ = writeln!(out, "{indent}{line}  #{t}");
+        }
+        None => {
+            let _ = writeln!(out, "{indent}{line}");
+        }
+    }
+}
+
+/// `name = op(inputs, key: value)`, or `name = a + b` for a parameterless `add`.
+fn node(n: &NodeDecl) -> String {
+    let inputs: Vec<&str> = n.inputs.iter().map(|i| i.name.as_str()).collect();
+    if n.callee.name == "add" && n.args.is_empty() && inputs.len() >= 2 {
+        return format!("{} = {}", n.name.name, inputs.join(" + "));
+    }
+    let mut parts: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+    parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, value(&a.value))));
+    format!("{} = {}({})", n.name.name, n.callee.name, parts.join(", "))
+}
+
+pub(super) fn print(m: &Module, c: &mut Comments) -> String {
+    let mut out = String::new();
+    for text in std::mem::take(&mut c.head) {
+        let _ = writeln!(out, "#{text}");
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    for k in &m.constants {
+        item(
+            &mut out,
+            c,
+            k.name.span.join(k.value.span).start,
+            "",
+            &format!("let {} = {}", k.name.name, value(&k.value)),
+        );
+    }
+    if !m.constants.is_empty() {
+        out.push('\n');
+    }
+    for i in &m.inputs {
+        let from = i.stream.as_ref().map(|s| format!(" from {}", s.name)).unwrap_or_default();
+        item(&mut out, c, i.span.start, "", &format!("input {}: {}{from}", i.name.name, dims(&i.shape)));
+    }
+    for b in &m.blocks {
+        out.push('\n');
+        let mut params: Vec<String> = b.inputs.iter().map(|i| i.name.clone()).collect();
+        params.extend(b.params.iter().map(|p| match &p.default {
+            Some(d) => format!("{}: {} = {}", p.name.name, p.ty.keyword(), value(d)),
+            None => format!("{}: {}", p.name.name, p.ty.keyword()),
+        }));
+        item(&mut out, c, b.span.start, "", &format!("block {}({}) {{", b.name.name, params.join(", ")));
+        for n in &b.nodes {
+            item(&mut out, c, n.span.start, "    ", &node(n));
+        }
+        let _ = writeln!(out, "    return {}\n}}", b.output.name);
+    }
+    out.push('\n');
+    for n in &m.nodes {
+        item(&mut out, c, n.span.start, "", &node(n));
+    }
+    out.push('\n');
+    for o in &m.outputs {
+        let from: Vec<&str> = o.from.iter().map(|i| i.name.as_str()).collect();
+        let line = format!("output {}: {}({})", o.name.name, o.kind.keyword(), from.join(", "));
+        item(&mut out, c, o.span.start, "", &line);
+    }
+    if !m.train.is_empty() {
+        out.push_str("\ntrain {\n");
+        for s in &m.train {
+            item(
+                &mut out,
+                c,
+                s.key.span.join(s.value.span).start,
+                "    ",
+                &format!("{}: {}", s.key.name, value(&s.value)),
+            );
+        }
+        out.push_str("}\n");
+    }
+    for text in std::mem::take(&mut c.tail) {
+        let _ = writeln!(out, "#{text}");
+    }
+    out
+}

@@ -1,0 +1,74 @@
+//! `avc fmt`: every architecture converts to the other language and back to the same IR;
+//! formatting is idempotent; no comment is lost.
+
+use avc::check::fingerprint;
+use avc::compile::{Compiled, compile};
+use avc::front::{self, Format};
+use avc::source::SourceFile;
+use std::path::PathBuf;
+
+fn architectures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("architectures")
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "avc")))
+        .collect();
+    files.sort();
+    files
+}
+
+fn compiled(name: &str, text: &str) -> Compiled {
+    match compile(&SourceFile::new(name, text)) {
+        Ok(c) => c,
+        Err(f) => {
+            panic!("{name} does not compile:\n{}\n{text}", avc::diag::render_all(&f.diagnostics, &f.source, false))
+        }
+    }
+}
+
+fn format_text(name: &str, text: &str, to: Format) -> String {
+    let module = front::parse(&SourceFile::new(name, text)).unwrap_or_else(|e| panic!("{name}: {e:?}\n{text}"));
+    avc::fmt::format(&module, to).text
+}
+
+fn file_name(to: Format) -> &'static str {
+    match to {
+        Format::Yaml => "formatted.yaml",
+        Format::Dsl => "formatted.avc",
+    }
+}
+
+fn comment_lines(text: &str) -> usize {
+    text.lines().filter(|l| l.trim_start().starts_with('#')).count()
+}
+
+#[test]
+fn conversion_keeps_the_ir_and_formatting_is_idempotent() {
+    for path in architectures() {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let original = fingerprint(&compiled(&name, &text).graph, &compiled(&name, &text).checked);
+        for to in [Format::Yaml, Format::Dsl] {
+            let once = format_text(&name, &text, to);
+            let c = compiled(file_name(to), &once);
+            assert_eq!(fingerprint(&c.graph, &c.checked), original, "{name} -> {to:?} changed the model:\n{once}");
+            assert_eq!(format_text(file_name(to), &once, to), once, "{name} -> {to:?} is not idempotent");
+            assert!(comment_lines(&once) >= comment_lines(&text), "{name} -> {to:?} lost comments:\n{once}");
+            // And back again.
+            let back_to = if to == Format::Yaml { Format::Dsl } else { Format::Yaml };
+            let back = format_text(file_name(to), &once, back_to);
+            let c = compiled(file_name(back_to), &back);
+            assert_eq!(fingerprint(&c.graph, &c.checked), original, "{name} -> {to:?} -> {back_to:?}:\n{back}");
+        }
+    }
+}
+
+#[test]
+fn a_comment_inside_a_node_is_moved_and_reported() {
+    let text = "inputs: {video: [4, 2], audio: [4, 2]}\nnodes:\n  - name: v # the video mean\n    op: mean\n    # inside the node\n    in: video\n  - {name: head, op: linear, in: v, out: 1}\noutputs:\n  - {name: o, kind: logit, from: head}\n";
+    let module = front::parse(&SourceFile::new("c.yaml", text)).unwrap();
+    let out = avc::fmt::format(&module, Format::Dsl);
+    assert_eq!(out.moved_comments.len(), 1, "{:?}", out.moved_comments);
+    assert!(out.moved_comments[0].starts_with("c.yaml:5:"), "{:?}", out.moved_comments);
+    assert!(out.text.contains("# inside the node\nv = mean(video)  # the video mean"), "{}", out.text);
+}
