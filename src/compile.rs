@@ -13,8 +13,8 @@ use std::path::Path;
 pub enum ReadError {
     #[error("cannot read {path}: {error}")]
     Io { path: String, error: std::io::Error },
-    #[error("{path} is not UTF-8 text (invalid byte at offset {offset})")]
-    NotUtf8 { path: String, offset: usize },
+    #[error("{path}:{line}:{column}: the file is not UTF-8 text (byte 0x{byte:02x} at offset {offset})")]
+    NotUtf8 { path: String, offset: usize, line: usize, column: usize, byte: u8 },
 }
 
 /// A graph that passed the checks (it may carry warnings).
@@ -33,8 +33,18 @@ pub struct Failed {
 
 pub fn read_source(path: &Path) -> Result<SourceFile, ReadError> {
     let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: path.display().to_string(), error })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| ReadError::NotUtf8 { path: path.display().to_string(), offset: e.utf8_error().valid_up_to() })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..offset];
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        ReadError::NotUtf8 {
+            path: path.display().to_string(),
+            offset,
+            line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
+            column: 1 + String::from_utf8_lossy(&before[line_start..]).chars().count(),
+            byte: e.as_bytes()[offset],
+        }
+    })?;
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 

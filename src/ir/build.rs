@@ -446,7 +446,19 @@ impl<'a> Builder<'a> {
             self.broken.insert(name);
             return;
         }
+        let errors_before = self.errors.len();
+        let errors_before = self.errors.len();
         let values = self.bind_block_params(block, args, decl);
+        if self.errors.len() > errors_before {
+            // Expanding with bad arguments would only repeat the same mistake inside.
+            self.broken.insert(name);
+            return;
+        }
+        if self.errors.len() > errors_before {
+            // Expanding with bad arguments would only repeat the same mistake inside.
+            self.broken.insert(name);
+            return;
+        }
         let mut instance = scope.instance.clone();
         instance.push(name.clone());
         let mut chain = scope.chain.clone();
