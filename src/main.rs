@@ -77,6 +77,11 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// List run directories with their best (by validation) numbers.
+    Runs {
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+    },
     /// Data set tools.
     Data {
         #[command(subcommand)]
@@ -158,6 +163,13 @@ fn main() -> ExitCode {
                 (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume RUN")),
             }
         }
+        Command::Runs { dir } => match train::runs::list(&dir) {
+            Ok(rows) => {
+                print!("{}", train::runs::render(&rows));
+                Ok(())
+            }
+            Err(e) => Err(fail_io(format!("{}: {e}", dir.display()))),
+        },
         Command::Data { command: DataCommand::Synth { out, seed, synth } } => synth_cmd(&out, seed, &synth),
         Command::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
         Command::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),

@@ -447,13 +447,7 @@ impl<'a> Builder<'a> {
             return;
         }
         let errors_before = self.errors.len();
-        let errors_before = self.errors.len();
         let values = self.bind_block_params(block, args, decl);
-        if self.errors.len() > errors_before {
-            // Expanding with bad arguments would only repeat the same mistake inside.
-            self.broken.insert(name);
-            return;
-        }
         if self.errors.len() > errors_before {
             // Expanding with bad arguments would only repeat the same mistake inside.
             self.broken.insert(name);

@@ -17,6 +17,7 @@ mod manifest;
 pub mod optim;
 mod report;
 pub mod rundir;
+pub mod runs;
 pub mod schedule;
 pub mod summary_md;
 pub mod tensorboard;
