@@ -6,6 +6,7 @@ mod docs;
 mod dsl;
 mod fmt;
 mod graph;
+mod kill;
 mod lowering;
 mod ops;
 mod run_outputs;

@@ -1,0 +1,73 @@
+//! Killing `avc train` at arbitrary moments (SIGKILL, no chance to clean up) always leaves
+//! a readable `last` checkpoint, from which `--resume` finishes the run.
+
+use avc::train::checkpoint::{Checkpoint, WEIGHTS};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ARCH: &str = "
+inputs: {video: [24, 16], audio: [24, 8]}
+nodes:
+  - {name: vproj, op: linear, in: video, out: 32}
+  - {name: aproj, op: linear, in: audio, out: 32}
+  - {name: joint, op: concat, in: [vproj, aproj]}
+  - {name: rnn, op: lstm, in: joint, hidden: 32}
+  - {name: pooled, op: max, in: rnn}
+  - {name: head, op: linear, in: pooled, out: 1}
+outputs:
+  - {name: match, kind: logit, from: head}
+train: {epochs: 400, batch_size: 16}
+";
+
+fn start(dir: &Path) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avc"));
+    cmd.arg("train").arg(dir.join("tiny.yaml")).args(["--device", "cpu", "--name", "run", "-q"]);
+    cmd.arg("--runs").arg(dir);
+    for knob in ["n_train=64", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"] {
+        cmd.args(["--synth", knob]);
+    }
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("avc starts")
+}
+
+#[test]
+fn a_killed_run_keeps_a_loadable_checkpoint_and_resumes() {
+    let dir = std::env::temp_dir().join(format!("avc-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tiny.yaml"), ARCH).unwrap();
+    let run = dir.join("run");
+    // Kill at a spread of moments after the first checkpoint exists: some land mid-save.
+    for (i, delay_ms) in [0u64, 7, 23, 41, 66, 97, 131].into_iter().enumerate() {
+        let mut child = if i == 0 {
+            start(&dir)
+        } else {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_avc"));
+            cmd.args(["train", "--device", "cpu", "-q", "--resume"]).arg(&run);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+        };
+        let begun = Instant::now();
+        let before = Checkpoint::locate(&run, "last").ok().and_then(|d| Checkpoint::read_state(&d).ok());
+        while Checkpoint::locate(&run, "last").ok().and_then(|d| Checkpoint::read_state(&d).ok()) == before {
+            assert!(begun.elapsed() < Duration::from_secs(120), "no new checkpoint within 2 minutes");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let last = Checkpoint::locate(&run, "last").expect("a complete `last` checkpoint survives the kill");
+        let state = Checkpoint::read_state(&last).expect("state.json parses");
+        assert!(state.epoch >= 1);
+        let weights = Checkpoint::read_tensors(&last.join(WEIGHTS)).expect("weights load");
+        assert!(weights.contains_key("rnn.weight_ih_l0"), "{:?}", weights.keys().collect::<Vec<_>>());
+    }
+    // The last resume, with few epochs left, runs to the end.
+    let status = Command::new(env!("CARGO_BIN_EXE_avc"))
+        .args(["train", "--device", "cpu", "-q", "--set", "train.epochs=1", "--resume"])
+        .arg(&run)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "resume after the kills failed: {status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
