@@ -1,21 +1,9 @@
 //! Every file in architectures/ compiles without errors or warnings; its summary table
 //! is snapshotted, so a change to shapes, parameter counts or costs shows up in review.
 
-use std::path::PathBuf;
-
-fn architecture_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("architectures")
-        .expect("architectures/ exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "avc")))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_architecture_compiles_and_its_summary_is_stable() {
-    let files = architecture_files();
+    let files = crate::architecture_files();
     assert!(files.len() >= 2, "expected final.yaml and meanpool.yaml at least");
     for path in files {
         let compiled = match avc::compile::compile_file(&path).expect("readable") {

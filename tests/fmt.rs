@@ -5,17 +5,6 @@ use avc::check::fingerprint;
 use avc::compile::{Compiled, compile};
 use avc::front::{self, Format};
 use avc::source::SourceFile;
-use std::path::PathBuf;
-
-fn architectures() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("architectures")
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "avc")))
-        .collect();
-    files.sort();
-    files
-}
 
 fn compiled(name: &str, text: &str) -> Compiled {
     match compile(&SourceFile::new(name, text)) {
@@ -44,7 +33,7 @@ fn comment_lines(text: &str) -> usize {
 
 #[test]
 fn conversion_keeps_the_ir_and_formatting_is_idempotent() {
-    for path in architectures() {
+    for path in crate::architecture_files() {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
         let original = fingerprint(&compiled(&name, &text).graph, &compiled(&name, &text).checked);

@@ -7,12 +7,7 @@ use avc::graph::{self, PictureFormat};
 use std::path::PathBuf;
 
 fn architectures() -> Vec<(String, Compiled)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("architectures")
-        .expect("architectures/ exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "avc")))
-        .collect();
-    files.sort();
+    let files = crate::architecture_files();
     assert!(files.len() >= 2, "expected final.yaml and meanpool.yaml at least");
     files
         .into_iter()

@@ -2,6 +2,7 @@
 
 use crate::ast::Module;
 use crate::source::Span;
+use std::fmt::Write;
 
 /// Comments keyed by the span start of the item they go with.
 pub(super) struct Comments {
@@ -116,4 +117,29 @@ fn scan(text: &str) -> Vec<(usize, String, bool)> {
         line_start += line.len();
     }
     out
+}
+
+/// Writes an item's leading comments at `indent`, then `line` with its trailing comment.
+pub(super) fn item(out: &mut String, c: &mut Comments, start: usize, indent: &str, line: &str) {
+    let leading = c.leading(start);
+    // A commented item starts a new paragraph, unless it opens its section anyway.
+    if !leading.is_empty()
+        && !out.is_empty()
+        && !out.ends_with("\n\n")
+        && !out.ends_with(":\n")
+        && !out.ends_with("{\n")
+    {
+        out.push('\n');
+    }
+    for text in leading {
+        let _ = writeln!(out, "{indent}#{text}");
+    }
+    match c.trailing(start) {
+        Some(t) => {
+            let _ = writeln!(out, "{indent}{line}  #{t}");
+        }
+        None => {
+            let _ = writeln!(out, "{indent}{line}");
+        }
+    }
 }

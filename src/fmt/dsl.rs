@@ -1,6 +1,6 @@
 //! The DSL printer: `let`, `input`, `block`, assignments, `output` and `train { }`.
 
-use super::comments::Comments;
+use super::comments::{Comments, item};
 use super::yaml::{dims, quoted};
 use crate::ast::{Module, NodeDecl, Value, ValueKind, format_float};
 use std::fmt::Write;
@@ -14,30 +14,6 @@ fn value(v: &Value) -> String {
         ValueKind::Str(s) => quoted(s),
         ValueKind::Ref(r) => r.clone(),
         ValueKind::List(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", ")),
-    }
-}
-
-fn item(out: &mut String, c: &mut Comments, start: usize, indent: &str, line: &str) {
-    let leading = c.leading(start);
-    // A commented item starts a new paragraph, unless it opens its section anyway.
-    if !leading.is_empty()
-        && !out.is_empty()
-        && !out.ends_with("\n\n")
-        && !out.ends_with(":\n")
-        && !out.ends_with("{\n")
-    {
-        out.push('\n');
-    }
-    for text in leading {
-        let _ = writeln!(out, "{indent}#{text}");
-    }
-    match c.trailing(start) {
-        Some(t) => {
-            let _ = writeln!(out, "{indent}{line}  #{t}");
-        }
-        None => {
-            let _ = writeln!(out, "{indent}{line}");
-        }
     }
 }
 

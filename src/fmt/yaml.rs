@@ -1,6 +1,6 @@
 //! The YAML printer: block style for sections, flow mappings for nodes and outputs.
 
-use super::comments::Comments;
+use super::comments::{Comments, item};
 use crate::ast::{DimExpr, Module, NodeDecl, Value, ValueKind, format_float};
 use std::fmt::Write;
 
@@ -37,31 +37,6 @@ pub(super) fn dims(shape: &[DimExpr]) -> String {
         })
         .collect();
     format!("[{}]", parts.join(", "))
-}
-
-/// Writes leading comments at `indent`, then `line` with its trailing comment.
-fn item(out: &mut String, c: &mut Comments, start: usize, indent: &str, line: &str) {
-    let leading = c.leading(start);
-    // A commented item starts a new paragraph, unless it opens its section anyway.
-    if !leading.is_empty()
-        && !out.is_empty()
-        && !out.ends_with("\n\n")
-        && !out.ends_with(":\n")
-        && !out.ends_with("{\n")
-    {
-        out.push('\n');
-    }
-    for text in leading {
-        let _ = writeln!(out, "{indent}#{text}");
-    }
-    match c.trailing(start) {
-        Some(t) => {
-            let _ = writeln!(out, "{indent}{line}  #{t}");
-        }
-        None => {
-            let _ = writeln!(out, "{indent}{line}");
-        }
-    }
 }
 
 fn node(n: &NodeDecl) -> String {
