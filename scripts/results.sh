@@ -32,12 +32,14 @@ python3 - "$out" <<'PY'
 import json, pathlib, statistics, sys
 out = pathlib.Path(sys.argv[1])
 rows = {}
-for best in sorted(out.glob("*-seed*/best.json")):
-    stem, seed = best.parent.name.rsplit("-seed", 1)
-    m = json.loads(best.read_text())
-    secs = float((out / f"{best.parent.name}.seconds").read_text().strip())
-    epochs = sum(1 for _ in open(best.parent / "metrics.jsonl"))
-    rows.setdefault(stem, []).append((int(seed), m, secs, epochs))
+for state in sorted(out.glob("*-seed*/best/state.json")):
+    run = state.parent.parent
+    stem, seed = run.name.rsplit("-seed", 1)
+    best_epoch = json.loads(state.read_text())["best_epoch"]
+    history = [json.loads(l) for l in open(run / "metrics.jsonl")]
+    m = next(h for h in history if h["epoch"] == best_epoch)
+    secs = float((out / f"{run.name}.seconds").read_text().strip())
+    rows.setdefault(stem, []).append((int(seed), m, secs, len(history)))
 def ms(xs):
     xs = [100 * x for x in xs]
     return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
