@@ -6,14 +6,7 @@ fn every_architecture_compiles_and_its_summary_is_stable() {
     let files = crate::architecture_files();
     assert!(files.len() >= 2, "expected final.yaml and meanpool.yaml at least");
     for path in files {
-        let compiled = match avc::compile::compile_file(&path).expect("readable") {
-            Ok(c) => c,
-            Err(failed) => panic!(
-                "{} does not compile:\n{}",
-                path.display(),
-                avc::diag::render_all(&failed.diagnostics, &failed.source, false)
-            ),
-        };
+        let compiled = crate::compile_ok(&path);
         let warnings = compiled.checked.diagnostics();
         assert!(warnings.is_empty(), "{} has warnings: {warnings:?}", path.display());
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");

@@ -12,14 +12,7 @@ fn architectures() -> Vec<(String, Compiled)> {
     files
         .into_iter()
         .map(|path| {
-            let compiled = match avc::compile::compile_file(&path).expect("readable") {
-                Ok(c) => c,
-                Err(failed) => panic!(
-                    "{} does not compile:\n{}",
-                    path.display(),
-                    avc::diag::render_all(&failed.diagnostics, &failed.source, false)
-                ),
-            };
+            let compiled = crate::compile_ok(&path);
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");
             (name, compiled)
         })

@@ -30,3 +30,16 @@ pub fn architecture_files() -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// Compiles an architecture file, failing the test with the rendered diagnostics if it
+/// does not compile.
+pub fn compile_ok(path: &std::path::Path) -> avc::compile::Compiled {
+    match avc::compile::compile_file(path).expect("readable") {
+        Ok(c) => c,
+        Err(failed) => panic!(
+            "{} does not compile:\n{}",
+            path.display(),
+            avc::diag::render_all(&failed.diagnostics, &failed.source, false)
+        ),
+    }
+}
