@@ -239,16 +239,21 @@ fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
 
 fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
     let compiled = compile_or_report(file, MessageFormat::Human)?;
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &opts.overrides).map_err(|errs| {
-        for e in &errs {
-            if e.span.is_some() {
-                eprint!("{}", e.to_diagnostic().render(&compiled.graph.source, color()));
-            } else {
-                eprintln!("error: {e}{}", e.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &opts.overrides)
+        .and_then(|cfg| match train::loss::check(&compiled.graph, &cfg.loss, &opts.overrides) {
+            Ok(()) => Ok(cfg),
+            Err(e) => Err(vec![e]),
+        })
+        .map_err(|errs| {
+            for e in &errs {
+                if e.span.is_some() {
+                    eprint!("{}", e.to_diagnostic().render(&compiled.graph.source, color()));
+                } else {
+                    eprintln!("error: {e}{}", e.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
+                }
             }
-        }
-        1
-    })?;
+            1
+        })?;
     let dataset = train::load_data(&compiled, &opts.data_source).map_err(|e| {
         eprintln!("error: {e}");
         1

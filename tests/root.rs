@@ -7,6 +7,7 @@ mod dsl;
 mod fmt;
 mod graph;
 mod kill;
+mod losses;
 mod lowering;
 mod ops;
 mod run_outputs;

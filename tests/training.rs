@@ -28,27 +28,27 @@ train: {epochs: 4, batch_size: 16, lr: 0.01}
 
 const TINY_KNOBS: [&str; 5] = ["n_train=96", "n_test=12", "steps=24", "video_dim=16", "audio_dim=8"];
 
-fn tiny_data() -> avc::data::Dataset {
+pub fn tiny_data() -> avc::data::Dataset {
     let cfg = avc::train::synth_config(3, &TINY_KNOBS.map(String::from)).unwrap();
     let data = generate(&cfg);
     assert_eq!(data.train.len(), 96);
     data
 }
 
-fn compile_text(text: &str) -> Compiled {
+pub fn compile_text(text: &str) -> Compiled {
     match compile(&SourceFile::new("tiny.yaml", text)) {
         Ok(c) => c,
         Err(f) => panic!("{}", avc::diag::render_all(&f.diagnostics, &f.source, false)),
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("avc-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
-fn options(runs: PathBuf) -> TrainOptions {
+pub fn options(runs: PathBuf) -> TrainOptions {
     TrainOptions {
         device: tch::Device::Cpu,
         runs_dir: runs,

@@ -2,6 +2,7 @@
 //! section, then `--set train.KEY=VALUE` overrides, each checked with an error that says
 //! where the bad value came from.
 
+use super::loss::{LossKind, LossSettings};
 use super::optim::{OptimizerConfig, OptimizerKind};
 use super::schedule::ScheduleConfig;
 use crate::ast::{Setting, Value, ValueKind};
@@ -30,6 +31,7 @@ pub struct TrainConfig {
     pub monitor: Monitor,
     /// Pairs per forward pass when scoring a group.
     pub eval_chunk: i64,
+    pub loss: LossSettings,
 }
 
 /// Every schedule's settings; `kind` picks which are used.
@@ -122,6 +124,7 @@ impl Default for TrainConfig {
             early_stopping: 0,
             monitor: Monitor::ValMrr,
             eval_chunk: 1024,
+            loss: LossSettings::default(),
         }
     }
 }
@@ -155,6 +158,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("early_stopping", "stop after this many epochs without a better monitored metric (int, default 0 = off)"),
     ("monitor", "`val_mrr` (default), `val_top1` or `val_top5`: what the schedule and best checkpoint watch"),
     ("eval_chunk", "pairs per forward pass in evaluation (int, default 1024)"),
+    ("loss", "`bce` (logit), `contrastive` (distance) or `infonce` (embeddings); default: by each output's kind"),
+    ("margin", "contrastive: mismatched pairs closer than this are pushed apart (float, default 1, the course's)"),
+    ("temperature", "infonce: softmax temperature on cosine similarities (float, default 0.1)"),
 ];
 
 /// A bad setting: where it came from (a span in the file, or a command-line flag).
@@ -268,6 +274,12 @@ impl TrainConfig {
             "early_stopping" => {
                 self.early_stopping = non_negative_int(v).ok_or_else(|| bad("a non-negative integer"))?
             }
+            "loss" => {
+                let names: Vec<&str> = LossKind::ALL.iter().map(|(n, _)| *n).collect();
+                self.loss.kind = Some(word(v).and_then(LossKind::parse).ok_or_else(|| bad(&one_of(&names)))?)
+            }
+            "margin" => self.loss.margin = positive_float(v).ok_or_else(|| bad("a positive number"))?,
+            "temperature" => self.loss.temperature = positive_float(v).ok_or_else(|| bad("a positive number"))?,
             "monitor" => {
                 let names: Vec<&str> = Monitor::ALL.iter().map(|(n, _)| *n).collect();
                 self.monitor = word(v)

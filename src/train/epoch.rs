@@ -2,6 +2,7 @@
 //! stopping (completion, early stopping, Ctrl-C, divergence).
 
 use super::checkpoint::{Checkpoint, TrainingState};
+use super::loss;
 use super::optim::Optimizer;
 use super::rundir::{RunDir, RunDirError};
 use super::schedule::Schedule;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
-use tch::{Reduction, Tensor};
+use tch::Tensor;
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -235,7 +236,7 @@ impl<'a> Session<'a> {
             let stream = mix(seed, epoch as u64, b as u64);
             tch::manual_seed((stream >> 1) as i64);
             let (audio_rows, labels) = pairs(batch.len(), &mut ChaCha8Rng::seed_from_u64(stream));
-            let loss = pair_loss(&self.model, &self.data.train, batch, &audio_rows, &labels)?;
+            let loss = pair_loss(&self.model, &self.data.train, batch, &audio_rows, &labels, self.cfg)?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
                 bar.finish_and_clear();
@@ -297,14 +298,15 @@ pub fn pairs(b: usize, rng: &mut ChaCha8Rng) -> (Vec<i64>, Vec<f32>) {
     (audio_rows, labels)
 }
 
-/// BCE with logits of the model's first output on a batch's pairs. Each clip's towers run
-/// once; the joint part runs per pair.
+/// The loss of a batch's pairs, summed over the model's outputs (each with the loss its
+/// kind or `train.loss` names). Each clip's towers run once; the joint part runs per pair.
 fn pair_loss(
     model: &Model,
     clips: &Clips,
     batch: &[usize],
     audio_rows: &[i64],
     labels: &[f32],
+    cfg: &TrainConfig,
 ) -> Result<Tensor, TrainError> {
     let device = model.device();
     let b = batch.len() as i64;
@@ -313,35 +315,34 @@ fn pair_loss(
     let video_rows = Tensor::f_arange(2 * b, (tch::Kind::Int64, device))?.f_remainder(b)?;
     let audio_rows = Tensor::f_from_slice(audio_rows)?.f_to(device)?;
     let pairs = PairBatch { video: &video, audio: &audio, video_rows: &video_rows, audio_rows: &audio_rows };
-    let out = model.forward(&pairs, true)?;
-    let logit = out.first().and_then(|o| o.first()).ok_or(crate::eval::EvalError::NoOutput)?.f_flatten(0, -1)?;
+    let outputs = model.forward(&pairs, true)?;
     let target = Tensor::f_from_slice(labels)?.f_to(device)?;
-    Ok(logit.f_binary_cross_entropy_with_logits::<Tensor>(&target, None, None, Reduction::Mean)?)
+    let mut total: Option<Tensor> = None;
+    for (binding, tensors) in model.outputs.iter().zip(&outputs) {
+        let kind = cfg.loss.for_output(binding.kind);
+        let l = loss::batch_loss(kind, &cfg.loss, tensors, &target)?;
+        total = Some(match total {
+            Some(t) => t.f_add(&l)?,
+            None => l,
+        });
+    }
+    Ok(total.ok_or(crate::eval::EvalError::NoOutput)?)
 }
 
-/// Ranks every group of a split and computes a balanced BCE loss from the same scores:
-/// the true pairs against, for each video, the audio of the next clip.
+/// Ranks every group of a split by the first output and computes that output's loss from
+/// the same scores (see [`loss::group_loss`]).
 pub fn evaluate(model: &Model, clips: &Clips, cfg: &TrainConfig) -> Result<(Ranking, f64), TrainError> {
-    let higher_is_better = model.outputs.first().is_none_or(|o| o.kind.higher_is_better());
+    let kind = model.outputs.first().ok_or(crate::eval::EvalError::NoOutput)?.kind;
+    let loss_kind = cfg.loss.for_output(kind);
     let mut ranks = Vec::new();
     let (mut loss, mut terms) = (0.0, 0usize);
     for group in eval::groups(clips.len()) {
         let n = group.len();
         let scores = eval::score_group(model, clips, group, cfg.eval_chunk as usize)?;
-        ranks.extend(eval::true_ranks(&scores, n, higher_is_better));
-        for i in 0..n {
-            loss += softplus(-scores[i * n + i] as f64);
-            terms += 1;
-            if n > 1 {
-                loss += softplus(scores[i * n + (i + 1) % n] as f64);
-                terms += 1;
-            }
-        }
+        ranks.extend(eval::true_ranks(&scores, n, kind.higher_is_better()));
+        let (sum, count) = loss::group_loss(loss_kind, &cfg.loss, &scores, n);
+        loss += sum;
+        terms += count;
     }
     Ok((eval::ranking(&ranks), if terms == 0 { 0.0 } else { loss / terms as f64 }))
-}
-
-/// `log(1 + e^x)`, computed without overflow.
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod curves;
 mod epoch;
 pub mod interrupt;
+pub mod loss;
 mod manifest;
 pub mod optim;
 mod report;
@@ -26,7 +27,6 @@ pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};
 pub use report::format_epoch_line;
 
-use crate::ast::OutputKind;
 use crate::compile::Compiled;
 use crate::data::{self, DataError, Dataset};
 use crate::eval::Ranking;
@@ -52,8 +52,9 @@ pub enum TrainError {
         found[0], found[1]
     )]
     DataShape { input: String, stream: String, declared: String, found: [usize; 2], origin: String },
-    #[error("output `{output}` is a `{}`; this harness trains `logit` outputs (BCE) only so far", kind.keyword())]
-    UnsupportedOutput { output: String, kind: OutputKind },
+    /// A setting that does not fit the model (e.g. a loss for another output kind).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("the training set has {0} clips; at least 4 are needed (some are held out for validation)")]
     TooFewClips(usize),
     #[error(transparent)]
@@ -193,11 +194,6 @@ pub fn check_data(compiled: &Compiled, data: &Dataset) -> Result<(), TrainError>
             });
         }
     }
-    for o in &compiled.graph.outputs {
-        if o.kind != OutputKind::Logit {
-            return Err(TrainError::UnsupportedOutput { output: o.name.clone(), kind: o.kind });
-        }
-    }
     Ok(())
 }
 
@@ -220,6 +216,7 @@ pub fn train(
     cfg: &TrainConfig,
     opts: &TrainOptions,
 ) -> Result<RunReport, TrainError> {
+    loss::check(&compiled.graph, &cfg.loss, &opts.overrides)?;
     check_data(compiled, data)?;
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips(data.train.len()));
@@ -244,6 +241,7 @@ pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -
     overrides.extend_from_slice(extra);
     let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides)
         .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+    loss::check(&compiled.graph, &cfg.loss, &overrides)?;
     let data = load_data(&compiled, &recorded.data_source)?;
     check_data(&compiled, &data)?;
     let opts = TrainOptions {

@@ -1,0 +1,249 @@
+//! Losses, chosen by what an output returns: BCE on a `logit`, the course's contrastive
+//! loss on a `distance`, InfoNCE over in-batch negatives on `embeddings`. `train.loss`
+//! may name one explicitly; a loss that does not fit the output's kind is refused, with
+//! both places shown, before any data is loaded.
+
+use super::config::ConfigError;
+use crate::ast::OutputKind;
+use crate::ir::Graph;
+use serde::Serialize;
+use tch::{Kind, Reduction, Tensor};
+
+/// A training loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Binary cross-entropy on a match logit, over matched and shuffled pairs.
+    Bce,
+    /// Hadsell, Chopra and LeCun's contrastive loss on a distance: `d²` for a match,
+    /// `max(0, margin - d)²` for a mismatch.
+    Contrastive,
+    /// InfoNCE: each video must pick its audio among the batch's audios by cosine
+    /// similarity over a temperature, and each audio its video (both directions averaged).
+    InfoNce,
+}
+
+impl LossKind {
+    pub const ALL: [(&'static str, LossKind); 3] =
+        [("bce", LossKind::Bce), ("contrastive", LossKind::Contrastive), ("infonce", LossKind::InfoNce)];
+
+    pub fn parse(word: &str) -> Option<LossKind> {
+        Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, k)| *k)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, k)| *k == self).map_or("?", |(w, _)| w)
+    }
+
+    /// The loss an output of this kind is trained with.
+    pub fn for_output(kind: OutputKind) -> LossKind {
+        match kind {
+            OutputKind::Logit => LossKind::Bce,
+            OutputKind::Distance => LossKind::Contrastive,
+            OutputKind::Embeddings => LossKind::InfoNce,
+        }
+    }
+
+    /// The output kind this loss reads.
+    pub fn output_kind(self) -> OutputKind {
+        match self {
+            LossKind::Bce => OutputKind::Logit,
+            LossKind::Contrastive => OutputKind::Distance,
+            LossKind::InfoNce => OutputKind::Embeddings,
+        }
+    }
+}
+
+/// The loss settings of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LossSettings {
+    /// `None`: each output's kind picks its loss.
+    pub kind: Option<LossKind>,
+    /// Contrastive: how far apart mismatched pairs are pushed.
+    pub margin: f64,
+    /// InfoNCE: the softmax temperature on cosine similarities.
+    pub temperature: f64,
+}
+
+impl Default for LossSettings {
+    fn default() -> Self {
+        LossSettings { kind: None, margin: 1.0, temperature: 0.1 }
+    }
+}
+
+impl LossSettings {
+    /// The loss of one output.
+    pub fn for_output(&self, kind: OutputKind) -> LossKind {
+        self.kind.unwrap_or(LossKind::for_output(kind))
+    }
+}
+
+/// Checks that an explicit `train.loss` fits every output, naming the setting (its span in
+/// the file, or the flag) and the output that does not fit.
+pub fn check(graph: &Graph, settings: &LossSettings, overrides: &[String]) -> Result<(), ConfigError> {
+    let Some(loss) = settings.kind else { return Ok(()) };
+    let Some(out) = graph.outputs.iter().find(|o| o.kind != loss.output_kind()) else { return Ok(()) };
+    let flag = overrides.iter().rev().find(|o| o.split('=').next().map(str::trim) == Some("train.loss"));
+    let in_file = graph.train.iter().rev().find(|s| s.key.name == "loss");
+    let (origin, span) = match (flag, in_file) {
+        (Some(flag), _) => (format!("--set {flag}"), None),
+        (None, Some(s)) => ("train".to_string(), Some(s.value.span)),
+        (None, None) => ("train".to_string(), None),
+    };
+    let fitting = LossKind::for_output(out.kind).name();
+    Err(ConfigError {
+        origin,
+        message: format!(
+            "loss `{}` needs a `{}` output, but output `{}` is of kind `{}`",
+            loss.name(),
+            loss.output_kind().keyword(),
+            out.name,
+            out.kind.keyword()
+        ),
+        span,
+        help: Some(format!(
+            "an output of kind `{}` is trained with `{fitting}`; write `loss: {fitting}`, or leave `loss` out \
+             to let each output's kind choose",
+            out.kind.keyword()
+        )),
+    })
+}
+
+/// The training loss of one output on a batch. `outputs` are the output's tensors as
+/// [`crate::lower::Model::forward`] returns them: per pair for scores, per clip for
+/// embeddings. `labels` marks the matched pairs (1) among the batch's pairs.
+pub fn batch_loss(
+    loss: LossKind,
+    settings: &LossSettings,
+    outputs: &[Tensor],
+    labels: &Tensor,
+) -> Result<Tensor, tch::TchError> {
+    let first = outputs.first().ok_or_else(|| tch::TchError::Kind("an output without tensors".into()))?;
+    match loss {
+        LossKind::Bce => {
+            first.f_flatten(0, -1)?.f_binary_cross_entropy_with_logits::<Tensor>(labels, None, None, Reduction::Mean)
+        }
+        LossKind::Contrastive => {
+            let d = first.f_flatten(0, -1)?;
+            let pull = d.f_square()?.f_mul(labels)?;
+            let push = d.f_neg()?.f_add_scalar(settings.margin)?.f_clamp_min(0.0)?.f_square()?;
+            let push = push.f_mul(&labels.f_neg()?.f_add_scalar(1.0)?)?;
+            pull.f_add(&push)?.f_mean(Kind::Float)
+        }
+        LossKind::InfoNce => {
+            let [video, audio] = outputs else {
+                return Err(tch::TchError::Kind("infonce needs a video and an audio embedding".into()));
+            };
+            let logits = cosine_matrix(video, audio)?.f_div_scalar(settings.temperature)?;
+            let n = logits.size()[0];
+            let target = Tensor::f_arange(n, (Kind::Int64, logits.device()))?;
+            let rows = logits.f_cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0)?;
+            let cols =
+                logits.f_transpose(0, 1)?.f_cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0)?;
+            rows.f_add(&cols)?.f_div_scalar(2.0)
+        }
+    }
+}
+
+/// `[Nv, D] x [Na, D] -> [Nv, Na]` cosine similarities.
+pub fn cosine_matrix(video: &Tensor, audio: &Tensor) -> Result<Tensor, tch::TchError> {
+    let unit = |t: &Tensor| -> Result<Tensor, tch::TchError> {
+        let t = t.f_flatten(1, -1)?;
+        t.f_div(&t.f_norm_scalaropt_dim(2, [1], true)?.f_clamp_min(1e-8)?)
+    };
+    unit(video)?.f_matmul(&unit(audio)?.f_transpose(0, 1)?)
+}
+
+/// The same loss computed from an evaluation group's `n x n` score matrix (row = video,
+/// column = audio, the truth on the diagonal), so validation and test losses mean what
+/// the training loss means. BCE and contrastive take the true pairs against, for each
+/// video, the audio of the next clip (balanced, as in training); InfoNCE takes the whole
+/// matrix as one batch. Returns (sum, terms) so groups can be pooled.
+pub fn group_loss(loss: LossKind, settings: &LossSettings, scores: &[f32], n: usize) -> (f64, usize) {
+    let at = |i: usize, j: usize| scores[i * n + j] as f64;
+    let (mut sum, mut terms) = (0.0, 0);
+    match loss {
+        LossKind::Bce | LossKind::Contrastive => {
+            let (matched, mismatched): (fn(f64, f64) -> f64, fn(f64, f64) -> f64) = match loss {
+                LossKind::Bce => (|s, _| softplus(-s), |s, _| softplus(s)),
+                _ => (|d, _| d * d, |d, m| (m - d).max(0.0).powi(2)),
+            };
+            for i in 0..n {
+                sum += matched(at(i, i), settings.margin);
+                terms += 1;
+                if n > 1 {
+                    sum += mismatched(at(i, (i + 1) % n), settings.margin);
+                    terms += 1;
+                }
+            }
+        }
+        LossKind::InfoNce => {
+            let t = settings.temperature;
+            for i in 0..n {
+                let row: Vec<f64> = (0..n).map(|j| at(i, j) / t).collect();
+                let col: Vec<f64> = (0..n).map(|j| at(j, i) / t).collect();
+                sum += (log_sum_exp(&row) - row[i] + log_sum_exp(&col) - col[i]) / 2.0;
+                terms += 1;
+            }
+        }
+    }
+    (sum, terms)
+}
+
+fn log_sum_exp(xs: &[f64]) -> f64 {
+    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    max + xs.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+}
+
+/// `log(1 + e^x)`, computed without overflow.
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(xs: &[f32]) -> Tensor {
+        Tensor::from_slice(xs)
+    }
+
+    #[test]
+    fn contrastive_pulls_matches_and_pushes_mismatches_within_the_margin() {
+        let s = LossSettings::default();
+        // A match at distance 0.5 costs 0.25; a mismatch at 0.25 costs (1 - 0.25)² and one
+        // beyond the margin costs nothing.
+        let loss = batch_loss(LossKind::Contrastive, &s, &[t(&[0.5, 0.25, 3.0])], &t(&[1.0, 0.0, 0.0])).unwrap();
+        let expected = (0.25 + 0.5625 + 0.0) / 3.0;
+        assert!((loss.double_value(&[]) - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn infonce_is_low_when_each_clip_matches_itself_and_symmetric() {
+        let s = LossSettings::default();
+        let eye = Tensor::eye(4, (Kind::Float, tch::Device::Cpu));
+        let good = batch_loss(LossKind::InfoNce, &s, &[eye.shallow_clone(), eye.shallow_clone()], &t(&[])).unwrap();
+        let flipped = eye.flip([0]);
+        let bad = batch_loss(LossKind::InfoNce, &s, &[eye.shallow_clone(), flipped], &t(&[])).unwrap();
+        assert!(good.double_value(&[]) < 1e-3, "{}", good.double_value(&[]));
+        assert!(bad.double_value(&[]) > 5.0);
+        // The group loss over the same similarities agrees with the batch loss.
+        let scores: Vec<f32> = Vec::try_from(cosine_matrix(&eye, &eye.flip([0])).unwrap().flatten(0, -1)).unwrap();
+        let (sum, n) = group_loss(LossKind::InfoNce, &s, &scores, 4);
+        assert!((sum / n as f64 - bad.double_value(&[])).abs() < 1e-4);
+    }
+
+    #[test]
+    fn group_losses_agree_with_batch_losses_on_the_same_pairs() {
+        let s = LossSettings::default();
+        // Two clips: the true pairs (0,0), (1,1) and the next-clip pairs (0,1), (1,0).
+        let scores = [0.3f32, 1.7, -0.4, 0.9];
+        let pairs = t(&[0.3, 1.7, 0.9, -0.4]);
+        let labels = t(&[1.0, 0.0, 1.0, 0.0]);
+        for loss in [LossKind::Bce, LossKind::Contrastive] {
+            let (sum, n) = group_loss(loss, &s, &scores, 2);
+            let batch = batch_loss(loss, &s, &[pairs.shallow_clone()], &labels).unwrap().double_value(&[]);
+            assert!((sum / n as f64 - batch).abs() < 1e-5, "{loss:?}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Each output kind trains with its loss (BCE, contrastive, InfoNCE), and a loss named for
+//! another kind is refused, located, before anything is loaded.
+
+use crate::training::{compile_text, options, scratch, tiny_data};
+use avc::train::{TrainConfig, loss, train};
+
+/// Two small towers; `HEAD` is replaced by each test's output part.
+const TOWERS: &str = "
+inputs: {video: [24, 16], audio: [24, 8]}
+nodes:
+  - {name: vproj, op: linear, in: video, out: 16}
+  - {name: vrnn, op: lstm, in: vproj, hidden: 16, output: last}
+  - {name: vemb, op: linear, in: vrnn, out: 8}
+  - {name: aproj, op: linear, in: audio, out: 16}
+  - {name: armn, op: lstm, in: aproj, hidden: 16, output: last}
+  - {name: aemb, op: linear, in: armn, out: 8}
+HEAD
+train: {epochs: 4, batch_size: 16, lr: 0.01}
+";
+
+fn model(head: &str) -> String {
+    TOWERS.replace("HEAD", head)
+}
+
+const DISTANCE: &str = "  - {name: dist, op: l2_distance, in: [vemb, aemb]}
+outputs:
+  - {name: match, kind: distance, from: dist}";
+
+const EMBEDDINGS: &str = "outputs:
+  - {name: towers, kind: embeddings, from: [vemb, aemb]}";
+
+/// Trains 4 epochs and returns the training losses.
+fn train_losses(text: &str, overrides: &[&str]) -> Vec<f64> {
+    let _rng = crate::torch_rng_lock();
+    let compiled = compile_text(text);
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+    let runs = scratch("loss-kind");
+    let mut opts = options(runs.clone());
+    opts.overrides = overrides;
+    let report = train(&compiled, &tiny_data(), &cfg, &opts).unwrap();
+    let _ = std::fs::remove_dir_all(runs);
+    report.epochs.iter().map(|m| m.train_loss).collect()
+}
+
+#[test]
+fn a_distance_output_trains_with_the_contrastive_loss() {
+    let losses = train_losses(&model(DISTANCE), &[]);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(losses[3] < losses[0], "contrastive loss did not fall: {losses:?}");
+    // A larger margin pushes mismatches further: a different loss from the first step.
+    let wider = train_losses(&model(DISTANCE), &["train.margin=3"]);
+    assert!(wider[0] > losses[0], "{wider:?} vs {losses:?}");
+}
+
+#[test]
+fn embeddings_train_with_infonce() {
+    let losses = train_losses(&model(EMBEDDINGS), &[]);
+    assert!(losses[3] < losses[0], "InfoNCE did not fall: {losses:?}");
+    // In-batch negatives of 16 clips: an untrained model starts near ln(16).
+    assert!((losses[0] - 16f64.ln()).abs() < 1.5, "{losses:?}");
+}
+
+#[test]
+fn a_loss_for_another_output_kind_is_a_located_error() {
+    let text = model(EMBEDDINGS).replace("lr: 0.01}", "lr: 0.01, loss: contrastive}");
+    let compiled = compile_text(&text);
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let err = loss::check(&compiled.graph, &cfg.loss, &[]).unwrap_err();
+    let rendered = err.to_diagnostic().render(&compiled.graph.source, false);
+    insta::assert_snapshot!("loss_kind_mismatch", rendered);
+    // From the command line, the flag is named instead.
+    let flag = vec!["train.loss=bce".to_string()];
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &flag).unwrap();
+    let err = loss::check(&compiled.graph, &cfg.loss, &flag).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--set train.loss=bce: loss `bce` needs a `logit` output, but output `towers` is of kind `embeddings`"
+    );
+    // train() refuses it too, before writing a run directory.
+    let runs = scratch("loss-refused");
+    let mut opts = options(runs.clone());
+    opts.overrides = flag;
+    assert!(train(&compiled, &tiny_data(), &cfg, &opts).is_err());
+    assert!(!runs.exists());
+}
