@@ -164,15 +164,19 @@ pub fn group_loss(loss: LossKind, settings: &LossSettings, scores: &[f32], n: us
     let (mut sum, mut terms) = (0.0, 0);
     match loss {
         LossKind::Bce | LossKind::Contrastive => {
-            let (matched, mismatched): (fn(f64, f64) -> f64, fn(f64, f64) -> f64) = match loss {
-                LossKind::Bce => (|s, _| softplus(-s), |s, _| softplus(s)),
-                _ => (|d, _| d * d, |d, m| (m - d).max(0.0).powi(2)),
+            let m = settings.margin;
+            // (cost of a matched pair, cost of a mismatched one) from the pair's score.
+            let cost = |s: f64, matched: bool| match (loss, matched) {
+                (LossKind::Bce, true) => softplus(-s),
+                (LossKind::Bce, false) => softplus(s),
+                (_, true) => s * s,
+                (_, false) => (m - s).max(0.0).powi(2),
             };
             for i in 0..n {
-                sum += matched(at(i, i), settings.margin);
+                sum += cost(at(i, i), true);
                 terms += 1;
                 if n > 1 {
-                    sum += mismatched(at(i, (i + 1) % n), settings.margin);
+                    sum += cost(at(i, (i + 1) % n), false);
                     terms += 1;
                 }
             }
