@@ -26,6 +26,7 @@ pub mod data;
 pub mod device;
 pub mod diag;
 pub mod eval;
+pub mod export;
 pub mod fmt;
 pub mod front;
 pub mod graph;

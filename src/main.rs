@@ -107,6 +107,24 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Write a run's trained weights for PyTorch: safetensors with `state_dict` names
+    /// (docs/export.md).
+    Export {
+        /// The run directory.
+        run: PathBuf,
+        /// Output file (default: <RUN>/model.safetensors).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Which checkpoint: best (by validation) or last.
+        #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+        checkpoint: String,
+        /// Also write test clips and avc's outputs on them, to check a PyTorch port.
+        #[arg(long, value_name = "FILE")]
+        sample: Option<PathBuf>,
+        /// How many test clips the sample holds.
+        #[arg(long, default_value_t = 8)]
+        sample_clips: usize,
+    },
     /// List the ops, their parameters and shape rules.
     Ops {
         /// Print the Markdown reference embedded in docs/language.md.
@@ -173,6 +191,10 @@ fn main() -> ExitCode {
         Command::Data { command: DataCommand::Synth { out, seed, synth } } => synth_cmd(&out, seed, &synth),
         Command::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
         Command::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
+        Command::Export { run, output, checkpoint, sample, sample_clips } => {
+            let out = output.unwrap_or_else(|| run.join("model.safetensors"));
+            export_cmd(&run, &checkpoint, &out, sample.as_deref().map(|p| (p, sample_clips)))
+        }
         Command::Ops { markdown } => {
             let text = if markdown { avc::ops::docs::reference_markdown() } else { avc::ops::docs::reference_text() };
             print!("{text}");
@@ -233,6 +255,16 @@ fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
     let c = compile_or_report(file, format)?;
     if format == MessageFormat::Human {
         print!("{}", avc::check::render_table(&c.graph, &c.checked));
+    }
+    Ok(())
+}
+
+fn export_cmd(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)>) -> Result<(), u8> {
+    let done = avc::export::export(run, which, out, sample).map_err(fail_io)?;
+    let values: i64 = done.tensors.iter().map(|(_, s)| s.iter().product::<i64>()).sum();
+    println!("wrote {} ({} tensors, {values} values, checkpoint `{which}`)", done.path.display(), done.tensors.len());
+    if let Some(sample) = done.sample {
+        println!("wrote {} (test clips and avc's outputs on them)", sample.display());
     }
     Ok(())
 }

@@ -41,3 +41,39 @@ fn tower_forward_equals_per_pair_forward() {
     let diff = (by_towers - by_pairs).abs().max().double_value(&[]);
     assert!(diff < 1e-5, "outputs differ by {diff}");
 }
+
+const SHARED: &str = "
+inputs: {video: [10, 6], audio: [10, 6]}
+nodes:
+  - {name: vfc, op: linear, in: video, out: 4}
+  - {name: afc, op: linear, in: audio, out: 4, share: vfc}
+  - {name: d, op: concat, in: [vfc, afc]}
+  - {name: p, op: max, in: d}
+  - {name: head, op: linear, in: p, out: 1}
+outputs:
+  - {name: match, kind: logit, from: head}
+";
+
+#[test]
+fn a_shared_node_applies_its_owners_weights() {
+    let _rng = crate::torch_rng_lock();
+    let compiled = crate::training::compile_text(SHARED);
+    let afc = compiled.graph.find("afc").expect("afc exists");
+    assert_eq!(compiled.checked.params[afc.index()], 0, "a sharer owns no parameters");
+    let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+    let mut names: Vec<String> = model.vs.variables().into_keys().collect();
+    names.sort();
+    assert_eq!(names, ["head.bias", "head.weight", "vfc.bias", "vfc.weight"]);
+    // The same clip as video and as audio: both towers must compute the same features,
+    // so the joint max over [vfc, afc] sees two equal halves.
+    let clip = Tensor::randn([1, 10, 6], (Kind::Float, Device::Cpu));
+    let rows = lower::aligned_rows(1, Device::Cpu).unwrap();
+    let batch = PairBatch { video: &clip, audio: &clip, video_rows: &rows, audio_rows: &rows };
+    let out = model.forward(&batch, false).unwrap().remove(0).remove(0);
+    let vars = model.vs.variables();
+    let features = clip.matmul(&vars["vfc.weight"].tr()) + &vars["vfc.bias"];
+    let pooled = Tensor::cat(&[&features, &features], 2).amax([1], false);
+    let expected = pooled.matmul(&vars["head.weight"].tr()) + &vars["head.bias"];
+    let diff = (out - expected).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "shared forward differs by {diff}");
+}

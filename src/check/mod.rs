@@ -126,6 +126,7 @@ pub fn check(graph: &Graph) -> Checked {
     for &id in graph.topo() {
         infer_node(graph, id, &mut c);
     }
+    check_shares(graph, &mut c);
     check_outputs(graph, &mut c);
     find_unused(graph, &mut c);
     c
@@ -146,7 +147,8 @@ fn infer_node(graph: &Graph, id: NodeId, c: &mut Checked) {
     };
     match op.infer(&in_shapes) {
         Ok(out) => {
-            c.params[id.index()] = op.param_count(&in_shapes);
+            // A node sharing another's weights adds no parameters of its own.
+            c.params[id.index()] = if node.shares.is_some() { 0 } else { op.param_count(&in_shapes) };
             c.macs[id.index()] = op.macs(&in_shapes, &out);
             c.shapes[id.index()] = Some(out);
         }
@@ -159,6 +161,49 @@ fn infer_node(graph: &Graph, id: NodeId, c: &mut Checked) {
             span: node.span,
         }),
     }
+}
+
+fn check_shares(graph: &Graph, c: &mut Checked) {
+    for &id in graph.topo() {
+        let node = graph.node(id);
+        let (Some(owner), NodeKind::Op(op)) = (node.shares, &node.kind) else { continue };
+        let inputs = graph.inputs_of(id);
+        let Some(ins) = inputs.iter().map(|&i| c.shapes[i.index()].clone()).collect::<Option<Vec<Shape>>>() else {
+            continue;
+        };
+        if let Some(error) = share_mismatch(graph, owner, &ins, c) {
+            c.errors.push(CheckError::Shape {
+                node: node.name.clone(),
+                op: op.name(),
+                inputs: inputs.iter().map(|&i| graph.node(i).name.clone()).collect(),
+                input_span: error.input.and_then(|i| node.input_spans.get(i).copied()),
+                error,
+                span: node.span,
+            });
+        }
+    }
+}
+
+/// Shared weights have the sizes the owner's inputs gave them: every fixed size of the
+/// sharing node's inputs must be the owner's (symbolic sizes such as time may differ).
+fn share_mismatch(graph: &Graph, owner: NodeId, ins: &[Shape], c: &Checked) -> Option<ShapeError> {
+    let theirs: Vec<Shape> =
+        graph.inputs_of(owner).iter().map(|&i| c.shapes[i.index()].clone()).collect::<Option<_>>()?;
+    for (i, (mine, owners)) in ins.iter().zip(&theirs).enumerate() {
+        let fits = mine.rank() == owners.rank()
+            && mine.dims().iter().zip(owners.dims()).all(|(a, b)| match (a.fixed(), b.fixed()) {
+                (Some(x), Some(y)) => x == y,
+                _ => true,
+            });
+        if !fits {
+            let owner = &graph.node(owner).name;
+            return Some(
+                ShapeError::input(i, format!("{owners}, the input shape of `{owner}` whose weights it shares"), mine)
+                    .hint("shared weights need inputs of the same sizes"),
+            );
+        }
+    }
+    None
 }
 
 fn check_outputs(graph: &Graph, c: &mut Checked) {

@@ -48,6 +48,14 @@ pub enum BuildError {
     NoInputs { span: Span },
     #[error("the model declares no outputs")]
     NoOutputs { span: Span },
+    #[error("node `{node}` shares the weights of `{}`, which is not defined", target.name)]
+    UnknownShare { node: String, target: Ident, suggestion: Option<String> },
+    #[error("node `{node}` ({op}) cannot share the weights of `{target}` ({found})")]
+    ShareMismatch { node: String, op: String, target: String, found: String, span: Span, target_span: Span },
+    #[error("`share` must name a node, found {found}")]
+    ShareValue { found: String, span: Span },
+    #[error("node `{node}`: `share` works on op nodes; `{block}` is a block")]
+    ShareBlock { node: String, block: String, span: Span },
     #[error("output `{output}` of kind `{}` takes {expected} node(s), found {found}", kind.keyword())]
     OutputArity { output: String, kind: OutputKind, expected: usize, found: usize, span: Span },
 }
@@ -56,6 +64,23 @@ impl BuildError {
     pub fn to_diagnostic(&self) -> Diagnostic {
         let msg = self.to_string();
         match self {
+            BuildError::UnknownShare { target, suggestion, .. } => {
+                let d = Diagnostic::error("name::unknown-share", msg).with_label(target.span, "not a node here");
+                match suggestion {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help("`share` names a node of the same scope, defined anywhere in it"),
+                }
+            }
+            BuildError::ShareMismatch { span, target_span, .. } => Diagnostic::error("share::mismatch", msg)
+                .with_label(*span, "shared here")
+                .with_label(*target_span, "weights owned here")
+                .with_help("a shared node must run the same op with the same parameters; only its inputs differ"),
+            BuildError::ShareValue { span, .. } => Diagnostic::error("share::value", msg)
+                .with_label(*span, "not a node name")
+                .with_help("write the name of a node, e.g. `share: vfc` (in the DSL: `share: \"vfc\"`)"),
+            BuildError::ShareBlock { span, .. } => Diagnostic::error("share::block", msg)
+                .with_label(*span, "here")
+                .with_help("share the op nodes inside the block instead"),
             BuildError::Duplicate { span, first, .. } => Diagnostic::error("name::duplicate", msg)
                 .with_label(*span, "defined again here")
                 .with_label(*first, "first defined here")
@@ -154,6 +179,8 @@ type NameLookup<'a> = dyn Fn(&str, &HashMap<String, String>) -> Option<NodeId> +
 struct FlatNode {
     name: String,
     kind: NodeKind,
+    /// The node named by `share:`, resolved in the node's scope, and the span of the value.
+    shares: Option<(Ident, String)>,
     /// Resolved names of the inputs, with the spans they were written at.
     inputs: Vec<(String, Span)>,
     span: Span,
@@ -270,6 +297,7 @@ impl<'a> Builder<'a> {
             }
             let stream = input.stream.as_ref().unwrap_or(&input.name).name.clone();
             self.nodes.push(FlatNode {
+                shares: None,
                 name: input.name.name.clone(),
                 kind: NodeKind::Input { stream, shape: Shape::new(dims) },
                 inputs: Vec::new(),
@@ -366,14 +394,22 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let args: Vec<ResolvedArg> = decl
+        let mut args: Vec<ResolvedArg> = decl
             .args
             .iter()
             .map(|a| ResolvedArg { name: a.name.clone(), value: self.resolve_value(&a.value, &scope.values) })
             .collect();
+        let shares = self.take_share(&mut args, &full_name, scope);
         if let Some(spec) = ops::lookup(&decl.callee.name) {
-            self.add_op(spec, full_name, inputs, &args, decl, scope);
+            self.add_op(spec, full_name, inputs, &args, decl, scope, shares);
         } else if let Some(&block) = self.blocks.get(decl.callee.name.as_str()) {
+            if let Some((target, _)) = shares {
+                self.errors.push(BuildError::ShareBlock {
+                    node: full_name.clone(),
+                    block: decl.callee.name.clone(),
+                    span: target.span,
+                });
+            }
             self.expand_block(block, full_name, inputs, &args, decl, scope);
         } else {
             let mut candidates = ops::names();
@@ -384,6 +420,30 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Removes a `share: NODE` argument (it is not an op parameter) and resolves the
+    /// name in the node's scope; an unknown name is reported here.
+    fn take_share(&mut self, args: &mut Vec<ResolvedArg>, node: &str, scope: &Scope) -> Option<(Ident, String)> {
+        let at = args.iter().position(|a| a.name.name == "share")?;
+        let arg = args.remove(at);
+        let ValueKind::Str(target) = &arg.value.kind else {
+            let found = format!("{} `{}`", arg.value.kind.type_name(), arg.value);
+            self.errors.push(BuildError::ShareValue { found, span: arg.value.span });
+            return None;
+        };
+        let ident = Ident::new(target, arg.value.span);
+        match self.resolve_ref(target, scope) {
+            Some(full) => Some((ident, full)),
+            None => {
+                let known: Vec<String> =
+                    scope.locals.iter().filter(|l| format!("{}{l}", scope.prefix) != node).cloned().collect();
+                let suggestion = did_you_mean(target, known.iter().map(String::as_str)).map(str::to_string);
+                self.errors.push(BuildError::UnknownShare { node: node.to_string(), target: ident, suggestion });
+                None
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn add_op(
         &mut self,
         spec: &'static ops::OpSpec,
@@ -392,6 +452,7 @@ impl<'a> Builder<'a> {
         args: &[ResolvedArg],
         decl: &NodeDecl,
         scope: &Scope,
+        shares: Option<(Ident, String)>,
     ) {
         if !spec.arity.accepts(decl.inputs.len()) {
             self.errors.push(BuildError::Arity {
@@ -406,6 +467,7 @@ impl<'a> Builder<'a> {
             Ok(op) => self.nodes.push(FlatNode {
                 name,
                 kind: NodeKind::Op(op),
+                shares,
                 inputs,
                 span: decl.name.span,
                 instance: scope.instance.clone(),
@@ -543,6 +605,7 @@ impl<'a> Builder<'a> {
                 span: n.span,
                 input_spans: n.inputs.iter().map(|(_, s)| *s).collect(),
                 instance: n.instance.clone(),
+                shares: None,
             }));
             by_name.insert(n.name.clone(), id);
         }
@@ -565,6 +628,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        self.resolve_shares(&mut dag, &lookup);
         let outputs = self.resolve_outputs(&lookup);
         let order = match declaration_order_topo(&dag) {
             Some(order) => order,
@@ -591,6 +655,46 @@ impl<'a> Builder<'a> {
             train: self.module.train.clone(),
             source: self.module.source.clone(),
         })
+    }
+
+    /// Points each `share:` at the node that owns the weights (following chains), and
+    /// checks that both run the same op with the same parameters.
+    fn resolve_shares(&mut self, dag: &mut DiGraph<Node, usize>, lookup: &NameLookup) {
+        for n in &self.nodes {
+            let Some((ident, target)) = &n.shares else { continue };
+            let (Some(node), Some(mut owner)) = (lookup(&n.name, &self.aliases), lookup(target, &self.aliases)) else {
+                continue; // a broken target is already reported
+            };
+            for _ in 0..self.nodes.len() {
+                match dag[owner.0].shares {
+                    Some(next) => owner = next,
+                    None => break,
+                }
+            }
+            let mismatch = |found: String| BuildError::ShareMismatch {
+                node: n.name.clone(),
+                op: dag[node.0].op_name().to_string(),
+                target: dag[owner.0].name.clone(),
+                found,
+                span: ident.span,
+                target_span: dag[owner.0].span,
+            };
+            let error = match (&dag[node.0].kind, &dag[owner.0].kind) {
+                _ if owner == node => Some(mismatch("itself".into())),
+                (NodeKind::Op(mine), NodeKind::Op(theirs)) if mine.name() != theirs.name() => {
+                    Some(mismatch(format!("a `{}` node", theirs.name())))
+                }
+                (NodeKind::Op(mine), NodeKind::Op(theirs)) if mine != theirs => {
+                    Some(mismatch(format!("other parameters: {} vs {}", mine.describe(), theirs.describe())))
+                }
+                (NodeKind::Op(_), NodeKind::Op(_)) => None,
+                _ => Some(mismatch("an input".into())),
+            };
+            match error {
+                Some(e) => self.errors.push(e),
+                None => dag[node.0].shares = Some(owner),
+            }
+        }
     }
 
     fn resolve_outputs(&mut self, lookup: &NameLookup) -> Vec<Output> {

@@ -48,6 +48,9 @@ pub struct Node {
     pub input_spans: Vec<Span>,
     /// The chain of block instances this node was expanded from, outermost first.
     pub instance: Vec<String>,
+    /// `share: NODE`: this node applies NODE's layer (the same weights) to its own inputs.
+    /// Always a node that owns its weights (chains are followed at build time).
+    pub shares: Option<NodeId>,
 }
 
 impl Node {

@@ -26,7 +26,8 @@ struct Step {
     slot: usize,
     tower: Tower,
     input_towers: Vec<Tower>,
-    layer: Box<dyn Layer>,
+    /// Index into [`Model::layers`]; nodes that share weights share the layer.
+    layer: usize,
     inputs: Vec<usize>,
     frees: Vec<usize>,
 }
@@ -52,6 +53,7 @@ pub struct Model {
     pub vs: nn::VarStore,
     pub inputs: Vec<InputBinding>,
     pub outputs: Vec<OutputBinding>,
+    layers: Vec<Box<dyn Layer>>,
     steps: Vec<Step>,
     slots: usize,
 }
@@ -62,28 +64,34 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
         return Err(LowerError::Unchecked);
     }
     let vs = nn::VarStore::new(device);
+    // Layers first, so a node sharing weights finds its owner's layer wherever it sits.
+    let mut layers = Vec::new();
+    let mut layer_of = vec![usize::MAX; graph.len()];
+    for &id in graph.topo() {
+        let node = graph.node(id);
+        let (NodeKind::Op(op), None) = (&node.kind, node.shares) else { continue };
+        let in_shapes: Vec<_> = graph.inputs_of(id).iter().filter_map(|&i| checked.shape(i).cloned()).collect();
+        let path = node.name.split('.').fold(vs.root(), |p, part| p / part);
+        let layer =
+            op.lower(&path, &in_shapes).map_err(|error| LowerError::Torch { node: node.name.clone(), error })?;
+        layer_of[id.index()] = layers.len();
+        layers.push(layer);
+    }
     let mut steps = Vec::new();
     let mut inputs = Vec::new();
     for &id in graph.topo() {
         let node = graph.node(id);
-        let op = match &node.kind {
-            NodeKind::Input { stream, .. } => {
-                inputs.push(InputBinding { name: node.name.clone(), stream: stream.clone(), slot: id.index() });
-                continue;
-            }
-            NodeKind::Op(op) => op,
-        };
+        if let NodeKind::Input { stream, .. } = &node.kind {
+            inputs.push(InputBinding { name: node.name.clone(), stream: stream.clone(), slot: id.index() });
+            continue;
+        }
         let in_ids = graph.inputs_of(id);
-        let in_shapes: Vec<_> = in_ids.iter().filter_map(|&i| checked.shape(i).cloned()).collect();
-        let path = node.name.split('.').fold(vs.root(), |p, part| p / part);
-        let layer =
-            op.lower(&path, &in_shapes).map_err(|error| LowerError::Torch { node: node.name.clone(), error })?;
         steps.push(Step {
             node: node.name.clone(),
             slot: id.index(),
             tower: checked.tower(id),
             input_towers: in_ids.iter().map(|&i| checked.tower(i)).collect(),
-            layer,
+            layer: layer_of[node.shares.unwrap_or(id).index()],
             inputs: in_ids.iter().map(|i| i.index()).collect(),
             frees: Vec::new(),
         });
@@ -99,7 +107,7 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
         })
         .collect();
     plan_frees(&mut steps, &outputs);
-    Ok(Model { vs, inputs, outputs, steps, slots: graph.len() })
+    Ok(Model { vs, inputs, outputs, layers, steps, slots: graph.len() })
 }
 
 /// Marks, on the step that reads a value last, that the value may be dropped.
@@ -168,7 +176,7 @@ impl Model {
                     }
                 })
                 .collect();
-            let y = step.layer.forward(&xs, train).map_err(torch)?;
+            let y = self.layers[step.layer].forward(&xs, train).map_err(torch)?;
             values[step.slot] = Some(y);
             for &slot in &step.frees {
                 values[slot] = None;

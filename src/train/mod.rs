@@ -229,6 +229,25 @@ pub fn train(
     epoch::Session::start(compiled, data, cfg, opts, run, None)?.run()
 }
 
+/// A finished or running run directory, opened: its architecture (the copy it recorded,
+/// compiled again) and where its data came from.
+pub struct OpenedRun {
+    pub compiled: Compiled,
+    pub data_source: DataSource,
+    /// The architecture file as it was given to `avc train`.
+    pub architecture: String,
+}
+
+/// Opens a run directory for export or inspection.
+pub fn open_run(run_dir: &Path) -> Result<OpenedRun, TrainError> {
+    let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
+    let recorded = report::read_config(run_dir).map_err(bad)?;
+    let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
+        .map_err(|e| bad(e.to_string()))?
+        .map_err(|_| bad("its architecture copy no longer compiles".into()))?;
+    Ok(OpenedRun { compiled, data_source: recorded.data_source, architecture: recorded.architecture })
+}
+
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
 /// overrides (e.g. more epochs).
 pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -> Result<RunReport, TrainError> {

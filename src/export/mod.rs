@@ -1,0 +1,133 @@
+//! The back-end for PyTorch users: a run's trained weights as one safetensors file whose
+//! tensor names are the `state_dict` names of the torch.nn module tree that mirrors the
+//! graph (one module per node, named after it; a block instance is a module holding its
+//! nodes). Optionally a sample: inputs and the outputs avc computes for them, so a port to
+//! PyTorch can be checked number for number. docs/export.md lists the names per op.
+
+use crate::ast::OutputKind;
+use crate::ir::NodeKind;
+use crate::lower::{self, PairBatch, feed};
+use crate::train::{self, TrainError, checkpoint::Checkpoint};
+use safetensors::{Dtype, tensor::TensorView};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Run(#[from] TrainError),
+    #[error("cannot load {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error("libtorch failed: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// What [`export`] wrote.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub path: PathBuf,
+    /// Tensor names, sorted, with their shapes.
+    pub tensors: Vec<(String, Vec<i64>)>,
+    pub sample: Option<PathBuf>,
+}
+
+/// Writes the weights of checkpoint `which` (`best` or `last`) of `run` to `out`, and
+/// with `sample`, the first `sample_clips` test clips and the model's outputs on them.
+pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)>) -> Result<Exported, ExportError> {
+    let opened = train::open_run(run)?;
+    let graph = &opened.compiled.graph;
+    let mut model = lower::lower(graph, &opened.compiled.checked, Device::Cpu).map_err(TrainError::from)?;
+    let dir = Checkpoint::locate(run, which).map_err(TrainError::from)?;
+    let weights = dir.join(train::checkpoint::WEIGHTS);
+    model
+        .vs
+        .load(&weights)
+        .map_err(|e| ExportError::Load { path: weights.display().to_string(), reason: e.to_string() })?;
+    let mut named: Vec<(String, Tensor)> =
+        model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().contiguous())).collect();
+    // PyTorch's BatchNorm also keeps a step counter in its state_dict; a strict
+    // `load_state_dict` wants it. It only matters with momentum=None, which avc has not.
+    for &id in graph.topo() {
+        if let NodeKind::Op(op) = &graph.node(id).kind
+            && op.name() == "batchnorm"
+        {
+            named.push((format!("{}.num_batches_tracked", graph.node(id).name), Tensor::from(0i64)));
+        }
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let outputs: Vec<String> = graph.outputs.iter().map(|o| format!("{}:{}", o.name, o.kind.keyword())).collect();
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("avc.architecture".to_string(), opened.architecture.clone()),
+        ("avc.checkpoint".to_string(), which.to_string()),
+        ("avc.outputs".to_string(), outputs.join(",")),
+    ]);
+    write(&named, Some(metadata), out)?;
+    let tensors = named.iter().map(|(k, t)| (k.clone(), t.size())).collect();
+    let sample = match sample {
+        Some((path, clips)) => {
+            write_sample(&model, &opened, clips, path)?;
+            Some(path.to_path_buf())
+        }
+        None => None,
+    };
+    Ok(Exported { path: out.to_path_buf(), tensors, sample })
+}
+
+/// `video`, `audio` (float, as the model sees them) for the first `clips` test clips, and
+/// per output `output.<name>` (scores of the aligned pairs) or `output.<name>.video` and
+/// `output.<name>.audio` (embeddings), computed in evaluation mode.
+fn write_sample(model: &lower::Model, opened: &train::OpenedRun, clips: usize, path: &Path) -> Result<(), ExportError> {
+    let data = train::load_data(&opened.compiled, &opened.data_source)?;
+    let test = &data.test;
+    let rows: Vec<usize> = (0..clips.min(test.len())).collect();
+    let video = feed::gather(&test.video, test.steps, test.video_dim, &rows, Device::Cpu)?;
+    let audio = feed::gather(&test.audio, test.steps, test.audio_dim, &rows, Device::Cpu)?;
+    let aligned = lower::aligned_rows(rows.len(), Device::Cpu)?;
+    let batch = PairBatch { video: &video, audio: &audio, video_rows: &aligned, audio_rows: &aligned };
+    let outs = {
+        let _guard = tch::no_grad_guard();
+        model.forward(&batch, false).map_err(TrainError::from)?
+    };
+    let mut named = vec![("video".to_string(), video.shallow_clone()), ("audio".to_string(), audio.shallow_clone())];
+    for (binding, tensors) in model.outputs.iter().zip(outs) {
+        match (binding.kind, tensors.as_slice()) {
+            (OutputKind::Embeddings, [v, a]) => {
+                named.push((format!("output.{}.video", binding.name), v.shallow_clone()));
+                named.push((format!("output.{}.audio", binding.name), a.shallow_clone()));
+            }
+            (_, [t, ..]) => named.push((format!("output.{}", binding.name), t.shallow_clone())),
+            _ => {}
+        }
+    }
+    write(&named, None, path)
+}
+
+/// Writes tensors (float32 or int64) as safetensors, with optional metadata.
+fn write(
+    named: &[(String, Tensor)],
+    metadata: Option<HashMap<String, String>>,
+    path: &Path,
+) -> Result<(), ExportError> {
+    let mut buffers = Vec::with_capacity(named.len());
+    for (name, t) in named {
+        let (dtype, t) = match t.kind() {
+            Kind::Int64 => (Dtype::I64, t.shallow_clone()),
+            _ => (Dtype::F32, t.f_to_kind(Kind::Float)?),
+        };
+        let t = t.f_contiguous()?;
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        let mut bytes = vec![0u8; t.numel() * if dtype == Dtype::I64 { 8 } else { 4 }];
+        t.f_copy_data_u8(&mut bytes, t.numel())?;
+        buffers.push((name.clone(), dtype, shape, bytes));
+    }
+    let bad = |reason: String| ExportError::Write { path: path.display().to_string(), reason };
+    let views: Vec<(String, TensorView)> = buffers
+        .iter()
+        .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| bad(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    safetensors::serialize_to_file(views, metadata, path).map_err(|e| bad(e.to_string()))
+}
