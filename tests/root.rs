@@ -9,6 +9,7 @@ mod graph;
 mod kill;
 mod lowering;
 mod ops;
+mod ops_semantics;
 mod run_outputs;
 mod training;
 
