@@ -7,23 +7,37 @@ use avc::shape::{Dim, Shape};
 use avc::source::Span;
 use tch::{Device, Kind, Tensor, nn};
 
-fn arg(name: &str, kind: ValueKind) -> ResolvedArg {
+pub(crate) fn arg(name: &str, kind: ValueKind) -> ResolvedArg {
     ResolvedArg { name: Ident::new(name, Span::empty()), value: Value { kind, span: Span::empty() } }
 }
 
-fn int(name: &str, v: i64) -> ResolvedArg {
+pub(crate) fn int(name: &str, v: i64) -> ResolvedArg {
     arg(name, ValueKind::Int(v))
 }
 
-fn op(name: &str, args: &[ResolvedArg]) -> Op {
+pub(crate) fn op(name: &str, args: &[ResolvedArg]) -> Op {
     let spec = ops::lookup(name).unwrap_or_else(|| panic!("op {name} is registered"));
     ArgReader::new(spec, args, Span::empty()).parse().unwrap_or_else(|e| panic!("{name}: {e:?}"))
 }
 
 /// `[B, T, F]` with T fixed or the symbol `T`.
-fn seq(t: Option<i64>, f: i64) -> Shape {
+pub(crate) fn seq(t: Option<i64>, f: i64) -> Shape {
     let t = t.map_or(Dim::Sym("T".into()), Dim::Fixed);
     Shape::batched([t, Dim::Fixed(f)])
+}
+
+/// `[B, C, H, W]` with the height fixed or the symbol `T`: a sequence made an image.
+pub(crate) fn image(c: i64, h: Option<i64>, w: i64) -> Shape {
+    let h = h.map_or(Dim::Sym("T".into()), Dim::Fixed);
+    Shape::batched([Dim::Fixed(c), h, Dim::Fixed(w)])
+}
+
+fn yes(name: &str) -> ResolvedArg {
+    arg(name, ValueKind::Bool(true))
+}
+
+fn output_last() -> ResolvedArg {
+    arg("output", ValueKind::Str("last".into()))
 }
 
 /// One case per op (several for ops with modes): the op and its input shapes (time axis
@@ -51,16 +65,49 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
             ),
             vec![seq(t, 6)],
         ),
+        (op("gru", &[int("hidden", 4)]), vec![seq(t, 6)]),
+        (op("gru", &[int("hidden", 4), int("layers", 2), yes("bidirectional")]), vec![seq(t, 6)]),
+        (op("gru", &[int("hidden", 4), output_last()]), vec![seq(t, 6)]),
+        (op("gru", &[int("hidden", 3), int("layers", 2), yes("bidirectional"), output_last()]), vec![seq(t, 6)]),
+        (op("gru", &[int("hidden", 4), int("layers", 2), arg("dropout", ValueKind::Float(0.5))]), vec![seq(t, 6)]),
         (op("conv1d", &[int("out", 7), int("kernel", 3), int("padding", 1)]), vec![seq(t, 6)]),
         (op("conv1d", &[int("out", 7), int("kernel", 4), int("stride", 2)]), vec![seq(t, 6)]),
         (op("maxpool1d", &[int("kernel", 2)]), vec![seq(t, 6)]),
         (op("maxpool1d", &[int("kernel", 3), int("stride", 1)]), vec![seq(t, 6)]),
+        (op("avgpool1d", &[int("kernel", 2)]), vec![seq(t, 6)]),
+        (op("avgpool1d", &[int("kernel", 3), int("stride", 2)]), vec![seq(t, 6)]),
+        (op("conv2d", &[int("out", 4), int("kernel", 3), int("padding", 1)]), vec![image(1, t, 8)]),
+        (op("conv2d", &[int("out", 5), int("kernel", 3), int("stride", 2)]), vec![image(2, t, 9)]),
+        (
+            op(
+                "conv2d",
+                &[
+                    int("out", 3),
+                    int("kernel", 4),
+                    int("stride", 2),
+                    int("padding", 1),
+                    arg("bias", ValueKind::Bool(false)),
+                ],
+            ),
+            vec![image(3, t, 7)],
+        ),
+        (op("maxpool2d", &[int("kernel", 2)]), vec![image(3, t, 8)]),
+        (op("maxpool2d", &[int("kernel", 3), int("stride", 1)]), vec![image(2, t, 5)]),
+        (op("avgpool2d", &[int("kernel", 2)]), vec![image(3, t, 9)]),
+        (op("avgpool2d", &[int("kernel", 3), int("stride", 2)]), vec![image(1, t, 7)]),
         (op("batchnorm", &[]), vec![seq(t, 6)]),
         (op("batchnorm", &[arg("affine", ValueKind::Bool(false))]), vec![vec(6)]),
+        (op("layernorm", &[]), vec![seq(t, 6)]),
+        (op("layernorm", &[arg("affine", ValueKind::Bool(false))]), vec![vec(6)]),
+        (op("layernorm", &[arg("eps", ValueKind::Float(1e-3))]), vec![image(2, t, 5)]),
         (op("dropout", &[]), vec![seq(t, 6)]),
         (op("relu", &[]), vec![seq(t, 6)]),
         (op("leaky_relu", &[]), vec![seq(t, 6)]),
         (op("tanh", &[]), vec![seq(t, 6)]),
+        (op("sigmoid", &[]), vec![seq(t, 6)]),
+        (op("softmax", &[]), vec![seq(t, 6)]),
+        (op("softmax", &[int("axis", 1)]), vec![seq(t, 6)]),
+        (op("softmax", &[int("axis", -3)]), vec![image(3, t, 4)]),
         (op("concat", &[]), vec![seq(t, 6), seq(t, 2)]),
         (op("concat", &[int("axis", 1)]), vec![seq(Some(4), 6), seq(t, 6)]),
         (op("add", &[]), vec![seq(t, 6), seq(t, 6), seq(t, 6)]),

@@ -10,6 +10,7 @@ mod kill;
 mod losses;
 mod lowering;
 mod ops;
+mod ops_semantics;
 mod run_outputs;
 mod training;
 

@@ -1,4 +1,5 @@
-//! Element-wise nonlinearities: no parameters, shape unchanged.
+//! Nonlinearities: element-wise ones, and softmax along one axis. No variables; the
+//! shape is unchanged.
 
 use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
 use crate::shape::Shape;
@@ -48,6 +49,7 @@ macro_rules! elementwise {
 
 elementwise!(Relu, "relu", "max(x, 0).", |x| x.f_relu());
 elementwise!(Tanh, "tanh", "Hyperbolic tangent.", |x| x.f_tanh());
+elementwise!(Sigmoid, "sigmoid", "The logistic function 1 / (1 + exp(-x)), into (0, 1).", |x| x.f_sigmoid());
 
 /// `leaky_relu(x, slope: 0.01)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,5 +93,56 @@ impl Layer for LeakyRelu {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
         let negative = xs[0].f_clamp_max(0.0)?.f_mul_scalar(self.slope)?;
         xs[0].f_clamp_min(0.0)?.f_add(&negative)
+    }
+}
+
+/// `softmax(x, axis: -1)`: exponentiates and normalises along one axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Softmax {
+    pub axis: i64,
+}
+
+impl Softmax {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "softmax",
+        family: "activation",
+        summary: "Exponentials normalised to sum to 1 along `axis` (counted with the batch as axis 0; \
+                  negative counts from the end). The batch axis is refused: samples stay independent.",
+        shape_rule: "[B, ...] -> [B, ...]",
+        arity: Arity::Exactly(1),
+        params: &[ParamSpec {
+            name: "axis",
+            kind: ParamKind::Int,
+            default: Some(Default::Int(-1)),
+            doc: "the axis that sums to 1; -1 is the feature axis",
+        }],
+        parse: |r: &mut ArgReader| Op::Softmax(Softmax { axis: r.int("axis") }),
+    };
+}
+
+impl OpImpl for Softmax {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        match ins[0].axis(self.axis) {
+            Some(a) if a > 0 => Ok(ins[0].clone()),
+            _ => Err(ShapeError::input(0, format!("an axis {} other than the batch", self.axis), &ins[0])
+                .hint("axes count from 0 (the batch) to rank - 1; use -1 for the last one")),
+        }
+    }
+    fn lower(&self, _vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        // Resolved against the checked shape, so the layer never sees a negative axis.
+        let axis = ins[0].axis(self.axis).unwrap_or(1) as i64;
+        Ok(Box::new(Softmax { axis }))
+    }
+    fn describe(&self) -> String {
+        if self.axis == -1 { String::new() } else { format!("axis={}", self.axis) }
+    }
+}
+
+impl Layer for Softmax {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        xs[0].f_softmax(self.axis, None::<tch::Kind>)
     }
 }

@@ -61,17 +61,32 @@ impl Conv1d {
     };
 }
 
-/// Checks that a window fits the time axis (when it is known) and returns the output length.
-fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64) -> Result<Dim, ShapeError> {
-    let t = &ins[0].0[1];
-    if let Some(n) = t.fixed()
+/// Checks that a window fits one axis (when its size is known) and returns the output size.
+/// `what` names the axis's units ("time steps", "rows (H)") and `hint` says what to change.
+pub(super) fn windowed(
+    ins: &[Shape],
+    axis: usize,
+    what: &str,
+    hint: &str,
+    (kernel, stride, pad): (i64, i64, i64),
+) -> Result<Dim, ShapeError> {
+    let n = &ins[0].0[axis];
+    if let Some(n) = n.fixed()
         && n + 2 * pad < kernel
     {
-        return Err(ShapeError::input(0, format!("at least {kernel} time steps (kernel)"), &ins[0])
-            .at_axis(1)
-            .hint("the sequence is shorter than the window; lower `kernel` or pool less before this node"));
+        let expected = match pad {
+            0 => format!("at least {kernel} {what} (kernel)"),
+            p => format!("at least {} {what} with padding {p} on each side (kernel {kernel})", kernel - 2 * p),
+        };
+        return Err(ShapeError::input(0, expected, &ins[0]).at_axis(axis).hint(hint));
     }
-    Ok(t.window_out(kernel, stride, pad))
+    Ok(n.window_out(kernel, stride, pad))
+}
+
+/// [`windowed`] over the time axis of `[B, T, F]`.
+fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64) -> Result<Dim, ShapeError> {
+    let hint = "the sequence is shorter than the window; lower `kernel` or pool less before this node";
+    windowed(ins, 1, "time steps", hint, (kernel, stride, pad))
 }
 
 impl OpImpl for Conv1d {
@@ -134,64 +149,93 @@ impl Layer for Conv1dLayer {
     }
 }
 
-/// `maxpool1d(x, kernel: K)`: the maximum over windows of time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MaxPool1d {
-    pub kernel: i64,
-    pub stride: i64,
+/// The `stride` parameter of every pooling op: 0 (the default) stands for the kernel, so
+/// windows do not overlap unless asked to.
+pub(super) const POOL_STRIDE: ParamSpec = ParamSpec {
+    name: "stride",
+    kind: ParamKind::Int,
+    default: Some(Default::Int(0)),
+    doc: "step between windows; 0 means the kernel (non-overlapping windows)",
+};
+
+/// Reads a pooling op's `kernel` and `stride`, resolving the stride's default to the kernel.
+pub(super) fn pool_args(r: &mut ArgReader) -> (i64, i64) {
+    let kernel = r.int_at_least("kernel", 1);
+    let stride = r.int_at_least("stride", 0);
+    (kernel, if stride == 0 { kernel } else { stride })
 }
 
-impl MaxPool1d {
-    pub const SPEC: OpSpec = OpSpec {
-        name: "maxpool1d",
-        family: "conv",
-        summary: "Maximum over windows of time, per feature.",
-        shape_rule: "[B, T, F] -> [B, (T - kernel) / stride + 1, F]",
-        arity: Arity::Exactly(1),
-        params: &[
-            ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
-            ParamSpec {
-                name: "stride",
-                kind: ParamKind::Int,
-                default: Some(Default::Int(0)),
-                doc: "step between windows; 0 means the kernel (non-overlapping windows)",
-            },
-        ],
-        parse: |r: &mut ArgReader| {
-            let kernel = r.int_at_least("kernel", 1);
-            let stride = r.int_at_least("stride", 0);
-            Op::MaxPool1d(MaxPool1d { kernel, stride: if stride == 0 { kernel } else { stride } })
-        },
+/// `kernel=K`, plus the stride when it is not the kernel.
+pub(super) fn describe_pool(kernel: i64, stride: i64) -> String {
+    if stride == kernel { format!("kernel={kernel}") } else { format!("kernel={kernel} stride={stride}") }
+}
+
+/// Declares a pooling op over the time axis of `[B, T, F]`: its spec, shape rule and a
+/// lowering that runs `$pool(x, kernel, stride)` on PyTorch's `[B, F, T]` layout.
+macro_rules! pool1d {
+    ($ty:ident, $name:literal, $summary:literal, $pool:path) => {
+        #[doc = concat!("`", $name, "(x, kernel: K)`: ", $summary)]
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $ty {
+            pub kernel: i64,
+            pub stride: i64,
+        }
+
+        impl $ty {
+            pub const SPEC: OpSpec = OpSpec {
+                name: $name,
+                family: "conv",
+                summary: $summary,
+                shape_rule: "[B, T, F] -> [B, (T - kernel) / stride + 1, F]",
+                arity: Arity::Exactly(1),
+                params: &[
+                    ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
+                    POOL_STRIDE,
+                ],
+                parse: |r: &mut ArgReader| {
+                    let (kernel, stride) = pool_args(r);
+                    Op::$ty($ty { kernel, stride })
+                },
+            };
+        }
+
+        impl OpImpl for $ty {
+            fn spec(&self) -> &'static OpSpec {
+                &Self::SPEC
+            }
+
+            fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+                expect_rank(ins, 0, 3, "[B, T, F]")?;
+                let t = windowed_time(ins, self.kernel, self.stride, 0)?;
+                Ok(ins[0].with_dim(1, t))
+            }
+
+            fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+                Ok(Box::new(self.clone()))
+            }
+
+            fn describe(&self) -> String {
+                describe_pool(self.kernel, self.stride)
+            }
+        }
+
+        impl Layer for $ty {
+            fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+                $pool(&xs[0].f_transpose(1, 2)?, self.kernel, self.stride)?.f_transpose(1, 2)
+            }
+        }
     };
 }
 
-impl OpImpl for MaxPool1d {
-    fn spec(&self) -> &'static OpSpec {
-        &Self::SPEC
-    }
-
-    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
-        expect_rank(ins, 0, 3, "[B, T, F]")?;
-        let t = windowed_time(ins, self.kernel, self.stride, 0)?;
-        Ok(ins[0].with_dim(1, t))
-    }
-
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
-
-    fn describe(&self) -> String {
-        if self.stride == self.kernel {
-            format!("kernel={}", self.kernel)
-        } else {
-            format!("kernel={} stride={}", self.kernel, self.stride)
-        }
-    }
+/// `[B, F, T]` max pooling over time, PyTorch's layout for `pool1d!`.
+fn max_pool1d(x: &Tensor, kernel: i64, stride: i64) -> Result<Tensor, tch::TchError> {
+    x.f_max_pool1d([kernel], [stride], [0], [1], false)
 }
 
-impl Layer for MaxPool1d {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let x = xs[0].f_transpose(1, 2)?;
-        x.f_max_pool1d([self.kernel], [self.stride], [0], [1], false)?.f_transpose(1, 2)
-    }
+/// `[B, F, T]` average pooling over time; without padding every window is full.
+fn avg_pool1d(x: &Tensor, kernel: i64, stride: i64) -> Result<Tensor, tch::TchError> {
+    x.f_avg_pool1d([kernel], [stride], [0], false, true)
 }
+
+pool1d!(MaxPool1d, "maxpool1d", "Maximum over windows of time, per feature.", max_pool1d);
+pool1d!(AvgPool1d, "avgpool1d", "Mean over windows of time, per feature.", avg_pool1d);

@@ -10,6 +10,7 @@ mod activation;
 mod args;
 mod combine;
 mod conv;
+mod conv2d;
 mod dense;
 pub mod docs;
 mod layout;
@@ -214,13 +215,21 @@ macro_rules! op_enum {
 op_enum! {
     Linear(dense::Linear),
     Lstm(recurrent::Lstm),
+    Gru(recurrent::Gru),
     Conv1d(conv::Conv1d),
     MaxPool1d(conv::MaxPool1d),
+    AvgPool1d(conv::AvgPool1d),
+    Conv2d(conv2d::Conv2d),
+    MaxPool2d(conv2d::MaxPool2d),
+    AvgPool2d(conv2d::AvgPool2d),
     BatchNorm(norm::BatchNorm),
+    LayerNorm(norm::LayerNorm),
     Dropout(norm::Dropout),
     Relu(activation::Relu),
     LeakyRelu(activation::LeakyRelu),
     Tanh(activation::Tanh),
+    Sigmoid(activation::Sigmoid),
+    Softmax(activation::Softmax),
     Concat(combine::Concat),
     Add(combine::Add),
     Mean(reduce::Mean),

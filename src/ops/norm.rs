@@ -48,10 +48,11 @@ impl BatchNorm {
             })
         },
     };
+}
 
-    fn features(ins: &[Shape]) -> i64 {
-        ins[0].last().and_then(Dim::fixed).unwrap_or(1)
-    }
+/// The size of the normalised (last) axis, given inputs that passed `infer`.
+fn features(ins: &[Shape]) -> i64 {
+    ins[0].last().and_then(Dim::fixed).unwrap_or(1)
 }
 
 impl OpImpl for BatchNorm {
@@ -68,11 +69,11 @@ impl OpImpl for BatchNorm {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        if self.affine { 2 * Self::features(ins) } else { 0 }
+        if self.affine { 2 * features(ins) } else { 0 }
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let f = Self::features(ins);
+        let f = features(ins);
         let (weight, bias) = if self.affine {
             (Some(vs.f_var("weight", &[f], nn::Init::Const(1.0))?), Some(vs.f_var("bias", &[f], nn::Init::Const(0.0))?))
         } else {
@@ -118,6 +119,94 @@ impl Layer for BatchNormLayer {
             false,
         )?;
         if seq { y.f_transpose(1, 2) } else { Ok(y) }
+    }
+}
+
+/// `layernorm(x)`: layer normalisation of the last axis, per sample and step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerNorm {
+    pub affine: bool,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "layernorm",
+        family: "norm",
+        summary: "Layer normalisation of the last axis: each position is shifted to mean 0 and scaled to \
+                  variance 1 over its features, the same in training and evaluation (no running \
+                  statistics). Variables as nn.LayerNorm's: `weight` (ones) and `bias` (zeros).",
+        shape_rule: "[B, ..., F] -> [B, ..., F]",
+        arity: Arity::Exactly(1),
+        params: &[
+            ParamSpec {
+                name: "affine",
+                kind: ParamKind::Bool,
+                default: Some(Default::Bool(true)),
+                doc: "learn a scale and shift per feature",
+            },
+            ParamSpec {
+                name: "eps",
+                kind: ParamKind::Float,
+                default: Some(Default::Float(1e-5)),
+                doc: "added to the variance",
+            },
+        ],
+        parse: |r: &mut ArgReader| {
+            Op::LayerNorm(LayerNorm { affine: r.bool("affine"), eps: r.float_in("eps", 0.0, 1.0) })
+        },
+    };
+}
+
+impl OpImpl for LayerNorm {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        if ins[0].rank() < 2 {
+            return Err(ShapeError::input(0, "rank 2 or more [B, ..., F]", &ins[0]));
+        }
+        fixed_axis(ins, 0, ins[0].rank() - 1, "features")?;
+        Ok(ins[0].clone())
+    }
+
+    fn param_count(&self, ins: &[Shape]) -> i64 {
+        if self.affine { 2 * features(ins) } else { 0 }
+    }
+
+    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        let f = features(ins);
+        let (weight, bias) = if self.affine {
+            (Some(vs.f_var("weight", &[f], nn::Init::Const(1.0))?), Some(vs.f_var("bias", &[f], nn::Init::Const(0.0))?))
+        } else {
+            (None, None)
+        };
+        Ok(Box::new(LayerNormLayer { features: f, eps: self.eps, weight, bias }))
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.affine {
+            parts.push("affine=false".to_string());
+        }
+        if self.eps != 1e-5 {
+            parts.push(format!("eps={}", self.eps));
+        }
+        parts.join(" ")
+    }
+}
+
+struct LayerNormLayer {
+    features: i64,
+    eps: f64,
+    weight: Option<Tensor>,
+    bias: Option<Tensor>,
+}
+
+impl Layer for LayerNormLayer {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        xs[0].f_layer_norm([self.features], self.weight.as_ref(), self.bias.as_ref(), self.eps, true)
     }
 }
 

@@ -1,4 +1,6 @@
-//! Recurrent layers over batch-first sequences `[B, T, F]`.
+//! Recurrent layers over batch-first sequences `[B, T, F]`. LSTM and GRU share everything
+//! but their gate count and kernel: [`Recurrent`] holds the shared configuration, shape
+//! rule, cost and PyTorch-named variables; [`Cell`] says which kernel runs.
 
 use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis,
@@ -8,9 +10,51 @@ use tch::{Tensor, nn};
 
 const OUTPUTS: &[&str] = &["sequence", "last"];
 
-/// `lstm(x, hidden: H)`: a (stacked, optionally bidirectional) LSTM.
+const SHAPE_RULE: &str = "[B, T, F] -> [B, T, hidden * dirs] (output: sequence) or [B, hidden * dirs] (output: last)";
+
+/// The parameters of every recurrent op, in the order they are documented.
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec { name: "hidden", kind: ParamKind::Int, default: None, doc: "hidden units per direction" },
+    ParamSpec { name: "layers", kind: ParamKind::Int, default: Some(Default::Int(1)), doc: "stacked layers" },
+    ParamSpec {
+        name: "bidirectional",
+        kind: ParamKind::Bool,
+        default: Some(Default::Bool(false)),
+        doc: "run a second layer backwards in time and concatenate its output",
+    },
+    ParamSpec {
+        name: "output",
+        kind: ParamKind::Choice(OUTPUTS),
+        default: Some(Default::Str("sequence")),
+        doc: "`sequence`: every step; `last`: the final hidden state of the top layer",
+    },
+    ParamSpec {
+        name: "dropout",
+        kind: ParamKind::Float,
+        default: Some(Default::Float(0.0)),
+        doc: "dropout between stacked layers (training only)",
+    },
+];
+
+/// Which recurrent kernel runs; it fixes the number of gates (rows of each weight block).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cell {
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    fn gates(self) -> i64 {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// The configuration LSTM and GRU share.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Lstm {
+pub struct Recurrent {
     pub hidden: i64,
     pub layers: i64,
     pub bidirectional: bool,
@@ -19,55 +63,19 @@ pub struct Lstm {
     pub dropout: f64,
 }
 
-impl Lstm {
-    pub const SPEC: OpSpec = OpSpec {
-        name: "lstm",
-        family: "recurrent",
-        summary: "Long short-term memory over time. Weights are named as PyTorch's nn.LSTM \
-                  names them (`weight_ih_l0`, `bias_hh_l1_reverse`, ...).",
-        shape_rule: "[B, T, F] -> [B, T, hidden * dirs] (output: sequence) or [B, hidden * dirs] (output: last)",
-        arity: Arity::Exactly(1),
-        params: &[
-            ParamSpec { name: "hidden", kind: ParamKind::Int, default: None, doc: "hidden units per direction" },
-            ParamSpec { name: "layers", kind: ParamKind::Int, default: Some(Default::Int(1)), doc: "stacked layers" },
-            ParamSpec {
-                name: "bidirectional",
-                kind: ParamKind::Bool,
-                default: Some(Default::Bool(false)),
-                doc: "run a second LSTM backwards in time and concatenate",
-            },
-            ParamSpec {
-                name: "output",
-                kind: ParamKind::Choice(OUTPUTS),
-                default: Some(Default::Str("sequence")),
-                doc: "`sequence`: every step; `last`: the final hidden state of the top layer",
-            },
-            ParamSpec {
-                name: "dropout",
-                kind: ParamKind::Float,
-                default: Some(Default::Float(0.0)),
-                doc: "dropout between stacked layers (training only)",
-            },
-        ],
-        parse: |r: &mut ArgReader| {
-            Op::Lstm(Lstm {
-                hidden: r.int_at_least("hidden", 1),
-                layers: r.int_at_least("layers", 1),
-                bidirectional: r.bool("bidirectional"),
-                last: r.choice("output") == 1,
-                dropout: r.float_in("dropout", 0.0, 1.0),
-            })
-        },
-    };
+impl Recurrent {
+    fn parse(r: &mut ArgReader) -> Self {
+        Recurrent {
+            hidden: r.int_at_least("hidden", 1),
+            layers: r.int_at_least("layers", 1),
+            bidirectional: r.bool("bidirectional"),
+            last: r.choice("output") == 1,
+            dropout: r.float_in("dropout", 0.0, 1.0),
+        }
+    }
 
     fn dirs(&self) -> i64 {
         if self.bidirectional { 2 } else { 1 }
-    }
-}
-
-impl OpImpl for Lstm {
-    fn spec(&self) -> &'static OpSpec {
-        &Self::SPEC
     }
 
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
@@ -77,39 +85,41 @@ impl OpImpl for Lstm {
         Ok(if self.last { Shape::batched([width]) } else { ins[0].with_dim(2, width) })
     }
 
-    fn param_count(&self, ins: &[Shape]) -> i64 {
-        let f = ins[0].0[2].fixed().unwrap_or(0);
-        let h = self.hidden;
-        (0..self.layers)
-            .map(|l| {
-                let input = if l == 0 { f } else { h * self.dirs() };
-                self.dirs() * (4 * h * (input + h) + 8 * h)
-            })
-            .sum()
-    }
-
-    fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
-        let t = ins[0].0[1].fixed()?;
-        let per_step: i64 = self.param_count(ins) - self.layers * self.dirs() * 8 * self.hidden;
-        Some(t * per_step)
-    }
-
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+    /// The input width of each layer: the features, then the previous layer's output.
+    fn layer_inputs(&self, ins: &[Shape]) -> impl Iterator<Item = i64> {
         let f = ins[0].0[2].fixed().unwrap_or(1);
-        let h = self.hidden;
+        let below = self.hidden * self.dirs();
+        (0..self.layers).map(move |l| if l == 0 { f } else { below })
+    }
+
+    fn param_count(&self, cell: Cell, ins: &[Shape]) -> i64 {
+        let rows = cell.gates() * self.hidden;
+        let per_dir = |input: i64| rows * (input + self.hidden) + 2 * rows;
+        self.layer_inputs(ins).map(|input| self.dirs() * per_dir(input)).sum()
+    }
+
+    /// One weight multiply-add per weight entry and time step (biases are adds).
+    fn macs(&self, cell: Cell, ins: &[Shape]) -> Option<i64> {
+        let t = ins[0].0[1].fixed()?;
+        let biases = self.layers * self.dirs() * 2 * cell.gates() * self.hidden;
+        Some(t * (self.param_count(cell, ins) - biases))
+    }
+
+    /// The variables in the order tch's kernels read them, named as PyTorch names them.
+    fn variables(&self, cell: Cell, vs: &nn::Path, ins: &[Shape]) -> Result<Vec<Tensor>, tch::TchError> {
+        let (h, rows) = (self.hidden, cell.gates() * self.hidden);
         let init = super::bias_init(h);
         let mut params = Vec::new();
-        for layer in 0..self.layers {
-            let input = if layer == 0 { f } else { h * self.dirs() };
+        for (layer, input) in self.layer_inputs(ins).enumerate() {
             for dir in 0..self.dirs() {
                 let suffix = if dir == 1 { "_reverse" } else { "" };
-                params.push(vs.f_var(&format!("weight_ih_l{layer}{suffix}"), &[4 * h, input], init)?);
-                params.push(vs.f_var(&format!("weight_hh_l{layer}{suffix}"), &[4 * h, h], init)?);
-                params.push(vs.f_var(&format!("bias_ih_l{layer}{suffix}"), &[4 * h], init)?);
-                params.push(vs.f_var(&format!("bias_hh_l{layer}{suffix}"), &[4 * h], init)?);
+                params.push(vs.f_var(&format!("weight_ih_l{layer}{suffix}"), &[rows, input], init)?);
+                params.push(vs.f_var(&format!("weight_hh_l{layer}{suffix}"), &[rows, h], init)?);
+                params.push(vs.f_var(&format!("bias_ih_l{layer}{suffix}"), &[rows], init)?);
+                params.push(vs.f_var(&format!("bias_hh_l{layer}{suffix}"), &[rows], init)?);
             }
         }
-        Ok(Box::new(LstmLayer { cfg: self.clone(), params }))
+        Ok(params)
     }
 
     fn describe(&self) -> String {
@@ -130,34 +140,98 @@ impl OpImpl for Lstm {
     }
 }
 
-struct LstmLayer {
-    cfg: Lstm,
+/// `lstm(x, hidden: H)`: a (stacked, optionally bidirectional) LSTM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lstm(pub Recurrent);
+
+impl Lstm {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "lstm",
+        family: "recurrent",
+        summary: "Long short-term memory over time. Weights are named as PyTorch's nn.LSTM \
+                  names them (`weight_ih_l0`, `bias_hh_l1_reverse`, ...).",
+        shape_rule: SHAPE_RULE,
+        arity: Arity::Exactly(1),
+        params: PARAMS,
+        parse: |r: &mut ArgReader| Op::Lstm(Lstm(Recurrent::parse(r))),
+    };
+}
+
+/// `gru(x, hidden: H)`: a (stacked, optionally bidirectional) GRU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gru(pub Recurrent);
+
+impl Gru {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "gru",
+        family: "recurrent",
+        summary: "Gated recurrent unit over time: three gates to the LSTM's four, no cell state. \
+                  Weights are named as PyTorch's nn.GRU names them (`weight_ih_l0` of shape \
+                  [3 * hidden, F], `bias_hh_l1_reverse`, ...).",
+        shape_rule: SHAPE_RULE,
+        arity: Arity::Exactly(1),
+        params: PARAMS,
+        parse: |r: &mut ArgReader| Op::Gru(Gru(Recurrent::parse(r))),
+    };
+}
+
+/// Implements [`OpImpl`] for a recurrent op by delegating to its [`Recurrent`] config.
+macro_rules! recurrent_op {
+    ($ty:ident, $cell:expr) => {
+        impl OpImpl for $ty {
+            fn spec(&self) -> &'static OpSpec {
+                &Self::SPEC
+            }
+            fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+                self.0.infer(ins)
+            }
+            fn param_count(&self, ins: &[Shape]) -> i64 {
+                self.0.param_count($cell, ins)
+            }
+            fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
+                self.0.macs($cell, ins)
+            }
+            fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+                let params = self.0.variables($cell, vs, ins)?;
+                Ok(Box::new(RecurrentLayer { cfg: self.0.clone(), cell: $cell, params }))
+            }
+            fn describe(&self) -> String {
+                self.0.describe()
+            }
+        }
+    };
+}
+
+recurrent_op!(Lstm, Cell::Lstm);
+recurrent_op!(Gru, Cell::Gru);
+
+struct RecurrentLayer {
+    cfg: Recurrent,
+    cell: Cell,
     params: Vec<Tensor>,
 }
 
-impl Layer for LstmLayer {
+impl Layer for RecurrentLayer {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        let x = xs[0];
+        let (x, cfg) = (xs[0], &self.cfg);
         let batch = x.size().first().copied().unwrap_or(0);
-        let dirs = self.cfg.dirs();
-        let state = [self.cfg.layers * dirs, batch, self.cfg.hidden];
-        let h0 = Tensor::f_zeros(state, (x.kind(), x.device()))?;
-        let c0 = Tensor::f_zeros(state, (x.kind(), x.device()))?;
-        let (out, h, _c) = x.f_lstm(
-            &[&h0, &c0],
-            &self.params.iter().collect::<Vec<_>>(),
-            true,
-            self.cfg.layers,
-            self.cfg.dropout,
-            train,
-            self.cfg.bidirectional,
-            true,
-        )?;
-        if !self.cfg.last {
+        let dirs = cfg.dirs();
+        let state = [cfg.layers * dirs, batch, cfg.hidden];
+        let zeros = || Tensor::f_zeros(state, (x.kind(), x.device()));
+        let (layers, p, bi) = (cfg.layers, cfg.dropout, cfg.bidirectional);
+        let (out, h) = match self.cell {
+            Cell::Lstm => {
+                let (h0, c0) = (zeros()?, zeros()?);
+                let (out, h, _c) = x.f_lstm(&[h0, c0], &self.params, true, layers, p, train, bi, true)?;
+                (out, h)
+            }
+            Cell::Gru => x.f_gru(&zeros()?, &self.params, true, layers, p, train, bi, true)?,
+        };
+        if !cfg.last {
             return Ok(out);
         }
         // h is [layers * dirs, B, H]; the top layer's directions are the last `dirs` rows.
-        let top = h.f_narrow(0, (self.cfg.layers - 1) * dirs, dirs)?;
-        top.f_permute([1, 0, 2])?.f_reshape([batch, dirs * self.cfg.hidden])
+        let top = h.f_narrow(0, (cfg.layers - 1) * dirs, dirs)?;
+        top.f_permute([1, 0, 2])?.f_reshape([batch, dirs * cfg.hidden])
     }
 }
