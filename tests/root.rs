@@ -8,6 +8,7 @@ mod fmt;
 mod graph;
 mod kill;
 mod lowering;
+mod op_semantics;
 mod ops;
 mod run_outputs;
 mod training;
