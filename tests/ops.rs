@@ -15,6 +15,11 @@ pub(crate) fn int(name: &str, v: i64) -> ResolvedArg {
     arg(name, ValueKind::Int(v))
 }
 
+fn ints(name: &str, vs: &[i64]) -> ResolvedArg {
+    let items = vs.iter().map(|&v| Value { kind: ValueKind::Int(v), span: Span::empty() }).collect();
+    arg(name, ValueKind::List(items))
+}
+
 pub(crate) fn op(name: &str, args: &[ResolvedArg]) -> Op {
     let spec = ops::lookup(name).unwrap_or_else(|| panic!("op {name} is registered"));
     ArgReader::new(spec, args, Span::empty()).parse().unwrap_or_else(|e| panic!("{name}: {e:?}"))
@@ -44,6 +49,10 @@ fn output_last() -> ResolvedArg {
 /// left open where `None` is passed).
 fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
     let vec = |f| Shape::batched([Dim::Fixed(f)]);
+    let t_dim = t.map_or(Dim::Sym("T".into()), Dim::Fixed);
+    // [B, 2, T, F]: a two-channel sequence.
+    let grid = |f| Shape::batched([Dim::Fixed(2), t_dim.clone(), Dim::Fixed(f)]);
+    let weights = || arg("output", ValueKind::Str("weights".into()));
     vec![
         (op("linear", &[int("out", 5)]), vec![seq(t, 6)]),
         (op("linear", &[int("out", 3), arg("bias", ValueKind::Bool(false))]), vec![vec(6)]),
@@ -111,11 +120,37 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("concat", &[]), vec![seq(t, 6), seq(t, 2)]),
         (op("concat", &[int("axis", 1)]), vec![seq(Some(4), 6), seq(t, 6)]),
         (op("add", &[]), vec![seq(t, 6), seq(t, 6), seq(t, 6)]),
+        (op("residual", &[]), vec![seq(t, 6), seq(t, 6)]),
+        (op("residual", &[]), vec![seq(t, 6), seq(t, 4)]),
+        (op("residual", &[]), vec![vec(3), vec(5)]),
+        (op("matmul", &[]), vec![seq(Some(5), 6), seq(Some(6), 4)]),
+        (op("matmul", &[]), vec![seq(t, 6), seq(Some(6), 4)]),
+        (op("matmul", &[arg("transpose_b", ValueKind::Bool(true))]), vec![seq(t, 6), seq(t, 6)]),
+        (op("matmul", &[]), vec![grid(6), Shape::batched([Dim::Fixed(2), Dim::Fixed(6), t_dim.clone()])]),
+        (op("bmm", &[]), vec![seq(t, 6), seq(Some(6), 4)]),
+        (op("cosine", &[]), vec![seq(t, 6), seq(t, 6)]),
+        (op("cosine", &[]), vec![vec(6), vec(6)]),
+        (op("l2_distance", &[]), vec![seq(t, 6), seq(t, 6)]),
+        (op("l2_distance", &[]), vec![vec(6), vec(6)]),
         (op("mean", &[]), vec![seq(t, 6)]),
         (op("max", &[int("axis", -1)]), vec![seq(t, 6)]),
         (op("last", &[]), vec![seq(t, 6)]),
+        (op("attention", &[int("hidden", 4)]), vec![seq(t, 6)]),
+        (op("attention", &[int("hidden", 4), weights()]), vec![seq(t, 6)]),
+        (op("attention", &[int("hidden", 4)]), vec![seq(t, 6), vec(3)]),
+        (op("attention", &[int("hidden", 4), weights()]), vec![seq(t, 6), vec(3)]),
+        (op("self_attention", &[int("heads", 2)]), vec![seq(t, 6)]),
+        (op("self_attention", &[int("heads", 1), arg("dropout", ValueKind::Float(0.3))]), vec![seq(t, 4)]),
         (op("flatten", &[]), vec![seq(Some(5), 6)]),
         (op("transpose", &[]), vec![seq(t, 6)]),
+        (op("reshape", &[ints("shape", &[8, -1])]), vec![seq(Some(4), 6)]),
+        (op("reshape", &[ints("shape", &[24])]), vec![seq(Some(4), 6)]),
+        (op("reshape", &[ints("shape", &[-1, 3])]), vec![seq(t, 6)]),
+        (op("reshape", &[ints("shape", &[-1, 2, 3])]), vec![seq(t, 6)]),
+        (op("unsqueeze", &[int("axis", 1)]), vec![seq(t, 6)]),
+        (op("unsqueeze", &[int("axis", -1)]), vec![seq(t, 6)]),
+        (op("permute", &[ints("dims", &[0, 2, 1])]), vec![seq(t, 6)]),
+        (op("permute", &[ints("dims", &[0, 2, -3, 3])]), vec![grid(6)]),
     ]
 }
 

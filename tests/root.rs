@@ -9,6 +9,7 @@ mod graph;
 mod kill;
 mod losses;
 mod lowering;
+mod op_semantics;
 mod ops;
 mod ops_semantics;
 mod run_outputs;

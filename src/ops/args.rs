@@ -131,17 +131,18 @@ impl<'a> ArgReader<'a> {
 
     /// An integer that must be at least `min` (sizes, kernels, strides).
     pub fn int_at_least(&mut self, name: &'static str, min: i64) -> i64 {
+        let v = self.int_where(name, |v| if v < min { Err(format!("must be at least {min}")) } else { Ok(()) });
+        v.max(min)
+    }
+
+    /// An integer that must also pass `check`, which says what is wrong with it.
+    pub fn int_where(&mut self, name: &'static str, check: impl Fn(i64) -> Result<(), String>) -> i64 {
+        // Only a value written as an integer is checked: a fallback after a type error is not
+        // the user's and must not be reported twice.
+        let given = self.args.iter().any(|a| a.name.name == name && matches!(a.value.kind, ValueKind::Int(_)));
         let v = self.int(name);
-        if v < min {
-            let span = self.span_of(name);
-            self.errors.push(ArgError::Range {
-                op: self.spec.name,
-                param: name,
-                problem: format!("must be at least {min}"),
-                found: v.to_string(),
-                span,
-            });
-            return min;
+        if given && let Err(problem) = check(v) {
+            self.out_of_range(name, problem, v.to_string());
         }
         v
     }
@@ -167,14 +168,7 @@ impl<'a> ArgReader<'a> {
     pub fn float_in(&mut self, name: &'static str, lo: f64, hi: f64) -> f64 {
         let x = self.float(name);
         if !(lo..=hi).contains(&x) {
-            let span = self.span_of(name);
-            self.errors.push(ArgError::Range {
-                op: self.spec.name,
-                param: name,
-                problem: format!("must lie in [{lo}, {hi}]"),
-                found: x.to_string(),
-                span,
-            });
+            self.out_of_range(name, format!("must lie in [{lo}, {hi}]"), x.to_string());
             return lo;
         }
         x
@@ -218,6 +212,45 @@ impl<'a> ArgReader<'a> {
                 fallback
             }
         }
+    }
+
+    /// A list of integers (`shape: [8, -1]`). Each element is type-checked, with the span
+    /// of the element at fault; references inside were substituted by the IR builder.
+    pub fn int_list(&mut self, name: &'static str) -> Vec<i64> {
+        self.int_list_where(name, |_| Ok(()))
+    }
+
+    /// A list of integers that must also pass `check`, which says what is wrong with a
+    /// well-typed list (e.g. "may infer at most one size"). The check runs only on a list
+    /// that was given and read cleanly, so one mistake is reported once.
+    pub fn int_list_where(&mut self, name: &'static str, check: impl Fn(&[i64]) -> Result<(), String>) -> Vec<i64> {
+        let (value, _) = self.lookup(name);
+        let Some(v) = value else { return Vec::new() };
+        let ValueKind::List(items) = &v.kind else {
+            self.type_error(name, "a list of integers like `[8, -1]`", v);
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut clean = true;
+        for item in items {
+            match item.kind {
+                ValueKind::Int(i) => out.push(i),
+                _ => {
+                    self.type_error(name, "a list of integers", item);
+                    clean = false;
+                }
+            }
+        }
+        if clean && let Err(problem) = check(&out) {
+            self.out_of_range(name, problem, v.to_string());
+        }
+        out
+    }
+
+    /// Records a well-typed value that the op cannot accept.
+    fn out_of_range(&mut self, name: &'static str, problem: String, found: String) {
+        let span = self.span_of(name);
+        self.errors.push(ArgError::Range { op: self.spec.name, param: name, problem, found, span });
     }
 
     fn span_of(&self, name: &str) -> Span {

@@ -8,15 +8,21 @@
 
 mod activation;
 mod args;
+mod attention;
+mod axes;
 mod combine;
 mod conv;
 mod conv2d;
 mod dense;
 pub mod docs;
 mod layout;
+mod linalg;
 mod norm;
 mod recurrent;
 mod reduce;
+mod residual;
+mod self_attention;
+mod similarity;
 
 pub use args::{ArgError, ArgReader, ResolvedArg};
 
@@ -31,6 +37,8 @@ pub enum ParamKind {
     Bool,
     /// A string from a fixed set.
     Choice(&'static [&'static str]),
+    /// A list of integers, such as a shape (`[8, -1]`) or an axis order (`[0, 2, 1]`).
+    IntList,
 }
 
 impl ParamKind {
@@ -40,6 +48,7 @@ impl ParamKind {
             ParamKind::Float => "float".into(),
             ParamKind::Bool => "bool".into(),
             ParamKind::Choice(c) => c.join("|"),
+            ParamKind::IntList => "[int]".into(),
         }
     }
 }
@@ -78,6 +87,8 @@ pub struct ParamSpec {
 pub enum Arity {
     Exactly(usize),
     AtLeast(usize),
+    /// From the first to the second, both included (optional inputs).
+    Range(usize, usize),
 }
 
 impl Arity {
@@ -85,6 +96,7 @@ impl Arity {
         match self {
             Arity::Exactly(k) => n == k,
             Arity::AtLeast(k) => n >= k,
+            Arity::Range(lo, hi) => (lo..=hi).contains(&n),
         }
     }
 }
@@ -95,6 +107,8 @@ impl std::fmt::Display for Arity {
             Arity::Exactly(1) => write!(f, "1 input"),
             Arity::Exactly(k) => write!(f, "{k} inputs"),
             Arity::AtLeast(k) => write!(f, "{k} or more inputs"),
+            Arity::Range(lo, hi) if *hi == lo + 1 => write!(f, "{lo} or {hi} inputs"),
+            Arity::Range(lo, hi) => write!(f, "{lo} to {hi} inputs"),
         }
     }
 }
@@ -232,11 +246,21 @@ op_enum! {
     Softmax(activation::Softmax),
     Concat(combine::Concat),
     Add(combine::Add),
+    Residual(residual::Residual),
+    Matmul(linalg::Matmul),
+    Bmm(linalg::Bmm),
+    Cosine(similarity::Cosine),
+    L2Distance(similarity::L2Distance),
     Mean(reduce::Mean),
     Max(reduce::Max),
     Last(reduce::Last),
+    Attention(attention::Attention),
+    SelfAttention(self_attention::SelfAttention),
     Flatten(layout::Flatten),
     Transpose(layout::Transpose),
+    Reshape(axes::Reshape),
+    Unsqueeze(axes::Unsqueeze),
+    Permute(axes::Permute),
 }
 
 impl Op {
