@@ -106,6 +106,8 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("avgpool2d", &[int("kernel", 3), int("stride", 2)]), vec![image(1, t, 7)]),
         (op("batchnorm", &[]), vec![seq(t, 6)]),
         (op("batchnorm", &[arg("affine", ValueKind::Bool(false))]), vec![vec(6)]),
+        (op("batchnorm", &[]), vec![image(3, t, 5)]),
+        (op("batchnorm", &[int("axis", 1)]), vec![seq(Some(4), 6)]),
         (op("layernorm", &[]), vec![seq(t, 6)]),
         (op("layernorm", &[arg("affine", ValueKind::Bool(false))]), vec![vec(6)]),
         (op("layernorm", &[arg("eps", ValueKind::Float(1e-3))]), vec![image(2, t, 5)]),

@@ -35,7 +35,14 @@ pub fn reference_markdown() -> String {
         out.push_str("| parameter | type | default | meaning |\n| --- | --- | --- | --- |\n");
         for p in spec.params {
             let default = p.default.map_or("required".to_string(), |d| format!("`{d}`"));
-            out.push_str(&format!("| `{}` | {} | {default} | {} |\n", p.name, p.kind.describe(), p.doc));
+            // A bare `|` would end the table cell.
+            let cell = |text: &str| text.replace('|', "\\|");
+            out.push_str(&format!(
+                "| `{}` | {} | {default} | {} |\n",
+                p.name,
+                cell(&p.kind.describe()),
+                cell(p.doc)
+            ));
         }
         out.push('\n');
     }

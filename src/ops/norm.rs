@@ -10,15 +10,18 @@ pub struct BatchNorm {
     pub affine: bool,
     pub eps: f64,
     pub momentum: f64,
+    /// The normalised axis as written; 0 picks the features (see [`BatchNorm::channel_axis`]).
+    pub axis: i64,
 }
 
 impl BatchNorm {
     pub const SPEC: OpSpec = OpSpec {
         name: "batchnorm",
         family: "norm",
-        summary: "Batch normalisation of the feature axis (the last one), over batch and time. \
-                  Keeps running statistics for evaluation (`running_mean`, `running_var`).",
-        shape_rule: "[B, F] -> [B, F]; [B, T, F] -> [B, T, F]",
+        summary: "Batch normalisation of one axis (the features: the last axis of a vector or a \
+                  sequence, the channels of an image) over all the others. Keeps running statistics \
+                  for evaluation (`running_mean`, `running_var`), as nn.BatchNorm1d/2d does.",
+        shape_rule: "[B, F] -> [B, F]; [B, T, F] -> [B, T, F]; [B, C, H, W] -> [B, C, H, W]",
         arity: Arity::Exactly(1),
         params: &[
             ParamSpec {
@@ -39,12 +42,20 @@ impl BatchNorm {
                 default: Some(Default::Float(0.1)),
                 doc: "weight of the new batch in the running statistics",
             },
+            ParamSpec {
+                name: "axis",
+                kind: ParamKind::Int,
+                default: Some(Default::Int(0)),
+                doc: "the normalised axis (batch = 0, negative from the end); 0: the last axis of [B, F] and \
+                      [B, T, F], axis 1 (channels) of [B, C, H, W]",
+            },
         ],
         parse: |r: &mut ArgReader| {
             Op::BatchNorm(BatchNorm {
                 affine: r.bool("affine"),
                 eps: r.float_in("eps", 0.0, 1.0),
                 momentum: r.float_in("momentum", 0.0, 1.0),
+                axis: r.int("axis"),
             })
         },
     };
@@ -55,25 +66,44 @@ fn features(ins: &[Shape]) -> i64 {
     ins[0].last().and_then(Dim::fixed).unwrap_or(1)
 }
 
+impl BatchNorm {
+    /// The normalised axis of an input, when it is a valid non-batch axis.
+    fn channel_axis(&self, x: &Shape) -> Option<usize> {
+        match self.axis {
+            0 if x.rank() == 4 => Some(1),
+            0 => x.rank().checked_sub(1).filter(|&a| a > 0),
+            a => x.axis(a),
+        }
+    }
+
+    fn features(&self, ins: &[Shape]) -> i64 {
+        self.channel_axis(&ins[0]).and_then(|a| ins[0].0[a].fixed()).unwrap_or(1)
+    }
+}
+
 impl OpImpl for BatchNorm {
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
 
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
-        if !(2..=3).contains(&ins[0].rank()) {
-            return Err(ShapeError::input(0, "rank 2 [B, F] or rank 3 [B, T, F]", &ins[0]));
+        if !(2..=4).contains(&ins[0].rank()) {
+            return Err(ShapeError::input(0, "rank 2 [B, F], 3 [B, T, F] or 4 [B, C, H, W]", &ins[0]));
         }
-        fixed_axis(ins, 0, ins[0].rank() - 1, "features")?;
+        let Some(axis) = self.channel_axis(&ins[0]) else {
+            return Err(ShapeError::input(0, format!("an axis {} other than the batch", self.axis), &ins[0]));
+        };
+        fixed_axis(ins, 0, axis, "normalised features")?;
         Ok(ins[0].clone())
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        if self.affine { 2 * features(ins) } else { 0 }
+        if self.affine { 2 * self.features(ins) } else { 0 }
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let f = features(ins);
+        let f = self.features(ins);
+        let axis = self.channel_axis(&ins[0]).unwrap_or(1) as i64;
         let (weight, bias) = if self.affine {
             (Some(vs.f_var("weight", &[f], nn::Init::Const(1.0))?), Some(vs.f_var("bias", &[f], nn::Init::Const(0.0))?))
         } else {
@@ -81,6 +111,7 @@ impl OpImpl for BatchNorm {
         };
         Ok(Box::new(BatchNormLayer {
             cfg: self.clone(),
+            axis,
             weight,
             bias,
             running_mean: vs.f_zeros_no_train("running_mean", &[f])?,
@@ -89,12 +120,18 @@ impl OpImpl for BatchNorm {
     }
 
     fn describe(&self) -> String {
-        if self.affine { String::new() } else { "affine=false".into() }
+        let mut s = if self.affine { String::new() } else { "affine=false".into() };
+        if self.axis != 0 {
+            s += &format!("{}axis={}", if s.is_empty() { "" } else { " " }, self.axis);
+        }
+        s
     }
 }
 
 struct BatchNormLayer {
     cfg: BatchNorm,
+    /// The normalised axis, resolved against the checked shape.
+    axis: i64,
     weight: Option<Tensor>,
     bias: Option<Tensor>,
     running_mean: Tensor,
@@ -103,10 +140,9 @@ struct BatchNormLayer {
 
 impl Layer for BatchNormLayer {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        let x = xs[0];
-        let seq = x.dim() == 3;
-        // PyTorch normalises axis 1; sequences carry features last.
-        let x = if seq { x.f_transpose(1, 2)? } else { x.shallow_clone() };
+        // libtorch normalises axis 1; sequences carry their features last.
+        let moved = self.axis != 1;
+        let x = if moved { xs[0].f_transpose(1, self.axis)? } else { xs[0].shallow_clone() };
         let y = Tensor::f_batch_norm(
             &x,
             self.weight.as_ref(),
@@ -118,7 +154,7 @@ impl Layer for BatchNormLayer {
             self.cfg.eps,
             false,
         )?;
-        if seq { y.f_transpose(1, 2) } else { Ok(y) }
+        if moved { y.f_transpose(1, self.axis) } else { Ok(y) }
     }
 }
 
