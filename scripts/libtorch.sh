@@ -46,10 +46,13 @@ if [ ! -f "$marker" ]; then
   "$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' > "$marker.tmp"
   mv "$marker.tmp" "$marker"
 fi
-# TensorBoard reads the run directories' event files, and the tests read them back with it.
-# Checked on every run, so a cache made before this step gets it once.
-if ! "$venv/bin/python" -c 'import tensorboard' >/dev/null 2>&1; then
-  echo "avc: installing tensorboard into $venv" >&2
-  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off tensorboard >&2
-fi
+# TensorBoard reads the run directories' event files, and safetensors loads `avc export`'s
+# weights into torch.nn; the tests use both. Checked on every run, so a cache made before
+# this step gets them once.
+for module in tensorboard safetensors; do
+  if ! "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
+    echo "avc: installing $module into $venv" >&2
+    "$venv/bin/pip" install --disable-pip-version-check --progress-bar off "$module" >&2
+  fi
+done
 link "$(cat "$marker")"

@@ -4,6 +4,7 @@ mod architectures;
 mod diagnostics;
 mod docs;
 mod dsl;
+mod export;
 mod fmt;
 mod graph;
 mod kill;
@@ -13,6 +14,7 @@ mod op_semantics;
 mod ops;
 mod ops_semantics;
 mod run_outputs;
+pub use run_outputs::venv_python;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

@@ -106,7 +106,7 @@ fn event_file_is_framed_tfrecords() {
 }
 
 /// The Python of the venv that `scripts/libtorch.sh` makes (with torch and tensorboard).
-fn venv_python() -> PathBuf {
+pub fn venv_python() -> PathBuf {
     let cache = std::env::var_os("AVC_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| {
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)

@@ -24,7 +24,10 @@ pub fn render_table(graph: &Graph, checked: &Checked) -> String {
         let args = match &node.kind {
             NodeKind::Input { stream, .. } if *stream != node.name => format!("stream={stream}"),
             NodeKind::Input { .. } => String::new(),
-            NodeKind::Op(op) => op.describe(),
+            NodeKind::Op(op) => match node.shares {
+                Some(owner) => format!("{} share={}", op.describe(), graph.node(owner).name).trim().to_string(),
+                None => op.describe(),
+            },
         };
         let shape = match checked.shape(id) {
             Some(s) => s.to_string(),

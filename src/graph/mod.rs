@@ -170,6 +170,9 @@ impl Scene {
             if params != 0 {
                 lines.push(format!("{} params", render_count(params)));
             }
+            if let Some(owner) = node.shares {
+                lines.push(format!("weights of {}", graph.node(owner).name));
+            }
             scene_of[id.index()] = nodes.len();
             nodes.push(SceneNode {
                 name: node.name.clone(),

@@ -77,7 +77,7 @@ impl BuildError {
                 .with_help("a shared node must run the same op with the same parameters; only its inputs differ"),
             BuildError::ShareValue { span, .. } => Diagnostic::error("share::value", msg)
                 .with_label(*span, "not a node name")
-                .with_help("write the name of a node, e.g. `share: vfc` (in the DSL: `share: \"vfc\"`)"),
+                .with_help("write the name of a node, e.g. `share: vfc`"),
             BuildError::ShareBlock { span, .. } => Diagnostic::error("share::block", msg)
                 .with_label(*span, "here")
                 .with_help("share the op nodes inside the block instead"),
@@ -394,12 +394,15 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let mut args: Vec<ResolvedArg> = decl
+        // `share` names a node, not a value: it is taken before constants are substituted,
+        // so `share: vfc` reads the same in YAML (a string) and in the DSL (a name).
+        let shares = decl.args.iter().find(|a| a.name.name == "share").and_then(|a| self.share(a, &full_name, scope));
+        let args: Vec<ResolvedArg> = decl
             .args
             .iter()
+            .filter(|a| a.name.name != "share")
             .map(|a| ResolvedArg { name: a.name.clone(), value: self.resolve_value(&a.value, &scope.values) })
             .collect();
-        let shares = self.take_share(&mut args, &full_name, scope);
         if let Some(spec) = ops::lookup(&decl.callee.name) {
             self.add_op(spec, full_name, inputs, &args, decl, scope, shares);
         } else if let Some(&block) = self.blocks.get(decl.callee.name.as_str()) {
@@ -420,12 +423,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Removes a `share: NODE` argument (it is not an op parameter) and resolves the
-    /// name in the node's scope; an unknown name is reported here.
-    fn take_share(&mut self, args: &mut Vec<ResolvedArg>, node: &str, scope: &Scope) -> Option<(Ident, String)> {
-        let at = args.iter().position(|a| a.name.name == "share")?;
-        let arg = args.remove(at);
-        let ValueKind::Str(target) = &arg.value.kind else {
+    /// Resolves a `share: NODE` argument in the node's scope; a bad one is reported here.
+    fn share(&mut self, arg: &ast::Arg, node: &str, scope: &Scope) -> Option<(Ident, String)> {
+        let (ValueKind::Str(target) | ValueKind::Ref(target)) = &arg.value.kind else {
             let found = format!("{} `{}`", arg.value.kind.type_name(), arg.value);
             self.errors.push(BuildError::ShareValue { found, span: arg.value.span });
             return None;

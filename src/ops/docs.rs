@@ -37,12 +37,7 @@ pub fn reference_markdown() -> String {
             let default = p.default.map_or("required".to_string(), |d| format!("`{d}`"));
             // A bare `|` would end the table cell.
             let cell = |text: &str| text.replace('|', "\\|");
-            out.push_str(&format!(
-                "| `{}` | {} | {default} | {} |\n",
-                p.name,
-                cell(&p.kind.describe()),
-                cell(p.doc)
-            ));
+            out.push_str(&format!("| `{}` | {} | {default} | {} |\n", p.name, cell(&p.kind.describe()), cell(p.doc)));
         }
         out.push('\n');
     }

@@ -1,0 +1,71 @@
+//! `avc export` writes weights a PyTorch user can load: for final, dual_cnn and
+//! ta_lstm_metric, a hand-written torch.nn twin (tests/python/torch_twins.py) loads the
+//! exported file with `strict=True` and reproduces avc's outputs on the same clips.
+
+use avc::train::{DataSource, TrainConfig, TrainOptions, train};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Few clips of the default shapes: the real architectures need [120, 1024] and [120, 128].
+const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
+
+/// Trains `arch` for two batches (so BatchNorm's running statistics move) and exports it.
+fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
+    let compiled = crate::compile_ok(Path::new(&format!("architectures/{arch}")));
+    let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+    let knobs: Vec<String> = KNOBS.map(String::from).to_vec();
+    let data = avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap());
+    let opts = TrainOptions {
+        device: tch::Device::Cpu,
+        runs_dir: scratch.to_path_buf(),
+        run_name: Some(arch.replace('.', "_")),
+        arch_path: PathBuf::from(format!("architectures/{arch}")),
+        verbose: false,
+        max_batches: Some(2),
+        stop_at: None,
+        data_source: DataSource::Synth { seed: 5, knobs },
+        overrides,
+    };
+    let report = train(&compiled, &data, &cfg, &opts).unwrap();
+    let (weights, sample) = (scratch.join(format!("{arch}.safetensors")), scratch.join(format!("{arch}.sample")));
+    let done = avc::export::export(&report.dir, "last", &weights, Some((&sample, 4))).unwrap();
+    assert!(done.tensors.iter().all(|(name, _)| !name.contains("__")), "{:?}", done.tensors);
+    (weights, sample)
+}
+
+#[test]
+fn exported_weights_reproduce_avc_in_torch_nn() {
+    let _rng = crate::torch_rng_lock();
+    let scratch = std::env::temp_dir().join(format!("avc-test-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let python = crate::venv_python();
+    assert!(python.exists(), "{} is missing: run scripts/libtorch.sh", python.display());
+    for (arch, twin) in
+        [("final.yaml", "final"), ("dual_cnn.avc", "dual_cnn"), ("ta_lstm_metric.avc", "ta_lstm_metric")]
+    {
+        let (weights, sample) = trained_and_exported(arch, &scratch);
+        let out = Command::new(&python)
+            .arg("tests/python/torch_twins.py")
+            .args([twin, weights.to_str().unwrap(), sample.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{arch}: the torch.nn twin disagrees or fails:\n{text}");
+        assert!(text.contains("max abs difference"), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn a_shared_layer_is_exported_once_under_its_owner() {
+    let _rng = crate::torch_rng_lock();
+    let scratch = std::env::temp_dir().join(format!("avc-test-export-shared-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (weights, _) = trained_and_exported("ta_lstm_metric.avc", &scratch);
+    let names: Vec<String> = tch::Tensor::read_safetensors(&weights).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| n == "vfc.weight"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("afc.")), "{names:?}");
+    assert!(names.iter().any(|n| n == "vrnn.weight_hh_l1"), "{names:?}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
