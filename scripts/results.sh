@@ -3,29 +3,42 @@
 # data and prints a Markdown table of the best (by validation) checkpoint's test numbers,
 # mean and spread over seeds.
 #
-#   scripts/results.sh [--seeds "1 2 3"] [--set train.KEY=VALUE ...] ARCH.yaml ...
+#   scripts/results.sh [--seeds "1 2 3"] [--out DIR] [--set train.KEY=VALUE ...] ARCH ...
+#
+# Seeds are the outer loop, so an interrupted table has every architecture at fewer seeds
+# rather than some architectures at none; `--out DIR` continues a table, skipping the runs
+# that finished. The binary is copied into the output directory first, so rebuilding avc
+# while the table trains does not mix versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="1 2 3"
 sets=()
 archs=()
+out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
+    --out) out="$2"; shift 2 ;;
     *) archs+=("$1"); shift ;;
   esac
 done
-make -s build >&2
-out="runs/results-$(date +%Y%m%d-%H%M%S)"
+out="${out:-runs/results-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
-for arch in "${archs[@]}"; do
-  stem=$(basename "${arch%.*}")
-  for seed in $seeds; do
-    echo "training $stem, seed $seed" >&2
-    /usr/bin/env time -f "%e" -o "$out/$stem-seed$seed.seconds" \
-      target/release/avc train "$arch" --runs "$out" --name "$stem-seed$seed" \
-      --set "train.seed=$seed" "${sets[@]}" -q >&2
+if [ ! -x "$out/avc" ]; then
+  make -s build >&2
+  cp target/release/avc "$out/avc"
+fi
+for seed in $seeds; do
+  for arch in "${archs[@]}"; do
+    stem=$(basename "${arch%.*}")
+    [ -f "$out/$stem-seed$seed.seconds" ] && continue
+    rm -rf "${out:?}/$stem-seed$seed"
+    echo "$(date +%H:%M:%S) training $stem, seed $seed" >&2
+    /usr/bin/env time -f "%e" -o "$out/$stem-seed$seed.seconds.partial" \
+      "$out/avc" train "$arch" --runs "$out" --name "$stem-seed$seed" \
+      --set "train.seed=$seed" ${sets[@]+"${sets[@]}"} -q >&2
+    mv "$out/$stem-seed$seed.seconds.partial" "$out/$stem-seed$seed.seconds"
   done
 done
 python3 - "$out" <<'PY'
