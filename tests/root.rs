@@ -10,6 +10,7 @@ mod kill;
 mod lowering;
 mod ops;
 mod run_outputs;
+mod sweep;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

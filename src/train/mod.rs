@@ -20,6 +20,10 @@ pub mod rundir;
 pub mod runs;
 pub mod schedule;
 pub mod summary_md;
+pub mod sweep;
+pub mod sweep_grid;
+pub mod sweep_plot;
+pub mod sweep_table;
 pub mod tensorboard;
 
 pub use config::{ConfigError, TrainConfig};
@@ -252,7 +256,7 @@ pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -
         run_name: None,
         arch_path: PathBuf::from(&recorded.architecture),
         verbose,
-        max_batches: None,
+        max_batches: recorded.max_batches,
         stop_at: None,
         data_source: recorded.data_source,
         overrides,
