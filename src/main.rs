@@ -76,6 +76,8 @@ enum Command {
         /// No per-epoch lines or progress bar.
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        init: InitArgs,
     },
     /// Train an architecture over a grid of settings and seeds, one run directory each, and
     /// tabulate and plot the results (mean and std over seeds).
@@ -163,6 +165,32 @@ enum Command {
     Doctor,
 }
 
+/// Starting a run from another run's weights.
+#[derive(clap::Args)]
+struct InitArgs {
+    /// Start from the weights of this run directory (or checkpoint directory) where they fit
+    /// by name and shape; prints what was loaded, skipped (another shape) and missing.
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
+    /// Which checkpoint of --init-from: best or last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"], requires = "init_from")]
+    checkpoint: String,
+    /// Load only the tensors of these nodes (dotted names as in the weights, e.g. `arnn` or
+    /// `arnn.rnn`); repeat for several.
+    #[arg(long, value_name = "NODE_PREFIX", requires = "init_from")]
+    only: Vec<String>,
+    /// Keep the loaded variables fixed: no gradients, not in the optimiser.
+    #[arg(long, requires = "init_from")]
+    freeze: bool,
+}
+
+impl InitArgs {
+    fn into_init(self) -> Option<train::init::InitFrom> {
+        let InitArgs { init_from, checkpoint, only, freeze } = self;
+        init_from.map(|run| train::init::InitFrom { run, checkpoint, only, freeze })
+    }
+}
+
 #[derive(Subcommand)]
 enum DataCommand {
     /// Write the embedded synthetic data set in the course's on-disk layout.
@@ -183,7 +211,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { file, message_format } => check(&file, message_format),
-        Command::Train { file, resume, data, overrides, device, runs, name, data_seed, synth, max_batches, quiet } => {
+        Command::Train {
+            file,
+            resume,
+            data,
+            overrides,
+            device,
+            runs,
+            name,
+            data_seed,
+            synth,
+            max_batches,
+            quiet,
+            init,
+        } => {
             let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             match (device, resume, file) {
                 (Err(e), _, _) => Err(fail_io(e)),
@@ -203,6 +244,7 @@ fn main() -> ExitCode {
                         stop_at: None,
                         data_source,
                         overrides,
+                        init: init.into_init(),
                     };
                     train_cmd(&file, &opts)
                 }

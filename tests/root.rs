@@ -1,6 +1,7 @@
 //! The one integration-test binary (every tch-linked binary costs seconds to link).
 
 mod architectures;
+mod checkpoints;
 mod diagnostics;
 mod docs;
 mod dsl;

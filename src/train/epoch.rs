@@ -74,7 +74,8 @@ impl<'a> Session<'a> {
         from: Option<&Path>,
     ) -> Result<Session<'a>, TrainError> {
         tch::manual_seed(cfg.seed as i64);
-        let mut model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
+        let model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
+        super::init::prepare(&model.vs, opts, &run, from.is_some())?;
         let (train_idx, val_idx) = super::split(data.train.len(), cfg.validation, cfg.seed);
         let mut optimizer = Optimizer::new(&model.vs, cfg.optimizer.clone())?;
         let mut schedule = Schedule::new(cfg.schedule.to_config(), cfg.lr, cfg.epochs);
@@ -82,7 +83,7 @@ impl<'a> Session<'a> {
         let mut history = Vec::new();
         if let Some(dir) = from {
             let resume_err = |reason: String| TrainError::Resume { run: run.path.display().to_string(), reason };
-            model.vs.load(dir.join(super::checkpoint::WEIGHTS)).map_err(|e| resume_err(e.to_string()))?;
+            super::weights::load_exact(&model.vs, &dir.join(super::checkpoint::WEIGHTS)).map_err(resume_err)?;
             let saved = Checkpoint::read_tensors(&dir.join(super::checkpoint::OPTIMIZER))?;
             optimizer.load_state(&saved).map_err(resume_err)?;
             state = Checkpoint::read_state(dir)?;

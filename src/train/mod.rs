@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod curves;
 mod epoch;
+pub mod init;
 pub mod interrupt;
 mod manifest;
 pub mod optim;
@@ -25,6 +26,7 @@ pub mod sweep_grid;
 pub mod sweep_plot;
 pub mod sweep_table;
 pub mod tensorboard;
+pub mod weights;
 
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};
@@ -74,6 +76,8 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error("cannot resume {run}: {reason}")]
     Resume { run: String, reason: String },
+    #[error("--init-from: {0}")]
+    Init(String),
     #[error(
         "the loss became {loss} at epoch {epoch}, batch {batch} (lr {lr:.3e}); training stopped and the last good \
          checkpoint is kept: try a lower `train.lr` or `train.clip_norm`"
@@ -111,6 +115,8 @@ pub struct TrainOptions {
     pub data_source: DataSource,
     /// The `--set` overrides, recorded so the run can be resumed.
     pub overrides: Vec<String>,
+    /// Start from another run's weights (`--init-from`); a fresh run only.
+    pub init: Option<init::InitFrom>,
 }
 
 /// Why a run ended.
@@ -233,7 +239,15 @@ pub fn train(
     let (train_idx, val_idx) = split(data.train.len(), cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
     manifest::write(&run, compiled, data, cfg, opts)?;
-    epoch::Session::start(compiled, data, cfg, opts, run, None)?.run()
+    let path = run.path.clone();
+    match epoch::Session::start(compiled, data, cfg, opts, run, None) {
+        Ok(session) => session.run(),
+        Err(e) => {
+            // A run that failed to start (e.g. --init-from selects nothing) has nothing to keep.
+            let _ = std::fs::remove_dir_all(&path);
+            Err(e)
+        }
+    }
 }
 
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
@@ -260,6 +274,7 @@ pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -
         stop_at: None,
         data_source: recorded.data_source,
         overrides,
+        init: None,
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;

@@ -21,6 +21,8 @@ struct ResolvedConfig<'a> {
     overrides: &'a [String],
     /// `--max-batches`, kept by `--resume`.
     max_batches: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_from: Option<&'a super::init::InitFrom>,
     device: String,
     train_clips: usize,
     validation_clips: usize,
@@ -50,6 +52,7 @@ pub(super) fn write_config(
         data_source: &opts.data_source,
         overrides: &opts.overrides,
         max_batches: opts.max_batches,
+        init_from: opts.init.as_ref(),
         device: device_name(opts.device),
         train_clips,
         validation_clips,

@@ -342,6 +342,7 @@ impl Job<'_> {
             stop_at,
             data_source: self.record.data_source.clone(),
             overrides: run.overrides.clone(),
+            init: None,
         };
         super::train(self.compiled, self.data, cfg, &opts)
     }
