@@ -78,6 +78,10 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         init: InitArgs,
+        /// Time each training step's phases (data, forward, backward, optimiser step): a table at
+        /// the end (per epoch too unless -q) and profile.json in the run directory.
+        #[arg(long)]
+        profile: bool,
     },
     /// Train an architecture over a grid of settings and seeds, one run directory each, and
     /// tabulate and plot the results (mean and std over seeds).
@@ -224,11 +228,12 @@ fn main() -> ExitCode {
             max_batches,
             quiet,
             init,
+            profile,
         } => {
             let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             match (device, resume, file) {
                 (Err(e), _, _) => Err(fail_io(e)),
-                (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet),
+                (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet, profile),
                 (Ok(device), None, Some(file)) => {
                     let data_source = match data {
                         Some(path) => DataSource::Dir { path },
@@ -245,6 +250,7 @@ fn main() -> ExitCode {
                         data_source,
                         overrides,
                         init: init.into_init(),
+                        profile,
                     };
                     train_cmd(&file, &opts)
                 }
@@ -398,11 +404,11 @@ fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
     finish(train::train(&compiled, &dataset, &cfg, opts))
 }
 
-fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool) -> Result<(), u8> {
+fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool, profile: bool) -> Result<(), u8> {
     if !quiet {
         println!("resuming {} on {}", run.display(), avc::device::device_name(device));
     }
-    finish(train::resume(run, overrides, device, !quiet))
+    finish(train::resume_with(run, overrides, device, !quiet, profile))
 }
 
 /// Reports how a run ended.
@@ -412,6 +418,9 @@ fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8>
         1
     })?;
     let dir = report.dir.display();
+    if let Some(profile) = &report.profile {
+        print!("{}", train::profile::render(profile));
+    }
     if report.ending == train::Ending::Interrupted {
         println!("stopped; the run directory keeps a checkpoint. Resume with: avc train --resume {dir}");
         return Err(130);

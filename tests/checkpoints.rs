@@ -88,6 +88,7 @@ fn run(
         data_source: DataSource::Synth { seed: 4, knobs: KNOBS.iter().map(|k| k.to_string()).collect() },
         overrides: vec![],
         init,
+        profile: false,
     };
     train(compiled, &data(), &cfg, &opts)
 }

@@ -10,6 +10,7 @@ mod graph;
 mod kill;
 mod lowering;
 mod ops;
+mod profile;
 mod run_outputs;
 mod sweep;
 mod training;

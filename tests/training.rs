@@ -60,6 +60,7 @@ fn options(runs: PathBuf) -> TrainOptions {
         data_source: DataSource::Synth { seed: 3, knobs: TINY_KNOBS.iter().map(|k| k.to_string()).collect() },
         overrides: vec![],
         init: None,
+        profile: false,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod init;
 pub mod interrupt;
 mod manifest;
 pub mod optim;
+pub mod profile;
 mod report;
 pub mod rundir;
 pub mod runs;
@@ -117,6 +118,8 @@ pub struct TrainOptions {
     pub overrides: Vec<String>,
     /// Start from another run's weights (`--init-from`); a fresh run only.
     pub init: Option<init::InitFrom>,
+    /// Time the phases of each training step (`--profile`): profile.json and a table.
+    pub profile: bool,
 }
 
 /// Why a run ended.
@@ -136,6 +139,8 @@ pub struct RunReport {
     /// Test metrics of the best (by validation) epoch.
     pub best_test: Ranking,
     pub ending: Ending,
+    /// Per-phase step times, when profiled.
+    pub profile: Option<profile::ProfileSummary>,
 }
 
 /// The generator's configuration: defaults, the seed, then `KEY=VALUE` knobs.
@@ -253,6 +258,17 @@ pub fn train(
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
 /// overrides (e.g. more epochs).
 pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -> Result<RunReport, TrainError> {
+    resume_with(run_dir, extra, device, verbose, false)
+}
+
+/// [`resume`], optionally profiling the steps it trains (`--profile`).
+pub fn resume_with(
+    run_dir: &Path,
+    extra: &[String],
+    device: Device,
+    verbose: bool,
+    profile: bool,
+) -> Result<RunReport, TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
     let recorded = report::read_config(run_dir).map_err(bad)?;
     let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
@@ -275,6 +291,7 @@ pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -
         data_source: recorded.data_source,
         overrides,
         init: None,
+        profile,
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;

@@ -343,6 +343,7 @@ impl Job<'_> {
             data_source: self.record.data_source.clone(),
             overrides: run.overrides.clone(),
             init: None,
+            profile: false,
         };
         super::train(self.compiled, self.data, cfg, &opts)
     }
