@@ -1,6 +1,6 @@
 //! `avc`: the command line. Thin by design: it parses arguments, calls the library and
 //! renders results; exit codes are 0 (ok), 1 (the model or data has errors), 2 (usage or
-//! I/O errors).
+//! I/O errors), 130 (stopped by Ctrl-C after saving a checkpoint).
 
 use avc::compile::{self, Compiled, Failed};
 use avc::data;

@@ -7,6 +7,7 @@ mod docs;
 mod dsl;
 mod fmt;
 mod graph;
+mod interrupt;
 mod kill;
 mod lowering;
 mod ops;
