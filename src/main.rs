@@ -1,6 +1,6 @@
 //! `avc`: the command line. Thin by design: it parses arguments, calls the library and
 //! renders results; exit codes are 0 (ok), 1 (the model or data has errors), 2 (usage or
-//! I/O errors).
+//! I/O errors), 130 (stopped by Ctrl-C after saving a checkpoint).
 
 use avc::compile::{self, Compiled, Failed};
 use avc::data;
@@ -76,6 +76,58 @@ enum Command {
         /// No per-epoch lines or progress bar.
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        init: InitArgs,
+        /// Time each training step's phases (data, forward, backward, optimiser step): a table at
+        /// the end (per epoch too unless -q) and profile.json in the run directory.
+        #[arg(long)]
+        profile: bool,
+    },
+    /// Train an architecture over a grid of settings and seeds, one run directory each, and
+    /// tabulate and plot the results (mean and std over seeds).
+    Sweep {
+        /// The architecture file (not needed with --resume).
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
+        /// Continue a sweep directory: finished runs are skipped, a stopped run resumes from
+        /// its `last` checkpoint, the rest start.
+        #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "data", "name", "overrides", "seeds"])]
+        resume: Option<PathBuf>,
+        /// A setting, or a list of values to sweep: `--set train.lr=1e-1,5e-2,1e-2`. The grid is
+        /// the product of all lists.
+        #[arg(long = "set", value_name = "train.KEY=V1,V2,...")]
+        overrides: Vec<String>,
+        /// N (seeds 1..=N) or a list of seeds (`1,5,9`): every grid point is trained once per seed.
+        #[arg(long, default_value = "1")]
+        seeds: String,
+        /// A directory in the course's layout (as for `avc train`).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// auto (the GPU when there is one), cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Parent directory of the sweep directory.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Name of the sweep directory (default: sweep-<architecture>-<NNN>). Running the same
+        /// command with the same name again continues it.
+        #[arg(long)]
+        name: Option<String>,
+        /// Seed of the embedded synthetic data set.
+        #[arg(long, default_value_t = 1)]
+        data_seed: u64,
+        /// Change a knob of the embedded synthetic data, e.g. `--synth noise=0.5`.
+        #[arg(long = "synth", value_name = "KEY=VALUE")]
+        synth: Vec<String>,
+        /// Stop every epoch of every run after this many batches (smoke tests).
+        #[arg(long)]
+        max_batches: Option<usize>,
+        /// Train at most this many runs now, then stop (continue later with --resume).
+        #[arg(long)]
+        max_runs: Option<usize>,
+        /// Only the per-run result lines and the summary, no per-epoch lines.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// List run directories with their best (by validation) numbers.
     Runs {
@@ -135,6 +187,32 @@ enum Command {
     Doctor,
 }
 
+/// Starting a run from another run's weights.
+#[derive(clap::Args)]
+struct InitArgs {
+    /// Start from the weights of this run directory (or checkpoint directory) where they fit
+    /// by name and shape; prints what was loaded, skipped (another shape) and missing.
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
+    /// Which checkpoint of --init-from: best or last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"], requires = "init_from")]
+    checkpoint: String,
+    /// Load only the tensors of these nodes (dotted names as in the weights, e.g. `arnn` or
+    /// `arnn.rnn`); repeat for several.
+    #[arg(long, value_name = "NODE_PREFIX", requires = "init_from")]
+    only: Vec<String>,
+    /// Keep the loaded variables fixed: no gradients, not in the optimiser.
+    #[arg(long, requires = "init_from")]
+    freeze: bool,
+}
+
+impl InitArgs {
+    fn into_init(self) -> Option<train::init::InitFrom> {
+        let InitArgs { init_from, checkpoint, only, freeze } = self;
+        init_from.map(|run| train::init::InitFrom { run, checkpoint, only, freeze })
+    }
+}
+
 #[derive(Subcommand)]
 enum DataCommand {
     /// Write the embedded synthetic data set in the course's on-disk layout.
@@ -155,11 +233,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { file, message_format } => check(&file, message_format),
-        Command::Train { file, resume, data, overrides, device, runs, name, data_seed, synth, max_batches, quiet } => {
+        Command::Train {
+            file,
+            resume,
+            data,
+            overrides,
+            device,
+            runs,
+            name,
+            data_seed,
+            synth,
+            max_batches,
+            quiet,
+            init,
+            profile,
+        } => {
             let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             match (device, resume, file) {
                 (Err(e), _, _) => Err(fail_io(e)),
-                (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet),
+                (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet, profile),
                 (Ok(device), None, Some(file)) => {
                     let data_source = match data {
                         Some(path) => DataSource::Dir { path },
@@ -175,10 +267,55 @@ fn main() -> ExitCode {
                         stop_at: None,
                         data_source,
                         overrides,
+                        init: init.into_init(),
+                        profile,
                     };
                     train_cmd(&file, &opts)
                 }
                 (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume RUN")),
+            }
+        }
+        Command::Sweep {
+            file,
+            resume,
+            overrides,
+            seeds,
+            data,
+            device,
+            runs,
+            name,
+            data_seed,
+            synth,
+            max_batches,
+            max_runs,
+            quiet,
+        } => {
+            let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve());
+            let limits = train::sweep::SweepLimits { max_runs, stop_at: None };
+            match (device, resume, file) {
+                (Err(e), _, _) => Err(fail_io(e)),
+                (Ok(device), Some(dir), _) => {
+                    sweep_finish(train::sweep::resume_sweep(&dir, device, !quiet, limits), quiet)
+                }
+                (Ok(device), None, Some(file)) => {
+                    let data_source = match data {
+                        Some(path) => DataSource::Dir { path },
+                        None => DataSource::Synth { seed: data_seed, knobs: synth },
+                    };
+                    let opts = train::sweep::SweepOptions {
+                        device,
+                        runs_dir: runs,
+                        name,
+                        arch_path: file.clone(),
+                        verbose: !quiet,
+                        data_source,
+                        max_batches,
+                        command: command_line(),
+                        limits,
+                    };
+                    sweep_cmd(&file, &overrides, &seeds, &opts, quiet)
+                }
+                (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume SWEEP_DIR")),
             }
         }
         Command::Runs { dir } => match train::runs::list(&dir) {
@@ -304,11 +441,11 @@ fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
     finish(train::train(&compiled, &dataset, &cfg, opts))
 }
 
-fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool) -> Result<(), u8> {
+fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool, profile: bool) -> Result<(), u8> {
     if !quiet {
         println!("resuming {} on {}", run.display(), avc::device::device_name(device));
     }
-    finish(train::resume(run, overrides, device, !quiet))
+    finish(train::resume_with(run, overrides, device, !quiet, profile))
 }
 
 /// Reports how a run ended.
@@ -318,6 +455,9 @@ fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8>
         1
     })?;
     let dir = report.dir.display();
+    if let Some(profile) = &report.profile {
+        print!("{}", train::profile::render(profile));
+    }
     if report.ending == train::Ending::Interrupted {
         println!("stopped; the run directory keeps a checkpoint. Resume with: avc train --resume {dir}");
         return Err(130);
@@ -330,6 +470,65 @@ fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8>
         report.best_test.mrr,
     );
     Ok(())
+}
+
+fn sweep_cmd(
+    file: &Path,
+    sets: &[String],
+    seeds: &str,
+    opts: &train::sweep::SweepOptions,
+    quiet: bool,
+) -> Result<(), u8> {
+    let grid = train::sweep_grid::Grid::parse(sets, seeds).map_err(fail_io)?;
+    let compiled = compile_or_report(file, MessageFormat::Human)?;
+    if opts.verbose {
+        let runs = grid.runs().len();
+        println!("sweeping {} over {runs} run{}", file.display(), if runs == 1 { "" } else { "s" });
+    }
+    sweep_finish(train::sweep::sweep(&compiled, &grid, opts), quiet)
+}
+
+/// Reports how a sweep call ended: where the tables are, or how to continue.
+fn sweep_finish(result: Result<train::sweep::SweepReport, train::sweep::SweepError>, quiet: bool) -> Result<(), u8> {
+    use train::sweep::{SweepEnding, SweepError};
+    let report = result.map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            SweepError::Grid(_) | SweepError::Dir(_) | SweepError::Record { .. } => 2,
+            _ => 1,
+        }
+    })?;
+    let dir = report.dir.display();
+    let done = report.rows.iter().filter(|r| r.status == train::sweep_table::RunStatus::Done).count();
+    match report.ending {
+        SweepEnding::Interrupted => {
+            println!(
+                "stopped; finished runs are kept and the stopped one has a checkpoint. Continue with: avc sweep --resume {dir}"
+            );
+            Err(130)
+        }
+        SweepEnding::Paused => {
+            println!("{done} of {} runs done; continue with: avc sweep --resume {dir}", report.rows.len());
+            Ok(())
+        }
+        SweepEnding::Completed => {
+            if !quiet {
+                print!("{}", std::fs::read_to_string(report.dir.join("summary.csv")).unwrap_or_default());
+            }
+            println!("{done} of {} runs done; results.csv, summary.md and sweep.png in {dir}", report.rows.len());
+            Ok(())
+        }
+    }
+}
+
+/// The command line as typed (arguments with spaces quoted), for the sweep's record.
+fn command_line() -> String {
+    let words: Vec<String> = std::env::args()
+        .enumerate()
+        .map(|(i, a)| if i == 0 { "avc".to_string() } else { a })
+        .map(|a| if a.contains([' ', '\'', '"']) { format!("'{}'", a.replace('\'', "'\\''")) } else { a })
+        .collect();
+    words.join(" ")
 }
 
 fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {

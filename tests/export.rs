@@ -26,6 +26,8 @@ fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
         stop_at: None,
         data_source: DataSource::Synth { seed: 5, knobs },
         overrides,
+        init: None,
+        profile: false,
     };
     let report = train(&compiled, &data, &cfg, &opts).unwrap();
     let (weights, sample) = (scratch.join(format!("{arch}.safetensors")), scratch.join(format!("{arch}.sample")));

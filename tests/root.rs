@@ -1,20 +1,24 @@
 //! The one integration-test binary (every tch-linked binary costs seconds to link).
 
 mod architectures;
+mod checkpoints;
 mod diagnostics;
 mod docs;
 mod dsl;
 mod export;
 mod fmt;
 mod graph;
+mod interrupt;
 mod kill;
 mod losses;
 mod lowering;
 mod op_semantics;
 mod ops;
 mod ops_semantics;
+mod profile;
 mod run_outputs;
 pub use run_outputs::venv_python;
+mod sweep;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

@@ -59,6 +59,8 @@ pub fn options(runs: PathBuf) -> TrainOptions {
         stop_at: None,
         data_source: DataSource::Synth { seed: 3, knobs: TINY_KNOBS.iter().map(|k| k.to_string()).collect() },
         overrides: vec![],
+        init: None,
+        profile: false,
     }
 }
 

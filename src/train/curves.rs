@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 /// The picture's size in pixels.
 pub const CURVES_SIZE: (u32, u32) = (1200, 900);
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 const TRAIN: RGBColor = RGBColor(60, 60, 60);
@@ -50,7 +50,7 @@ pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result
     result.map_err(|e| format!("cannot draw the curves into {}: {e}", path.display()))
 }
 
-fn register_font() -> Result<(), String> {
+pub(super) fn register_font() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
@@ -121,7 +121,7 @@ fn draw(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), String
 /// The range of the finite values, padded by 5% of its width (10% of the value when they are
 /// all equal); [0, 1] when there are none. A range of non-negative values does not start
 /// below 0.
-fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(super) fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         return (0.0, 1.0);
@@ -266,7 +266,7 @@ where
 
 /// A log-axis tick label: `1e-3`, `2e-3` and `5e-3` for each decade; the other ticks (whose
 /// grid lines show the scale) stay unlabelled so the labels do not crowd.
-fn log_tick(v: &f64) -> String {
+pub(super) fn log_tick(v: &f64) -> String {
     if *v <= 0.0 || !v.is_finite() {
         return String::new();
     }
@@ -276,7 +276,7 @@ fn log_tick(v: &f64) -> String {
 }
 
 /// A tick label: as few digits as the value needs.
-fn format_tick(v: f64) -> String {
+pub(super) fn format_tick(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".to_string()

@@ -4,6 +4,7 @@
 use super::checkpoint::{Checkpoint, TrainingState};
 use super::loss;
 use super::optim::Optimizer;
+use super::profile::{Phase, Profiler};
 use super::rundir::{RunDir, RunDirError};
 use super::schedule::Schedule;
 use super::tensorboard::EventWriter;
@@ -53,6 +54,8 @@ pub(super) struct Session<'a> {
     /// The architecture's summary table, for summary.md.
     table: String,
     arch_name: String,
+    /// Per-phase step times (`--profile`; off: no cost).
+    profile: Profiler,
 }
 
 /// splitmix64 over the seed and a position: independent random streams per (epoch, batch).
@@ -75,7 +78,8 @@ impl<'a> Session<'a> {
         from: Option<&Path>,
     ) -> Result<Session<'a>, TrainError> {
         tch::manual_seed(cfg.seed as i64);
-        let mut model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
+        let model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
+        super::init::prepare(&model.vs, opts, &run, from.is_some())?;
         let (train_idx, val_idx) = super::split(data.train.len(), cfg.validation, cfg.seed);
         let mut optimizer = Optimizer::new(&model.vs, cfg.optimizer.clone())?;
         let mut schedule = Schedule::new(cfg.schedule.to_config(), cfg.lr, cfg.epochs);
@@ -83,7 +87,7 @@ impl<'a> Session<'a> {
         let mut history = Vec::new();
         if let Some(dir) = from {
             let resume_err = |reason: String| TrainError::Resume { run: run.path.display().to_string(), reason };
-            model.vs.load(dir.join(super::checkpoint::WEIGHTS)).map_err(|e| resume_err(e.to_string()))?;
+            super::weights::load_exact(&model.vs, &dir.join(super::checkpoint::WEIGHTS)).map_err(resume_err)?;
             let saved = Checkpoint::read_tensors(&dir.join(super::checkpoint::OPTIMIZER))?;
             optimizer.load_state(&saved).map_err(resume_err)?;
             state = Checkpoint::read_state(dir)?;
@@ -108,6 +112,7 @@ impl<'a> Session<'a> {
             events,
             table,
             arch_name,
+            profile: Profiler::new(opts.profile, opts.device),
         })
     }
 
@@ -142,12 +147,14 @@ impl<'a> Session<'a> {
             skip = 0;
         }
         let best = self.history.iter().find(|m| m.epoch == self.state.best_epoch);
+        let profile = self.profile.write(&self.run)?;
         Ok(RunReport {
             dir: self.run.path.clone(),
             best_epoch: self.state.best_epoch,
             best_test: best.map(|m| m.test).unwrap_or_default(),
             epochs: self.history,
             ending,
+            profile,
         })
     }
 
@@ -179,8 +186,10 @@ impl<'a> Session<'a> {
         self.save("last")?;
         let m = EpochMetrics { seconds: started.elapsed().as_secs_f64(), ..m };
         self.run.append_line("metrics.jsonl", &serde_json::to_string(&m).unwrap_or_default())?;
+        let profile_line = self.profile.end_epoch(epoch);
         if self.opts.verbose {
             println!("{}", report::format_epoch_line(&m, self.cfg.epochs, improved));
+            profile_line.inspect(|line| println!("{line}"));
             if stop {
                 println!(
                     "early stopping: no better {} for {} epochs",
@@ -232,18 +241,22 @@ impl<'a> Session<'a> {
                 bar.finish_and_clear();
                 return Ok(true);
             }
+            self.profile.begin();
             // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
             let stream = mix(seed, epoch as u64, b as u64);
             tch::manual_seed((stream >> 1) as i64);
             let (audio_rows, labels) = pairs(batch.len(), &mut ChaCha8Rng::seed_from_u64(stream));
-            let loss = pair_loss(&self.model, &self.data.train, batch, &audio_rows, &labels, self.cfg)?;
+            let loss =
+                pair_loss(&self.model, &self.data.train, batch, &audio_rows, &labels, self.cfg, &mut self.profile)?;
             let value = loss.f_double_value(&[])?;
+            self.profile.mark(Phase::Forward);
             if !value.is_finite() {
                 bar.finish_and_clear();
                 return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
             }
             self.optimizer.zero_grad();
             loss.backward();
+            self.profile.mark(Phase::Backward);
             if self.cfg.clip_value > 0.0 {
                 self.optimizer.clip_grad_value(self.cfg.clip_value)?;
             }
@@ -251,6 +264,7 @@ impl<'a> Session<'a> {
                 self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
             }
             self.optimizer.step(self.state.lr)?;
+            self.profile.mark(Phase::Step);
             self.state.loss_sum += value;
             self.state.loss_count += 1;
             self.state.batches_done = b + 1;
@@ -307,6 +321,7 @@ fn pair_loss(
     audio_rows: &[i64],
     labels: &[f32],
     cfg: &TrainConfig,
+    profile: &mut Profiler,
 ) -> Result<Tensor, TrainError> {
     let device = model.device();
     let b = batch.len() as i64;
@@ -315,6 +330,7 @@ fn pair_loss(
     let video_rows = Tensor::f_arange(2 * b, (tch::Kind::Int64, device))?.f_remainder(b)?;
     let audio_rows = Tensor::f_from_slice(audio_rows)?.f_to(device)?;
     let pairs = PairBatch { video: &video, audio: &audio, video_rows: &video_rows, audio_rows: &audio_rows };
+    profile.mark(Phase::Data);
     let outputs = model.forward(&pairs, true)?;
     let target = Tensor::f_from_slice(labels)?.f_to(device)?;
     let mut total: Option<Tensor> = None;

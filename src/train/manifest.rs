@@ -41,6 +41,7 @@ pub(super) fn write(
         "train_ids_sha256": sha256(&ids(&data.train.video_ids)),
         "test_ids_sha256": sha256(&test_ids),
         "config": cfg,
+        "init_from": opts.init,
     });
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| RunDirError::new(&run.file("manifest.json"), e))?;
     run.write("manifest.json", text.as_bytes())

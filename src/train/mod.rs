@@ -12,16 +12,23 @@ pub mod checkpoint;
 pub mod config;
 pub mod curves;
 mod epoch;
+pub mod init;
 pub mod interrupt;
 pub mod loss;
 mod manifest;
 pub mod optim;
+pub mod profile;
 mod report;
 pub mod rundir;
 pub mod runs;
 pub mod schedule;
 pub mod summary_md;
+pub mod sweep;
+pub mod sweep_grid;
+pub mod sweep_plot;
+pub mod sweep_table;
 pub mod tensorboard;
+pub mod weights;
 
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};
@@ -71,6 +78,8 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error("cannot resume {run}: {reason}")]
     Resume { run: String, reason: String },
+    #[error("--init-from: {0}")]
+    Init(String),
     #[error(
         "the loss became {loss} at epoch {epoch}, batch {batch} (lr {lr:.3e}); training stopped and the last good \
          checkpoint is kept: try a lower `train.lr` or `train.clip_norm`"
@@ -108,6 +117,10 @@ pub struct TrainOptions {
     pub data_source: DataSource,
     /// The `--set` overrides, recorded so the run can be resumed.
     pub overrides: Vec<String>,
+    /// Start from another run's weights (`--init-from`); a fresh run only.
+    pub init: Option<init::InitFrom>,
+    /// Time the phases of each training step (`--profile`): profile.json and a table.
+    pub profile: bool,
 }
 
 /// Why a run ended.
@@ -127,6 +140,8 @@ pub struct RunReport {
     /// Test metrics of the best (by validation) epoch.
     pub best_test: Ranking,
     pub ending: Ending,
+    /// Per-phase step times, when profiled.
+    pub profile: Option<profile::ProfileSummary>,
 }
 
 /// The generator's configuration: defaults, the seed, then `KEY=VALUE` knobs.
@@ -226,7 +241,15 @@ pub fn train(
     let (train_idx, val_idx) = split(data.train.len(), cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
     manifest::write(&run, compiled, data, cfg, opts)?;
-    epoch::Session::start(compiled, data, cfg, opts, run, None)?.run()
+    let path = run.path.clone();
+    match epoch::Session::start(compiled, data, cfg, opts, run, None) {
+        Ok(session) => session.run(),
+        Err(e) => {
+            // A run that failed to start (e.g. --init-from selects nothing) has nothing to keep.
+            let _ = std::fs::remove_dir_all(&path);
+            Err(e)
+        }
+    }
 }
 
 /// A finished or running run directory, opened: its architecture (the copy it recorded,
@@ -251,6 +274,17 @@ pub fn open_run(run_dir: &Path) -> Result<OpenedRun, TrainError> {
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
 /// overrides (e.g. more epochs).
 pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -> Result<RunReport, TrainError> {
+    resume_with(run_dir, extra, device, verbose, false)
+}
+
+/// [`resume`], optionally profiling the steps it trains (`--profile`).
+pub fn resume_with(
+    run_dir: &Path,
+    extra: &[String],
+    device: Device,
+    verbose: bool,
+    profile: bool,
+) -> Result<RunReport, TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
     let recorded = report::read_config(run_dir).map_err(bad)?;
     let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
@@ -269,10 +303,12 @@ pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -
         run_name: None,
         arch_path: PathBuf::from(&recorded.architecture),
         verbose,
-        max_batches: None,
+        max_batches: recorded.max_batches,
         stop_at: None,
         data_source: recorded.data_source,
         overrides,
+        init: None,
+        profile,
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;

@@ -19,6 +19,10 @@ struct ResolvedConfig<'a> {
     data: &'a str,
     data_source: &'a DataSource,
     overrides: &'a [String],
+    /// `--max-batches`, kept by `--resume`.
+    max_batches: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init_from: Option<&'a super::init::InitFrom>,
     device: String,
     train_clips: usize,
     validation_clips: usize,
@@ -47,6 +51,8 @@ pub(super) fn write_config(
         data: &data.origin,
         data_source: &opts.data_source,
         overrides: &opts.overrides,
+        max_batches: opts.max_batches,
+        init_from: opts.init.as_ref(),
         device: device_name(opts.device),
         train_clips,
         validation_clips,
@@ -66,6 +72,8 @@ pub(super) struct RecordedRun {
     pub architecture_copy: String,
     pub data_source: DataSource,
     pub overrides: Vec<String>,
+    #[serde(default)]
+    pub max_batches: Option<usize>,
 }
 
 pub(super) fn read_config(run: &Path) -> Result<RecordedRun, String> {

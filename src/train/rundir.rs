@@ -9,7 +9,11 @@
 //!   last/              checkpoint after the latest epoch (or where Ctrl-C stopped)
 //!   best/              checkpoint of the best epoch by the validation metric
 //!                      (each: weights.safetensors, optimizer.safetensors, state.json)
+//!   init.json          with --init-from: the source, the per-tensor report, frozen names
+//!   profile.json       with --profile: time per step phase
 //! ```
+//!
+//! A sweep directory (`avc sweep`, see [`super::sweep`]) holds run directories like these.
 //!
 //! Files are written to a temporary name, synced and renamed, so a crash mid-write
 //! leaves the previous version intact.

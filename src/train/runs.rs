@@ -23,10 +23,11 @@ pub fn list(parent: &Path) -> std::io::Result<Vec<RunRow>> {
         .filter(|p| p.join("config.yaml").is_file())
         .collect();
     dirs.sort();
-    Ok(dirs.into_iter().map(|dir| row(&dir)).collect())
+    Ok(dirs.into_iter().map(|dir| read(&dir)).collect())
 }
 
-fn row(dir: &Path) -> RunRow {
+/// One run directory's row; what cannot be read is left empty.
+pub fn read(dir: &Path) -> RunRow {
     let history: Vec<EpochMetrics> = std::fs::read_to_string(dir.join("metrics.jsonl"))
         .unwrap_or_default()
         .lines()

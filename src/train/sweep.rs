@@ -1,0 +1,395 @@
+//! `avc sweep`: one architecture trained over a grid of settings and seeds, each run an
+//! ordinary run directory inside a sweep directory, trained by [`super::train`]:
+//!
+//! ```text
+//! runs/sweep-<arch>-<NNN>/
+//!   sweep.json                 the grid, the data, the command: what continuing needs
+//!   architecture.*             the architecture as swept
+//!   lr=0.01,seed=1/ ...        one run directory per grid point and seed
+//!   results.csv                one row per run (rewritten after every run)
+//!   summary.csv, summary.md    one row per grid point: mean and std over seeds
+//!   sweep.png                  mean test top-1 against the swept setting
+//! ```
+//!
+//! Continuing a sweep (`--resume DIR`, or the same command with the same `--name`) reads
+//! every run's state from its directory: finished runs are skipped, a run stopped part-way
+//! resumes from its `last` checkpoint through [`super::resume`], the rest start. A run that
+//! diverges is recorded as failed (`failed.txt`) and the sweep goes on.
+
+use super::checkpoint::Checkpoint;
+use super::rundir::{RunDir, RunDirError};
+use super::sweep_grid::{Grid, GridError, PlannedRun};
+use super::sweep_table::{self, ResultRow, RunStatus};
+use super::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions, interrupt};
+use crate::compile::Compiled;
+use crate::data::Dataset;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The sweep directory's record of what it sweeps.
+pub const RECORD: &str = "sweep.json";
+/// Written into a run directory whose run failed in a way that would recur.
+pub const FAILED: &str = "failed.txt";
+
+/// What a sweep directory records: enough to continue it and to tell it from another sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    pub avc_version: String,
+    /// The command line that started the sweep, for people.
+    pub command: String,
+    /// The architecture file as given.
+    pub architecture: String,
+    /// Its copy inside the sweep directory (what continuing compiles).
+    pub architecture_copy: String,
+    pub grid: Grid,
+    pub data_source: DataSource,
+    pub max_batches: Option<usize>,
+}
+
+/// How to run a sweep, as opposed to what it sweeps (the [`Grid`]).
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub device: Device,
+    /// Parent of the sweep directory (`runs/`).
+    pub runs_dir: PathBuf,
+    /// A fixed sweep directory name instead of `sweep-<arch>-<NNN>`; an existing sweep of
+    /// that name with the same grid is continued.
+    pub name: Option<String>,
+    pub arch_path: PathBuf,
+    pub verbose: bool,
+    pub data_source: DataSource,
+    /// Stop each epoch of each run after this many batches (smoke runs).
+    pub max_batches: Option<usize>,
+    /// The command line, recorded in sweep.json and summary.md.
+    pub command: String,
+    pub limits: SweepLimits,
+}
+
+/// Where to stop a sweep before its end (it can be continued).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SweepLimits {
+    /// Train at most this many runs in this call (finished runs that are skipped do not count).
+    pub max_runs: Option<usize>,
+    /// Stop the run of this index (grid order) at this (epoch, batch), as Ctrl-C would (tests).
+    pub stop_at: Option<(usize, (i64, usize))>,
+}
+
+/// Why a sweep call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepEnding {
+    /// Every run is done or failed.
+    Completed,
+    /// Ctrl-C (or a test's stop): the run in progress saved its `last` checkpoint.
+    Interrupted,
+    /// `max_runs` runs were trained.
+    Paused,
+}
+
+/// What a sweep call reports.
+#[derive(Debug, Clone)]
+pub struct SweepReport {
+    pub dir: PathBuf,
+    /// Every run of the grid, as results.csv lists them.
+    pub rows: Vec<ResultRow>,
+    /// Runs trained (or resumed) by this call.
+    pub trained: usize,
+    pub ending: SweepEnding,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Grid(#[from] GridError),
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Settings(Vec<ConfigError>),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error("run {run}: {error}")]
+    Run { run: String, error: Box<TrainError> },
+    #[error(transparent)]
+    Dir(#[from] RunDirError),
+    #[error("{dir}: {reason}")]
+    Record { dir: String, reason: String },
+}
+
+/// Starts a sweep, or continues the one named `opts.name` when it sweeps the same grid.
+pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<SweepReport, SweepError> {
+    let cfgs = resolve_all(compiled, grid)?;
+    let data = super::load_data(compiled, &opts.data_source)?;
+    super::check_data(compiled, &data)?;
+    let ext = opts.arch_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
+    let record = SweepRecord {
+        avc_version: env!("CARGO_PKG_VERSION").to_string(),
+        command: opts.command.clone(),
+        architecture: opts.arch_path.display().to_string(),
+        architecture_copy: format!("architecture.{ext}"),
+        grid: grid.clone(),
+        data_source: opts.data_source.clone(),
+        max_batches: opts.max_batches,
+    };
+    let existing = opts.name.as_ref().map(|n| opts.runs_dir.join(n)).filter(|d| d.join(RECORD).is_file());
+    let (dir, record) = match existing {
+        Some(dir) => {
+            let recorded = read_record(&dir)?;
+            check_same(&dir, &recorded, &record, compiled)?;
+            (RunDir { path: dir }, recorded)
+        }
+        None => {
+            let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+            let dir = RunDir::create(&opts.runs_dir, &format!("sweep-{stem}"), opts.name.as_deref())?;
+            dir.write(&record.architecture_copy, compiled.graph.source.text().as_bytes())?;
+            let json = serde_json::to_string_pretty(&record).map_err(|e| RunDirError::new(&dir.file(RECORD), e))?;
+            dir.write(RECORD, json.as_bytes())?;
+            (dir, record)
+        }
+    };
+    let job = Job { dir, compiled, record: &record, data: &data, cfgs, device: opts.device, verbose: opts.verbose };
+    job.run(opts.limits)
+}
+
+/// Continues the sweep in `dir` from its `sweep.json`.
+pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimits) -> Result<SweepReport, SweepError> {
+    let record = read_record(dir)?;
+    let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
+    let compiled = crate::compile::compile_file(&dir.join(&record.architecture_copy))
+        .map_err(|e| bad(e.to_string()))?
+        .map_err(|_| bad(format!("its {} no longer compiles", record.architecture_copy)))?;
+    let cfgs = resolve_all(&compiled, &record.grid)?;
+    let data = super::load_data(&compiled, &record.data_source)?;
+    super::check_data(&compiled, &data)?;
+    let job = Job {
+        dir: RunDir { path: dir.to_path_buf() },
+        compiled: &compiled,
+        record: &record,
+        data: &data,
+        cfgs,
+        device,
+        verbose,
+    };
+    job.run(limits)
+}
+
+/// Every run's settings, checked before anything trains; each bad value is reported once.
+fn resolve_all(compiled: &Compiled, grid: &Grid) -> Result<Vec<TrainConfig>, SweepError> {
+    let mut cfgs = Vec::new();
+    let mut errors: Vec<ConfigError> = Vec::new();
+    for run in grid.runs() {
+        match TrainConfig::resolve(&compiled.graph.train, &run.overrides) {
+            Ok(cfg) => cfgs.push(cfg),
+            Err(errs) => {
+                for e in errs {
+                    if !errors.iter().any(|f| f.origin == e.origin) {
+                        errors.push(e);
+                    }
+                }
+            }
+        }
+    }
+    if errors.is_empty() { Ok(cfgs) } else { Err(SweepError::Settings(errors)) }
+}
+
+pub fn read_record(dir: &Path) -> Result<SweepRecord, SweepError> {
+    let path = dir.join(RECORD);
+    let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("{RECORD}: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| bad(format!("{RECORD}: {e}")))
+}
+
+/// A sweep is continued by name only when it is the same sweep.
+fn check_same(dir: &Path, recorded: &SweepRecord, new: &SweepRecord, compiled: &Compiled) -> Result<(), SweepError> {
+    let mut differences = Vec::new();
+    if recorded.grid != new.grid {
+        differences.push("the grid (--set lists or --seeds)");
+    }
+    if recorded.data_source != new.data_source {
+        differences.push("the data");
+    }
+    if recorded.max_batches != new.max_batches {
+        differences.push("--max-batches");
+    }
+    let copy = std::fs::read_to_string(dir.join(&recorded.architecture_copy)).unwrap_or_default();
+    if copy != compiled.graph.source.text() {
+        differences.push("the architecture");
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(SweepError::Record {
+        dir: dir.display().to_string(),
+        reason: format!(
+            "a sweep of that name exists and differs in {}; give another --name, or continue it with \
+             `avc sweep --resume {}`",
+            differences.join(", "),
+            dir.display()
+        ),
+    })
+}
+
+/// A run's state, read from its directory.
+pub fn run_status(dir: &Path, cfg: &TrainConfig) -> RunStatus {
+    if let Ok(why) = std::fs::read_to_string(dir.join(FAILED)) {
+        return RunStatus::Failed(why.trim().to_string());
+    }
+    match Checkpoint::locate(dir, "last").and_then(|d| Checkpoint::read_state(&d)) {
+        Ok(s) if s.epoch_complete && s.epoch >= cfg.epochs => RunStatus::Done,
+        Ok(s) if s.epoch_complete && cfg.early_stopping > 0 && s.early_stopping.stale >= cfg.early_stopping => {
+            RunStatus::Done
+        }
+        Ok(_) => RunStatus::Interrupted,
+        Err(_) => RunStatus::Pending,
+    }
+}
+
+/// A sweep being trained.
+struct Job<'a> {
+    dir: RunDir,
+    compiled: &'a Compiled,
+    record: &'a SweepRecord,
+    data: &'a Dataset,
+    /// Each planned run's settings, in grid order.
+    cfgs: Vec<TrainConfig>,
+    device: Device,
+    verbose: bool,
+}
+
+impl Job<'_> {
+    fn run(&self, limits: SweepLimits) -> Result<SweepReport, SweepError> {
+        interrupt::install();
+        let runs = self.record.grid.runs();
+        let mut trained = 0;
+        let mut ending = SweepEnding::Completed;
+        for (i, (run, cfg)) in runs.iter().zip(&self.cfgs).enumerate() {
+            if interrupt::requested() {
+                ending = SweepEnding::Interrupted;
+                break;
+            }
+            let run_dir = self.dir.path.join(&run.name);
+            let status = run_status(&run_dir, cfg);
+            if matches!(status, RunStatus::Done | RunStatus::Failed(_)) {
+                self.say(format!("[{}/{}] {}: {}, skipped", i + 1, runs.len(), run.name, status.word()));
+                continue;
+            }
+            if limits.max_runs.is_some_and(|m| trained >= m) {
+                ending = SweepEnding::Paused;
+                break;
+            }
+            let stop_at = limits.stop_at.filter(|(at, _)| *at == i).map(|(_, pos)| pos);
+            let outcome = self.train_one(i, runs.len(), run, cfg, &status, stop_at);
+            trained += 1;
+            match outcome {
+                Ok(report) if report.ending == Ending::Interrupted => {
+                    ending = SweepEnding::Interrupted;
+                    break;
+                }
+                Ok(report) => self.say(format!(
+                    "[{}/{}] {}: best epoch {}, test top-1 {:.1}%, top-5 {:.1}%",
+                    i + 1,
+                    runs.len(),
+                    run.name,
+                    report.best_epoch,
+                    100.0 * report.best_test.top1,
+                    100.0 * report.best_test.top5
+                )),
+                Err(e @ TrainError::Diverged { .. }) => {
+                    eprintln!("warning: run {} failed, the sweep goes on: {e}", run.name);
+                    RunDir { path: run_dir }.write(FAILED, e.to_string().as_bytes())?;
+                }
+                Err(e) => {
+                    self.write_tables(&runs)?;
+                    return Err(SweepError::Run { run: run.name.clone(), error: Box::new(e) });
+                }
+            }
+            self.write_tables(&runs)?;
+        }
+        let rows = self.write_tables(&runs)?;
+        Ok(SweepReport { dir: self.dir.path.clone(), rows, trained, ending })
+    }
+
+    fn say(&self, line: String) {
+        if self.verbose {
+            println!("{line}");
+        }
+    }
+
+    /// Resumes a run stopped part-way, or starts one (clearing a directory left by a start
+    /// that never reached its first checkpoint).
+    fn train_one(
+        &self,
+        i: usize,
+        total: usize,
+        run: &PlannedRun,
+        cfg: &TrainConfig,
+        status: &RunStatus,
+        stop_at: Option<(i64, usize)>,
+    ) -> Result<super::RunReport, TrainError> {
+        let run_dir = self.dir.path.join(&run.name);
+        if *status == RunStatus::Interrupted {
+            self.say(format!("[{}/{total}] {}: resuming from its last checkpoint", i + 1, run.name));
+            return super::resume(&run_dir, &[], self.device, self.verbose);
+        }
+        self.say(format!("[{}/{total}] {}", i + 1, run.name));
+        if run_dir.exists() {
+            std::fs::remove_dir_all(&run_dir).map_err(|e| RunDirError::new(&run_dir, e))?;
+        }
+        let opts = TrainOptions {
+            device: self.device,
+            runs_dir: self.dir.path.clone(),
+            run_name: Some(run.name.clone()),
+            arch_path: PathBuf::from(&self.record.architecture),
+            verbose: self.verbose,
+            max_batches: self.record.max_batches,
+            stop_at,
+            data_source: self.record.data_source.clone(),
+            overrides: run.overrides.clone(),
+            init: None,
+            profile: false,
+        };
+        super::train(self.compiled, self.data, cfg, &opts)
+    }
+
+    /// Rewrites results.csv, summary.csv, summary.md and sweep.png from the run directories.
+    fn write_tables(&self, runs: &[PlannedRun]) -> Result<Vec<ResultRow>, SweepError> {
+        let rows: Vec<ResultRow> = runs
+            .iter()
+            .zip(&self.cfgs)
+            .map(|(run, cfg)| {
+                let dir = self.dir.path.join(&run.name);
+                ResultRow {
+                    name: run.name.clone(),
+                    point: run.point.clone(),
+                    seed: run.seed,
+                    status: run_status(&dir, cfg),
+                    best: super::runs::read(&dir).best,
+                }
+            })
+            .collect();
+        let axes = &self.record.grid.axes;
+        let keys: Vec<&str> = axes.iter().map(|a| a.short_key()).collect();
+        let summaries = sweep_table::summarize(&rows);
+        self.dir.write("results.csv", sweep_table::results_csv(&keys, &rows).as_bytes())?;
+        self.dir.write("summary.csv", sweep_table::summary_csv(&keys, &summaries).as_bytes())?;
+        let title = self.dir.path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep").to_string();
+        let png = self.dir.file("sweep.png");
+        let caption = format!("{title}: mean test top-1 of the best epoch by validation");
+        let picture = match super::sweep_plot::plot_sweep(axes, &summaries, &caption, &png) {
+            Ok(()) => Some("sweep.png"),
+            Err(e) => {
+                if summaries.iter().any(|s| s.n > 0) {
+                    eprintln!("warning: {e}");
+                }
+                None
+            }
+        };
+        let header = sweep_table::SweepHeader {
+            title: &title,
+            command: &self.record.command,
+            axes,
+            seeds: &self.record.grid.seeds,
+            picture,
+        };
+        let md = sweep_table::summary_markdown(&header, &rows, &summaries);
+        self.dir.write("summary.md", md.as_bytes())?;
+        Ok(rows)
+    }
+}
