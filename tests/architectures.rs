@@ -16,3 +16,39 @@ fn every_architecture_compiles_and_its_summary_is_stable() {
         );
     }
 }
+
+/// Every architecture trains for a couple of batches on a few clips of the default shapes
+/// and is evaluated: its loss (whatever its output kind picks) is finite and its ranking
+/// covers the test clips. Not for accuracy, only that each file is trainable end to end.
+#[test]
+fn every_architecture_trains_a_few_steps() {
+    let _rng = crate::torch_rng_lock();
+    let knobs: Vec<String> = ["n_train=20", "n_test=6"].map(String::from).to_vec();
+    let data = avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap());
+    let scratch = std::env::temp_dir().join(format!("avc-test-every-arch-{}", std::process::id()));
+    for path in crate::architecture_files() {
+        let compiled = crate::compile_ok(&path);
+        let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=6"].map(String::from).to_vec();
+        let cfg = avc::train::TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");
+        let opts = avc::train::TrainOptions {
+            device: tch::Device::Cpu,
+            runs_dir: scratch.clone(),
+            run_name: Some(name),
+            arch_path: path.clone(),
+            verbose: false,
+            max_batches: Some(2),
+            stop_at: None,
+            data_source: avc::train::DataSource::Synth { seed: 2, knobs: knobs.clone() },
+            overrides,
+            init: None,
+            profile: false,
+        };
+        let report = avc::train::train(&compiled, &data, &cfg, &opts)
+            .unwrap_or_else(|e| panic!("{} does not train: {e}", path.display()));
+        let epoch = &report.epochs[0];
+        assert!(epoch.train_loss.is_finite() && epoch.val_loss.is_finite(), "{}: {epoch:?}", path.display());
+        assert_eq!(epoch.test.queries, 6, "{}", path.display());
+    }
+    let _ = std::fs::remove_dir_all(scratch);
+}

@@ -17,6 +17,11 @@ pub fn gather(data: &[u8], steps: usize, dim: usize, rows: &[usize], device: Dev
         bytes.extend_from_slice(&data[r * clip..(r + 1) * clip]);
     }
     let q = Tensor::f_from_slice(&bytes)?.f_reshape([rows.len() as i64, steps as i64, dim as i64])?;
-    let non_blocking = device != Device::Cpu;
-    dequantize(&q.f_to_device_(device, Kind::Uint8, non_blocking, false)?)
+    if device == Device::Cpu {
+        return dequantize(&q);
+    }
+    // A copy from pageable memory is synchronous whatever the flag says: pin the (uint8,
+    // four times smaller than float) batch first so the copy can overlap GPU work.
+    let pinned = q.f_pin_memory(device)?;
+    dequantize(&pinned.f_to_device_(device, Kind::Uint8, true, false)?)
 }
