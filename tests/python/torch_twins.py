@@ -8,7 +8,8 @@ sub-modules), so `load_state_dict(strict=True)` takes `avc export`'s file unchan
 
 loads the weights into MODEL, runs it on the sample's inputs in eval mode, and compares
 with the outputs avc computed (`output.<name>`). Prints the largest difference; exits 1
-if it is 1e-5 or more.
+if it is 1e-5 or more, or if the comparison is blind: with every weight nudged by 0.05 the
+outputs must move.
 """
 
 import sys
@@ -122,18 +123,24 @@ class TaLstmMetric(nn.Module):
 TWINS = {"final": Final, "dual_cnn": DualCnn, "ta_lstm_metric": TaLstmMetric}
 
 
-def main():
-    name, weights, sample = sys.argv[1:4]
+def max_difference(name, state, data):
     model = TWINS[name]()
-    model.load_state_dict(load_file(weights), strict=True)
+    model.load_state_dict(state, strict=True)
     model.eval()
-    data = load_file(sample)
     with torch.no_grad():
         ours = model(data["video"], data["audio"])
     theirs = data["output.match"]
-    diff = (ours.reshape(theirs.shape) - theirs).abs().max().item()
-    print(f"{name}: max abs difference {diff:.3e} over {theirs.numel()} outputs")
-    sys.exit(0 if diff < 1e-5 else 1)
+    return (ours.reshape(theirs.shape) - theirs).abs().max().item(), theirs.numel()
+
+
+def main():
+    name, weights, sample = sys.argv[1:4]
+    state, data = load_file(weights), load_file(sample)
+    diff, count = max_difference(name, state, data)
+    nudged = {k: v + 0.05 if v.is_floating_point() else v for k, v in state.items()}
+    moved, _ = max_difference(name, nudged, data)
+    print(f"{name}: max abs difference {diff:.3e} over {count} outputs ({moved:.3e} with nudged weights)")
+    sys.exit(0 if diff < 1e-5 and moved > 1e-3 else 1)
 
 
 if __name__ == "__main__":
