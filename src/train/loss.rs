@@ -94,8 +94,9 @@ pub fn check(graph: &Graph, settings: &LossSettings, overrides: &[String]) -> Re
     Err(ConfigError {
         origin,
         message: format!(
-            "loss `{}` needs a `{}` output, but output `{}` is of kind `{}`",
+            "loss `{}` needs {} `{}` output, but output `{}` is of kind `{}`",
             loss.name(),
+            if loss.output_kind() == OutputKind::Embeddings { "an" } else { "a" },
             loss.output_kind().keyword(),
             out.name,
             out.kind.keyword()
