@@ -47,29 +47,17 @@ enum Command {
         /// (plus any --set, e.g. more epochs).
         #[arg(long, value_name = "RUN", conflicts_with_all = ["file", "data", "name"])]
         resume: Option<PathBuf>,
-        /// A directory in the course's layout (<id>/vfeat.npy, <id>/afeat.npy, train.txt,
-        /// test_video.txt, test_audio.txt). Without it: the embedded synthetic data set.
-        #[arg(long)]
-        data: Option<PathBuf>,
         /// Override a setting of the file's `train:` section, e.g. `--set train.lr=0.001`.
         #[arg(long = "set", value_name = "train.KEY=VALUE")]
         overrides: Vec<String>,
-        /// auto (the GPU when there is one), cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: String,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Parent directory of run directories.
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
         /// Name of the run directory (default: <architecture>-<NNN>).
         #[arg(long)]
         name: Option<String>,
-        /// Seed of the embedded synthetic data set.
-        #[arg(long, default_value_t = 1)]
-        data_seed: u64,
-        /// Change a knob of the embedded synthetic data, e.g. `--synth noise=0.5`
-        /// (`avc data synth --help` lists them).
-        #[arg(long = "synth", value_name = "KEY=VALUE")]
-        synth: Vec<String>,
         /// Stop every epoch after this many batches (smoke tests).
         #[arg(long)]
         max_batches: Option<usize>,
@@ -100,12 +88,8 @@ enum Command {
         /// N (seeds 1..=N) or a list of seeds (`1,5,9`): every grid point is trained once per seed.
         #[arg(long, default_value = "1")]
         seeds: String,
-        /// A directory in the course's layout (as for `avc train`).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// auto (the GPU when there is one), cpu, cuda or cuda:N.
-        #[arg(long, default_value = "auto")]
-        device: String,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Parent directory of the sweep directory.
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
@@ -113,12 +97,6 @@ enum Command {
         /// command with the same name again continues it.
         #[arg(long)]
         name: Option<String>,
-        /// Seed of the embedded synthetic data set.
-        #[arg(long, default_value_t = 1)]
-        data_seed: u64,
-        /// Change a knob of the embedded synthetic data, e.g. `--synth noise=0.5`.
-        #[arg(long = "synth", value_name = "KEY=VALUE")]
-        synth: Vec<String>,
         /// Stop every epoch of every run after this many batches (smoke tests).
         #[arg(long)]
         max_batches: Option<usize>,
@@ -213,6 +191,34 @@ impl InitArgs {
     }
 }
 
+/// Where the data come from and where the model runs: the same for `train` and `sweep`.
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// A directory in the course's layout (<id>/vfeat.npy, <id>/afeat.npy, train.txt,
+    /// test_video.txt, test_audio.txt). Without it: the embedded synthetic data set.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Seed of the embedded synthetic data set.
+    #[arg(long, default_value_t = 1)]
+    data_seed: u64,
+    /// Change a knob of the embedded synthetic data, e.g. `--synth noise=0.5`
+    /// (`avc data synth --help` lists them).
+    #[arg(long = "synth", value_name = "KEY=VALUE")]
+    synth: Vec<String>,
+    /// auto (the GPU when there is one), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+impl SourceArgs {
+    fn data_source(self) -> DataSource {
+        match self.data {
+            Some(path) => DataSource::Dir { path },
+            None => DataSource::Synth { seed: self.data_seed, knobs: self.synth },
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum DataCommand {
     /// Write the embedded synthetic data set in the course's on-disk layout.
@@ -233,30 +239,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { file, message_format } => check(&file, message_format),
-        Command::Train {
-            file,
-            resume,
-            data,
-            overrides,
-            device,
-            runs,
-            name,
-            data_seed,
-            synth,
-            max_batches,
-            quiet,
-            init,
-            profile,
-        } => {
-            let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve());
+        Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, init, profile } => {
+            let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             match (device, resume, file) {
                 (Err(e), _, _) => Err(fail_io(e)),
                 (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet, profile),
                 (Ok(device), None, Some(file)) => {
-                    let data_source = match data {
-                        Some(path) => DataSource::Dir { path },
-                        None => DataSource::Synth { seed: data_seed, knobs: synth },
-                    };
+                    let data_source = source.data_source();
                     let opts = TrainOptions {
                         device,
                         runs_dir: runs,
@@ -275,22 +264,8 @@ fn main() -> ExitCode {
                 (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume RUN")),
             }
         }
-        Command::Sweep {
-            file,
-            resume,
-            overrides,
-            seeds,
-            data,
-            device,
-            runs,
-            name,
-            data_seed,
-            synth,
-            max_batches,
-            max_runs,
-            quiet,
-        } => {
-            let device = device.parse::<DeviceChoice>().and_then(|d| d.resolve());
+        Command::Sweep { file, resume, overrides, seeds, source, runs, name, max_batches, max_runs, quiet } => {
+            let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             let limits = train::sweep::SweepLimits { max_runs, stop_at: None };
             match (device, resume, file) {
                 (Err(e), _, _) => Err(fail_io(e)),
@@ -298,10 +273,7 @@ fn main() -> ExitCode {
                     sweep_finish(train::sweep::resume_sweep(&dir, device, !quiet, limits), quiet)
                 }
                 (Ok(device), None, Some(file)) => {
-                    let data_source = match data {
-                        Some(path) => DataSource::Dir { path },
-                        None => DataSource::Synth { seed: data_seed, knobs: synth },
-                    };
+                    let data_source = source.data_source();
                     let opts = train::sweep::SweepOptions {
                         device,
                         runs_dir: runs,

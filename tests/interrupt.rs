@@ -7,19 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const ARCH: &str = "
-inputs: {video: [24, 16], audio: [24, 8]}
-nodes:
-  - {name: vproj, op: linear, in: video, out: 16}
-  - {name: aproj, op: linear, in: audio, out: 16}
-  - {name: joint, op: concat, in: [vproj, aproj]}
-  - {name: rnn, op: lstm, in: joint, hidden: 16}
-  - {name: pooled, op: max, in: rnn}
-  - {name: head, op: linear, in: pooled, out: 1}
-outputs:
-  - {name: match, kind: logit, from: head}
-train: {epochs: 400, batch_size: 8}
-";
+fn arch() -> String {
+    crate::small_model(16, "{epochs: 400, batch_size: 8}")
+}
 
 const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 
@@ -27,7 +17,7 @@ fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("avc-test-sigint-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("tiny.yaml"), ARCH).unwrap();
+    std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     dir
 }
 

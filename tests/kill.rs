@@ -6,19 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ARCH: &str = "
-inputs: {video: [24, 16], audio: [24, 8]}
-nodes:
-  - {name: vproj, op: linear, in: video, out: 32}
-  - {name: aproj, op: linear, in: audio, out: 32}
-  - {name: joint, op: concat, in: [vproj, aproj]}
-  - {name: rnn, op: lstm, in: joint, hidden: 32}
-  - {name: pooled, op: max, in: rnn}
-  - {name: head, op: linear, in: pooled, out: 1}
-outputs:
-  - {name: match, kind: logit, from: head}
-train: {epochs: 400, batch_size: 16}
-";
+fn arch() -> String {
+    crate::small_model(32, "{epochs: 400, batch_size: 16}")
+}
 
 fn start(dir: &Path) -> std::process::Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_avc"));
@@ -35,7 +25,7 @@ fn a_killed_run_keeps_a_loadable_checkpoint_and_resumes() {
     let dir = std::env::temp_dir().join(format!("avc-kill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("tiny.yaml"), ARCH).unwrap();
+    std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let run = dir.join("run");
     // Kill at a spread of moments after the first checkpoint exists: some land mid-save.
     for (i, delay_ms) in [0u64, 7, 23, 41, 66, 97, 131].into_iter().enumerate() {

@@ -5,19 +5,9 @@ use avc::train::profile::{PROFILE_FILE, Phase, ProfileSummary};
 use avc::train::{DataSource, TrainConfig, TrainOptions, train};
 use std::path::PathBuf;
 
-const ARCH: &str = "
-inputs: {video: [24, 16], audio: [24, 8]}
-nodes:
-  - {name: vproj, op: linear, in: video, out: 16}
-  - {name: aproj, op: linear, in: audio, out: 16}
-  - {name: joint, op: concat, in: [vproj, aproj]}
-  - {name: rnn, op: lstm, in: joint, hidden: 16}
-  - {name: pooled, op: max, in: rnn}
-  - {name: head, op: linear, in: pooled, out: 1}
-outputs:
-  - {name: match, kind: logit, from: head}
-train: {epochs: 2, batch_size: 8, lr: 0.01, clip_norm: 1.0}
-";
+fn arch() -> String {
+    crate::small_model(16, "{epochs: 2, batch_size: 8, lr: 0.01, clip_norm: 1.0}")
+}
 
 const KNOBS: [&str; 5] = ["n_train=40", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 
@@ -27,7 +17,7 @@ fn profiled_shares_cover_every_phase_and_add_up() {
     let dir = std::env::temp_dir().join(format!("avc-test-profile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("tiny.yaml"), ARCH).unwrap();
+    std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let compiled = crate::compile_ok(&dir.join("tiny.yaml"));
     let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
     let data = avc::data::synth::generate(&avc::train::synth_config(5, &KNOBS.map(String::from)).unwrap());

@@ -52,3 +52,24 @@ pub fn compile_ok(path: &std::path::Path) -> avc::compile::Compiled {
         ),
     }
 }
+
+/// A small pair model on `[24, 16]` video and `[24, 8]` audio (the tiny synthetic data's
+/// shapes): projections, a joint LSTM of `width`, max over time, a logit. `train` is the
+/// file's `train:` mapping, e.g. `{epochs: 2, batch_size: 8}`.
+pub fn small_model(width: usize, train: &str) -> String {
+    format!(
+        "
+inputs: {{video: [24, 16], audio: [24, 8]}}
+nodes:
+  - {{name: vproj, op: linear, in: video, out: {width}}}
+  - {{name: aproj, op: linear, in: audio, out: {width}}}
+  - {{name: joint, op: concat, in: [vproj, aproj]}}
+  - {{name: rnn, op: lstm, in: joint, hidden: {width}}}
+  - {{name: pooled, op: max, in: rnn}}
+  - {{name: head, op: linear, in: pooled, out: 1}}
+outputs:
+  - {{name: match, kind: logit, from: head}}
+train: {train}
+"
+    )
+}

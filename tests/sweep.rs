@@ -9,19 +9,9 @@ use avc::train::sweep_plot::SWEEP_SIZE;
 use avc::train::sweep_table::RunStatus;
 use std::path::{Path, PathBuf};
 
-const ARCH: &str = "
-inputs: {video: [24, 16], audio: [24, 8]}
-nodes:
-  - {name: vproj, op: linear, in: video, out: 16}
-  - {name: aproj, op: linear, in: audio, out: 16}
-  - {name: joint, op: concat, in: [vproj, aproj]}
-  - {name: rnn, op: lstm, in: joint, hidden: 16}
-  - {name: pooled, op: max, in: rnn}
-  - {name: head, op: linear, in: pooled, out: 1}
-outputs:
-  - {name: match, kind: logit, from: head}
-train: {epochs: 2, batch_size: 8, lr: 0.01}
-";
+fn arch() -> String {
+    crate::small_model(16, "{epochs: 2, batch_size: 8, lr: 0.01}")
+}
 
 const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 
@@ -125,7 +115,7 @@ fn check_outputs(dir: &Path) {
 fn a_grid_sweep_tabulates_and_a_stopped_one_continues_to_the_same_tables() {
     let _rng = crate::torch_rng_lock();
     let dir = scratch("grid");
-    std::fs::write(dir.join("tiny.yaml"), ARCH).unwrap();
+    std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let compiled = crate::compile_ok(&dir.join("tiny.yaml"));
 
     let whole = sweep(&compiled, &grid(), &options(&dir, "whole")).unwrap();
@@ -165,7 +155,7 @@ fn a_grid_sweep_tabulates_and_a_stopped_one_continues_to_the_same_tables() {
 #[test]
 fn bad_values_in_a_grid_are_reported_before_anything_trains() {
     let dir = scratch("bad");
-    std::fs::write(dir.join("tiny.yaml"), ARCH).unwrap();
+    std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let compiled = crate::compile_ok(&dir.join("tiny.yaml"));
     let grid = Grid::parse(&["train.lr=0.01,-1".into(), "train.optimizer=adam,fast".into()], "3").unwrap();
     let err = sweep(&compiled, &grid, &options(&dir, "bad")).unwrap_err().to_string();
