@@ -263,12 +263,18 @@ pub struct OpenedRun {
 
 /// Opens a run directory for export or inspection.
 pub fn open_run(run_dir: &Path) -> Result<OpenedRun, TrainError> {
+    let (recorded, compiled) = open_recorded(run_dir)?;
+    Ok(OpenedRun { compiled, data_source: recorded.data_source, architecture: recorded.architecture })
+}
+
+/// A run's recorded settings and its architecture copy, compiled again.
+fn open_recorded(run_dir: &Path) -> Result<(report::RecordedRun, Compiled), TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
     let recorded = report::read_config(run_dir).map_err(bad)?;
     let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
         .map_err(|_| bad("its architecture copy no longer compiles".into()))?;
-    Ok(OpenedRun { compiled, data_source: recorded.data_source, architecture: recorded.architecture })
+    Ok((recorded, compiled))
 }
 
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
@@ -286,10 +292,7 @@ pub fn resume_with(
     profile: bool,
 ) -> Result<RunReport, TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
-    let recorded = report::read_config(run_dir).map_err(bad)?;
-    let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
-        .map_err(|e| bad(e.to_string()))?
-        .map_err(|_| bad("its architecture copy no longer compiles".into()))?;
+    let (recorded, compiled) = open_recorded(run_dir)?;
     let mut overrides = recorded.overrides.clone();
     overrides.extend_from_slice(extra);
     let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides)
