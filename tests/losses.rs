@@ -84,3 +84,36 @@ fn a_loss_for_another_output_kind_is_a_located_error() {
     assert!(train(&compiled, &tiny_data(), &cfg, &opts).is_err());
     assert!(!runs.exists());
 }
+
+#[test]
+fn several_outputs_add_their_losses_and_the_first_is_ranked() {
+    let both = "  - {name: dist, op: l2_distance, in: [vemb, aemb]}
+outputs:
+  - {name: towers, kind: embeddings, from: [vemb, aemb]}
+  - {name: match, kind: distance, from: dist}";
+    let alone = train_losses(&model(EMBEDDINGS), &[]);
+    let together = train_losses(&model(both), &[]);
+    assert!(together.iter().all(|l| l.is_finite()), "{together:?}");
+    // Same seed, same first batch: the sum is the InfoNCE term plus a positive contrastive one.
+    assert!(together[0] > alone[0], "{together:?} vs {alone:?}");
+}
+
+#[test]
+fn an_embeddings_export_samples_both_towers() {
+    let _rng = crate::torch_rng_lock();
+    let compiled = compile_text(&model(EMBEDDINGS));
+    let overrides = vec!["train.epochs=1".to_string()];
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+    let runs = scratch("export-embeddings");
+    let mut opts = options(runs.clone());
+    opts.overrides = overrides;
+    let report = train(&compiled, &tiny_data(), &cfg, &opts).unwrap();
+    let (weights, sample) = (runs.join("w.safetensors"), runs.join("s.safetensors"));
+    avc::export::export(&report.dir, "best", &weights, Some((&sample, 5))).unwrap();
+    let tensors: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(&sample).unwrap().into_iter().collect();
+    assert_eq!(tensors["output.towers.video"].size(), [5, 8]);
+    assert_eq!(tensors["output.towers.audio"].size(), [5, 8]);
+    assert_eq!(tensors["video"].size(), [5, 24, 16]);
+    let _ = std::fs::remove_dir_all(runs);
+}
