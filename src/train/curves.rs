@@ -4,6 +4,7 @@
 //! so the picture needs no system fonts.
 
 use super::EpochMetrics;
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordi64;
 use plotters::element::DashedPathElement;
@@ -154,22 +155,27 @@ fn linear_panel(
         .y_label_area_size(76)
         .build_cartesian_2d(epochs, y)
         .map_err(err)?;
-    chart
-        .configure_mesh()
+    house_style(&mut chart.configure_mesh())
         .x_desc("epoch")
         .y_desc(y_desc)
         .x_label_formatter(&epoch_label)
         .y_label_formatter(&|v| format_tick(*v))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
         .draw()
         .map_err(err)?;
     for line in lines {
         draw_line(&mut chart, line, marker)?;
     }
     Ok(())
+}
+
+/// The look every chart avc draws shares: one font, a light major grid, no minor lines.
+pub(super) fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
 }
 
 /// The legend, in its own column right of the chart so it never hides a line.

@@ -6,7 +6,7 @@
 //! setting is numeric, the first one's values are evenly spaced categories, and a sweep of
 //! seeds only shows one point.
 
-use super::curves::{FONT, format_tick, log_tick, padded_range, register_font};
+use super::curves::{FONT, format_tick, house_style, log_tick, padded_range, register_font};
 use super::sweep_grid::Axis;
 use super::sweep_table::PointSummary;
 use plotters::coord::Shift;
@@ -148,16 +148,11 @@ fn draw(axes: &[Axis], x: &XAxis, lines: &[Series], title: &str, path: &Path) ->
             let range = (x_lo / 10f64.powf(0.33))..(x_hi * 10f64.powf(0.33));
             let mut chart = builder(&chart_area).build_cartesian_2d(range.log_scale(), y).map_err(|e| e.to_string())?;
             let desc = format!("{} (log scale)", axes[*axis].short_key());
-            chart
-                .configure_mesh()
+            house_style(&mut chart.configure_mesh())
                 .x_desc(desc)
                 .y_desc("test top-1 (%), mean ± std over seeds")
                 .x_label_formatter(&log_tick)
                 .y_label_formatter(&|v| format_tick(*v))
-                .label_style((FONT, 14))
-                .axis_desc_style((FONT, 16))
-                .light_line_style(TRANSPARENT)
-                .bold_line_style(RGBColor(225, 225, 225))
                 .draw()
                 .map_err(|e| e.to_string())?;
             draw_lines(&mut chart, lines)?;
@@ -196,14 +191,11 @@ fn draw(axes: &[Axis], x: &XAxis, lines: &[Series], title: &str, path: &Path) ->
             if categorical {
                 mesh.x_labels(labels.len().max(1));
             }
-            mesh.x_desc(desc)
+            house_style(&mut mesh)
+                .x_desc(desc)
                 .y_desc("test top-1 (%), mean ± std over seeds")
                 .x_label_formatter(&label)
                 .y_label_formatter(&|v| format_tick(*v))
-                .label_style((FONT, 14))
-                .axis_desc_style((FONT, 16))
-                .light_line_style(TRANSPARENT)
-                .bold_line_style(RGBColor(225, 225, 225))
                 .draw()
                 .map_err(|e| e.to_string())?;
             draw_lines(&mut chart, lines)?;
