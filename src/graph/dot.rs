@@ -1,7 +1,7 @@
 //! Graphviz DOT: one `subgraph cluster_<instance>` per block instance (nested as the
 //! instances are), boxes filled by tower, edges labelled with their shapes.
 
-use super::{NodeRole, Scene, palette};
+use super::{Child, NodeRole, Scene, palette};
 use crate::check::Checked;
 use crate::ir::Graph;
 use std::fmt::Write;
@@ -63,22 +63,9 @@ pub fn to_dot(graph: &Graph, checked: &Checked) -> String {
 /// Emits the nodes and clusters directly inside `level`, in order of first appearance.
 fn emit(scene: &Scene, level: Option<usize>, depth: usize, s: &mut String) {
     let pad = "  ".repeat(depth);
-    let mut seen: Vec<usize> = Vec::new();
-    for n in &scene.nodes {
-        let chain = scene.chain(n.cluster);
-        let at = match level {
-            None => 0,
-            Some(c) => match chain.iter().position(|&x| x == c) {
-                Some(k) => k + 1,
-                None => continue,
-            },
-        };
-        match chain.get(at) {
-            Some(&c) => {
-                if seen.contains(&c) {
-                    continue;
-                }
-                seen.push(c);
+    for child in scene.children(level) {
+        match child {
+            Child::Cluster(c) => {
                 let cl = &scene.clusters[c];
                 let p = palette(cl.tower);
                 let _ = writeln!(s, "{pad}subgraph {} {{", quote(&format!("cluster_{}", cl.name)));
@@ -93,7 +80,8 @@ fn emit(scene: &Scene, level: Option<usize>, depth: usize, s: &mut String) {
                 emit(scene, Some(c), depth + 1, s);
                 let _ = writeln!(s, "{pad}}}");
             }
-            None => {
+            Child::Node(i) => {
+                let n = &scene.nodes[i];
                 let p = palette(n.tower);
                 let shape = match n.role {
                     NodeRole::Op => String::new(),

@@ -1,7 +1,7 @@
 //! Mermaid `flowchart`: block instances as nested `subgraph`s, inputs as stadiums,
 //! outputs as hexagons, classes by tower, edges labelled with their shapes.
 
-use super::{NodeRole, Scene, TOWERS, palette};
+use super::{Child, NodeRole, Scene, TOWERS, palette};
 use crate::check::Checked;
 use crate::ir::Graph;
 use std::fmt::Write;
@@ -57,27 +57,15 @@ fn t_class(t: crate::check::Tower) -> &'static str {
 
 fn emit(scene: &Scene, level: Option<usize>, depth: usize, s: &mut String) {
     let pad = "  ".repeat(depth);
-    let mut seen: Vec<usize> = Vec::new();
-    for (i, n) in scene.nodes.iter().enumerate() {
-        let chain = scene.chain(n.cluster);
-        let at = match level {
-            None => 0,
-            Some(c) => match chain.iter().position(|&x| x == c) {
-                Some(k) => k + 1,
-                None => continue,
-            },
-        };
-        match chain.get(at) {
-            Some(&c) => {
-                if seen.contains(&c) {
-                    continue;
-                }
-                seen.push(c);
+    for child in scene.children(level) {
+        match child {
+            Child::Cluster(c) => {
                 let _ = writeln!(s, "{pad}subgraph c{c}[\"{}\"]", escape(&scene.clusters[c].name));
                 emit(scene, Some(c), depth + 1, s);
                 let _ = writeln!(s, "{pad}end");
             }
-            None => {
+            Child::Node(i) => {
+                let n = &scene.nodes[i];
                 let label: Vec<String> = n.lines.iter().map(|l| escape(l)).collect();
                 let label = label.join("<br/>");
                 let class = t_class(n.tower);

@@ -224,6 +224,27 @@ impl Scene {
         Scene { title, nodes, edges, clusters }
     }
 
+    /// What lies directly inside `level` (`None`: the top), in order of first appearance:
+    /// the text formats (DOT, Mermaid) write these, recursing into clusters.
+    pub fn children(&self, level: Option<usize>) -> Vec<Child> {
+        let mut out = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let chain = self.chain(n.cluster);
+            let at = match level {
+                None => 0,
+                Some(c) => match chain.iter().position(|&x| x == c) {
+                    Some(k) => k + 1,
+                    None => continue,
+                },
+            };
+            let child = chain.get(at).map_or(Child::Node(i), |&c| Child::Cluster(c));
+            if !out.contains(&child) {
+                out.push(child);
+            }
+        }
+        out
+    }
+
     /// The chain of clusters a node belongs to, outermost first.
     pub fn chain(&self, cluster: Option<usize>) -> Vec<usize> {
         let mut chain = Vec::new();
@@ -235,6 +256,13 @@ impl Scene {
         chain.reverse();
         chain
     }
+}
+
+/// An entry of [`Scene::children`]: an index into `nodes` or into `clusters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    Node(usize),
+    Cluster(usize),
 }
 
 /// The tower of something that reads from both `a` and `b`.
