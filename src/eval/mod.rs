@@ -6,9 +6,17 @@
 //! Which way scores sort comes from the output kind (a `distance` ascends, a `logit` or
 //! cosine similarity descends), never from a convention the user must remember.
 
+pub mod apply;
+pub mod engine;
+mod error;
+pub mod evaldir;
+pub mod metrics;
+mod plots;
+pub mod protocol;
 mod score;
 
-pub use score::{EvalError, score_group};
+pub use error::EvalError;
+pub use score::score_group;
 
 use serde::{Deserialize, Serialize};
 use std::ops::Range;

@@ -1,20 +1,11 @@
 //! Scoring every (video, audio) pair of a group with a lowered model.
 
+use super::EvalError;
 use crate::ast::OutputKind;
 use crate::data::Clips;
-use crate::lower::{self, LowerError, Model, PairBatch, feed};
+use crate::lower::{self, Model, PairBatch, feed};
 use std::ops::Range;
 use tch::{Device, Kind, Tensor};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    #[error(transparent)]
-    Model(#[from] LowerError),
-    #[error("libtorch failed while scoring: {0}")]
-    Torch(#[from] tch::TchError),
-    #[error("the model has no output to rank by")]
-    NoOutput,
-}
 
 /// Scores of a group as a row-major `n x n` matrix: row i is video i, column j audio j,
 /// in the direction of the model's first output (see [`OutputKind::higher_is_better`]).

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 /// The picture's size in pixels.
 pub const CURVES_SIZE: (u32, u32) = (1200, 900);
 
-pub(super) const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 const TRAIN: RGBColor = RGBColor(60, 60, 60);
@@ -51,7 +51,7 @@ pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result
     result.map_err(|e| format!("cannot draw the curves into {}: {e}", path.display()))
 }
 
-pub(super) fn register_font() -> Result<(), String> {
+pub(crate) fn register_font() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
@@ -169,7 +169,7 @@ fn linear_panel(
 }
 
 /// The look every chart avc draws shares: one font, a light major grid, no minor lines.
-pub(super) fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+pub(crate) fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
     mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
 ) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
     mesh.label_style((FONT, 14))

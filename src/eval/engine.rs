@@ -1,0 +1,344 @@
+//! Scoring at catalogue scale: each tower runs once per clip (in chunks of clips), and the
+//! joint part runs over (video, audio) pairs in chunks whose size a memory budget bounds.
+//! Embedding models skip the pairs: their scores are one matrix product of normalised
+//! embeddings.
+//!
+//! Everything here reports to an [`Observer`] (progress, a request to stop) and prints
+//! nothing; the CLI draws the progress bar.
+
+use super::EvalError;
+use crate::ast::OutputKind;
+use crate::check::Tower;
+use crate::lower::{Encoded, Model, feed};
+use std::ops::Range;
+use tch::{Device, Kind, Tensor};
+
+/// One modality's clips: ids and uint8 features, row-major `[n, steps, dim]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stream<'a> {
+    pub ids: &'a [String],
+    pub data: &'a [u8],
+    pub steps: usize,
+    pub dim: usize,
+}
+
+impl Stream<'_> {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// What a long scoring job is doing, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Running one tower over the clips.
+    Encode(Tower),
+    /// Running the joint part (or the embedding product) over pairs.
+    Pairs,
+}
+
+/// Receives progress and may ask the work to stop (Ctrl-C). The default does nothing.
+pub trait Observer {
+    /// `done` of `total` units (clips or pairs) of `stage` are finished.
+    fn progress(&mut self, _stage: Stage, _done: u64, _total: u64) {}
+    /// Checked between chunks; `true` ends the work with [`EvalError::Interrupted`].
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// An observer that watches nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// The default memory budget: a quarter of the memory available now, at most 2 GiB, at least
+/// 256 MiB. The cap makes the default the same on most machines, so chunking, and with it
+/// every byte of the results, does not depend on how busy the machine happens to be.
+pub fn default_budget() -> u64 {
+    const MIB: u64 = 1 << 20;
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(8 << 30);
+    (available / 4).clamp(256 * MIB, 2048 * MIB)
+}
+
+/// What a scoring job will cost, said before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub videos: u64,
+    pub audios: u64,
+    /// Pairs the joint part (or the embedding product) scores.
+    pub pairs: u64,
+    /// Multiply-adds of the towers (once per clip) plus the joint part (once per pair);
+    /// `None` when a node's cost depends on a size only the data knows.
+    pub macs: Option<u64>,
+    /// Pairs run at once under the memory budget.
+    pub chunk: u64,
+}
+
+/// Scores pairs with a lowered model under a memory budget.
+pub struct Scorer<'m> {
+    model: &'m Model,
+    kind: OutputKind,
+    budget: u64,
+    /// Steps per clip of the data, for models whose sizes depend on a symbolic length.
+    steps: usize,
+    /// Multiply-adds per clip of each tower and per pair of the joint part, if known.
+    macs: Option<(u64, u64, u64)>,
+}
+
+impl<'m> Scorer<'m> {
+    /// A scorer ranking by the model's first output, for clips of `steps` steps. `macs` are
+    /// the compiled model's multiply-adds per video clip, audio clip and pair (see
+    /// [`tower_macs`]).
+    pub fn new(
+        model: &'m Model,
+        budget: u64,
+        steps: usize,
+        macs: Option<(u64, u64, u64)>,
+    ) -> Result<Scorer<'m>, EvalError> {
+        let kind = model.outputs.first().ok_or(EvalError::NoOutput)?.kind;
+        Ok(Scorer { model, kind, budget: budget.max(1 << 20), steps, macs })
+    }
+
+    /// How the first output's scores sort.
+    pub fn kind(&self) -> OutputKind {
+        self.kind
+    }
+
+    /// Pairs per chunk: the budget over the joint part's bytes per pair (twice, for the
+    /// values alive at once and libtorch's workspace), a power of two so that the chunking,
+    /// and with it the floating-point results, changes only when the budget changes a lot.
+    pub fn pair_chunk(&self, candidates: usize) -> u64 {
+        let per_pair = if self.kind == OutputKind::Embeddings {
+            // One row of the similarity block per candidate, plus its sorted copy.
+            8 * candidates.max(1) as u64
+        } else {
+            8 * self.model.joint_elems_per_pair(self.steps as i64).max(1) as u64
+        };
+        floor_pow2((self.budget / per_pair).max(1))
+    }
+
+    /// The cost of scoring `pairs` pairs of these streams.
+    pub fn cost(&self, videos: &Stream, audios: &Stream, pairs: u64) -> Cost {
+        let (nv, na) = (videos.len() as u64, audios.len() as u64);
+        let macs = self.macs.and_then(|(v, a, j)| {
+            let towers = v.checked_mul(nv)?.checked_add(a.checked_mul(na)?)?;
+            let joint = if self.kind == OutputKind::Embeddings { 0 } else { j.checked_mul(pairs)? };
+            towers.checked_add(joint)
+        });
+        Cost { videos: nv, audios: na, pairs, macs, chunk: self.pair_chunk(audios.len()) }
+    }
+
+    /// Runs one tower over all clips of a stream, in chunks of clips bounded by the budget.
+    pub fn encode(&self, tower: Tower, stream: &Stream, obs: &mut dyn Observer) -> Result<Encoded, EvalError> {
+        let _guard = tch::no_grad_guard();
+        let device = self.model.device();
+        let per_clip = 8 * self.model.tower_elems_per_clip(tower, stream.steps as i64).max(1) as u64;
+        let chunk = floor_pow2((self.budget / per_clip).clamp(1, 4096)) as usize;
+        let n = stream.len();
+        let mut parts = Vec::new();
+        for start in (0..n).step_by(chunk) {
+            if obs.should_stop() {
+                return Err(EvalError::Interrupted);
+            }
+            let rows: Vec<usize> = (start..(start + chunk).min(n)).collect();
+            let x = feed::gather(stream.data, stream.steps, stream.dim, &rows, device)?;
+            let mut enc = self.model.encode(tower, &x, false)?;
+            if device != Device::Cpu && n > chunk {
+                // A catalogue's tower values may not fit on the device: keep them on the host.
+                enc = enc.to_device(Device::Cpu)?;
+            }
+            parts.push(enc);
+            obs.progress(Stage::Encode(tower), (start + rows.len()) as u64, n as u64);
+        }
+        if parts.is_empty() {
+            return Err(EvalError::Empty(tower.label()));
+        }
+        Ok(Encoded::cat(&parts)?)
+    }
+
+    /// The `[Nv, Na]` score matrix of every video against every audio, row-major.
+    pub fn matrix(&self, video: &Encoded, audio: &Encoded, obs: &mut dyn Observer) -> Result<Vec<f32>, EvalError> {
+        let (nv, na) = (video.clips as u64, audio.clips as u64);
+        let mut out = Vec::with_capacity((nv * na) as usize);
+        self.for_blocks(video, audio, 0..nv, obs, &mut |_, block| {
+            out.extend(to_vec(block)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Scores video rows `queries` against every audio, a block of rows at a time, calling
+    /// `sink(first_row, block)` with each `[rows, Na]` block in order.
+    pub fn for_blocks(
+        &self,
+        video: &Encoded,
+        audio: &Encoded,
+        queries: Range<u64>,
+        obs: &mut dyn Observer,
+        sink: &mut dyn FnMut(u64, &Tensor) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let _guard = tch::no_grad_guard();
+        let na = audio.clips as u64;
+        let total = (queries.end - queries.start) * na;
+        let chunk = self.pair_chunk(na as usize).max(na);
+        let rows_per_block = (chunk / na.max(1)).max(1);
+        let embeddings = if self.kind == OutputKind::Embeddings { Some(self.embeddings(audio)?) } else { None };
+        let mut row = queries.start;
+        while row < queries.end {
+            if obs.should_stop() {
+                return Err(EvalError::Interrupted);
+            }
+            let end = (row + rows_per_block).min(queries.end);
+            let block = match &embeddings {
+                Some(a) => {
+                    let rows = Tensor::f_arange_start(row as i64, end as i64, (Kind::Int64, Device::Cpu))?;
+                    let v = self.embeddings(&video.select(&rows)?)?;
+                    v.f_matmul(&a.f_transpose(0, 1)?)?
+                }
+                None => self.pair_scores_rows(video, audio, row..end)?,
+            };
+            sink(row, &block)?;
+            obs.progress(Stage::Pairs, (end - queries.start) * na, total);
+            row = end;
+        }
+        Ok(())
+    }
+
+    /// Scores given pairs `(video_rows[p], audio_rows[p])`, in chunks; `[P]` scores.
+    pub fn pairs(
+        &self,
+        video: &Encoded,
+        audio: &Encoded,
+        video_rows: &[i64],
+        audio_rows: &[i64],
+        obs: &mut dyn Observer,
+    ) -> Result<Vec<f32>, EvalError> {
+        let _guard = tch::no_grad_guard();
+        let chunk = self.pair_chunk(1) as usize;
+        let total = video_rows.len() as u64;
+        let mut out = Vec::with_capacity(video_rows.len());
+        let device = self.model.device();
+        let embeddings = if self.kind == OutputKind::Embeddings {
+            Some((self.embeddings(video)?, self.embeddings(audio)?))
+        } else {
+            None
+        };
+        for (vr, ar) in video_rows.chunks(chunk).zip(audio_rows.chunks(chunk)) {
+            if obs.should_stop() {
+                return Err(EvalError::Interrupted);
+            }
+            let scores = match &embeddings {
+                Some((v, a)) => {
+                    let vi = Tensor::f_from_slice(vr)?.f_to(v.device())?;
+                    let ai = Tensor::f_from_slice(ar)?.f_to(a.device())?;
+                    v.f_index_select(0, &vi)?.f_mul(&a.f_index_select(0, &ai)?)?.f_sum_dim_intlist(
+                        1,
+                        false,
+                        Kind::Float,
+                    )?
+                }
+                None => {
+                    let vi = Tensor::f_from_slice(vr)?.f_to(device)?;
+                    let ai = Tensor::f_from_slice(ar)?.f_to(device)?;
+                    self.joint(video, audio, &vi, &ai)?
+                }
+            };
+            out.extend(to_vec(&scores)?);
+            obs.progress(Stage::Pairs, out.len() as u64, total);
+        }
+        Ok(out)
+    }
+
+    /// The joint part's scores for video rows `rows` against every audio: `[rows, Na]`.
+    fn pair_scores_rows(&self, video: &Encoded, audio: &Encoded, rows: Range<u64>) -> Result<Tensor, EvalError> {
+        let na = audio.clips;
+        let device = self.model.device();
+        let p = Tensor::f_arange_start((rows.start as i64) * na, (rows.end as i64) * na, (Kind::Int64, device))?;
+        let vi = p.f_floor_divide_scalar(na)?;
+        let ai = p.f_remainder(na)?;
+        Ok(self.joint(video, audio, &vi, &ai)?.f_reshape([(rows.end - rows.start) as i64, na])?)
+    }
+
+    /// The first output's score per pair, `[P]`.
+    fn joint(&self, video: &Encoded, audio: &Encoded, vi: &Tensor, ai: &Tensor) -> Result<Tensor, EvalError> {
+        let device = self.model.device();
+        // Tower values kept on the host for a large catalogue travel per chunk.
+        let (video, audio) = (video.on(device, vi)?, audio.on(device, ai)?);
+        let (v, vrows) = video.as_parts(vi);
+        let (a, arows) = audio.as_parts(ai);
+        let out = self.model.score_pairs(v, a, vrows, arows, false)?;
+        let score = out.first().and_then(|o| o.first()).ok_or(EvalError::NoOutput)?;
+        Ok(score.f_flatten(0, -1)?)
+    }
+
+    /// Unit-length embeddings of the first output for an encoding: `[N, D]`.
+    fn embeddings(&self, enc: &Encoded) -> Result<Tensor, EvalError> {
+        let e = self.model.embedding(enc).ok_or(EvalError::NoOutput)?.f_flatten(1, -1)?;
+        Ok(e.f_div(&e.f_norm_scalaropt_dim(2, [1], true)?.f_clamp_min(1e-8)?)?)
+    }
+}
+
+/// An encoding moved to the model's device for one chunk of pairs, with the row indices
+/// that address it there.
+pub(crate) struct OnDevice<'a> {
+    owned: Option<(Encoded, Tensor)>,
+    borrowed: &'a Encoded,
+}
+
+impl OnDevice<'_> {
+    fn as_parts<'s>(&'s self, rows: &'s Tensor) -> (&'s Encoded, &'s Tensor) {
+        match &self.owned {
+            Some((enc, rows)) => (enc, rows),
+            None => (self.borrowed, rows),
+        }
+    }
+}
+
+impl Encoded {
+    /// The rows `rows` needs, on `device`: the encoding itself when it is there already;
+    /// otherwise only the rows the chunk reads, renumbered.
+    pub(crate) fn on(&self, device: Device, rows: &Tensor) -> Result<OnDevice<'_>, tch::TchError> {
+        if self.device() == device {
+            return Ok(OnDevice { owned: None, borrowed: self });
+        }
+        let (unique, inverse, _) = rows.f_unique_dim(0, true, true, false)?;
+        let picked = self.select(&unique.f_to_device(self.device())?)?.to_device(device)?;
+        Ok(OnDevice { owned: Some((picked, inverse.f_to_device(device)?)), borrowed: self })
+    }
+}
+
+/// Multiply-adds per video clip, per audio clip and per pair, from the compiled model's
+/// per-node counts; `None` if any node's count is unknown.
+pub fn tower_macs(checked: &crate::check::Checked) -> Option<(u64, u64, u64)> {
+    let mut sums = [0u64; 3];
+    for (i, macs) in checked.macs.iter().enumerate() {
+        let slot = match checked.towers.get(i)? {
+            Tower::Video | Tower::Other => 0,
+            Tower::Audio => 1,
+            Tower::Joint => 2,
+        };
+        sums[slot] = sums[slot].checked_add(u64::try_from((*macs)?).ok()?)?;
+    }
+    Some((sums[0], sums[1], sums[2]))
+}
+
+fn floor_pow2(n: u64) -> u64 {
+    if n == 0 { 1 } else { 1 << (63 - n.leading_zeros()) }
+}
+
+pub(crate) fn to_vec(t: &Tensor) -> Result<Vec<f32>, EvalError> {
+    let t = t.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?.f_flatten(0, -1)?;
+    Ok(Vec::<f32>::try_from(&t)?)
+}

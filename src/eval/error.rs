@@ -1,0 +1,52 @@
+//! What can go wrong applying a trained model.
+
+use crate::lower::LowerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Model(#[from] LowerError),
+    #[error("libtorch failed while scoring: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("the model has no output to rank by")]
+    NoOutput,
+    #[error("no {0} clips to score")]
+    Empty(&'static str),
+    #[error("stopped by Ctrl-C before the scores were complete; nothing was written")]
+    Interrupted,
+    /// Opening the run or loading its data failed.
+    #[error(transparent)]
+    Run(Box<crate::train::TrainError>),
+    #[error("{run}: {reason}")]
+    Checkpoint { run: String, reason: String },
+    /// A list of ids, a flag or a data set that cannot be used (exit code 2 for flags and
+    /// files, as for any usage error).
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+impl From<crate::train::TrainError> for EvalError {
+    fn from(e: crate::train::TrainError) -> Self {
+        EvalError::Run(Box::new(e))
+    }
+}
+
+impl From<crate::data::DataError> for EvalError {
+    fn from(e: crate::data::DataError) -> Self {
+        EvalError::Run(Box::new(e.into()))
+    }
+}
+
+impl EvalError {
+    /// The process exit code: 130 for Ctrl-C, 2 for bad input files and flags and for
+    /// writing, 1 for everything about the model and its data.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EvalError::Interrupted => 130,
+            EvalError::Input(_) | EvalError::Write { .. } => 2,
+            _ => 1,
+        }
+    }
+}

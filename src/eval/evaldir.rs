@@ -1,0 +1,198 @@
+//! The evaluation directory: metrics.json, a CSV per direction with every query's rank and
+//! best candidates, the score matrix (.npy) with its ids, and two pictures.
+//!
+//! The files hold nothing that changes from one invocation to the next (no times, no
+//! absolute paths), so the same checkpoint on the same data gives byte-identical files. The
+//! directory is written under a temporary name and renamed into place at the end: a
+//! directory with the final name is always complete.
+
+use super::EvalError;
+use super::apply::Evaluation;
+use super::metrics::{Bootstrap, Metrics};
+use super::plots;
+use super::protocol::Direction;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Candidates listed per query in the CSV.
+pub const TOP_LISTED: usize = 5;
+
+/// Where the scores came from, recorded in metrics.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    /// The run directory's name.
+    pub run: String,
+    pub checkpoint: String,
+    pub epoch: i64,
+    /// The data's origin (a directory or the synthetic set's seed).
+    pub data: String,
+}
+
+#[derive(Serialize)]
+struct MetricsFile<'a> {
+    #[serde(flatten)]
+    provenance: &'a Provenance,
+    output_kind: &'static str,
+    /// "higher" or "lower": which way the scores sort.
+    better_scores: &'static str,
+    clips: usize,
+    bootstrap: &'a Bootstrap,
+    v2a: DirectionMetrics,
+    a2v: DirectionMetrics,
+}
+
+#[derive(Serialize)]
+struct DirectionMetrics {
+    full: Metrics,
+    groups: Metrics,
+}
+
+/// Writes the evaluation directory `dir` (replacing an older one whole).
+pub fn write(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: &Path) -> Result<PathBuf, EvalError> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("eval");
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let fail = |path: &Path, e: &dyn std::fmt::Display| EvalError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(parent).map_err(|e| fail(parent, &e))?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).map_err(|e| fail(&tmp, &e))?;
+    let written = write_files(eval, provenance, boot, &tmp);
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    replace_dir(&tmp, dir).map_err(|e| fail(dir, &e))?;
+    Ok(dir.to_path_buf())
+}
+
+/// Moves `tmp` to `dir`; an older `dir` is moved aside first and removed after.
+fn replace_dir(tmp: &Path, dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        let old = dir.with_file_name(format!(
+            ".{}.old-{}",
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("eval"),
+            std::process::id()
+        ));
+        std::fs::rename(dir, &old)?;
+        std::fs::rename(tmp, dir)?;
+        return std::fs::remove_dir_all(&old);
+    }
+    std::fs::rename(tmp, dir)
+}
+
+fn write_files(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: &Path) -> Result<(), EvalError> {
+    let put = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.to_string() })
+    };
+    let direction = |d: Direction| {
+        let r = eval.directions.iter().find(|r| r.direction == d).ok_or(EvalError::NoOutput)?;
+        Ok::<_, EvalError>(DirectionMetrics { full: r.full, groups: r.groups })
+    };
+    let file = MetricsFile {
+        provenance,
+        output_kind: eval.kind.keyword(),
+        better_scores: if eval.kind.higher_is_better() { "higher" } else { "lower" },
+        clips: eval.n,
+        bootstrap: boot,
+        v2a: direction(Direction::VideoToAudio)?,
+        a2v: direction(Direction::AudioToVideo)?,
+    };
+    let json = serde_json::to_string_pretty(&file).map_err(|e| EvalError::Input(e.to_string()))?;
+    put("metrics.json", format!("{json}\n").as_bytes())?;
+    for r in &eval.directions {
+        put(&format!("queries_{}.csv", r.direction.name()), per_query_csv(eval, r.direction).as_bytes())?;
+    }
+    let npy = npy_f32(&eval.scores, eval.n, eval.n)
+        .map_err(|e| EvalError::Write { path: "scores.npy".into(), reason: e.to_string() })?;
+    put("scores.npy", &npy)?;
+    put("video_ids.txt", lines(&eval.video_ids).as_bytes())?;
+    put("audio_ids.txt", lines(&eval.audio_ids).as_bytes())?;
+    let picture = |name: &str, draw: &dyn Fn(&Path) -> Result<(), String>| {
+        let path = dir.join(name);
+        draw(&path).map_err(|reason| EvalError::Write { path: path.display().to_string(), reason })
+    };
+    picture("heatmap.png", &|p| plots::heatmap(eval, p))?;
+    picture("ranks.png", &|p| plots::rank_histogram(eval, p))?;
+    Ok(())
+}
+
+/// One row per query: its id, its true candidate's id, its rank among all candidates and
+/// within its group, then the best candidates with their scores.
+fn per_query_csv(eval: &Evaluation, direction: Direction) -> String {
+    let (queries, candidates) = match direction {
+        Direction::VideoToAudio => (&eval.video_ids, &eval.audio_ids),
+        Direction::AudioToVideo => (&eval.audio_ids, &eval.video_ids),
+    };
+    let Some(result) = eval.directions.iter().find(|r| r.direction == direction) else { return String::new() };
+    let m = eval.oriented(direction);
+    let mut out = String::from("query_id,true_id,rank,group_rank");
+    for k in 1..=TOP_LISTED.min(eval.n) {
+        let _ = write!(out, ",top{k}_id,top{k}_score");
+    }
+    out.push('\n');
+    for q in 0..eval.n {
+        let _ = write!(
+            out,
+            "{},{},{},{}",
+            csv_field(&queries[q]),
+            csv_field(&candidates[q]),
+            result.full_ranks[q],
+            result.group_ranks[q]
+        );
+        for (c, score) in m.top(q, TOP_LISTED) {
+            let _ = write!(out, ",{},{score}", csv_field(&candidates[c]));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Quotes a CSV field when it holds a comma, a quote or a line break.
+pub(crate) fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn lines(ids: &[String]) -> String {
+    ids.iter().map(|id| format!("{id}\n")).collect()
+}
+
+/// A float32 `.npy` of a row-major `[rows, cols]` matrix.
+pub(crate) fn npy_f32(values: &[f32], rows: usize, cols: usize) -> Result<Vec<u8>, std::io::Error> {
+    use npyz::WriterBuilder;
+    let mut out = Vec::with_capacity(128 + 4 * values.len());
+    let mut w = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&[rows as u64, cols as u64])
+        .writer(&mut out)
+        .begin_nd()?;
+    w.extend(values.iter().copied())?;
+    w.finish()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_aligned_and_readable() {
+        let bytes = npy_f32(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), &[2, 3]);
+        let data: Vec<f32> = npy.into_vec().unwrap();
+        assert_eq!(data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("-abc_1"), "-abc_1");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}
