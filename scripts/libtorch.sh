@@ -46,13 +46,14 @@ if [ ! -f "$marker" ]; then
   "$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' > "$marker.tmp"
   mv "$marker.tmp" "$marker"
 fi
-# TensorBoard reads the run directories' event files, and safetensors loads `avc export`'s
-# weights into torch.nn; the tests use both. Checked on every run, so a cache made before
-# this step gets them once.
-for module in tensorboard safetensors; do
+# TensorBoard reads the run directories' event files, safetensors loads `avc export`'s
+# weights into torch.nn, and FAISS indexes `avc retrieve --embeddings-out`'s vectors; the
+# tests use all three. Checked on every run, so a cache made before this step gets them once.
+for spec in tensorboard:tensorboard safetensors:safetensors faiss:faiss-cpu; do
+  module=${spec%%:*} package=${spec#*:}
   if ! "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
-    echo "avc: installing $module into $venv" >&2
-    "$venv/bin/pip" install --disable-pip-version-check --progress-bar off "$module" >&2
+    echo "avc: installing $package into $venv" >&2
+    "$venv/bin/pip" install --disable-pip-version-check --progress-bar off "$package" >&2
   fi
 done
 link "$(cat "$marker")"

@@ -30,6 +30,8 @@ enum MessageFormat {
     Json,
 }
 
+mod cli;
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse and shape-check an architecture; print its summary table or its errors.
@@ -107,6 +109,12 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Evaluate a trained run on its test split or other data: both directions, the 30-way
+    /// and the full N-way protocol, 95% intervals; writes an evaluation directory.
+    Eval(cli::eval::EvalArgs),
+    /// Rank candidates for every query with a trained run: the best K audios of each video
+    /// (or videos of each audio), as CSV and JSON lines.
+    Retrieve(cli::eval::RetrieveArgs),
     /// List run directories with their best (by validation) numbers.
     Runs {
         #[arg(default_value = "runs")]
@@ -290,6 +298,8 @@ fn main() -> ExitCode {
                 (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume SWEEP_DIR")),
             }
         }
+        Command::Eval(args) => cli::eval::eval_cmd(args),
+        Command::Retrieve(args) => cli::eval::retrieve_cmd(args),
         Command::Runs { dir } => match train::runs::list(&dir) {
             Ok(rows) => {
                 print!("{}", train::runs::render(&rows));

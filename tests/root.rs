@@ -5,6 +5,7 @@ mod checkpoints;
 mod diagnostics;
 mod docs;
 mod dsl;
+mod eval;
 mod export;
 mod fmt;
 mod graph;

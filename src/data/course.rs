@@ -105,7 +105,31 @@ pub fn load(
 }
 
 /// A clip id and its 1-based line in the list file.
-type Listed = (usize, String);
+pub type Listed = (usize, String);
+
+/// Reads one stream (`video` or `audio`) of the clips `ids` (from list file `list`) out of
+/// `dir`, one after the other: row-major `[ids.len(), steps, dim]` bytes and the per-clip
+/// shape. Every file must have the shape `expect` (the model's declaration), or without
+/// one, the first file's.
+pub fn read_stream(
+    dir: &Path,
+    ids: &[Listed],
+    list: &Path,
+    stream: &str,
+    expect: Option<[usize; 2]>,
+) -> Result<(Vec<u8>, [usize; 2]), DataError> {
+    let file = if stream == "audio" { AUDIO_FILE } else { VIDEO_FILE };
+    let mut expected = expect.map(Expected::Declared);
+    let mut data = Vec::new();
+    let mut shape = expect.unwrap_or([0, 0]);
+    for (line, id) in ids {
+        let what = format!("{stream} features of clip '{id}' ({}, line {line})", list.display());
+        let (bytes, found) = read_clip(&dir.join(id).join(file), &what, stream, &mut expected)?;
+        data.extend_from_slice(&bytes);
+        shape = found;
+    }
+    Ok((data, shape))
+}
 
 /// What a stream's next file must look like, and why.
 #[derive(Debug, Clone)]
@@ -282,12 +306,17 @@ fn dtype_name(dtype: &DType) -> String {
 
 /// Reads a list file: one id per line, whitespace trimmed, blank lines ignored. Ids must be
 /// unique and plain directory names.
-fn read_list(path: &Path) -> Result<Vec<Listed>, DataError> {
+pub fn read_list(path: &Path) -> Result<Vec<Listed>, DataError> {
     let text = fs::read_to_string(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DataError::MissingList { path: path.to_path_buf() },
         _ => DataError::Read { path: path.to_path_buf(), source: e },
     })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_list(&text, path)
+}
+
+/// [`read_list`] on text already read (standard input, say); `path` names it in errors.
+pub fn parse_list(text: &str, path: &Path) -> Result<Vec<Listed>, DataError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut out = Vec::new();
     for (k, line) in text.lines().enumerate() {

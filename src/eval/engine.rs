@@ -7,6 +7,7 @@
 //! nothing; the CLI draws the progress bar.
 
 use super::EvalError;
+use super::protocol::Direction;
 use crate::ast::OutputKind;
 use crate::check::Tower;
 use crate::lower::{Encoded, Model, feed};
@@ -70,6 +71,24 @@ pub fn default_budget() -> u64 {
         .map(|kib| kib * 1024)
         .unwrap_or(8 << 30);
     (available / 4).clamp(256 * MIB, 2048 * MIB)
+}
+
+/// `512M`, `4G`, `1.5G`, `2048` (bytes), with K/M/G/T in powers of 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let scale: u64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("{text}: expected a size such as 512M or 4G")),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 && n * (scale as f64) < 1e19 => Ok((n * scale as f64) as u64),
+        _ => Err(format!("{text}: expected a positive size such as 512M or 4G")),
+    }
 }
 
 /// What a scoring job will cost, said before it starts.
@@ -170,47 +189,54 @@ impl<'m> Scorer<'m> {
 
     /// The `[Nv, Na]` score matrix of every video against every audio, row-major.
     pub fn matrix(&self, video: &Encoded, audio: &Encoded, obs: &mut dyn Observer) -> Result<Vec<f32>, EvalError> {
-        let (nv, na) = (video.clips as u64, audio.clips as u64);
-        let mut out = Vec::with_capacity((nv * na) as usize);
-        self.for_blocks(video, audio, 0..nv, obs, &mut |_, block| {
+        let mut out = Vec::with_capacity((video.clips * audio.clips).max(0) as usize);
+        self.for_blocks(video, audio, Direction::VideoToAudio, 0..video.clips as u64, obs, &mut |_, block| {
             out.extend(to_vec(block)?);
             Ok(())
         })?;
         Ok(out)
     }
 
-    /// Scores video rows `queries` against every audio, a block of rows at a time, calling
-    /// `sink(first_row, block)` with each `[rows, Na]` block in order.
+    /// Scores query rows `queries` (videos for `v2a`, audios for `a2v`) against every
+    /// candidate of the other modality, a block of queries at a time, calling
+    /// `sink(first_query, block)` with each `[queries, candidates]` block in order.
     pub fn for_blocks(
         &self,
         video: &Encoded,
         audio: &Encoded,
+        direction: Direction,
         queries: Range<u64>,
         obs: &mut dyn Observer,
         sink: &mut dyn FnMut(u64, &Tensor) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let _guard = tch::no_grad_guard();
-        let na = audio.clips as u64;
-        let total = (queries.end - queries.start) * na;
-        let chunk = self.pair_chunk(na as usize).max(na);
-        let rows_per_block = (chunk / na.max(1)).max(1);
-        let embeddings = if self.kind == OutputKind::Embeddings { Some(self.embeddings(audio)?) } else { None };
+        let (query_enc, candidate_enc) = match direction {
+            Direction::VideoToAudio => (video, audio),
+            Direction::AudioToVideo => (audio, video),
+        };
+        let m = candidate_enc.clips.max(0) as u64;
+        let total = (queries.end - queries.start) * m;
+        let rows_per_block = (self.pair_chunk(m as usize) / m.max(1)).max(1);
+        let candidates = if self.kind == OutputKind::Embeddings {
+            Some(self.embeddings(candidate_enc)?.f_transpose(0, 1)?)
+        } else {
+            None
+        };
         let mut row = queries.start;
         while row < queries.end {
             if obs.should_stop() {
                 return Err(EvalError::Interrupted);
             }
             let end = (row + rows_per_block).min(queries.end);
-            let block = match &embeddings {
-                Some(a) => {
-                    let rows = Tensor::f_arange_start(row as i64, end as i64, (Kind::Int64, Device::Cpu))?;
-                    let v = self.embeddings(&video.select(&rows)?)?;
-                    v.f_matmul(&a.f_transpose(0, 1)?)?
+            let block = match &candidates {
+                Some(c) => {
+                    let rows = Tensor::f_arange_start(row as i64, end as i64, (Kind::Int64, query_enc.device()))?;
+                    self.embeddings(&query_enc.select(&rows)?)?.f_matmul(&c.f_to_device(query_enc.device())?)?
                 }
-                None => self.pair_scores_rows(video, audio, row..end)?,
+                None => self.pair_scores_rows(video, audio, direction, row..end)?,
             };
             sink(row, &block)?;
-            obs.progress(Stage::Pairs, (end - queries.start) * na, total);
+            obs.progress(Stage::Pairs, (end - queries.start) * m, total);
             row = end;
         }
         Ok(())
@@ -261,14 +287,24 @@ impl<'m> Scorer<'m> {
         Ok(out)
     }
 
-    /// The joint part's scores for video rows `rows` against every audio: `[rows, Na]`.
-    fn pair_scores_rows(&self, video: &Encoded, audio: &Encoded, rows: Range<u64>) -> Result<Tensor, EvalError> {
-        let na = audio.clips;
+    /// The joint part's scores for query rows `rows` against every candidate:
+    /// `[rows, candidates]`.
+    fn pair_scores_rows(
+        &self,
+        video: &Encoded,
+        audio: &Encoded,
+        direction: Direction,
+        rows: Range<u64>,
+    ) -> Result<Tensor, EvalError> {
+        let m = if direction == Direction::VideoToAudio { audio.clips } else { video.clips };
         let device = self.model.device();
-        let p = Tensor::f_arange_start((rows.start as i64) * na, (rows.end as i64) * na, (Kind::Int64, device))?;
-        let vi = p.f_floor_divide_scalar(na)?;
-        let ai = p.f_remainder(na)?;
-        Ok(self.joint(video, audio, &vi, &ai)?.f_reshape([(rows.end - rows.start) as i64, na])?)
+        let p = Tensor::f_arange_start((rows.start as i64) * m, (rows.end as i64) * m, (Kind::Int64, device))?;
+        let (query, candidate) = (p.f_floor_divide_scalar(m)?, p.f_remainder(m)?);
+        let (vi, ai) = match direction {
+            Direction::VideoToAudio => (query, candidate),
+            Direction::AudioToVideo => (candidate, query),
+        };
+        Ok(self.joint(video, audio, &vi, &ai)?.f_reshape([(rows.end - rows.start) as i64, m])?)
     }
 
     /// The first output's score per pair, `[P]`.
@@ -283,8 +319,9 @@ impl<'m> Scorer<'m> {
         Ok(score.f_flatten(0, -1)?)
     }
 
-    /// Unit-length embeddings of the first output for an encoding: `[N, D]`.
-    fn embeddings(&self, enc: &Encoded) -> Result<Tensor, EvalError> {
+    /// Unit-length embeddings of the first output for an encoding: `[N, D]` (cosine
+    /// similarity is then a dot product).
+    pub fn embeddings(&self, enc: &Encoded) -> Result<Tensor, EvalError> {
         let e = self.model.embedding(enc).ok_or(EvalError::NoOutput)?.f_flatten(1, -1)?;
         Ok(e.f_div(&e.f_norm_scalaropt_dim(2, [1], true)?.f_clamp_min(1e-8)?)?)
     }
@@ -341,4 +378,19 @@ fn floor_pow2(n: u64) -> u64 {
 pub(crate) fn to_vec(t: &Tensor) -> Result<Vec<f32>, EvalError> {
     let t = t.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?.f_flatten(0, -1)?;
     Ok(Vec::<f32>::try_from(&t)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert!(parse_size("-1G").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 }

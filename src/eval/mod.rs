@@ -13,6 +13,7 @@ pub mod evaldir;
 pub mod metrics;
 mod plots;
 pub mod protocol;
+pub mod retrieve;
 mod score;
 
 pub use error::EvalError;

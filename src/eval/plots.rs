@@ -43,7 +43,7 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), String> {
     draw_safely(path, |root| {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let title = format!(
-            "scores, {n} videos x {n} audios{} (each row scaled; bright = better match)",
+            "scores, {n} videos x {n} audios{} (rows scaled; bright = better; true pairs outlined)",
             if block > 1 { format!(", {block}x{block} blocks averaged") } else { String::new() }
         );
         let mut chart = ChartBuilder::on(root)
@@ -66,6 +66,14 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), String> {
                 let (x0, y0) = (c * block, n - ((r + 1) * block).min(n));
                 let (x1, y1) = (((c + 1) * block).min(n), n - r * block);
                 Rectangle::new([(x0, y0), (x1, y1)], ramp(value).filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        // The true pairs: a thin white outline around each diagonal cell.
+        chart
+            .draw_series((0..cells).map(|d| {
+                let (x0, y0) = (d * block, n - ((d + 1) * block).min(n));
+                let (x1, y1) = (((d + 1) * block).min(n), n - d * block);
+                Rectangle::new([(x0, y0), (x1, y1)], WHITE.stroke_width(1))
             }))
             .map_err(|e| e.to_string())?;
         Ok(())
@@ -138,6 +146,7 @@ pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), String> {
                     String::new()
                 }
             })
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .x_desc("rank (binned)")
             .y_desc("queries")
             .draw()

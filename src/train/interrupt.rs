@@ -7,13 +7,19 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Installs the handler (once per process; later calls do nothing).
 pub fn install() {
+    install_saying("finishing the current batch and saving a checkpoint");
+}
+
+/// Installs the handler with what the first Ctrl-C does, for the message it prints
+/// (once per process; later calls do nothing).
+pub fn install_saying(what: &'static str) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
+        let _ = ctrlc::set_handler(move || {
             if STOP.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: finishing the current batch and saving a checkpoint (Ctrl-C again to quit now)");
+            eprintln!("\ninterrupted: {what} (Ctrl-C again to quit now)");
         });
     });
 }

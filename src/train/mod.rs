@@ -172,7 +172,7 @@ pub fn load_data(compiled: &Compiled, source: &DataSource) -> Result<Dataset, Tr
 }
 
 /// The fixed per-clip `[steps, dim]` a model declares for a stream, if any.
-fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
+pub fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
     compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
         crate::ir::NodeKind::Input { stream: s, shape } if s == stream => match shape.dims() {
             [_, Dim::Fixed(t), Dim::Fixed(f)] => Some([*t as usize, *f as usize]),

@@ -1,0 +1,343 @@
+//! `avc eval` and `avc retrieve`: argument handling, the cost line, the progress bar and the
+//! result lines. The work is in `avc::eval`.
+
+use avc::device::DeviceChoice;
+use avc::eval::apply::{self, LoadedRun};
+use avc::eval::engine::{self, Cost, Observer, Stage};
+use avc::eval::evaldir::{self, Provenance};
+use avc::eval::metrics::{Bootstrap, Metrics};
+use avc::eval::protocol::Direction;
+use avc::eval::retrieve::{self, Shortlist};
+use avc::eval::{EvalError, engine::Scorer};
+use avc::train::{DataSource, interrupt};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Options both commands share.
+#[derive(clap::Args)]
+pub struct ApplyArgs {
+    /// Which checkpoint: best (by validation) or last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    checkpoint: String,
+    /// The data: a course-layout directory, or `synth` / `synth:SEED` for the embedded set.
+    /// Default: the data the run trained on.
+    #[arg(long, value_name = "SOURCE")]
+    data: Option<String>,
+    /// auto (the GPU when there is one), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Memory the scoring may use at once, e.g. 512M or 4G (default: a quarter of the memory
+    /// available, at most 2 GiB).
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
+    /// No progress bar or cost line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The run directory.
+    run: PathBuf,
+    #[command(flatten)]
+    apply: ApplyArgs,
+    /// The evaluation directory (default: RUN/eval-<checkpoint>[-<data>]).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Bootstrap resamples for the 95% intervals.
+    #[arg(long, default_value_t = 1000)]
+    resamples: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(clap::Args)]
+pub struct RetrieveArgs {
+    /// The run directory.
+    run: PathBuf,
+    /// File of video ids, one per line (`-`: standard input).
+    #[arg(long, value_name = "LIST")]
+    videos: PathBuf,
+    /// File of audio ids, one per line (`-`: standard input).
+    #[arg(long, value_name = "LIST")]
+    audios: PathBuf,
+    #[command(flatten)]
+    apply: ApplyArgs,
+    /// Candidates kept per query.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// v2a: each video asks for its audio (the course's task); a2v: the other way.
+    #[arg(long, default_value = "v2a", value_parser = ["v2a", "a2v"])]
+    direction: String,
+    /// Output directory for ranking.csv and ranking.jsonl (default: RUN/retrieve-<direction>).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// An embeddings (two-tower) run that shortlists candidates for this run to re-rank.
+    #[arg(long, value_name = "RUN2")]
+    shortlist: Option<PathBuf>,
+    /// Candidates the shortlist keeps per query.
+    #[arg(long, default_value_t = 50)]
+    shortlist_k: usize,
+    /// Also write every clip's embedding (npy) and id list here (embeddings models only).
+    #[arg(long, value_name = "DIR")]
+    embeddings_out: Option<PathBuf>,
+}
+
+/// Prints an error and gives its exit code.
+fn fail(e: EvalError) -> u8 {
+    eprintln!("error: {e}");
+    e.exit_code()
+}
+
+/// `synth`, `synth:SEED` or a directory.
+fn parse_source(text: &str) -> Result<DataSource, String> {
+    match text.strip_prefix("synth") {
+        Some("") => Ok(DataSource::Synth { seed: 1, knobs: Vec::new() }),
+        Some(rest) if rest.starts_with(':') => rest[1..]
+            .parse()
+            .map(|seed| DataSource::Synth { seed, knobs: Vec::new() })
+            .map_err(|_| format!("--data {text}: expected synth:SEED with a whole number")),
+        _ => {
+            let path = PathBuf::from(text);
+            if path.is_file() {
+                return Err(format!("--data {text}: expected a data directory in the course layout, found a file"));
+            }
+            Ok(DataSource::Dir { path })
+        }
+    }
+}
+
+struct Prepared {
+    loaded: LoadedRun,
+    budget: u64,
+    source: Option<DataSource>,
+}
+
+fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
+    let usage = |m: String| {
+        eprintln!("error: {m}");
+        2
+    };
+    let device = args.device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(|e| usage(e.to_string()))?;
+    let budget = match &args.max_memory {
+        Some(text) => engine::parse_size(text).map_err(|e| usage(format!("--max-memory {e}")))?,
+        None => engine::default_budget(),
+    };
+    let source = args.data.as_deref().map(parse_source).transpose().map_err(usage)?;
+    if !run.is_dir() {
+        return Err(usage(format!("{}: expected a run directory (made by avc train)", run.display())));
+    }
+    let loaded = apply::load_run(run, &args.checkpoint, device).map_err(fail)?;
+    Ok(Prepared { loaded, budget, source })
+}
+
+/// `avc eval`.
+pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
+    let p = prepare(&args.run, &args.apply)?;
+    let (clips, origin) = p.loaded.test_clips(p.source.as_ref()).map_err(fail)?;
+    let scorer = p.loaded.scorer(p.budget, clips.steps).map_err(fail)?;
+    let cost = apply::plan(&scorer, &clips);
+    let mut watch = Watch::new(args.apply.quiet);
+    watch.announce(&cost);
+    interrupt::install_saying("stopping the scoring; nothing will be written");
+    let boot = Bootstrap { resamples: args.resamples, seed: args.seed, ..Bootstrap::default() };
+    let started = std::time::Instant::now();
+    let eval = apply::evaluate(&scorer, &clips, &boot, &mut watch).map_err(fail)?;
+    watch.finish();
+    let scored = started.elapsed();
+    let dir = args.out.clone().unwrap_or_else(|| default_eval_dir(&args.run, &args.apply));
+    let provenance = Provenance {
+        run: args.run.file_name().map_or_else(|| args.run.display().to_string(), |n| n.to_string_lossy().into()),
+        checkpoint: p.loaded.checkpoint.clone(),
+        epoch: p.loaded.epoch,
+        data: origin,
+    };
+    let dir = evaldir::write(&eval, &provenance, &boot, &dir).map_err(fail)?;
+    for r in &eval.directions {
+        println!("{}", line(r.direction, "full", &r.full));
+        println!("{}", line(r.direction, "30-way", &r.groups));
+    }
+    println!(
+        "{} clips, checkpoint {} (epoch {}), scored in {:.1} s; evaluation directory {}",
+        eval.n,
+        provenance.checkpoint,
+        provenance.epoch,
+        scored.as_secs_f64(),
+        dir.display()
+    );
+    Ok(())
+}
+
+fn default_eval_dir(run: &Path, args: &ApplyArgs) -> PathBuf {
+    let data = args.data.as_deref().map(|d| {
+        let name = Path::new(d).file_name().map_or(d.to_string(), |n| n.to_string_lossy().into_owned());
+        format!("-{}", name.replace(':', "-"))
+    });
+    run.join(format!("eval-{}{}", args.checkpoint, data.unwrap_or_default()))
+}
+
+/// `v2a full    top-1 93.3% [83.3, 100.0]  top-5 ...` in percent, ranks as they are.
+fn line(d: Direction, protocol: &str, m: &Metrics) -> String {
+    let pct = |i: &avc::eval::metrics::Interval| {
+        format!("{:.1}% [{:.1}, {:.1}]", 100.0 * i.value, 100.0 * i.low, 100.0 * i.high)
+    };
+    format!(
+        "{} {protocol:<6} top-1 {}  top-5 {}  top-10 {}  MRR {:.3} [{:.3}, {:.3}]  median rank {} (of {}, {} queries)",
+        d.name(),
+        pct(&m.top1),
+        pct(&m.top5),
+        pct(&m.top10),
+        m.mrr.value,
+        m.mrr.low,
+        m.mrr.high,
+        m.median_rank.value,
+        m.candidates,
+        m.queries
+    )
+}
+
+/// `avc retrieve`.
+pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
+    if args.videos.as_os_str() == "-" && args.audios.as_os_str() == "-" {
+        eprintln!("error: only one of --videos and --audios can be read from standard input (-)");
+        return Err(2);
+    }
+    let p = prepare(&args.run, &args.apply)?;
+    let direction = Direction::parse(&args.direction).unwrap_or(Direction::VideoToAudio);
+    let source = p.source.clone().unwrap_or_else(|| p.loaded.opened.data_source.clone());
+    let compiled = &p.loaded.opened.compiled;
+    let video_ids = retrieve::read_ids(&args.videos).map_err(fail)?;
+    let audio_ids = retrieve::read_ids(&args.audios).map_err(fail)?;
+    let videos = retrieve::load_stream(&source, compiled, &video_ids, &args.videos, "video").map_err(fail)?;
+    let audios = retrieve::load_stream(&source, compiled, &audio_ids, &args.audios, "audio").map_err(fail)?;
+    if videos.steps != audios.steps {
+        eprintln!("error: the videos have {} steps per clip but the audios {}", videos.steps, audios.steps);
+        return Err(1);
+    }
+    let scorer = p.loaded.scorer(p.budget, videos.steps).map_err(fail)?;
+    let short_loaded = match &args.shortlist {
+        Some(run) => Some(apply::load_run(run, "best", p.loaded.model.device()).map_err(fail)?),
+        None => None,
+    };
+    let short_scorer = match &short_loaded {
+        Some(l) => Some(l.scorer(p.budget, videos.steps).map_err(fail)?),
+        None => None,
+    };
+    let shortlist = match &short_scorer {
+        Some(scorer) => {
+            let k = check_shortlist(scorer, args.shortlist_k, direction, videos.ids.len(), audios.ids.len());
+            Some(Shortlist { scorer, k: k.map_err(fail)? })
+        }
+        None => None,
+    };
+    let (v, a) = (videos.view(), audios.view());
+    let pairs = match &shortlist {
+        Some(s) => (if direction == Direction::VideoToAudio { v.len() } else { a.len() } * s.k) as u64,
+        None => (v.len() * a.len()) as u64,
+    };
+    let mut watch = Watch::new(args.apply.quiet);
+    watch.announce(&scorer.cost(&v, &a, pairs));
+    interrupt::install_saying("stopping the scoring; nothing will be written");
+    let r = retrieve::retrieve(&scorer, &v, &a, direction, args.top, shortlist.as_ref(), &mut watch).map_err(fail)?;
+    if let Some(dir) = &args.embeddings_out {
+        retrieve::write_embeddings(&scorer, &v, &a, dir, &mut watch).map_err(fail)?;
+    }
+    watch.finish();
+    let dir = args.out.clone().unwrap_or_else(|| args.run.join(format!("retrieve-{}", direction.name())));
+    let files = retrieve::write_ranking(&r, &dir).map_err(fail)?;
+    if let Some(s) = &r.shortlist {
+        println!(
+            "shortlist: the true candidate survived the top {} for {} of {} queries ({:.1}%)",
+            s.k,
+            s.survived,
+            s.queries,
+            100.0 * s.survived as f64 / s.queries.max(1) as f64
+        );
+    }
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    println!("{} queries, top {} each: {}", r.ranked.len(), args.top, shown.join(", "));
+    Ok(())
+}
+
+/// The shortlist's length, once the shortlisting run is known to fit.
+fn check_shortlist(
+    s: &Scorer,
+    k: usize,
+    direction: Direction,
+    videos: usize,
+    audios: usize,
+) -> Result<usize, EvalError> {
+    if s.kind() != avc::ast::OutputKind::Embeddings {
+        return Err(EvalError::Input(
+            "--shortlist: expected a run whose first output is `embeddings` (a two-tower model)".into(),
+        ));
+    }
+    let candidates = if direction == Direction::VideoToAudio { audios } else { videos };
+    if k == 0 || k > candidates {
+        return Err(EvalError::Input(format!(
+            "--shortlist-k {k}: expected 1 to {candidates} (the number of candidates)"
+        )));
+    }
+    Ok(k)
+}
+
+/// The progress bar on a terminal (nothing otherwise), and Ctrl-C.
+struct Watch {
+    bar: Option<ProgressBar>,
+    stage: Option<Stage>,
+    quiet: bool,
+}
+
+impl Watch {
+    fn new(quiet: bool) -> Watch {
+        Watch { bar: None, stage: None, quiet }
+    }
+
+    fn announce(&self, cost: &Cost) {
+        if self.quiet {
+            return;
+        }
+        let macs = cost.macs.map_or("unknown".to_string(), |m| format!("{:.3e}", m as f64));
+        eprintln!(
+            "scoring {} videos x {} audios: {} pairs, about {macs} multiply-adds, up to {} pairs at once",
+            cost.videos, cost.audios, cost.pairs, cost.chunk
+        );
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Watch {
+    fn progress(&mut self, stage: Stage, done: u64, total: u64) {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return;
+        }
+        if self.stage != Some(stage) {
+            self.finish();
+            let label = match stage {
+                Stage::Encode(t) => format!("{} tower", t.label()),
+                Stage::Pairs => "pairs".to_string(),
+            };
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} ({eta} left)") {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(label);
+            self.bar = Some(bar);
+            self.stage = Some(stage);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        interrupt::requested()
+    }
+}

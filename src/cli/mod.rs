@@ -1,0 +1,3 @@
+//! The commands' argument handling and terminal output, one file per command family.
+
+pub mod eval;

@@ -1,0 +1,312 @@
+//! Retrieval: for every query (a silent video, or an audio), its K best candidates of the
+//! other modality with their scores: the course's deliverable, on clips that took no part
+//! in training.
+//!
+//! Two-stage retrieval for joint models: an embeddings (two-tower) run shortlists the
+//! candidates of each query by an exact top-k of one matrix product, and the joint model
+//! re-ranks only those: N k joint pairs instead of N^2.
+
+use super::EvalError;
+use super::engine::{Observer, Scorer, Stream};
+use super::evaldir::{csv_field, npy_f32};
+use super::protocol::Direction;
+use crate::ast::OutputKind;
+use crate::check::Tower;
+use crate::data::course::{Listed, parse_list, read_list, read_stream};
+use crate::lower::Encoded;
+use crate::train::{self, DataSource};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+/// One stream's clips, owned.
+#[derive(Debug, Clone)]
+pub struct OwnedStream {
+    pub ids: Vec<String>,
+    pub data: Vec<u8>,
+    pub steps: usize,
+    pub dim: usize,
+}
+
+impl OwnedStream {
+    pub fn view(&self) -> Stream<'_> {
+        Stream { ids: &self.ids, data: &self.data, steps: self.steps, dim: self.dim }
+    }
+}
+
+/// Reads a list of clip ids from a file, or from standard input for `-`.
+pub fn read_ids(list: &Path) -> Result<Vec<Listed>, EvalError> {
+    if list.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| EvalError::Input(format!("cannot read the id list from standard input: {e}")))?;
+        return parse_list(&text, Path::new("<stdin>")).map_err(|e| EvalError::Input(e.to_string()));
+    }
+    read_list(list).map_err(|e| EvalError::Input(e.to_string()))
+}
+
+/// The features of the clips `ids` of one stream, from a course-layout directory or, for the
+/// synthetic set, from the generated clips (test and training ids alike).
+pub fn load_stream(
+    source: &DataSource,
+    compiled: &crate::compile::Compiled,
+    ids: &[Listed],
+    list: &Path,
+    stream: &str,
+) -> Result<OwnedStream, EvalError> {
+    let expect = train::declared_shape(compiled, stream);
+    let owned_ids: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
+    match source {
+        DataSource::Dir { path } => {
+            let (data, [steps, dim]) = read_stream(path, ids, list, stream, expect)?;
+            Ok(OwnedStream { ids: owned_ids, data, steps, dim })
+        }
+        DataSource::Synth { .. } => {
+            let data = train::load_data(compiled, source)?;
+            let mut by_id: HashMap<&str, (&crate::data::Clips, usize)> = HashMap::new();
+            for clips in [&data.train, &data.test] {
+                let own = if stream == "audio" { &clips.audio_ids } else { &clips.video_ids };
+                for (i, id) in own.iter().enumerate() {
+                    by_id.entry(id.as_str()).or_insert((clips, i));
+                }
+            }
+            let mut out = OwnedStream { ids: owned_ids, data: Vec::new(), steps: data.test.steps, dim: 0 };
+            for (line, id) in ids {
+                let (clips, i) = by_id.get(id.as_str()).ok_or_else(|| {
+                    EvalError::Input(format!(
+                        "{}:{line}: clip '{id}' is not in the data ({}); its ids look like '{}'",
+                        list.display(),
+                        data.origin,
+                        data.test.video_ids.first().map_or("", String::as_str)
+                    ))
+                })?;
+                let (bytes, dim) = if stream == "audio" {
+                    (clips.audio_clip(*i), clips.audio_dim)
+                } else {
+                    (clips.video_clip(*i), clips.video_dim)
+                };
+                out.data.extend_from_slice(bytes);
+                out.dim = dim;
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// One candidate of a query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub id: String,
+    pub score: f32,
+}
+
+/// A query and its best candidates, best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ranked {
+    pub query: String,
+    pub candidates: Vec<Hit>,
+}
+
+/// How a shortlist fared, when the lists are paired line by line (same length: line i of
+/// both is a true pair, as in the course's test lists).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ShortlistRecall {
+    pub k: usize,
+    pub queries: usize,
+    /// Queries whose true candidate was among their shortlist.
+    pub survived: usize,
+}
+
+/// The result of a retrieval.
+#[derive(Debug, Clone)]
+pub struct Retrieval {
+    pub direction: Direction,
+    pub ranked: Vec<Ranked>,
+    pub shortlist: Option<ShortlistRecall>,
+}
+
+/// A second model that shortlists candidates for the first.
+pub struct Shortlist<'a> {
+    pub scorer: &'a Scorer<'a>,
+    pub k: usize,
+}
+
+/// Ranks every query's candidates and keeps the best `top`.
+pub fn retrieve(
+    scorer: &Scorer,
+    videos: &Stream,
+    audios: &Stream,
+    direction: Direction,
+    top: usize,
+    shortlist: Option<&Shortlist>,
+    obs: &mut dyn Observer,
+) -> Result<Retrieval, EvalError> {
+    let (queries, candidates) = match direction {
+        Direction::VideoToAudio => (videos, audios),
+        Direction::AudioToVideo => (audios, videos),
+    };
+    let limit = shortlist.map_or(candidates.len(), |s| s.k);
+    if top == 0 || top > limit {
+        return Err(EvalError::Input(format!(
+            "--top {top}: expected 1 to {limit} (the {})",
+            if shortlist.is_some() { "shortlist's length, --shortlist-k" } else { "number of candidates" }
+        )));
+    }
+    let venc = scorer.encode(Tower::Video, videos, obs)?;
+    let aenc = scorer.encode(Tower::Audio, audios, obs)?;
+    let paired = queries.len() == candidates.len();
+    let (best, shortlist_recall) = match shortlist {
+        None => (top_k(scorer, &venc, &aenc, direction, top, obs)?, None),
+        Some(s) => {
+            let sv = s.scorer.encode(Tower::Video, videos, obs)?;
+            let sa = s.scorer.encode(Tower::Audio, audios, obs)?;
+            let listed = top_k(s.scorer, &sv, &sa, direction, s.k, obs)?;
+            let recall = paired.then(|| ShortlistRecall {
+                k: s.k,
+                queries: listed.len(),
+                survived: listed.iter().enumerate().filter(|(q, l)| l.iter().any(|&(c, _)| c == *q)).count(),
+            });
+            (rerank(scorer, &venc, &aenc, direction, &listed, top, obs)?, recall)
+        }
+    };
+    let ranked = best
+        .into_iter()
+        .enumerate()
+        .map(|(q, hits)| Ranked {
+            query: queries.ids[q].clone(),
+            candidates: hits.into_iter().map(|(c, score)| Hit { id: candidates.ids[c].clone(), score }).collect(),
+        })
+        .collect();
+    Ok(Retrieval { direction, ranked, shortlist: shortlist_recall })
+}
+
+/// Every query's best `k` candidates (index, score), best first: an exact top-k over blocks
+/// of the score matrix, which is never held whole.
+pub fn top_k(
+    scorer: &Scorer,
+    video: &Encoded,
+    audio: &Encoded,
+    direction: Direction,
+    k: usize,
+    obs: &mut dyn Observer,
+) -> Result<Vec<Vec<(usize, f32)>>, EvalError> {
+    let n = if direction == Direction::VideoToAudio { video.clips } else { audio.clips } as u64;
+    let largest = scorer.kind().higher_is_better();
+    let mut out = Vec::with_capacity(n as usize);
+    scorer.for_blocks(video, audio, direction, 0..n, obs, &mut |_, block| {
+        let (values, indices) = block.f_topk(k as i64, 1, largest, true)?;
+        let values = super::engine::to_vec(&values)?;
+        let indices = Vec::<i64>::try_from(&indices.f_flatten(0, -1)?.f_to_device(tch::Device::Cpu)?)?;
+        for (v, i) in values.chunks(k).zip(indices.chunks(k)) {
+            out.push(i.iter().zip(v).map(|(&c, &s)| (c as usize, s)).collect());
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Scores each query's shortlisted candidates with the joint model; keeps the best `top`.
+fn rerank(
+    scorer: &Scorer,
+    video: &Encoded,
+    audio: &Encoded,
+    direction: Direction,
+    listed: &[Vec<(usize, f32)>],
+    top: usize,
+    obs: &mut dyn Observer,
+) -> Result<Vec<Vec<(usize, f32)>>, EvalError> {
+    let mut query_rows = Vec::new();
+    let mut candidate_rows = Vec::new();
+    for (q, list) in listed.iter().enumerate() {
+        for &(c, _) in list {
+            query_rows.push(q as i64);
+            candidate_rows.push(c as i64);
+        }
+    }
+    let scores = match direction {
+        Direction::VideoToAudio => scorer.pairs(video, audio, &query_rows, &candidate_rows, obs)?,
+        Direction::AudioToVideo => scorer.pairs(video, audio, &candidate_rows, &query_rows, obs)?,
+    };
+    let higher = scorer.kind().higher_is_better();
+    let mut out = Vec::with_capacity(listed.len());
+    let mut at = 0;
+    for list in listed {
+        let mut scored: Vec<(usize, f32)> =
+            list.iter().zip(&scores[at..at + list.len()]).map(|(&(c, _), &s)| (c, s)).collect();
+        at += list.len();
+        scored.sort_by(|a, b| {
+            let ord = if higher { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) };
+            ord.then(a.0.cmp(&b.0))
+        });
+        scored.truncate(top);
+        out.push(scored);
+    }
+    Ok(out)
+}
+
+/// Writes `ranking.csv` (one row per query and candidate) and `ranking.jsonl` (one line per
+/// query) into `dir`, each through a temporary name; returns their paths.
+pub fn write_ranking(r: &Retrieval, dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    let mut csv = String::from("query_id,rank,candidate_id,score\n");
+    let mut jsonl = String::new();
+    for q in &r.ranked {
+        for (k, hit) in q.candidates.iter().enumerate() {
+            csv.push_str(&format!("{},{},{},{}\n", csv_field(&q.query), k + 1, csv_field(&hit.id), hit.score));
+        }
+        let line = serde_json::json!({ "query": q.query, "direction": r.direction, "candidates": q.candidates });
+        jsonl.push_str(&format!("{line}\n"));
+    }
+    let mut files = vec![("ranking.csv", csv.into_bytes()), ("ranking.jsonl", jsonl.into_bytes())];
+    if let Some(s) = &r.shortlist {
+        let json = serde_json::to_string_pretty(s).unwrap_or_default();
+        files.push(("shortlist.json", format!("{json}\n").into_bytes()));
+    }
+    files.iter().map(|(name, bytes)| write_atomic(&dir.join(name), bytes)).collect()
+}
+
+/// Writes each stream's unit-length embeddings (`video_embeddings.npy`, `[Nv, D]` float32;
+/// likewise audio) with their ids (`video_ids.txt`, `audio_ids.txt`) into `dir`: the
+/// hand-off to a vector index. Inner products of these rows are avc's cosine scores.
+pub fn write_embeddings(
+    scorer: &Scorer,
+    videos: &Stream,
+    audios: &Stream,
+    dir: &Path,
+    obs: &mut dyn Observer,
+) -> Result<Vec<PathBuf>, EvalError> {
+    if scorer.kind() != OutputKind::Embeddings {
+        return Err(EvalError::Input(
+            "--embeddings-out needs a model whose first output is `embeddings` (a two-tower model)".into(),
+        ));
+    }
+    let mut written = Vec::new();
+    for (tower, stream, name) in [(Tower::Video, videos, "video"), (Tower::Audio, audios, "audio")] {
+        let enc = scorer.encode(tower, stream, obs)?;
+        let e: Tensor = scorer.embeddings(&enc)?;
+        let size = e.size();
+        let values = super::engine::to_vec(&e)?;
+        let npy = npy_f32(&values, size[0] as usize, size.get(1).copied().unwrap_or(1) as usize)
+            .map_err(|e| EvalError::Write { path: dir.display().to_string(), reason: e.to_string() })?;
+        written.push(write_atomic(&dir.join(format!("{name}_embeddings.npy")), &npy)?);
+        let ids: String = stream.ids.iter().map(|id| format!("{id}\n")).collect();
+        written.push(write_atomic(&dir.join(format!("{name}_ids.txt")), ids.as_bytes())?);
+    }
+    Ok(written)
+}
+
+/// Writes a file through a temporary name beside it, so a complete name is a complete file.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf, EvalError> {
+    let fail = |e: std::io::Error| EvalError::Write { path: path.display().to_string(), reason: e.to_string() };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(e)
+    })?;
+    Ok(path.to_path_buf())
+}
