@@ -24,6 +24,10 @@ pub struct ApplyArgs {
     /// Default: the data the run trained on.
     #[arg(long, value_name = "SOURCE")]
     data: Option<String>,
+    /// A knob of the embedded synthetic set (`--synth n_test=300`; `avc data synth --help`
+    /// lists them); implies `--data synth` unless --data names another seed.
+    #[arg(long = "synth", value_name = "KEY=VALUE")]
+    synth: Vec<String>,
     /// auto (the GPU when there is one), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -125,7 +129,16 @@ fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
         Some(text) => engine::parse_size(text).map_err(|e| usage(format!("--max-memory {e}")))?,
         None => engine::default_budget(),
     };
-    let source = args.data.as_deref().map(parse_source).transpose().map_err(usage)?;
+    let mut source = args.data.as_deref().map(parse_source).transpose().map_err(usage)?;
+    if !args.synth.is_empty() {
+        source = match source {
+            None => Some(DataSource::Synth { seed: 1, knobs: args.synth.clone() }),
+            Some(DataSource::Synth { seed, .. }) => Some(DataSource::Synth { seed, knobs: args.synth.clone() }),
+            Some(DataSource::Dir { .. }) => {
+                return Err(usage("--synth applies to the synthetic set, not to a data directory".into()));
+            }
+        };
+    }
     if !run.is_dir() {
         return Err(usage(format!("{}: expected a run directory (made by avc train)", run.display())));
     }
@@ -171,7 +184,8 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
 }
 
 fn default_eval_dir(run: &Path, args: &ApplyArgs) -> PathBuf {
-    let data = args.data.as_deref().map(|d| {
+    let named = args.data.clone().or_else(|| (!args.synth.is_empty()).then(|| "synth".to_string()));
+    let data = named.as_deref().map(|d| {
         let name = Path::new(d).file_name().map_or(d.to_string(), |n| n.to_string_lossy().into_owned());
         format!("-{}", name.replace(':', "-"))
     });

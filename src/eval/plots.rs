@@ -43,7 +43,7 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), String> {
     draw_safely(path, |root| {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let title = format!(
-            "scores, {n} videos x {n} audios{} (rows scaled; bright = better; true pairs outlined)",
+            "scores, {n} videos x {n} audios{} (rows scaled; bright = better; true pairs on the diagonal)",
             if block > 1 { format!(", {block}x{block} blocks averaged") } else { String::new() }
         );
         let mut chart = ChartBuilder::on(root)
@@ -57,6 +57,7 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), String> {
             .disable_mesh()
             .x_desc("audio (candidate)")
             .y_desc("video (query)")
+            .y_label_formatter(&|y| (n - y).to_string())
             .draw()
             .map_err(|e| e.to_string())?;
         chart
@@ -68,9 +69,11 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), String> {
                 Rectangle::new([(x0, y0), (x1, y1)], ramp(value).filled())
             }))
             .map_err(|e| e.to_string())?;
-        // The true pairs: a thin white outline around each diagonal cell.
+        // The true pairs: a thin white outline around each diagonal cell, where cells are
+        // large enough for an outline not to hide them.
+        let outlined = if cells <= 60 { cells } else { 0 };
         chart
-            .draw_series((0..cells).map(|d| {
+            .draw_series((0..outlined).map(|d| {
                 let (x0, y0) = (d * block, n - ((d + 1) * block).min(n));
                 let (x1, y1) = (((d + 1) * block).min(n), n - d * block);
                 Rectangle::new([(x0, y0), (x1, y1)], WHITE.stroke_width(1))
