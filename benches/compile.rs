@@ -77,6 +77,11 @@ fn main() {
         println!("  parse + build + check     {} / {}", ms(check), ms(check_min));
         println!("  lower (weights on CPU)    {} / {}", ms(lower), ms(lower_min));
         println!("  all three                 {} / {}   (goal: under 20 ms)", ms(all), ms(all_min));
+        // What `avc lsp` does on every keystroke: re-analyse the changed text.
+        let opened = avc::lsp::analysis::Analysis::new(file, source.text());
+        let edited = source.text().replacen("out: 1", "out: 2", 1);
+        let (change, change_min) = time(|| opened.update(&edited));
+        println!("  lsp: analyse a change     {} / {}   (goal: under 10 ms)", ms(change), ms(change_min));
     }
     let big = scaled_yaml(&std::fs::read_to_string("architectures/final.yaml").unwrap(), 10);
     let source = SourceFile::new("final_x10.yaml", big);

@@ -32,6 +32,7 @@ pub mod front;
 pub mod graph;
 pub mod ir;
 pub mod lower;
+pub mod lsp;
 pub mod ops;
 pub mod shape;
 pub mod source;

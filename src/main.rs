@@ -163,6 +163,9 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         sample_clips: usize,
     },
+    /// A language server for editors (LSP over standard input and output): diagnostics,
+    /// hover with shapes and costs, go to definition, completion, outline. docs/editors.md.
+    Lsp,
     /// List the ops, their parameters and shape rules.
     Ops {
         /// Print the Markdown reference embedded in docs/language.md.
@@ -320,6 +323,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Doctor => doctor(),
+        Command::Lsp => avc::lsp::server::run_stdio().map_err(fail_io),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ mod interrupt;
 mod kill;
 mod losses;
 mod lowering;
+mod lsp;
 mod op_semantics;
 mod ops;
 mod ops_semantics;

@@ -1,0 +1,261 @@
+//! The protocol side: JSON-RPC over stdio (lsp-server), full-text sync, and the requests
+//! mapped onto [`Analysis`]. Positions are converted between byte offsets and the
+//! protocol's UTF-16 line/character pairs here and nowhere else.
+
+use super::analysis::{Analysis, CompletionKind, Symbol, SymbolKind};
+use crate::diag::{Diagnostic, Severity};
+use crate::source::Span;
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_types as lsp;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Runs the server on standard input and output until the client says `exit`.
+pub fn run_stdio() -> Result<(), String> {
+    let (connection, io) = Connection::stdio();
+    serve(&connection)?;
+    drop(connection);
+    io.join().map_err(|e| e.to_string())
+}
+
+/// Initialises and answers until `shutdown`/`exit`.
+pub fn serve(connection: &Connection) -> Result<(), String> {
+    let capabilities = serde_json::json!({
+        "textDocumentSync": 1,
+        "hoverProvider": true,
+        "definitionProvider": true,
+        "documentSymbolProvider": true,
+        "completionProvider": { "triggerCharacters": [" ", "(", ",", ":"] },
+    });
+    connection.initialize(capabilities).map_err(|e| e.to_string())?;
+    let mut docs: HashMap<String, Analysis> = HashMap::new();
+    for message in &connection.receiver {
+        match message {
+            Message::Request(req) => {
+                if connection.handle_shutdown(&req).map_err(|e| e.to_string())? {
+                    return Ok(());
+                }
+                let response = answer(&docs, req);
+                connection.sender.send(Message::Response(response)).map_err(|e| e.to_string())?;
+            }
+            Message::Notification(note) => {
+                if let Some((uri, analysis)) = on_notification(&mut docs, note) {
+                    let params = publish(&uri, &analysis);
+                    docs.insert(uri, analysis);
+                    let note = Notification::new("textDocument/publishDiagnostics".into(), params);
+                    connection.sender.send(Message::Notification(note)).map_err(|e| e.to_string())?;
+                }
+            }
+            Message::Response(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A document opened or changed: its new analysis, to store and publish.
+fn on_notification(docs: &mut HashMap<String, Analysis>, note: Notification) -> Option<(String, Analysis)> {
+    match note.method.as_str() {
+        "textDocument/didOpen" => {
+            let p: lsp::DidOpenTextDocumentParams = serde_json::from_value(note.params).ok()?;
+            let uri = p.text_document.uri.as_str().to_string();
+            Some((uri.clone(), Analysis::new(&file_name(&uri), &p.text_document.text)))
+        }
+        "textDocument/didChange" => {
+            let p: lsp::DidChangeTextDocumentParams = serde_json::from_value(note.params).ok()?;
+            let uri = p.text_document.uri.as_str().to_string();
+            let text = p.content_changes.into_iter().last()?.text;
+            let next = match docs.get(&uri) {
+                Some(previous) => previous.update(&text),
+                None => Analysis::new(&file_name(&uri), &text),
+            };
+            Some((uri, next))
+        }
+        "textDocument/didClose" => {
+            let p: lsp::DidCloseTextDocumentParams = serde_json::from_value(note.params).ok()?;
+            docs.remove(p.text_document.uri.as_str());
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The path part of a `file://` URI (the extension picks the front-end; messages quote it).
+fn file_name(uri: &str) -> String {
+    uri.strip_prefix("file://").unwrap_or(uri).to_string()
+}
+
+fn answer(docs: &HashMap<String, Analysis>, req: Request) -> Response {
+    let id = req.id.clone();
+    let result = match req.method.as_str() {
+        "textDocument/hover" => at_position(docs, &req.params).map(|(a, offset)| hover(a, offset)),
+        "textDocument/definition" => {
+            at_position(docs, &req.params).map(|(a, offset)| definition(a, offset, &req.params))
+        }
+        "textDocument/completion" => at_position(docs, &req.params).map(|(a, offset)| completion(a, offset)),
+        "textDocument/documentSymbol" => document(docs, &req.params).map(symbols),
+        other => {
+            return Response::new_err(id, ErrorCode::MethodNotFound as i32, format!("avc lsp does not answer {other}"));
+        }
+    };
+    match result {
+        Some(value) => Response::new_ok(id, value),
+        None => Response::new_ok(id, Value::Null),
+    }
+}
+
+fn document<'a>(docs: &'a HashMap<String, Analysis>, params: &Value) -> Option<&'a Analysis> {
+    docs.get(params.pointer("/textDocument/uri")?.as_str()?)
+}
+
+fn at_position<'a>(docs: &'a HashMap<String, Analysis>, params: &Value) -> Option<(&'a Analysis, usize)> {
+    let a = document(docs, params)?;
+    let line = params.pointer("/position/line")?.as_u64()? as usize;
+    let character = params.pointer("/position/character")?.as_u64()? as usize;
+    Some((a, to_offset(a.source.text(), line, character)))
+}
+
+fn hover(a: &Analysis, offset: usize) -> Value {
+    match a.hover(offset) {
+        Some((span, text)) => serde_json::json!({
+            "contents": { "kind": "markdown", "value": text },
+            "range": range(a.source.text(), span),
+        }),
+        None => Value::Null,
+    }
+}
+
+fn definition(a: &Analysis, offset: usize, params: &Value) -> Value {
+    match (a.definition(offset), params.pointer("/textDocument/uri")) {
+        (Some(span), Some(uri)) => serde_json::json!({ "uri": uri, "range": range(a.source.text(), span) }),
+        _ => Value::Null,
+    }
+}
+
+fn completion(a: &Analysis, offset: usize) -> Value {
+    let items: Vec<Value> = a
+        .completions(offset)
+        .into_iter()
+        .map(|c| {
+            let kind = match c.kind {
+                CompletionKind::Op => lsp::CompletionItemKind::FUNCTION,
+                CompletionKind::Block => lsp::CompletionItemKind::MODULE,
+                CompletionKind::Param => lsp::CompletionItemKind::PROPERTY,
+                CompletionKind::Node => lsp::CompletionItemKind::VARIABLE,
+            };
+            serde_json::json!({
+                "label": c.label,
+                "kind": kind,
+                "detail": c.detail,
+                "documentation": c.doc,
+                "insertText": c.insert,
+            })
+        })
+        .collect();
+    serde_json::json!({ "isIncomplete": false, "items": items })
+}
+
+fn symbols(a: &Analysis) -> Value {
+    fn one(text: &str, s: &Symbol) -> Value {
+        let kind = match s.kind {
+            SymbolKind::Input => lsp::SymbolKind::VARIABLE,
+            SymbolKind::Constant => lsp::SymbolKind::CONSTANT,
+            SymbolKind::Block => lsp::SymbolKind::FUNCTION,
+            SymbolKind::Node => lsp::SymbolKind::FIELD,
+            SymbolKind::Output => lsp::SymbolKind::EVENT,
+        };
+        serde_json::json!({
+            "name": s.name,
+            "detail": s.detail,
+            "kind": kind,
+            "range": range(text, s.span),
+            "selectionRange": range(text, s.name_span),
+            "children": s.children.iter().map(|c| one(text, c)).collect::<Vec<_>>(),
+        })
+    }
+    Value::Array(a.symbols().iter().map(|s| one(a.source.text(), s)).collect())
+}
+
+/// `publishDiagnostics` parameters: the same codes, messages, spans and hints as `avc check`.
+fn publish(uri: &str, a: &Analysis) -> Value {
+    let text = a.source.text();
+    let items: Vec<Value> = a.diagnostics.iter().map(|d| diagnostic(text, uri, d)).collect();
+    serde_json::json!({ "uri": uri, "diagnostics": items })
+}
+
+fn diagnostic(text: &str, uri: &str, d: &Diagnostic) -> Value {
+    let span = d.labels.first().map_or(Span::new(0, 0), |l| l.span);
+    let mut message = d.message.clone();
+    if let Some(label) = d.labels.first().filter(|l| !l.text.is_empty()) {
+        message.push_str(&format!(" ({})", label.text));
+    }
+    if let Some(help) = &d.help {
+        message.push_str(&format!("\nhelp: {help}"));
+    }
+    let related: Vec<Value> = d
+        .labels
+        .iter()
+        .skip(1)
+        .map(|l| serde_json::json!({ "location": { "uri": uri, "range": range(text, l.span) }, "message": l.text }))
+        .collect();
+    serde_json::json!({
+        "range": range(text, span),
+        "severity": if d.severity == Severity::Error { 1 } else { 2 },
+        "code": d.code,
+        "source": "avc",
+        "message": message,
+        "relatedInformation": related,
+    })
+}
+
+fn range(text: &str, span: Span) -> Value {
+    let (sl, sc) = to_position(text, span.start);
+    let (el, ec) = to_position(text, span.end.max(span.start));
+    serde_json::json!({ "start": { "line": sl, "character": sc }, "end": { "line": el, "character": ec } })
+}
+
+/// A byte offset as a 0-based line and UTF-16 character (the protocol's default encoding).
+pub fn to_position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count();
+    (line, before[line_start..].encode_utf16().count())
+}
+
+/// A 0-based line and UTF-16 character as a byte offset (clamped to the line's end).
+pub fn to_offset(text: &str, line: usize, character: usize) -> usize {
+    let mut start = 0;
+    for _ in 0..line {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let line_text = text[start..].split('\n').next().unwrap_or("");
+    let mut units = 0;
+    for (i, c) in line_text.char_indices() {
+        if units >= character {
+            return start + i;
+        }
+        units += c.len_utf16();
+    }
+    start + line_text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_utf16_units() {
+        let text = "ab\n€x = y\n";
+        assert_eq!(to_position(text, 0), (0, 0));
+        assert_eq!(to_position(text, 6), (1, 1));
+        assert_eq!(to_offset(text, 1, 1), 6);
+        assert_eq!(to_offset(text, 1, 100), 11);
+        assert_eq!(to_offset(text, 9, 0), text.len());
+    }
+}
