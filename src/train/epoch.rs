@@ -92,7 +92,7 @@ impl<'a> Session<'a> {
             optimizer.load_state(&saved).map_err(resume_err)?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();
-            history = read_history(&run.file("metrics.jsonl"), state.epoch, state.epoch_complete);
+            history = keep_history(&run, state.epoch, state.epoch_complete)?;
         }
         let events = EventWriter::create(&run.path).map_err(|e| RunDirError::new(&run.path, e))?;
         let table = crate::check::render_table(&compiled.graph, &compiled.checked);
@@ -178,14 +178,17 @@ impl<'a> Session<'a> {
         self.state.lr = self.schedule.after_epoch(watched, lr);
         self.state.schedule = self.schedule.state.clone();
         let stop = self.state.early_stopping.should_stop(watched, self.cfg.early_stopping);
+        // The metrics line goes first: a kill between the two leaves a line for an epoch whose
+        // checkpoint did not land (dropped on resume, see `keep_history`), never a complete
+        // epoch without its line.
+        let m = EpochMetrics { seconds: started.elapsed().as_secs_f64(), ..m };
+        self.run.append_line("metrics.jsonl", &serde_json::to_string(&m).unwrap_or_default())?;
         if improved {
             self.state.best_score = Some(score);
             self.state.best_epoch = epoch;
             self.save("best")?;
         }
         self.save("last")?;
-        let m = EpochMetrics { seconds: started.elapsed().as_secs_f64(), ..m };
-        self.run.append_line("metrics.jsonl", &serde_json::to_string(&m).unwrap_or_default())?;
         let profile_line = self.profile.end_epoch(epoch);
         if self.opts.verbose {
             println!("{}", report::format_epoch_line(&m, self.cfg.epochs, improved));
@@ -276,15 +279,29 @@ impl<'a> Session<'a> {
     }
 }
 
-/// The metrics of epochs already done, from a resumed run's `metrics.jsonl`.
-fn read_history(path: &Path, epoch: i64, complete: bool) -> Vec<EpochMetrics> {
+/// The metrics of epochs already done, from a resumed run's `metrics.jsonl`, which is
+/// rewritten (atomically) to hold exactly those lines: a line of an epoch whose checkpoint
+/// never landed (the process was killed in between), or a line cut short, is dropped, so the
+/// epoch trained again is logged once.
+fn keep_history(run: &RunDir, epoch: i64, complete: bool) -> Result<Vec<EpochMetrics>, TrainError> {
     let last_done = if complete { epoch } else { epoch - 1 };
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<EpochMetrics>(l).ok())
-        .filter(|m| m.epoch <= last_done)
-        .collect()
+    let text = std::fs::read_to_string(run.file("metrics.jsonl")).unwrap_or_default();
+    let mut kept = String::new();
+    let mut history = Vec::new();
+    for line in text.lines() {
+        if let Ok(m) = serde_json::from_str::<EpochMetrics>(line)
+            && m.epoch <= last_done
+            && !history.iter().any(|h: &EpochMetrics| h.epoch == m.epoch)
+        {
+            kept.push_str(line);
+            kept.push('\n');
+            history.push(m);
+        }
+    }
+    if kept != text {
+        run.write("metrics.jsonl", kept.as_bytes())?;
+    }
+    Ok(history)
 }
 
 fn progress_bar(len: u64, epoch: i64, epochs: i64, verbose: bool) -> ProgressBar {
