@@ -81,6 +81,9 @@ impl<'a> Session<'a> {
         let model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
         super::init::prepare(&model.vs, opts, &run, from.is_some())?;
         let (train_idx, val_idx) = super::split(data.train.len(), cfg.validation, cfg.seed);
+        if !model.vs.trainable_variables().iter().any(Tensor::requires_grad) {
+            return Err(TrainError::NothingToTrain);
+        }
         let mut optimizer = Optimizer::new(&model.vs, cfg.optimizer.clone())?;
         let mut schedule = Schedule::new(cfg.schedule.to_config(), cfg.lr, cfg.epochs);
         let mut state = TrainingState { epoch: 1, lr: schedule.lr_at_start(1, cfg.lr), ..Default::default() };
@@ -258,7 +261,7 @@ impl<'a> Session<'a> {
                 return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
             }
             self.optimizer.zero_grad();
-            loss.backward();
+            loss.f_backward()?;
             self.profile.mark(Phase::Backward);
             if self.cfg.clip_value > 0.0 {
                 self.optimizer.clip_grad_value(self.cfg.clip_value)?;

@@ -81,6 +81,10 @@ pub enum TrainError {
     #[error("--init-from: {0}")]
     Init(String),
     #[error(
+        "nothing to train: the model has no trainable parameters (no node with weights, or --freeze froze them all)"
+    )]
+    NothingToTrain,
+    #[error(
         "the loss became {loss} at epoch {epoch}, batch {batch} (lr {lr:.3e}); training stopped and the last good \
          checkpoint is kept: try a lower `train.lr` or `train.clip_norm`"
     )]
