@@ -174,7 +174,7 @@ train: {epochs: 1, batch_size: 16}
         only: Vec::new(),
         freeze: true,
     });
-    let err = train(&compiled, &tiny_data(), &cfg, &opts).err().expect("everything frozen is refused");
+    let err = train(&compiled, &tiny_data(), &cfg, &opts).expect_err("everything frozen is refused");
     assert!(err.to_string().starts_with("nothing to train"), "{err}");
     assert!(!runs.path().join("b").join("run").exists(), "no half-made run directory is left");
 }
