@@ -424,14 +424,16 @@ fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
             avc::check::render_count(compiled.checked.total_params()),
         );
     }
-    finish(train::train(&compiled, &dataset, &cfg, opts))
+    train::interrupt::install();
+    finish(train::train_observed(&compiled, &dataset, &cfg, opts, &mut cli::train::Terminal::new(opts.verbose)))
 }
 
 fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool, profile: bool) -> Result<(), u8> {
     if !quiet {
         println!("resuming {} on {}", run.display(), avc::device::device_name(device));
     }
-    finish(train::resume_with(run, overrides, device, !quiet, profile))
+    train::interrupt::install();
+    finish(train::resume_with(run, overrides, device, !quiet, profile, &mut cli::train::Terminal::new(!quiet)))
 }
 
 /// Reports how a run ended.

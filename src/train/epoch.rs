@@ -2,23 +2,22 @@
 //! stopping (completion, early stopping, Ctrl-C, divergence).
 
 use super::checkpoint::{Checkpoint, TrainingState};
+use super::events::{Event, Observer};
 use super::loss;
 use super::optim::Optimizer;
 use super::profile::{Phase, Profiler};
 use super::rundir::{RunDir, RunDirError};
 use super::schedule::Schedule;
 use super::tensorboard::EventWriter;
-use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt, report};
+use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt};
 use crate::compile::Compiled;
 use crate::data::{Clips, Dataset};
 use crate::eval::{self, Ranking};
 use crate::lower::{self, Model, PairBatch, feed};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 use tch::Tensor;
@@ -56,6 +55,8 @@ pub(super) struct Session<'a> {
     arch_name: String,
     /// Per-phase step times (`--profile`; off: no cost).
     profile: Profiler,
+    /// Where progress and results go (the CLI's terminal, or nowhere).
+    observer: &'a mut dyn Observer,
 }
 
 /// splitmix64 over the seed and a position: independent random streams per (epoch, batch).
@@ -76,10 +77,13 @@ impl<'a> Session<'a> {
         opts: &'a TrainOptions,
         run: RunDir,
         from: Option<&Path>,
+        observer: &'a mut dyn Observer,
     ) -> Result<Session<'a>, TrainError> {
         tch::manual_seed(cfg.seed as i64);
         let model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
-        super::init::prepare(&model.vs, opts, &run, from.is_some())?;
+        if let Some(record) = super::init::prepare(&model.vs, opts, &run, from.is_some())? {
+            observer.event(Event::WeightsLoaded(&record));
+        }
         let (train_idx, val_idx) = super::split(data.train.len(), cfg.validation, cfg.seed);
         if !model.vs.trainable_variables().iter().any(Tensor::requires_grad) {
             return Err(TrainError::NothingToTrain);
@@ -116,12 +120,12 @@ impl<'a> Session<'a> {
             table,
             arch_name,
             profile: Profiler::new(opts.profile, opts.device),
+            observer,
         })
     }
 
     /// Trains until the last epoch, early stopping, an interruption or divergence.
     pub fn run(mut self) -> Result<RunReport, TrainError> {
-        interrupt::install();
         let (mut epoch, mut skip) = if self.state.epoch_complete && self.state.epoch > 0 {
             (self.state.epoch + 1, 0)
         } else {
@@ -193,16 +197,15 @@ impl<'a> Session<'a> {
         }
         self.save("last")?;
         let profile_line = self.profile.end_epoch(epoch);
-        if self.opts.verbose {
-            println!("{}", report::format_epoch_line(&m, self.cfg.epochs, improved));
-            profile_line.inspect(|line| println!("{line}"));
-            if stop {
-                println!(
-                    "early stopping: no better {} for {} epochs",
-                    self.cfg.monitor.name(),
-                    self.cfg.early_stopping
-                );
-            }
+        self.observer.event(Event::EpochFinished {
+            metrics: &m,
+            epochs: self.cfg.epochs,
+            best: improved,
+            profile: profile_line.as_deref(),
+        });
+        if stop {
+            self.observer
+                .event(Event::EarlyStopped { monitor: self.cfg.monitor.name(), patience: self.cfg.early_stopping });
         }
         self.events.log_epoch(&m).map_err(|e| RunDirError::new(self.events.path(), e))?;
         self.history.push(m);
@@ -212,12 +215,12 @@ impl<'a> Session<'a> {
 
     /// Redraws curves.png and rewrites summary.md from the history so far, so even an
     /// interrupted run has both.
-    fn write_pictures(&self) -> Result<(), TrainError> {
+    fn write_pictures(&mut self) -> Result<(), TrainError> {
         let curves = self.run.file("curves.png");
         let picture = match super::curves::plot_curves(&self.history, &self.arch_name, &curves) {
             Ok(()) => Some("curves.png"),
             Err(e) => {
-                eprintln!("warning: could not draw {}: {e}", curves.display());
+                self.observer.event(Event::Warning(&format!("could not draw {}: {e}", curves.display())));
                 None
             }
         };
@@ -239,12 +242,16 @@ impl<'a> Session<'a> {
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64, u64::MAX)));
         let batches: Vec<&[usize]> = order.chunks(self.cfg.batch_size as usize).filter(|b| b.len() >= 2).collect();
         let count = self.opts.max_batches.unwrap_or(usize::MAX).min(batches.len());
-        let bar = progress_bar(count as u64, epoch, self.cfg.epochs, self.opts.verbose);
-        bar.set_position(skip.min(count) as u64);
+        let batches_total = count;
+        self.observer.event(Event::EpochStarted {
+            epoch,
+            epochs: self.cfg.epochs,
+            batches: batches_total,
+            done: skip.min(count),
+        });
         for (b, batch) in batches.into_iter().enumerate().take(count).skip(skip) {
             if interrupt::requested() || self.opts.stop_at == Some((epoch, b)) {
                 self.state.batches_done = b;
-                bar.finish_and_clear();
                 return Ok(true);
             }
             self.profile.begin();
@@ -257,7 +264,6 @@ impl<'a> Session<'a> {
             let value = loss.f_double_value(&[])?;
             self.profile.mark(Phase::Forward);
             if !value.is_finite() {
-                bar.finish_and_clear();
                 return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
             }
             self.optimizer.zero_grad();
@@ -274,10 +280,13 @@ impl<'a> Session<'a> {
             self.state.loss_sum += value;
             self.state.loss_count += 1;
             self.state.batches_done = b + 1;
-            bar.set_message(format!("loss {:.4}", self.state.loss_sum / self.state.loss_count as f64));
-            bar.inc(1);
+            self.observer.event(Event::BatchDone {
+                epoch,
+                done: b + 1,
+                batches: batches_total,
+                mean_loss: self.state.loss_sum / self.state.loss_count as f64,
+            });
         }
-        bar.finish_and_clear();
         Ok(false)
     }
 }
@@ -305,19 +314,6 @@ fn keep_history(run: &RunDir, epoch: i64, complete: bool) -> Result<Vec<EpochMet
         run.write("metrics.jsonl", kept.as_bytes())?;
     }
     Ok(history)
-}
-
-fn progress_bar(len: u64, epoch: i64, epochs: i64, verbose: bool) -> ProgressBar {
-    if !verbose || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches {per_sec} ETA {eta} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar
 }
 
 /// The course's pairs for a batch of `b` clips: pair i < b is clip i with its own audio

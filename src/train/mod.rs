@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod curves;
 mod epoch;
+pub mod events;
 pub mod init;
 pub mod interrupt;
 pub mod loss;
@@ -228,12 +229,23 @@ pub fn split(n: usize, share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 /// A fixed salt so the split's random stream differs from the batch order's.
 const SPLIT_SALT: u64 = 0x5eed_5b11;
 
-/// Trains a compiled model on a data set in a new run directory.
+/// Trains a compiled model on a data set in a new run directory, silently.
 pub fn train(
     compiled: &Compiled,
     data: &Dataset,
     cfg: &TrainConfig,
     opts: &TrainOptions,
+) -> Result<RunReport, TrainError> {
+    train_observed(compiled, data, cfg, opts, &mut events::Silent)
+}
+
+/// [`train`], telling `observer` how it goes (progress, epochs, warnings).
+pub fn train_observed(
+    compiled: &Compiled,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    opts: &TrainOptions,
+    observer: &mut dyn events::Observer,
 ) -> Result<RunReport, TrainError> {
     loss::check(&compiled.graph, &cfg.loss, &opts.overrides)?;
     check_data(compiled, data)?;
@@ -246,7 +258,7 @@ pub fn train(
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
     manifest::write(&run, compiled, data, cfg, opts)?;
     let path = run.path.clone();
-    match epoch::Session::start(compiled, data, cfg, opts, run, None) {
+    match epoch::Session::start(compiled, data, cfg, opts, run, None, observer) {
         Ok(session) => session.run(),
         Err(e) => {
             // A run that failed to start (e.g. --init-from selects nothing) has nothing to keep.
@@ -284,16 +296,18 @@ fn open_recorded(run_dir: &Path) -> Result<(report::RecordedRun, Compiled), Trai
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
 /// overrides (e.g. more epochs).
 pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -> Result<RunReport, TrainError> {
-    resume_with(run_dir, extra, device, verbose, false)
+    resume_with(run_dir, extra, device, verbose, false, &mut events::Silent)
 }
 
-/// [`resume`], optionally profiling the steps it trains (`--profile`).
+/// [`resume`], optionally profiling the steps it trains (`--profile`), telling `observer`
+/// how it goes.
 pub fn resume_with(
     run_dir: &Path,
     extra: &[String],
     device: Device,
     verbose: bool,
     profile: bool,
+    observer: &mut dyn events::Observer,
 ) -> Result<RunReport, TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
     let (recorded, compiled) = open_recorded(run_dir)?;
@@ -319,5 +333,5 @@ pub fn resume_with(
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;
-    epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from))?.run()
+    epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from), observer)?.run()
 }
