@@ -295,18 +295,12 @@ pub fn write_embeddings(
     Ok(written)
 }
 
-/// Writes a file through a temporary name beside it, so a complete name is a complete file.
+/// Writes a file atomically (see [`crate::atomic`]), creating its directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf, EvalError> {
     let fail = |e: std::io::Error| EvalError::Write { path: path.display().to_string(), reason: e.to_string() };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(fail)?;
     }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
-    })?;
+    crate::atomic::write(path, bytes).map_err(fail)?;
     Ok(path.to_path_buf())
 }
