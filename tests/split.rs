@@ -151,6 +151,20 @@ fn the_split_layer_computes_the_unsplit_outputs_and_gradients() {
 }
 
 #[test]
+fn a_batch_too_small_for_the_split_runs_the_layer_whole() {
+    let compiled = crate::training::compile_text(&cases()[3].1);
+    let mut model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).expect("lowers");
+    model.set_split(Split::Never);
+    let plain = output(&model, false, false);
+    // `Auto` splits lstm in evaluation, but 7 pairs are below its `min_pairs`: the encoding
+    // must still hold the concatenated tower values for the layer to run whole.
+    model.set_split(Split::Auto);
+    assert_eq!(model.split_nodes(false), ["layer"]);
+    let diff = max_diff(&plain, &output(&model, false, false));
+    assert!(diff < 1e-6, "outputs differ by {diff}");
+}
+
+#[test]
 fn the_split_keeps_the_variables_and_their_names() {
     let text = &cases()[4].1;
     let compiled = crate::training::compile_text(text);

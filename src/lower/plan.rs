@@ -12,10 +12,11 @@ pub enum Split {
     /// Never: the layer runs on the concatenation, per pair.
     Never,
     /// Where it is faster: always for `linear`; for `lstm` and `gru` in evaluation only
-    /// (see `ops::InputMap::split_in_training`).
+    /// (see `ops::InputMap::split_in_training`), on batches of at least the layer's
+    /// `SplitInput::min_pairs` pairs.
     #[default]
     Auto,
-    /// Always, in evaluation and training.
+    /// Always, in evaluation and training, whatever the batch.
     Always,
 }
 
@@ -27,8 +28,10 @@ pub(super) enum StepKind {
     /// A tower's share of a split layer's input map, summed over its inputs; input `i`
     /// holds the layer's input columns from `starts[i]` on. One share carries the bias.
     Project { starts: Vec<i64>, bias: bool },
-    /// A split layer from its per-tower shares (one input per tower), gathered per pair.
-    Projected,
+    /// A split layer from its per-tower shares (one input per tower), gathered per pair;
+    /// or, for a batch of fewer pairs than the layer's `SplitInput::min_pairs`, the layer
+    /// whole on the concatenation of `whole` (its concatenated tower values, in order).
+    Projected { whole: Vec<(usize, Tower)> },
 }
 
 /// One executable step: a node's layer, where its inputs live, what can be freed after.
@@ -88,7 +91,7 @@ impl LoweredSite {
         steps.push(Step {
             input_towers: self.shares.iter().map(|s| s.0).collect(),
             inputs: self.shares.iter().map(|s| s.1).collect(),
-            kind: StepKind::Projected,
+            kind: StepKind::Projected { whole: self.parts.iter().map(|p| (p.0, p.1)).collect() },
             frees: Vec::new(),
             ..layer_step.clone()
         });
@@ -128,10 +131,13 @@ impl Plan {
 /// the steps first read them.
 fn frontier(steps: &[Step], outputs: &[OutputBinding]) -> Vec<(usize, Tower)> {
     let mut read: Vec<(usize, Tower)> = Vec::new();
-    let joint_reads = steps
-        .iter()
-        .filter(|s| s.tower == Tower::Joint)
-        .flat_map(|s| s.inputs.iter().copied().zip(s.input_towers.iter().copied()));
+    let joint_reads = steps.iter().filter(|s| s.tower == Tower::Joint).flat_map(|s| {
+        let whole = match &s.kind {
+            StepKind::Projected { whole } => whole.clone(),
+            _ => Vec::new(),
+        };
+        s.inputs.iter().copied().zip(s.input_towers.iter().copied()).chain(whole)
+    });
     let output_reads = outputs.iter().flat_map(|o| o.slots.iter().copied().zip(o.towers.iter().copied()));
     for (slot, tower) in joint_reads.chain(output_reads) {
         if tower != Tower::Joint && !read.iter().any(|&(s, _)| s == slot) {

@@ -209,6 +209,12 @@ pub trait SplitInput {
     /// The layer's output for a batch of pairs whose input map is the sum of the parts'
     /// projections, each gathered at its rows.
     fn forward_projected(&self, parts: &[ProjectedPart], train: bool) -> Result<Tensor, tch::TchError>;
+
+    /// The fewest pairs in a batch for which the split layer is faster than the whole one;
+    /// smaller batches run the layer whole on the concatenation.
+    fn min_pairs(&self) -> i64 {
+        0
+    }
 }
 
 /// The linear map of its input's last axis that an op's layer begins with (see

@@ -325,6 +325,13 @@ impl SplitInput for RecurrentLayer {
         x.f_linear(&w, b.as_ref())
     }
 
+    /// The step loop runs a handful of small kernels per step where libtorch's fused kernel
+    /// runs one: on few pairs their fixed cost outweighs the projection saved, and more so
+    /// with more threads (measured for `final` on the CPU: docs/performance.md).
+    fn min_pairs(&self) -> i64 {
+        64 * i64::from(tch::get_num_threads().max(1))
+    }
+
     fn forward_projected(&self, parts: &[ProjectedPart], train: bool) -> Result<Tensor, tch::TchError> {
         let (table, pairs) = PairSum::new(parts)?;
         let dirs = self.cfg.dirs() as usize;
