@@ -6,10 +6,12 @@
 //! reported), so independent mistakes surface in one run.
 
 mod fingerprint;
+mod split;
 mod summary;
 mod towers;
 
 pub use fingerprint::fingerprint;
+pub use split::{SplitPart, SplitSite, split_sites};
 pub use summary::{group as render_count, render_table};
 pub use towers::Tower;
 
