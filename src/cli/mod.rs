@@ -1,3 +1,4 @@
 //! The commands' argument handling and terminal output, one file per command family.
 
 pub mod eval;
+pub mod sweep;

@@ -1,5 +1,7 @@
 //! Ctrl-C: the first press asks the training loop to stop at the next batch boundary (it
-//! then saves `last` and says how to resume); a second press exits at once.
+//! then saves `last` and says how to resume); a second press exits at once. SIGTERM and
+//! SIGHUP do the same (ctrlc's `termination` feature): that is how Slurm stops a task on
+//! scancel, preemption or its time limit, so a requeued task resumes where it stopped.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
