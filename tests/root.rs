@@ -21,6 +21,7 @@ mod profile;
 mod run_outputs;
 pub use run_outputs::venv_python;
 mod sweep;
+mod sweep_engines;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

@@ -135,6 +135,22 @@ pub fn plan(compiled: &Compiled, grid: &Grid, opts: &PlanOptions) -> Result<Plan
     let mut record = SweepRecord::new(compiled, grid, &opts.arch_path, &data_source, &opts.command);
     record.max_batches = opts.max_batches;
     let (dir, replanned) = sweep_dir(compiled, &record, opts)?;
+    let written = write_plan(&dir, record, compiled, opts);
+    if written.is_err() && !replanned {
+        // Nothing half-planned is left to be mistaken for a sweep.
+        let _ = std::fs::remove_dir_all(&dir.path);
+    }
+    let (engine, runs) = written?;
+    Ok(Plan { dir: dir.path, engine, runs, replanned })
+}
+
+/// The engine's script and `sweep.json` (written last: a directory with it is a whole plan).
+fn write_plan(
+    dir: &RunDir,
+    mut record: SweepRecord,
+    compiled: &Compiled,
+    opts: &PlanOptions,
+) -> Result<(EnginePlan, usize), SweepError> {
     let abs = std::path::absolute(&dir.path).map_err(|e| SweepError::Plan(format!("{}: {e}", dir.path.display())))?;
     std::fs::create_dir_all(abs.join(TASKS)).map_err(|e| SweepError::Plan(format!("{}: {e}", abs.display())))?;
     let (engine_plan, script) = match opts.engine {
@@ -146,8 +162,8 @@ pub fn plan(compiled: &Compiled, grid: &Grid, opts: &PlanOptions) -> Result<Plan
         make_executable(&dir.file(opts.engine.script()));
     }
     record.plan = Some(engine_plan.clone());
-    sweep::write_record(&dir, &record, compiled)?;
-    Ok(Plan { dir: dir.path, engine: engine_plan, runs: record.runs.len(), replanned })
+    sweep::write_record(dir, &record, compiled)?;
+    Ok((engine_plan, record.runs.len()))
 }
 
 /// Flags that do not fit the engine are refused rather than silently ignored.
@@ -312,11 +328,12 @@ fn parallel_plan(dir: &Path, record: &SweepRecord, opts: &PlanOptions) -> (Engin
 /// The command that (re)submits the tasks `indices` of a sweep in `dir`: all of them when
 /// `indices` is every task, only those otherwise. Without a plan: `avc sweep --resume DIR`.
 pub fn resubmit_command(record: &SweepRecord, dir: &Path, indices: &[usize]) -> String {
-    let all = indices.len() == record.runs.len();
+    let all = indices.len() == record.grid.runs().len();
     let Some(plan) = &record.plan else {
         return format!("avc sweep --resume {}", shell_word(&dir.display().to_string()));
     };
-    let script = shell_word(&dir.join(&plan.script).display().to_string());
+    let script = std::path::absolute(dir.join(&plan.script)).unwrap_or_else(|_| dir.join(&plan.script));
+    let script = shell_word(&script.display().to_string());
     match plan.engine {
         _ if all => plan.submit.clone(),
         Engine::Slurm => {

@@ -209,8 +209,9 @@ pub(crate) fn classify(e: &Evidence) -> TaskState {
         }
     }
     match (&e.run_status, &e.last) {
-        (RunStatus::Interrupted, Some(s)) if s.epoch_complete => {
-            TaskState::Stopped(format!("after epoch {}; resubmitting resumes it", s.epoch))
+        (RunStatus::Interrupted, Some(s)) if s.epoch_complete || s.batches_done == 0 => {
+            let epoch = if s.epoch_complete { s.epoch } else { s.epoch - 1 };
+            TaskState::Stopped(format!("after epoch {epoch}; resubmitting resumes it"))
         }
         (RunStatus::Interrupted, Some(s)) => TaskState::Stopped(format!(
             "in epoch {} after {} batches; resubmitting resumes it",
@@ -274,7 +275,9 @@ pub fn render(s: &SweepStatus) -> String {
         .filter(|(w, n)| *n > 0 || **w == "done")
         .map(|(w, n)| format!("{n} {w}"))
         .collect();
-    let mut out = format!("sweep {} ({engine}, {} runs): {}\n", s.dir.display(), s.tasks.len(), counts.join(", "));
+    let n = s.tasks.len();
+    let runs = format!("{n} run{}", if n == 1 { "" } else { "s" });
+    let mut out = format!("sweep {} ({engine}, {runs}): {}\n", s.dir.display(), counts.join(", "));
     let width = s.tasks.iter().filter(|t| t.state != TaskState::Done).map(|t| t.run.len()).max().unwrap_or(0);
     for t in s.tasks.iter().filter(|t| t.state != TaskState::Done) {
         let detail = match &t.state {
@@ -296,7 +299,8 @@ pub fn render(s: &SweepStatus) -> String {
     match &s.resubmit {
         Some(cmd) => {
             let n = s.tasks.iter().filter(|t| t.state.resubmit()).count();
-            out.push_str(&format!("resubmit the {n} run{} that need it: {cmd}\n", if n == 1 { "" } else { "s" }));
+            let runs = if n == 1 { "1 run that needs".to_string() } else { format!("{n} runs that need") };
+            out.push_str(&format!("resubmit the {runs} it: {cmd}\n"));
         }
         None => out.push_str("nothing to resubmit\n"),
     }
