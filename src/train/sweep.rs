@@ -436,7 +436,7 @@ impl Job<'_> {
                 break;
             }
             // A scheduler's task may be training this run right now.
-            let _lock = match TaskLock::try_acquire(&self.dir.path, i)? {
+            let _lock = match TaskLock::acquire_patiently(&self.dir.path, i)? {
                 LockState::Busy => {
                     self.say(format!("[{}/{}] {}: trained by another process, skipped", i + 1, runs.len(), run.name));
                     continue;

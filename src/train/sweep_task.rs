@@ -72,7 +72,7 @@ impl TaskLock {
 
     /// Like [`TaskLock::try_acquire`], but waits up to a second for a lock that is busy, so a
     /// `--status` that holds it for an instant does not turn a task away.
-    fn acquire_patiently(dir: &Path, index: usize) -> Result<LockState, RunDirError> {
+    pub fn acquire_patiently(dir: &Path, index: usize) -> Result<LockState, RunDirError> {
         for _ in 0..20 {
             match Self::try_acquire(dir, index)? {
                 LockState::Busy => std::thread::sleep(Duration::from_millis(50)),
@@ -255,9 +255,10 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
         )));
     }
     let runs = record.grid.runs();
-    let run = &runs[index];
     let cfgs = sweep::resolve_all(&compiled, &record.grid)?;
-    let cfg = &cfgs[index];
+    let (Some(run), Some(cfg)) = (runs.get(index), cfgs.get(index)) else {
+        return Err(bad(format!("it has no run {index}")));
+    };
     let run_dir = dir.join(&run.name);
     let status = sweep::run_status(&run_dir, cfg);
     match &status {
