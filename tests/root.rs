@@ -22,6 +22,7 @@ mod run_outputs;
 pub use run_outputs::venv_python;
 mod split;
 mod sweep;
+mod sweep_engines;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from
