@@ -1,6 +1,6 @@
 # The two commands of the README. Both install libtorch on first use (scripts/libtorch.sh).
 SHELL := bash
-.PHONY: setup build train test results test-slurm
+.PHONY: setup build train test results test-slurm bench
 
 # libtorch, and the tools the tests drive besides avc (GNU parallel, via apt-get when missing).
 setup:
@@ -24,3 +24,10 @@ results: build
 # root) runs a sweep through sbatch, a task cancelled and resubmitted (docs/sweeps.md).
 test-slurm: build
 	scripts/slurm-local.sh
+
+# docs/performance.md's numbers: compile speed, then scoring and training side by side with
+# PyTorch (the venv's torch; a few minutes on 2 cores). BENCH_ARGS passes options, e.g.
+# BENCH_ARGS="--threads 1 --only ab" or "--full" for the whole 1,270-clip N-way eval.
+bench: setup
+	cargo bench --bench compile
+	cargo bench --bench eval -- $(BENCH_ARGS)

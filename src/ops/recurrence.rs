@@ -74,7 +74,7 @@ impl Direction<'_> {
     }
 
     fn zeros(&self) -> Result<Tensor, tch::TchError> {
-        Tensor::f_zeros([self.pairs.pairs, self.hidden], (Kind::Float, self.w_hh.device()))
+        Tensor::f_zeros([self.pairs.pairs, self.hidden], (self.w_hh.kind(), self.w_hh.device()))
     }
 
     /// Whether gradients are recorded (then nothing may change in place): under `no_grad`
@@ -116,7 +116,7 @@ pub(super) fn lstm(d: &Direction) -> Result<(Tensor, Tensor), tch::TchError> {
 fn lstm_inference(d: &Direction) -> Result<(Tensor, Tensor), tch::TchError> {
     let w = d.w_hh.f_transpose(0, 1)?;
     let steps = d.steps.len() as i64;
-    let out = Tensor::f_empty([d.pairs.pairs, steps, d.hidden], (Kind::Float, d.w_hh.device()))?;
+    let out = Tensor::f_empty([d.pairs.pairs, steps, d.hidden], (d.w_hh.kind(), d.w_hh.device()))?;
     let (mut h, mut c) = (d.zeros()?, d.zeros()?);
     // In-place updates return another handle to the same tensor: nothing to keep.
     for t in d.order() {
@@ -161,7 +161,7 @@ pub(super) fn gru(d: &Direction, b_hn: &Tensor) -> Result<(Tensor, Tensor), tch:
 fn gru_inference(d: &Direction, b_hn: &Tensor) -> Result<(Tensor, Tensor), tch::TchError> {
     let w = d.w_hh.f_transpose(0, 1)?;
     let steps = d.steps.len() as i64;
-    let out = Tensor::f_empty([d.pairs.pairs, steps, d.hidden], (Kind::Float, d.w_hh.device()))?;
+    let out = Tensor::f_empty([d.pairs.pairs, steps, d.hidden], (d.w_hh.kind(), d.w_hh.device()))?;
     let mut h = d.zeros()?;
     for t in d.order() {
         let mut x = d.input_at(t)?.f_chunk(3, 1)?;
