@@ -19,6 +19,7 @@ mod ops;
 mod ops_semantics;
 mod profile;
 mod run_outputs;
+mod sizes;
 pub use run_outputs::venv_python;
 mod split;
 mod sweep;
