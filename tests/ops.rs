@@ -146,6 +146,11 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("attention", &[int("hidden", 4), weights()]), vec![seq(t, 6), vec(3)]),
         (op("self_attention", &[int("heads", 2)]), vec![seq(t, 6)]),
         (op("self_attention", &[int("heads", 1), arg("dropout", ValueKind::Float(0.3))]), vec![seq(t, 4)]),
+        (op("cross_attention", &[int("heads", 2)]), vec![seq(t, 6), seq(Some(5), 6)]),
+        (
+            op("cross_attention", &[int("heads", 3), arg("dropout", ValueKind::Float(0.2))]),
+            vec![seq(Some(4), 6), seq(t, 6)],
+        ),
         (op("flatten", &[]), vec![seq(Some(5), 6)]),
         (op("transpose", &[]), vec![seq(t, 6)]),
         (op("reshape", &[ints("shape", &[8, -1])]), vec![seq(Some(4), 6)]),
