@@ -112,6 +112,7 @@ pub(super) fn windowed(
                 window.saturating_sub(p.saturating_mul(2))
             ),
         };
+        let hint = if dilation == 1 { hint.to_string() } else { hint.replace("`kernel`", "`kernel` or `dilation`") };
         return Err(ShapeError::input(0, expected, &ins[0]).at_axis(axis).hint(hint));
     }
     Ok(n.window_out(window, stride, pad))
@@ -119,7 +120,7 @@ pub(super) fn windowed(
 
 /// [`windowed`] over the time axis of `[B, T, F]`.
 fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64, dilation: i64) -> Result<Dim, ShapeError> {
-    let hint = "the sequence is shorter than the window; lower `kernel` (or `dilation`) or pool less before this node";
+    let hint = "the sequence is shorter than the window; lower `kernel` or pool less before this node";
     windowed(ins, 1, "time steps", hint, (kernel, stride, pad), dilation)
 }
 

@@ -21,7 +21,7 @@ fn expect_image(ins: &[Shape]) -> Result<(), ShapeError> {
 
 /// The output height and width of a square window sliding over both spatial axes.
 fn windowed_image(ins: &[Shape], kernel: i64, stride: i64, pad: i64, dilation: i64) -> Result<(Dim, Dim), ShapeError> {
-    let hint = "the image is smaller than the window; lower `kernel` (or `dilation`) or pool less before this node";
+    let hint = "the image is smaller than the window; lower `kernel` or pool less before this node";
     let h = windowed(ins, 2, "rows (H)", hint, (kernel, stride, pad), dilation)?;
     let w = windowed(ins, 3, "columns (W)", hint, (kernel, stride, pad), dilation)?;
     Ok((h, w))
