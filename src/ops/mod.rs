@@ -13,10 +13,12 @@ mod axes;
 mod combine;
 mod conv;
 mod conv2d;
+mod cross_attention;
 mod dense;
 pub mod docs;
 mod layout;
 mod linalg;
+mod multihead;
 mod norm;
 mod recurrence;
 mod recurrent;
@@ -306,6 +308,7 @@ op_enum! {
     Last(reduce::Last),
     Attention(attention::Attention),
     SelfAttention(self_attention::SelfAttention),
+    CrossAttention(cross_attention::CrossAttention),
     Flatten(layout::Flatten),
     Transpose(layout::Transpose),
     Reshape(axes::Reshape),
