@@ -1,4 +1,5 @@
 //! The commands' argument handling and terminal output, one file per command family.
 
+pub mod data;
 pub mod eval;
 pub mod train;

@@ -22,7 +22,7 @@ use super::sweep_grid::{Grid, GridError, PlannedRun};
 use super::sweep_table::{self, ResultRow, RunStatus};
 use super::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions, interrupt};
 use crate::compile::Compiled;
-use crate::data::Dataset;
+use crate::data::TrainingData;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -246,7 +246,7 @@ struct Job<'a> {
     dir: RunDir,
     compiled: &'a Compiled,
     record: &'a SweepRecord,
-    data: &'a Dataset,
+    data: &'a TrainingData,
     /// Each planned run's settings, in grid order.
     cfgs: Vec<TrainConfig>,
     device: Device,
