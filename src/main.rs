@@ -3,7 +3,6 @@
 //! I/O errors), 130 (stopped by Ctrl-C after saving a checkpoint).
 
 use avc::compile::{self, Compiled, Failed};
-use avc::data;
 use avc::device::DeviceChoice;
 use avc::diag::{self, Diagnostic};
 use avc::source::SourceFile;
@@ -91,7 +90,7 @@ enum Command {
     /// Data set tools.
     Data {
         #[command(subcommand)]
-        command: DataCommand,
+        command: cli::data::DataCommand,
     },
     /// Draw the graph: SVG (written by avc itself), DOT or Mermaid.
     Graph {
@@ -173,10 +172,13 @@ impl InitArgs {
 /// Where the data come from and where the model runs: the same for `train` and `sweep`.
 #[derive(clap::Args)]
 struct SourceArgs {
-    /// A directory in the course's layout (<id>/vfeat.npy, <id>/afeat.npy, train.txt,
-    /// test_video.txt, test_audio.txt). Without it: the embedded synthetic data set.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// A course-layout directory (<id>/vfeat.npy, <id>/afeat.npy, train.txt, test_video.txt,
+    /// test_audio.txt), yt8m:PATH_OR_GLOB (YouTube-8M TFRecords), a data file (.yaml) or
+    /// synth[:SEED] (docs/data.md). Without it: the embedded synthetic data set.
+    #[arg(long, value_name = "SOURCE")]
+    data: Option<String>,
+    #[command(flatten)]
+    lists: cli::data::ListArgs,
     /// Seed of the embedded synthetic data set.
     #[arg(long, default_value_t = 1)]
     data_seed: u64,
@@ -190,28 +192,10 @@ struct SourceArgs {
 }
 
 impl SourceArgs {
-    fn data_source(self) -> DataSource {
-        match self.data {
-            Some(path) => DataSource::Dir { path },
-            None => DataSource::Synth { seed: self.data_seed, knobs: self.synth },
-        }
+    fn data_source(&self) -> Result<DataSource, u8> {
+        let source = cli::data::source(self.data.as_deref(), &self.lists, &self.synth, Some(self.data_seed));
+        source.map(|s| s.unwrap_or(DataSource::synth(self.data_seed))).map_err(fail_io)
     }
-}
-
-#[derive(Subcommand)]
-enum DataCommand {
-    /// Write the embedded synthetic data set in the course's on-disk layout.
-    Synth {
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Change a knob, e.g. `--synth noise=0.5`. Knobs: seed, n_train, n_test, steps,
-        /// video_dim, audio_dim, scenes, latent_dim, min_segment, max_segment, max_lag,
-        /// shuffled_deck, signal, nuisance, distractor, ambient, noise, onset.
-        #[arg(long = "synth", value_name = "KEY=VALUE")]
-        synth: Vec<String>,
-    },
 }
 
 fn main() -> ExitCode {
@@ -220,11 +204,11 @@ fn main() -> ExitCode {
         Command::Check { file, message_format } => check(&file, message_format),
         Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, init, profile } => {
             let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
-            match (device, resume, file) {
-                (Err(e), _, _) => Err(fail_io(e)),
-                (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet, profile),
-                (Ok(device), None, Some(file)) => {
-                    let data_source = source.data_source();
+            match (device, resume, file, source.data_source()) {
+                (Err(e), ..) => Err(fail_io(e)),
+                (_, _, _, Err(code)) => Err(code),
+                (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile),
+                (Ok(device), None, Some(file), Ok(data_source)) => {
                     let opts = TrainOptions {
                         device,
                         runs_dir: runs,
@@ -240,7 +224,7 @@ fn main() -> ExitCode {
                     };
                     train_cmd(&file, &opts)
                 }
-                (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume RUN")),
+                (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume RUN")),
             }
         }
         Command::Sweep(args) => cli::sweep::sweep_cmd(*args),
@@ -253,7 +237,7 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(fail_io(format!("{}: {e}", dir.display()))),
         },
-        Command::Data { command: DataCommand::Synth { out, seed, synth } } => synth_cmd(&out, seed, &synth),
+        Command::Data { command } => cli::data::run(command),
         Command::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
         Command::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
         Command::Export { run, output, checkpoint, sample, sample_clips } => {
@@ -443,13 +427,6 @@ fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>) -> Result<(), u
             Ok(())
         }
     }
-}
-
-fn synth_cmd(out: &Path, seed: u64, knobs: &[String]) -> Result<(), u8> {
-    let ds = train::synth_config(seed, knobs).and_then(|c| data::synth::try_generate(&c)).map_err(fail_io)?;
-    data::course::write(&ds, out).map_err(fail_io)?;
-    println!("wrote {} train and {} test clips to {}", ds.train.len(), ds.test.len(), out.display());
-    Ok(())
 }
 
 fn doctor() -> Result<(), u8> {

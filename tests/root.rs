@@ -2,6 +2,7 @@
 
 mod architectures;
 mod checkpoints;
+mod data_sources;
 mod diagnostics;
 mod docs;
 mod dsl;

@@ -31,7 +31,7 @@ use super::sweep_table::{self, ResultRow, RunStatus};
 use super::sweep_task::{LockState, TaskLock};
 use super::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions, interrupt};
 use crate::compile::Compiled;
-use crate::data::Dataset;
+use crate::data::TrainingData;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -315,7 +315,7 @@ pub(super) struct SweepContext<'a> {
     pub dir: &'a Path,
     pub compiled: &'a Compiled,
     pub record: &'a SweepRecord,
-    pub data: &'a Dataset,
+    pub data: &'a TrainingData,
     pub device: Device,
     pub verbose: bool,
 }
@@ -407,7 +407,7 @@ struct Job<'a> {
     dir: RunDir,
     compiled: &'a Compiled,
     record: &'a SweepRecord,
-    data: &'a Dataset,
+    data: &'a TrainingData,
     /// Each planned run's settings, in grid order.
     cfgs: Vec<TrainConfig>,
     device: Device,

@@ -202,12 +202,7 @@ fn check_flags(opts: &PlanOptions) -> Result<(), SweepError> {
 
 /// A data directory is recorded absolute: tasks may start in any directory.
 fn absolute_data(source: &DataSource) -> Result<DataSource, SweepError> {
-    match source {
-        DataSource::Dir { path } => std::path::absolute(path)
-            .map(|path| DataSource::Dir { path })
-            .map_err(|e| SweepError::Plan(format!("--data {}: {e}", path.display()))),
-        other => Ok(other.clone()),
-    }
+    source.absolute().map_err(|e| SweepError::Plan(format!("--data: {e}")))
 }
 
 /// The sweep directory: new, or one that holds the same sweep (planned again).
