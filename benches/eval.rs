@@ -17,6 +17,7 @@
 use avc::check::Tower;
 use avc::compile::{Compiled, compile};
 use avc::eval::engine::{Scorer, Silent, Stream, default_budget, tower_macs};
+use avc::eval::protocol::Direction;
 use avc::lower::{self, Model, Split};
 use avc::source::SourceFile;
 use std::path::{Path, PathBuf};
@@ -231,6 +232,7 @@ fn time_avc_train(c: &Compiled, batches: usize) -> f64 {
         init: None,
         profile: true,
     };
+    let data: avc::data::TrainingData = data.into();
     let report = avc::train::train(c, &data, &cfg, &opts).expect("trains");
     let _ = std::fs::remove_dir_all(&dir);
     let p = report.profile.expect("profiled");
@@ -260,7 +262,7 @@ fn rank_two_tower(o: &Options) {
                 best.extend(Vec::<i64>::try_from(idx.f_flatten(0, -1)?)?);
                 Ok(())
             };
-            scorer.for_blocks(&v, &a, 0..N as u64, &mut Silent, &mut sink).expect("ranks");
+            scorer.for_blocks(&v, &a, Direction::VideoToAudio, 0..N as u64, &mut Silent, &mut sink).expect("ranks");
             assert_eq!(best.len(), N * 10);
         });
         let (direct, blocked) = time(|| top10_blocked(&m, &v, &a));

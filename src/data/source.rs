@@ -53,7 +53,12 @@ impl DataSource {
         let abs = |p: &PathBuf| std::path::absolute(p);
         let lists = |l: &Lists| -> std::io::Result<Lists> {
             let each = |p: &Option<PathBuf>| p.as_ref().map(abs).transpose();
-            Ok(Lists { train: each(&l.train)?, test_video: each(&l.test_video)?, test_audio: each(&l.test_audio)?, val: each(&l.val)? })
+            Ok(Lists {
+                train: each(&l.train)?,
+                test_video: each(&l.test_video)?,
+                test_audio: each(&l.test_audio)?,
+                val: each(&l.val)?,
+            })
         };
         Ok(match self {
             DataSource::Synth { .. } => self.clone(),
@@ -62,7 +67,11 @@ impl DataSource {
             }
             DataSource::Yt8m { pattern, test_shards, lists: l, options } => {
                 let absolute_pattern = |p: &String| -> std::io::Result<String> {
-                    Ok(if std::path::Path::new(p).is_absolute() { p.clone() } else { abs(&PathBuf::from(p))?.display().to_string() })
+                    Ok(if std::path::Path::new(p).is_absolute() {
+                        p.clone()
+                    } else {
+                        abs(&PathBuf::from(p))?.display().to_string()
+                    })
                 };
                 DataSource::Yt8m {
                     pattern: absolute_pattern(pattern)?,
