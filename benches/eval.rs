@@ -317,7 +317,7 @@ fn full_eval(o: &Options) {
             scores.extend(Vec::<f32>::try_from(block.f_flatten(0, -1)?)?);
             Ok(())
         };
-        scorer.for_blocks(&v, &a, 0..rows, &mut Silent, &mut sink).expect("scores");
+        scorer.for_blocks(&v, &a, Direction::VideoToAudio, 0..rows, &mut Silent, &mut sink).expect("scores");
         scores
     });
     assert_eq!(scores.len(), rows as usize * N);
