@@ -166,3 +166,118 @@ fn mutated_large_files_never_panic() {
         }
     }
 }
+
+/// A chain of `n` linear nodes, one comment each: in the DSL, or in YAML on one line.
+fn chain(n: usize, yaml_one_line: bool) -> (String, String) {
+    if yaml_one_line {
+        let nodes: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    "{{name: n{i}, op: linear, in: {}, out: 4}}",
+                    if i == 0 { "video".into() } else { format!("n{}", i - 1) }
+                )
+            })
+            .collect();
+        let text = format!(
+            "inputs: {{video: [12, 16], audio: [12, 8]}}  # one line\nnodes: [{}, {{name: vm, op: mean, in: n{}}}, \
+             {{name: am, op: mean, in: audio}}]\noutputs: [{{name: e, kind: embeddings, from: [vm, am]}}]\n",
+            nodes.join(", "),
+            n - 1
+        );
+        return ("line.yaml".into(), text.replace("audio: [12, 8]", "audio: [12, 4]"));
+    }
+    let mut text = String::from("input video: [12, 16]\ninput audio: [12, 4]\n");
+    let mut prev = "video".to_string();
+    for i in 0..n {
+        text.push_str(&format!("n{i} = linear({prev}, out: 4)  # node {i}\n"));
+        prev = format!("n{i}");
+    }
+    text.push_str(&format!("vm = mean({prev})\nam = mean(audio)\noutput e: embeddings(vm, am)\n"));
+    ("chain.avc".into(), text)
+}
+
+/// The fastest of three runs, in CPU seconds of this thread (other tests and other work on
+/// the machine do not count).
+fn fastest(mut f: impl FnMut()) -> f64 {
+    let thread_cpu = || {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes into the timespec it is given and nothing else.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    };
+    (0..3)
+        .map(|_| {
+            let start = thread_cpu();
+            f();
+            thread_cpu() - start
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The cost class: check, fmt and graph of a model four times larger take about four
+/// times longer, not sixteen (each of them was quadratic once: marker offsets on one long
+/// YAML line, name lookups, comment placement, crossing counts and per-rank scans in the
+/// layout). The bound, eight, leaves room for a loaded machine.
+#[test]
+fn check_fmt_and_graph_cost_grows_linearly() {
+    for one_line in [false, true] {
+        let cost = |n: usize| {
+            let (name, text) = chain(n, one_line);
+            let source = SourceFile::new(name, text);
+            let check = fastest(|| {
+                avc::compile::compile(&source).ok().expect("compiles");
+            });
+            let module = avc::front::parse(&source).expect("parses");
+            let fmt = fastest(|| {
+                avc::fmt::format(&module, Format::Yaml);
+                avc::fmt::format(&module, Format::Dsl);
+            });
+            let c = avc::compile::compile(&source).ok().expect("compiles");
+            let graph = fastest(|| {
+                avc::graph::render(&c.graph, &c.checked, PictureFormat::Svg);
+                avc::graph::render(&c.graph, &c.checked, PictureFormat::Dot);
+            });
+            [check, fmt, graph]
+        };
+        let (small, large) = (cost(2_000), cost(8_000));
+        for (stage, (s, l)) in ["check", "fmt", "graph"].iter().zip(small.iter().zip(large)) {
+            // Below a few milliseconds the timer says little; compare only above that.
+            let ratio = l / s.max(0.005);
+            assert!(ratio < 8.0, "{stage} (one line: {one_line}): {s:.4} s for 2,000 nodes, {l:.4} s for 8,000");
+        }
+    }
+}
+
+#[test]
+fn a_file_past_the_value_limit_is_refused_in_both_languages() {
+    let ones = vec!["1"; avc::front::MAX_VALUES].join(", ");
+    let dsl = format!("input video: [4]\nh = linear(video, out: 4, extra: [{ones}])\noutput o: logit(h)\n");
+    let yaml = format!(
+        "inputs: {{video: [4]}}\nnodes: [{{name: h, op: linear, in: video, out: 4, extra: [{ones}]}}]\n\
+         outputs: [{{name: o, kind: logit, from: h}}]\n"
+    );
+    for (name, text, code) in [("big.avc", dsl, "dsl::too-large"), ("big.yaml", yaml, "yaml::too-large")] {
+        let source = SourceFile::new(name, text);
+        let errors = avc::front::parse(&source).expect_err("too large");
+        let diag = errors[0].to_diagnostic();
+        assert_eq!((errors.len(), diag.code), (1, code), "{name}: {}", diag.message);
+        assert!(diag.message.contains("more than 2,000,000 values"), "{}", diag.message);
+        assert!(render_all(&[diag], &source, false).len() < MAX_RENDERED);
+    }
+}
+
+#[test]
+fn blocks_that_would_expand_past_the_node_limit_are_refused_before_expanding() {
+    let mut text = String::from("input video: [4]\nblock b0(x) {\n    a = relu(x)\n    return a\n}\n");
+    for i in 1..40 {
+        text.push_str(&format!("block b{i}(x) {{\n    p = b{}(x)\n    q = b{}(p)\n    return q\n}}\n", i - 1, i - 1));
+    }
+    text.push_str("v = b39(video)\nh = linear(v, out: 1)\noutput o: logit(h)\n");
+    let source = SourceFile::new("bomb.avc", text);
+    let start = std::time::Instant::now();
+    let failed = avc::compile::compile(&source).err().expect("refused");
+    assert!(start.elapsed().as_secs_f64() < 5.0, "refused only after {:?}", start.elapsed());
+    assert_eq!(failed.diagnostics.len(), 1);
+    assert_eq!(failed.diagnostics[0].code, "model::too-large");
+    assert_eq!(failed.diagnostics[0].location(&source).as_deref(), Some("bomb.avc:201:5"));
+}

@@ -23,6 +23,10 @@ pub enum DslError {
     /// the stack of a recursive-descent parser).
     #[error("brackets nest more than {limit} deep")]
     TooDeep { limit: usize, span: Span },
+    /// More than [`MAX_VALUES`](super::MAX_VALUES) values (names, numbers, strings,
+    /// booleans, lists); `span` is where the count passed it.
+    #[error("the file holds more than {} values", crate::check::render_count(*limit as i64))]
+    TooLarge { limit: usize, span: Span },
     /// pest gave up (its call or stack limit); a backstop behind the nesting check.
     #[error("the parser gave up: {message}")]
     ParserLimit { message: String, span: Span },
@@ -75,6 +79,7 @@ impl DslError {
             Syntax { span, .. }
             | UnterminatedString { span }
             | TooDeep { span, .. }
+            | TooLarge { span, .. }
             | ParserLimit { span, .. }
             | Empty { span }
             | Missing { span, .. }
@@ -98,6 +103,7 @@ impl DslError {
         match self {
             Syntax { .. } | UnterminatedString { .. } => "dsl::syntax",
             TooDeep { .. } | ParserLimit { .. } => "dsl::nesting",
+            TooLarge { .. } => "dsl::too-large",
             Empty { .. } => "dsl::empty",
             Missing { .. } => "dsl::missing",
             DuplicateTrain { .. } | Duplicate { .. } => "dsl::duplicate",
@@ -135,6 +141,7 @@ impl DslError {
             Syntax { expected, .. } => format!("expected {expected}"),
             UnterminatedString { .. } => "no closing `\"` on this line".into(),
             TooDeep { .. } | ParserLimit { .. } => "too deep".into(),
+            TooLarge { .. } => "the limit is passed here".into(),
             Empty { .. } => "nothing here".into(),
             Missing { what, .. } => format!("no {what} in this file"),
             DuplicateTrain { .. } | Duplicate { .. } => "given again here".into(),
@@ -159,6 +166,7 @@ impl DslError {
             Syntax { .. } => return None,
             UnterminatedString { .. } => "strings are written on one line: `\"last\"`".into(),
             TooDeep { .. } | ParserLimit { .. } => LIMIT_HELP.into(),
+            TooLarge { .. } => super::TOO_LARGE_HELP.into(),
             Empty { .. } => "a model needs at least an input, a node and an output, e.g.\n\
                 `input video: [120, 1024]`, `head = linear(video, out: 1)`, `output match: logit(head)`"
                 .into(),

@@ -20,6 +20,9 @@ pub enum FrontError {
     /// too deep, aliases that expand too far.
     #[error("{what} is not supported")]
     Unsupported { what: String, span: Span },
+    /// More than [`MAX_VALUES`](super::MAX_VALUES) values; `span` is where the count passed it.
+    #[error("the file holds more than {} values (after expanding aliases)", crate::check::render_count(*limit as i64))]
+    TooLarge { limit: usize, span: Span },
     /// The second use of a key in one mapping (`first` is the first use).
     #[error("key `{key}` is given twice")]
     DuplicateKey { key: String, span: Span, first: Span },
@@ -65,6 +68,7 @@ impl FrontError {
             | Empty { span }
             | ExtraDocument { span }
             | Unsupported { span, .. }
+            | TooLarge { span, .. }
             | DuplicateKey { span, .. }
             | UnknownKey { span, .. }
             | MissingKey { span, .. }
@@ -88,6 +92,7 @@ impl FrontError {
             Empty { .. } => "yaml::empty",
             ExtraDocument { .. } => "yaml::documents",
             Unsupported { .. } => "yaml::unsupported",
+            TooLarge { .. } => "yaml::too-large",
             DuplicateKey { .. } => "yaml::duplicate-key",
             UnknownKey { .. } => "yaml::unknown-key",
             MissingKey { .. } => "yaml::missing-key",
@@ -124,6 +129,7 @@ impl FrontError {
             Empty { .. } => "nothing here".into(),
             ExtraDocument { .. } => "a second document starts here".into(),
             Unsupported { .. } => "not supported".into(),
+            TooLarge { .. } => "the limit is passed here".into(),
             DuplicateKey { .. } => "given again here".into(),
             UnknownKey { .. } => "unknown key".into(),
             MissingKey { key, .. } => format!("no `{key}` in this mapping"),
@@ -152,6 +158,7 @@ impl FrontError {
             Unsupported { .. } => "avc reads plain YAML: mappings with name keys, lists and scalars \
                 (anchors, aliases and core tags such as `!!str` are fine)"
                 .into(),
+            TooLarge { .. } => super::TOO_LARGE_HELP.into(),
             DuplicateKey { .. } => "keep one of them".into(),
             UnknownKey { key, allowed, .. } => {
                 let names = one_of(allowed);

@@ -13,6 +13,10 @@ use std::collections::HashMap;
 
 /// How deep blocks may call blocks before we call it runaway recursion.
 const MAX_BLOCK_DEPTH: usize = 32;
+/// Most nodes a model may have once its blocks are expanded: nested blocks that each use
+/// the one below twice double at every level, and would otherwise expand until memory
+/// runs out. docs/language.md, "Limits".
+pub const MAX_NODES: usize = 500_000;
 /// Largest size accepted for one declared dimension.
 const MAX_DIM: i64 = 1 << 24;
 
@@ -56,6 +60,8 @@ pub enum BuildError {
     ShareValue { found: String, span: Span },
     #[error("node `{node}`: `share` works on op nodes; `{block}` is a block")]
     ShareBlock { node: String, block: String, span: Span },
+    #[error("expanding the blocks gives more than {} nodes", crate::check::render_count(*limit as i64))]
+    TooManyNodes { limit: usize, span: Span },
     #[error("output `{output}` of kind `{}` takes {expected} node(s), found {found}", kind.keyword())]
     OutputArity { output: String, kind: OutputKind, expected: usize, found: usize, span: Span },
 }
@@ -139,6 +145,13 @@ impl BuildError {
             BuildError::NoOutputs { span } => Diagnostic::error("model::no-outputs", msg)
                 .with_label(*span, "here")
                 .with_help("declare one: `outputs: [{name: match, kind: logit, from: head}]` in YAML, `output match: logit(head)` in the DSL"),
+            BuildError::TooManyNodes { span, .. } => Diagnostic::error("model::too-large", msg)
+                .with_label(*span, "the limit is passed while expanding this")
+                .with_help(format!(
+                    "avc builds at most {} nodes (docs/language.md, \"Limits\"); a block that uses another \
+                     block twice doubles the nodes at every level of nesting",
+                    crate::check::render_count(MAX_NODES as i64)
+                )),
             BuildError::OutputArity { span, .. } => Diagnostic::error("output::arity", msg)
                 .with_label(*span, "here")
                 .with_help("`logit` and `distance` read one node; `embeddings` reads two (video, audio)"),
@@ -196,10 +209,34 @@ struct Scope<'a> {
     /// Values of block parameters and constants visible here.
     values: HashMap<String, Value>,
     /// Names defined in this scope (local, unprefixed).
-    locals: Vec<String>,
+    locals: Locals,
     instance: Vec<String>,
     /// The chain of blocks being expanded, for recursion errors.
     chain: Vec<&'a str>,
+}
+
+/// The names defined in one scope, in declaration order (for messages), with a set for
+/// lookups: resolving every reference stays linear in the size of the model.
+struct Locals {
+    names: Vec<String>,
+    set: std::collections::HashSet<String>,
+}
+
+impl FromIterator<String> for Locals {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        let names: Vec<String> = iter.into_iter().collect();
+        Locals { set: names.iter().cloned().collect(), names }
+    }
+}
+
+impl Locals {
+    fn contains(&self, name: &str) -> bool {
+        self.set.contains(name)
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.names.iter()
+    }
 }
 
 struct Builder<'a> {
@@ -211,6 +248,8 @@ struct Builder<'a> {
     /// Nodes that were declared but failed to build: reading them is not a new error.
     broken: std::collections::HashSet<String>,
     errors: Vec<BuildError>,
+    /// The top-level declaration being expanded (where a size limit is reported).
+    top_decl: Span,
 }
 
 /// Builds the IR, or every error found on the way.
@@ -222,6 +261,7 @@ pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
         aliases: HashMap::new(),
         broken: Default::default(),
         errors: Vec::new(),
+        top_decl: Span::empty(),
     };
     let constants = b.collect_constants();
     b.collect_blocks();
@@ -240,13 +280,56 @@ pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
         chain: Vec::new(),
     };
     b.check_unique_top_level();
+    if let Some(span) = b.too_many_nodes() {
+        b.errors.push(BuildError::TooManyNodes { limit: MAX_NODES, span });
+        return Err(b.errors);
+    }
     for decl in &module.nodes {
         b.expand(decl, &top);
+    }
+    if b.errors.iter().any(|e| matches!(e, BuildError::TooManyNodes { .. })) {
+        // Nothing after the limit was expanded: resolving names would only add noise.
+        return Err(b.errors);
     }
     b.finish()
 }
 
 impl<'a> Builder<'a> {
+    /// Counts the nodes the expansion will make, before making any (a block that uses
+    /// another twice doubles the count at each level): the top-level declaration at which
+    /// the count passes [`MAX_NODES`], if it does.
+    fn too_many_nodes(&self) -> Option<Span> {
+        let mut memo: HashMap<&str, usize> = HashMap::new();
+        let mut total = self.module.inputs.len();
+        for decl in &self.module.nodes {
+            total = total.saturating_add(self.expanded_size(decl, 0, &mut memo));
+            if total > MAX_NODES {
+                return Some(decl.callee.span);
+            }
+        }
+        None
+    }
+
+    /// The nodes one declaration expands into (saturating; recursion past the depth limit
+    /// counts one, as it is reported and not expanded).
+    fn expanded_size(&self, decl: &'a NodeDecl, depth: usize, memo: &mut HashMap<&'a str, usize>) -> usize {
+        let Some(&block) = self.blocks.get(decl.callee.name.as_str()) else {
+            return 1;
+        };
+        if depth >= MAX_BLOCK_DEPTH {
+            return 1;
+        }
+        if let Some(&n) = memo.get(block.name.name.as_str()) {
+            return n;
+        }
+        let n = block
+            .nodes
+            .iter()
+            .fold(0usize, |acc, inner| acc.saturating_add(self.expanded_size(inner, depth + 1, memo)));
+        memo.insert(&block.name.name, n);
+        n
+    }
+
     fn collect_constants(&mut self) -> HashMap<String, Value> {
         let mut values: HashMap<String, Value> = HashMap::new();
         let mut first_span: HashMap<&str, Span> = HashMap::new();
@@ -372,10 +455,19 @@ impl<'a> Builder<'a> {
         if let Some(outer) = scope.bound_inputs.get(name) {
             return Some(outer.clone());
         }
-        scope.locals.iter().any(|l| l == name).then(|| format!("{}{name}", scope.prefix))
+        scope.locals.contains(name).then(|| format!("{}{name}", scope.prefix))
     }
 
     fn expand(&mut self, decl: &'a NodeDecl, scope: &Scope<'a>) {
+        if scope.chain.is_empty() {
+            self.top_decl = decl.callee.span;
+        }
+        if self.nodes.len() >= MAX_NODES {
+            if !self.errors.iter().any(|e| matches!(e, BuildError::TooManyNodes { .. })) {
+                self.errors.push(BuildError::TooManyNodes { limit: MAX_NODES, span: self.top_decl });
+            }
+            return;
+        }
         let full_name = format!("{}{}", scope.prefix, decl.name.name);
         let mut inputs = Vec::new();
         for r in &decl.inputs {
