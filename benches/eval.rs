@@ -327,7 +327,10 @@ fn full_eval(o: &Options) {
     println!("    pairs    {:>8.1} s   for {pairs} pairs ({:.0} pairs/s)", pairs_time, 1.0 / per_pair);
     let how = if o.full { "measured" } else { "extrapolated from the rows measured" };
     println!("    total    {:>8.1} s   ({how})", total);
-    println!("    peak RSS {:>8} MiB (process, from {before} MiB before encoding)", peak_rss_mib());
+    println!(
+        "    peak RSS {:>8} MiB (the whole process, clips included; {before} MiB before encoding)",
+        peak_rss_mib()
+    );
 }
 
 /// The process's peak resident set size (VmHWM), in MiB.
@@ -374,12 +377,10 @@ fn sweep_pairs(o: &Options) {
 fn main() {
     let o = options();
     tch::set_num_threads(o.threads);
-    println!(
-        "avc vs PyTorch, {} thread(s) each, median of {} runs; {}",
-        o.threads,
-        o.repeats,
-        Path::new("/proc/loadavg").exists().then(loadavg).unwrap_or_default()
-    );
+    if !std::env::args().any(|a| a == "--quiet") {
+        let load = Path::new("/proc/loadavg").exists().then(loadavg).unwrap_or_default();
+        println!("avc vs PyTorch, {} intra-op thread(s) each; {load}", o.threads);
+    }
     if o.only.contains(&'a') {
         eval_30(&o);
     }
@@ -393,7 +394,20 @@ fn main() {
         rank_two_tower(&o);
     }
     if o.only.contains(&'d') {
-        full_eval(&o);
+        if o.only.len() == 1 {
+            full_eval(&o);
+        } else {
+            // A process of its own, so that its peak memory is (d)'s alone.
+            let mut args: Vec<String> = std::env::args().skip(1).collect();
+            if let Some(i) = args.iter().position(|a| a == "--only") {
+                args.drain(i..(i + 2).min(args.len()));
+            }
+            let me = std::env::current_exe().expect("the bench's own path");
+            let status = Command::new(me).args(args).args(["--only", "d", "--quiet"]).status();
+            if !status.as_ref().is_ok_and(|s| s.success()) {
+                println!("(d) failed: {status:?}");
+            }
+        }
     }
 }
 
