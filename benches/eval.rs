@@ -87,6 +87,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
     if xs.is_empty() { f64::NAN } else { xs[xs.len() / 2] }
 }
 
+/// `lo-hi` of some values, for the spread of the rounds.
+fn spread(xs: &[f64]) -> String {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.2}-{hi:.2}")
+}
+
 fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
     let start = Instant::now();
     let out = f();
@@ -137,9 +144,13 @@ fn eval_30(o: &Options) {
     println!("(a) eval of final, 30 x 30 pairs ({} rounds)", rounds.len());
     println!("    avc      {ours:>8.3} s   (first joint layer split; unsplit {unsplit:.3} s)");
     println!("    pytorch  {theirs:>8.3} s   (every pair through the whole model, a video's 30 pairs per batch)");
-    let ratio = median(rounds.iter().map(|r| r.0 / r.2).collect());
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.0 / r.2).collect();
     let unsplit_ratio = median(rounds.iter().map(|r| r.1 / r.2).collect());
-    println!("    ratio    {ratio:>8.2}x  (goal: at most 0.25x; unsplit {unsplit_ratio:.2}x)");
+    println!(
+        "    ratio    {:>8.2}x  (rounds {}; goal: at most 0.25x; unsplit {unsplit_ratio:.2}x)",
+        median(ratios.clone()),
+        spread(&ratios)
+    );
 }
 
 /// Median seconds of 3 runs of encoding 30 clips per tower and scoring their 900 pairs.
@@ -176,11 +187,12 @@ fn train_final(o: &Options) {
     let (split, unsplit) = (time_train_step(&c, Split::Always, o), time_train_step(&c, Split::Never, o));
     let ours = median(rounds.iter().map(|r| r.0).collect());
     let theirs = median(rounds.iter().map(|r| r.1).collect());
-    let ratio = median(rounds.iter().map(|r| r.0 / r.1).collect());
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.0 / r.1).collect();
+    let ratio = median(ratios.clone());
     println!("(b) training final, batches of 64 clips = 128 pairs ({} rounds of {BATCHES} batches)", rounds.len());
     println!("    avc      {ours:>8.0} pairs/s   (avc train's loop: data, forward, backward, Adam step)");
     println!("    pytorch  {theirs:>8.0} pairs/s   (every pair through the whole model)");
-    println!("    ratio    {ratio:>8.2}x  (goal: at least 2x)");
+    println!("    ratio    {ratio:>8.2}x  (rounds {}; goal: at least 2x)", spread(&ratios));
     let runs = if model(&c).split_nodes(true).is_empty() { "unsplit" } else { "split" };
     println!(
         "             forward + backward alone: {:.0} ms split, {:.0} ms unsplit (training runs {runs})",
