@@ -77,3 +77,51 @@ fn a_shared_node_applies_its_owners_weights() {
     let diff = (out - expected).abs().max().double_value(&[]);
     assert!(diff < 1e-5, "shared forward differs by {diff}");
 }
+
+const TOWERS: &str = "
+inputs: {video: [10, 6], audio: [10, 3]}
+nodes:
+  - {name: v, op: gru, in: video, hidden: 4, output: last}
+  - {name: a, op: linear, in: audio, out: 4}
+  - {name: am, op: max, in: a}
+  - {name: j, op: concat, in: [v, am]}
+  - {name: head, op: linear, in: j, out: 1}
+outputs:
+  - {name: towers, kind: embeddings, from: [v, am]}
+  - {name: match, kind: logit, from: head}
+";
+
+/// Many pairs in evaluation run in slices (a cache-sized batch at a time): the result is
+/// that of scoring them a few at a time, per-pair outputs in order, per-clip ones once.
+#[test]
+fn many_pairs_are_scored_in_slices_with_the_same_result() {
+    let _rng = crate::torch_rng_lock();
+    let _guard = tch::no_grad_guard();
+    for text in [MODEL, TOWERS] {
+        let compiled = crate::training::compile_text(text);
+        tch::manual_seed(7);
+        let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+        let video = Tensor::randn([25, 10, 6], (Kind::Float, Device::Cpu));
+        let audio = Tensor::randn([25, 10, 3], (Kind::Float, Device::Cpu));
+        let v = model.encode(avc::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+        let p = Tensor::arange(625, (Kind::Int64, Device::Cpu));
+        let (vi, ai) = (p.floor_divide_scalar(25), p.remainder(25));
+        let all = model.score_pairs(&v, &a, &vi, &ai, false).unwrap();
+        let parts: Vec<Vec<Vec<Tensor>>> = (0..25)
+            .map(|row| model.score_pairs(&v, &a, &vi.narrow(0, row * 25, 25), &ai.narrow(0, row * 25, 25), false))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (k, output) in all.iter().enumerate() {
+            for (i, t) in output.iter().enumerate() {
+                let pieces: Vec<&Tensor> = parts.iter().map(|p| &p[k][i]).collect();
+                let per_pair = model.outputs[k].kind != avc::ast::OutputKind::Embeddings;
+                let expected = if per_pair { Tensor::cat(&pieces, 0) } else { pieces[0].shallow_clone() };
+                assert_eq!(t.size(), expected.size(), "output {k}, tensor {i}");
+                let diff = (t - expected).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "output {k}, tensor {i} differs by {diff}");
+            }
+        }
+        assert_eq!(all[0][0].size()[0], if text == MODEL { 625 } else { 25 });
+    }
+}

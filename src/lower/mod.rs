@@ -8,6 +8,7 @@
 //! clip, only their sum per pair ([`Split`] says when).
 
 pub mod feed;
+mod joint;
 mod plan;
 
 pub use plan::Split;
@@ -15,7 +16,7 @@ pub use plan::Split;
 use crate::ast::OutputKind;
 use crate::check::{Checked, Tower};
 use crate::ir::{Graph, NodeKind};
-use crate::ops::{Layer, ProjectedPart, SplitInput};
+use crate::ops::{Layer, SplitInput};
 use crate::shape::{Dim, Shape};
 use plan::{LoweredSite, Plan, Step, StepKind};
 use tch::{Device, Tensor, nn};
@@ -240,37 +241,6 @@ impl Encoded {
     }
 }
 
-/// Two encodings and the pairs of their rows that one [`Model::score_pairs`] call scores.
-struct Pairs<'a> {
-    video: &'a Encoded,
-    audio: &'a Encoded,
-    video_rows: &'a Tensor,
-    audio_rows: &'a Tensor,
-}
-
-impl Pairs<'_> {
-    fn len(&self) -> i64 {
-        self.video_rows.size().first().copied().unwrap_or(0)
-    }
-
-    /// Each pair's row in `tower`'s encoding (values of no stream travel with the video).
-    fn rows(&self, tower: Tower) -> &Tensor {
-        if tower == Tower::Audio { self.audio_rows } else { self.video_rows }
-    }
-
-    /// A tower value of every clip.
-    fn value(&self, slot: usize, tower: Tower) -> Result<&Tensor, LowerError> {
-        let enc = if tower == Tower::Audio { self.audio } else { self.video };
-        enc.get(slot).ok_or(LowerError::Unchecked)
-    }
-
-    /// A tower value of every pair, for `node`.
-    fn gather(&self, slot: usize, tower: Tower, node: &str) -> Result<Tensor, LowerError> {
-        let torch = |error| LowerError::Torch { node: node.to_string(), error };
-        self.value(slot, tower)?.f_index_select(0, self.rows(tower)).map_err(torch)
-    }
-}
-
 impl Model {
     /// Runs the model on pairs. Returns, per output, its tensors: one per pair for
     /// `logit` and `distance` outputs; for `embeddings`, the video embedding of each video
@@ -313,88 +283,6 @@ impl Model {
             kept.push((slot, values[slot].take().ok_or(LowerError::Unchecked)?));
         }
         Ok(Encoded { tower, clips: clips.size().first().copied().unwrap_or(0), values: kept, train })
-    }
-
-    /// Runs the joint part on pairs `(video_rows[p], audio_rows[p])` of two encodings.
-    /// Returns what [`Model::forward`] returns.
-    pub fn score_pairs(
-        &self,
-        video: &Encoded,
-        audio: &Encoded,
-        video_rows: &Tensor,
-        audio_rows: &Tensor,
-        train: bool,
-    ) -> Result<Vec<Vec<Tensor>>, LowerError> {
-        if self.plans[0].split != self.plans[1].split {
-            for enc in [video, audio] {
-                if enc.train != train {
-                    return Err(LowerError::ModeMismatch { encoded: enc.train, scored: train });
-                }
-            }
-        }
-        let pairs = Pairs { video, audio, video_rows, audio_rows };
-        let mut values: Vec<Option<Tensor>> = (0..self.slots).map(|_| None).collect();
-        for step in self.plan(train).steps.iter().filter(|s| s.tower == Tower::Joint) {
-            let torch = |error| LowerError::Torch { node: step.node.clone(), error };
-            let value = match &step.kind {
-                StepKind::Projected { whole } => self.projected(step, whole, &pairs, train)?,
-                _ => {
-                    for (&slot, &tower) in step.inputs.iter().zip(&step.input_towers) {
-                        if tower != Tower::Joint && values[slot].is_none() {
-                            values[slot] = Some(pairs.gather(slot, tower, &step.node)?);
-                        }
-                    }
-                    let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
-                    self.layers[step.layer].forward(&xs, train).map_err(torch)?
-                }
-            };
-            values[step.slot] = Some(value);
-            for &slot in &step.frees {
-                values[slot] = None;
-            }
-        }
-        let mut outputs = Vec::new();
-        for o in &self.outputs {
-            let mut tensors = Vec::new();
-            for (&slot, &tower) in o.slots.iter().zip(&o.towers) {
-                let t = match (tower, o.kind) {
-                    (Tower::Joint, _) => {
-                        values[slot].as_ref().map(Tensor::shallow_clone).ok_or(LowerError::Unchecked)?
-                    }
-                    (_, OutputKind::Embeddings) => pairs.value(slot, tower)?.shallow_clone(),
-                    _ => pairs.gather(slot, tower, &o.name)?,
-                };
-                tensors.push(t);
-            }
-            outputs.push(tensors);
-        }
-        Ok(outputs)
-    }
-
-    /// A split layer on a batch of pairs: from the towers' shares; or, when the batch is too
-    /// small for the split to pay, whole on the concatenation of the tower values.
-    fn projected(
-        &self,
-        step: &Step,
-        whole: &[(usize, Tower)],
-        pairs: &Pairs,
-        train: bool,
-    ) -> Result<Tensor, LowerError> {
-        let torch = |error| LowerError::Torch { node: step.node.clone(), error };
-        let split = self.split_input(step).map_err(torch)?;
-        if self.split == Split::Always || pairs.len() >= split.min_pairs() {
-            let mut parts: Vec<ProjectedPart> = Vec::with_capacity(step.inputs.len());
-            for (&slot, &tower) in step.inputs.iter().zip(&step.input_towers) {
-                parts.push((pairs.value(slot, tower)?, pairs.rows(tower)));
-            }
-            return split.forward_projected(&parts, train).map_err(torch);
-        }
-        let mut gathered = Vec::with_capacity(whole.len());
-        for &(slot, tower) in whole {
-            gathered.push(pairs.gather(slot, tower, &step.node)?);
-        }
-        let joined = Tensor::f_cat(&gathered, -1).map_err(torch)?;
-        self.layers[step.layer].forward(&[&joined], train).map_err(torch)
     }
 
     /// The device the model's weights live on.
