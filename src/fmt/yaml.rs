@@ -14,6 +14,8 @@ fn value(v: &Value) -> String {
         ValueKind::Str(s) => quoted(s),
         ValueKind::Ref(r) => format!("${r}"),
         ValueKind::List(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", ")),
+        ValueKind::Arith(a) => a.render(&value),
+        ValueKind::Width(x) => format!("width({})", x.name),
     }
 }
 

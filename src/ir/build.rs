@@ -2,6 +2,8 @@
 //! with its own weights), names resolved, op arguments type-checked, cycles rejected.
 //! Independent errors are all collected; the graph is returned only when there are none.
 
+use super::arith::{self, ArithError};
+use super::deferred;
 use super::{Graph, Node, NodeId, NodeKind, Output};
 use crate::ast::{self, BlockDecl, DimExpr, Ident, Module, NodeDecl, OutputKind, ParamType, Value, ValueKind};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
@@ -58,6 +60,10 @@ pub enum BuildError {
     ShareBlock { node: String, block: String, span: Span },
     #[error("output `{output}` of kind `{}` takes {expected} node(s), found {found}", kind.keyword())]
     OutputArity { output: String, kind: OutputKind, expected: usize, found: usize, span: Span },
+    /// A value expression that cannot be evaluated (a remainder, an overflow, a width that
+    /// cannot be read), in a node's arguments or a constant (`node: None`).
+    #[error("{}{error}", node.as_ref().map(|n| format!("node `{n}`: ")).unwrap_or_default())]
+    Arith { node: Option<String>, error: ArithError },
 }
 
 impl BuildError {
@@ -139,6 +145,7 @@ impl BuildError {
             BuildError::NoOutputs { span } => Diagnostic::error("model::no-outputs", msg)
                 .with_label(*span, "here")
                 .with_help("declare one: `outputs: [{name: match, kind: logit, from: head}]` in YAML, `output match: logit(head)` in the DSL"),
+            BuildError::Arith { error, .. } => error.to_diagnostic(msg),
             BuildError::OutputArity { span, .. } => Diagnostic::error("output::arity", msg)
                 .with_label(*span, "here")
                 .with_help("`logit` and `distance` read one node; `embeddings` reads two (video, audio)"),
@@ -176,15 +183,36 @@ fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
 type NameLookup<'a> = dyn Fn(&str, &HashMap<String, String>) -> Option<NodeId> + 'a;
 
 /// A node after expansion, before it enters the graph.
-struct FlatNode {
-    name: String,
-    kind: NodeKind,
+pub(super) struct FlatNode {
+    pub name: String,
+    /// For a node whose arguments read a width, a placeholder until `deferred` is resolved.
+    pub kind: NodeKind,
     /// The node named by `share:`, resolved in the node's scope, and the span of the value.
     shares: Option<(Ident, String)>,
     /// Resolved names of the inputs, with the spans they were written at.
-    inputs: Vec<(String, Span)>,
-    span: Span,
+    pub inputs: Vec<(String, Span)>,
+    pub span: Span,
     instance: Vec<String>,
+    /// Arguments that read `width(x)`: parsed once the shapes are known (`ir::deferred`).
+    pub deferred: Option<Deferred>,
+}
+
+/// An op node whose arguments wait for widths.
+pub(super) struct Deferred {
+    pub spec: &'static ops::OpSpec,
+    pub args: Vec<ResolvedArg>,
+}
+
+/// The kind a deferred node holds until its arguments are read. It never reaches a
+/// returned graph: a node still deferred at the end comes with a reported error.
+pub(super) fn placeholder_kind() -> NodeKind {
+    NodeKind::Input { stream: String::new(), shape: Shape::new(Vec::new()) }
+}
+
+/// The value that stands for one whose mistake is already reported: an unresolved
+/// reference, which the argument reader passes over silently.
+fn reported(span: Span) -> Value {
+    Value { kind: ValueKind::Ref(String::new()), span }
 }
 
 /// The scope a node declaration is expanded in: the top level or one block instance.
@@ -208,6 +236,8 @@ struct Builder<'a> {
     nodes: Vec<FlatNode>,
     /// Block instance name -> the name of the node holding its result.
     aliases: HashMap<String, String>,
+    /// The constants, their values resolved (expressions folded).
+    constants: HashMap<String, Value>,
     /// Nodes that were declared but failed to build: reading them is not a new error.
     broken: std::collections::HashSet<String>,
     errors: Vec<BuildError>,
@@ -220,10 +250,12 @@ pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
         blocks: HashMap::new(),
         nodes: Vec::new(),
         aliases: HashMap::new(),
+        constants: HashMap::new(),
         broken: Default::default(),
         errors: Vec::new(),
     };
     let constants = b.collect_constants();
+    b.constants = constants.clone();
     b.collect_blocks();
     b.add_inputs(&constants);
     let top = Scope {
@@ -256,7 +288,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             first_span.insert(&c.name.name, c.name.span);
-            let resolved = self.resolve_value(&c.value, &values);
+            let resolved = self.resolve_value(&c.value, &values, None);
             values.insert(c.name.name.clone(), resolved);
         }
         values
@@ -297,6 +329,7 @@ impl<'a> Builder<'a> {
             }
             let stream = input.stream.as_ref().unwrap_or(&input.name).name.clone();
             self.nodes.push(FlatNode {
+                deferred: None,
                 shares: None,
                 name: input.name.name.clone(),
                 kind: NodeKind::Input { stream, shape: Shape::new(dims) },
@@ -347,9 +380,45 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Substitutes references in a value (recursively in lists).
-    fn resolve_value(&mut self, v: &Value, values: &HashMap<String, Value>) -> Value {
+    /// Substitutes references in a value (recursively in lists and expressions), resolves
+    /// the names that `width(x)` reads in `scope` (constants have none) and folds
+    /// expressions that read no width into integers.
+    fn resolve_value(&mut self, v: &Value, values: &HashMap<String, Value>, scope: Option<&Scope>) -> Value {
         match &v.kind {
+            ValueKind::Arith(a) => {
+                let (lhs, rhs) = (self.resolve_value(&a.lhs, values, scope), self.resolve_value(&a.rhs, values, scope));
+                let folded = ast::Arith { op: a.op, op_span: a.op_span, lhs, rhs };
+                let value = Value { kind: ValueKind::Arith(Box::new(folded)), span: v.span };
+                if value.reads_width() {
+                    return value; // evaluated once the shapes are known
+                }
+                match arith::evaluate(&value, &|_| Ok(None)) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => reported(v.span),
+                    Err(error) => {
+                        self.errors.push(BuildError::Arith { node: None, error });
+                        reported(v.span)
+                    }
+                }
+            }
+            ValueKind::Width(name) => {
+                let Some(scope) = scope else {
+                    let error = ArithError::WidthInConstant { name: name.clone() };
+                    self.errors.push(BuildError::Arith { node: None, error });
+                    return reported(v.span);
+                };
+                match self.resolve_ref(&name.name, scope) {
+                    Some(full) => Value { kind: ValueKind::Width(Ident::new(full, name.span)), span: v.span },
+                    None => {
+                        let mut known: Vec<String> = scope.bound_inputs.keys().cloned().collect();
+                        known.extend(scope.locals.iter().cloned());
+                        known.sort();
+                        let error = ArithError::UnknownWidthOf { name: name.clone(), known };
+                        self.errors.push(BuildError::Arith { node: None, error });
+                        reported(v.span)
+                    }
+                }
+            }
             ValueKind::Ref(name) => match values.get(name) {
                 Some(found) => Value { kind: found.kind.clone(), span: v.span },
                 None => {
@@ -360,7 +429,7 @@ impl<'a> Builder<'a> {
                 }
             },
             ValueKind::List(items) => {
-                let items = items.iter().map(|i| self.resolve_value(i, values)).collect();
+                let items = items.iter().map(|i| self.resolve_value(i, values, scope)).collect();
                 Value { kind: ValueKind::List(items), span: v.span }
             }
             _ => v.clone(),
@@ -397,12 +466,22 @@ impl<'a> Builder<'a> {
         // `share` names a node, not a value: it is taken before constants are substituted,
         // so `share: vfc` reads the same in YAML (a string) and in the DSL (a name).
         let shares = decl.args.iter().find(|a| a.name.name == "share").and_then(|a| self.share(a, &full_name, scope));
+        let errors_before = self.errors.len();
         let args: Vec<ResolvedArg> = decl
             .args
             .iter()
             .filter(|a| a.name.name != "share")
-            .map(|a| ResolvedArg { name: a.name.clone(), value: self.resolve_value(&a.value, &scope.values) })
+            .map(|a| ResolvedArg {
+                name: a.name.clone(),
+                value: self.resolve_value(&a.value, &scope.values, Some(scope)),
+            })
             .collect();
+        // An expression's error names the node it is in (in a block: which instance).
+        for e in &mut self.errors[errors_before..] {
+            if let BuildError::Arith { node: node @ None, .. } = e {
+                *node = Some(full_name.clone());
+            }
+        }
         if let Some(spec) = ops::lookup(&decl.callee.name) {
             self.add_op(spec, full_name, inputs, &args, decl, scope, shares);
         } else if let Some(&block) = self.blocks.get(decl.callee.name.as_str()) {
@@ -463,6 +542,18 @@ impl<'a> Builder<'a> {
                 span: decl.span,
             });
         }
+        if args.iter().any(|a| a.value.reads_width()) {
+            self.nodes.push(FlatNode {
+                name,
+                kind: placeholder_kind(),
+                shares,
+                inputs,
+                span: decl.name.span,
+                instance: scope.instance.clone(),
+                deferred: Some(Deferred { spec, args: args.to_vec() }),
+            });
+            return;
+        }
         match ArgReader::new(spec, args, decl.name.span).parse() {
             Ok(op) => self.nodes.push(FlatNode {
                 name,
@@ -471,6 +562,7 @@ impl<'a> Builder<'a> {
                 inputs,
                 span: decl.name.span,
                 instance: scope.instance.clone(),
+                deferred: None,
             }),
             Err(errors) => {
                 let reported = errors.into_iter().filter(|e| *e != ArgError::Unresolved);
@@ -549,10 +641,7 @@ impl<'a> Builder<'a> {
         decl: &NodeDecl,
     ) -> HashMap<String, Value> {
         let block_name = &block.name.name;
-        let mut values: HashMap<String, Value> = HashMap::new();
-        for c in &self.module.constants {
-            values.insert(c.name.name.clone(), c.value.clone());
-        }
+        let mut values = self.constants.clone();
         for arg in args {
             if !block.params.iter().any(|p| p.name.name == arg.name.name) {
                 self.errors.push(BuildError::BlockParamUnknown {
@@ -576,6 +665,8 @@ impl<'a> Builder<'a> {
                 (p.ty, &value.kind),
                 (ParamType::Int, ValueKind::Int(_))
                     | (ParamType::Float, ValueKind::Float(_) | ValueKind::Int(_))
+                    // Expressions left are those that read a width: integers once evaluated.
+                    | (ParamType::Int | ParamType::Float, ValueKind::Arith(_) | ValueKind::Width(_))
                     | (ParamType::Bool, ValueKind::Bool(_))
                     | (ParamType::Str, ValueKind::Str(_))
                     // An unresolved reference was already reported.
@@ -596,6 +687,7 @@ impl<'a> Builder<'a> {
     }
 
     fn finish(mut self) -> Result<Graph, Vec<BuildError>> {
+        deferred::resolve(&mut self.nodes, &self.aliases, &mut self.errors);
         let mut dag = DiGraph::new();
         let mut by_name = HashMap::new();
         for n in &self.nodes {
@@ -637,6 +729,9 @@ impl<'a> Builder<'a> {
                 Vec::new()
             }
         };
+        if self.errors.is_empty() {
+            deferred::report_unresolved(&self.nodes, &mut self.errors);
+        }
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
