@@ -19,6 +19,14 @@ fn value(v: &Value) -> String {
     }
 }
 
+/// A node's argument; `share:` names a node, written bare in both languages (`vemb.proj`).
+fn argument(a: &crate::ast::Arg) -> String {
+    match &a.value.kind {
+        ValueKind::Str(name) | ValueKind::Ref(name) if a.name.name == "share" => name.clone(),
+        _ => value(&a.value),
+    }
+}
+
 /// `name = op(inputs, key: value)`, or `name = a + b` for a parameterless `add`.
 fn node(n: &NodeDecl) -> String {
     let inputs: Vec<&str> = n.inputs.iter().map(|i| i.name.as_str()).collect();
@@ -26,7 +34,7 @@ fn node(n: &NodeDecl) -> String {
         return format!("{} = {}", n.name.name, inputs.join(" + "));
     }
     let mut parts: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
-    parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, value(&a.value))));
+    parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, argument(a))));
     format!("{} = {}({})", n.name.name, n.callee.name, parts.join(", "))
 }
 

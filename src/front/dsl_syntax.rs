@@ -172,6 +172,7 @@ pub(super) fn rule_words(rule: Rule) -> &'static str {
         Rule::times => "`*`",
         Rule::divide => "`/`",
         Rule::arith | Rule::product | Rule::factor | Rule::reference => "a value",
+        Rule::path => "a name",
         Rule::value_call => "`width(NODE)`",
         Rule::yaml_expr => "an expression",
         // Silent rules: pest never reports them.

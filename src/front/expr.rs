@@ -230,11 +230,11 @@ impl ExprReader {
                 }
                 ValueKind::Ref(name.into())
             }
-            Rule::ident if self.style == RefStyle::Dollar => {
+            Rule::ident | Rule::path if self.style == RefStyle::Dollar => {
                 return self.fail(ExprError::BareInYaml { name: text.into(), span });
             }
-            Rule::ident if alone && self.bare_is_str => ValueKind::Str(text.into()),
-            Rule::ident => ValueKind::Ref(text.into()),
+            Rule::ident | Rule::path if alone && self.bare_is_str => ValueKind::Str(text.into()),
+            Rule::ident | Rule::path => ValueKind::Ref(text.into()),
             _ => return None,
         };
         Some(Value { kind, span })

@@ -4,6 +4,7 @@
 
 use super::arith::{self, ArithError};
 use super::deferred;
+use super::share::{self, Instance, InstanceShare};
 use super::{Graph, Node, NodeId, NodeKind, Output};
 use crate::ast::{self, BlockDecl, DimExpr, Ident, Module, NodeDecl, OutputKind, ParamType, Value, ValueKind};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
@@ -56,8 +57,20 @@ pub enum BuildError {
     ShareMismatch { node: String, op: String, target: String, found: String, span: Span, target_span: Span },
     #[error("`share` must name a node, found {found}")]
     ShareValue { found: String, span: Span },
-    #[error("node `{node}`: `share` works on op nodes; `{block}` is a block")]
-    ShareBlock { node: String, block: String, span: Span },
+    #[error("instance `{node}` of block `{block}` cannot share the weights of `{target}`: it is {found}")]
+    ShareNotInstance { node: String, block: String, target: String, found: String, span: Span },
+    #[error(
+        "instance `{node}` cannot share the weights of `{target}`: their node `{inner}` differs ({mine} vs {theirs})"
+    )]
+    ShareInstanceMismatch {
+        node: String,
+        target: String,
+        inner: String,
+        mine: String,
+        theirs: String,
+        span: Span,
+        target_span: Span,
+    },
     #[error("output `{output}` of kind `{}` takes {expected} node(s), found {found}", kind.keyword())]
     OutputArity { output: String, kind: OutputKind, expected: usize, found: usize, span: Span },
     /// A value expression that cannot be evaluated (a remainder, an overflow, a width that
@@ -84,9 +97,16 @@ impl BuildError {
             BuildError::ShareValue { span, .. } => Diagnostic::error("share::value", msg)
                 .with_label(*span, "not a node name")
                 .with_help("write the name of a node, e.g. `share: vfc`"),
-            BuildError::ShareBlock { span, .. } => Diagnostic::error("share::block", msg)
-                .with_label(*span, "here")
-                .with_help("share the op nodes inside the block instead"),
+            BuildError::ShareNotInstance { span, block, .. } => Diagnostic::error("share::instance", msg)
+                .with_label(*span, "not an instance of this block")
+                .with_help(format!(
+                    "`share:` on a use of block `{block}` names another use of `{block}`; \
+                     on an op node it names a node, possibly inside an instance (`v.proj`)"
+                )),
+            BuildError::ShareInstanceMismatch { span, target_span, .. } => Diagnostic::error("share::mismatch", msg)
+                .with_label(*span, "shared here")
+                .with_label(*target_span, "weights owned here")
+                .with_help("the two uses need the same block arguments, so that every layer inside has the same sizes"),
             BuildError::Duplicate { span, first, .. } => Diagnostic::error("name::duplicate", msg)
                 .with_label(*span, "defined again here")
                 .with_label(*first, "first defined here")
@@ -188,7 +208,7 @@ pub(super) struct FlatNode {
     /// For a node whose arguments read a width, a placeholder until `deferred` is resolved.
     pub kind: NodeKind,
     /// The node named by `share:`, resolved in the node's scope, and the span of the value.
-    shares: Option<(Ident, String)>,
+    pub shares: Option<(Ident, String)>,
     /// Resolved names of the inputs, with the spans they were written at.
     pub inputs: Vec<(String, Span)>,
     pub span: Span,
@@ -238,6 +258,10 @@ struct Builder<'a> {
     aliases: HashMap<String, String>,
     /// The constants, their values resolved (expressions folded).
     constants: HashMap<String, Value>,
+    /// Every block instance that expanded, by name.
+    instances: HashMap<String, Instance>,
+    /// `share:` on block uses, turned into node shares once every instance exists.
+    instance_shares: Vec<InstanceShare>,
     /// Nodes that were declared but failed to build: reading them is not a new error.
     broken: std::collections::HashSet<String>,
     errors: Vec<BuildError>,
@@ -251,6 +275,8 @@ pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
         nodes: Vec::new(),
         aliases: HashMap::new(),
         constants: HashMap::new(),
+        instances: HashMap::new(),
+        instance_shares: Vec::new(),
         broken: Default::default(),
         errors: Vec::new(),
     };
@@ -485,12 +511,9 @@ impl<'a> Builder<'a> {
         if let Some(spec) = ops::lookup(&decl.callee.name) {
             self.add_op(spec, full_name, inputs, &args, decl, scope, shares);
         } else if let Some(&block) = self.blocks.get(decl.callee.name.as_str()) {
-            if let Some((target, _)) = shares {
-                self.errors.push(BuildError::ShareBlock {
-                    node: full_name.clone(),
-                    block: decl.callee.name.clone(),
-                    span: target.span,
-                });
+            if let Some(target) = shares {
+                let block = decl.callee.name.clone();
+                self.instance_shares.push(InstanceShare { node: full_name.clone(), block, target });
             }
             self.expand_block(block, full_name, inputs, &args, decl, scope);
         } else {
@@ -510,7 +533,12 @@ impl<'a> Builder<'a> {
             return None;
         };
         let ident = Ident::new(target, arg.value.span);
-        match self.resolve_ref(target, scope) {
+        // `v.proj`: a node inside instance `v` of this scope (checked once all exist).
+        let inner = || {
+            let (head, rest) = target.split_once('.')?;
+            Some(format!("{}.{rest}", self.resolve_ref(head, scope)?))
+        };
+        match self.resolve_ref(target, scope).or_else(inner) {
             Some(full) => Some((ident, full)),
             None => {
                 let known: Vec<String> =
@@ -630,6 +658,7 @@ impl<'a> Builder<'a> {
             self.expand(n, &inner);
         }
         let result = self.resolve_ref(&block.output.name, &inner).unwrap_or_default();
+        self.instances.insert(name.clone(), Instance { block: block_name.to_string(), span: decl.name.span });
         self.aliases.insert(name, result);
     }
 
@@ -688,6 +717,7 @@ impl<'a> Builder<'a> {
 
     fn finish(mut self) -> Result<Graph, Vec<BuildError>> {
         deferred::resolve(&mut self.nodes, &self.aliases, &mut self.errors);
+        share::share_instances(&mut self.nodes, &self.instances, &self.instance_shares, &self.broken, &mut self.errors);
         let mut dag = DiGraph::new();
         let mut by_name = HashMap::new();
         for n in &self.nodes {
@@ -755,10 +785,24 @@ impl<'a> Builder<'a> {
     /// Points each `share:` at the node that owns the weights (following chains), and
     /// checks that both run the same op with the same parameters.
     fn resolve_shares(&mut self, dag: &mut DiGraph<Node, usize>, lookup: &NameLookup) {
+        let mut missing = Vec::new();
         for n in &self.nodes {
             let Some((ident, target)) = &n.shares else { continue };
-            let (Some(node), Some(mut owner)) = (lookup(&n.name, &self.aliases), lookup(target, &self.aliases)) else {
-                continue; // a broken target is already reported
+            let Some(node) = lookup(&n.name, &self.aliases) else { continue };
+            let Some(mut owner) = lookup(target, &self.aliases) else {
+                // `v.proj` names a node inside an instance, known only now; other targets
+                // that are missing are broken, and already reported.
+                let in_broken = self.broken.iter().any(|b| target == b || target.starts_with(&format!("{b}.")));
+                if !in_broken && target.contains('.') {
+                    let prefix = target.rsplit_once('.').map_or("", |(p, _)| p);
+                    let inner =
+                        self.nodes.iter().filter_map(|m| m.name.strip_prefix(prefix)).filter(|r| r.starts_with('.'));
+                    let candidates: Vec<String> = inner.map(|r| format!("{prefix}{r}")).collect();
+                    let suggestion = did_you_mean(target, candidates.iter().map(String::as_str)).map(str::to_string);
+                    let error = BuildError::UnknownShare { node: n.name.clone(), target: ident.clone(), suggestion };
+                    missing.push(error);
+                }
+                continue;
             };
             for _ in 0..self.nodes.len() {
                 match dag[owner.0].shares {
@@ -790,6 +834,7 @@ impl<'a> Builder<'a> {
                 None => dag[node.0].shares = Some(owner),
             }
         }
+        self.errors.extend(missing);
     }
 
     fn resolve_outputs(&mut self, lookup: &NameLookup) -> Vec<Output> {

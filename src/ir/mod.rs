@@ -9,6 +9,7 @@ mod build;
 mod deferred;
 #[cfg(test)]
 mod expr_tests;
+mod share;
 #[cfg(test)]
 mod tests;
 
