@@ -20,6 +20,7 @@
 //! which renders like a compiler's message.
 
 pub mod ast;
+pub mod atomic;
 pub mod check;
 pub mod compile;
 pub mod data;

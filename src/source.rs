@@ -63,13 +63,35 @@ impl SourceFile {
         &self.inner.text
     }
 
+    /// 0-based index of the line holding a byte offset (clamped to the text).
+    pub fn line_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.inner.text.len());
+        match self.inner.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// The number of lines (a text ending with a newline has an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.inner.line_starts.len()
+    }
+
+    /// The byte range of a 0-based line, without its line break (`\n` or `\r\n`).
+    pub fn line_span(&self, line: usize) -> Span {
+        let text = &self.inner.text;
+        let Some(&start) = self.inner.line_starts.get(line) else {
+            return Span::new(text.len(), text.len());
+        };
+        let end = self.inner.line_starts.get(line + 1).map_or(text.len(), |&next| next - 1);
+        let end = if end > start && text.as_bytes()[end - 1] == b'\r' { end - 1 } else { end };
+        Span::new(start, end)
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.inner.text.len());
-        let line = match self.inner.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let line = self.line_index(offset);
         let start = self.inner.line_starts[line];
         let col = self.inner.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line + 1, col + 1)

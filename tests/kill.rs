@@ -22,9 +22,8 @@ fn start(dir: &Path) -> std::process::Child {
 
 #[test]
 fn a_killed_run_keeps_a_loadable_checkpoint_and_resumes() {
-    let dir = std::env::temp_dir().join(format!("avc-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::TempDir::new().unwrap();
+    let dir = scratch.path().to_path_buf();
     std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let run = dir.join("run");
     // Kill at a spread of moments after the first checkpoint exists: some land mid-save.
@@ -51,13 +50,29 @@ fn a_killed_run_keeps_a_loadable_checkpoint_and_resumes() {
         let weights = Checkpoint::read_tensors(&last.join(WEIGHTS)).expect("weights load");
         assert!(weights.contains_key("rnn.weight_ih_l0"), "{:?}", weights.keys().collect::<Vec<_>>());
     }
-    // The last resume, with few epochs left, runs to the end.
+    // The last resume trains one more epoch than the kills reached, and runs to the end.
+    let last = Checkpoint::locate(&run, "last").unwrap();
+    let reached = Checkpoint::read_state(&last).unwrap();
+    let target = reached.epoch + 1;
     let status = Command::new(env!("CARGO_BIN_EXE_avc"))
-        .args(["train", "--device", "cpu", "-q", "--set", "train.epochs=1", "--resume"])
+        .args(["train", "--device", "cpu", "-q", "--set", &format!("train.epochs={target}"), "--resume"])
         .arg(&run)
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "resume after the kills failed: {status}");
-    let _ = std::fs::remove_dir_all(&dir);
+    // Training went on: `last` is the complete target epoch, and every epoch up to it was
+    // logged exactly once with finite numbers.
+    let end = Checkpoint::read_state(&Checkpoint::locate(&run, "last").unwrap()).unwrap();
+    assert_eq!((end.epoch, end.epoch_complete), (target, true), "{reached:?} -> {end:?}");
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<i64> = log
+        .lines()
+        .map(|l| {
+            let m: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(m["train_loss"].as_f64().is_some_and(f64::is_finite), "{l}");
+            m["epoch"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, (1..=target).collect::<Vec<_>>(), "metrics.jsonl:\n{log}");
 }

@@ -28,9 +28,9 @@ train: {epochs: 4, batch_size: 16, lr: 0.01}
 
 const TINY_KNOBS: [&str; 5] = ["n_train=96", "n_test=12", "steps=24", "video_dim=16", "audio_dim=8"];
 
-pub fn tiny_data() -> avc::data::Dataset {
+pub fn tiny_data() -> avc::data::TrainingData {
     let cfg = avc::train::synth_config(3, &TINY_KNOBS.map(String::from)).unwrap();
-    let data = generate(&cfg);
+    let data: avc::data::TrainingData = generate(&cfg).into();
     assert_eq!(data.train.len(), 96);
     data
 }
@@ -144,4 +144,37 @@ fn an_interrupted_run_resumes_to_the_same_numbers() {
     assert_eq!(numbers(&resumed), numbers(&whole));
     assert_eq!(resumed.best_epoch, whole.best_epoch);
     let _ = std::fs::remove_dir_all(runs);
+}
+
+#[test]
+fn a_model_with_nothing_to_train_is_refused_and_leaves_no_run() {
+    let _rng = crate::torch_rng_lock();
+    let compiled = compile_text(
+        "
+inputs: {video: [24, 16], audio: [24, 8]}
+nodes:
+  - {name: v, op: mean, in: video}
+  - {name: a, op: mean, in: audio}
+  - {name: vv, op: linear, in: v, out: 4}
+  - {name: aa, op: linear, in: a, out: 4}
+  - {name: d, op: l2_distance, in: [vv, aa]}
+outputs:
+  - {name: m, kind: distance, from: d}
+train: {epochs: 1, batch_size: 16}
+",
+    );
+    let runs = tempfile::TempDir::new().unwrap();
+    // Nothing left to train once `--freeze` took every weight.
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let first = train(&compiled, &tiny_data(), &cfg, &options(runs.path().join("a"))).expect("the model trains");
+    let mut opts = options(runs.path().join("b"));
+    opts.init = Some(avc::train::init::InitFrom {
+        run: first.dir.clone(),
+        checkpoint: "last".into(),
+        only: Vec::new(),
+        freeze: true,
+    });
+    let err = train(&compiled, &tiny_data(), &cfg, &opts).expect_err("everything frozen is refused");
+    assert!(err.to_string().starts_with("nothing to train"), "{err}");
+    assert!(!runs.path().join("b").join("run").exists(), "no half-made run directory is left");
 }

@@ -7,10 +7,12 @@
 
 mod bounded;
 mod fingerprint;
+mod split;
 mod summary;
 mod towers;
 
 pub use fingerprint::fingerprint;
+pub use split::{SplitPart, SplitSite, split_sites};
 pub use summary::{group as render_count, render_table};
 pub use towers::Tower;
 

@@ -65,23 +65,8 @@ pub fn write(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: 
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    replace_dir(&tmp, dir).map_err(|e| fail(dir, &e))?;
+    crate::atomic::replace_dir(&tmp, dir).map_err(|e| fail(dir, &e))?;
     Ok(dir.to_path_buf())
-}
-
-/// Moves `tmp` to `dir`; an older `dir` is moved aside first and removed after.
-fn replace_dir(tmp: &Path, dir: &Path) -> std::io::Result<()> {
-    if dir.exists() {
-        let old = dir.with_file_name(format!(
-            ".{}.old-{}",
-            dir.file_name().and_then(|n| n.to_str()).unwrap_or("eval"),
-            std::process::id()
-        ));
-        std::fs::rename(dir, &old)?;
-        std::fs::rename(tmp, dir)?;
-        return std::fs::remove_dir_all(&old);
-    }
-    std::fs::rename(tmp, dir)
 }
 
 fn write_files(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: &Path) -> Result<(), EvalError> {

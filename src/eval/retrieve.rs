@@ -12,7 +12,7 @@ use super::evaldir::{csv_field, npy_f32};
 use super::protocol::Direction;
 use crate::ast::OutputKind;
 use crate::check::Tower;
-use crate::data::course::{Listed, parse_list, read_list, read_stream};
+use crate::data::course::{Listed, parse_list, read_list};
 use crate::lower::Encoded;
 use crate::train::{self, DataSource};
 use serde::Serialize;
@@ -46,8 +46,9 @@ pub fn read_ids(list: &Path) -> Result<Vec<Listed>, EvalError> {
     read_list(list).map_err(|e| EvalError::Input(e.to_string()))
 }
 
-/// The features of the clips `ids` of one stream, from a course-layout directory or, for the
-/// synthetic set, from the generated clips (test and training ids alike).
+/// The features of the clips `ids` of one stream, from a course-layout directory or TFRecord
+/// shards (looked up by id), or, for the synthetic set, from the generated clips (test and
+/// training ids alike).
 pub fn load_stream(
     source: &DataSource,
     compiled: &crate::compile::Compiled,
@@ -58,14 +59,17 @@ pub fn load_stream(
     let expect = train::declared_shape(compiled, stream);
     let owned_ids: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
     match source {
-        DataSource::Dir { path } => {
-            let (data, [steps, dim]) = read_stream(path, ids, list, stream, expect)?;
+        DataSource::Dir { .. } | DataSource::Yt8m { .. } => {
+            let (data, [steps, dim]) = crate::data::open::read_ids(source, ids, list, stream, expect)?;
             Ok(OwnedStream { ids: owned_ids, data, steps, dim })
         }
         DataSource::Synth { .. } => {
             let data = train::load_data(compiled, source)?;
+            let crate::data::Split::Memory(train) = &data.train else {
+                return Err(EvalError::Input("the synthetic set is always in memory".into()));
+            };
             let mut by_id: HashMap<&str, (&crate::data::Clips, usize)> = HashMap::new();
-            for clips in [&data.train, &data.test] {
+            for clips in [train, &data.test] {
                 let own = if stream == "audio" { &clips.audio_ids } else { &clips.video_ids };
                 for (i, id) in own.iter().enumerate() {
                     by_id.entry(id.as_str()).or_insert((clips, i));
@@ -295,18 +299,12 @@ pub fn write_embeddings(
     Ok(written)
 }
 
-/// Writes a file through a temporary name beside it, so a complete name is a complete file.
+/// Writes a file atomically (see [`crate::atomic`]), creating its directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf, EvalError> {
     let fail = |e: std::io::Error| EvalError::Write { path: path.display().to_string(), reason: e.to_string() };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(fail)?;
     }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
-    })?;
+    crate::atomic::write(path, bytes).map_err(fail)?;
     Ok(path.to_path_buf())
 }

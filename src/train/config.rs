@@ -4,7 +4,7 @@
 
 use super::loss::{LossKind, LossSettings};
 use super::optim::{OptimizerConfig, OptimizerKind};
-use super::schedule::ScheduleConfig;
+use super::schedule::{ScheduleConfig, ScheduleKind};
 use crate::ast::{Setting, Value, ValueKind};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
 use crate::source::Span;
@@ -37,7 +37,7 @@ pub struct TrainConfig {
 /// Every schedule's settings; `kind` picks which are used.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScheduleSettings {
-    pub kind: String,
+    pub kind: ScheduleKind,
     pub factor: f64,
     pub patience: i64,
     pub min_lr: f64,
@@ -50,17 +50,19 @@ pub struct ScheduleSettings {
 impl ScheduleSettings {
     pub fn to_config(&self) -> ScheduleConfig {
         let s = self;
-        match s.kind.as_str() {
-            "none" => ScheduleConfig::None,
-            "step" => ScheduleConfig::Step { step_size: s.step_size, gamma: s.gamma },
-            "cosine" => ScheduleConfig::Cosine { warmup: s.warmup, min_lr: s.min_lr },
-            "warm_restart" => ScheduleConfig::WarmRestart {
+        match s.kind {
+            ScheduleKind::None => ScheduleConfig::None,
+            ScheduleKind::Step => ScheduleConfig::Step { step_size: s.step_size, gamma: s.gamma },
+            ScheduleKind::Cosine => ScheduleConfig::Cosine { warmup: s.warmup, min_lr: s.min_lr },
+            ScheduleKind::WarmRestart => ScheduleConfig::WarmRestart {
                 factor: s.factor,
                 patience: s.patience,
                 min_lr: s.min_lr,
                 restart_lr: s.restart_lr,
             },
-            _ => ScheduleConfig::Plateau { factor: s.factor, patience: s.patience, min_lr: s.min_lr },
+            ScheduleKind::Plateau => {
+                ScheduleConfig::Plateau { factor: s.factor, patience: s.patience, min_lr: s.min_lr }
+            }
         }
     }
 }
@@ -112,7 +114,7 @@ impl Default for TrainConfig {
             clip_value: 0.0,
             validation: 0.1,
             schedule: ScheduleSettings {
-                kind: "plateau".into(),
+                kind: ScheduleKind::Plateau,
                 factor: 0.5,
                 patience: 2,
                 min_lr: 1e-5,
@@ -261,8 +263,7 @@ impl TrainConfig {
                     float(v).filter(|x| *x > 0.0 && *x <= 0.5).ok_or_else(|| bad("a share in (0, 0.5]"))?
             }
             "schedule" | "schedule.kind" => {
-                let kinds = ScheduleConfig::KINDS;
-                s.kind = word(v).filter(|w| kinds.contains(w)).ok_or_else(|| bad(&one_of(&kinds)))?.to_string()
+                s.kind = word(v).and_then(ScheduleKind::parse).ok_or_else(|| bad(&one_of(&ScheduleKind::NAMES)))?
             }
             "schedule.factor" => {
                 s.factor = float(v).filter(|x| *x > 0.0 && *x < 1.0).ok_or_else(|| bad("a number in (0, 1)"))?
@@ -395,5 +396,14 @@ mod tests {
         );
         assert_eq!(text[3], "--set lr=1: unknown setting `lr`");
         assert_eq!(errs[0].span, Some(Span::new(3, 5)));
+    }
+
+    #[test]
+    fn an_unknown_schedule_is_an_error_not_plateau() {
+        let err = TrainConfig::resolve(&[], &["train.schedule=cosin".into()]).unwrap_err();
+        let text = err[0].to_string();
+        assert!(text.contains("cosine") && text.contains("warm_restart"), "{text}");
+        let cfg = TrainConfig::resolve(&[], &["train.schedule=step".into()]).unwrap();
+        assert!(matches!(cfg.schedule.to_config(), ScheduleConfig::Step { .. }));
     }
 }

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordi64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// The picture's size in pixels.
@@ -38,16 +38,13 @@ pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result
     register_font()?;
     let mut sorted = metrics.to_vec();
     sorted.sort_by_key(|m| m.epoch);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("curves.png");
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.partial.png"));
     // plotters should not panic on sanitized data; this keeps a bug there from taking the
     // training run down with it.
-    let drawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(&sorted, title, &tmp)))
-        .unwrap_or_else(|_| Err("the plotting library panicked".to_string()));
-    let result = drawn.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let result = crate::atomic::write_with(path, |tmp| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(&sorted, title, tmp)))
+            .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
+            .map_err(std::io::Error::other)
+    });
     result.map_err(|e| format!("cannot draw the curves into {}: {e}", path.display()))
 }
 

@@ -2,23 +2,24 @@
 //! stopping (completion, early stopping, Ctrl-C, divergence).
 
 use super::checkpoint::{Checkpoint, TrainingState};
+use super::events::{Event, Observer};
 use super::loss;
 use super::optim::Optimizer;
 use super::profile::{Phase, Profiler};
 use super::rundir::{RunDir, RunDirError};
 use super::schedule::Schedule;
 use super::tensorboard::EventWriter;
-use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt, report};
+use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt};
 use crate::compile::Compiled;
-use crate::data::{Clips, Dataset};
+use crate::data::crop::Pass;
+use crate::data::prefetch::prefetch;
+use crate::data::{Clips, Split, TrainingData};
 use crate::eval::{self, Ranking};
 use crate::lower::{self, Model, PairBatch, feed};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 use tch::Tensor;
@@ -39,9 +40,10 @@ pub struct EpochMetrics {
 /// A training run in progress.
 pub(super) struct Session<'a> {
     model: Model,
-    data: &'a Dataset,
+    data: &'a TrainingData,
     train_idx: Vec<usize>,
-    val: Clips,
+    /// Validation clips: rows of the training split, read group by group.
+    val_idx: Vec<usize>,
     cfg: &'a TrainConfig,
     opts: &'a TrainOptions,
     run: RunDir,
@@ -56,6 +58,8 @@ pub(super) struct Session<'a> {
     arch_name: String,
     /// Per-phase step times (`--profile`; off: no cost).
     profile: Profiler,
+    /// Where progress and results go (the CLI's terminal, or nowhere).
+    observer: &'a mut dyn Observer,
 }
 
 /// splitmix64 over the seed and a position: independent random streams per (epoch, batch).
@@ -71,16 +75,22 @@ impl<'a> Session<'a> {
     /// checkpoint directory when resuming.
     pub fn start(
         compiled: &Compiled,
-        data: &'a Dataset,
+        data: &'a TrainingData,
         cfg: &'a TrainConfig,
         opts: &'a TrainOptions,
         run: RunDir,
         from: Option<&Path>,
+        observer: &'a mut dyn Observer,
     ) -> Result<Session<'a>, TrainError> {
         tch::manual_seed(cfg.seed as i64);
         let model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
-        super::init::prepare(&model.vs, opts, &run, from.is_some())?;
-        let (train_idx, val_idx) = super::split(data.train.len(), cfg.validation, cfg.seed);
+        if let Some(record) = super::init::prepare(&model.vs, opts, &run, from.is_some())? {
+            observer.event(Event::WeightsLoaded(&record));
+        }
+        let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
+        if !model.vs.trainable_variables().iter().any(Tensor::requires_grad) {
+            return Err(TrainError::NothingToTrain);
+        }
         let mut optimizer = Optimizer::new(&model.vs, cfg.optimizer.clone())?;
         let mut schedule = Schedule::new(cfg.schedule.to_config(), cfg.lr, cfg.epochs);
         let mut state = TrainingState { epoch: 1, lr: schedule.lr_at_start(1, cfg.lr), ..Default::default() };
@@ -92,7 +102,7 @@ impl<'a> Session<'a> {
             optimizer.load_state(&saved).map_err(resume_err)?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();
-            history = read_history(&run.file("metrics.jsonl"), state.epoch, state.epoch_complete);
+            history = keep_history(&run, state.epoch, state.epoch_complete)?;
         }
         let events = EventWriter::create(&run.path).map_err(|e| RunDirError::new(&run.path, e))?;
         let table = crate::check::render_table(&compiled.graph, &compiled.checked);
@@ -101,7 +111,7 @@ impl<'a> Session<'a> {
             model,
             data,
             train_idx,
-            val: data.train.subset(&val_idx),
+            val_idx,
             cfg,
             opts,
             run,
@@ -113,12 +123,12 @@ impl<'a> Session<'a> {
             table,
             arch_name,
             profile: Profiler::new(opts.profile, opts.device),
+            observer,
         })
     }
 
     /// Trains until the last epoch, early stopping, an interruption or divergence.
     pub fn run(mut self) -> Result<RunReport, TrainError> {
-        interrupt::install();
         let (mut epoch, mut skip) = if self.state.epoch_complete && self.state.epoch > 0 {
             (self.state.epoch + 1, 0)
         } else {
@@ -165,7 +175,7 @@ impl<'a> Session<'a> {
     /// Evaluates, steps the schedule, writes checkpoints and the metrics line. Returns
     /// true when early stopping ends the run.
     fn finish_epoch(&mut self, epoch: i64, started: Instant) -> Result<bool, TrainError> {
-        let (val, val_loss) = evaluate(&self.model, &self.val, self.cfg)?;
+        let (val, val_loss) = evaluate_rows(&self.model, &self.data.train, &self.val_idx, self.cfg)?;
         let (test, test_loss) = evaluate(&self.model, &self.data.test, self.cfg)?;
         let lr = self.state.lr;
         let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
@@ -178,25 +188,27 @@ impl<'a> Session<'a> {
         self.state.lr = self.schedule.after_epoch(watched, lr);
         self.state.schedule = self.schedule.state.clone();
         let stop = self.state.early_stopping.should_stop(watched, self.cfg.early_stopping);
+        // The metrics line goes first: a kill between the two leaves a line for an epoch whose
+        // checkpoint did not land (dropped on resume, see `keep_history`), never a complete
+        // epoch without its line.
+        let m = EpochMetrics { seconds: started.elapsed().as_secs_f64(), ..m };
+        self.run.append_line("metrics.jsonl", &serde_json::to_string(&m).unwrap_or_default())?;
         if improved {
             self.state.best_score = Some(score);
             self.state.best_epoch = epoch;
             self.save("best")?;
         }
         self.save("last")?;
-        let m = EpochMetrics { seconds: started.elapsed().as_secs_f64(), ..m };
-        self.run.append_line("metrics.jsonl", &serde_json::to_string(&m).unwrap_or_default())?;
         let profile_line = self.profile.end_epoch(epoch);
-        if self.opts.verbose {
-            println!("{}", report::format_epoch_line(&m, self.cfg.epochs, improved));
-            profile_line.inspect(|line| println!("{line}"));
-            if stop {
-                println!(
-                    "early stopping: no better {} for {} epochs",
-                    self.cfg.monitor.name(),
-                    self.cfg.early_stopping
-                );
-            }
+        self.observer.event(Event::EpochFinished {
+            metrics: &m,
+            epochs: self.cfg.epochs,
+            best: improved,
+            profile: profile_line.as_deref(),
+        });
+        if stop {
+            self.observer
+                .event(Event::EarlyStopped { monitor: self.cfg.monitor.name(), patience: self.cfg.early_stopping });
         }
         self.events.log_epoch(&m).map_err(|e| RunDirError::new(self.events.path(), e))?;
         self.history.push(m);
@@ -206,12 +218,12 @@ impl<'a> Session<'a> {
 
     /// Redraws curves.png and rewrites summary.md from the history so far, so even an
     /// interrupted run has both.
-    fn write_pictures(&self) -> Result<(), TrainError> {
+    fn write_pictures(&mut self) -> Result<(), TrainError> {
         let curves = self.run.file("curves.png");
         let picture = match super::curves::plot_curves(&self.history, &self.arch_name, &curves) {
             Ok(()) => Some("curves.png"),
             Err(e) => {
-                eprintln!("warning: could not draw {}: {e}", curves.display());
+                self.observer.event(Event::Warning(&format!("could not draw {}: {e}", curves.display())));
                 None
             }
         };
@@ -227,77 +239,113 @@ impl<'a> Session<'a> {
 
     /// One pass over the training clips from batch `skip` on. Returns true when stopped
     /// by an interruption (the state then says which batch comes next).
+    ///
+    /// A streamed split's batches are read and decoded on background threads a few batches
+    /// ahead; what a batch holds depends only on (seed, epoch, batch), so it is the same
+    /// whoever reads it.
     fn train_epoch(&mut self, epoch: i64, skip: usize) -> Result<bool, TrainError> {
         let seed = self.cfg.seed;
         let mut order = self.train_idx.clone();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64, u64::MAX)));
         let batches: Vec<&[usize]> = order.chunks(self.cfg.batch_size as usize).filter(|b| b.len() >= 2).collect();
         let count = self.opts.max_batches.unwrap_or(usize::MAX).min(batches.len());
-        let bar = progress_bar(count as u64, epoch, self.cfg.epochs, self.opts.verbose);
-        bar.set_position(skip.min(count) as u64);
-        for (b, batch) in batches.into_iter().enumerate().take(count).skip(skip) {
-            if interrupt::requested() || self.opts.stop_at == Some((epoch, b)) {
-                self.state.batches_done = b;
-                bar.finish_and_clear();
-                return Ok(true);
-            }
-            self.profile.begin();
-            // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
-            let stream = mix(seed, epoch as u64, b as u64);
-            tch::manual_seed((stream >> 1) as i64);
-            let (audio_rows, labels) = pairs(batch.len(), &mut ChaCha8Rng::seed_from_u64(stream));
-            let loss =
-                pair_loss(&self.model, &self.data.train, batch, &audio_rows, &labels, self.cfg, &mut self.profile)?;
-            let value = loss.f_double_value(&[])?;
-            self.profile.mark(Phase::Forward);
-            if !value.is_finite() {
-                bar.finish_and_clear();
-                return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
-            }
-            self.optimizer.zero_grad();
-            loss.backward();
-            self.profile.mark(Phase::Backward);
-            if self.cfg.clip_value > 0.0 {
-                self.optimizer.clip_grad_value(self.cfg.clip_value)?;
-            }
-            if self.cfg.clip_norm > 0.0 {
-                self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
-            }
-            self.optimizer.step(self.state.lr)?;
-            self.profile.mark(Phase::Step);
-            self.state.loss_sum += value;
-            self.state.loss_count += 1;
-            self.state.batches_done = b + 1;
-            bar.set_message(format!("loss {:.4}", self.state.loss_sum / self.state.loss_count as f64));
-            bar.inc(1);
+        self.observer.event(Event::EpochStarted {
+            epoch,
+            epochs: self.cfg.epochs,
+            batches: count,
+            done: skip.min(count),
+        });
+        let todo = &batches[skip.min(count)..count];
+        let data: &TrainingData = self.data;
+        let pass = Pass::Train { seed, epoch: epoch as u64 };
+        let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 0 };
+        prefetch(
+            todo.len(),
+            workers,
+            PREFETCH_DEPTH,
+            |j| data.train.gather(todo[j], pass),
+            |jobs| {
+                for j in 0..todo.len() {
+                    let b = skip + j;
+                    if interrupt::requested() || self.opts.stop_at == Some((epoch, b)) {
+                        self.state.batches_done = b;
+                        return Ok(true);
+                    }
+                    self.profile.begin();
+                    let Some(clips) = jobs.next() else { break };
+                    self.train_batch(epoch, b, count, &clips?)?;
+                }
+                Ok(false)
+            },
+        )
+    }
+
+    /// One optimiser step on a batch of clips (already read).
+    fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Clips) -> Result<(), TrainError> {
+        let seed = self.cfg.seed;
+        // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
+        let stream = mix(seed, epoch as u64, b as u64);
+        tch::manual_seed((stream >> 1) as i64);
+        let (audio_rows, labels) = pairs(clips.len(), &mut ChaCha8Rng::seed_from_u64(stream));
+        let rows: Vec<usize> = (0..clips.len()).collect();
+        let loss = pair_loss(&self.model, clips, &rows, &audio_rows, &labels, self.cfg, &mut self.profile)?;
+        let value = loss.f_double_value(&[])?;
+        self.profile.mark(Phase::Forward);
+        if !value.is_finite() {
+            return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
         }
-        bar.finish_and_clear();
-        Ok(false)
+        self.optimizer.zero_grad();
+        loss.f_backward()?;
+        self.profile.mark(Phase::Backward);
+        if self.cfg.clip_value > 0.0 {
+            self.optimizer.clip_grad_value(self.cfg.clip_value)?;
+        }
+        if self.cfg.clip_norm > 0.0 {
+            self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
+        }
+        self.optimizer.step(self.state.lr)?;
+        self.profile.mark(Phase::Step);
+        self.state.loss_sum += value;
+        self.state.loss_count += 1;
+        self.state.batches_done = b + 1;
+        self.observer.event(Event::BatchDone {
+            epoch,
+            done: b + 1,
+            batches,
+            mean_loss: self.state.loss_sum / self.state.loss_count as f64,
+        });
+        Ok(())
     }
 }
 
-/// The metrics of epochs already done, from a resumed run's `metrics.jsonl`.
-fn read_history(path: &Path, epoch: i64, complete: bool) -> Vec<EpochMetrics> {
+/// Threads that read and decode a streamed split's next batches.
+const PREFETCH_WORKERS: usize = 2;
+/// How many batches they may read ahead of training.
+const PREFETCH_DEPTH: usize = 4;
+
+/// The metrics of epochs already done, from a resumed run's `metrics.jsonl`, which is
+/// rewritten (atomically) to hold exactly those lines: a line of an epoch whose checkpoint
+/// never landed (the process was killed in between), or a line cut short, is dropped, so the
+/// epoch trained again is logged once.
+fn keep_history(run: &RunDir, epoch: i64, complete: bool) -> Result<Vec<EpochMetrics>, TrainError> {
     let last_done = if complete { epoch } else { epoch - 1 };
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<EpochMetrics>(l).ok())
-        .filter(|m| m.epoch <= last_done)
-        .collect()
-}
-
-fn progress_bar(len: u64, epoch: i64, epochs: i64, verbose: bool) -> ProgressBar {
-    if !verbose || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+    let text = std::fs::read_to_string(run.file("metrics.jsonl")).unwrap_or_default();
+    let mut kept = String::new();
+    let mut history = Vec::new();
+    for line in text.lines() {
+        if let Ok(m) = serde_json::from_str::<EpochMetrics>(line)
+            && m.epoch <= last_done
+            && !history.iter().any(|h: &EpochMetrics| h.epoch == m.epoch)
+        {
+            kept.push_str(line);
+            kept.push('\n');
+            history.push(m);
+        }
     }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches {per_sec} ETA {eta} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar
+    if kept != text {
+        run.write("metrics.jsonl", kept.as_bytes())?;
+    }
+    Ok(history)
 }
 
 /// The course's pairs for a batch of `b` clips: pair i < b is clip i with its own audio
@@ -343,6 +391,30 @@ fn pair_loss(
         });
     }
     Ok(total.ok_or(crate::eval::EvalError::NoOutput)?)
+}
+
+/// [`evaluate`] on rows of a split, read one 30-clip group at a time (so a streamed
+/// validation set is never whole in memory).
+pub fn evaluate_rows(
+    model: &Model,
+    split: &Split,
+    rows: &[usize],
+    cfg: &TrainConfig,
+) -> Result<(Ranking, f64), TrainError> {
+    let kind = model.outputs.first().ok_or(crate::eval::EvalError::NoOutput)?.kind;
+    let loss_kind = cfg.loss.for_output(kind);
+    let mut ranks = Vec::new();
+    let (mut loss, mut terms) = (0.0, 0usize);
+    for group in eval::groups(rows.len()) {
+        let clips = split.gather(&rows[group], Pass::Eval)?;
+        let n = clips.len();
+        let scores = eval::score_group(model, &clips, 0..n, cfg.eval_chunk as usize)?;
+        ranks.extend(eval::true_ranks(&scores, n, kind.higher_is_better()));
+        let (sum, count) = loss::group_loss(loss_kind, &cfg.loss, &scores, n);
+        loss += sum;
+        terms += count;
+    }
+    Ok((eval::ranking(&ranks), if terms == 0 { 0.0 } else { loss / terms as f64 }))
 }
 
 /// Ranks every group of a split by the first output and computes that output's loss from

@@ -52,22 +52,26 @@ pub struct InitRecord {
 
 /// Before the optimiser is built: a fresh run with `--init-from` loads (and freezes) and
 /// records it; a resumed run freezes again what its `init.json` says was frozen.
-pub(super) fn prepare(vs: &VarStore, opts: &TrainOptions, run: &RunDir, resuming: bool) -> Result<(), TrainError> {
+/// Returns what a fresh `--init-from` loaded, for the caller to report.
+pub(super) fn prepare(
+    vs: &VarStore,
+    opts: &TrainOptions,
+    run: &RunDir,
+    resuming: bool,
+) -> Result<Option<InitRecord>, TrainError> {
     if resuming {
         let path = run.file(INIT_FILE);
-        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
         let record: InitRecord =
             serde_json::from_str(&text).map_err(|e| TrainError::Init(format!("{}: {e}", path.display())))?;
-        return freeze(vs, &record.frozen);
+        freeze(vs, &record.frozen)?;
+        return Ok(None);
     }
-    let Some(init) = &opts.init else { return Ok(()) };
+    let Some(init) = &opts.init else { return Ok(None) };
     let record = apply(vs, init)?;
-    if opts.verbose {
-        print!("{}", describe(&record));
-    }
     let json = serde_json::to_string_pretty(&record).map_err(|e| RunDirError::new(&run.file(INIT_FILE), e))?;
     run.write(INIT_FILE, json.as_bytes())?;
-    Ok(())
+    Ok(Some(record))
 }
 
 /// The weights file an [`InitFrom`] names.

@@ -5,7 +5,8 @@
 //!   config.yaml        resolved settings, architecture, data, device
 //!   architecture.*     a copy of the architecture file as trained
 //!   metrics.jsonl      one JSON object per epoch
-//!   manifest.json      hashes of the architecture and id lists, seed, versions, device
+//!   manifest.json      hashes of the architecture and id lists, seed, versions, device,
+//!                      threads and visible GPUs (and those of each resumed session)
 //!   last/              checkpoint after the latest epoch (or where Ctrl-C stopped)
 //!   best/              checkpoint of the best epoch by the validation metric
 //!                      (each: weights.safetensors, optimizer.safetensors, state.json)
@@ -61,11 +62,7 @@ impl RunDir {
 
     /// Writes a file atomically: temp file, fsync, rename.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), RunDirError> {
-        write_atomic(&self.file(name), |tmp| {
-            let mut f = fs::File::create(tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
+        write_atomic(&self.file(name), |tmp| fs::write(tmp, bytes))
     }
 
     /// Appends one line (metrics.jsonl): earlier lines are never rewritten.
@@ -77,15 +74,7 @@ impl RunDir {
     }
 }
 
-/// Runs `write` against a sibling temp path (same extension, so format sniffing by
-/// extension still works) and renames it over `path` once it succeeded.
+/// [`crate::atomic::write_with`], its error naming `path`.
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), RunDirError> {
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".partial-{file_name}"));
-    let result = write(&tmp).and_then(|_| fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(RunDirError::new(path, e));
-    }
-    Ok(())
+    crate::atomic::write_with(path, write).map_err(|e| RunDirError::new(path, e))
 }

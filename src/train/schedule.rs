@@ -21,8 +21,36 @@ pub enum ScheduleConfig {
     WarmRestart { factor: f64, patience: i64, min_lr: f64, restart_lr: f64 },
 }
 
-impl ScheduleConfig {
-    pub const KINDS: [&'static str; 5] = ["none", "plateau", "step", "cosine", "warm_restart"];
+/// Which schedule a run uses: a closed set, so an unknown name is an error where it is
+/// written, never a silent fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    None,
+    Plateau,
+    Step,
+    Cosine,
+    WarmRestart,
+}
+
+impl ScheduleKind {
+    const ALL: [ScheduleKind; 5] = [
+        ScheduleKind::None,
+        ScheduleKind::Plateau,
+        ScheduleKind::Step,
+        ScheduleKind::Cosine,
+        ScheduleKind::WarmRestart,
+    ];
+    /// The names, in [`ScheduleKind::ALL`]'s order.
+    pub const NAMES: [&'static str; 5] = ["none", "plateau", "step", "cosine", "warm_restart"];
+
+    pub fn parse(word: &str) -> Option<ScheduleKind> {
+        Self::NAMES.iter().position(|n| *n == word).map(|i| Self::ALL[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().position(|k| *k == self).map_or("?", |i| Self::NAMES[i])
+    }
 }
 
 /// The schedule's mutable state.
