@@ -125,3 +125,46 @@ fn many_pairs_are_scored_in_slices_with_the_same_result() {
         assert_eq!(all[0][0].size()[0], if text == MODEL { 625 } else { 25 });
     }
 }
+
+const SHARED_INSTANCE: &str = "
+input video: [10, 6]
+input audio: [10, 6]
+block tower(x) {
+    proj = linear(x, out: 5)
+    rnn = gru(proj, hidden: width(proj), output: \"last\")
+    emb = linear(rnn, out: 4)
+    return emb
+}
+v = tower(video)
+a = tower(audio, share: v)
+d = l2_distance(v, a)
+output gap: distance(d)
+";
+
+/// `share:` on a block use: the second tower owns no variables and computes, on the same
+/// clip, exactly what the first does (so their distance is the epsilon under the root).
+#[test]
+fn a_shared_instance_is_the_owner_called_again() {
+    let _rng = crate::torch_rng_lock();
+    let compiled = match compile(&SourceFile::new("s.avc", SHARED_INSTANCE)) {
+        Ok(c) => c,
+        Err(f) => panic!("{}", avc::diag::render_all(&f.diagnostics, &f.source, false)),
+    };
+    for inner in ["a.proj", "a.rnn", "a.emb"] {
+        let id = compiled.graph.find(inner).expect("expanded");
+        assert_eq!(compiled.checked.params[id.index()], 0, "{inner} owns no parameters");
+    }
+    let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+    let names: Vec<String> = model.vs.variables().into_keys().collect();
+    assert!(names.iter().all(|n| n.starts_with("v.")), "{names:?}");
+    assert_eq!(names.len(), 2 + 4 + 2, "proj, gru and emb: weights and biases");
+    let clip = Tensor::randn([2, 10, 6], (Kind::Float, Device::Cpu));
+    let rows = lower::aligned_rows(2, Device::Cpu).unwrap();
+    let batch = PairBatch { video: &clip, audio: &clip, video_rows: &rows, audio_rows: &rows };
+    let gap = model.forward(&batch, false).unwrap().remove(0).remove(0);
+    assert!(gap.abs().max().double_value(&[]) < 1e-5, "{gap}");
+    let other = Tensor::randn([2, 10, 6], (Kind::Float, Device::Cpu));
+    let batch = PairBatch { video: &clip, audio: &other, video_rows: &rows, audio_rows: &rows };
+    let gap = model.forward(&batch, false).unwrap().remove(0).remove(0);
+    assert!(gap.min().double_value(&[]) > 1e-4, "different clips are apart: {gap}");
+}
