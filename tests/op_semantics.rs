@@ -2,7 +2,7 @@
 //! against hand-written formulas over their own variables, and the mistakes each refuses.
 
 use avc::ast::{Ident, Value, ValueKind};
-use avc::ops::{self, ArgError, ArgReader, Op, ResolvedArg};
+use avc::ops::{self, ArgError, ArgReader, LowerOp, Op, ResolvedArg};
 use avc::shape::{Dim, Shape};
 use avc::source::{SourceFile, Span};
 use std::collections::HashMap;

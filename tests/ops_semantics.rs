@@ -3,7 +3,7 @@
 
 use crate::ops::{arg, image, int, op, seq};
 use avc::ast::ValueKind;
-use avc::ops::{Layer, Op, ResolvedArg};
+use avc::ops::{Layer, LowerOp, Op, ResolvedArg};
 use avc::shape::{Dim, Shape};
 use tch::{Device, Kind, Tensor, nn};
 

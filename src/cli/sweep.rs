@@ -214,6 +214,7 @@ fn plan_cmd(
     let grid = Grid::parse(sets, seeds).map_err(fail_io)?;
     let avc = std::env::current_exe()
         .and_then(std::fs::canonicalize)
+        .map(|exe| avc_next_to(&exe))
         .map_err(|e| fail_io(format!("cannot find this avc binary's path for the scripts: {e}")))?;
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let opts = PlanOptions {
@@ -301,6 +302,13 @@ fn status_cmd(dir: &Path, collect: bool) -> Result<(), u8> {
         );
     }
     Ok(())
+}
+
+/// The `avc` that users type, beside this `avc-torch` (it hands the scripts' commands to this
+/// program); this program itself where there is none.
+fn avc_next_to(exe: &Path) -> PathBuf {
+    let light = exe.with_file_name(format!("avc{}", std::env::consts::EXE_SUFFIX));
+    if light.is_file() { light } else { exe.to_path_buf() }
 }
 
 /// The command line as typed (arguments with spaces quoted), for the sweep's record.

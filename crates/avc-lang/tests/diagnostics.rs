@@ -14,14 +14,14 @@ fn fixtures() -> Vec<PathBuf> {
 
 /// Compiles a fixture and renders every diagnostic (errors, or warnings of a clean compile).
 fn render(path: &std::path::Path) -> (bool, String) {
-    let compiled = match avc::compile::compile_file(path) {
+    let compiled = match avc_lang::compile::compile_file(path) {
         Ok(result) => result,
         // Files that cannot even be read as text fail before compiling (exit code 2).
         Err(read_error) => return (true, format!("{read_error}\n")),
     };
     match compiled {
-        Ok(c) => (false, avc::diag::render_all(&c.checked.diagnostics(), &c.graph.source, false)),
-        Err(f) => (true, avc::diag::render_all(&f.diagnostics, &f.source, false)),
+        Ok(c) => (false, avc_lang::diag::render_all(&c.checked.diagnostics(), &c.graph.source, false)),
+        Err(f) => (true, avc_lang::diag::render_all(&f.diagnostics, &f.source, false)),
     }
 }
 
@@ -29,6 +29,7 @@ const WARNING_ONLY: [&str; 2] = ["unused_node", "bounded_logit"];
 
 #[test]
 fn every_bad_file_gets_a_located_diagnostic() {
+    crate::at_workspace_root();
     for path in fixtures() {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let (failed, text) = render(&path);
@@ -43,12 +44,14 @@ fn every_bad_file_gets_a_located_diagnostic() {
 
 #[test]
 fn a_failed_shape_check_still_shows_the_table_up_to_the_failure() {
-    let failed = match avc::compile::compile_file(&PathBuf::from("tests/fixtures/err/shape_concat.yaml")).unwrap() {
+    crate::at_workspace_root();
+    let failed = match avc_lang::compile::compile_file(&PathBuf::from("tests/fixtures/err/shape_concat.yaml")).unwrap()
+    {
         Ok(_) => panic!("shape_concat.yaml must fail"),
         Err(f) => f,
     };
     let (graph, checked) = failed.partial.as_ref().expect("the graph was built");
-    let table = avc::check::render_table(graph, checked);
+    let table = avc_lang::check::render_table(graph, checked);
     assert!(table.contains("[B, 60, 1024]"), "the pooled video shape is shown:\n{table}");
     assert!(table.contains("error (see below)"), "the failing node is marked:\n{table}");
 }

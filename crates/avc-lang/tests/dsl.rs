@@ -2,8 +2,8 @@
 //! `X.yaml`, node for node; every bad file in tests/fixtures/dsl/ is rejected with located
 //! diagnostics, snapshotted.
 
-use avc::compile::{Compiled, compile_file};
-use avc::ir::NodeKind;
+use avc_lang::compile::{Compiled, compile_file};
+use avc_lang::ir::NodeKind;
 use std::path::{Path, PathBuf};
 
 fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
@@ -20,7 +20,11 @@ fn compiled(path: &Path) -> Compiled {
     match compile_file(path).expect("readable") {
         Ok(c) => c,
         Err(f) => {
-            panic!("{} does not compile:\n{}", path.display(), avc::diag::render_all(&f.diagnostics, &f.source, false))
+            panic!(
+                "{} does not compile:\n{}",
+                path.display(),
+                avc_lang::diag::render_all(&f.diagnostics, &f.source, false)
+            )
         }
     }
 }
@@ -51,7 +55,7 @@ fn edges(c: &Compiled) -> Vec<(String, String, usize)> {
 
 fn outputs(c: &Compiled) -> Vec<String> {
     let g = &c.graph;
-    let from = |o: &avc::ir::Output| o.from.iter().map(|&i| g.node(i).name.clone()).collect::<Vec<_>>();
+    let from = |o: &avc_lang::ir::Output| o.from.iter().map(|&i| g.node(i).name.clone()).collect::<Vec<_>>();
     g.outputs.iter().map(|o| format!("{} {:?} {:?}", o.name, o.kind, from(o))).collect()
 }
 
@@ -81,6 +85,7 @@ fn assert_same_ir(yaml_path: &Path, dsl_path: &Path) {
 
 #[test]
 fn every_dsl_twin_compiles_to_the_same_ir_as_its_yaml() {
+    crate::at_workspace_root();
     let mut twins = 0;
     for yaml in files("architectures", "yaml") {
         let dsl = yaml.with_extension("avc");
@@ -94,13 +99,14 @@ fn every_dsl_twin_compiles_to_the_same_ir_as_its_yaml() {
 
 #[test]
 fn every_bad_dsl_file_gets_a_located_diagnostic() {
+    crate::at_workspace_root();
     let fixtures = files("tests/fixtures/dsl", "avc");
     assert!(fixtures.len() >= 15, "expected the bad DSL fixtures, found {}", fixtures.len());
     for path in fixtures {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let text = match compile_file(&path).expect("readable") {
             Ok(_) => panic!("{stem}: compiles, but every fixture here is wrong"),
-            Err(f) => avc::diag::render_all(&f.diagnostics, &f.source, false),
+            Err(f) => avc_lang::diag::render_all(&f.diagnostics, &f.source, false),
         };
         assert!(text.contains(&format!("{}:", path.display())), "{stem}: no file:line:col in\n{text}");
         insta::assert_snapshot!(format!("dsl_{stem}"), text);

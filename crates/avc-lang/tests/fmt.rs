@@ -1,23 +1,23 @@
 //! `avc fmt`: every architecture converts to the other language and back to the same IR;
 //! formatting is idempotent; no comment is lost.
 
-use avc::check::fingerprint;
-use avc::compile::{Compiled, compile};
-use avc::front::{self, Format};
-use avc::source::SourceFile;
+use avc_lang::check::fingerprint;
+use avc_lang::compile::{Compiled, compile};
+use avc_lang::front::{self, Format};
+use avc_lang::source::SourceFile;
 
 fn compiled(name: &str, text: &str) -> Compiled {
     match compile(&SourceFile::new(name, text)) {
         Ok(c) => c,
         Err(f) => {
-            panic!("{name} does not compile:\n{}\n{text}", avc::diag::render_all(&f.diagnostics, &f.source, false))
+            panic!("{name} does not compile:\n{}\n{text}", avc_lang::diag::render_all(&f.diagnostics, &f.source, false))
         }
     }
 }
 
 fn format_text(name: &str, text: &str, to: Format) -> String {
     let module = front::parse(&SourceFile::new(name, text)).unwrap_or_else(|e| panic!("{name}: {e:?}\n{text}"));
-    avc::fmt::format(&module, to).text
+    avc_lang::fmt::format(&module, to).text
 }
 
 fn file_name(to: Format) -> &'static str {
@@ -33,6 +33,7 @@ fn comment_lines(text: &str) -> usize {
 
 #[test]
 fn conversion_keeps_the_ir_and_formatting_is_idempotent() {
+    crate::at_workspace_root();
     for path in crate::architecture_files() {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -54,9 +55,10 @@ fn conversion_keeps_the_ir_and_formatting_is_idempotent() {
 
 #[test]
 fn a_comment_inside_a_node_is_moved_and_reported() {
+    crate::at_workspace_root();
     let text = "inputs: {video: [4, 2], audio: [4, 2]}\nnodes:\n  - name: v # the video mean\n    op: mean\n    # inside the node\n    in: video\n  - {name: head, op: linear, in: v, out: 1}\noutputs:\n  - {name: o, kind: logit, from: head}\n";
     let module = front::parse(&SourceFile::new("c.yaml", text)).unwrap();
-    let out = avc::fmt::format(&module, Format::Dsl);
+    let out = avc_lang::fmt::format(&module, Format::Dsl);
     assert_eq!(out.moved_comments.len(), 1, "{:?}", out.moved_comments);
     assert!(out.moved_comments[0].starts_with("c.yaml:5:"), "{:?}", out.moved_comments);
     assert!(out.text.contains("# inside the node\nv = mean(video)  # the video mean"), "{}", out.text);
@@ -66,6 +68,7 @@ fn a_comment_inside_a_node_is_moved_and_reported() {
 /// the DSL, and read back to the same tree (so the same folded values) both ways.
 #[test]
 fn expressions_round_trip_between_the_languages() {
+    crate::at_workspace_root();
     let dsl = "let K = 7\nlet D = 2\ninput video: [T, 12]\n\
         a = conv1d(video, out: (K + 1) * 2, kernel: K - (D - 1) * 2, padding: D * (K - 1) / 2 - -1 - (2 - 1))\n\
         b = linear(a, out: width(a) / 2 / 4 + K - (1 + 1))\nm = mean(b)\nh = linear(m, out: 1)\n\

@@ -2,8 +2,8 @@
 //! names every node, and its layout never overlaps two boxes; the Mermaid text names
 //! every node.
 
-use avc::compile::Compiled;
-use avc::graph::{self, PictureFormat};
+use avc_lang::compile::Compiled;
+use avc_lang::graph::{self, PictureFormat};
 use std::path::PathBuf;
 
 fn architectures() -> Vec<(String, Compiled)> {
@@ -103,6 +103,7 @@ fn assert_clean(name: &str, lay: &graph::Layout) {
 
 #[test]
 fn dot_pictures_are_stable() {
+    crate::at_workspace_root();
     for (name, c) in architectures() {
         let dot = graph::to_dot(&c.graph, &c.checked);
         for &id in c.graph.topo() {
@@ -114,6 +115,7 @@ fn dot_pictures_are_stable() {
 
 #[test]
 fn svg_pictures_are_well_formed_and_name_every_node() {
+    crate::at_workspace_root();
     for (name, c) in architectures() {
         let svg = graph::to_svg(&c.graph, &c.checked);
         let elements = check_xml(&svg);
@@ -135,6 +137,7 @@ fn svg_pictures_are_well_formed_and_name_every_node() {
 
 #[test]
 fn svg_layout_has_no_overlaps_and_clusters_hold_their_nodes() {
+    crate::at_workspace_root();
     for (name, c) in architectures() {
         let lay = graph::layout(&c.graph, &c.checked);
         assert_eq!(lay.nodes.len(), c.graph.len() + c.graph.outputs.len());
@@ -156,20 +159,25 @@ fn svg_layout_has_no_overlaps_and_clusters_hold_their_nodes() {
 
 #[test]
 fn towers_are_apart_video_left_audio_right() {
+    crate::at_workspace_root();
     for (name, c) in architectures() {
         let lay = graph::layout(&c.graph, &c.checked);
-        let right = |t: avc::check::Tower| {
+        let right = |t: avc_lang::check::Tower| {
             lay.nodes.iter().filter(|n| n.tower == t).map(|n| n.rect.right()).fold(f64::NEG_INFINITY, f64::max)
         };
-        let left = |t: avc::check::Tower| {
+        let left = |t: avc_lang::check::Tower| {
             lay.nodes.iter().filter(|n| n.tower == t).map(|n| n.rect.x).fold(f64::INFINITY, f64::min)
         };
-        assert!(right(avc::check::Tower::Video) < left(avc::check::Tower::Audio), "{name}: towers interleave");
+        assert!(
+            right(avc_lang::check::Tower::Video) < left(avc_lang::check::Tower::Audio),
+            "{name}: towers interleave"
+        );
     }
 }
 
 #[test]
 fn mermaid_names_every_node() {
+    crate::at_workspace_root();
     for (name, c) in architectures() {
         let text = graph::to_mermaid(&c.graph, &c.checked);
         assert!(text.contains("flowchart TB"));
@@ -185,6 +193,7 @@ fn mermaid_names_every_node() {
 
 #[test]
 fn picture_formats_parse() {
+    crate::at_workspace_root();
     assert_eq!("svg".parse::<PictureFormat>(), Ok(PictureFormat::Svg));
     assert_eq!("DOT".parse::<PictureFormat>(), Ok(PictureFormat::Dot));
     assert_eq!("gv".parse::<PictureFormat>(), Ok(PictureFormat::Dot));
@@ -234,10 +243,11 @@ output match: logit(score)
 
 #[test]
 fn nested_blocks_and_two_outputs_lay_out_cleanly() {
-    let source = avc::source::SourceFile::new("stress.avc", STRESS);
-    let c = match avc::compile::compile(&source) {
+    crate::at_workspace_root();
+    let source = avc_lang::source::SourceFile::new("stress.avc", STRESS);
+    let c = match avc_lang::compile::compile(&source) {
         Ok(c) => c,
-        Err(failed) => panic!("{}", avc::diag::render_all(&failed.diagnostics, &failed.source, false)),
+        Err(failed) => panic!("{}", avc_lang::diag::render_all(&failed.diagnostics, &failed.source, false)),
     };
     let svg = graph::to_svg(&c.graph, &c.checked);
     check_xml(&svg);
@@ -258,6 +268,7 @@ fn nested_blocks_and_two_outputs_lay_out_cleanly() {
 /// out without overlaps, and quickly.
 #[test]
 fn deep_models_lay_out() {
+    crate::at_workspace_root();
     let mut text = String::from(
         "input video: [120, 64]\ninput audio: [120, 64]\n\
          block res(x) {\n    a = linear(x, out: 64)\n    b = leaky_relu(a)\n    c = linear(b, out: 64)\n    s = x + c\n    return s\n}\n",
@@ -275,10 +286,10 @@ fn deep_models_lay_out() {
         j = format!("j{}", i + 1);
     }
     text.push_str(&format!("h = linear(mean({j}), out: 1)\noutput match: logit(h)\n"));
-    let source = avc::source::SourceFile::new("deep.avc", text);
-    let c = match avc::compile::compile(&source) {
+    let source = avc_lang::source::SourceFile::new("deep.avc", text);
+    let c = match avc_lang::compile::compile(&source) {
         Ok(c) => c,
-        Err(failed) => panic!("{}", avc::diag::render_all(&failed.diagnostics, &failed.source, false)),
+        Err(failed) => panic!("{}", avc_lang::diag::render_all(&failed.diagnostics, &failed.source, false)),
     };
     let start = std::time::Instant::now();
     let lay = graph::layout(&c.graph, &c.checked);

@@ -78,8 +78,9 @@ fn find(text: &str, needle: &str) -> (usize, usize) {
 
 #[test]
 fn an_editor_session_on_final_avc() {
+    crate::at_workspace_root();
     let text = std::fs::read_to_string("architectures/final.avc").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_avc"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_avc-lang"))
         .arg("lsp")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -111,7 +112,7 @@ fn an_editor_session_on_final_avc() {
     assert_eq!(diags[0]["severity"], 1);
     let message = diags[0]["message"].as_str().unwrap();
     assert!(message.contains("lineer") && message.contains("linear"), "{message}");
-    let check = avc::compile::compile(&avc::source::SourceFile::new("final.avc", broken.as_str()));
+    let check = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("final.avc", broken.as_str()));
     let code = check.err().map(|f| f.diagnostics[0].code).unwrap();
     assert_eq!(diags[0]["code"], code);
 
@@ -193,9 +194,10 @@ fn an_editor_session_on_final_avc() {
 
 #[test]
 fn yaml_files_get_diagnostics_and_parameter_completion() {
+    crate::at_workspace_root();
     let text = "inputs: {video: [10, 6], audio: [10, 3]}\nnodes:\n  - {name: v, op: lstm, in: video, hiden: 4}\n\
                 outputs:\n  - {name: m, kind: logit, from: v}\n";
-    let a = avc::lsp::analysis::Analysis::new("m.yaml", text);
+    let a = avc_lang::lsp::analysis::Analysis::new("m.yaml", text);
     assert_eq!(a.diagnostics.len(), a.diagnostics.iter().filter(|d| d.is_error()).count());
     assert!(a.diagnostics.iter().any(|d| d.message.contains("hiden")), "{:?}", a.diagnostics);
     let offset = text.find("hiden").unwrap() + 3;

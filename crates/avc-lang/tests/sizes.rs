@@ -4,10 +4,10 @@
 //! mutated. Nothing may panic, and a rendered diagnostic stays small however large the
 //! line it points into.
 
-use avc::diag::render_all;
-use avc::front::Format;
-use avc::graph::PictureFormat;
-use avc::source::SourceFile;
+use avc_lang::diag::render_all;
+use avc_lang::front::Format;
+use avc_lang::graph::PictureFormat;
+use avc_lang::source::SourceFile;
 
 /// Far past the 65,535 characters std's formatter and miette's renderer handle.
 const HUGE: usize = 70_000;
@@ -37,28 +37,28 @@ fn yaml_model(name: &str, filler: &str) -> String {
 /// the file compiled).
 fn through_everything(name: &str, text: &str) -> String {
     let source = SourceFile::new(name, text);
-    let analysis = avc::lsp::analysis::Analysis::new(name, text);
+    let analysis = avc_lang::lsp::analysis::Analysis::new(name, text);
     for at in [0, text.len() / 2, text.len()] {
         let _ = analysis.hover(at);
         let _ = analysis.definition(at);
     }
     let _ = analysis.symbols();
-    if let Ok(module) = avc::front::parse(&source) {
+    if let Ok(module) = avc_lang::front::parse(&source) {
         for to in [Format::Yaml, Format::Dsl] {
-            let _ = avc::fmt::format(&module, to);
+            let _ = avc_lang::fmt::format(&module, to);
         }
     }
-    match avc::compile::compile(&source) {
+    match avc_lang::compile::compile(&source) {
         Ok(c) => {
-            let _ = avc::check::render_table(&c.graph, &c.checked);
+            let _ = avc_lang::check::render_table(&c.graph, &c.checked);
             for format in [PictureFormat::Dot, PictureFormat::Mermaid, PictureFormat::Svg] {
-                let _ = avc::graph::render(&c.graph, &c.checked, format);
+                let _ = avc_lang::graph::render(&c.graph, &c.checked, format);
             }
             render_all(&c.checked.diagnostics(), &source, false)
         }
         Err(failed) => {
             if let Some((graph, checked)) = &failed.partial {
-                let _ = avc::check::render_table(graph, checked);
+                let _ = avc_lang::check::render_table(graph, checked);
             }
             render_all(&failed.diagnostics, &source, false)
         }
@@ -105,6 +105,7 @@ fn size_classes() -> Vec<(String, String, bool)> {
 
 #[test]
 fn every_size_class_compiles_or_fails_with_a_small_located_message() {
+    crate::at_workspace_root();
     for (name, text, compiles) in size_classes() {
         let rendered = through_everything(&name, &text);
         let failed = rendered.contains("error[");
@@ -119,6 +120,7 @@ fn every_size_class_compiles_or_fails_with_a_small_located_message() {
 
 #[test]
 fn a_far_error_is_shown_in_a_window_with_its_real_column() {
+    crate::at_workspace_root();
     let text = dsl_model("v", "").replacen("linear", &format!("{}lienar", " ".repeat(HUGE)), 1);
     let rendered = through_everything("m.avc", &text);
     let column = HUGE + 5;
@@ -156,6 +158,7 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 
 #[test]
 fn mutated_large_files_never_panic() {
+    crate::at_workspace_root();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for (name, text, _) in size_classes() {
         for _ in 0..12 {
@@ -220,22 +223,23 @@ fn fastest(mut f: impl FnMut()) -> f64 {
 /// layout). The bound, eight, leaves room for a loaded machine.
 #[test]
 fn check_fmt_and_graph_cost_grows_linearly() {
+    crate::at_workspace_root();
     for one_line in [false, true] {
         let cost = |n: usize| {
             let (name, text) = chain(n, one_line);
             let source = SourceFile::new(name, text);
             let check = fastest(|| {
-                avc::compile::compile(&source).ok().expect("compiles");
+                avc_lang::compile::compile(&source).ok().expect("compiles");
             });
-            let module = avc::front::parse(&source).expect("parses");
+            let module = avc_lang::front::parse(&source).expect("parses");
             let fmt = fastest(|| {
-                avc::fmt::format(&module, Format::Yaml);
-                avc::fmt::format(&module, Format::Dsl);
+                avc_lang::fmt::format(&module, Format::Yaml);
+                avc_lang::fmt::format(&module, Format::Dsl);
             });
-            let c = avc::compile::compile(&source).ok().expect("compiles");
+            let c = avc_lang::compile::compile(&source).ok().expect("compiles");
             let graph = fastest(|| {
-                avc::graph::render(&c.graph, &c.checked, PictureFormat::Svg);
-                avc::graph::render(&c.graph, &c.checked, PictureFormat::Dot);
+                avc_lang::graph::render(&c.graph, &c.checked, PictureFormat::Svg);
+                avc_lang::graph::render(&c.graph, &c.checked, PictureFormat::Dot);
             });
             [check, fmt, graph]
         };
@@ -250,7 +254,8 @@ fn check_fmt_and_graph_cost_grows_linearly() {
 
 #[test]
 fn a_file_past_the_value_limit_is_refused_in_both_languages() {
-    let ones = vec!["1"; avc::front::MAX_VALUES].join(", ");
+    crate::at_workspace_root();
+    let ones = vec!["1"; avc_lang::front::MAX_VALUES].join(", ");
     let dsl = format!("input video: [4]\nh = linear(video, out: 4, extra: [{ones}])\noutput o: logit(h)\n");
     let yaml = format!(
         "inputs: {{video: [4]}}\nnodes: [{{name: h, op: linear, in: video, out: 4, extra: [{ones}]}}]\n\
@@ -258,7 +263,7 @@ fn a_file_past_the_value_limit_is_refused_in_both_languages() {
     );
     for (name, text, code) in [("big.avc", dsl, "dsl::too-large"), ("big.yaml", yaml, "yaml::too-large")] {
         let source = SourceFile::new(name, text);
-        let errors = avc::front::parse(&source).expect_err("too large");
+        let errors = avc_lang::front::parse(&source).expect_err("too large");
         let diag = errors[0].to_diagnostic();
         assert_eq!((errors.len(), diag.code), (1, code), "{name}: {}", diag.message);
         assert!(diag.message.contains("more than 2,000,000 values"), "{}", diag.message);
@@ -268,6 +273,7 @@ fn a_file_past_the_value_limit_is_refused_in_both_languages() {
 
 #[test]
 fn blocks_that_would_expand_past_the_node_limit_are_refused_before_expanding() {
+    crate::at_workspace_root();
     let mut text = String::from("input video: [4]\nblock b0(x) {\n    a = relu(x)\n    return a\n}\n");
     for i in 1..40 {
         text.push_str(&format!("block b{i}(x) {{\n    p = b{}(x)\n    q = b{}(p)\n    return q\n}}\n", i - 1, i - 1));
@@ -275,7 +281,7 @@ fn blocks_that_would_expand_past_the_node_limit_are_refused_before_expanding() {
     text.push_str("v = b39(video)\nh = linear(v, out: 1)\noutput o: logit(h)\n");
     let source = SourceFile::new("bomb.avc", text);
     let start = std::time::Instant::now();
-    let failed = avc::compile::compile(&source).err().expect("refused");
+    let failed = avc_lang::compile::compile(&source).err().expect("refused");
     assert!(start.elapsed().as_secs_f64() < 5.0, "refused only after {:?}", start.elapsed());
     assert_eq!(failed.diagnostics.len(), 1);
     assert_eq!(failed.diagnostics[0].code, "model::too-large");

@@ -388,8 +388,11 @@ fn mutate(rng: &mut Rng, base: &str) -> String {
 
 #[test]
 fn no_input_panics() {
-    let bases =
-        [EXAMPLE, include_str!("../../architectures/final.avc"), include_str!("../../architectures/meanpool.avc")];
+    let bases = [
+        EXAMPLE,
+        include_str!("../../../../architectures/final.avc"),
+        include_str!("../../../../architectures/meanpool.avc"),
+    ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut ok, mut failed) = (0, 0);
     for round in 0..4000 {

@@ -1,9 +1,8 @@
 //! Ops that regroup, add or reorder axes: `reshape`, `unsqueeze`, `permute`. None of them
 //! may move or resize the batch axis, which every later op expects first.
 
-use super::{ArgReader, Arity, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
 
 /// `[8, -1]`, as a list is written in a file.
 fn list(items: &[i64]) -> String {
@@ -120,20 +119,8 @@ impl OpImpl for Reshape {
         Ok(Shape::batched(self.shape.iter().map(|&d| Dim::Fixed(d))))
     }
 
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
-
     fn describe(&self) -> String {
         format!("shape={}", list(&self.shape))
-    }
-}
-
-impl Layer for Reshape {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let batch = xs[0].size().first().copied().unwrap_or(0);
-        let full: Vec<i64> = std::iter::once(batch).chain(self.shape.iter().copied()).collect();
-        xs[0].f_reshape(full)
     }
 }
 
@@ -169,7 +156,7 @@ impl Unsqueeze {
     };
 
     /// The new axis's index in `0..=rank` of the input, when valid and not the batch's.
-    fn resolved(&self, input: &Shape) -> Option<usize> {
+    pub fn resolved(&self, input: &Shape) -> Option<usize> {
         let out_rank = input.rank() as i64 + 1;
         let a = if self.axis < 0 { self.axis + out_rank } else { self.axis };
         (1..out_rank).contains(&a).then_some(a as usize)
@@ -200,19 +187,8 @@ impl OpImpl for Unsqueeze {
         Ok(Shape(dims))
     }
 
-    fn lower(&self, _vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let axis = ins.first().and_then(|s| self.resolved(s)).unwrap_or(1) as i64;
-        Ok(Box::new(Unsqueeze { axis }))
-    }
-
     fn describe(&self) -> String {
         format!("axis={}", self.axis)
-    }
-}
-
-impl Layer for Unsqueeze {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_unsqueeze(self.axis)
     }
 }
 
@@ -241,7 +217,7 @@ impl Permute {
     };
 
     /// The dims resolved into `0..rank`, when they are a permutation keeping the batch first.
-    fn resolved(&self, input: &Shape) -> Result<Vec<usize>, ShapeError> {
+    pub fn resolved(&self, input: &Shape) -> Result<Vec<usize>, ShapeError> {
         let r = input.rank();
         let order = list(&self.dims);
         if self.dims.len() != r {
@@ -292,21 +268,7 @@ impl OpImpl for Permute {
         Ok(Shape(axes.iter().map(|&a| ins[0].0[a].clone()).collect()))
     }
 
-    fn lower(&self, _vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let dims = match ins.first().map(|s| self.resolved(s)) {
-            Some(Ok(axes)) => axes.iter().map(|&a| a as i64).collect(),
-            _ => self.dims.clone(),
-        };
-        Ok(Box::new(Permute { dims }))
-    }
-
     fn describe(&self) -> String {
         format!("dims={}", list(&self.dims))
-    }
-}
-
-impl Layer for Permute {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_permute(self.dims.as_slice())
     }
 }

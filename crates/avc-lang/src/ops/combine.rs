@@ -1,8 +1,7 @@
 //! Ops that merge several inputs.
 
-use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
 
 /// Describes every input's shape, for hints on a failed merge.
 fn all_shapes(ins: &[Shape]) -> String {
@@ -70,18 +69,8 @@ impl OpImpl for Concat {
         Ok(first.with_dim(axis, joined))
     }
 
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
-
     fn describe(&self) -> String {
         if self.axis == -1 { String::new() } else { format!("axis={}", self.axis) }
-    }
-}
-
-impl Layer for Concat {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        Tensor::f_cat(xs, self.axis)
     }
 }
 
@@ -122,21 +111,7 @@ impl OpImpl for Add {
         Ok(first.clone())
     }
 
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
-
     fn describe(&self) -> String {
         String::new()
-    }
-}
-
-impl Layer for Add {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let mut sum = xs[0].f_add(xs[1])?;
-        for x in &xs[2..] {
-            sum = sum.f_add(x)?;
-        }
-        Ok(sum)
     }
 }

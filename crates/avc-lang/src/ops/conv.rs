@@ -2,12 +2,8 @@
 //! are the channels); the layer transposes to PyTorch's `[B, C, T]` internally, so a
 //! researcher never writes the transpose and weights keep nn.Conv1d's `[out, in, kernel]`.
 
-use super::{
-    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
-    fixed_axis, xavier,
-};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
 
 /// `conv1d(x, out: C, kernel: K)`: a 1-D convolution over the time axis.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +63,7 @@ impl Conv1d {
 /// The `dilation` parameter of the convolutions: taps `dilation` steps apart, so a kernel of
 /// `k` taps spans `dilation * (k - 1) + 1` steps with the weights of `k` (a TCN's growing
 /// receptive field).
-pub(super) const DILATION: ParamSpec = ParamSpec {
+pub const DILATION: ParamSpec = ParamSpec {
     name: "dilation",
     kind: ParamKind::Int,
     default: Some(Default::Int(1)),
@@ -76,18 +72,18 @@ pub(super) const DILATION: ParamSpec = ParamSpec {
 
 /// The number of steps a dilated kernel spans (saturating: an absurd size then fails the
 /// window check instead of wrapping).
-pub(super) fn span_of_kernel(kernel: i64, dilation: i64) -> i64 {
+pub fn span_of_kernel(kernel: i64, dilation: i64) -> i64 {
     dilation.saturating_mul(kernel - 1).saturating_add(1)
 }
 
 /// ` dilation=D` when it is not 1, for `describe`.
-pub(super) fn describe_dilation(dilation: i64) -> String {
+pub fn describe_dilation(dilation: i64) -> String {
     if dilation == 1 { String::new() } else { format!(" dilation={dilation}") }
 }
 
 /// Checks that a window fits one axis (when its size is known) and returns the output size.
 /// `what` names the axis's units ("time steps", "rows (H)") and `hint` says what to change.
-pub(super) fn windowed(
+pub fn windowed(
     ins: &[Shape],
     axis: usize,
     what: &str,
@@ -146,14 +142,6 @@ impl OpImpl for Conv1d {
         Some(out.per_sample_elems()? * f * self.kernel)
     }
 
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let f = ins[0].0[2].fixed().unwrap_or(1);
-        let weight =
-            vs.f_var("weight", &[self.out, f, self.kernel], xavier(f * self.kernel, self.out * self.kernel))?;
-        let bias = if self.bias { Some(vs.f_var("bias", &[self.out], bias_init(f * self.kernel))?) } else { None };
-        Ok(Box::new(Conv1dLayer { weight, bias, stride: self.stride, padding: self.padding, dilation: self.dilation }))
-    }
-
     fn describe(&self) -> String {
         let mut s = format!("out={} kernel={}", self.out, self.kernel);
         if self.stride != 1 {
@@ -170,25 +158,9 @@ impl OpImpl for Conv1d {
     }
 }
 
-struct Conv1dLayer {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    stride: i64,
-    padding: i64,
-    dilation: i64,
-}
-
-impl Layer for Conv1dLayer {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let x = xs[0].f_transpose(1, 2)?;
-        let y = x.f_conv1d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [self.dilation], 1)?;
-        y.f_transpose(1, 2)
-    }
-}
-
 /// The `stride` parameter of every pooling op: 0 (the default) stands for the kernel, so
 /// windows do not overlap unless asked to.
-pub(super) const POOL_STRIDE: ParamSpec = ParamSpec {
+pub const POOL_STRIDE: ParamSpec = ParamSpec {
     name: "stride",
     kind: ParamKind::Int,
     default: Some(Default::Int(0)),
@@ -196,21 +168,20 @@ pub(super) const POOL_STRIDE: ParamSpec = ParamSpec {
 };
 
 /// Reads a pooling op's `kernel` and `stride`, resolving the stride's default to the kernel.
-pub(super) fn pool_args(r: &mut ArgReader) -> (i64, i64) {
+pub fn pool_args(r: &mut ArgReader) -> (i64, i64) {
     let kernel = r.int_at_least("kernel", 1);
     let stride = r.int_at_least("stride", 0);
     (kernel, if stride == 0 { kernel } else { stride })
 }
 
 /// `kernel=K`, plus the stride when it is not the kernel.
-pub(super) fn describe_pool(kernel: i64, stride: i64) -> String {
+pub fn describe_pool(kernel: i64, stride: i64) -> String {
     if stride == kernel { format!("kernel={kernel}") } else { format!("kernel={kernel} stride={stride}") }
 }
 
-/// Declares a pooling op over the time axis of `[B, T, F]`: its spec, shape rule and a
-/// lowering that runs `$pool(x, kernel, stride)` on PyTorch's `[B, F, T]` layout.
+/// Declares a pooling op over the time axis of `[B, T, F]`: its spec and shape rule.
 macro_rules! pool1d {
-    ($ty:ident, $name:literal, $summary:literal, $pool:path) => {
+    ($ty:ident, $name:literal, $summary:literal) => {
         #[doc = concat!("`", $name, "(x, kernel: K)`: ", $summary)]
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty {
@@ -247,32 +218,12 @@ macro_rules! pool1d {
                 Ok(ins[0].with_dim(1, t))
             }
 
-            fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-                Ok(Box::new(self.clone()))
-            }
-
             fn describe(&self) -> String {
                 describe_pool(self.kernel, self.stride)
-            }
-        }
-
-        impl Layer for $ty {
-            fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-                $pool(&xs[0].f_transpose(1, 2)?, self.kernel, self.stride)?.f_transpose(1, 2)
             }
         }
     };
 }
 
-/// `[B, F, T]` max pooling over time, PyTorch's layout for `pool1d!`.
-fn max_pool1d(x: &Tensor, kernel: i64, stride: i64) -> Result<Tensor, tch::TchError> {
-    x.f_max_pool1d([kernel], [stride], [0], [1], false)
-}
-
-/// `[B, F, T]` average pooling over time; without padding every window is full.
-fn avg_pool1d(x: &Tensor, kernel: i64, stride: i64) -> Result<Tensor, tch::TchError> {
-    x.f_avg_pool1d([kernel], [stride], [0], false, true)
-}
-
-pool1d!(MaxPool1d, "maxpool1d", "Maximum over windows of time, per feature.", max_pool1d);
-pool1d!(AvgPool1d, "avgpool1d", "Mean over windows of time, per feature.", avg_pool1d);
+pool1d!(MaxPool1d, "maxpool1d", "Maximum over windows of time, per feature.");
+pool1d!(AvgPool1d, "avgpool1d", "Mean over windows of time, per feature.");

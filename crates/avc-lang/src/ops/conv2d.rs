@@ -4,12 +4,8 @@
 //! Kernels are square; sizes follow PyTorch's floor formula on both spatial axes.
 
 use super::conv::{DILATION, POOL_STRIDE, describe_dilation, describe_pool, pool_args, windowed};
-use super::{
-    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
-    fixed_axis, xavier,
-};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
 
 /// Checks the input is an image, with a hint for the common slip of passing a sequence.
 fn expect_image(ins: &[Shape]) -> Result<(), ShapeError> {
@@ -83,7 +79,7 @@ impl Conv2d {
     };
 
     /// Weight entries per output channel: the input channels times the window area.
-    fn fan_in(&self, ins: &[Shape]) -> i64 {
+    pub fn fan_in(&self, ins: &[Shape]) -> i64 {
         ins[0].0[1].fixed().unwrap_or(1) * self.kernel * self.kernel
     }
 }
@@ -109,14 +105,6 @@ impl OpImpl for Conv2d {
         Some(out.per_sample_elems()? * self.fan_in(ins))
     }
 
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let c = ins[0].0[1].fixed().unwrap_or(1);
-        let (k, fan_in) = (self.kernel, self.fan_in(ins));
-        let weight = vs.f_var("weight", &[self.out, c, k, k], xavier(fan_in, self.out * k * k))?;
-        let bias = if self.bias { Some(vs.f_var("bias", &[self.out], bias_init(fan_in))?) } else { None };
-        Ok(Box::new(Conv2dLayer { weight, bias, stride: self.stride, padding: self.padding, dilation: self.dilation }))
-    }
-
     fn describe(&self) -> String {
         let mut s = format!("out={} kernel={}", self.out, self.kernel);
         if self.stride != 1 {
@@ -133,25 +121,10 @@ impl OpImpl for Conv2d {
     }
 }
 
-struct Conv2dLayer {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    stride: i64,
-    padding: i64,
-    dilation: i64,
-}
-
-impl Layer for Conv2dLayer {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let (s, p, d) = (self.stride, self.padding, self.dilation);
-        xs[0].f_conv2d(&self.weight, self.bias.as_ref(), [s, s], [p, p], [d, d], 1)
-    }
-}
-
 /// Declares a pooling op over both spatial axes of `[B, C, H, W]` with a square window:
-/// its spec, shape rule and a lowering that runs `$pool(x, kernel, stride)`.
+/// its spec and shape rule.
 macro_rules! pool2d {
-    ($ty:ident, $name:literal, $summary:literal, $pool:path) => {
+    ($ty:ident, $name:literal, $summary:literal) => {
         #[doc = concat!("`", $name, "(x, kernel: K)`: ", $summary)]
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty {
@@ -193,31 +166,12 @@ macro_rules! pool2d {
                 Ok(ins[0].with_dim(2, h).with_dim(3, w))
             }
 
-            fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-                Ok(Box::new(self.clone()))
-            }
-
             fn describe(&self) -> String {
                 describe_pool(self.kernel, self.stride)
-            }
-        }
-
-        impl Layer for $ty {
-            fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-                $pool(xs[0], self.kernel, self.stride)
             }
         }
     };
 }
 
-fn max_pool2d(x: &Tensor, kernel: i64, stride: i64) -> Result<Tensor, tch::TchError> {
-    x.f_max_pool2d([kernel, kernel], [stride, stride], [0, 0], [1, 1], false)
-}
-
-/// Without padding every window is full, so no divisor choice arises.
-fn avg_pool2d(x: &Tensor, kernel: i64, stride: i64) -> Result<Tensor, tch::TchError> {
-    x.f_avg_pool2d([kernel, kernel], [stride, stride], [0, 0], false, true, None)
-}
-
-pool2d!(MaxPool2d, "maxpool2d", "Maximum over square windows of each channel.", max_pool2d);
-pool2d!(AvgPool2d, "avgpool2d", "Mean over square windows of each channel.", avg_pool2d);
+pool2d!(MaxPool2d, "maxpool2d", "Maximum over square windows of each channel.");
+pool2d!(AvgPool2d, "avgpool2d", "Mean over square windows of each channel.");

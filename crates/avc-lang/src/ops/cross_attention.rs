@@ -3,10 +3,9 @@
 //! torch.nn.MultiheadAttention(F, heads, dropout, batch_first=True) computes for
 //! `mha(q, kv, kv)`, with its variable names; the layer is the one `self_attention` uses.
 
-use super::multihead::{self, DROPOUT, HEADS, MultiHead, describe_heads, heads_and_dropout, width};
-use super::{ArgReader, Arity, Layer, Op, OpImpl, OpSpec, ShapeError, expect_rank};
+use super::multihead::{self, DROPOUT, HEADS, describe_heads, heads_and_dropout, width};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ShapeError, expect_rank};
 use crate::shape::Shape;
-use tch::{Tensor, nn};
 
 /// `cross_attention(queries, keys_values, heads: N, dropout: 0)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,20 +62,7 @@ impl OpImpl for CrossAttention {
         Some(multihead::macs(tq, tk, f))
     }
 
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(CrossAttentionLayer(MultiHead::new(vs, width(ins, 0), self.heads, self.dropout)?)))
-    }
-
     fn describe(&self) -> String {
         describe_heads(self.heads, self.dropout)
-    }
-}
-
-/// `mha(q, kv, kv)`.
-struct CrossAttentionLayer(MultiHead);
-
-impl Layer for CrossAttentionLayer {
-    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        self.0.forward(xs[0], xs[1], train)
     }
 }

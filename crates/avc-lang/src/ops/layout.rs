@@ -1,8 +1,7 @@
 //! Ops that only rearrange elements.
 
-use super::{ArgReader, Arity, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
 
 /// `flatten(x)`: every per-sample axis into one.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,17 +30,8 @@ impl OpImpl for Flatten {
         };
         Ok(Shape::batched([dim]))
     }
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(Flatten))
-    }
     fn describe(&self) -> String {
         String::new()
-    }
-}
-
-impl Layer for Flatten {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_flatten(1, -1)
     }
 }
 
@@ -83,16 +73,7 @@ impl OpImpl for Transpose {
                 .hint("the batch axis (0) cannot be swapped")),
         }
     }
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
     fn describe(&self) -> String {
         format!("a={} b={}", self.a, self.b)
-    }
-}
-
-impl Layer for Transpose {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_transpose(self.a, self.b)
     }
 }

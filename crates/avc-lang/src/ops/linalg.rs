@@ -4,9 +4,8 @@
 //! the same symbol; a fixed size against a symbol cannot be proven equal and is refused,
 //! as `concat` and `add` refuse it.
 
-use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
 
 /// The product of two batches of matrices `a [.., n, k]` and `b [.., k, m]` (or `b [.., m, k]`
 /// when `transpose_b`): checks ranks, leading axes and inner sizes, returns `[.., n, m]`.
@@ -86,18 +85,8 @@ impl OpImpl for Matmul {
         product_macs(ins, out)
     }
 
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
-
     fn describe(&self) -> String {
         if self.transpose_b { "transpose_b=true".into() } else { String::new() }
-    }
-}
-
-impl Layer for Matmul {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        if self.transpose_b { xs[0].f_matmul(&xs[1].f_transpose(-1, -2)?) } else { xs[0].f_matmul(xs[1]) }
     }
 }
 
@@ -133,17 +122,7 @@ impl OpImpl for Bmm {
         product_macs(ins, out)
     }
 
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(Bmm))
-    }
-
     fn describe(&self) -> String {
         String::new()
-    }
-}
-
-impl Layer for Bmm {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_bmm(xs[1])
     }
 }

@@ -1,36 +1,35 @@
-//! The op library: every op's parameters (with types, defaults and docs), its shape rule,
-//! its cost, and its lowering into tch. The registry ([`registry`]) is the single source of
-//! truth for the front-ends (which names and parameters exist), the checker, `avc ops` and
-//! the language reference.
+//! The op library: every op's parameters (with types, defaults and docs), its shape rule
+//! and its cost; the lowering into tch is the `avc` package's (`avc::lower::ops`). The
+//! registry ([`registry`]) is the single source of truth for the front-ends (which names and
+//! parameters exist), the checker, `avc ops` and the language reference.
 //!
 //! One file per op family; each op is a config struct implementing [`OpImpl`], and [`Op`]
-//! is the closed enum the IR stores (so IRs compare with `==`).
+//! is the closed enum the IR stores (so IRs compare with `==`). The family modules are
+//! public so the lowering can implement its trait for each config.
 
-mod activation;
+pub mod activation;
 mod args;
-mod attention;
-mod axes;
-mod combine;
-mod conv;
-mod conv2d;
-mod cross_attention;
-mod dense;
+pub mod attention;
+pub mod axes;
+pub mod combine;
+pub mod conv;
+pub mod conv2d;
+pub mod cross_attention;
+pub mod dense;
 pub mod docs;
-mod layout;
-mod linalg;
-mod multihead;
-mod norm;
-mod recurrence;
-mod recurrent;
-mod reduce;
-mod residual;
-mod self_attention;
-mod similarity;
+pub mod layout;
+pub mod linalg;
+pub mod multihead;
+pub mod norm;
+pub mod recurrent;
+pub mod reduce;
+pub mod residual;
+pub mod self_attention;
+pub mod similarity;
 
 pub use args::{ArgError, ArgReader, ResolvedArg};
 
 use crate::shape::Shape;
-use tch::{Tensor, nn};
 
 /// The type of an op parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -181,46 +180,10 @@ pub(crate) fn fixed_axis(ins: &[Shape], i: usize, axis: usize, what: &str) -> Re
     })
 }
 
-/// A lowered op: a function of its input tensors, with its weights held inside.
-pub trait Layer: Send {
-    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError>;
-
-    /// The layer as a split input map, for layers that begin with a linear map of their
-    /// input's last axis (see [`SplitInput`]).
-    fn split_input(&self) -> Option<&dyn SplitInput> {
-        None
-    }
-}
-
-/// One tower's share of a split layer's input, for the pairs of a batch: the projection of
-/// that tower's clips (`[N, ...]`, from [`SplitInput::project`]) and, per pair, the row of
-/// its clip.
-pub type ProjectedPart<'a> = (&'a Tensor, &'a Tensor);
-
-/// A layer whose first step is a linear map of its input's last axis (`linear`, and the
-/// input projection of `lstm` and `gru`'s first layer). On a concatenation of tower values,
-/// `W [v; a] = W_v v + W_a a`: each tower's columns can be mapped once per clip and the
-/// results added per pair, which is what the compiler does with the first joint layer
-/// (`check::split_sites`). The weights stay the layer's own variables, sliced at run time,
-/// so gradients, checkpoints and exports are those of the unsplit layer.
-pub trait SplitInput {
-    /// `x`'s share of the input map, where `x` holds the input columns from `start` on
-    /// (as many as its last axis has); adds the map's bias when `bias` (one share has it).
-    fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError>;
-
-    /// The layer's output for a batch of pairs whose input map is the sum of the parts'
-    /// projections, each gathered at its rows.
-    fn forward_projected(&self, parts: &[ProjectedPart], train: bool) -> Result<Tensor, tch::TchError>;
-
-    /// The fewest pairs in a batch for which the split layer is faster than the whole one;
-    /// smaller batches run the layer whole on the concatenation.
-    fn min_pairs(&self) -> i64 {
-        0
-    }
-}
-
-/// The linear map of its input's last axis that an op's layer begins with (see
-/// [`SplitInput`]).
+/// The linear map of its input's last axis that an op's layer begins with: on a
+/// concatenation of tower values, `W [v; a] = W_v v + W_a a`, so each tower's columns can be
+/// mapped once per clip and the results added per pair (`check::split_sites`; the layers
+/// that do it implement `avc::lower::ops::SplitInput`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InputMap {
     /// The map's output width.
@@ -243,12 +206,10 @@ pub trait OpImpl {
     fn macs(&self, _ins: &[Shape], _out: &Shape) -> Option<i64> {
         Some(0)
     }
-    /// Builds the layer, creating its variables under `vs`.
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError>;
     /// The parameters as `key=value` text, for summaries and pictures.
     fn describe(&self) -> String;
     /// For ops whose layer begins with a linear map of their (only) input's last axis, that
-    /// map; such layers implement [`SplitInput`].
+    /// map; their layers implement `avc::lower::ops::SplitInput`.
     fn input_map(&self) -> Option<InputMap> {
         None
     }
@@ -332,9 +293,6 @@ impl Op {
     pub fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         self.imp().macs(ins, out)
     }
-    pub fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        self.imp().lower(vs, ins)
-    }
     pub fn describe(&self) -> String {
         self.imp().describe()
     }
@@ -351,16 +309,4 @@ pub fn lookup(name: &str) -> Option<&'static OpSpec> {
 /// The names of all ops, for "did you mean" hints and lists.
 pub fn names() -> Vec<&'static str> {
     registry().iter().map(|s| s.name).collect()
-}
-
-/// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.
-pub(crate) fn xavier(fan_in: i64, fan_out: i64) -> nn::Init {
-    let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
-    nn::Init::Uniform { lo: -bound, up: bound }
-}
-
-/// PyTorch's default bias init: uniform in ±1/sqrt(fan_in).
-pub(crate) fn bias_init(fan_in: i64) -> nn::Init {
-    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-    nn::Init::Uniform { lo: -bound, up: bound }
 }

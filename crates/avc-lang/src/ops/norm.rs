@@ -1,8 +1,7 @@
 //! Normalisation and regularisation.
 
-use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
 
 /// `batchnorm(x)`: batch normalisation of the feature (last) axis.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,13 +61,13 @@ impl BatchNorm {
 }
 
 /// The size of the normalised (last) axis, given inputs that passed `infer`.
-fn features(ins: &[Shape]) -> i64 {
+pub fn features(ins: &[Shape]) -> i64 {
     ins[0].last().and_then(Dim::fixed).unwrap_or(1)
 }
 
 impl BatchNorm {
     /// The normalised axis of an input, when it is a valid non-batch axis.
-    fn channel_axis(&self, x: &Shape) -> Option<usize> {
+    pub fn channel_axis(&self, x: &Shape) -> Option<usize> {
         match self.axis {
             0 if x.rank() == 4 => Some(1),
             0 => x.rank().checked_sub(1).filter(|&a| a > 0),
@@ -76,7 +75,7 @@ impl BatchNorm {
         }
     }
 
-    fn features(&self, ins: &[Shape]) -> i64 {
+    pub fn features(&self, ins: &[Shape]) -> i64 {
         self.channel_axis(&ins[0]).and_then(|a| ins[0].0[a].fixed()).unwrap_or(1)
     }
 }
@@ -101,60 +100,12 @@ impl OpImpl for BatchNorm {
         if self.affine { 2 * self.features(ins) } else { 0 }
     }
 
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let f = self.features(ins);
-        let axis = self.channel_axis(&ins[0]).unwrap_or(1) as i64;
-        let (weight, bias) = if self.affine {
-            (Some(vs.f_var("weight", &[f], nn::Init::Const(1.0))?), Some(vs.f_var("bias", &[f], nn::Init::Const(0.0))?))
-        } else {
-            (None, None)
-        };
-        Ok(Box::new(BatchNormLayer {
-            cfg: self.clone(),
-            axis,
-            weight,
-            bias,
-            running_mean: vs.f_zeros_no_train("running_mean", &[f])?,
-            running_var: vs.f_ones_no_train("running_var", &[f])?,
-        }))
-    }
-
     fn describe(&self) -> String {
         let mut s = if self.affine { String::new() } else { "affine=false".into() };
         if self.axis != 0 {
             s += &format!("{}axis={}", if s.is_empty() { "" } else { " " }, self.axis);
         }
         s
-    }
-}
-
-struct BatchNormLayer {
-    cfg: BatchNorm,
-    /// The normalised axis, resolved against the checked shape.
-    axis: i64,
-    weight: Option<Tensor>,
-    bias: Option<Tensor>,
-    running_mean: Tensor,
-    running_var: Tensor,
-}
-
-impl Layer for BatchNormLayer {
-    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        // libtorch normalises axis 1; sequences carry their features last.
-        let moved = self.axis != 1;
-        let x = if moved { xs[0].f_transpose(1, self.axis)? } else { xs[0].shallow_clone() };
-        let y = Tensor::f_batch_norm(
-            &x,
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-            Some(&self.running_mean),
-            Some(&self.running_var),
-            train,
-            self.cfg.momentum,
-            self.cfg.eps,
-            false,
-        )?;
-        if moved { y.f_transpose(1, self.axis) } else { Ok(y) }
     }
 }
 
@@ -211,16 +162,6 @@ impl OpImpl for LayerNorm {
         if self.affine { 2 * features(ins) } else { 0 }
     }
 
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let f = features(ins);
-        let (weight, bias) = if self.affine {
-            (Some(vs.f_var("weight", &[f], nn::Init::Const(1.0))?), Some(vs.f_var("bias", &[f], nn::Init::Const(0.0))?))
-        } else {
-            (None, None)
-        };
-        Ok(Box::new(LayerNormLayer { features: f, eps: self.eps, weight, bias }))
-    }
-
     fn describe(&self) -> String {
         let mut parts = Vec::new();
         if !self.affine {
@@ -230,19 +171,6 @@ impl OpImpl for LayerNorm {
             parts.push(format!("eps={}", self.eps));
         }
         parts.join(" ")
-    }
-}
-
-struct LayerNormLayer {
-    features: i64,
-    eps: f64,
-    weight: Option<Tensor>,
-    bias: Option<Tensor>,
-}
-
-impl Layer for LayerNormLayer {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_layer_norm([self.features], self.weight.as_ref(), self.bias.as_ref(), self.eps, true)
     }
 }
 
@@ -279,17 +207,7 @@ impl OpImpl for Dropout {
         Ok(ins[0].clone())
     }
 
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
-
     fn describe(&self) -> String {
         format!("p={}", self.p)
-    }
-}
-
-impl Layer for Dropout {
-    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_dropout(self.p, train)
     }
 }

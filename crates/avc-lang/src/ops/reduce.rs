@@ -1,8 +1,7 @@
 //! Reductions over an axis, by default time (axis 1 of `[B, T, F]`).
 
-use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank};
 use crate::shape::Shape;
-use tch::{Tensor, nn};
 
 const AXIS: ParamSpec = ParamSpec {
     name: "axis",
@@ -20,7 +19,7 @@ fn reduced(ins: &[Shape], axis: i64) -> Result<(Shape, usize), ShapeError> {
 
 /// Declares a reduction op over one axis.
 macro_rules! reduction {
-    ($ty:ident, $name:literal, $summary:literal, |$x:ident, $axis:ident| $body:expr) => {
+    ($ty:ident, $name:literal, $summary:literal) => {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty {
             pub axis: i64,
@@ -45,27 +44,15 @@ macro_rules! reduction {
             fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
                 reduced(ins, self.axis).map(|(s, _)| s)
             }
-            fn lower(&self, _vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-                let axis = ins[0].axis(self.axis).unwrap_or(1) as i64;
-                Ok(Box::new($ty { axis }))
-            }
             fn describe(&self) -> String {
                 if self.axis == 1 { String::new() } else { format!("axis={}", self.axis) }
-            }
-        }
-
-        impl Layer for $ty {
-            fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-                let ($x, $axis) = (xs[0], self.axis);
-                $body
             }
         }
     };
 }
 
-reduction!(Mean, "mean", "Mean over an axis (time by default): mean pooling.", |x, axis| x
-    .f_mean_dim(axis, false, None));
-reduction!(Max, "max", "Maximum over an axis (time by default): max pooling.", |x, axis| x.f_amax(axis, false));
+reduction!(Mean, "mean", "Mean over an axis (time by default): mean pooling.");
+reduction!(Max, "max", "Maximum over an axis (time by default): max pooling.");
 
 /// `last(x)`: the final time step of a sequence.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,16 +78,7 @@ impl OpImpl for Last {
         expect_rank(ins, 0, 3, "[B, T, F]")?;
         Ok(ins[0].without(1))
     }
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(Last))
-    }
     fn describe(&self) -> String {
         String::new()
-    }
-}
-
-impl Layer for Last {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_select(1, -1)
     }
 }

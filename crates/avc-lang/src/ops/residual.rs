@@ -2,9 +2,8 @@
 //! the identity for equal widths and a learned bias-free projection otherwise (the
 //! "projection shortcut" of residual networks).
 
-use super::{ArgReader, Arity, Layer, Op, OpImpl, OpSpec, ShapeError, fixed_axis, xavier};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ShapeError, fixed_axis};
 use crate::shape::Shape;
-use tch::{Tensor, nn};
 
 /// `residual(skip, x)`: `x + skip`, projecting `skip` to `x`'s width when they differ.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +23,7 @@ impl Residual {
     };
 
     /// `(F_skip, F_x)` when a projection is needed, `None` for the identity.
-    fn projection(ins: &[Shape]) -> Option<(i64, i64)> {
+    pub fn projection(ins: &[Shape]) -> Option<(i64, i64)> {
         let (skip, x) = (ins[0].last()?, ins[1].last()?);
         if skip == x { None } else { Some((skip.fixed()?, x.fixed()?)) }
     }
@@ -68,30 +67,7 @@ impl OpImpl for Residual {
         }
     }
 
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let proj = match Self::projection(ins) {
-            Some((from, to)) => Some((vs / "proj").f_var("weight", &[to, from], xavier(from, to))?),
-            None => None,
-        };
-        Ok(Box::new(ResidualLayer { proj }))
-    }
-
     fn describe(&self) -> String {
         String::new()
-    }
-}
-
-struct ResidualLayer {
-    /// `[F_x, F_skip]`, or `None` for the identity shortcut.
-    proj: Option<Tensor>,
-}
-
-impl Layer for ResidualLayer {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let (skip, x) = (xs[0], xs[1]);
-        match &self.proj {
-            Some(w) => x.f_add(&skip.f_linear::<&Tensor>(w, None)?),
-            None => x.f_add(skip),
-        }
     }
 }

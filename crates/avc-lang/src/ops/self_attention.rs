@@ -2,10 +2,9 @@
 //! exactly what torch.nn.MultiheadAttention(F, heads, dropout, batch_first=True) computes
 //! for `mha(x, x, x)`, with its variable names, so weights load into PyTorch unchanged.
 
-use super::multihead::{self, DROPOUT, HEADS, MultiHead, describe_heads, heads_and_dropout, width};
-use super::{ArgReader, Arity, Layer, Op, OpImpl, OpSpec, ShapeError, expect_rank};
+use super::multihead::{self, DROPOUT, HEADS, describe_heads, heads_and_dropout, width};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ShapeError, expect_rank};
 use crate::shape::Shape;
-use tch::{Tensor, nn};
 
 /// `self_attention(x, heads: N, dropout: 0)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,20 +52,7 @@ impl OpImpl for SelfAttention {
         Some(multihead::macs(t, t, f))
     }
 
-    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(SelfAttentionLayer(MultiHead::new(vs, width(ins, 0), self.heads, self.dropout)?)))
-    }
-
     fn describe(&self) -> String {
         describe_heads(self.heads, self.dropout)
-    }
-}
-
-/// `mha(x, x, x)`.
-struct SelfAttentionLayer(MultiHead);
-
-impl Layer for SelfAttentionLayer {
-    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        self.0.forward(xs[0], xs[0], train)
     }
 }

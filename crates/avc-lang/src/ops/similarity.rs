@@ -1,16 +1,8 @@
 //! Comparisons of two inputs along the last axis, one number per position: the matching
 //! scores a `distance` output or a similarity head reads.
 
-use super::{ArgReader, Arity, Layer, Op, OpImpl, OpSpec, ShapeError};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ShapeError};
 use crate::shape::{Dim, Shape};
-use tch::{Tensor, nn};
-
-/// Cosine similarity's guard against zero norms, as torch's default.
-const COSINE_EPS: f64 = 1e-8;
-
-/// Added under the square root of `l2_distance`, so that its gradient at `a == b` is 0
-/// rather than NaN (d sqrt(s)/ds is infinite at 0). It shifts the distance by at most 1e-6.
-const L2_EPS: f64 = 1e-12;
 
 /// Both inputs must be `[B, ..., D]` of one shape; the result is `[B, ..., 1]`.
 fn compared(ins: &[Shape]) -> Result<Shape, ShapeError> {
@@ -29,9 +21,9 @@ fn compared(ins: &[Shape]) -> Result<Shape, ShapeError> {
     Ok(a.with_dim(a.rank() - 1, Dim::Fixed(1)))
 }
 
-/// Declares a comparison op: its spec, shape rule and (parameterless) lowering.
+/// Declares a comparison op: its spec, shape rule and cost.
 macro_rules! comparison {
-    ($ty:ident, $name:literal, $summary:literal, $macs_per_elem:literal, |$a:ident, $b:ident| $body:expr) => {
+    ($ty:ident, $name:literal, $summary:literal, $macs_per_elem:literal) => {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty;
 
@@ -57,18 +49,8 @@ macro_rules! comparison {
             fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
                 Some($macs_per_elem * ins[0].per_sample_elems()?)
             }
-            fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-                Ok(Box::new($ty))
-            }
             fn describe(&self) -> String {
                 String::new()
-            }
-        }
-
-        impl Layer for $ty {
-            fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-                let ($a, $b) = (xs[0], xs[1]);
-                $body
             }
         }
     };
@@ -79,8 +61,7 @@ comparison!(
     "cosine",
     "Cosine similarity along the last axis, in [-1, 1], as torch.nn.functional.cosine_similarity \
      with eps 1e-8 (each norm is clamped to at least eps).",
-    3,
-    |a, b| Tensor::f_cosine_similarity(a, b, -1, COSINE_EPS)?.f_unsqueeze(-1)
+    3
 );
 
 comparison!(
@@ -89,9 +70,5 @@ comparison!(
     "Euclidean distance along the last axis, computed as sqrt(sum((a - b)^2) + 1e-12): the \
      small constant keeps the gradient finite (zero) where a == b, at a cost of at most 1e-6 in \
      the distance.",
-    1,
-    |a, b| {
-        let d = a.f_sub(b)?;
-        d.f_mul(&d)?.f_sum_dim_intlist(-1, true, None)?.f_add_scalar(L2_EPS)?.f_sqrt()
-    }
+    1
 );
