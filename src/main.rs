@@ -192,9 +192,9 @@ fn main() -> ExitCode {
         Command::Sweep(args) => cli::sweep::sweep_cmd(*args),
         Command::Eval(args) => cli::eval::eval_cmd(args),
         Command::Retrieve(args) => cli::eval::retrieve_cmd(args),
-        Command::Runs { dir } => match train::runs::list(&dir) {
+        Command::Runs { dir } => match train::run::runs::list(&dir) {
             Ok(rows) => {
-                print!("{}", train::runs::render(&rows));
+                print!("{}", train::run::runs::render(&rows));
                 Ok(())
             }
             Err(e) => Err(fail_io(format!("{}: {e}", dir.display()))),

@@ -5,12 +5,12 @@
 use crate::{MessageFormat, SourceArgs, compile_or_report, fail_io};
 use avc::device::DeviceChoice;
 use avc::train::Ending;
+use avc::train::sweep::grid::Grid;
+use avc::train::sweep::plan::{self, Engine, PlanOptions, TaskResources};
+use avc::train::sweep::status;
+use avc::train::sweep::table::RunStatus;
+use avc::train::sweep::task::{self, TaskOptions, TaskResult};
 use avc::train::sweep::{self, SweepEnding, SweepError, SweepLimits, SweepOptions, SweepReport};
-use avc::train::sweep_grid::Grid;
-use avc::train::sweep_plan::{self, Engine, PlanOptions, TaskResources};
-use avc::train::sweep_status;
-use avc::train::sweep_table::RunStatus;
-use avc::train::sweep_task::{self, TaskOptions, TaskResult};
 use std::path::{Path, PathBuf};
 
 /// Everything after `avc sweep`.
@@ -237,7 +237,7 @@ fn plan_cmd(
         jobs: plan.jobs,
         template: plan.template,
     };
-    let written = sweep_plan::plan(&compiled, &grid, &opts).map_err(sweep_error)?;
+    let written = plan::plan(&compiled, &grid, &opts).map_err(sweep_error)?;
     let dir = written.dir.display();
     let (what, how) = match engine {
         Engine::Slurm => ("a Slurm array job", "submit"),
@@ -255,8 +255,7 @@ fn plan_cmd(
 
 /// One task of a planned sweep: prints what it does (the scheduler keeps it as the task's log).
 fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
-    let run =
-        sweep::read_record(dir).and_then(|record| sweep_task::run_name(&record, dir, index)).map_err(sweep_error)?;
+    let run = sweep::read_record(dir).and_then(|record| task::run_name(&record, dir, index)).map_err(sweep_error)?;
     let job = avc::device::slurm_job().map(|j| format!(", slurm job {j}")).unwrap_or_default();
     println!(
         "task {index} of {}: {run} (on {}, pid {}{job})",
@@ -264,8 +263,7 @@ fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
         avc::device::host_name(),
         std::process::id()
     );
-    let report =
-        sweep_task::run_task(dir, index, TaskOptions { verbose: !quiet, stop_at: None }).map_err(sweep_error)?;
+    let report = task::run_task(dir, index, TaskOptions { verbose: !quiet, stop_at: None }).map_err(sweep_error)?;
     match report.result {
         TaskResult::AlreadyDone => {
             println!("{run}: finished before; nothing to do");
@@ -289,9 +287,9 @@ fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
 }
 
 fn status_cmd(dir: &Path, collect: bool) -> Result<(), u8> {
-    let status = if collect { sweep_status::collect(dir) } else { sweep_status::status(dir) };
+    let status = if collect { status::collect(dir) } else { status::status(dir) };
     let status = status.map_err(sweep_error)?;
-    print!("{}", sweep_status::render(&status));
+    print!("{}", status::render(&status));
     if collect {
         let done = status.rows.iter().filter(|r| r.status == RunStatus::Done).count();
         let picture = if dir.join("sweep.png").is_file() { " and sweep.png" } else { "" };

@@ -3,7 +3,7 @@
 //! Text is drawn with DejaVu Sans embedded in the binary (assets/fonts, with its license),
 //! so the picture needs no system fonts.
 
-use super::EpochMetrics;
+use crate::train::EpochMetrics;
 use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordi64;
@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 pub const CURVES_SIZE: (u32, u32) = (1200, 900);
 
 pub(crate) const FONT: &str = "sans-serif";
-const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 const TRAIN: RGBColor = RGBColor(60, 60, 60);
 const VAL: RGBColor = RGBColor(31, 119, 180);
@@ -119,7 +119,7 @@ fn draw(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), String
 /// The range of the finite values, padded by 5% of its width (10% of the value when they are
 /// all equal); [0, 1] when there are none. A range of non-negative values does not start
 /// below 0.
-pub(super) fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         return (0.0, 1.0);
@@ -269,7 +269,7 @@ where
 
 /// A log-axis tick label: `1e-3`, `2e-3` and `5e-3` for each decade; the other ticks (whose
 /// grid lines show the scale) stay unlabelled so the labels do not crowd.
-pub(super) fn log_tick(v: &f64) -> String {
+pub(crate) fn log_tick(v: &f64) -> String {
     if *v <= 0.0 || !v.is_finite() {
         return String::new();
     }
@@ -279,7 +279,7 @@ pub(super) fn log_tick(v: &f64) -> String {
 }
 
 /// A tick label: as few digits as the value needs.
-pub(super) fn format_tick(v: f64) -> String {
+pub(crate) fn format_tick(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".to_string()

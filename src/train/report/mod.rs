@@ -1,11 +1,17 @@
-//! What a run says: the resolved configuration it writes first, and its epoch lines.
+//! What a run says: the resolved configuration it writes first and its epoch lines; and
+//! what it draws and tabulates from its metrics: [`curves`] (curves.png), [`summary_md`]
+//! (summary.md) and [`tensorboard`] (event files).
 
-use super::DataSource;
-use super::rundir::{RunDir, RunDirError};
-use super::{EpochMetrics, TrainConfig, TrainOptions};
+pub mod curves;
+pub mod summary_md;
+pub mod tensorboard;
+
 use crate::compile::Compiled;
 use crate::data::TrainingData;
 use crate::device::device_name;
+use crate::train::DataSource;
+use crate::train::run::rundir::{RunDir, RunDirError};
+use crate::train::{EpochMetrics, TrainConfig, TrainOptions};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -22,7 +28,7 @@ struct ResolvedConfig<'a> {
     /// `--max-batches`, kept by `--resume`.
     max_batches: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    init_from: Option<&'a super::init::InitFrom>,
+    init_from: Option<&'a crate::train::init::InitFrom>,
     device: String,
     train_clips: usize,
     validation_clips: usize,
@@ -32,7 +38,7 @@ struct ResolvedConfig<'a> {
 }
 
 /// Writes `config.yaml` and a copy of the architecture file.
-pub(super) fn write_config(
+pub(crate) fn write_config(
     run: &RunDir,
     compiled: &Compiled,
     data: &TrainingData,
@@ -67,7 +73,7 @@ pub(super) fn write_config(
 
 /// What `--resume` needs from a run's `config.yaml`.
 #[derive(Deserialize)]
-pub(super) struct RecordedRun {
+pub(crate) struct RecordedRun {
     pub architecture: String,
     pub architecture_copy: String,
     pub data_source: DataSource,
@@ -76,7 +82,7 @@ pub(super) struct RecordedRun {
     pub max_batches: Option<usize>,
 }
 
-pub(super) fn read_config(run: &Path) -> Result<RecordedRun, String> {
+pub(crate) fn read_config(run: &Path) -> Result<RecordedRun, String> {
     let path = run.join("config.yaml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))

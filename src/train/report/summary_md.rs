@@ -1,8 +1,8 @@
 //! A run's `summary.md`: the architecture, the best (by validation) and final epochs'
 //! numbers, the time it took, and the curves.
 
-use super::EpochMetrics;
 use crate::eval::Ranking;
+use crate::train::EpochMetrics;
 use std::fmt::Write;
 
 /// A Markdown summary of a run. `table` is the architecture's summary table (preformatted,

@@ -16,8 +16,8 @@
 //! The first record of a file is the `file_version` event `brain.Event:2`; every scalar is
 //! one event carrying one `Summary.Value`.
 
-use super::EpochMetrics;
 pub use crate::data::tfrecord::{crc32c, masked_crc32c};
+use crate::train::EpochMetrics;
 use prost::Message;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};

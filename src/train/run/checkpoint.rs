@@ -7,7 +7,7 @@
 //! one (`<name>/`) or, if the kill fell between the two renames, the new one
 //! (`<name>.new/`), which [`Checkpoint::locate`] also finds.
 
-use super::schedule::{EarlyStopping, ScheduleState};
+use crate::train::schedule::{EarlyStopping, ScheduleState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs;

@@ -5,11 +5,11 @@
 //! digest, list digests, skipped records, cropping), which `--resume` checks before
 //! continuing. A resumed run adds one entry per session under `resumed`.
 
-use super::rundir::{RunDir, RunDirError};
-use super::{TrainConfig, TrainOptions};
 use crate::compile::Compiled;
 use crate::data::{Provenance, TrainingData};
 use crate::device::Resources;
+use crate::train::run::rundir::{RunDir, RunDirError};
+use crate::train::{TrainConfig, TrainOptions};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -31,7 +31,7 @@ fn ids(list: &[String]) -> Vec<&str> {
     list.iter().map(String::as_str).collect()
 }
 
-pub(super) fn write(
+pub(crate) fn write(
     run: &RunDir,
     compiled: &Compiled,
     data: &TrainingData,
@@ -62,7 +62,7 @@ pub(super) fn write(
 
 /// Adds a resumed session's resources to the manifest's `resumed` list (a run without a
 /// readable manifest is left as it is: resuming does not depend on it).
-pub(super) fn record_resume(run: &RunDir, resources: &Resources) -> Result<(), RunDirError> {
+pub(crate) fn record_resume(run: &RunDir, resources: &Resources) -> Result<(), RunDirError> {
     let path = run.file(MANIFEST);
     let Some(mut manifest) = std::fs::read_to_string(&path)
         .ok()
@@ -83,7 +83,7 @@ pub(super) fn record_resume(run: &RunDir, resources: &Resources) -> Result<(), R
 /// Refuses to resume on data that changed since the run started: the index digest (every
 /// record or clip) and the list digests must be those `manifest.json` recorded. A run made
 /// before provenance was recorded is not checked.
-pub(super) fn check_same_data(run: &Path, data: &TrainingData) -> Result<(), String> {
+pub(crate) fn check_same_data(run: &Path, data: &TrainingData) -> Result<(), String> {
     let path = run.join("manifest.json");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
     let recorded: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -1,5 +1,5 @@
 //! `avc sweep`: one architecture trained over a grid of settings and seeds, each run an
-//! ordinary run directory inside a sweep directory, trained by [`super::train`]:
+//! ordinary run directory inside a sweep directory, trained by [`crate::train::train`]:
 //!
 //! ```text
 //! runs/sweep-<arch>-<NNN>/
@@ -15,25 +15,33 @@
 //! ```
 //!
 //! A sweep trains in this process ([`sweep`]), or is handed to Slurm or GNU parallel as
-//! one task per run ([`super::sweep_plan`], [`super::sweep_task`]) and collected afterwards
-//! ([`super::sweep_status`]); both train each run through [`train_run`] and write the tables
+//! one task per run ([`crate::train::sweep::plan`], [`crate::train::sweep::task`]) and collected afterwards
+//! ([`crate::train::sweep::status`]); both train each run through [`train_run`] and write the tables
 //! through [`write_tables`], so the results are the same files either way.
 //!
 //! Continuing a sweep (`--resume DIR`, or the same command with the same `--name`) reads
 //! every run's state from its directory: finished runs are skipped, a run stopped part-way
-//! resumes from its `last` checkpoint through [`super::resume`], the rest start. A run that
+//! resumes from its `last` checkpoint through [`crate::train::resume`], the rest start. A run that
 //! diverges is recorded as failed (`failed.txt`) and the sweep goes on.
 
-use super::checkpoint::Checkpoint;
-use super::rundir::{RunDir, RunDirError};
-use super::sweep_grid::{Grid, GridError, PlannedRun};
-use super::sweep_table::{self, ResultRow, RunStatus};
-use super::sweep_task::{LockState, TaskLock};
-use super::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions, interrupt};
+pub mod grid;
+pub mod plan;
+pub mod plot;
+pub mod slurm;
+pub mod status;
+pub mod table;
+pub mod task;
+
 use crate::compile::Compiled;
 use crate::data::TrainingData;
+use crate::train::run::checkpoint::Checkpoint;
+use crate::train::run::rundir::{RunDir, RunDirError};
+use crate::train::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions, interrupt};
+use grid::{Grid, GridError, PlannedRun};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use table::{ResultRow, RunStatus};
+use task::{LockState, TaskLock};
 use tch::Device;
 
 /// The sweep directory's record of what it sweeps.
@@ -63,7 +71,7 @@ pub struct SweepRecord {
     pub max_batches: Option<usize>,
     /// How the sweep is handed to a scheduler (`--emit`); absent when it trains in process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<super::sweep_plan::EnginePlan>,
+    pub plan: Option<crate::train::sweep::plan::EnginePlan>,
 }
 
 impl SweepRecord {
@@ -75,7 +83,7 @@ impl SweepRecord {
             command: command.to_string(),
             architecture: arch_path.display().to_string(),
             architecture_copy: format!("architecture.{ext}"),
-            architecture_sha256: super::manifest::sha256(&[compiled.graph.source.text()]),
+            architecture_sha256: crate::train::run::manifest::sha256(&[compiled.graph.source.text()]),
             grid: grid.clone(),
             runs: grid.runs().into_iter().map(|r| r.name).collect(),
             data_source: data_source.clone(),
@@ -175,8 +183,8 @@ impl SweepError {
 /// Starts a sweep, or continues the one named `opts.name` when it sweeps the same grid.
 pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<SweepReport, SweepError> {
     let cfgs = resolve_all(compiled, grid)?;
-    let data = super::load_data(compiled, &opts.data_source)?;
-    super::check_data(compiled, &data)?;
+    let data = crate::train::load_data(compiled, &opts.data_source)?;
+    crate::train::check_data(compiled, &data)?;
     let mut record = SweepRecord::new(compiled, grid, &opts.arch_path, &opts.data_source, &opts.command);
     record.max_batches = opts.max_batches;
     let existing = opts.name.as_ref().map(|n| opts.runs_dir.join(n)).filter(|d| d.join(RECORD).is_file());
@@ -198,7 +206,7 @@ pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<Sw
 }
 
 /// Writes `sweep.json` and the architecture copy into a sweep directory.
-pub(super) fn write_record(dir: &RunDir, record: &SweepRecord, compiled: &Compiled) -> Result<(), SweepError> {
+pub(crate) fn write_record(dir: &RunDir, record: &SweepRecord, compiled: &Compiled) -> Result<(), SweepError> {
     dir.write(&record.architecture_copy, compiled.graph.source.text().as_bytes())?;
     let json = serde_json::to_string_pretty(record).map_err(|e| RunDirError::new(&dir.file(RECORD), e))?;
     dir.write(RECORD, json.as_bytes())?;
@@ -206,7 +214,7 @@ pub(super) fn write_record(dir: &RunDir, record: &SweepRecord, compiled: &Compil
 }
 
 /// A sweep directory read back: its record and its architecture copy, compiled again.
-pub(super) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
+pub(crate) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
     let record = read_record(dir)?;
     let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
     let compiled = crate::compile::compile_file(&dir.join(&record.architecture_copy))
@@ -219,8 +227,8 @@ pub(super) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
 pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimits) -> Result<SweepReport, SweepError> {
     let (record, compiled) = open(dir)?;
     let cfgs = resolve_all(&compiled, &record.grid)?;
-    let data = super::load_data(&compiled, &record.data_source)?;
-    super::check_data(&compiled, &data)?;
+    let data = crate::train::load_data(&compiled, &record.data_source)?;
+    crate::train::check_data(&compiled, &data)?;
     let job = Job {
         dir: RunDir { path: dir.to_path_buf() },
         compiled: &compiled,
@@ -234,7 +242,7 @@ pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimi
 }
 
 /// Every run's settings, checked before anything trains; each bad value is reported once.
-pub(super) fn resolve_all(compiled: &Compiled, grid: &Grid) -> Result<Vec<TrainConfig>, SweepError> {
+pub(crate) fn resolve_all(compiled: &Compiled, grid: &Grid) -> Result<Vec<TrainConfig>, SweepError> {
     let mut cfgs = Vec::new();
     let mut errors: Vec<ConfigError> = Vec::new();
     for run in grid.runs() {
@@ -261,7 +269,7 @@ pub fn read_record(dir: &Path) -> Result<SweepRecord, SweepError> {
 
 /// A sweep is continued by name (or planned again into its directory) only when it is the
 /// same sweep.
-pub(super) fn check_same(
+pub(crate) fn check_same(
     dir: &Path,
     recorded: &SweepRecord,
     new: &SweepRecord,
@@ -311,7 +319,7 @@ pub fn run_status(dir: &Path, cfg: &TrainConfig) -> RunStatus {
 }
 
 /// What training one run of a sweep needs besides the run and its settings.
-pub(super) struct SweepContext<'a> {
+pub(crate) struct SweepContext<'a> {
     pub dir: &'a Path,
     pub compiled: &'a Compiled,
     pub record: &'a SweepRecord,
@@ -324,16 +332,16 @@ pub(super) struct SweepContext<'a> {
 /// starts it (clearing a directory left by a start that never reached its first checkpoint).
 /// A run that diverges gets its `failed.txt`. In-process sweeps and scheduler tasks both
 /// train through here.
-pub(super) fn train_run(
+pub(crate) fn train_run(
     ctx: &SweepContext,
     run: &PlannedRun,
     cfg: &TrainConfig,
     status: &RunStatus,
     stop_at: Option<(i64, usize)>,
-) -> Result<super::RunReport, TrainError> {
+) -> Result<crate::train::RunReport, TrainError> {
     let run_dir = ctx.dir.join(&run.name);
     let result = if *status == RunStatus::Interrupted {
-        super::resume(&run_dir, &[], ctx.device, ctx.verbose)
+        crate::train::resume(&run_dir, &[], ctx.device, ctx.verbose)
     } else {
         if run_dir.exists() {
             std::fs::remove_dir_all(&run_dir).map_err(|e| RunDirError::new(&run_dir, e))?;
@@ -351,7 +359,7 @@ pub(super) fn train_run(
             init: None,
             profile: false,
         };
-        super::train(ctx.compiled, ctx.data, cfg, &opts)
+        crate::train::train(ctx.compiled, ctx.data, cfg, &opts)
     };
     if let Err(e @ TrainError::Diverged { .. }) = &result {
         RunDir { path: run_dir }.write(FAILED, e.to_string().as_bytes())?;
@@ -360,7 +368,7 @@ pub(super) fn train_run(
 }
 
 /// Every run's row of results.csv, its status read from its directory.
-pub(super) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec<ResultRow> {
+pub(crate) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec<ResultRow> {
     runs.iter()
         .zip(cfgs)
         .map(|(run, cfg)| {
@@ -370,23 +378,23 @@ pub(super) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec
                 point: run.point.clone(),
                 seed: run.seed,
                 status: run_status(&run_dir, cfg),
-                best: super::runs::read(&run_dir).best,
+                best: crate::train::run::runs::read(&run_dir).best,
             }
         })
         .collect()
 }
 
 /// Rewrites results.csv, summary.csv, summary.md and sweep.png from the rows.
-pub(super) fn write_tables(dir: &RunDir, record: &SweepRecord, rows: &[ResultRow]) -> Result<(), SweepError> {
+pub(crate) fn write_tables(dir: &RunDir, record: &SweepRecord, rows: &[ResultRow]) -> Result<(), SweepError> {
     let axes = &record.grid.axes;
     let keys: Vec<&str> = axes.iter().map(|a| a.short_key()).collect();
-    let summaries = sweep_table::summarize(rows);
-    dir.write("results.csv", sweep_table::results_csv(&keys, rows).as_bytes())?;
-    dir.write("summary.csv", sweep_table::summary_csv(&keys, &summaries).as_bytes())?;
+    let summaries = table::summarize(rows);
+    dir.write("results.csv", table::results_csv(&keys, rows).as_bytes())?;
+    dir.write("summary.csv", table::summary_csv(&keys, &summaries).as_bytes())?;
     let title = dir.path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep").to_string();
     let png = dir.file("sweep.png");
     let caption = format!("{title}: mean test top-1 of the best epoch by validation");
-    let picture = match super::sweep_plot::plot_sweep(axes, &summaries, &caption, &png) {
+    let picture = match crate::train::sweep::plot::plot_sweep(axes, &summaries, &caption, &png) {
         Ok(()) => Some("sweep.png"),
         Err(e) => {
             if summaries.iter().any(|s| s.n > 0) {
@@ -396,8 +404,8 @@ pub(super) fn write_tables(dir: &RunDir, record: &SweepRecord, rows: &[ResultRow
         }
     };
     let header =
-        sweep_table::SweepHeader { title: &title, command: &record.command, axes, seeds: &record.grid.seeds, picture };
-    let md = sweep_table::summary_markdown(&header, rows, &summaries);
+        table::SweepHeader { title: &title, command: &record.command, axes, seeds: &record.grid.seeds, picture };
+    let md = table::summary_markdown(&header, rows, &summaries);
     dir.write("summary.md", md.as_bytes())?;
     Ok(())
 }

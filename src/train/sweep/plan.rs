@@ -3,23 +3,23 @@
 //! (`sweep.json`, the architecture copy) plus, per engine:
 //!
 //! * Slurm: `sweep.sbatch`, an array job with one task per run (index = position in
-//!   `sweep.json`'s `runs`), its resources from flags or a template ([`super::sweep_slurm`]);
+//!   `sweep.json`'s `runs`), its resources from flags or a template ([`crate::train::sweep::slurm`]);
 //!   each task's output goes to `tasks/<index>.log`.
 //! * GNU parallel: `parallel.tasks`, one command line per run (line I + 1 is task I), each
 //!   with its thread count (`OMP_NUM_THREADS`), optionally a GPU per job slot, and its output
 //!   appended to `tasks/<index>.log`; and the command that runs the file with N jobs.
 //!
-//! Every task is `avc sweep --task DIR --index I` ([`super::sweep_task`]): it trains one
+//! Every task is `avc sweep --task DIR --index I` ([`crate::train::sweep::task`]): it trains one
 //! ordinary run directory, resumes it when run again, and leaves a finished run alone.
 //! Paths in the scripts are absolute, so tasks may start anywhere.
 
-use super::DataSource;
-use super::rundir::RunDir;
-use super::sweep::{self, RECORD, SweepError, SweepRecord};
-use super::sweep_grid::Grid;
-use super::sweep_slurm::{self, ScriptValues};
-use super::sweep_task::TASKS;
 use crate::compile::Compiled;
+use crate::train::DataSource;
+use crate::train::run::rundir::RunDir;
+use crate::train::sweep::grid::Grid;
+use crate::train::sweep::slurm::{self, ScriptValues};
+use crate::train::sweep::task::TASKS;
+use crate::train::sweep::{self, RECORD, SweepError, SweepRecord};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -130,8 +130,8 @@ pub fn plan(compiled: &Compiled, grid: &Grid, opts: &PlanOptions) -> Result<Plan
     check_flags(opts)?;
     sweep::resolve_all(compiled, grid)?;
     let data_source = absolute_data(&opts.data_source)?;
-    let data = super::load_data(compiled, &data_source)?;
-    super::check_data(compiled, &data)?;
+    let data = crate::train::load_data(compiled, &data_source)?;
+    crate::train::check_data(compiled, &data)?;
     let mut record = SweepRecord::new(compiled, grid, &opts.arch_path, &data_source, &opts.command);
     record.max_batches = opts.max_batches;
     let (dir, replanned) = sweep_dir(compiled, &record, opts)?;
@@ -238,14 +238,14 @@ fn slurm_plan(dir: &Path, record: &SweepRecord, opts: &PlanOptions) -> Result<(E
                 .map_err(|e| SweepError::Plan(format!("--template {}: {e}", path.display())))?,
             path.display().to_string(),
         ),
-        None => (sweep_slurm::DEFAULT_TEMPLATE.to_string(), "avc's template".to_string()),
+        None => (slurm::DEFAULT_TEMPLATE.to_string(), "avc's template".to_string()),
     };
     let script = dir.join(Engine::Slurm.script());
     let avc = shell_word(&opts.avc.display().to_string());
     let dir_word = shell_word(&dir.display().to_string());
     let n = record.runs.len();
     let throttle = opts.jobs.map(|j| format!("%{j}")).unwrap_or_default();
-    let job_name = sweep_slurm::job_name(dir);
+    let job_name = slurm::job_name(dir);
     let values = ScriptValues::new(
         [
             ("task", format!("{avc} sweep --task {dir_word} --index \"$SLURM_ARRAY_TASK_ID\"")),
@@ -260,7 +260,7 @@ fn slurm_plan(dir: &Path, record: &SweepRecord, opts: &PlanOptions) -> Result<(E
         ],
         &opts.resources,
     );
-    let text = sweep_slurm::render(&template, &origin, &values)?;
+    let text = slurm::render(&template, &origin, &values)?;
     let plan = EnginePlan {
         engine: Engine::Slurm,
         dir: dir.display().to_string(),

@@ -7,14 +7,14 @@
 //! `{{mem}}`) take the `--emit` flags of the same names; `{{resources}}` is the `#SBATCH`
 //! lines of the flags that were given.
 
-use super::sweep::SweepError;
-use super::sweep_plan::TaskResources;
+use crate::train::sweep::SweepError;
+use crate::train::sweep::plan::TaskResources;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
 /// avc's own template.
-pub const DEFAULT_TEMPLATE: &str = include_str!("../../assets/sweep.sbatch");
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../../assets/sweep.sbatch");
 
 /// Every placeholder a template may use, and what it becomes.
 pub const PLACEHOLDERS: [(&str, &str); 15] = [
@@ -129,7 +129,7 @@ pub fn job_name(dir: &Path) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
         .collect();
-    let hash = super::manifest::sha256(&[&dir.display().to_string()]);
+    let hash = crate::train::run::manifest::sha256(&[&dir.display().to_string()]);
     format!("avc-{name}-{}", &hash[..6])
 }
 

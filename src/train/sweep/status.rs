@@ -8,13 +8,13 @@
 //! record (`tasks/<I>.json`: how the latest attempt ended) and, for a Slurm plan, `squeue`
 //! (a task waiting in the queue, or running on a node).
 
-use super::checkpoint::Checkpoint;
-use super::rundir::RunDir;
-use super::sweep::{self, SweepError};
-use super::sweep_plan::{self, Engine};
-use super::sweep_slurm::{self, QueuedTask};
-use super::sweep_table::{ResultRow, RunStatus};
-use super::sweep_task::{LockProbe, TaskLock, TaskOutcome, TaskRecord, task_file};
+use crate::train::run::checkpoint::Checkpoint;
+use crate::train::run::rundir::RunDir;
+use crate::train::sweep::plan::{self, Engine};
+use crate::train::sweep::slurm::{self, QueuedTask};
+use crate::train::sweep::table::{ResultRow, RunStatus};
+use crate::train::sweep::task::{LockProbe, TaskLock, TaskOutcome, TaskRecord, task_file};
+use crate::train::sweep::{self, SweepError};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -95,7 +95,7 @@ pub fn status(dir: &Path) -> Result<SweepStatus, SweepError> {
     let mut notes = Vec::new();
     let queue = match record.plan.as_ref().and_then(|p| p.job_name.as_deref()) {
         Some(name) => {
-            let queue = sweep_slurm::queued_tasks(name);
+            let queue = slurm::queued_tasks(name);
             if queue.is_none() {
                 notes.push(
                     "squeue did not answer: queued tasks look missing, running ones are seen by their locks".into(),
@@ -110,7 +110,7 @@ pub fn status(dir: &Path) -> Result<SweepStatus, SweepError> {
     {
         notes.push(format!("the sweep was planned in {}; its scripts name that place: plan it again here", plan.dir));
     }
-    let now = super::sweep_task::now();
+    let now = crate::train::sweep::task::now();
     let mut tasks = Vec::new();
     for (index, row) in rows.iter_mut().enumerate() {
         let run_dir = dir.join(&row.name);
@@ -135,7 +135,7 @@ pub fn status(dir: &Path) -> Result<SweepStatus, SweepError> {
         tasks.push(TaskStatus { index, run: row.name.clone(), state });
     }
     let again: Vec<usize> = tasks.iter().filter(|t| t.state.resubmit()).map(|t| t.index).collect();
-    let resubmit = (!again.is_empty()).then(|| sweep_plan::resubmit_command(&record, dir, &again));
+    let resubmit = (!again.is_empty()).then(|| plan::resubmit_command(&record, dir, &again));
     Ok(SweepStatus { dir: dir.to_path_buf(), engine: record.plan.map(|p| p.engine), tasks, rows, resubmit, notes })
 }
 
@@ -153,7 +153,7 @@ pub(crate) struct Evidence<'a> {
     /// From its run directory.
     pub run_status: RunStatus,
     /// Its `last` checkpoint's state.
-    pub last: Option<super::checkpoint::TrainingState>,
+    pub last: Option<crate::train::run::checkpoint::TrainingState>,
     /// Its Slurm array task in the queue.
     pub queued: Option<&'a QueuedTask>,
     pub lock: LockProbe,
@@ -310,8 +310,8 @@ pub fn render(s: &SweepStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::checkpoint::TrainingState;
-    use crate::train::sweep_task::TaskEnd;
+    use crate::train::run::checkpoint::TrainingState;
+    use crate::train::sweep::task::TaskEnd;
 
     fn task(ended: Option<TaskOutcome>) -> TaskRecord {
         TaskRecord {

@@ -6,7 +6,7 @@
 //! that checkpoint and never used to choose it. Accuracies are fractions in the CSV files
 //! (as in `metrics.jsonl`) and percentages in the Markdown.
 
-use super::EpochMetrics;
+use crate::train::EpochMetrics;
 use std::fmt::Write;
 
 /// Where a run of the sweep stands.
@@ -171,7 +171,7 @@ pub fn summary_csv(keys: &[&str], summaries: &[PointSummary]) -> String {
 pub struct SweepHeader<'a> {
     pub title: &'a str,
     pub command: &'a str,
-    pub axes: &'a [super::sweep_grid::Axis],
+    pub axes: &'a [crate::train::sweep::grid::Axis],
     pub seeds: &'a [u64],
     /// The picture's path relative to the summary, embedded when given.
     pub picture: Option<&'a str>,
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(results.lines().count(), 5);
         assert!(results.contains("\"lr=0.1,seed=1\",0.1,1,done,2,0.400000,"), "{results}");
         let axes =
-            [super::super::sweep_grid::Axis { key: "train.lr".into(), values: vec!["0.1".into(), "0.01".into()] }];
+            [crate::train::sweep::grid::Axis { key: "train.lr".into(), values: vec!["0.1".into(), "0.01".into()] }];
         let header =
             SweepHeader { title: "t", command: "avc sweep", axes: &axes, seeds: &[1, 2], picture: Some("sweep.png") };
         let md = summary_markdown(&header, &rows, &s);

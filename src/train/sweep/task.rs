@@ -9,11 +9,11 @@
 //! dead one. `tasks/<I>.json` says where and how the latest attempt ran and how it ended;
 //! `tasks/<I>.log` is the task's output, written by the scheduler.
 
-use super::rundir::{RunDir, RunDirError};
-use super::sweep::{self, FAILED, SweepContext, SweepError, SweepRecord};
-use super::sweep_table::RunStatus;
-use super::{Ending, RunReport, interrupt};
 use crate::device::DeviceChoice;
+use crate::train::run::rundir::{RunDir, RunDirError};
+use crate::train::sweep::table::RunStatus;
+use crate::train::sweep::{self, FAILED, SweepContext, SweepError, SweepRecord};
+use crate::train::{Ending, RunReport, interrupt};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -247,7 +247,7 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
         )));
     }
     let (record, compiled) = sweep::open(dir)?;
-    let text_hash = super::manifest::sha256(&[compiled.graph.source.text()]);
+    let text_hash = crate::train::run::manifest::sha256(&[compiled.graph.source.text()]);
     if !record.architecture_sha256.is_empty() && text_hash != record.architecture_sha256 {
         return Err(bad(format!(
             "{} changed after the sweep was planned (its hash is not the one in sweep.json)",
@@ -273,8 +273,8 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
     }
     let choice = record.plan.as_ref().map_or("auto", |p| p.device.as_str());
     let device = choice.parse::<DeviceChoice>()?.resolve()?;
-    let data = super::load_data(&compiled, &record.data_source)?;
-    super::check_data(&compiled, &data)?;
+    let data = crate::train::load_data(&compiled, &record.data_source)?;
+    crate::train::check_data(&compiled, &data)?;
     let ctx = SweepContext { dir, compiled: &compiled, record: &record, data: &data, device, verbose: opts.verbose };
     sweep::train_run(&ctx, run, cfg, &status, opts.stop_at)
         .map(|report| TaskResult::Trained(Box::new(report)))
