@@ -8,6 +8,7 @@ mod eval;
 mod export;
 mod interrupt;
 mod kill;
+mod light;
 mod losses;
 mod lowering;
 mod op_semantics;
