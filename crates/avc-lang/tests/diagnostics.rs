@@ -36,8 +36,7 @@ fn every_bad_file_gets_a_located_diagnostic() {
         // These compile with warnings; every other fixture fails.
         let expect_failure = !WARNING_ONLY.contains(&stem.as_str());
         assert_eq!(failed, expect_failure, "{stem}: unexpected outcome:\n{text}");
-        let location = format!("{}", path.display());
-        assert!(text.contains(&location), "{stem}: no file:line:col in\n{text}");
+        crate::assert_located(&text, &path, &stem);
         insta::assert_snapshot!(format!("diag_{stem}"), text);
     }
 }
@@ -54,4 +53,17 @@ fn a_failed_shape_check_still_shows_the_table_up_to_the_failure() {
     let table = avc_lang::check::render_table(graph, checked);
     assert!(table.contains("[B, 60, 1024]"), "the pooled video shape is shown:\n{table}");
     assert!(table.contains("error (see below)"), "the failing node is marked:\n{table}");
+}
+
+/// The location check itself fails on a message that names the file without a place, or a
+/// place outside the file.
+#[test]
+fn the_location_check_rejects_a_missing_or_impossible_place() {
+    crate::at_workspace_root();
+    let path = std::path::Path::new("architectures/final.avc");
+    for text in ["architectures/final.avc: error: x\n", "architectures/final.avc:9999:1: error: x\n", "error: x\n"] {
+        let caught = std::panic::catch_unwind(|| crate::assert_located(text, path, "probe"));
+        assert!(caught.is_err(), "accepted {text:?}");
+    }
+    crate::assert_located("architectures/final.avc:1:1: error: x\n", path, "probe");
 }

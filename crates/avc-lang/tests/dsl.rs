@@ -108,7 +108,7 @@ fn every_bad_dsl_file_gets_a_located_diagnostic() {
             Ok(_) => panic!("{stem}: compiles, but every fixture here is wrong"),
             Err(f) => avc_lang::diag::render_all(&f.diagnostics, &f.source, false),
         };
-        assert!(text.contains(&format!("{}:", path.display())), "{stem}: no file:line:col in\n{text}");
+        crate::assert_located(&text, &path, &stem);
         insta::assert_snapshot!(format!("dsl_{stem}"), text);
     }
 }

@@ -44,3 +44,27 @@ pub fn compile_ok(path: &std::path::Path) -> avc_lang::compile::Compiled {
         ),
     }
 }
+
+/// Checks that `text` (rendered diagnostics for the file at `path`) opens with
+/// `path:LINE:COLUMN: ` and that every header naming the file so gives a real place in it: a
+/// line number from 1 to the file's line count, a column from 1 to that line's length + 1.
+pub fn assert_located(text: &str, path: &std::path::Path, what: &str) {
+    let file = String::from_utf8_lossy(&std::fs::read(path).expect("readable fixture")).into_owned();
+    let lines: Vec<&str> = file.split('\n').collect();
+    let prefix = format!("{}:", path.display());
+    // Headers are `path:LINE:COLUMN: severity...`; the closing count line is `path: N errors`.
+    let is_header = |l: &&str| l.strip_prefix(&prefix).is_some_and(|rest| !rest.starts_with(' '));
+    let first = text.lines().next().unwrap_or_default();
+    assert!(is_header(&first), "{what}: the message does not start with `{prefix}LINE:COLUMN`:\n{text}");
+    for header in text.lines().filter(is_header) {
+        let mut parts = header[prefix.len()..].splitn(3, ':');
+        let number = |p: Option<&str>| p.and_then(|n| n.parse::<usize>().ok());
+        let (line, column) = match (number(parts.next()), number(parts.next())) {
+            (Some(l), Some(c)) => (l, c),
+            _ => panic!("{what}: `{header}` has no LINE:COLUMN after the file name"),
+        };
+        assert!((1..=lines.len()).contains(&line), "{what}: line {line} is outside the file ({} lines)", lines.len());
+        let width = lines[line - 1].len() + 1;
+        assert!((1..=width).contains(&column), "{what}: column {column} is outside line {line} ({width} columns)");
+    }
+}
