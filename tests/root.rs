@@ -13,7 +13,6 @@ mod losses;
 mod lowering;
 mod op_semantics;
 mod ops;
-mod ops_semantics;
 mod profile;
 mod run_outputs;
 pub use run_outputs::venv_python;
