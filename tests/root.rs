@@ -20,6 +20,7 @@ mod ops_semantics;
 mod profile;
 mod run_outputs;
 pub use run_outputs::venv_python;
+mod summaries;
 mod sweep;
 mod training;
 
