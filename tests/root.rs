@@ -2,6 +2,7 @@
 
 mod architectures;
 mod checkpoints;
+mod data_sources;
 mod diagnostics;
 mod docs;
 mod dsl;
@@ -19,9 +20,12 @@ mod ops;
 mod ops_semantics;
 mod profile;
 mod run_outputs;
+mod sizes;
 pub use run_outputs::venv_python;
+mod split;
 mod summaries;
 mod sweep;
+mod sweep_engines;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

@@ -324,6 +324,54 @@ pub fn try_generate(cfg: &SynthConfig) -> Result<Dataset, DataError> {
     Ok(generate(cfg))
 }
 
+/// The generator's configuration: defaults, the seed, then `KEY=VALUE` knobs, validated.
+pub fn config(seed: u64, knobs: &[String]) -> Result<SynthConfig, DataError> {
+    let mut cfg = SynthConfig { seed, ..Default::default() };
+    for knob in knobs {
+        let (key, value) = knob.split_once('=').ok_or_else(|| DataError::Setting {
+            key: knob.clone(),
+            reason: "expected KEY=VALUE, e.g. noise=0.5".into(),
+        })?;
+        cfg.set(key.trim(), value.trim())?;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Clips generated and handed on per chunk: memory for one chunk, whatever the set's size.
+const CHUNK: usize = 256;
+
+/// Generates the set chunk by chunk into `sink` (the same clips as [`generate`]), so a set
+/// larger than memory can be written; `progress(done, total)` is called after each chunk.
+/// The size limit of [`SynthConfig::validate`] does not apply.
+pub fn write_to(
+    cfg: &SynthConfig,
+    sink: &mut dyn super::sink::ClipSink,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(), DataError> {
+    SynthConfig { n_train: 1, n_test: 1, ..cfg.clone() }.validate()?;
+    let cfg = cfg.clamped();
+    let world = World::new(&cfg);
+    let widths = [cfg.video_dim, cfg.audio_dim];
+    let total = cfg.n_train + cfg.n_test;
+    let mut done = 0;
+    for (split, n) in [(Split::Train, cfg.n_train), (Split::Test, cfg.n_test)] {
+        for start in (0..n).step_by(CHUNK) {
+            let (clips, _) = make_range(&cfg, &world, split, start..(start + CHUNK).min(n));
+            for i in 0..clips.len() {
+                let (id, v, a) = (&clips.video_ids[i], clips.video_clip(i), clips.audio_clip(i));
+                match split {
+                    Split::Train => sink.train(id, v, a, widths)?,
+                    Split::Test => sink.test(id, v, id, a, widths)?,
+                }
+            }
+            done += clips.len();
+            progress(done, total);
+        }
+    }
+    Ok(())
+}
+
 /// [`generate`], also returning the hidden timelines and scene templates.
 pub fn generate_with_truth(cfg: &SynthConfig) -> (Dataset, Truth) {
     let origin = cfg.describe();
@@ -408,10 +456,31 @@ fn project(p: &[f32], v: &[f32], scale: f32) -> Vec<f32> {
 /// Generates one split, clips spread over the available cores. Each clip has its own random
 /// stream, so the result does not depend on the number of threads.
 fn make_clips(cfg: &SynthConfig, world: &World, split: Split) -> (Clips, Vec<ClipTruth>) {
-    let (n, ids): (usize, Vec<String>) = match split {
-        Split::Train => (cfg.n_train, (0..cfg.n_train).map(|i| format!("synth-train-{i:04}")).collect()),
-        Split::Test => (cfg.n_test, (0..cfg.n_test).map(|i| format!("synth-test-{i:02}")).collect()),
+    let n = match split {
+        Split::Train => cfg.n_train,
+        Split::Test => cfg.n_test,
     };
+    make_range(cfg, world, split, 0..n)
+}
+
+/// The clip id of clip `i` of a split.
+fn clip_id(split: Split, i: usize) -> String {
+    match split {
+        Split::Train => format!("synth-train-{i:04}"),
+        Split::Test => format!("synth-test-{i:02}"),
+    }
+}
+
+/// Generates clips `range` of one split (the same clips as in the whole split).
+fn make_range(
+    cfg: &SynthConfig,
+    world: &World,
+    split: Split,
+    range: std::ops::Range<usize>,
+) -> (Clips, Vec<ClipTruth>) {
+    let offset = range.start;
+    let n = range.len();
+    let ids: Vec<String> = range.map(|i| clip_id(split, i)).collect();
     let (vlen, alen) = (cfg.steps * cfg.video_dim, cfg.steps * cfg.audio_dim);
     let mut video = vec![0u8; n * vlen];
     let mut audio = vec![0u8; n * alen];
@@ -431,7 +500,7 @@ fn make_clips(cfg: &SynthConfig, world: &World, split: Split) -> (Clips, Vec<Cli
                     .map(|k| {
                         let v = &mut vchunk[k * vlen..(k + 1) * vlen];
                         let a = &mut achunk[k * alen..(k + 1) * alen];
-                        make_clip(cfg, world, stream(split, first + k), v, a)
+                        make_clip(cfg, world, stream(split, offset + first + k), v, a)
                     })
                     .collect::<Vec<_>>()
             }));
