@@ -3,14 +3,17 @@
 it learn or not? docs/results.md ("Why the per-modality summaries did not learn") uses it.
 
     avc export RUN --checkpoint last -o W.safetensors
-    python scripts/diagnose_summary.py MODEL W.safetensors DATA_DIR [--clips 64] [--seed 1]
+    python scripts/diagnose_summary.py inspect MODEL W.safetensors DATA_DIR [--clips 64] [--seed 1]
+    python scripts/diagnose_summary.py trace MODEL DATA_DIR [--lr 0.005] [--steps 120] [--center]
 
 MODEL is meanpool or dual_cnn (torch.nn twins of the architecture files, written like
 tests/python/torch_twins.py, whose names match `avc export`), or meanpool_plain or
 dual_cnn_plain: the files as they were before each tower's summary got its batch norm
 (see `git log -p architectures/meanpool.avc`), which are what docs/results.md diagnoses.
-DATA_DIR is in the course's layout (`avc data synth --out DIR`). On one batch of training
-clips, doubled with shuffled pairs as avc's harness does, it prints:
+DATA_DIR is in the course's layout (`avc data synth --out DIR`).
+
+`inspect` loads avc's weights; on one batch of training clips, doubled with shuffled pairs
+as avc's harness does, it prints:
 
 * the tower summaries (what each modality hands to the joint part): the spread of each unit
   across clips against its mean over clips (the per-clip content a head can read, against
@@ -24,6 +27,14 @@ clips, doubled with shuffled pairs as avc's harness does, it prints:
   pairs (AUC), in training mode (batch statistics) and evaluation mode (running ones);
 * each batch norm's running statistics against the batch's own;
 * the gradient norm of every weight under the BCE loss of the batch (training mode).
+
+`trace` trains the twin itself (avc's recipe: Xavier-uniform weights, Adam, batches of 64
+clips doubled with shuffled pairs) and prints every 10 steps the BCE and AUC of the batch,
+the video summary's part shared by the batch's clips (|mean over clips| per unit) against
+its spread across clips, how far the shared part moved per step, and the share of each head
+layer's units that are dead, linear or bending on the batch. `--center` subtracts the
+features' mean (over the first 256 training clips) first. A twin, not avc: it shows the
+mechanism; avc's own runs give the numbers in docs/results.md.
 
 Needs torch, numpy and safetensors (the venv of scripts/libtorch.sh has them).
 """
@@ -151,16 +162,30 @@ def forward(model, video, audio, video_rows, audio_rows):
     return logit, t.values
 
 
+def varying_share(x):
+    """The share of x's second moment (per unit, over the batch's rows) that varies across rows."""
+    return (x.var(0).sum() / x.pow(2).mean(0).sum()).item()
+
+
 def summaries(values):
     print("tower summaries (per unit, over the batch's clips):")
     for name in ("video summary", "audio summary"):
         x = values[name].detach()
         spread, level = x.std(0), x.mean(0).abs()
-        share = (x.var(0).sum() / x.pow(2).mean(0).sum()).item()
         print(
             f"  {name}: spread across clips {spread.mean():.4f} (median unit {spread.median():.4f}), "
-            f"|mean over clips| {level.mean():.4f}; share of the second moment that varies across clips {share:.3f}"
+            f"|mean over clips| {level.mean():.4f}; share of the second moment that varies across clips "
+            f"{varying_share(x):.3f}"
         )
+    # dual_cnn: what the summary's linear layer reads (the last block's pooled maps, flattened).
+    for name in ("v3 (pooled)", "a3 (pooled)"):
+        if name in values:
+            x = values[name].detach().flatten(1)
+            print(
+                f"  input of the {name[0]} summary's linear layer ({name}, {x.shape[1]} values): "
+                f"positive {(x > 0).float().mean():.3f}, mean {x.mean():.3f}, spread across clips "
+                f"{x.std(0).mean():.3f}; share of the second moment that varies across clips {varying_share(x):.3f}"
+            )
 
 
 def activations(values):
@@ -221,15 +246,7 @@ def gradients(model, video, audio, video_rows, audio_rows, labels):
             print(f"  {name}: |grad| {p.grad.norm():.2e}, |w| {p.norm():.2e}")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model", choices=sorted(MODELS))
-    ap.add_argument("weights")
-    ap.add_argument("data")
-    ap.add_argument("--clips", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(1)
+def inspect(args):
     model = MODELS[args.model]()
     model.load_state_dict(load_file(args.weights), strict=True)
     video, audio, vr, ar, labels = batch(args.data, args.clips, args.seed)
@@ -249,6 +266,85 @@ def main():
             activations(values)
     norms(model, video, audio)
     gradients(model, video, audio, vr, ar, labels)
+
+
+def xavier(model):
+    """avc's initialisation: Xavier-uniform weights, biases uniform in +-1/sqrt(fan_in)."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(m.weight)
+
+
+def trace(args):
+    root = args.data
+    with open(os.path.join(root, "train.txt"), encoding="utf-8") as f:
+        ids = [line.strip() for line in f if line.strip()]
+    video = np.stack([np.load(os.path.join(root, i, "vfeat.npy")) for i in ids])
+    audio = np.stack([np.load(os.path.join(root, i, "afeat.npy")) for i in ids])
+    deq = lambda q: torch.from_numpy(dequantize(q))
+    vmean = deq(video[:256]).mean((0, 1)) if args.center else 0.0
+    amean = deq(audio[:256]).mean((0, 1)) if args.center else 0.0
+    torch.manual_seed(args.seed)
+    model = MODELS[args.model]()
+    xavier(model)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    rng = np.random.default_rng(args.seed)
+    clips = 64
+    video_rows = torch.arange(2 * clips) % clips
+    previous = None
+    print(f"{args.model} trained on {root} (Adam, lr {args.lr}{', centred features' if args.center else ''})")
+    for step in range(args.steps):
+        pick = rng.choice(len(ids), size=clips, replace=False)
+        audio_rows = torch.from_numpy(np.concatenate([np.arange(clips), rng.permutation(clips)]))
+        labels = (video_rows == audio_rows).float()
+        logit, values = forward(model, deq(video[pick]) - vmean, deq(audio[pick]) - amean, video_rows, audio_rows)
+        loss = F.binary_cross_entropy_with_logits(logit, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            v = values["video summary"]
+            shared = v.mean(0)
+            moved = float("nan") if previous is None else (shared - previous).pow(2).mean().sqrt().item()
+            previous = shared.clone()
+            if step % 10 and step != args.steps - 1:
+                continue
+            layers = []
+            for name, x in values.items():
+                if "pre-activation" in name:
+                    dead, linear = (x <= 0).all(0).float().mean().item(), (x > 0).all(0).float().mean().item()
+                    layers.append(f"{name.split()[0]} dead/linear/bending {dead:.2f}/{linear:.2f}/{1 - dead - linear:.2f}")
+            print(
+                f"step {step:4d}: BCE {loss.item():.4f}, AUC {auc(logit.detach(), labels):.3f}; video summary "
+                f"|shared| {shared.abs().mean():.3f}, spread {v.std(0).mean():.3f}, moved {moved:.3f}/step; "
+                + "; ".join(layers),
+                flush=True,
+            )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("inspect", help="look inside avc's trained weights")
+    one.add_argument("model", choices=sorted(MODELS))
+    one.add_argument("weights")
+    one.add_argument("data")
+    one.add_argument("--clips", type=int, default=64)
+    one.add_argument("--seed", type=int, default=1)
+    run = sub.add_parser("trace", help="train the twin and trace what its head sees")
+    run.add_argument("model", choices=sorted(MODELS))
+    run.add_argument("data")
+    run.add_argument("--lr", type=float, default=0.005)
+    run.add_argument("--steps", type=int, default=120)
+    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--center", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.command == "inspect":
+        inspect(args)
+    else:
+        trace(args)
 
 
 if __name__ == "__main__":
