@@ -17,6 +17,7 @@ mod profile;
 mod run_outputs;
 pub use run_outputs::venv_python;
 mod split;
+mod summaries;
 mod sweep;
 mod sweep_engines;
 mod training;
