@@ -5,12 +5,15 @@
 use crate::{MessageFormat, SourceArgs, compile_or_report, fail_io};
 use avc::device::DeviceChoice;
 use avc::train::Ending;
+use avc::train::interrupt;
 use avc::train::sweep::grid::Grid;
 use avc::train::sweep::plan::{self, Engine, PlanOptions, TaskResources};
 use avc::train::sweep::status;
 use avc::train::sweep::table::RunStatus;
 use avc::train::sweep::task::{self, TaskOptions, TaskResult};
-use avc::train::sweep::{self, SweepEnding, SweepError, SweepLimits, SweepOptions, SweepReport};
+use avc::train::sweep::{
+    self, SweepEnding, SweepError, SweepEvent, SweepLimits, SweepObserver, SweepOptions, SweepReport,
+};
 use std::path::{Path, PathBuf};
 
 /// Everything after `avc sweep`.
@@ -128,7 +131,10 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
     let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
     let limits = SweepLimits { max_runs, stop_at: None };
     match (resume, file) {
-        (Some(dir), _) => finish(sweep::resume_sweep(&dir, device, !quiet, limits), quiet),
+        (Some(dir), _) => {
+            interrupt::install();
+            finish(sweep::resume_sweep_observed(&dir, device, !quiet, limits, &mut Lines { quiet }), quiet)
+        }
         (None, Some(file)) => {
             let opts = SweepOptions {
                 device,
@@ -168,7 +174,24 @@ fn run_cmd(file: &Path, sets: &[String], seeds: &str, opts: &SweepOptions, quiet
         let runs = grid.runs().len();
         println!("sweeping {} over {runs} run{}", file.display(), if runs == 1 { "" } else { "s" });
     }
-    finish(sweep::sweep(&compiled, &grid, opts), quiet)
+    interrupt::install();
+    finish(sweep::sweep_observed(&compiled, &grid, opts, &mut Lines { quiet }), quiet)
+}
+
+/// Prints a sweep's events, one line each: progress on standard output (not with `-q`),
+/// warnings on standard error.
+struct Lines {
+    quiet: bool,
+}
+
+impl SweepObserver for Lines {
+    fn event(&mut self, event: SweepEvent) {
+        match event {
+            SweepEvent::RunFailed { .. } | SweepEvent::NoPicture { .. } => eprintln!("{event}"),
+            _ if !self.quiet => println!("{event}"),
+            _ => {}
+        }
+    }
 }
 
 /// Reports how an in-process sweep call ended: where the tables are, or how to continue.
@@ -263,6 +286,8 @@ fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
         avc::device::host_name(),
         std::process::id()
     );
+    // Installed first so a SIGTERM during the data load is already a clean stop.
+    interrupt::install();
     let report = task::run_task(dir, index, TaskOptions { verbose: !quiet, stop_at: None }).map_err(sweep_error)?;
     match report.result {
         TaskResult::AlreadyDone => {

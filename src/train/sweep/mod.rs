@@ -180,8 +180,19 @@ impl SweepError {
     }
 }
 
-/// Starts a sweep, or continues the one named `opts.name` when it sweeps the same grid.
+/// Starts a sweep, or continues the one named `opts.name` when it sweeps the same grid;
+/// silent (see [`sweep_observed`]).
 pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<SweepReport, SweepError> {
+    sweep_observed(compiled, grid, opts, &mut Silent)
+}
+
+/// [`sweep`], telling `observer` what happens to each run.
+pub fn sweep_observed(
+    compiled: &Compiled,
+    grid: &Grid,
+    opts: &SweepOptions,
+    observer: &mut dyn SweepObserver,
+) -> Result<SweepReport, SweepError> {
     let cfgs = resolve_all(compiled, grid)?;
     let data = crate::train::load_data(compiled, &opts.data_source)?;
     crate::train::check_data(compiled, &data)?;
@@ -202,7 +213,7 @@ pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<Sw
         }
     };
     let job = Job { dir, compiled, record: &record, data: &data, cfgs, device: opts.device, verbose: opts.verbose };
-    job.run(opts.limits)
+    job.run(opts.limits, observer)
 }
 
 /// Writes `sweep.json` and the architecture copy into a sweep directory.
@@ -223,8 +234,19 @@ pub(crate) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
     Ok((record, compiled))
 }
 
-/// Continues the sweep in `dir` from its `sweep.json`.
+/// Continues the sweep in `dir` from its `sweep.json`, silently (see [`resume_sweep_observed`]).
 pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimits) -> Result<SweepReport, SweepError> {
+    resume_sweep_observed(dir, device, verbose, limits, &mut Silent)
+}
+
+/// [`resume_sweep`], telling `observer` what happens to each run.
+pub fn resume_sweep_observed(
+    dir: &Path,
+    device: Device,
+    verbose: bool,
+    limits: SweepLimits,
+    observer: &mut dyn SweepObserver,
+) -> Result<SweepReport, SweepError> {
     let (record, compiled) = open(dir)?;
     let cfgs = resolve_all(&compiled, &record.grid)?;
     let data = crate::train::load_data(&compiled, &record.data_source)?;
@@ -238,7 +260,7 @@ pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimi
         device,
         verbose,
     };
-    job.run(limits)
+    job.run(limits, observer)
 }
 
 /// Every run's settings, checked before anything trains; each bad value is reported once.
@@ -384,8 +406,13 @@ pub(crate) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec
         .collect()
 }
 
-/// Rewrites results.csv, summary.csv, summary.md and sweep.png from the rows.
-pub(crate) fn write_tables(dir: &RunDir, record: &SweepRecord, rows: &[ResultRow]) -> Result<(), SweepError> {
+/// Rewrites results.csv, summary.csv, summary.md and sweep.png from the rows. Returns why
+/// sweep.png could not be drawn when there were results to draw (the tables are written).
+pub(crate) fn write_tables(
+    dir: &RunDir,
+    record: &SweepRecord,
+    rows: &[ResultRow],
+) -> Result<Option<String>, SweepError> {
     let axes = &record.grid.axes;
     let keys: Vec<&str> = axes.iter().map(|a| a.short_key()).collect();
     let summaries = table::summarize(rows);
@@ -394,20 +421,64 @@ pub(crate) fn write_tables(dir: &RunDir, record: &SweepRecord, rows: &[ResultRow
     let title = dir.path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep").to_string();
     let png = dir.file("sweep.png");
     let caption = format!("{title}: mean test top-1 of the best epoch by validation");
-    let picture = match crate::train::sweep::plot::plot_sweep(axes, &summaries, &caption, &png) {
-        Ok(()) => Some("sweep.png"),
-        Err(e) => {
-            if summaries.iter().any(|s| s.n > 0) {
-                eprintln!("warning: {e}");
-            }
-            None
-        }
+    let (picture, no_picture) = match crate::train::sweep::plot::plot_sweep(axes, &summaries, &caption, &png) {
+        Ok(()) => (Some("sweep.png"), None),
+        Err(e) => (None, summaries.iter().any(|s| s.n > 0).then(|| e.to_string())),
     };
     let header =
         table::SweepHeader { title: &title, command: &record.command, axes, seeds: &record.grid.seeds, picture };
     let md = table::summary_markdown(&header, rows, &summaries);
     dir.write("summary.md", md.as_bytes())?;
-    Ok(())
+    Ok(no_picture)
+}
+
+/// What an in-process sweep tells its caller as it goes: the library prints nothing, the
+/// CLI prints each event's line ([`std::fmt::Display`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SweepEvent {
+    /// Run `index` of `total` (from 0) is left alone: done, failed, or trained elsewhere.
+    Skipped { index: usize, total: usize, run: String, why: String },
+    /// Run `index` starts, or resumes from its `last` checkpoint.
+    Started { index: usize, total: usize, run: String, resuming: bool },
+    /// Run `index` finished; its best epoch by validation and that epoch's test metrics.
+    Finished { index: usize, total: usize, run: String, best_epoch: i64, top1: f64, top5: f64 },
+    /// A run diverged (its failed.txt says why); the sweep goes on.
+    RunFailed { run: String, error: String },
+    /// sweep.png could not be drawn; the tables are written.
+    NoPicture { reason: String },
+}
+
+impl std::fmt::Display for SweepEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SweepEvent::Skipped { index, total, run, why } => write!(f, "[{}/{total}] {run}: {why}", index + 1),
+            SweepEvent::Started { index, total, run, resuming: true } => {
+                write!(f, "[{}/{total}] {run}: resuming from its last checkpoint", index + 1)
+            }
+            SweepEvent::Started { index, total, run, resuming: false } => write!(f, "[{}/{total}] {run}", index + 1),
+            SweepEvent::Finished { index, total, run, best_epoch, top1, top5 } => write!(
+                f,
+                "[{}/{total}] {run}: best epoch {best_epoch}, test top-1 {:.1}%, top-5 {:.1}%",
+                index + 1,
+                100.0 * top1,
+                100.0 * top5
+            ),
+            SweepEvent::RunFailed { run, error } => write!(f, "warning: run {run} failed, the sweep goes on: {error}"),
+            SweepEvent::NoPicture { reason } => write!(f, "warning: {reason}"),
+        }
+    }
+}
+
+/// Receives a sweep's [`SweepEvent`]s.
+pub trait SweepObserver {
+    fn event(&mut self, event: SweepEvent);
+}
+
+/// Ignores every event (tests, and callers that read only the report).
+pub struct Silent;
+
+impl SweepObserver for Silent {
+    fn event(&mut self, _event: SweepEvent) {}
 }
 
 /// A sweep being trained in this process.
@@ -423,8 +494,7 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn run(&self, limits: SweepLimits) -> Result<SweepReport, SweepError> {
-        interrupt::install();
+    fn run(&self, limits: SweepLimits, obs: &mut dyn SweepObserver) -> Result<SweepReport, SweepError> {
         let runs = self.record.grid.runs();
         let mut trained = 0;
         let mut ending = SweepEnding::Completed;
@@ -436,7 +506,8 @@ impl Job<'_> {
             let run_dir = self.dir.path.join(&run.name);
             let status = run_status(&run_dir, cfg);
             if matches!(status, RunStatus::Done | RunStatus::Failed(_)) {
-                self.say(format!("[{}/{}] {}: {}, skipped", i + 1, runs.len(), run.name, status.word()));
+                let why = format!("{}, skipped", status.word());
+                obs.event(SweepEvent::Skipped { index: i, total: runs.len(), run: run.name.clone(), why });
                 continue;
             }
             if limits.max_runs.is_some_and(|m| trained >= m) {
@@ -446,18 +517,16 @@ impl Job<'_> {
             // A scheduler's task may be training this run right now.
             let _lock = match TaskLock::acquire_patiently(&self.dir.path, i)? {
                 LockState::Busy => {
-                    self.say(format!("[{}/{}] {}: trained by another process, skipped", i + 1, runs.len(), run.name));
+                    let why = "trained by another process, skipped".to_string();
+                    obs.event(SweepEvent::Skipped { index: i, total: runs.len(), run: run.name.clone(), why });
                     continue;
                 }
                 LockState::Held(lock) => Some(lock),
                 LockState::Unsupported => None,
             };
             let stop_at = limits.stop_at.filter(|(at, _)| *at == i).map(|(_, pos)| pos);
-            if status == RunStatus::Interrupted {
-                self.say(format!("[{}/{}] {}: resuming from its last checkpoint", i + 1, runs.len(), run.name));
-            } else {
-                self.say(format!("[{}/{}] {}", i + 1, runs.len(), run.name));
-            }
+            let resuming = status == RunStatus::Interrupted;
+            obs.event(SweepEvent::Started { index: i, total: runs.len(), run: run.name.clone(), resuming });
             let ctx = SweepContext {
                 dir: &self.dir.path,
                 compiled: self.compiled,
@@ -473,38 +542,33 @@ impl Job<'_> {
                     ending = SweepEnding::Interrupted;
                     break;
                 }
-                Ok(report) => self.say(format!(
-                    "[{}/{}] {}: best epoch {}, test top-1 {:.1}%, top-5 {:.1}%",
-                    i + 1,
-                    runs.len(),
-                    run.name,
-                    report.best_epoch,
-                    100.0 * report.best_test.top1,
-                    100.0 * report.best_test.top5
-                )),
+                Ok(report) => obs.event(SweepEvent::Finished {
+                    index: i,
+                    total: runs.len(),
+                    run: run.name.clone(),
+                    best_epoch: report.best_epoch,
+                    top1: report.best_test.top1,
+                    top5: report.best_test.top5,
+                }),
                 Err(e @ TrainError::Diverged { .. }) => {
-                    eprintln!("warning: run {} failed, the sweep goes on: {e}", run.name);
+                    obs.event(SweepEvent::RunFailed { run: run.name.clone(), error: e.to_string() });
                 }
                 Err(e) => {
-                    self.write_tables(&runs)?;
+                    self.write_tables(&runs, obs)?;
                     return Err(SweepError::Run { run: run.name.clone(), error: Box::new(e) });
                 }
             }
-            self.write_tables(&runs)?;
+            self.write_tables(&runs, obs)?;
         }
-        let rows = self.write_tables(&runs)?;
+        let rows = self.write_tables(&runs, obs)?;
         Ok(SweepReport { dir: self.dir.path.clone(), rows, trained, ending })
     }
 
-    fn say(&self, line: String) {
-        if self.verbose {
-            println!("{line}");
-        }
-    }
-
-    fn write_tables(&self, runs: &[PlannedRun]) -> Result<Vec<ResultRow>, SweepError> {
+    fn write_tables(&self, runs: &[PlannedRun], obs: &mut dyn SweepObserver) -> Result<Vec<ResultRow>, SweepError> {
         let rows = rows(&self.dir.path, runs, &self.cfgs);
-        write_tables(&self.dir, self.record, &rows)?;
+        if let Some(reason) = write_tables(&self.dir, self.record, &rows)? {
+            obs.event(SweepEvent::NoPicture { reason });
+        }
         Ok(rows)
     }
 }

@@ -142,9 +142,11 @@ pub fn status(dir: &Path) -> Result<SweepStatus, SweepError> {
 /// [`status`], then results.csv, summary.csv, summary.md and sweep.png from the runs that
 /// finished (the same tables an in-process sweep writes).
 pub fn collect(dir: &Path) -> Result<SweepStatus, SweepError> {
-    let status = status(dir)?;
+    let mut status = status(dir)?;
     let record = sweep::read_record(dir)?;
-    sweep::write_tables(&RunDir { path: dir.to_path_buf() }, &record, &status.rows)?;
+    if let Some(reason) = sweep::write_tables(&RunDir { path: dir.to_path_buf() }, &record, &status.rows)? {
+        status.notes.push(format!("sweep.png not drawn: {reason}"));
+    }
     Ok(status)
 }
 

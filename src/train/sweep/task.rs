@@ -13,7 +13,7 @@ use crate::device::DeviceChoice;
 use crate::train::run::rundir::{RunDir, RunDirError};
 use crate::train::sweep::table::RunStatus;
 use crate::train::sweep::{self, FAILED, SweepContext, SweepError, SweepRecord};
-use crate::train::{Ending, RunReport, interrupt};
+use crate::train::{Ending, RunReport};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -198,8 +198,6 @@ pub fn run_name(record: &SweepRecord, dir: &Path, index: usize) -> Result<String
 /// Runs task `index` of the sweep in `dir`: trains, resumes or skips its run (see the module
 /// docs), recording the attempt in `tasks/<index>.json`.
 pub fn run_task(dir: &Path, index: usize, opts: TaskOptions) -> Result<TaskReport, SweepError> {
-    // Installed first so a SIGTERM while the data load is already a clean stop.
-    interrupt::install();
     let record = sweep::read_record(dir)?;
     let run = run_name(&record, dir, index)?;
     let _lock = match TaskLock::acquire_patiently(dir, index)? {
