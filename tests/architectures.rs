@@ -10,7 +10,7 @@ fn every_architecture_trains_a_few_steps() {
     let knobs: Vec<String> = ["n_train=20", "n_test=6"].map(String::from).to_vec();
     let data: avc::data::TrainingData =
         avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap()).into();
-    let scratch = std::env::temp_dir().join(format!("avc-test-every-arch-{}", std::process::id()));
+    let scratch = crate::scratch_dir("every-arch");
     for path in crate::architecture_files() {
         let compiled = crate::compile_ok(&path);
         let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=6"].map(String::from).to_vec();
@@ -18,7 +18,7 @@ fn every_architecture_trains_a_few_steps() {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");
         let opts = avc::train::TrainOptions {
             device: tch::Device::Cpu,
-            runs_dir: scratch.clone(),
+            runs_dir: scratch.to_path_buf(),
             run_name: Some(name),
             arch_path: path.clone(),
             verbose: false,

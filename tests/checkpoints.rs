@@ -8,7 +8,7 @@ use avc::train::init::InitFrom;
 use avc::train::weights::{self, LoadReport, NamedShape, ShapeMismatch};
 use avc::train::{DataSource, Ending, RunReport, TrainConfig, TrainOptions, resume, train};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::Tensor;
 
 /// An audio tower (aproj -> arnn), a video projection and a joint LSTM.
@@ -50,10 +50,8 @@ const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", 
 const TOWER: [&str; 6] =
     ["aproj.bias", "aproj.weight", "arnn.bias_hh_l0", "arnn.bias_ih_l0", "arnn.weight_hh_l0", "arnn.weight_ih_l0"];
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avc-test-ckpt-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(name: &str) -> crate::Scratch {
+    let dir = crate::scratch_dir(&format!("ckpt-{name}"));
     dir
 }
 

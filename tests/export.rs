@@ -40,8 +40,7 @@ fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
 #[test]
 fn exported_weights_reproduce_avc_in_torch_nn() {
     let _rng = crate::torch_rng_lock();
-    let scratch = std::env::temp_dir().join(format!("avc-test-export-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let scratch = crate::scratch_dir("export");
     let python = crate::venv_python();
     assert!(python.exists(), "{} is missing: run scripts/libtorch.sh", python.display());
     for (arch, twin) in
@@ -63,8 +62,7 @@ fn exported_weights_reproduce_avc_in_torch_nn() {
 #[test]
 fn a_shared_layer_is_exported_once_under_its_owner() {
     let _rng = crate::torch_rng_lock();
-    let scratch = std::env::temp_dir().join(format!("avc-test-export-shared-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let scratch = crate::scratch_dir("export-shared");
     let (weights, _) = trained_and_exported("ta_lstm_metric.avc", &scratch);
     let names: Vec<String> = tch::Tensor::read_safetensors(&weights).unwrap().into_iter().map(|(n, _)| n).collect();
     assert!(names.iter().any(|n| n == "vfc.weight"), "{names:?}");

@@ -3,7 +3,7 @@
 //! finishes the work.
 
 use avc::train::checkpoint::{Checkpoint, TrainingState, WEIGHTS};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,10 +13,8 @@ fn arch() -> String {
 
 const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avc-test-sigint-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(name: &str) -> crate::Scratch {
+    let dir = crate::scratch_dir(&format!("sigint-{name}"));
     std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     dir
 }

@@ -14,9 +14,7 @@ const KNOBS: [&str; 5] = ["n_train=40", "n_test=8", "steps=24", "video_dim=16", 
 #[test]
 fn profiled_shares_cover_every_phase_and_add_up() {
     let _rng = crate::torch_rng_lock();
-    let dir = std::env::temp_dir().join(format!("avc-test-profile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::scratch_dir("profile");
     std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let compiled = crate::compile_ok(&dir.join("tiny.yaml"));
     let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();

@@ -74,3 +74,25 @@ train: {train}
 "
     )
 }
+
+/// A test's scratch directory: a fresh `tempfile` directory named after the test, removed
+/// when dropped, also when the test fails part-way. It reads as the `Path` it is.
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+pub fn scratch_dir(name: &str) -> Scratch {
+    let dir = tempfile::Builder::new().prefix(&format!("avc-test-{name}-")).tempdir();
+    Scratch(dir.expect("a scratch directory under the system's temporary directory"))
+}

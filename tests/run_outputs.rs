@@ -10,10 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avc-test-outputs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(name: &str) -> crate::Scratch {
+    let dir = crate::scratch_dir(&format!("outputs-{name}"));
     dir
 }
 
@@ -86,7 +84,7 @@ fn event_file_is_framed_tfrecords() {
     let path = w.path().to_path_buf();
     let name = path.file_name().unwrap().to_str().unwrap();
     assert!(name.starts_with("events.out.tfevents."), "{name}");
-    assert_eq!(path.parent(), Some(dir.as_path()));
+    assert_eq!(path.parent(), Some(&*dir));
     let records = read_records(&path);
     assert_eq!(records.len(), 3);
     // The version event: wall_time (field 1, fixed64), file_version (field 3); step 0 is

@@ -43,7 +43,7 @@ fn train_small(file: &str, clips: usize, epochs: usize) -> (Vec<f64>, f64) {
     let data: avc::data::TrainingData =
         avc::data::synth::generate(&avc::train::synth_config(7, &knobs).unwrap()).into();
     let runs = scratch(&format!("summaries-{file}"));
-    let mut opts = options(runs.clone());
+    let mut opts = options(runs.to_path_buf());
     opts.data_source = DataSource::Synth { seed: 7, knobs };
     let report = train(&compiled, &data, &cfg, &opts).unwrap();
     let _ = std::fs::remove_dir_all(runs);

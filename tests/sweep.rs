@@ -9,7 +9,7 @@ use avc::train::sweep::{
 use avc::train::sweep_grid::Grid;
 use avc::train::sweep_plot::SWEEP_SIZE;
 use avc::train::sweep_table::RunStatus;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn arch() -> String {
     crate::small_model(16, "{epochs: 2, batch_size: 8, lr: 0.01}")
@@ -17,10 +17,8 @@ fn arch() -> String {
 
 const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avc-test-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(name: &str) -> crate::Scratch {
+    let dir = crate::scratch_dir(&format!("sweep-{name}"));
     dir
 }
 

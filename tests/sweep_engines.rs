@@ -14,10 +14,8 @@ use std::process::{Command, Output};
 const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 const SETS: [&str; 2] = ["train.lr=0.01,0.05", "train.batch_size=8,16"];
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avc-test-engines-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(name: &str) -> crate::Scratch {
+    let dir = crate::scratch_dir(&format!("engines-{name}"));
     std::fs::write(dir.join("tiny.yaml"), crate::small_model(16, "{epochs: 2, batch_size: 8, lr: 0.01}")).unwrap();
     dir
 }

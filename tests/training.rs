@@ -42,9 +42,8 @@ pub fn compile_text(text: &str) -> Compiled {
     }
 }
 
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avc-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+pub fn scratch(name: &str) -> crate::Scratch {
+    let dir = crate::scratch_dir(&format!("{name}"));
     dir
 }
 
@@ -79,7 +78,7 @@ fn loss_falls_and_the_run_directory_is_complete() {
     let compiled = compile_text(TINY);
     let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
     let runs = scratch("loss");
-    let report = train(&compiled, &tiny_data(), &cfg, &options(runs.clone())).unwrap();
+    let report = train(&compiled, &tiny_data(), &cfg, &options(runs.to_path_buf())).unwrap();
     let losses: Vec<f64> = report.epochs.iter().map(|m| m.train_loss).collect();
     assert_eq!(losses.len(), 4);
     assert!(losses[3] < losses[0], "training loss did not fall: {losses:?}");
@@ -102,7 +101,7 @@ fn loss_falls_and_the_run_directory_is_complete() {
 fn data_that_does_not_fit_the_inputs_is_rejected_by_name() {
     let compiled = compile_text(&TINY.replace("video: [24, 16]", "video: [24, 32]"));
     let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
-    let err = train(&compiled, &tiny_data(), &cfg, &options(scratch("shape"))).unwrap_err();
+    let err = train(&compiled, &tiny_data(), &cfg, &options(scratch("shape").to_path_buf())).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("input `video` is declared as [24, 32]"), "{text}");
     assert!(text.contains("[24, 16]"), "{text}");
@@ -115,11 +114,11 @@ fn same_seed_same_numbers() {
     let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=2".into()]).unwrap();
     let data = tiny_data();
     let (a, b) = (scratch("repro-a"), scratch("repro-b"));
-    let first = train(&compiled, &data, &cfg, &options(a.clone())).unwrap();
-    let second = train(&compiled, &data, &cfg, &options(b.clone())).unwrap();
+    let first = train(&compiled, &data, &cfg, &options(a.to_path_buf())).unwrap();
+    let second = train(&compiled, &data, &cfg, &options(b.to_path_buf())).unwrap();
     assert_eq!(numbers(&first), numbers(&second));
     let other = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=2".into(), "train.seed=9".into()]).unwrap();
-    let third = train(&compiled, &data, &other, &options(scratch("repro-c"))).unwrap();
+    let third = train(&compiled, &data, &other, &options(scratch("repro-c").to_path_buf())).unwrap();
     assert_ne!(numbers(&first), numbers(&third), "another seed must change the run");
     let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
 }
@@ -130,10 +129,10 @@ fn an_interrupted_run_resumes_to_the_same_numbers() {
     let compiled = compile_text(TINY);
     let data = tiny_data();
     let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=3".into()]).unwrap();
-    let whole = train(&compiled, &data, &cfg, &options(scratch("whole"))).unwrap();
+    let whole = train(&compiled, &data, &cfg, &options(scratch("whole").to_path_buf())).unwrap();
     // Stop in the middle of epoch 2, as Ctrl-C would, then resume from `last`.
     let runs = scratch("resumed");
-    let mut opts = options(runs.clone());
+    let mut opts = options(runs.to_path_buf());
     opts.overrides = vec!["train.epochs=3".into()];
     opts.stop_at = Some((2, 2));
     let stopped = train(&compiled, &data, &cfg, &opts).unwrap();
