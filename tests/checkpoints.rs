@@ -51,8 +51,7 @@ const TOWER: [&str; 6] =
     ["aproj.bias", "aproj.weight", "arnn.bias_hh_l0", "arnn.bias_ih_l0", "arnn.weight_hh_l0", "arnn.weight_ih_l0"];
 
 fn scratch(name: &str) -> crate::Scratch {
-    let dir = crate::scratch_dir(&format!("ckpt-{name}"));
-    dir
+    crate::scratch_dir(&format!("ckpt-{name}"))
 }
 
 fn compile(dir: &Path, name: &str, text: &str) -> Compiled {

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn scratch(name: &str) -> crate::Scratch {
-    let dir = crate::scratch_dir(&format!("outputs-{name}"));
-    dir
+    crate::scratch_dir(&format!("outputs-{name}"))
 }
 
 fn ranking(top1: f64, top5: f64, mrr: f64, median_rank: f64, queries: usize) -> Ranking {

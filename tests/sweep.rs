@@ -18,8 +18,7 @@ fn arch() -> String {
 const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 
 fn scratch(name: &str) -> crate::Scratch {
-    let dir = crate::scratch_dir(&format!("sweep-{name}"));
-    dir
+    crate::scratch_dir(&format!("sweep-{name}"))
 }
 
 fn options(dir: &Path, name: &str) -> SweepOptions {

@@ -43,8 +43,7 @@ pub fn compile_text(text: &str) -> Compiled {
 }
 
 pub fn scratch(name: &str) -> crate::Scratch {
-    let dir = crate::scratch_dir(&format!("{name}"));
-    dir
+    crate::scratch_dir(name)
 }
 
 pub fn options(runs: PathBuf) -> TrainOptions {
