@@ -55,6 +55,62 @@ impl DeviceChoice {
     }
 }
 
+/// How much memory a device has, in bytes, when it can be found out: for the CPU the
+/// machine's memory (or the cgroup's limit, when lower); for a GPU its total memory, from
+/// the CUDA driver. What `avc check` and `avc train` measure a model against before
+/// libtorch allocates anything.
+pub fn memory_bytes(device: Device) -> Option<u64> {
+    match device {
+        Device::Cpu => host_memory(),
+        Device::Cuda(n) => cuda_memory(n),
+        _ => None,
+    }
+}
+
+/// MemTotal of /proc/meminfo, lowered to the cgroup's memory limit if there is one.
+fn host_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let total = kib.checked_mul(1024)?;
+    let limit = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok())
+        .min();
+    Some(limit.map_or(total, |l| l.min(total)))
+}
+
+/// The total memory of GPU `ordinal` from the CUDA driver library (loaded here: tch has no
+/// memory query). `None` when the driver or the device is not there.
+fn cuda_memory(ordinal: usize) -> Option<u64> {
+    use std::ffi::{CStr, c_int, c_void};
+    type Init = unsafe extern "C" fn(u32) -> c_int;
+    type DeviceGet = unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
+    type TotalMem = unsafe extern "C" fn(*mut usize, c_int) -> c_int;
+    let ordinal = c_int::try_from(ordinal).ok()?;
+    // SAFETY: dlopen/dlsym are given NUL-terminated names; each symbol is called with the
+    // signature the CUDA driver API documents for it, and only when it was found. The
+    // library handle is never closed (libtorch keeps the driver loaded anyway).
+    unsafe {
+        let lib = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        if lib.is_null() {
+            return None;
+        }
+        let symbol = |name: &CStr| -> Option<*mut c_void> {
+            let p = libc::dlsym(lib, name.as_ptr());
+            (!p.is_null()).then_some(p)
+        };
+        let init: Init = std::mem::transmute(symbol(c"cuInit")?);
+        let device_get: DeviceGet = std::mem::transmute(symbol(c"cuDeviceGet")?);
+        let total_mem: TotalMem = std::mem::transmute(symbol(c"cuDeviceTotalMem_v2")?);
+        let mut device: c_int = 0;
+        let mut bytes: usize = 0;
+        if init(0) != 0 || device_get(&mut device, ordinal) != 0 || total_mem(&mut bytes, device) != 0 {
+            return None;
+        }
+        u64::try_from(bytes).ok()
+    }
+}
+
 /// A one-word name for logs and manifests: `cpu`, `cuda:0`.
 pub fn device_name(d: Device) -> String {
     match d {
@@ -102,5 +158,15 @@ mod tests {
         assert_eq!("cuda:1".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(1)));
         assert!("tpu".parse::<DeviceChoice>().is_err());
         assert_eq!(DeviceChoice::Cpu.resolve(), Ok(Device::Cpu));
+    }
+
+    #[test]
+    fn knows_the_host_memory() {
+        let bytes = memory_bytes(Device::Cpu).expect("/proc/meminfo is readable on Linux");
+        assert!(bytes > 256 << 20, "{bytes} bytes");
+        // No GPU here, or one with some memory: never a made-up number.
+        if let Some(gpu) = memory_bytes(Device::Cuda(0)) {
+            assert!(gpu > 256 << 20);
+        }
     }
 }

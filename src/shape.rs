@@ -74,8 +74,9 @@ impl Shape {
     }
 
     /// The product of the fixed per-sample axes; `None` when one is symbolic.
+    /// Saturates at `i64::MAX` rather than wrapping (the checker refuses such sizes).
     pub fn per_sample_elems(&self) -> Option<i64> {
-        self.0.iter().skip(1).map(Dim::fixed).product()
+        self.0.iter().skip(1).map(Dim::fixed).try_fold(1i64, |acc, d| Some(acc.saturating_mul(d?)))
     }
 
     /// Resolves a possibly negative axis into `0..rank`.

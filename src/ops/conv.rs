@@ -6,6 +6,7 @@ use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
     fixed_axis, xavier,
 };
+use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 
@@ -103,12 +104,12 @@ impl OpImpl for Conv1d {
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
         let f = ins[0].0[2].fixed().unwrap_or(0);
-        self.out * f * self.kernel + if self.bias { self.out } else { 0 }
+        product(&[self.out, f, self.kernel]).saturating_add(if self.bias { self.out } else { 0 })
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         let f = ins[0].0[2].fixed()?;
-        Some(out.per_sample_elems()? * f * self.kernel)
+        Some(product(&[out.per_sample_elems()?, f, self.kernel]))
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {

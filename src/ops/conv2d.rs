@@ -8,6 +8,7 @@ use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
     fixed_axis, xavier,
 };
+use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 
@@ -81,7 +82,7 @@ impl Conv2d {
 
     /// Weight entries per output channel: the input channels times the window area.
     fn fan_in(&self, ins: &[Shape]) -> i64 {
-        ins[0].0[1].fixed().unwrap_or(1) * self.kernel * self.kernel
+        product(&[ins[0].0[1].fixed().unwrap_or(1), self.kernel, self.kernel])
     }
 }
 
@@ -98,12 +99,12 @@ impl OpImpl for Conv2d {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        self.out * self.fan_in(ins) + if self.bias { self.out } else { 0 }
+        product(&[self.out, self.fan_in(ins)]).saturating_add(if self.bias { self.out } else { 0 })
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         ins[0].0[1].fixed()?;
-        Some(out.per_sample_elems()? * self.fan_in(ins))
+        Some(product(&[out.per_sample_elems()?, self.fan_in(ins)]))
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {

@@ -4,6 +4,7 @@ use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, fixed_axis,
     xavier,
 };
+use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 
@@ -50,12 +51,12 @@ impl OpImpl for Linear {
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
         let f = ins[0].last().and_then(Dim::fixed).unwrap_or(0);
-        f * self.out + if self.bias { self.out } else { 0 }
+        product(&[f, self.out]).saturating_add(if self.bias { self.out } else { 0 })
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         let f = ins[0].last()?.fixed()?;
-        Some(out.per_sample_elems()? * f)
+        Some(product(&[out.per_sample_elems()?, f]))
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {

@@ -1,6 +1,7 @@
 //! Normalisation and regularisation.
 
 use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
+use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 
@@ -98,7 +99,7 @@ impl OpImpl for BatchNorm {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        if self.affine { 2 * self.features(ins) } else { 0 }
+        if self.affine { product(&[2, self.features(ins)]) } else { 0 }
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
@@ -208,7 +209,7 @@ impl OpImpl for LayerNorm {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        if self.affine { 2 * features(ins) } else { 0 }
+        if self.affine { product(&[2, features(ins)]) } else { 0 }
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {

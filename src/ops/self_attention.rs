@@ -6,6 +6,7 @@ use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
     fixed_axis, xavier,
 };
+use super::product;
 use crate::shape::Shape;
 use tch::{Tensor, nn};
 
@@ -72,13 +73,13 @@ impl OpImpl for SelfAttention {
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
         let f = Self::width(ins);
-        4 * f * f + 4 * f
+        product(&[4, f, f]).saturating_add(product(&[4, f]))
     }
 
     fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
         let (t, f) = (ins[0].0[1].fixed()?, ins[0].0[2].fixed()?);
         // Four projections per step, then q k^T and weights x v over every pair of steps.
-        Some(4 * t * f * f + 2 * t * t * f)
+        Some(product(&[4, t, f, f]).saturating_add(product(&[2, t, t, f])))
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {

@@ -55,7 +55,7 @@ macro_rules! comparison {
                 compared(ins)
             }
             fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
-                Some($macs_per_elem * ins[0].per_sample_elems()?)
+                Some(super::product(&[$macs_per_elem, ins[0].per_sample_elems()?]))
             }
             fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
                 Ok(Box::new($ty))
