@@ -3,7 +3,6 @@
 //! I/O errors), 130 (stopped by Ctrl-C after saving a checkpoint).
 
 use avc::compile::{self, Compiled, Failed};
-use avc::data;
 use avc::device::DeviceChoice;
 use avc::diag::{self, Diagnostic};
 use avc::source::SourceFile;
@@ -74,41 +73,9 @@ enum Command {
         profile: bool,
     },
     /// Train an architecture over a grid of settings and seeds, one run directory each, and
-    /// tabulate and plot the results (mean and std over seeds).
-    Sweep {
-        /// The architecture file (not needed with --resume).
-        #[arg(required_unless_present = "resume")]
-        file: Option<PathBuf>,
-        /// Continue a sweep directory: finished runs are skipped, a stopped run resumes from
-        /// its `last` checkpoint, the rest start.
-        #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "data", "name", "overrides", "seeds"])]
-        resume: Option<PathBuf>,
-        /// A setting, or a list of values to sweep: `--set train.lr=1e-1,5e-2,1e-2`. The grid is
-        /// the product of all lists.
-        #[arg(long = "set", value_name = "train.KEY=V1,V2,...")]
-        overrides: Vec<String>,
-        /// N (seeds 1..=N) or a list of seeds (`1,5,9`): every grid point is trained once per seed.
-        #[arg(long, default_value = "1")]
-        seeds: String,
-        #[command(flatten)]
-        source: SourceArgs,
-        /// Parent directory of the sweep directory.
-        #[arg(long, default_value = "runs")]
-        runs: PathBuf,
-        /// Name of the sweep directory (default: sweep-<architecture>-<NNN>). Running the same
-        /// command with the same name again continues it.
-        #[arg(long)]
-        name: Option<String>,
-        /// Stop every epoch of every run after this many batches (smoke tests).
-        #[arg(long)]
-        max_batches: Option<usize>,
-        /// Train at most this many runs now, then stop (continue later with --resume).
-        #[arg(long)]
-        max_runs: Option<usize>,
-        /// Only the per-run result lines and the summary, no per-epoch lines.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    /// tabulate and plot the results (mean and std over seeds); or hand the grid to Slurm or
+    /// GNU parallel (--emit) and collect it (--status, --collect). docs/sweeps.md.
+    Sweep(Box<cli::sweep::SweepArgs>),
     /// Evaluate a trained run on its test split or other data: both directions, the 30-way
     /// and the full N-way protocol, 95% intervals; writes an evaluation directory.
     Eval(cli::eval::EvalArgs),
@@ -123,7 +90,7 @@ enum Command {
     /// Data set tools.
     Data {
         #[command(subcommand)]
-        command: DataCommand,
+        command: cli::data::DataCommand,
     },
     /// Draw the graph: SVG (written by avc itself), DOT or Mermaid.
     Graph {
@@ -205,10 +172,13 @@ impl InitArgs {
 /// Where the data come from and where the model runs: the same for `train` and `sweep`.
 #[derive(clap::Args)]
 struct SourceArgs {
-    /// A directory in the course's layout (<id>/vfeat.npy, <id>/afeat.npy, train.txt,
-    /// test_video.txt, test_audio.txt). Without it: the embedded synthetic data set.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// A course-layout directory (<id>/vfeat.npy, <id>/afeat.npy, train.txt, test_video.txt,
+    /// test_audio.txt), yt8m:PATH_OR_GLOB (YouTube-8M TFRecords), a data file (.yaml) or
+    /// synth[:SEED] (docs/data.md). Without it: the embedded synthetic data set.
+    #[arg(long, value_name = "SOURCE")]
+    data: Option<String>,
+    #[command(flatten)]
+    lists: cli::data::ListArgs,
     /// Seed of the embedded synthetic data set.
     #[arg(long, default_value_t = 1)]
     data_seed: u64,
@@ -222,28 +192,10 @@ struct SourceArgs {
 }
 
 impl SourceArgs {
-    fn data_source(self) -> DataSource {
-        match self.data {
-            Some(path) => DataSource::Dir { path },
-            None => DataSource::Synth { seed: self.data_seed, knobs: self.synth },
-        }
+    fn data_source(&self) -> Result<DataSource, u8> {
+        let source = cli::data::source(self.data.as_deref(), &self.lists, &self.synth, Some(self.data_seed));
+        source.map(|s| s.unwrap_or(DataSource::synth(self.data_seed))).map_err(fail_io)
     }
-}
-
-#[derive(Subcommand)]
-enum DataCommand {
-    /// Write the embedded synthetic data set in the course's on-disk layout.
-    Synth {
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Change a knob, e.g. `--synth noise=0.5`. Knobs: seed, n_train, n_test, steps,
-        /// video_dim, audio_dim, scenes, latent_dim, min_segment, max_segment, max_lag,
-        /// shuffled_deck, signal, nuisance, distractor, ambient, noise, onset.
-        #[arg(long = "synth", value_name = "KEY=VALUE")]
-        synth: Vec<String>,
-    },
 }
 
 fn main() -> ExitCode {
@@ -252,11 +204,11 @@ fn main() -> ExitCode {
         Command::Check { file, message_format } => check(&file, message_format),
         Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, init, profile } => {
             let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
-            match (device, resume, file) {
-                (Err(e), _, _) => Err(fail_io(e)),
-                (Ok(device), Some(run), _) => resume_cmd(&run, &overrides, device, quiet, profile),
-                (Ok(device), None, Some(file)) => {
-                    let data_source = source.data_source();
+            match (device, resume, file, source.data_source()) {
+                (Err(e), ..) => Err(fail_io(e)),
+                (_, _, _, Err(code)) => Err(code),
+                (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile),
+                (Ok(device), None, Some(file), Ok(data_source)) => {
                     let opts = TrainOptions {
                         device,
                         runs_dir: runs,
@@ -272,35 +224,10 @@ fn main() -> ExitCode {
                     };
                     train_cmd(&file, &opts)
                 }
-                (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume RUN")),
+                (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume RUN")),
             }
         }
-        Command::Sweep { file, resume, overrides, seeds, source, runs, name, max_batches, max_runs, quiet } => {
-            let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
-            let limits = train::sweep::SweepLimits { max_runs, stop_at: None };
-            match (device, resume, file) {
-                (Err(e), _, _) => Err(fail_io(e)),
-                (Ok(device), Some(dir), _) => {
-                    sweep_finish(train::sweep::resume_sweep(&dir, device, !quiet, limits), quiet)
-                }
-                (Ok(device), None, Some(file)) => {
-                    let data_source = source.data_source();
-                    let opts = train::sweep::SweepOptions {
-                        device,
-                        runs_dir: runs,
-                        name,
-                        arch_path: file.clone(),
-                        verbose: !quiet,
-                        data_source,
-                        max_batches,
-                        command: command_line(),
-                        limits,
-                    };
-                    sweep_cmd(&file, &overrides, &seeds, &opts, quiet)
-                }
-                (Ok(_), None, None) => Err(fail_io("give an architecture file, or --resume SWEEP_DIR")),
-            }
-        }
+        Command::Sweep(args) => cli::sweep::sweep_cmd(*args),
         Command::Eval(args) => cli::eval::eval_cmd(args),
         Command::Retrieve(args) => cli::eval::retrieve_cmd(args),
         Command::Runs { dir } => match train::runs::list(&dir) {
@@ -310,7 +237,7 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(fail_io(format!("{}: {e}", dir.display()))),
         },
-        Command::Data { command: DataCommand::Synth { out, seed, synth } } => synth_cmd(&out, seed, &synth),
+        Command::Data { command } => cli::data::run(command),
         Command::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
         Command::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
         Command::Export { run, output, checkpoint, sample, sample_clips } => {
@@ -460,65 +387,6 @@ fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8>
     Ok(())
 }
 
-fn sweep_cmd(
-    file: &Path,
-    sets: &[String],
-    seeds: &str,
-    opts: &train::sweep::SweepOptions,
-    quiet: bool,
-) -> Result<(), u8> {
-    let grid = train::sweep_grid::Grid::parse(sets, seeds).map_err(fail_io)?;
-    let compiled = compile_or_report(file, MessageFormat::Human)?;
-    if opts.verbose {
-        let runs = grid.runs().len();
-        println!("sweeping {} over {runs} run{}", file.display(), if runs == 1 { "" } else { "s" });
-    }
-    sweep_finish(train::sweep::sweep(&compiled, &grid, opts), quiet)
-}
-
-/// Reports how a sweep call ended: where the tables are, or how to continue.
-fn sweep_finish(result: Result<train::sweep::SweepReport, train::sweep::SweepError>, quiet: bool) -> Result<(), u8> {
-    use train::sweep::{SweepEnding, SweepError};
-    let report = result.map_err(|e| {
-        eprintln!("error: {e}");
-        match e {
-            SweepError::Grid(_) | SweepError::Dir(_) | SweepError::Record { .. } => 2,
-            _ => 1,
-        }
-    })?;
-    let dir = report.dir.display();
-    let done = report.rows.iter().filter(|r| r.status == train::sweep_table::RunStatus::Done).count();
-    match report.ending {
-        SweepEnding::Interrupted => {
-            println!(
-                "stopped; finished runs are kept and the stopped one has a checkpoint. Continue with: avc sweep --resume {dir}"
-            );
-            Err(130)
-        }
-        SweepEnding::Paused => {
-            println!("{done} of {} runs done; continue with: avc sweep --resume {dir}", report.rows.len());
-            Ok(())
-        }
-        SweepEnding::Completed => {
-            if !quiet {
-                print!("{}", std::fs::read_to_string(report.dir.join("summary.csv")).unwrap_or_default());
-            }
-            println!("{done} of {} runs done; results.csv, summary.md and sweep.png in {dir}", report.rows.len());
-            Ok(())
-        }
-    }
-}
-
-/// The command line as typed (arguments with spaces quoted), for the sweep's record.
-fn command_line() -> String {
-    let words: Vec<String> = std::env::args()
-        .enumerate()
-        .map(|(i, a)| if i == 0 { "avc".to_string() } else { a })
-        .map(|a| if a.contains([' ', '\'', '"']) { format!("'{}'", a.replace('\'', "'\\''")) } else { a })
-        .collect();
-    words.join(" ")
-}
-
 fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {
     use avc::graph::PictureFormat;
     let format = match (format, &output) {
@@ -559,13 +427,6 @@ fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>) -> Result<(), u
             Ok(())
         }
     }
-}
-
-fn synth_cmd(out: &Path, seed: u64, knobs: &[String]) -> Result<(), u8> {
-    let ds = train::synth_config(seed, knobs).and_then(|c| data::synth::try_generate(&c)).map_err(fail_io)?;
-    data::course::write(&ds, out).map_err(fail_io)?;
-    println!("wrote {} train and {} test clips to {}", ds.train.len(), ds.test.len(), out.display());
-    Ok(())
 }
 
 fn doctor() -> Result<(), u8> {

@@ -24,7 +24,8 @@ fn every_architecture_compiles_and_its_summary_is_stable() {
 fn every_architecture_trains_a_few_steps() {
     let _rng = crate::torch_rng_lock();
     let knobs: Vec<String> = ["n_train=20", "n_test=6"].map(String::from).to_vec();
-    let data = avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap());
+    let data: avc::data::TrainingData =
+        avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap()).into();
     let scratch = std::env::temp_dir().join(format!("avc-test-every-arch-{}", std::process::id()));
     for path in crate::architecture_files() {
         let compiled = crate::compile_ok(&path);

@@ -63,8 +63,8 @@ fn compile(dir: &Path, name: &str, text: &str) -> Compiled {
     crate::compile_ok(&path)
 }
 
-fn data() -> avc::data::Dataset {
-    avc::data::synth::generate(&avc::train::synth_config(4, &KNOBS.map(String::from)).unwrap())
+fn data() -> avc::data::TrainingData {
+    avc::data::synth::generate(&avc::train::synth_config(4, &KNOBS.map(String::from)).unwrap()).into()
 }
 
 /// Trains `compiled` (from `arch` in `dir`) into `dir/runs/<name>`, one batch per epoch.

@@ -15,7 +15,8 @@ fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
     let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
     let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
     let knobs: Vec<String> = KNOBS.map(String::from).to_vec();
-    let data = avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap());
+    let data: avc::data::TrainingData =
+        avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap()).into();
     let opts = TrainOptions {
         device: tch::Device::Cpu,
         runs_dir: scratch.to_path_buf(),

@@ -20,7 +20,8 @@ fn profiled_shares_cover_every_phase_and_add_up() {
     std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let compiled = crate::compile_ok(&dir.join("tiny.yaml"));
     let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
-    let data = avc::data::synth::generate(&avc::train::synth_config(5, &KNOBS.map(String::from)).unwrap());
+    let data: avc::data::TrainingData =
+        avc::data::synth::generate(&avc::train::synth_config(5, &KNOBS.map(String::from)).unwrap()).into();
     let options = |name: &str, profile: bool| TrainOptions {
         device: tch::Device::Cpu,
         runs_dir: dir.join("runs"),

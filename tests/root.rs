@@ -2,6 +2,7 @@
 
 mod architectures;
 mod checkpoints;
+mod data_sources;
 mod diagnostics;
 mod docs;
 mod dsl;
@@ -21,7 +22,9 @@ mod profile;
 mod run_outputs;
 mod sizes;
 pub use run_outputs::venv_python;
+mod split;
 mod sweep;
+mod sweep_engines;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

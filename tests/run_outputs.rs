@@ -5,7 +5,7 @@ use avc::eval::Ranking;
 use avc::train::EpochMetrics;
 use avc::train::curves::{CURVES_SIZE, plot_curves};
 use avc::train::summary_md::summary_markdown;
-use avc::train::tensorboard::{EventWriter, crc32c, masked_crc32c};
+use avc::train::tensorboard::{Event, EventWriter, What, crc32c, masked_crc32c};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,15 +89,20 @@ fn event_file_is_framed_tfrecords() {
     assert_eq!(path.parent(), Some(dir.as_path()));
     let records = read_records(&path);
     assert_eq!(records.len(), 3);
-    // The version event: wall_time (field 1, fixed64), step 0, file_version (field 3).
+    // The version event: wall_time (field 1, fixed64), file_version (field 3); step 0 is
+    // proto3's default and so not on the wire (TensorFlow's writer omits it too).
     assert_eq!(records[0][0], 0x09);
-    assert!(records[0].ends_with(b"\x10\x00\x1a\x0dbrain.Event:2"), "{:?}", records[0]);
+    assert!(records[0].ends_with(b"\x1a\x0dbrain.Event:2"), "{:?}", records[0]);
+    let version = <Event as prost::Message>::decode(records[0].as_slice()).unwrap();
+    assert_eq!((version.step, version.what), (0, Some(What::FileVersion("brain.Event:2".into()))));
     // A scalar: ... summary (field 5) { value (1) { tag (1) "a", simple_value (2) 0.5f } }.
     let mut summary = vec![0x2a, 10, 0x0a, 8, 0x0a, 1, b'a', 0x15];
     summary.extend_from_slice(&0.5f32.to_le_bytes());
     assert!(records[1].ends_with(&summary), "{:?}", records[1]);
     // A negative step is a ten-byte varint.
     assert_eq!(&records[2][9..11], &[0x10, 0xfd]);
+    let scalar = <Event as prost::Message>::decode(records[2].as_slice()).unwrap();
+    assert_eq!(scalar.step, -3);
     assert_eq!(records[2][20], 0x2a);
     // Two writers in the same second get different files.
     let w2 = EventWriter::create(&dir).unwrap();

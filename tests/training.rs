@@ -28,9 +28,9 @@ train: {epochs: 4, batch_size: 16, lr: 0.01}
 
 const TINY_KNOBS: [&str; 5] = ["n_train=96", "n_test=12", "steps=24", "video_dim=16", "audio_dim=8"];
 
-pub fn tiny_data() -> avc::data::Dataset {
+pub fn tiny_data() -> avc::data::TrainingData {
     let cfg = avc::train::synth_config(3, &TINY_KNOBS.map(String::from)).unwrap();
-    let data = generate(&cfg);
+    let data: avc::data::TrainingData = generate(&cfg).into();
     assert_eq!(data.train.len(), 96);
     data
 }

@@ -20,10 +20,13 @@ pub struct ApplyArgs {
     /// Which checkpoint: best (by validation) or last.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     checkpoint: String,
-    /// The data: a course-layout directory, or `synth` / `synth:SEED` for the embedded set.
-    /// Default: the data the run trained on.
+    /// The data: a course-layout directory, yt8m:PATH_OR_GLOB, a data file (.yaml), or
+    /// `synth` / `synth:SEED` for the embedded set (docs/data.md). Default: the data the run
+    /// trained on.
     #[arg(long, value_name = "SOURCE")]
     data: Option<String>,
+    #[command(flatten)]
+    lists: super::data::ListArgs,
     /// A knob of the embedded synthetic set (`--synth n_test=300`; `avc data synth --help`
     /// lists them); implies `--data synth` unless --data names another seed.
     #[arg(long = "synth", value_name = "KEY=VALUE")]
@@ -95,24 +98,6 @@ fn fail(e: EvalError) -> u8 {
     e.exit_code()
 }
 
-/// `synth`, `synth:SEED` or a directory.
-fn parse_source(text: &str) -> Result<DataSource, String> {
-    match text.strip_prefix("synth") {
-        Some("") => Ok(DataSource::Synth { seed: 1, knobs: Vec::new() }),
-        Some(rest) if rest.starts_with(':') => rest[1..]
-            .parse()
-            .map(|seed| DataSource::Synth { seed, knobs: Vec::new() })
-            .map_err(|_| format!("--data {text}: expected synth:SEED with a whole number")),
-        _ => {
-            let path = PathBuf::from(text);
-            if path.is_file() {
-                return Err(format!("--data {text}: expected a data directory in the course layout, found a file"));
-            }
-            Ok(DataSource::Dir { path })
-        }
-    }
-}
-
 struct Prepared {
     loaded: LoadedRun,
     budget: u64,
@@ -129,16 +114,7 @@ fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
         Some(text) => engine::parse_size(text).map_err(|e| usage(format!("--max-memory {e}")))?,
         None => engine::default_budget(),
     };
-    let mut source = args.data.as_deref().map(parse_source).transpose().map_err(usage)?;
-    if !args.synth.is_empty() {
-        source = match source {
-            None => Some(DataSource::Synth { seed: 1, knobs: args.synth.clone() }),
-            Some(DataSource::Synth { seed, .. }) => Some(DataSource::Synth { seed, knobs: args.synth.clone() }),
-            Some(DataSource::Dir { .. }) => {
-                return Err(usage("--synth applies to the synthetic set, not to a data directory".into()));
-            }
-        };
-    }
+    let source = super::data::source(args.data.as_deref(), &args.lists, &args.synth, None).map_err(usage)?;
     if !run.is_dir() {
         return Err(usage(format!("{}: expected a run directory (made by avc train)", run.display())));
     }

@@ -209,6 +209,27 @@ fn read_clip(
     stream: &str,
     expected: &mut Option<Expected>,
 ) -> Result<(Vec<u8>, [usize; 2]), DataError> {
+    let (npy, shape, found) = open_clip(path, what, stream, expected)?;
+    let [steps, dim] = shape;
+    let order = npy.order();
+    let mut data = vec![0u8; steps * dim];
+    npy.into_inner().read_exact(&mut data).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => truncated(path, &found, steps * dim),
+        _ => DataError::Npy { path: path.to_path_buf(), reason: e.to_string() },
+    })?;
+    if order == Order::Fortran {
+        data = transpose(&data, dim, steps);
+    }
+    Ok((data, shape))
+}
+
+/// An opened `.npy` file: the reader at the start of its data, its shape, and the shape as
+/// its header wrote it.
+type OpenedNpy = (NpyFile<BufReader<File>>, [usize; 2], Vec<u64>);
+
+/// Opens a uint8 2-D `.npy` file and checks its header against (and, on first use, sets)
+/// the stream's expected shape: the reader is left at the start of the data.
+fn open_clip(path: &Path, what: &str, stream: &str, expected: &mut Option<Expected>) -> Result<OpenedNpy, DataError> {
     let file = File::open(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DataError::Missing { path: path.to_path_buf(), what: what.to_string() },
         _ => DataError::Read { path: path.to_path_buf(), source: e },
@@ -242,21 +263,90 @@ fn read_clip(
         Some(_) => {}
         None => *expected = Some(Expected::First(shape, path.to_path_buf())),
     }
-    let [steps, dim] = shape;
-    let order = npy.order();
-    if (steps * dim) as u64 > file_len {
-        return Err(truncated(path, &found, steps * dim));
+    if (shape[0] * shape[1]) as u64 > file_len {
+        return Err(truncated(path, &found, shape[0] * shape[1]));
     }
-    let mut data = vec![0u8; steps * dim];
-    npy.into_inner().read_exact(&mut data).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => truncated(path, &found, steps * dim),
-        _ => DataError::Npy { path: path.to_path_buf(), reason: e.to_string() },
-    })?;
-    if order == Order::Fortran {
-        data = transpose(&data, dim, steps);
-    }
-    Ok((data, shape))
+    Ok((npy, shape, found))
 }
+
+/// Reads a uint8 2-D `.npy` file of any shape: `(bytes, [steps, dim])`; `what` names it in
+/// errors.
+pub fn read_npy(path: &Path, what: &str) -> Result<(Vec<u8>, [usize; 2]), DataError> {
+    read_clip(path, what, "features", &mut None)
+}
+
+/// One clip found by [`index_pairs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedClip {
+    pub video_id: String,
+    pub audio_id: String,
+    pub video: PathBuf,
+    pub audio: PathBuf,
+    /// The shorter of the two files' lengths.
+    pub frames: usize,
+}
+
+/// Reads the headers (not the data) of the pairs `(video entry, audio entry)`: the index a
+/// streamed course split reads from. `strict`: every file must have the expected shape (the
+/// model's, or the first file's) and a pair's lengths must agree, as [`load`] requires;
+/// otherwise only the widths must agree and lengths may differ (they are cropped or padded).
+/// Returns the clips and the `[video, audio]` widths.
+pub fn index_pairs(
+    dir: &Path,
+    pairs: &[(&Listed, &Listed)],
+    lists: [&Path; 2],
+    expect: [Option<[usize; 2]>; 2],
+    strict: bool,
+) -> Result<(Vec<IndexedClip>, [usize; 2]), DataError> {
+    let mut expected: [Option<Expected>; 2] = expect.map(|e| e.map(Expected::Declared));
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut widths = expect.map(|e| e.map(|[_, d]| d));
+    for &((vline, vid), (aline, aid)) in pairs {
+        let paths = [dir.join(vid).join(VIDEO_FILE), dir.join(aid).join(AUDIO_FILE)];
+        let mut shapes = [[0usize; 2]; 2];
+        for (k, stream) in STREAMS_OF_FILES.iter().enumerate() {
+            let (id, line) = if k == 0 { (vid, vline) } else { (aid, aline) };
+            let what = format!("{stream} features of clip '{id}' ({}, line {line})", lists[k].display());
+            let shape = if strict {
+                open_clip(&paths[k], &what, stream, &mut expected[k])?.1
+            } else {
+                let shape = open_clip(&paths[k], &what, stream, &mut None)?.1;
+                match widths[k] {
+                    Some(w) if w != shape[1] => {
+                        return Err(DataError::Shape {
+                            path: paths[k].clone(),
+                            expected: format!(
+                                "[steps, {w}] (any length; the width of the model's {stream} input or the first file)"
+                            ),
+                            found: format!("{shape:?}"),
+                        });
+                    }
+                    Some(_) => {}
+                    None => widths[k] = Some(shape[1]),
+                }
+                shape
+            };
+            shapes[k] = shape;
+        }
+        if strict && shapes[0][0] != shapes[1][0] {
+            let [video, audio] = paths;
+            return Err(DataError::Steps { video, video_steps: shapes[0][0], audio, audio_steps: shapes[1][0] });
+        }
+        let [video, audio] = paths;
+        out.push(IndexedClip {
+            video_id: vid.clone(),
+            audio_id: aid.clone(),
+            video,
+            audio,
+            frames: shapes[0][0].min(shapes[1][0]),
+        });
+        widths = [Some(shapes[0][1]), Some(shapes[1][1])];
+    }
+    Ok((out, widths.map(|w| w.unwrap_or(0))))
+}
+
+/// The stream each clip file holds, in [video, audio] order.
+const STREAMS_OF_FILES: [&str; 2] = ["video", "audio"];
 
 /// The error for a file with less data than its header's shape needs.
 fn truncated(path: &Path, shape: &[u64], bytes: usize) -> DataError {
@@ -450,6 +540,31 @@ impl<'a> Plan<'a> {
         }
         Ok(())
     }
+}
+
+/// Writes one uint8 `[steps, dim]` array as `.npy` at `path` (atomically), creating its
+/// directory.
+pub fn write_npy(path: &Path, data: &[u8], shape: [usize; 2]) -> Result<(), DataError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| DataError::Write { path: parent.to_path_buf(), source: e })?;
+    }
+    write_atomic(path, |w| {
+        WriteOptions::<u8>::new()
+            .default_dtype()
+            .shape(&[shape[0] as u64, shape[1] as u64])
+            .writer(&mut *w)
+            .write_header_only()?;
+        w.write_all(data)
+    })
+}
+
+/// Writes a list file (one id per line) atomically.
+pub fn write_list(path: &Path, ids: &[String]) -> Result<(), DataError> {
+    let mut text = String::new();
+    for id in ids {
+        let _ = writeln!(text, "{id}");
+    }
+    write_atomic(path, |w| w.write_all(text.as_bytes()))
 }
 
 /// Writes `path` through a temporary sibling and a rename; on any error the temporary file is

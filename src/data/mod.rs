@@ -5,7 +5,13 @@
 //! 720 MB as `f32`. The harness dequantizes per batch on the device with [`dequantize`]'s
 //! formula.
 //!
-//! Two sources fill a [`Dataset`]:
+//! Sources ([`source::DataSource`]): the synthetic set, the course layout and YouTube-8M
+//! TFRecord shards ([`yt8m`], [`tfrecord`], [`index`]); [`open()`] turns one into the
+//! [`TrainingData`] a run reads, whose training split is held in memory or streamed per batch
+//! ([`split`], [`prefetch`]), fitted to the model's length ([`crop`]). [`sink`] writes either
+//! layout clip by clip.
+//!
+//! Two sources fill an in-memory [`Dataset`]:
 //! * [`synth`]: the embedded default set, generated deterministically from a seed, so that
 //!   `avc train` works with no download;
 //! * [`course`]: the course's on-disk layout (`DIR/<id>/vfeat.npy`, `afeat.npy` and three
@@ -15,12 +21,28 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub mod convert;
 pub mod course;
+pub mod crop;
+pub mod index;
+pub mod open;
+pub mod prefetch;
 pub mod probe;
+pub mod sink;
+pub mod source;
+pub mod split;
+pub mod stats;
 pub mod synth;
+pub mod tfrecord;
+pub mod training;
+pub mod yt8m;
 
 pub use course::{Layout, load, write};
+pub use open::{Expect, open};
+pub use source::DataSource;
+pub use split::Split;
 pub use synth::{SynthConfig, generate};
+pub use training::{Provenance, TrainingData};
 
 /// The names of the two feature streams, as model inputs refer to them.
 pub const STREAMS: [&str; 2] = ["video", "audio"];
@@ -258,8 +280,20 @@ pub enum DataError {
     #[error("{what} are inconsistent: {reason}")]
     Inconsistent { what: String, reason: String },
 
-    #[error("synthetic data setting '{key}': {reason}")]
+    #[error("data setting '{key}': {reason}")]
     Setting { key: String, reason: String },
+
+    #[error("{}: record {index}: {reason}", shard.display())]
+    Record { shard: PathBuf, index: usize, reason: String },
+
+    #[error("{pattern}: {reason}")]
+    Pattern { pattern: String, reason: String },
+
+    #[error("{}{at}: {reason}", path.display())]
+    DataFile { path: PathBuf, at: String, reason: String },
+
+    #[error("{}:{line}: clip '{id}' is not in {origin}", list.display())]
+    UnknownId { list: PathBuf, line: usize, id: String, origin: String },
 }
 
 #[cfg(test)]

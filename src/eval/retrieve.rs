@@ -12,7 +12,7 @@ use super::evaldir::{csv_field, npy_f32};
 use super::protocol::Direction;
 use crate::ast::OutputKind;
 use crate::check::Tower;
-use crate::data::course::{Listed, parse_list, read_list, read_stream};
+use crate::data::course::{Listed, parse_list, read_list};
 use crate::lower::Encoded;
 use crate::train::{self, DataSource};
 use serde::Serialize;
@@ -46,8 +46,9 @@ pub fn read_ids(list: &Path) -> Result<Vec<Listed>, EvalError> {
     read_list(list).map_err(|e| EvalError::Input(e.to_string()))
 }
 
-/// The features of the clips `ids` of one stream, from a course-layout directory or, for the
-/// synthetic set, from the generated clips (test and training ids alike).
+/// The features of the clips `ids` of one stream, from a course-layout directory or TFRecord
+/// shards (looked up by id), or, for the synthetic set, from the generated clips (test and
+/// training ids alike).
 pub fn load_stream(
     source: &DataSource,
     compiled: &crate::compile::Compiled,
@@ -58,14 +59,17 @@ pub fn load_stream(
     let expect = train::declared_shape(compiled, stream);
     let owned_ids: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
     match source {
-        DataSource::Dir { path } => {
-            let (data, [steps, dim]) = read_stream(path, ids, list, stream, expect)?;
+        DataSource::Dir { .. } | DataSource::Yt8m { .. } => {
+            let (data, [steps, dim]) = crate::data::open::read_ids(source, ids, list, stream, expect)?;
             Ok(OwnedStream { ids: owned_ids, data, steps, dim })
         }
         DataSource::Synth { .. } => {
             let data = train::load_data(compiled, source)?;
+            let crate::data::Split::Memory(train) = &data.train else {
+                return Err(EvalError::Input("the synthetic set is always in memory".into()));
+            };
             let mut by_id: HashMap<&str, (&crate::data::Clips, usize)> = HashMap::new();
-            for clips in [&data.train, &data.test] {
+            for clips in [train, &data.test] {
                 let own = if stream == "audio" { &clips.audio_ids } else { &clips.video_ids };
                 for (i, id) in own.iter().enumerate() {
                     by_id.entry(id.as_str()).or_insert((clips, i));

@@ -55,7 +55,8 @@
 //!   A bare name as a value is a string (as in YAML); elsewhere it is a reference
 //!   ([`ValueKind::Ref`](crate::ast::ValueKind::Ref)).
 //! * Values: integers (`-1`), floats (`0.5`, `1e-3`), `true`/`false`, double-quoted strings
-//!   (escapes `\"`, `\\`, `\n`, `\t`), lists `[1, 2]` and names.
+//!   (escapes `\"`, `\\`, `\n`, `\t`), lists `[1, 2]`, names, and integer arithmetic
+//!   on numbers, names and `width(x)`: `padding: d * (k - 1) / 2` (module `expr`).
 //! * Brackets nest at most 32 deep; a model needs at least one `input` and one `output`.
 
 use super::FrontError;

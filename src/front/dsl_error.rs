@@ -2,7 +2,8 @@
 //! [`Diagnostic`] (labels on the narrowest spans, a help text) only when shown. They reach
 //! the rest of the compiler as [`FrontError::Dsl`](super::FrontError::Dsl).
 
-use super::dsl_syntax::A_STATEMENT;
+use super::dsl_syntax::{A_STATEMENT, OPERATOR_CHARS};
+use super::expr::ARITHMETIC_HELP;
 use crate::ast::{OutputKind, ParamType};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
 use crate::source::Span;
@@ -65,6 +66,9 @@ pub enum DslError {
     /// (`what` = "block `res`").
     #[error("an input comes after the parameters of {what}")]
     InputAfterParam { what: String, span: Span },
+    /// A mistake inside a value expression (shared with the YAML front-end).
+    #[error(transparent)]
+    Expr(#[from] super::expr::ExprError),
 }
 
 const STATEMENT_HELP: &str = "statements start with `let`, `input`, `block`, `output`, `train` \
@@ -94,6 +98,7 @@ impl DslError {
             | BadConstant { span, .. }
             | Alias { span, .. }
             | InputAfterParam { span, .. } => *span,
+            Expr(e) => e.span(),
         }
     }
 
@@ -115,10 +120,14 @@ impl DslError {
             BadConstant { .. } => "dsl::constant",
             Alias { .. } => "dsl::alias",
             InputAfterParam { .. } => "dsl::order",
+            Expr(e) => e.code(),
         }
     }
 
     pub fn to_diagnostic(&self) -> Diagnostic {
+        if let DslError::Expr(e) = self {
+            return e.to_diagnostic();
+        }
         let diag = Diagnostic::error(self.code(), self.to_string());
         let diag = match self {
             DslError::Syntax { expected, found, span, after: Some(after) } => {
@@ -153,6 +162,7 @@ impl DslError {
             BadConstant { .. } => "not a scalar".into(),
             Alias { .. } => "no op or block called".into(),
             InputAfterParam { .. } => "an input after a parameter".into(),
+            Expr(_) => String::new(),
         }
     }
 
@@ -162,6 +172,12 @@ impl DslError {
             Syntax { expected, .. } if expected.starts_with(A_STATEMENT) => STATEMENT_HELP.into(),
             Syntax { expected, .. } if expected.starts_with("`return`") => {
                 "a block's body is its nodes, then `return NAME` (or `return EXPR`) before the `}`".into()
+            }
+            Syntax { found, .. } if found == "`$`" => {
+                "the DSL writes a constant or parameter bare (`k`, not `$k`)".into()
+            }
+            Syntax { found, .. } if found.starts_with('`') && found[1..].starts_with(OPERATOR_CHARS) => {
+                ARITHMETIC_HELP.into()
             }
             Syntax { .. } => return None,
             UnterminatedString { .. } => "strings are written on one line: `\"last\"`".into(),
@@ -188,6 +204,7 @@ impl DslError {
             InputAfterParam { .. } => {
                 "write the inputs first, then the parameters: `lstm(x, hidden: 64)`, `block res(x, hidden: int)`".into()
             }
+            Expr(_) => return None,
         })
     }
 }

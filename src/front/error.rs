@@ -54,6 +54,9 @@ pub enum FrontError {
     /// An error in a `.avc` file (the DSL front-end's own errors).
     #[error(transparent)]
     Dsl(#[from] super::dsl_error::DslError),
+    /// A mistake inside a value expression of a YAML file.
+    #[error(transparent)]
+    Expr(super::expr::ExprError),
 }
 
 const NAME_RULE: &str = "names are letters, digits and `_`, not starting with a digit \
@@ -81,6 +84,7 @@ impl FrontError {
             | BadRef { span, .. }
             | IntOutOfRange { span, .. } => Some(*span),
             Dsl(e) => Some(e.span()),
+            Expr(e) => Some(e.span()),
         }
     }
 
@@ -105,12 +109,15 @@ impl FrontError {
             BadRef { .. } => "yaml::ref",
             IntOutOfRange { .. } => "yaml::int-range",
             Dsl(e) => e.code(),
+            Expr(e) => e.code(),
         }
     }
 
     pub fn to_diagnostic(&self) -> Diagnostic {
-        if let FrontError::Dsl(e) = self {
-            return e.to_diagnostic();
+        match self {
+            FrontError::Dsl(e) => return e.to_diagnostic(),
+            FrontError::Expr(e) => return e.to_diagnostic(),
+            _ => {}
         }
         let mut diag = Diagnostic::error(self.code(), self.to_string());
         if let Some(span) = self.span() {
@@ -141,7 +148,7 @@ impl FrontError {
             UnknownParamType { .. } => "unknown type".into(),
             BadRef { .. } => "bad reference".into(),
             IntOutOfRange { .. } => "too large".into(),
-            Dsl(_) => String::new(),
+            Dsl(_) | Expr(_) => String::new(),
         }
     }
 
@@ -189,7 +196,7 @@ impl FrontError {
                 e.g. `$hidden`"
                 .into(),
             IntOutOfRange { .. } => "integers must lie between -2^63 and 2^63 - 1".into(),
-            Dsl(_) => String::new(),
+            Dsl(_) | Expr(_) => String::new(),
         }
     }
 }

@@ -10,6 +10,7 @@ mod dsl_error;
 mod dsl_lower;
 mod dsl_syntax;
 mod error;
+mod expr;
 pub mod yaml;
 mod yaml_graph;
 mod yaml_read;
@@ -22,6 +23,7 @@ mod yaml_tests;
 
 pub use dsl_error::DslError;
 pub use error::FrontError;
+pub use expr::ExprError;
 
 use crate::ast;
 use crate::source::SourceFile;

@@ -52,6 +52,9 @@ pub(super) struct Scalar {
     /// The span of the text itself, without the quotes of a simple quoted scalar: what an
     /// identifier written as `"video"` points at.
     pub inner: Span,
+    /// Written without quotes, block indicators or tags: only such a scalar may be read as
+    /// an expression (`$k - 1`); a quoted one is always a string.
+    pub plain: bool,
 }
 
 /// A scalar resolved with the YAML 1.2 core schema (quoted scalars are always strings).
@@ -317,12 +320,9 @@ impl<'s> Builder<'s> {
         let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
         let inner = Span::new(at + 1, end.saturating_sub(1));
         let inner = if quoted && self.src.slice(inner) == text { inner } else { span };
-        let value = if quoted || forced_str || !matches!(style, TScalarStyle::Plain) {
-            ScalarValue::Str(text.clone())
-        } else {
-            resolve_plain(&text)
-        };
-        Node { kind: Kind::Scalar(Scalar { text, value, inner }), span }
+        let plain = !forced_str && matches!(style, TScalarStyle::Plain);
+        let value = if !plain { ScalarValue::Str(text.clone()) } else { resolve_plain(&text) };
+        Node { kind: Kind::Scalar(Scalar { text, value, inner, plain }), span }
     }
 
     /// Accepts the core tags (`!!str` forces a string, the others change nothing) and

@@ -11,7 +11,9 @@ use super::schedule::Schedule;
 use super::tensorboard::EventWriter;
 use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt};
 use crate::compile::Compiled;
-use crate::data::{Clips, Dataset};
+use crate::data::crop::Pass;
+use crate::data::prefetch::prefetch;
+use crate::data::{Clips, Split, TrainingData};
 use crate::eval::{self, Ranking};
 use crate::lower::{self, Model, PairBatch, feed};
 use rand::SeedableRng;
@@ -38,9 +40,10 @@ pub struct EpochMetrics {
 /// A training run in progress.
 pub(super) struct Session<'a> {
     model: Model,
-    data: &'a Dataset,
+    data: &'a TrainingData,
     train_idx: Vec<usize>,
-    val: Clips,
+    /// Validation clips: rows of the training split, read group by group.
+    val_idx: Vec<usize>,
     cfg: &'a TrainConfig,
     opts: &'a TrainOptions,
     run: RunDir,
@@ -72,7 +75,7 @@ impl<'a> Session<'a> {
     /// checkpoint directory when resuming.
     pub fn start(
         compiled: &Compiled,
-        data: &'a Dataset,
+        data: &'a TrainingData,
         cfg: &'a TrainConfig,
         opts: &'a TrainOptions,
         run: RunDir,
@@ -84,7 +87,7 @@ impl<'a> Session<'a> {
         if let Some(record) = super::init::prepare(&model.vs, opts, &run, from.is_some())? {
             observer.event(Event::WeightsLoaded(&record));
         }
-        let (train_idx, val_idx) = super::split(data.train.len(), cfg.validation, cfg.seed);
+        let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
         if !model.vs.trainable_variables().iter().any(Tensor::requires_grad) {
             return Err(TrainError::NothingToTrain);
         }
@@ -108,7 +111,7 @@ impl<'a> Session<'a> {
             model,
             data,
             train_idx,
-            val: data.train.subset(&val_idx),
+            val_idx,
             cfg,
             opts,
             run,
@@ -172,7 +175,7 @@ impl<'a> Session<'a> {
     /// Evaluates, steps the schedule, writes checkpoints and the metrics line. Returns
     /// true when early stopping ends the run.
     fn finish_epoch(&mut self, epoch: i64, started: Instant) -> Result<bool, TrainError> {
-        let (val, val_loss) = evaluate(&self.model, &self.val, self.cfg)?;
+        let (val, val_loss) = evaluate_rows(&self.model, &self.data.train, &self.val_idx, self.cfg)?;
         let (test, test_loss) = evaluate(&self.model, &self.data.test, self.cfg)?;
         let lr = self.state.lr;
         let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
@@ -236,60 +239,89 @@ impl<'a> Session<'a> {
 
     /// One pass over the training clips from batch `skip` on. Returns true when stopped
     /// by an interruption (the state then says which batch comes next).
+    ///
+    /// A streamed split's batches are read and decoded on background threads a few batches
+    /// ahead; what a batch holds depends only on (seed, epoch, batch), so it is the same
+    /// whoever reads it.
     fn train_epoch(&mut self, epoch: i64, skip: usize) -> Result<bool, TrainError> {
         let seed = self.cfg.seed;
         let mut order = self.train_idx.clone();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64, u64::MAX)));
         let batches: Vec<&[usize]> = order.chunks(self.cfg.batch_size as usize).filter(|b| b.len() >= 2).collect();
         let count = self.opts.max_batches.unwrap_or(usize::MAX).min(batches.len());
-        let batches_total = count;
         self.observer.event(Event::EpochStarted {
             epoch,
             epochs: self.cfg.epochs,
-            batches: batches_total,
+            batches: count,
             done: skip.min(count),
         });
-        for (b, batch) in batches.into_iter().enumerate().take(count).skip(skip) {
-            if interrupt::requested() || self.opts.stop_at == Some((epoch, b)) {
-                self.state.batches_done = b;
-                return Ok(true);
-            }
-            self.profile.begin();
-            // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
-            let stream = mix(seed, epoch as u64, b as u64);
-            tch::manual_seed((stream >> 1) as i64);
-            let (audio_rows, labels) = pairs(batch.len(), &mut ChaCha8Rng::seed_from_u64(stream));
-            let loss =
-                pair_loss(&self.model, &self.data.train, batch, &audio_rows, &labels, self.cfg, &mut self.profile)?;
-            let value = loss.f_double_value(&[])?;
-            self.profile.mark(Phase::Forward);
-            if !value.is_finite() {
-                return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
-            }
-            self.optimizer.zero_grad();
-            loss.f_backward()?;
-            self.profile.mark(Phase::Backward);
-            if self.cfg.clip_value > 0.0 {
-                self.optimizer.clip_grad_value(self.cfg.clip_value)?;
-            }
-            if self.cfg.clip_norm > 0.0 {
-                self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
-            }
-            self.optimizer.step(self.state.lr)?;
-            self.profile.mark(Phase::Step);
-            self.state.loss_sum += value;
-            self.state.loss_count += 1;
-            self.state.batches_done = b + 1;
-            self.observer.event(Event::BatchDone {
-                epoch,
-                done: b + 1,
-                batches: batches_total,
-                mean_loss: self.state.loss_sum / self.state.loss_count as f64,
-            });
+        let todo = &batches[skip.min(count)..count];
+        let data: &TrainingData = self.data;
+        let pass = Pass::Train { seed, epoch: epoch as u64 };
+        let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 0 };
+        prefetch(
+            todo.len(),
+            workers,
+            PREFETCH_DEPTH,
+            |j| data.train.gather(todo[j], pass),
+            |jobs| {
+                for j in 0..todo.len() {
+                    let b = skip + j;
+                    if interrupt::requested() || self.opts.stop_at == Some((epoch, b)) {
+                        self.state.batches_done = b;
+                        return Ok(true);
+                    }
+                    self.profile.begin();
+                    let Some(clips) = jobs.next() else { break };
+                    self.train_batch(epoch, b, count, &clips?)?;
+                }
+                Ok(false)
+            },
+        )
+    }
+
+    /// One optimiser step on a batch of clips (already read).
+    fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Clips) -> Result<(), TrainError> {
+        let seed = self.cfg.seed;
+        // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
+        let stream = mix(seed, epoch as u64, b as u64);
+        tch::manual_seed((stream >> 1) as i64);
+        let (audio_rows, labels) = pairs(clips.len(), &mut ChaCha8Rng::seed_from_u64(stream));
+        let rows: Vec<usize> = (0..clips.len()).collect();
+        let loss = pair_loss(&self.model, clips, &rows, &audio_rows, &labels, self.cfg, &mut self.profile)?;
+        let value = loss.f_double_value(&[])?;
+        self.profile.mark(Phase::Forward);
+        if !value.is_finite() {
+            return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
         }
-        Ok(false)
+        self.optimizer.zero_grad();
+        loss.f_backward()?;
+        self.profile.mark(Phase::Backward);
+        if self.cfg.clip_value > 0.0 {
+            self.optimizer.clip_grad_value(self.cfg.clip_value)?;
+        }
+        if self.cfg.clip_norm > 0.0 {
+            self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
+        }
+        self.optimizer.step(self.state.lr)?;
+        self.profile.mark(Phase::Step);
+        self.state.loss_sum += value;
+        self.state.loss_count += 1;
+        self.state.batches_done = b + 1;
+        self.observer.event(Event::BatchDone {
+            epoch,
+            done: b + 1,
+            batches,
+            mean_loss: self.state.loss_sum / self.state.loss_count as f64,
+        });
+        Ok(())
     }
 }
+
+/// Threads that read and decode a streamed split's next batches.
+const PREFETCH_WORKERS: usize = 2;
+/// How many batches they may read ahead of training.
+const PREFETCH_DEPTH: usize = 4;
 
 /// The metrics of epochs already done, from a resumed run's `metrics.jsonl`, which is
 /// rewritten (atomically) to hold exactly those lines: a line of an epoch whose checkpoint
@@ -359,6 +391,30 @@ fn pair_loss(
         });
     }
     Ok(total.ok_or(crate::eval::EvalError::NoOutput)?)
+}
+
+/// [`evaluate`] on rows of a split, read one 30-clip group at a time (so a streamed
+/// validation set is never whole in memory).
+pub fn evaluate_rows(
+    model: &Model,
+    split: &Split,
+    rows: &[usize],
+    cfg: &TrainConfig,
+) -> Result<(Ranking, f64), TrainError> {
+    let kind = model.outputs.first().ok_or(crate::eval::EvalError::NoOutput)?.kind;
+    let loss_kind = cfg.loss.for_output(kind);
+    let mut ranks = Vec::new();
+    let (mut loss, mut terms) = (0.0, 0usize);
+    for group in eval::groups(rows.len()) {
+        let clips = split.gather(&rows[group], Pass::Eval)?;
+        let n = clips.len();
+        let scores = eval::score_group(model, &clips, 0..n, cfg.eval_chunk as usize)?;
+        ranks.extend(eval::true_ranks(&scores, n, kind.higher_is_better()));
+        let (sum, count) = loss::group_loss(loss_kind, &cfg.loss, &scores, n);
+        loss += sum;
+        terms += count;
+    }
+    Ok((eval::ranking(&ranks), if terms == 0 { 0.0 } else { loss / terms as f64 }))
 }
 
 /// Ranks every group of a split by the first output and computes that output's loss from

@@ -26,8 +26,12 @@ pub mod schedule;
 pub mod summary_md;
 pub mod sweep;
 pub mod sweep_grid;
+pub mod sweep_plan;
 pub mod sweep_plot;
+pub mod sweep_slurm;
+pub mod sweep_status;
 pub mod sweep_table;
+pub mod sweep_task;
 pub mod tensorboard;
 pub mod weights;
 
@@ -36,16 +40,12 @@ pub use epoch::{EpochMetrics, evaluate, pairs};
 pub use report::format_epoch_line;
 
 use crate::compile::Compiled;
-use crate::data::{self, DataError, Dataset};
+use crate::data::{self, DataError, TrainingData};
 use crate::eval::Ranking;
 use crate::lower::LowerError;
 use crate::shape::Dim;
 use checkpoint::CheckpointError;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use rundir::RunDirError;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -92,15 +92,7 @@ pub enum TrainError {
     Diverged { epoch: i64, batch: usize, loss: f64, lr: f64 },
 }
 
-/// Where the data came from, recorded in the run so `--resume` can load it again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DataSource {
-    /// The embedded generator, its seed and `KEY=VALUE` knob overrides.
-    Synth { seed: u64, knobs: Vec<String> },
-    /// A directory in the course's layout.
-    Dir { path: PathBuf },
-}
+pub use crate::data::DataSource;
 
 /// How to run, as opposed to what to train (which is [`TrainConfig`]).
 #[derive(Debug, Clone)]
@@ -151,29 +143,18 @@ pub struct RunReport {
 
 /// The generator's configuration: defaults, the seed, then `KEY=VALUE` knobs.
 pub fn synth_config(seed: u64, knobs: &[String]) -> Result<data::SynthConfig, DataError> {
-    let mut cfg = data::SynthConfig { seed, ..Default::default() };
-    for knob in knobs {
-        let (key, value) = knob.split_once('=').ok_or_else(|| DataError::Setting {
-            key: knob.clone(),
-            reason: "expected KEY=VALUE, e.g. noise=0.5".into(),
-        })?;
-        cfg.set(key.trim(), value.trim())?;
-    }
-    cfg.validate()?;
-    Ok(cfg)
+    data::synth::config(seed, knobs)
 }
 
-/// Loads the data a model will train on; a course directory is checked against the
-/// model's declared input shapes file by file.
-pub fn load_data(compiled: &Compiled, source: &DataSource) -> Result<Dataset, TrainError> {
-    match source {
-        DataSource::Synth { seed, knobs } => Ok(data::synth::try_generate(&synth_config(*seed, knobs)?)?),
-        DataSource::Dir { path } => {
-            let expect = |stream: &str| declared_shape(compiled, stream);
-            let layout = data::course::Layout::in_dir(path);
-            Ok(data::course::load(&layout, expect("video"), expect("audio"))?)
-        }
-    }
+/// Opens the data a model will train on (any source: the synthetic set, a course directory,
+/// TFRecords), checked against the model's declared input shapes and fitted to its length.
+pub fn load_data(compiled: &Compiled, source: &DataSource) -> Result<TrainingData, TrainError> {
+    Ok(data::open(source, declared(compiled))?)
+}
+
+/// The declared `[steps, dim]` of the video and audio inputs, where fixed.
+pub fn declared(compiled: &Compiled) -> data::Expect {
+    [declared_shape(compiled, "video"), declared_shape(compiled, "audio")]
 }
 
 /// The fixed per-clip `[steps, dim]` a model declares for a stream, if any.
@@ -189,7 +170,7 @@ pub fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
 
 /// Checks that the data can feed the model: every input's stream exists and has the
 /// declared per-clip shape (symbols match any size); and that the outputs are trainable.
-pub fn check_data(compiled: &Compiled, data: &Dataset) -> Result<(), TrainError> {
+pub fn check_data(compiled: &Compiled, data: &TrainingData) -> Result<(), TrainError> {
     for &id in &compiled.graph.inputs {
         let node = compiled.graph.node(id);
         let crate::ir::NodeKind::Input { stream, shape } = &node.kind else { continue };
@@ -217,22 +198,15 @@ pub fn check_data(compiled: &Compiled, data: &Dataset) -> Result<(), TrainError>
     Ok(())
 }
 
-/// Splits the training clips into (train, validation) indices, seeded.
+/// Splits `n` training clips into (train, validation) indices, seeded.
 pub fn split(n: usize, share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ SPLIT_SALT));
-    let val = ((n as f64 * share).round() as usize).clamp(2, n.saturating_sub(2).max(2));
-    let train = idx.split_off(val);
-    (train, idx)
+    data::training::seeded_split(n, share, seed)
 }
-
-/// A fixed salt so the split's random stream differs from the batch order's.
-const SPLIT_SALT: u64 = 0x5eed_5b11;
 
 /// Trains a compiled model on a data set in a new run directory, silently.
 pub fn train(
     compiled: &Compiled,
-    data: &Dataset,
+    data: &TrainingData,
     cfg: &TrainConfig,
     opts: &TrainOptions,
 ) -> Result<RunReport, TrainError> {
@@ -242,7 +216,7 @@ pub fn train(
 /// [`train`], telling `observer` how it goes (progress, epochs, warnings).
 pub fn train_observed(
     compiled: &Compiled,
-    data: &Dataset,
+    data: &TrainingData,
     cfg: &TrainConfig,
     opts: &TrainOptions,
     observer: &mut dyn events::Observer,
@@ -252,11 +226,12 @@ pub fn train_observed(
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips(data.train.len()));
     }
+    let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
-    let (train_idx, val_idx) = split(data.train.len(), cfg.validation, cfg.seed);
+    let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
-    manifest::write(&run, compiled, data, cfg, opts)?;
+    manifest::write(&run, compiled, data, cfg, opts, &resources)?;
     let path = run.path.clone();
     match epoch::Session::start(compiled, data, cfg, opts, run, None, observer) {
         Ok(session) => session.run(),
@@ -310,6 +285,7 @@ pub fn resume_with(
     observer: &mut dyn events::Observer,
 ) -> Result<RunReport, TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
+    let resources = crate::device::Resources::current(device, &crate::device::apply_thread_budget());
     let (recorded, compiled) = open_recorded(run_dir)?;
     let mut overrides = recorded.overrides.clone();
     overrides.extend_from_slice(extra);
@@ -318,6 +294,7 @@ pub fn resume_with(
     loss::check(&compiled.graph, &cfg.loss, &overrides)?;
     let data = load_data(&compiled, &recorded.data_source)?;
     check_data(&compiled, &data)?;
+    manifest::check_same_data(run_dir, &data).map_err(bad)?;
     let opts = TrainOptions {
         device,
         runs_dir: run_dir.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -333,5 +310,6 @@ pub fn resume_with(
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;
+    manifest::record_resume(&run, &resources)?;
     epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from), observer)?.run()
 }

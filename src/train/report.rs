@@ -4,7 +4,7 @@ use super::DataSource;
 use super::rundir::{RunDir, RunDirError};
 use super::{EpochMetrics, TrainConfig, TrainOptions};
 use crate::compile::Compiled;
-use crate::data::Dataset;
+use crate::data::TrainingData;
 use crate::device::device_name;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -35,7 +35,7 @@ struct ResolvedConfig<'a> {
 pub(super) fn write_config(
     run: &RunDir,
     compiled: &Compiled,
-    data: &Dataset,
+    data: &TrainingData,
     cfg: &TrainConfig,
     opts: &TrainOptions,
     train_clips: usize,

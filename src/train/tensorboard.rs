@@ -1,12 +1,10 @@
-//! A TensorBoard event-file writer, written from the file format (no TensorFlow).
+//! A TensorBoard event-file writer (no TensorFlow).
 //!
-//! An event file is a sequence of TFRecords, each framing one serialized `Event` protobuf:
-//!
-//! ```text
-//! u64 length (LE) | u32 masked crc32c(length bytes) | payload | u32 masked crc32c(payload)
-//! ```
-//!
-//! The messages this writer emits (from tensorflow/core/util/event.proto and summary.proto):
+//! An event file is a sequence of TFRecords ([`crate::data::tfrecord`], the framing avc
+//! also reads YouTube-8M shards with), each holding one serialized `Event` protobuf. The
+//! messages are declared below with `prost`'s derive, from
+//! tensorflow/core/util/event.proto and tensorflow/core/framework/summary.proto (only the
+//! fields avc writes):
 //!
 //! ```text
 //! message Event   { double wall_time = 1; int64 step = 2;
@@ -19,6 +17,8 @@
 //! one event carrying one `Summary.Value`.
 
 use super::EpochMetrics;
+pub use crate::data::tfrecord::{crc32c, masked_crc32c};
+use prost::Message;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -50,9 +50,8 @@ impl EventWriter {
             }
         };
         let mut writer = EventWriter { out: BufWriter::new(file), path };
-        let mut event = event_header(wall_time(), 0);
-        put_bytes(&mut event, 3, b"brain.Event:2");
-        writer.record(&event)?;
+        let event = Event { wall_time: wall_time(), step: 0, what: Some(What::FileVersion("brain.Event:2".into())) };
+        writer.record(&event.encode_to_vec())?;
         writer.flush()?;
         Ok(writer)
     }
@@ -64,15 +63,9 @@ impl EventWriter {
 
     /// Writes one scalar (`tag` at `step`, wall time now). Buffered: see [`Self::flush`].
     pub fn scalar(&mut self, tag: &str, step: i64, value: f32) -> io::Result<()> {
-        let mut summary_value = Vec::with_capacity(tag.len() + 8);
-        put_bytes(&mut summary_value, 1, tag.as_bytes());
-        put_key(&mut summary_value, 2, WIRE_32BIT);
-        summary_value.extend_from_slice(&value.to_le_bytes());
-        let mut summary = Vec::with_capacity(summary_value.len() + 4);
-        put_bytes(&mut summary, 1, &summary_value);
-        let mut event = event_header(wall_time(), step);
-        put_bytes(&mut event, 5, &summary);
-        self.record(&event)
+        let summary = Summary { value: vec![SummaryValue { tag: tag.to_string(), simple_value: value }] };
+        let event = Event { wall_time: wall_time(), step, what: Some(What::Summary(summary)) };
+        self.record(&event.encode_to_vec())
     }
 
     /// Writes the buffered events to the file and syncs them to disk.
@@ -107,11 +100,7 @@ impl EventWriter {
 
     /// Frames one serialized event as a TFRecord.
     fn record(&mut self, payload: &[u8]) -> io::Result<()> {
-        let len = (payload.len() as u64).to_le_bytes();
-        self.out.write_all(&len)?;
-        self.out.write_all(&masked_crc32c(&len).to_le_bytes())?;
-        self.out.write_all(payload)?;
-        self.out.write_all(&masked_crc32c(payload).to_le_bytes())
+        crate::data::tfrecord::write_record(&mut self.out, payload)
     }
 }
 
@@ -132,70 +121,38 @@ fn wall_time() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
-const WIRE_VARINT: u8 = 0;
-const WIRE_64BIT: u8 = 1;
-const WIRE_LEN: u8 = 2;
-const WIRE_32BIT: u8 = 5;
-
-/// `Event.wall_time` and `Event.step`, the fields every event starts with.
-fn event_header(wall_time: f64, step: i64) -> Vec<u8> {
-    let mut event = Vec::with_capacity(64);
-    put_key(&mut event, 1, WIRE_64BIT);
-    event.extend_from_slice(&wall_time.to_le_bytes());
-    put_key(&mut event, 2, WIRE_VARINT);
-    // int64 is a varint of the two's complement (ten bytes when negative).
-    put_varint(&mut event, step as u64);
-    event
+/// `tensorflow.Event` (the fields avc writes).
+#[derive(Clone, PartialEq, Message)]
+pub struct Event {
+    #[prost(double, tag = "1")]
+    pub wall_time: f64,
+    #[prost(int64, tag = "2")]
+    pub step: i64,
+    #[prost(oneof = "What", tags = "3, 5")]
+    pub what: Option<What>,
 }
 
-fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
+/// `Event.what`.
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum What {
+    #[prost(string, tag = "3")]
+    FileVersion(String),
+    #[prost(message, tag = "5")]
+    Summary(Summary),
 }
 
-fn put_key(buf: &mut Vec<u8>, field: u32, wire: u8) {
-    put_varint(buf, (u64::from(field) << 3) | u64::from(wire));
+/// `tensorflow.Summary`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Summary {
+    #[prost(message, repeated, tag = "1")]
+    pub value: Vec<SummaryValue>,
 }
 
-/// A length-delimited field: a string, bytes or an embedded message.
-fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    put_key(buf, field, WIRE_LEN);
-    put_varint(buf, bytes.len() as u64);
-    buf.extend_from_slice(bytes);
-}
-
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as TFRecord uses.
-pub fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc = CRC32C_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
-/// TFRecord's masked CRC: rotated right by 15 bits plus a constant, so a CRC stored inside
-/// CRC'd data does not weaken the check.
-pub fn masked_crc32c(data: &[u8]) -> u32 {
-    crc32c(data).rotate_right(15).wrapping_add(0xa282_ead8)
-}
-
-static CRC32C_TABLE: [u32; 256] = crc32c_table();
-
-const fn crc32c_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
+/// `tensorflow.Summary.Value` (scalars only).
+#[derive(Clone, PartialEq, Message)]
+pub struct SummaryValue {
+    #[prost(string, tag = "1")]
+    pub tag: String,
+    #[prost(float, tag = "2")]
+    pub simple_value: f32,
 }

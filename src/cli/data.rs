@@ -1,0 +1,199 @@
+//! `--data` and its companions, shared by train, sweep, eval, retrieve and the data tools;
+//! and `avc data synth | stats | convert`.
+
+use avc::data::crop::Crop;
+use avc::data::sink::Layout;
+use avc::data::source::Overrides;
+use avc::data::{self, DataSource};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// List files and read options that refine a course directory or TFRecord source.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ListArgs {
+    /// The training list (one clip id per line), instead of DIR/train.txt.
+    #[arg(long, value_name = "FILE")]
+    train_list: Option<PathBuf>,
+    /// The test video list, instead of DIR/test_video.txt (line i pairs with the audio list's).
+    #[arg(long, value_name = "FILE")]
+    test_video_list: Option<PathBuf>,
+    /// The test audio list, instead of DIR/test_audio.txt.
+    #[arg(long, value_name = "FILE")]
+    test_audio_list: Option<PathBuf>,
+    /// Validation clips, instead of a share of the training clips.
+    #[arg(long, value_name = "FILE")]
+    val_list: Option<PathBuf>,
+    /// Fit clips of other lengths to the model's: start, center or random (per epoch).
+    #[arg(long, value_name = "POLICY")]
+    crop: Option<Crop>,
+    /// Skip unreadable TFRecords (counted in the run's manifest) instead of stopping.
+    #[arg(long)]
+    skip_corrupt: bool,
+}
+
+impl ListArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            train_list: self.train_list.clone(),
+            test_video_list: self.test_video_list.clone(),
+            test_audio_list: self.test_audio_list.clone(),
+            val_list: self.val_list.clone(),
+            crop: self.crop,
+            skip_corrupt: self.skip_corrupt,
+        }
+    }
+}
+
+/// The source `--data TEXT` (with the list flags and `--synth` knobs) names; without
+/// `--data`, the synthetic set of `default_seed` (or `None` when `default_seed` is `None`
+/// and nothing was given: the caller has its own default).
+pub fn source(
+    data: Option<&str>,
+    lists: &ListArgs,
+    synth: &[String],
+    default_seed: Option<u64>,
+) -> Result<Option<DataSource>, String> {
+    let parsed = data.map(DataSource::parse).transpose()?;
+    let source = match (parsed, synth.is_empty(), default_seed) {
+        (None, true, None) => None,
+        (None, _, seed) => Some(DataSource::Synth { seed: seed.unwrap_or(1), knobs: synth.to_vec() }),
+        (Some(DataSource::Synth { seed, .. }), false, _) => Some(DataSource::Synth { seed, knobs: synth.to_vec() }),
+        (Some(_), false, _) => {
+            return Err("--synth applies to the synthetic set, not to a data directory or TFRecords".into());
+        }
+        (Some(s), true, _) => Some(s),
+    };
+    match source {
+        Some(s) => s.with(&lists.overrides()).map(Some),
+        None if lists.overrides().is_empty() => Ok(None),
+        None => Err("--train-list, --test-video-list, --test-audio-list, --val-list, --crop and --skip-corrupt \
+                     need --data"
+            .into()),
+    }
+}
+
+/// `avc data ...`.
+#[derive(clap::Subcommand)]
+pub enum DataCommand {
+    /// Write the embedded synthetic data set, in the course's layout or as TFRecords.
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Training clips (the knob n_train).
+        #[arg(long)]
+        clips: Option<usize>,
+        /// Test pairs (the knob n_test); 300 makes retrieval harder than the course's 30.
+        #[arg(long)]
+        test_clips: Option<usize>,
+        /// course (DIR/<id>/vfeat.npy ...) or yt8m (TFRecord shards and a data file).
+        #[arg(long, default_value = "course")]
+        layout: Layout,
+        /// Clips per TFRecord shard.
+        #[arg(long, default_value_t = data::convert::CLIPS_PER_SHARD)]
+        shard_clips: usize,
+        /// Change a knob, e.g. `--synth noise=0.5`. Knobs: seed, n_train, n_test, steps,
+        /// video_dim, audio_dim, scenes, latent_dim, min_segment, max_segment, max_lag,
+        /// shuffled_deck, signal, nuisance, distractor, ambient, noise, onset, global_offset.
+        #[arg(long = "synth", value_name = "KEY=VALUE")]
+        synth: Vec<String>,
+    },
+    /// Clips, lengths, crops and pads at a model's length, duplicate ids, unreadable records
+    /// and feature statistics of a data source.
+    Stats {
+        /// synth[:SEED], a course directory, yt8m:PATTERN or a data file.
+        source: String,
+        #[command(flatten)]
+        lists: ListArgs,
+        /// The model's length in steps, for the crop and pad counts.
+        #[arg(long, default_value_t = 120)]
+        steps: usize,
+        /// Clips sampled for the per-dimension mean and std.
+        #[arg(long, default_value_t = 200)]
+        sample: usize,
+        /// Also write everything (per-dimension vectors included) as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Write a data source in the other layout, at full length (course <-> TFRecords).
+    Convert {
+        /// synth[:SEED], a course directory, yt8m:PATTERN or a data file.
+        source: String,
+        #[command(flatten)]
+        lists: ListArgs,
+        /// course or yt8m.
+        #[arg(long)]
+        to: Layout,
+        #[arg(long)]
+        out: PathBuf,
+        /// Clips per TFRecord shard.
+        #[arg(long, default_value_t = data::convert::CLIPS_PER_SHARD)]
+        shard_clips: usize,
+    },
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    code
+}
+
+/// Exit code of a data error: a file or directory that cannot be read or written is an I/O
+/// problem (2), anything about the data's content a data error (1).
+fn data_error(e: data::DataError) -> u8 {
+    use data::DataError as E;
+    let code = match e {
+        E::Read { .. } | E::Write { .. } | E::Missing { .. } | E::MissingList { .. } | E::Pattern { .. } => 2,
+        _ => 1,
+    };
+    fail(code, e)
+}
+
+/// A progress line on a terminal, rewritten in place.
+fn progress(label: &'static str) -> impl FnMut(usize, usize) {
+    let show = std::io::stderr().is_terminal();
+    let mut last = std::time::Instant::now();
+    move |done, total| {
+        if show && (done == total || last.elapsed().as_millis() > 200) {
+            eprint!("\r{label} {done}/{total} clips");
+            if done == total {
+                eprintln!();
+            }
+            last = std::time::Instant::now();
+        }
+    }
+}
+
+pub fn run(command: DataCommand) -> Result<(), u8> {
+    match command {
+        DataCommand::Synth { out, seed, clips, test_clips, layout, shard_clips, mut synth } => {
+            synth.extend(clips.map(|n| format!("n_train={n}")));
+            synth.extend(test_clips.map(|n| format!("n_test={n}")));
+            let cfg = data::synth::config(seed, &synth).map_err(|e| fail(2, e))?;
+            let mut sink = data::sink::create(layout, &out, shard_clips).map_err(data_error)?;
+            data::synth::write_to(&cfg, sink.as_mut(), &mut progress("generated")).map_err(data_error)?;
+            println!("{}", sink.finish().map_err(data_error)?);
+            Ok(())
+        }
+        DataCommand::Stats { source: text, lists, steps, sample, json } => {
+            let source =
+                source(Some(&text), &lists, &[], None).map_err(|e| fail(2, e))?.unwrap_or(DataSource::synth(1));
+            let stats = data::stats::stats(&source, steps, sample).map_err(data_error)?;
+            print!("{}", data::stats::render(&stats));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&stats).map_err(|e| fail(2, e))?;
+                avc::atomic::write(&path, text.as_bytes()).map_err(|e| fail(2, format!("{}: {e}", path.display())))?;
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        DataCommand::Convert { source: text, lists, to, out, shard_clips } => {
+            let source =
+                source(Some(&text), &lists, &[], None).map_err(|e| fail(2, e))?.unwrap_or(DataSource::synth(1));
+            let summary = data::convert::convert(&source, to, &out, shard_clips, &mut progress("converted"))
+                .map_err(data_error)?;
+            println!("{summary}");
+            Ok(())
+        }
+    }
+}
