@@ -64,10 +64,10 @@ impl DeviceChoice {
     }
 }
 
-/// How much memory a device has, in bytes, when it can be found out: for the CPU the
-/// machine's memory (or the cgroup's limit, when lower); for a GPU its total memory, from
-/// the CUDA driver. What `avc check` and `avc train` measure a model against before
-/// libtorch allocates anything.
+/// How much memory a device can give a model, in bytes, when it can be found out: for the
+/// CPU the memory available now (lowered to what the cgroup's limit leaves, when there is
+/// one); for a GPU its total memory, from the CUDA driver. What `avc check` and `avc train`
+/// measure a model against before libtorch allocates anything.
 pub fn memory_bytes(device: Device) -> Option<u64> {
     match device {
         Device::Cpu => host_memory(),
@@ -76,16 +76,31 @@ pub fn memory_bytes(device: Device) -> Option<u64> {
     }
 }
 
-/// MemTotal of /proc/meminfo, lowered to the cgroup's memory limit if there is one.
+/// The memory a model on `device` is measured against (`avc check`, `avc train`), with
+/// where the number comes from; `None` when it cannot be found out.
+pub fn memory_budget(device: Device) -> Option<crate::check::memory::Budget> {
+    let source = match device {
+        Device::Cpu => "memory available now on the cpu".to_string(),
+        other => format!("memory of {}", device_name(other)),
+    };
+    Some(crate::check::memory::Budget { bytes: memory_bytes(device)?, source })
+}
+
+/// MemAvailable of /proc/meminfo, lowered to the cgroup's limit less its usage when that
+/// is smaller (a container sees the host's meminfo).
 fn host_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-    let total = kib.checked_mul(1024)?;
-    let limit = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok())
-        .min();
-    Some(limit.map_or(total, |l| l.min(total)))
+    let kib = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    let available = kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?.checked_mul(1024)?;
+    let read = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
+    let cgroup = [
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ]
+    .iter()
+    .filter_map(|(limit, usage)| Some(read(limit)?.saturating_sub(read(usage).unwrap_or(0))))
+    .min();
+    Some(cgroup.map_or(available, |left| left.min(available)))
 }
 
 /// The total memory of GPU `ordinal` from the CUDA driver library (loaded here: tch has no
@@ -268,7 +283,7 @@ mod tests {
     #[test]
     fn knows_the_host_memory() {
         let bytes = memory_bytes(Device::Cpu).expect("/proc/meminfo is readable on Linux");
-        assert!(bytes > 256 << 20, "{bytes} bytes");
+        assert!(bytes > 16 << 20, "{bytes} bytes");
         // No GPU here, or one with some memory: never a made-up number.
         if let Some(gpu) = memory_bytes(Device::Cuda(0)) {
             assert!(gpu > 256 << 20);

@@ -38,6 +38,12 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "human")]
         message_format: MessageFormat,
+        /// The device whose memory the model must fit in: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Measure the model against this much memory instead (e.g. 512M, 4G).
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
     },
     /// Train an architecture on the embedded default data or on a course-layout directory.
     Train {
@@ -65,6 +71,10 @@ enum Command {
         /// No per-epoch lines or progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Show libtorch's whole message when it fails (its C++ backtrace), not only its
+        /// first line.
+        #[arg(long, short, conflicts_with = "quiet")]
+        verbose: bool,
         #[command(flatten)]
         init: InitArgs,
         /// Time each training step's phases (data, forward, backward, optimiser step): a table at
@@ -201,13 +211,15 @@ impl SourceArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { file, message_format } => check(&file, message_format),
-        Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, init, profile } => {
+        Command::Check { file, message_format, device, max_memory } => {
+            check(&file, message_format, &device, max_memory.as_deref())
+        }
+        Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile } => {
             let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             match (device, resume, file, source.data_source()) {
                 (Err(e), ..) => Err(fail_io(e)),
                 (_, _, _, Err(code)) => Err(code),
-                (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile),
+                (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile, verbose),
                 (Ok(device), None, Some(file), Ok(data_source)) => {
                     let opts = TrainOptions {
                         device,
@@ -222,7 +234,7 @@ fn main() -> ExitCode {
                         init: init.into_init(),
                         profile,
                     };
-                    train_cmd(&file, &opts)
+                    train_cmd(&file, &opts, verbose)
                 }
                 (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume RUN")),
             }
@@ -301,12 +313,37 @@ fn report_failure(failed: &Failed, format: MessageFormat) {
     print_diagnostics(&failed.diagnostics, &failed.source, format);
 }
 
-fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
+fn check(file: &Path, format: MessageFormat, device: &str, max_memory: Option<&str>) -> Result<(), u8> {
+    let budget = match max_memory {
+        Some(size) => Some(avc::check::memory::Budget {
+            bytes: avc::eval::engine::parse_size(size).map_err(|e| fail_io(format!("--max-memory {e}")))?,
+            source: "--max-memory".into(),
+        }),
+        None => avc::device::memory_budget(device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?),
+    };
     let c = compile_or_report(file, format)?;
     if format == MessageFormat::Human {
         print!("{}", avc::check::render_table(&c.graph, &c.checked));
     }
-    Ok(())
+    let batch = TrainConfig::resolve(&c.graph.train, &[]).map_or(64, |cfg| cfg.batch_size);
+    refuse_oversized(&c, batch, budget.as_ref(), format)
+}
+
+/// Refuses a model that cannot fit in `budget` (exit code 1), printing the diagnostic.
+fn refuse_oversized(
+    c: &Compiled,
+    batch: i64,
+    budget: Option<&avc::check::memory::Budget>,
+    format: MessageFormat,
+) -> Result<(), u8> {
+    let batch = u64::try_from(batch).unwrap_or(1);
+    match budget.and_then(|b| avc::check::memory::refuse_oversized(&c.graph, &c.checked, batch, b)) {
+        Some(e) => {
+            print_diagnostics(&[e.to_diagnostic()], &c.graph.source, format);
+            Err(1)
+        }
+        None => Ok(()),
+    }
 }
 
 fn export_cmd(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)>) -> Result<(), u8> {
@@ -319,7 +356,7 @@ fn export_cmd(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
     Ok(())
 }
 
-fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
+fn train_cmd(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> {
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let cfg = TrainConfig::resolve(&compiled.graph.train, &opts.overrides)
         .and_then(|cfg| match train::loss::check(&compiled.graph, &cfg.loss, &opts.overrides) {
@@ -336,6 +373,8 @@ fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
             }
             1
         })?;
+    let budget = avc::device::memory_budget(opts.device);
+    refuse_oversized(&compiled, cfg.batch_size, budget.as_ref(), MessageFormat::Human)?;
     let dataset = train::load_data(&compiled, &opts.data_source).map_err(|e| {
         eprintln!("error: {e}");
         1
@@ -352,21 +391,47 @@ fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
         );
     }
     train::interrupt::install();
-    finish(train::train_observed(&compiled, &dataset, &cfg, opts, &mut cli::train::Terminal::new(opts.verbose)))
+    let result = train::train_observed(&compiled, &dataset, &cfg, opts, &mut cli::train::Terminal::new(opts.verbose));
+    finish(result, verbose)
 }
 
-fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool, profile: bool) -> Result<(), u8> {
+fn resume_cmd(
+    run: &Path,
+    overrides: &[String],
+    device: tch::Device,
+    quiet: bool,
+    profile: bool,
+    verbose: bool,
+) -> Result<(), u8> {
     if !quiet {
         println!("resuming {} on {}", run.display(), avc::device::device_name(device));
     }
     train::interrupt::install();
-    finish(train::resume_with(run, overrides, device, !quiet, profile, &mut cli::train::Terminal::new(!quiet)))
+    let result = train::resume_with(run, overrides, device, !quiet, profile, &mut cli::train::Terminal::new(!quiet));
+    finish(result, verbose)
 }
 
-/// Reports how a run ended.
-fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8> {
+/// libtorch's whole message (with its C++ backtrace) behind an error, when one is.
+fn libtorch_details(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<tch::TchError>() {
+            return Some(t.to_string());
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// Reports how a run ended; a libtorch failure in one line, its whole text with `-v`.
+fn finish(result: Result<train::RunReport, train::TrainError>, verbose: bool) -> Result<(), u8> {
     let report = result.map_err(|e| {
         eprintln!("error: {e}");
+        match libtorch_details(&e) {
+            Some(details) if verbose => eprintln!("libtorch's message:\n{details}"),
+            Some(_) => eprintln!("  (run with -v for libtorch's whole message and C++ backtrace)"),
+            None => {}
+        }
         1
     })?;
     let dir = report.dir.display();

@@ -24,7 +24,7 @@ impl Dim {
     /// `(self + 2 * pad - kernel) / stride + 1`, kept symbolic when `self` is.
     pub fn window_out(&self, kernel: i64, stride: i64, pad: i64) -> Dim {
         match self {
-            Dim::Fixed(n) => Dim::Fixed((n + 2 * pad - kernel) / stride + 1),
+            Dim::Fixed(n) => Dim::Fixed(n.saturating_add(pad.saturating_mul(2)).saturating_sub(kernel) / stride + 1),
             other if kernel == 1 + 2 * pad && stride == 1 => other.clone(),
             other => {
                 // `T+2*pad-kernel`, written with one sign: `T-4`, `T+1`.

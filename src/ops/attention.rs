@@ -5,11 +5,11 @@
 //! `context = sum_t weights_t x_t`. Without a query input the term `W_q q` of a learned
 //! query `q` is a constant vector, so it is learned directly as `query` [hidden].
 
+use super::product;
 use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
     fixed_axis, xavier,
 };
-use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 

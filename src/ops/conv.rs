@@ -2,11 +2,11 @@
 //! are the channels); the layer transposes to PyTorch's `[B, C, T]` internally, so a
 //! researcher never writes the transpose and weights keep nn.Conv1d's `[out, in, kernel]`.
 
+use super::product;
 use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
     fixed_axis, xavier,
 };
-use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 

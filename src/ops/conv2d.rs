@@ -4,11 +4,11 @@
 //! Kernels are square; sizes follow PyTorch's floor formula on both spatial axes.
 
 use super::conv::{DILATION, POOL_STRIDE, describe_dilation, describe_pool, pool_args, windowed};
+use super::product;
 use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
     fixed_axis, xavier,
 };
-use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 

@@ -1,10 +1,10 @@
 //! Fully connected layers.
 
+use super::product;
 use super::{
     ArgReader, Arity, Default, InputMap, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ProjectedPart, ShapeError,
     SplitInput, bias_init, fixed_axis, xavier,
 };
-use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 

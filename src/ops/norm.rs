@@ -1,7 +1,7 @@
 //! Normalisation and regularisation.
 
-use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
 use super::product;
+use super::{ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 

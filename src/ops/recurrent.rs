@@ -2,12 +2,12 @@
 //! but their gate count and kernel: [`Recurrent`] holds the shared configuration, shape
 //! rule, cost and PyTorch-named variables; [`Cell`] says which kernel runs.
 
+use super::product;
 use super::recurrence::{self, Direction, PairSum};
 use super::{
     ArgReader, Arity, Default, InputMap, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ProjectedPart, ShapeError,
     SplitInput, expect_rank, fixed_axis,
 };
-use super::product;
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
 
@@ -97,7 +97,8 @@ impl Recurrent {
 
     fn param_count(&self, cell: Cell, ins: &[Shape]) -> i64 {
         let rows = product(&[cell.gates(), self.hidden]);
-        let per_dir = |input: i64| product(&[rows, input.saturating_add(self.hidden)]).saturating_add(product(&[2, rows]));
+        let per_dir =
+            |input: i64| product(&[rows, input.saturating_add(self.hidden)]).saturating_add(product(&[2, rows]));
         self.layer_inputs(ins).fold(0i64, |acc, input| acc.saturating_add(product(&[self.dirs(), per_dir(input)])))
     }
 

@@ -69,8 +69,11 @@ pub enum TrainError {
     Data(#[from] DataError),
     #[error(transparent)]
     Lower(#[from] LowerError),
-    #[error("libtorch failed: {0}")]
+    #[error("libtorch failed: {}", crate::lower::torch_summary(.0))]
     Torch(#[from] tch::TchError),
+    /// The model cannot fit in the device's memory; found before anything is allocated.
+    #[error("{0}")]
+    TooLarge(Box<crate::check::CheckError>),
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
     #[error("cannot write the run directory: {0}")]
@@ -226,6 +229,7 @@ pub fn train_observed(
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips(data.train.len()));
     }
+    fits_device(compiled, cfg, opts.device)?;
     let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
@@ -240,6 +244,17 @@ pub fn train_observed(
             let _ = std::fs::remove_dir_all(&path);
             Err(e)
         }
+    }
+}
+
+/// Refuses a model whose training cannot fit in `device`'s memory (when that is known),
+/// before libtorch allocates anything: see [`crate::check::memory`].
+pub fn fits_device(compiled: &Compiled, cfg: &TrainConfig, device: Device) -> Result<(), TrainError> {
+    let Some(budget) = crate::device::memory_budget(device) else { return Ok(()) };
+    let batch = u64::try_from(cfg.batch_size).unwrap_or(1);
+    match crate::check::memory::refuse_oversized(&compiled.graph, &compiled.checked, batch, &budget) {
+        Some(e) => Err(TrainError::TooLarge(Box::new(e))),
+        None => Ok(()),
     }
 }
 
@@ -292,6 +307,7 @@ pub fn resume_with(
     let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides)
         .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
     loss::check(&compiled.graph, &cfg.loss, &overrides)?;
+    fits_device(&compiled, &cfg, device)?;
     let data = load_data(&compiled, &recorded.data_source)?;
     check_data(&compiled, &data)?;
     manifest::check_same_data(run_dir, &data).map_err(bad)?;
