@@ -66,7 +66,7 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// Stop every epoch after this many batches (smoke tests).
-        #[arg(long)]
+        #[arg(long, value_parser = cli::at_least_one)]
         max_batches: Option<usize>,
         /// No per-epoch lines or progress bar.
         #[arg(long, short)]
@@ -456,14 +456,25 @@ fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Resu
     use avc::graph::PictureFormat;
     let format = match (format, &output) {
         (Some(f), _) => f.parse::<PictureFormat>().map_err(fail_io)?,
-        (None, Some(path)) => PictureFormat::from_path(path).unwrap_or(PictureFormat::Svg),
+        (None, Some(path)) => match (PictureFormat::from_path(path), path.extension()) {
+            (Some(format), _) => format,
+            (None, None) => PictureFormat::Svg,
+            (None, Some(ext)) => {
+                return Err(fail_io(format!(
+                    "-o {}: avc graph draws .svg, .dot (or .gv) and .mmd (or .mermaid) files, not .{}; \
+                     for a PNG, convert the SVG (e.g. `rsvg-convert g.svg -o g.png`), or give --format",
+                    path.display(),
+                    ext.to_string_lossy()
+                )));
+            }
+        },
         (None, None) => PictureFormat::Svg,
     };
     let stem = file.file_stem().map_or_else(|| PathBuf::from("graph"), PathBuf::from);
     let output = output.unwrap_or_else(|| stem.with_extension(format.extension()));
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let text = avc::graph::render(&compiled.graph, &compiled.checked, format);
-    std::fs::write(&output, text).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
+    avc::atomic::write(&output, text.as_bytes()).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
     println!("wrote {}", output.display());
     Ok(())
 }

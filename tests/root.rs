@@ -15,6 +15,7 @@ mod kill;
 mod losses;
 mod lowering;
 mod lsp;
+mod messages;
 mod model_sizes;
 mod op_semantics;
 mod ops;

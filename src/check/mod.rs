@@ -144,8 +144,10 @@ impl Checked {
         self.macs.iter().try_fold(0i64, |sum, &m| Some(sum.saturating_add(m?)))
     }
 
+    /// Errors then warnings; one mistake repeated in several block instances is one
+    /// diagnostic listing them ([`crate::diag::merge_repeats`]).
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        self.errors.iter().chain(&self.warnings).map(CheckError::to_diagnostic).collect()
+        crate::diag::merge_repeats(self.errors.iter().chain(&self.warnings).map(CheckError::to_diagnostic).collect())
     }
 }
 

@@ -63,8 +63,12 @@ pub enum TrainError {
     /// A setting that does not fit the model (e.g. a loss for another output kind).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("the training set has {0} clips; at least 4 are needed (some are held out for validation)")]
-    TooFewClips(usize),
+    #[error(
+        "the training set has {clips} clip{} (from {from}); at least 4 are needed (some are held out for \
+         validation)",
+        if *clips == 1 { "" } else { "s" }
+    )]
+    TooFewClips { clips: usize, from: String },
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
@@ -227,7 +231,7 @@ pub fn train_observed(
     loss::check(&compiled.graph, &cfg.loss, &opts.overrides)?;
     check_data(compiled, data)?;
     if data.train.len() < 4 {
-        return Err(TrainError::TooFewClips(data.train.len()));
+        return Err(TrainError::TooFewClips { clips: data.train.len(), from: training_list(&opts.data_source) });
     }
     fits_device(compiled, cfg, opts.device)?;
     let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
@@ -244,6 +248,23 @@ pub fn train_observed(
             let _ = std::fs::remove_dir_all(&path);
             Err(e)
         }
+    }
+}
+
+/// Where a source's training clips are listed, for messages: the list file when there is
+/// one, else the shards or the generator's knob.
+fn training_list(source: &DataSource) -> String {
+    use crate::data::source::DataSource as S;
+    match source {
+        S::Dir { path, lists, .. } => {
+            let list = lists.train.clone().unwrap_or_else(|| path.join(crate::data::course::TRAIN_LIST));
+            format!("the list file {}", list.display())
+        }
+        S::Yt8m { lists: crate::data::source::Lists { train: Some(list), .. }, .. } => {
+            format!("the list file {}", list.display())
+        }
+        S::Yt8m { pattern, .. } => format!("the records of {pattern}"),
+        S::Synth { .. } => "the synthetic set; raise it with --synth n_train=N".into(),
     }
 }
 
@@ -279,7 +300,10 @@ fn open_recorded(run_dir: &Path) -> Result<(report::RecordedRun, Compiled), Trai
     let recorded = report::read_config(run_dir).map_err(bad)?;
     let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
-        .map_err(|_| bad("its architecture copy no longer compiles".into()))?;
+        .map_err(|failed| {
+            let copy = &recorded.architecture_copy;
+            bad(format!("its architecture copy {copy} no longer compiles:\n{}", crate::compile::explain(&failed)))
+        })?;
     Ok((recorded, compiled))
 }
 
