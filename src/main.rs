@@ -411,23 +411,11 @@ fn resume_cmd(
     finish(result, verbose)
 }
 
-/// libtorch's whole message (with its C++ backtrace) behind an error, when one is.
-fn libtorch_details(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if let Some(t) = c.downcast_ref::<tch::TchError>() {
-            return Some(t.to_string());
-        }
-        cause = c.source();
-    }
-    None
-}
-
 /// Reports how a run ended; a libtorch failure in one line, its whole text with `-v`.
 fn finish(result: Result<train::RunReport, train::TrainError>, verbose: bool) -> Result<(), u8> {
     let report = result.map_err(|e| {
         eprintln!("error: {e}");
-        match libtorch_details(&e) {
+        match avc::lower::torch_details(&e) {
             Some(details) if verbose => eprintln!("libtorch's message:\n{details}"),
             Some(_) => eprintln!("  (run with -v for libtorch's whole message and C++ backtrace)"),
             None => {}

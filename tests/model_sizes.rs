@@ -173,4 +173,9 @@ fn a_libtorch_failure_reads_as_one_line() {
     let lowered = avc::lower::LowerError::Torch { node: "big".into(), error };
     let text = lowered.to_string();
     assert!(text.starts_with("node `big`: libtorch failed: ") && text.lines().count() == 1, "{text}");
+    // What `avc train -v` adds: the whole message, found through the error's causes.
+    let failed = avc::train::TrainError::Lower(lowered);
+    assert_eq!(failed.to_string().lines().count(), 1, "{failed}");
+    assert_eq!(avc::lower::torch_details(&failed), Some(full), "the whole text behind a training error");
+    assert_eq!(avc::lower::torch_details(&avc::train::TrainError::NothingToTrain), None);
 }

@@ -53,6 +53,19 @@ pub fn torch_summary(error: &tch::TchError) -> String {
     crate::diag::shorten(line, 300).into_owned()
 }
 
+/// libtorch's whole message (its C++ backtrace included) behind an error, when a libtorch
+/// failure is among its causes: what `avc train -v` adds to the one-line summary.
+pub fn torch_details(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<tch::TchError>() {
+            return Some(t.to_string());
+        }
+        cause = c.source();
+    }
+    None
+}
+
 fn mode(train: bool) -> &'static str {
     if train { "training" } else { "evaluation" }
 }
