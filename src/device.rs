@@ -64,6 +64,28 @@ impl DeviceChoice {
     }
 }
 
+/// How much memory a device can give a model, in bytes, when it can be found out: for the
+/// CPU the memory available now (lowered to what the cgroup's limit leaves, when there is
+/// one); for a GPU its total memory, from the CUDA driver. What `avc check` and `avc train`
+/// measure a model against before libtorch allocates anything.
+pub fn memory_bytes(device: Device) -> Option<u64> {
+    match device {
+        Device::Cpu => crate::check::device_memory::host_memory(),
+        Device::Cuda(n) => crate::check::device_memory::cuda_memory(n),
+        _ => None,
+    }
+}
+
+/// The memory a model on `device` is measured against (`avc check`, `avc train`), with
+/// where the number comes from; `None` when it cannot be found out.
+pub fn memory_budget(device: Device) -> Option<crate::check::memory::Budget> {
+    let source = match device {
+        Device::Cpu => "memory available now on the cpu".to_string(),
+        other => format!("memory of {}", device_name(other)),
+    };
+    Some(crate::check::memory::Budget { bytes: memory_bytes(device)?, source })
+}
+
 /// A one-word name for logs and manifests: `cpu`, `cuda:0`.
 pub fn device_name(d: Device) -> String {
     match d {
@@ -207,6 +229,16 @@ mod tests {
         assert_eq!("cuda:1".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(1)));
         assert!("tpu".parse::<DeviceChoice>().is_err());
         assert_eq!(DeviceChoice::Cpu.resolve(), Ok(Device::Cpu));
+    }
+
+    #[test]
+    fn knows_the_host_memory() {
+        let bytes = memory_bytes(Device::Cpu).expect("/proc/meminfo is readable on Linux");
+        assert!(bytes > 16 << 20, "{bytes} bytes");
+        // No GPU here, or one with some memory: never a made-up number.
+        if let Some(gpu) = memory_bytes(Device::Cuda(0)) {
+            assert!(gpu > 256 << 20);
+        }
     }
 
     #[test]

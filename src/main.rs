@@ -6,7 +6,7 @@
 
 use avc::device::DeviceChoice;
 use avc::train::{self, DataSource, TrainConfig, TrainOptions};
-use avc_lang::cli::{LangCommand, MessageFormat, color, compile_or_report, fail_io};
+use avc_lang::cli::{LangCommand, MessageFormat, color, compile_or_report, fail_io, refuse_oversized};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,11 +51,15 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// Stop every epoch after this many batches (smoke tests).
-        #[arg(long)]
+        #[arg(long, value_parser = cli::at_least_one)]
         max_batches: Option<usize>,
         /// No per-epoch lines or progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Show libtorch's whole message when it fails (its C++ backtrace), not only its
+        /// first line.
+        #[arg(long, short, conflicts_with = "quiet")]
+        verbose: bool,
         #[command(flatten)]
         init: InitArgs,
         /// Time each training step's phases (data, forward, backward, optimiser step): a table at
@@ -164,12 +168,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lang(command) => command.run(),
-        Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, init, profile } => {
+        Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile } => {
             let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             match (device, resume, file, source.data_source()) {
                 (Err(e), ..) => Err(fail_io(e)),
                 (_, _, _, Err(code)) => Err(code),
-                (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile),
+                (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile, verbose),
                 (Ok(device), None, Some(file), Ok(data_source)) => {
                     let opts = TrainOptions {
                         device,
@@ -184,7 +188,7 @@ fn main() -> ExitCode {
                         init: init.into_init(),
                         profile,
                     };
-                    train_cmd(&file, &opts)
+                    train_cmd(&file, &opts, verbose)
                 }
                 (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume RUN")),
             }
@@ -222,7 +226,7 @@ fn export_cmd(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
     Ok(())
 }
 
-fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
+fn train_cmd(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> {
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let cfg = TrainConfig::resolve(&compiled.graph.train, &opts.overrides)
         .and_then(|cfg| match train::loss::check(&compiled.graph, &cfg.loss, &opts.overrides) {
@@ -239,6 +243,8 @@ fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
             }
             1
         })?;
+    let budget = avc::device::memory_budget(opts.device);
+    refuse_oversized(&compiled, u64::try_from(cfg.batch_size).unwrap_or(1), budget.as_ref(), MessageFormat::Human)?;
     let dataset = train::load_data(&compiled, &opts.data_source).map_err(|e| {
         eprintln!("error: {e}");
         1
@@ -255,21 +261,35 @@ fn train_cmd(file: &Path, opts: &TrainOptions) -> Result<(), u8> {
         );
     }
     train::interrupt::install();
-    finish(train::train_observed(&compiled, &dataset, &cfg, opts, &mut cli::train::Terminal::new(opts.verbose)))
+    let result = train::train_observed(&compiled, &dataset, &cfg, opts, &mut cli::train::Terminal::new(opts.verbose));
+    finish(result, verbose)
 }
 
-fn resume_cmd(run: &Path, overrides: &[String], device: tch::Device, quiet: bool, profile: bool) -> Result<(), u8> {
+fn resume_cmd(
+    run: &Path,
+    overrides: &[String],
+    device: tch::Device,
+    quiet: bool,
+    profile: bool,
+    verbose: bool,
+) -> Result<(), u8> {
     if !quiet {
         println!("resuming {} on {}", run.display(), avc::device::device_name(device));
     }
     train::interrupt::install();
-    finish(train::resume_with(run, overrides, device, !quiet, profile, &mut cli::train::Terminal::new(!quiet)))
+    let result = train::resume_with(run, overrides, device, !quiet, profile, &mut cli::train::Terminal::new(!quiet));
+    finish(result, verbose)
 }
 
-/// Reports how a run ended.
-fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8> {
+/// Reports how a run ended; a libtorch failure in one line, its whole text with `-v`.
+fn finish(result: Result<train::RunReport, train::TrainError>, verbose: bool) -> Result<(), u8> {
     let report = result.map_err(|e| {
         eprintln!("error: {e}");
+        match avc::lower::torch_details(&e) {
+            Some(details) if verbose => eprintln!("libtorch's message:\n{details}"),
+            Some(_) => eprintln!("  (run with -v for libtorch's whole message and C++ backtrace)"),
+            None => {}
+        }
         1
     })?;
     let dir = report.dir.display();
@@ -298,6 +318,12 @@ fn doctor() -> Result<(), u8> {
     println!("cudnn available: {}", env.cudnn_available);
     println!("threads: {}", env.threads);
     println!("default device (--device auto): {}", env.default_device);
+    for device in std::iter::once(tch::Device::Cpu).chain((0..env.gpus.max(0) as usize).map(tch::Device::Cuda)) {
+        if let Some(budget) = avc::device::memory_budget(device) {
+            let size = avc::check::memory::bytes(budget.bytes);
+            println!("memory models are checked against: {size} ({})", budget.source);
+        }
+    }
     if !env.cuda_available {
         println!("note: no usable GPU; avc runs on the CPU (CUDA 13 needs a recent NVIDIA driver)");
     }

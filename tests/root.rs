@@ -11,6 +11,8 @@ mod kill;
 mod light;
 mod losses;
 mod lowering;
+mod messages;
+mod model_sizes;
 mod op_semantics;
 mod ops;
 mod profile;

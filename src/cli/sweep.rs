@@ -43,7 +43,7 @@ pub struct SweepArgs {
     #[arg(long)]
     name: Option<String>,
     /// Stop every epoch of every run after this many batches (smoke tests).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one)]
     max_batches: Option<usize>,
     /// Train at most this many runs now, then stop (continue later with --resume).
     #[arg(long, conflicts_with = "emit")]

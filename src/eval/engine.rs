@@ -78,23 +78,8 @@ pub fn default_budget() -> u64 {
     (available / 4).clamp(256 * MIB, 2048 * MIB)
 }
 
-/// `512M`, `4G`, `1.5G`, `2048` (bytes), with K/M/G/T in powers of 1024.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-    let scale: u64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(format!("{text}: expected a size such as 512M or 4G")),
-    };
-    match number.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n > 0.0 && n * (scale as f64) < 1e19 => Ok((n * scale as f64) as u64),
-        _ => Err(format!("{text}: expected a positive size such as 512M or 4G")),
-    }
-}
+/// Sizes such as `512M` (`--max-memory`), parsed where `avc check` parses them too.
+pub use avc_lang::check::device_memory::parse_size;
 
 /// What a scoring job will cost, said before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use crate::lower::LowerError;
 pub enum EvalError {
     #[error(transparent)]
     Model(#[from] LowerError),
-    #[error("libtorch failed while scoring: {0}")]
+    #[error("libtorch failed while scoring: {}", crate::lower::torch_summary(.0))]
     Torch(#[from] tch::TchError),
     #[error("the model has no output to rank by")]
     NoOutput,

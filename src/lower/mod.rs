@@ -26,12 +26,45 @@ use tch::{Device, Tensor, nn};
 pub enum LowerError {
     #[error("the model has errors; run `avc check` to see them")]
     Unchecked,
-    #[error("node `{node}`: libtorch failed: {error}")]
-    Torch { node: String, error: tch::TchError },
+    #[error("node `{node}`: libtorch failed: {}", torch_summary(error))]
+    Torch {
+        node: String,
+        #[source]
+        error: tch::TchError,
+    },
     #[error("no tensor was given for input `{input}` (stream `{stream}`)")]
     MissingInput { input: String, stream: String },
     #[error("clips encoded for {} cannot be scored for {}: the split layers differ", mode(*.encoded), mode(*.scored))]
     ModeMismatch { encoded: bool, scored: bool },
+}
+
+/// libtorch's message in one line: the first line of its text, without tch's prefix and
+/// the C++ frames that follow (the CLI shows those with `-v`), shortened if still long.
+pub fn torch_summary(error: &tch::TchError) -> String {
+    let text = match error {
+        tch::TchError::Torch(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no message)");
+    // "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: ..." -> the message.
+    let line = match line.strip_prefix('[').and_then(|rest| rest.split_once("] ")) {
+        Some((_, rest)) => rest.trim_start_matches("data. "),
+        None => line,
+    };
+    crate::diag::shorten(line, 300).into_owned()
+}
+
+/// libtorch's whole message (its C++ backtrace included) behind an error, when a libtorch
+/// failure is among its causes: what `avc train -v` adds to the one-line summary.
+pub fn torch_details(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<tch::TchError>() {
+            return Some(t.to_string());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 fn mode(train: bool) -> &'static str {

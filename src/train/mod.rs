@@ -63,14 +63,21 @@ pub enum TrainError {
     /// A setting that does not fit the model (e.g. a loss for another output kind).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("the training set has {0} clips; at least 4 are needed (some are held out for validation)")]
-    TooFewClips(usize),
+    #[error(
+        "the training set has {clips} clip{} (from {from}); at least 4 are needed (some are held out for \
+         validation)",
+        if *clips == 1 { "" } else { "s" }
+    )]
+    TooFewClips { clips: usize, from: String },
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
     Lower(#[from] LowerError),
-    #[error("libtorch failed: {0}")]
+    #[error("libtorch failed: {}", crate::lower::torch_summary(.0))]
     Torch(#[from] tch::TchError),
+    /// The model cannot fit in the device's memory; found before anything is allocated.
+    #[error("{0}")]
+    TooLarge(Box<crate::check::CheckError>),
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
     #[error("cannot write the run directory: {0}")]
@@ -224,8 +231,9 @@ pub fn train_observed(
     loss::check(&compiled.graph, &cfg.loss, &opts.overrides)?;
     check_data(compiled, data)?;
     if data.train.len() < 4 {
-        return Err(TrainError::TooFewClips(data.train.len()));
+        return Err(TrainError::TooFewClips { clips: data.train.len(), from: training_list(&opts.data_source) });
     }
+    fits_device(compiled, cfg, opts.device)?;
     let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
@@ -240,6 +248,34 @@ pub fn train_observed(
             let _ = std::fs::remove_dir_all(&path);
             Err(e)
         }
+    }
+}
+
+/// Where a source's training clips are listed, for messages: the list file when there is
+/// one, else the shards or the generator's knob.
+fn training_list(source: &DataSource) -> String {
+    use crate::data::source::DataSource as S;
+    match source {
+        S::Dir { path, lists, .. } => {
+            let list = lists.train.clone().unwrap_or_else(|| path.join(crate::data::course::TRAIN_LIST));
+            format!("the list file {}", list.display())
+        }
+        S::Yt8m { lists: crate::data::source::Lists { train: Some(list), .. }, .. } => {
+            format!("the list file {}", list.display())
+        }
+        S::Yt8m { pattern, .. } => format!("the records of {pattern}"),
+        S::Synth { .. } => "the synthetic set; raise it with --synth n_train=N".into(),
+    }
+}
+
+/// Refuses a model whose training cannot fit in `device`'s memory (when that is known),
+/// before libtorch allocates anything: see [`crate::check::memory`].
+pub fn fits_device(compiled: &Compiled, cfg: &TrainConfig, device: Device) -> Result<(), TrainError> {
+    let Some(budget) = crate::device::memory_budget(device) else { return Ok(()) };
+    let batch = u64::try_from(cfg.batch_size).unwrap_or(1);
+    match crate::check::memory::refuse_oversized(&compiled.graph, &compiled.checked, batch, &budget) {
+        Some(e) => Err(TrainError::TooLarge(Box::new(e))),
+        None => Ok(()),
     }
 }
 
@@ -264,7 +300,10 @@ fn open_recorded(run_dir: &Path) -> Result<(report::RecordedRun, Compiled), Trai
     let recorded = report::read_config(run_dir).map_err(bad)?;
     let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
-        .map_err(|_| bad("its architecture copy no longer compiles".into()))?;
+        .map_err(|failed| {
+            let copy = &recorded.architecture_copy;
+            bad(format!("its architecture copy {copy} no longer compiles:\n{}", crate::compile::explain(&failed)))
+        })?;
     Ok((recorded, compiled))
 }
 
@@ -292,6 +331,7 @@ pub fn resume_with(
     let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides)
         .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
     loss::check(&compiled.graph, &cfg.loss, &overrides)?;
+    fits_device(&compiled, &cfg, device)?;
     let data = load_data(&compiled, &recorded.data_source)?;
     check_data(&compiled, &data)?;
     run::manifest::check_same_data(run_dir, &data).map_err(bad)?;

@@ -3,6 +3,7 @@
 //! libtorch-linked `avc-torch` and the stand-alone `avc-lang`), so all three behave alike.
 //! Exit codes: 0 ok, 1 the model has errors, 2 usage or I/O errors.
 
+use crate::check::memory::Budget;
 use crate::compile::{self, Compiled, Failed};
 use crate::diag::{self, Diagnostic};
 use crate::source::SourceFile;
@@ -18,6 +19,12 @@ pub enum LangCommand {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "human")]
         message_format: MessageFormat,
+        /// The device whose memory the model must fit in: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Measure the model against this much memory instead (e.g. 512M, 4G).
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
     },
     /// Draw the graph: SVG (written by avc itself), DOT or Mermaid.
     Graph {
@@ -57,7 +64,9 @@ impl LangCommand {
     /// Runs the command; `Err` carries the exit code (the message is already printed).
     pub fn run(self) -> Result<(), u8> {
         match self {
-            LangCommand::Check { file, message_format } => check(&file, message_format),
+            LangCommand::Check { file, message_format, device, max_memory } => {
+                check(&file, message_format, &device, max_memory.as_deref())
+            }
             LangCommand::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
             LangCommand::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
             LangCommand::Lsp => crate::lsp::server::run_stdio().map_err(fail_io),
@@ -121,26 +130,66 @@ fn report_failure(failed: &Failed, format: MessageFormat) {
     print_diagnostics(&failed.diagnostics, &failed.source, format);
 }
 
-fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
+fn check(file: &Path, format: MessageFormat, device: &str, max_memory: Option<&str>) -> Result<(), u8> {
+    use crate::check::device_memory::{budget_for, parse_size};
+    let budget = match max_memory {
+        Some(size) => Some(Budget {
+            bytes: parse_size(size).map_err(|e| fail_io(format!("--max-memory {e}")))?,
+            source: "--max-memory".into(),
+        }),
+        None => budget_for(device).map_err(fail_io)?,
+    };
     let c = compile_or_report(file, format)?;
     if format == MessageFormat::Human {
         print!("{}", crate::check::render_table(&c.graph, &c.checked));
     }
-    Ok(())
+    refuse_oversized(&c, batch_size(&c), budget.as_ref(), format)
+}
+
+/// The architecture's own `batch_size` (the train settings' default, 64, otherwise): what
+/// `avc check` measures one batch of activations with.
+fn batch_size(c: &Compiled) -> u64 {
+    let setting = c.graph.train.iter().find(|s| s.key.name == "batch_size");
+    match setting.map(|s| &s.value.kind) {
+        Some(crate::ast::ValueKind::Int(n)) if *n >= 1 => *n as u64,
+        _ => 64,
+    }
+}
+
+/// Refuses a model that cannot fit in `budget` (exit code 1), printing the diagnostic.
+pub fn refuse_oversized(c: &Compiled, batch: u64, budget: Option<&Budget>, format: MessageFormat) -> Result<(), u8> {
+    match budget.and_then(|b| crate::check::memory::refuse_oversized(&c.graph, &c.checked, batch, b)) {
+        Some(e) => {
+            print_diagnostics(&[e.to_diagnostic()], &c.graph.source, format);
+            Err(1)
+        }
+        None => Ok(()),
+    }
 }
 
 fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {
     use crate::graph::PictureFormat;
     let format = match (format, &output) {
         (Some(f), _) => f.parse::<PictureFormat>().map_err(fail_io)?,
-        (None, Some(path)) => PictureFormat::from_path(path).unwrap_or(PictureFormat::Svg),
+        (None, Some(path)) => match (PictureFormat::from_path(path), path.extension()) {
+            (Some(format), _) => format,
+            (None, None) => PictureFormat::Svg,
+            (None, Some(ext)) => {
+                return Err(fail_io(format!(
+                    "-o {}: avc graph draws .svg, .dot (or .gv) and .mmd (or .mermaid) files, not .{}; \
+                     for a PNG, convert the SVG (e.g. `rsvg-convert g.svg -o g.png`), or give --format",
+                    path.display(),
+                    ext.to_string_lossy()
+                )));
+            }
+        },
         (None, None) => PictureFormat::Svg,
     };
     let stem = file.file_stem().map_or_else(|| PathBuf::from("graph"), PathBuf::from);
     let output = output.unwrap_or_else(|| stem.with_extension(format.extension()));
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let text = crate::graph::render(&compiled.graph, &compiled.checked, format);
-    std::fs::write(&output, text).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
+    crate::atomic::write(&output, text.as_bytes()).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
     println!("wrote {}", output.display());
     Ok(())
 }

@@ -52,7 +52,8 @@ pub fn read_source(path: &Path) -> Result<SourceFile, ReadError> {
 pub fn compile(source: &SourceFile) -> Result<Compiled, Box<Failed>> {
     let fail = |diagnostics, partial| Box::new(Failed { source: source.clone(), diagnostics, partial });
     let module = front::parse(source).map_err(|errs| fail(errs.iter().map(|e| e.to_diagnostic()).collect(), None))?;
-    let graph = ir::build(&module).map_err(|errs| fail(errs.iter().map(|e| e.to_diagnostic()).collect(), None))?;
+    let graph = ir::build(&module)
+        .map_err(|errs| fail(crate::diag::merge_repeats(errs.iter().map(|e| e.to_diagnostic()).collect()), None))?;
     let checked = check::check(&graph);
     if !checked.ok() {
         return Err(fail(checked.diagnostics(), Some((graph, checked))));
@@ -61,6 +62,12 @@ pub fn compile(source: &SourceFile) -> Result<Compiled, Box<Failed>> {
 }
 
 /// Reads and compiles a file; a read error becomes a diagnostic-free failure message.
+/// What a failed compile says, rendered without colour: for messages about a file that
+/// was compiled on the user's behalf (a run's architecture copy, say).
+pub fn explain(failed: &Failed) -> String {
+    crate::diag::render_all(&failed.diagnostics, &failed.source, false)
+}
+
 pub fn compile_file(path: &Path) -> Result<Result<Compiled, Box<Failed>>, ReadError> {
     let source = read_source(path)?;
     Ok(compile(&source))

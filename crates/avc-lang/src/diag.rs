@@ -5,10 +5,12 @@
 //! text with a location, a marker under the offending source and a hint.
 
 mod excerpt;
+mod repeats;
 
 use crate::source::{SourceFile, Span};
 use excerpt::Excerpt;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic};
+pub use repeats::merge_repeats;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

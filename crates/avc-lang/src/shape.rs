@@ -24,7 +24,7 @@ impl Dim {
     /// `(self + 2 * pad - kernel) / stride + 1`, kept symbolic when `self` is.
     pub fn window_out(&self, kernel: i64, stride: i64, pad: i64) -> Dim {
         match self {
-            Dim::Fixed(n) => Dim::Fixed((n + 2 * pad - kernel) / stride + 1),
+            Dim::Fixed(n) => Dim::Fixed(n.saturating_add(pad.saturating_mul(2)).saturating_sub(kernel) / stride + 1),
             other if kernel == 1 + 2 * pad && stride == 1 => other.clone(),
             other => {
                 // `T+2*pad-kernel`, written with one sign: `T-4`, `T+1`.
@@ -74,8 +74,9 @@ impl Shape {
     }
 
     /// The product of the fixed per-sample axes; `None` when one is symbolic.
+    /// Saturates at `i64::MAX` rather than wrapping (the checker refuses such sizes).
     pub fn per_sample_elems(&self) -> Option<i64> {
-        self.0.iter().skip(1).map(Dim::fixed).product()
+        self.0.iter().skip(1).map(Dim::fixed).try_fold(1i64, |acc, d| Some(acc.saturating_mul(d?)))
     }
 
     /// Resolves a possibly negative axis into `0..rank`.

@@ -51,8 +51,14 @@ struct SourceInner {
 }
 
 impl SourceFile {
+    /// A source named `name`. A UTF-8 byte-order mark (which some Windows editors write) is
+    /// not part of the text: both front-ends, the formatter and the language server see
+    /// the file from its first real character, with the same lines and columns.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        let text = text.into();
+        let mut text = text.into();
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         let ascii = text.is_ascii();
         SourceFile { inner: Arc::new(SourceInner { name: name.into(), text, line_starts, ascii }) }

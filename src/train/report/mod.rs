@@ -49,13 +49,15 @@ pub(crate) fn write_config(
 ) -> Result<(), RunDirError> {
     let ext = opts.arch_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
     let copy = format!("architecture.{ext}");
+    // Paths recorded absolute, so `--resume` (or `avc eval`) works from any directory.
+    let data_source = opts.data_source.absolute().map_err(|e| RunDirError::new(&run.file("config.yaml"), e))?;
     let resolved = ResolvedConfig {
         avc_version: env!("CARGO_PKG_VERSION"),
         libtorch_version: crate::device::LIBTORCH_VERSION,
         architecture: opts.arch_path.display().to_string(),
         architecture_copy: copy.clone(),
         data: &data.origin,
-        data_source: &opts.data_source,
+        data_source: &data_source,
         overrides: &opts.overrides,
         max_batches: opts.max_batches,
         init_from: opts.init.as_ref(),

@@ -230,7 +230,10 @@ pub(crate) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
     let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
     let compiled = crate::compile::compile_file(&dir.join(&record.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
-        .map_err(|_| bad(format!("its {} no longer compiles", record.architecture_copy)))?;
+        .map_err(|failed| {
+            let copy = &record.architecture_copy;
+            bad(format!("its {copy} no longer compiles:\n{}", crate::compile::explain(&failed)))
+        })?;
     Ok((record, compiled))
 }
 

@@ -6,7 +6,9 @@
 //! reported), so independent mistakes surface in one run.
 
 mod bounded;
+pub mod device_memory;
 mod fingerprint;
+pub mod memory;
 mod split;
 mod summary;
 mod towers;
@@ -38,6 +40,13 @@ pub enum CheckError {
     Unused { node: String, span: Span },
     #[error("output `{output}` ({}) must be {expected}, found `{node}` with shape {found}", kind.keyword())]
     OutputShape { output: String, kind: OutputKind, node: String, expected: String, found: Shape, span: Span },
+    /// A count past 64 bits: the sizes are far beyond any device, and a wrapped count
+    /// would pass every later check.
+    #[error("node `{node}` ({op}): its {what} does not fit in a 64-bit integer")]
+    Overflow { node: String, op: &'static str, what: &'static str, span: Span },
+    /// The model cannot fit in the memory of the device it would run on.
+    #[error("{}", .0.message())]
+    Memory(memory::TooLarge),
     #[error("logit output `{output}` reads `{node}` ({op}), which is bounded to {range}")]
     BoundedLogit { output: String, node: String, op: &'static str, range: &'static str, span: Span, node_span: Span },
 }
@@ -73,6 +82,10 @@ impl CheckError {
             CheckError::OutputShape { span, .. } => {
                 Diagnostic::error("output::shape", msg).with_label(*span, "this output")
             }
+            CheckError::Overflow { span, .. } => Diagnostic::error("size::overflow", msg)
+                .with_label(*span, "in this node")
+                .with_help("its sizes are far beyond what any device can hold; use smaller sizes"),
+            CheckError::Memory(too_large) => too_large.to_diagnostic(msg),
             CheckError::BoundedLogit { span, node_span, node, op, .. } => {
                 let why = match *op {
                     "sigmoid" | "softmax" => "BCE applies its own sigmoid, so the probability is squashed twice",
@@ -120,17 +133,22 @@ impl Checked {
         self.towers[id.index()]
     }
 
+    /// The parameters of every node, saturating at `i64::MAX` (only reachable in a model
+    /// that failed the checks: each node's count is checked).
     pub fn total_params(&self) -> i64 {
-        self.params.iter().sum()
+        self.params.iter().fold(0i64, |sum, &p| sum.saturating_add(p))
     }
 
-    /// Total multiply-adds per sample, `None` when a symbolic size leaves one open.
+    /// Total multiply-adds per sample, `None` when a symbolic size leaves one open;
+    /// saturating as [`Checked::total_params`].
     pub fn total_macs(&self) -> Option<i64> {
-        self.macs.iter().copied().sum()
+        self.macs.iter().try_fold(0i64, |sum, &m| Some(sum.saturating_add(m?)))
     }
 
+    /// Errors then warnings; one mistake repeated in several block instances is one
+    /// diagnostic listing them ([`crate::diag::merge_repeats`]).
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        self.errors.iter().chain(&self.warnings).map(CheckError::to_diagnostic).collect()
+        crate::diag::merge_repeats(self.errors.iter().chain(&self.warnings).map(CheckError::to_diagnostic).collect())
     }
 }
 
@@ -171,8 +189,23 @@ fn infer_node(graph: &Graph, id: NodeId, c: &mut Checked) {
     match op.infer(&in_shapes) {
         Ok(out) => {
             // A node sharing another's weights adds no parameters of its own.
-            c.params[id.index()] = if node.shares.is_some() { 0 } else { op.param_count(&in_shapes) };
-            c.macs[id.index()] = op.macs(&in_shapes, &out);
+            let params = if node.shares.is_some() { 0 } else { op.param_count(&in_shapes) };
+            let macs = op.macs(&in_shapes, &out);
+            // Counts saturate at i64::MAX (ops::product): that value means "overflowed".
+            let overflowed = [
+                (params, "parameter count"),
+                (macs.unwrap_or(0), "multiply-add count"),
+                (out.per_sample_elems().unwrap_or(0), "output size"),
+            ]
+            .into_iter()
+            .find(|&(n, _)| n == i64::MAX || n < 0);
+            if let Some((_, what)) = overflowed {
+                // Its dependants are skipped, as after a shape error.
+                c.errors.push(CheckError::Overflow { node: node.name.clone(), op: op.name(), what, span: node.span });
+                return;
+            }
+            c.params[id.index()] = params;
+            c.macs[id.index()] = macs;
             c.shapes[id.index()] = Some(out);
         }
         Err(error) => c.errors.push(CheckError::Shape {

@@ -45,7 +45,7 @@ impl SplitSite {
     pub fn share_macs(&self, tower: Tower) -> Option<i64> {
         let total: i64 = self.parts.iter().map(|p| p.width).sum();
         let mine: i64 = self.parts.iter().filter(|p| p.tower == tower).map(|p| p.width).sum();
-        Some(self.macs_per_pair? / total.max(1) * mine)
+        Some((self.macs_per_pair? / total.max(1)).saturating_mul(mine))
     }
 }
 
@@ -79,7 +79,7 @@ fn site(graph: &Graph, checked: &Checked, id: NodeId) -> Option<SplitSite> {
     let concat_read_elsewhere =
         users.iter().any(|&u| u != id) || graph.outputs.iter().any(|o| o.from.contains(&concat));
     // Per pair, the map multiplies every input element (all but the last axis) by `width`.
-    let macs_per_pair = joined.per_sample_elems().map(|elems| elems * map.width);
+    let macs_per_pair = joined.per_sample_elems().map(|elems| elems.saturating_mul(map.width));
     let (width, in_training) = (map.width, map.split_in_training);
     Some(SplitSite { node: id, concat, parts, concat_read_elsewhere, width, in_training, macs_per_pair })
 }

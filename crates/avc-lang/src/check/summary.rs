@@ -16,7 +16,7 @@ pub fn render_table(graph: &Graph, checked: &Checked) -> String {
         .errors
         .iter()
         .filter_map(|e| match e {
-            CheckError::Shape { node, .. } => Some(node.as_str()),
+            CheckError::Shape { node, .. } | CheckError::Overflow { node, .. } => Some(node.as_str()),
             _ => None,
         })
         .collect();

@@ -20,6 +20,9 @@ pub enum FrontError {
     /// too deep, aliases that expand too far.
     #[error("{what} is not supported")]
     Unsupported { what: String, span: Span },
+    /// A merge key `<<` whose value is not a mapping or a list of mappings.
+    #[error("a merge key `<<` takes a mapping or a list of mappings, found {found}")]
+    BadMerge { found: String, span: Span },
     /// More than [`MAX_VALUES`](super::MAX_VALUES) values; `span` is where the count passed it.
     #[error("the file holds more than {} values (after expanding aliases)", crate::check::render_count(*limit as i64))]
     TooLarge { limit: usize, span: Span },
@@ -71,6 +74,7 @@ impl FrontError {
             | Empty { span }
             | ExtraDocument { span }
             | Unsupported { span, .. }
+            | BadMerge { span, .. }
             | TooLarge { span, .. }
             | DuplicateKey { span, .. }
             | UnknownKey { span, .. }
@@ -96,6 +100,7 @@ impl FrontError {
             Empty { .. } => "yaml::empty",
             ExtraDocument { .. } => "yaml::documents",
             Unsupported { .. } => "yaml::unsupported",
+            BadMerge { .. } => "yaml::merge",
             TooLarge { .. } => "yaml::too-large",
             DuplicateKey { .. } => "yaml::duplicate-key",
             UnknownKey { .. } => "yaml::unknown-key",
@@ -136,6 +141,7 @@ impl FrontError {
             Empty { .. } => "nothing here".into(),
             ExtraDocument { .. } => "a second document starts here".into(),
             Unsupported { .. } => "not supported".into(),
+            BadMerge { .. } => "not a mapping".into(),
             TooLarge { .. } => "the limit is passed here".into(),
             DuplicateKey { .. } => "given again here".into(),
             UnknownKey { .. } => "unknown key".into(),
@@ -162,6 +168,9 @@ impl FrontError {
                 `inputs: {video: [120, 1024]}`"
                 .into(),
             ExtraDocument { .. } => "put the whole model in one document: remove this `---`".into(),
+            BadMerge { .. } => "merge an anchored mapping, `<<: *defaults`, or several, `<<: [*a, *b]` (the \
+                                mapping's own keys win, then the first merged mapping's)"
+                .into(),
             Unsupported { .. } => "avc reads plain YAML: mappings with name keys, lists and scalars \
                 (anchors, aliases and core tags such as `!!str` are fine)"
                 .into(),

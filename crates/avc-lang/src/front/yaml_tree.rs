@@ -247,7 +247,7 @@ impl<'s> Builder<'s> {
         };
         let (kind, last_end) = if frame.is_map {
             let end = frame.entries.last().map(|e| e.value.span.end.max(e.key.span.end));
-            (Kind::Map(self.dedup(frame.entries)), end)
+            (Kind::Map(self.merge(frame.entries)), end)
         } else {
             let end = frame.items.last().map(|n| n.span.end);
             (Kind::Seq(frame.items), end)
@@ -260,6 +260,38 @@ impl<'s> Builder<'s> {
         };
         let end = end.min(self.src.text().len());
         self.finish(Node { kind, span: Span::new(start.min(end), end) }, frame.anchor)
+    }
+
+    /// Applies YAML merge keys (`<<: *defaults`, `<<: [*a, *b]`): the merged mappings'
+    /// entries are added where the mapping does not have the key itself, the first merged
+    /// mapping winning over later ones; then drops repeated keys (see [`Builder::dedup`]).
+    fn merge(&mut self, entries: Vec<Entry>) -> Vec<Entry> {
+        let is_merge = |e: &Entry| e.key.as_scalar().is_some_and(|k| k.plain && k.text == "<<");
+        let (merges, own): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(is_merge);
+        let mut kept = self.dedup(own);
+        let mut keys: std::collections::HashSet<String> =
+            kept.iter().filter_map(|e| Some(e.key.as_scalar()?.text.clone())).collect();
+        for merge in merges {
+            let sources = match merge.value.kind {
+                Kind::Map(_) => vec![merge.value],
+                Kind::Seq(items) if items.iter().all(|i| matches!(i.kind, Kind::Map(_))) => items,
+                _ => {
+                    let found = merge.value.describe();
+                    self.errors.push(FrontError::BadMerge { found, span: merge.value.span });
+                    continue;
+                }
+            };
+            for source in sources {
+                let Kind::Map(entries) = source.kind else { continue };
+                for entry in entries {
+                    let fresh = entry.key.as_scalar().is_none_or(|k| keys.insert(k.text.clone()));
+                    if fresh {
+                        kept.push(entry);
+                    }
+                }
+            }
+        }
+        kept
     }
 
     /// Drops the second and later uses of a key, reporting each.

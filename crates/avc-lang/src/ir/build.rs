@@ -39,6 +39,12 @@ pub enum BuildError {
     Cycle { nodes: Vec<String>, span: Span },
     #[error("block `{}` calls itself: {}", chain[0], chain.join(" -> "))]
     Recursion { chain: Vec<String>, span: Span },
+    /// Blocks nested past [`MAX_BLOCK_DEPTH`] without repeating: a limit, not a recursion.
+    #[error(
+        "blocks nest more than {} levels deep: {} -> {}",
+        MAX_BLOCK_DEPTH, chain[0], chain.last().map_or("", String::as_str)
+    )]
+    TooDeep { chain: Vec<String>, span: Span },
     #[error("`{name}` is not a block parameter or constant")]
     UnknownValueRef { name: String, span: Span, known: Vec<String> },
     #[error("block `{block}` parameter `{param}` must be {expected}, found {found}")]
@@ -139,6 +145,13 @@ impl BuildError {
             BuildError::Recursion { span, .. } => Diagnostic::error("block::recursion", msg)
                 .with_label(*span, "recursive use")
                 .with_help("blocks are expanded at compile time, so they cannot call themselves"),
+            BuildError::TooDeep { span, chain } => Diagnostic::error("block::depth", msg)
+                .with_label(*span, format!("level {}", chain.len()))
+                .with_help(format!(
+                    "a block may use blocks {MAX_BLOCK_DEPTH} levels deep at most (the whole chain: {}); \
+                     fold some levels into one block",
+                    chain.join(" -> ")
+                )),
             BuildError::UnknownValueRef { span, known, .. } => {
                 let d = Diagnostic::error("name::unknown-value", msg).with_label(*span, "not defined");
                 if known.is_empty() {
@@ -705,7 +718,11 @@ impl<'a> Builder<'a> {
         if scope.chain.contains(&block_name) || scope.chain.len() >= MAX_BLOCK_DEPTH {
             let mut chain: Vec<String> = scope.chain.iter().map(|s| s.to_string()).collect();
             chain.push(block_name.to_string());
-            self.errors.push(BuildError::Recursion { chain, span: decl.callee.span });
+            let span = decl.callee.span;
+            self.errors.push(match scope.chain.contains(&block_name) {
+                true => BuildError::Recursion { chain, span },
+                false => BuildError::TooDeep { chain, span },
+            });
             self.broken.insert(name);
             return;
         }

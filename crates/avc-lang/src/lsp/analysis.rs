@@ -241,8 +241,9 @@ impl Analysis {
         let prefix = format!("{name}.");
         let inner: Vec<_> = graph.topo().iter().copied().filter(|&i| graph.node(i).name.starts_with(&prefix)).collect();
         let last = *inner.last()?;
-        let params: i64 = inner.iter().map(|i| checked.params[i.index()]).sum();
-        let macs: Option<i64> = inner.iter().map(|i| checked.macs[i.index()]).sum();
+        // Saturating, as Checked::total_params: hover never panics on a huge model.
+        let params = inner.iter().fold(0i64, |sum, i| sum.saturating_add(checked.params[i.index()]));
+        let macs = inner.iter().try_fold(0i64, |sum, i| Some(sum.saturating_add(checked.macs[i.index()]?)));
         let shape = checked.shape(last).map_or("unknown".to_string(), |s| s.to_string());
         Some(format!(
             "**{name}**: block instance of {} nodes\n\nshape `{shape}` · {} parameters · {} multiply-adds per sample",

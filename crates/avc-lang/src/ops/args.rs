@@ -6,6 +6,10 @@ use super::{Default, OpSpec, ParamKind};
 use crate::ast::{Ident, Value, ValueKind};
 use crate::source::Span;
 
+/// The largest size an op parameter may have (`out`, `hidden`, `kernel`, ...): 2^24, the
+/// largest declared dimension too. Counts made from such sizes stay far inside 64 bits.
+pub const MAX_SIZE: i64 = 1 << 24;
+
 /// An argument after block parameters and constants have been substituted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedArg {
@@ -129,10 +133,15 @@ impl<'a> ArgReader<'a> {
         }
     }
 
-    /// An integer that must be at least `min` (sizes, kernels, strides).
+    /// An integer that must be at least `min` and at most [`MAX_SIZE`] (sizes, kernels,
+    /// strides, layer counts): no size is read that could overflow a count made from it.
     pub fn int_at_least(&mut self, name: &'static str, min: i64) -> i64 {
-        let v = self.int_where(name, |v| if v < min { Err(format!("must be at least {min}")) } else { Ok(()) });
-        v.max(min)
+        let v = self.int_where(name, |v| match v {
+            v if v < min => Err(format!("must be at least {min}")),
+            v if v > MAX_SIZE => Err(format!("must be at most {}", crate::check::render_count(MAX_SIZE))),
+            _ => Ok(()),
+        });
+        v.clamp(min, MAX_SIZE.max(min))
     }
 
     /// An integer that must also pass `check`, which says what is wrong with it.

@@ -5,6 +5,7 @@
 //! `context = sum_t weights_t x_t`. Without a query input the term `W_q q` of a learned
 //! query `q` is a constant vector, so it is learned directly as `query` [hidden].
 
+use super::product;
 use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
 use crate::shape::{Dim, Shape};
 
@@ -68,15 +69,16 @@ impl OpImpl for Attention {
     fn param_count(&self, ins: &[Shape]) -> i64 {
         let f = ins[0].0[2].fixed().unwrap_or(0);
         let h = self.hidden;
-        let query = Self::query_width(ins).map_or(h, |q| h * q);
-        h * f + h + query + h
+        let query = Self::query_width(ins).map_or(h, |q| product(&[h, q]));
+        product(&[h, f]).saturating_add(h).saturating_add(query).saturating_add(h)
     }
 
     fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
         let (t, f) = (ins[0].0[1].fixed()?, ins[0].0[2].fixed()?);
         let h = self.hidden;
         // Keys and scores per step, the weighted sum, and the query's projection once.
-        Some(t * (f * h + h + f) + Self::query_width(ins).map_or(0, |q| q * h))
+        let per_step = product(&[f, h]).saturating_add(h).saturating_add(f);
+        Some(product(&[t, per_step]).saturating_add(Self::query_width(ins).map_or(0, |q| product(&[q, h]))))
     }
 
     fn describe(&self) -> String {

@@ -37,7 +37,7 @@ impl Reshape {
 
     /// The product of the listed sizes other than -1.
     fn known(&self) -> i64 {
-        self.shape.iter().filter(|&&d| d != -1).product()
+        super::product(&self.shape.iter().copied().filter(|&d| d != -1).collect::<Vec<_>>())
     }
 
     /// The size standing for -1, from the input's per-sample dims.
@@ -65,6 +65,9 @@ fn check_shape(shape: &[i64]) -> Result<(), String> {
     if shape.iter().any(|&d| d < 1 && d != -1) {
         return Err("must hold sizes of at least 1, or -1 for the one to infer".into());
     }
+    if shape.iter().any(|&d| d > super::args::MAX_SIZE) {
+        return Err(format!("must hold sizes of at most {}", crate::check::render_count(super::args::MAX_SIZE)));
+    }
     if shape.iter().filter(|&&d| d == -1).count() > 1 {
         return Err("may leave at most one size to infer (-1)".into());
     }
@@ -74,7 +77,7 @@ fn check_shape(shape: &[i64]) -> Result<(), String> {
 /// The per-sample element count of `input` divided by `known`, kept symbolic: `T*6` over 3
 /// is `T*2`, over 6 is `T`, over 4 is `(T*3)/2`.
 fn symbolic_quotient(input: &Shape, known: i64) -> Dim {
-    let fixed: i64 = input.0[1..].iter().filter_map(Dim::fixed).product();
+    let fixed = super::product(&input.0[1..].iter().filter_map(Dim::fixed).collect::<Vec<_>>());
     let g = gcd(fixed, known);
     let (num, den) = (fixed / g, known / g);
     let mut parts: Vec<String> = input.0[1..].iter().filter(|d| d.fixed().is_none()).map(|d| d.to_string()).collect();

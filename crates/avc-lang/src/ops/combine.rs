@@ -60,7 +60,7 @@ impl OpImpl for Concat {
                     .at_axis(bad)
                     .hint(format!("concat along axis {axis} needs every other axis equal: {}", all_shapes(ins))));
             }
-            total = total.zip(s.0[axis].fixed()).map(|(a, b)| a + b);
+            total = total.zip(s.0[axis].fixed()).map(|(a, b)| a.saturating_add(b));
         }
         let joined = match total {
             Some(n) => Dim::Fixed(n),

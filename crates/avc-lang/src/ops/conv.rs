@@ -2,6 +2,7 @@
 //! are the channels); the layer transposes to PyTorch's `[B, C, T]` internally, so a
 //! researcher never writes the transpose and weights keep nn.Conv1d's `[out, in, kernel]`.
 
+use super::product;
 use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
 use crate::shape::{Dim, Shape};
 
@@ -134,12 +135,12 @@ impl OpImpl for Conv1d {
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
         let f = ins[0].0[2].fixed().unwrap_or(0);
-        self.out * f * self.kernel + if self.bias { self.out } else { 0 }
+        product(&[self.out, f, self.kernel]).saturating_add(if self.bias { self.out } else { 0 })
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         let f = ins[0].0[2].fixed()?;
-        Some(out.per_sample_elems()? * f * self.kernel)
+        Some(product(&[out.per_sample_elems()?, f, self.kernel]))
     }
 
     fn describe(&self) -> String {

@@ -4,6 +4,7 @@
 //! Kernels are square; sizes follow PyTorch's floor formula on both spatial axes.
 
 use super::conv::{DILATION, POOL_STRIDE, describe_dilation, describe_pool, pool_args, windowed};
+use super::product;
 use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
 use crate::shape::{Dim, Shape};
 
@@ -80,7 +81,7 @@ impl Conv2d {
 
     /// Weight entries per output channel: the input channels times the window area.
     pub fn fan_in(&self, ins: &[Shape]) -> i64 {
-        ins[0].0[1].fixed().unwrap_or(1) * self.kernel * self.kernel
+        product(&[ins[0].0[1].fixed().unwrap_or(1), self.kernel, self.kernel])
     }
 }
 
@@ -97,12 +98,12 @@ impl OpImpl for Conv2d {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        self.out * self.fan_in(ins) + if self.bias { self.out } else { 0 }
+        product(&[self.out, self.fan_in(ins)]).saturating_add(if self.bias { self.out } else { 0 })
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         ins[0].0[1].fixed()?;
-        Some(out.per_sample_elems()? * self.fan_in(ins))
+        Some(product(&[out.per_sample_elems()?, self.fan_in(ins)]))
     }
 
     fn describe(&self) -> String {

@@ -1,5 +1,6 @@
 //! Fully connected layers.
 
+use super::product;
 use super::{ArgReader, Arity, Default, InputMap, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
 use crate::shape::{Dim, Shape};
 
@@ -46,12 +47,12 @@ impl OpImpl for Linear {
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
         let f = ins[0].last().and_then(Dim::fixed).unwrap_or(0);
-        f * self.out + if self.bias { self.out } else { 0 }
+        product(&[f, self.out]).saturating_add(if self.bias { self.out } else { 0 })
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         let f = ins[0].last()?.fixed()?;
-        Some(out.per_sample_elems()? * f)
+        Some(product(&[out.per_sample_elems()?, f]))
     }
 
     fn describe(&self) -> String {

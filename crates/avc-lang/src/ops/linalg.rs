@@ -44,7 +44,7 @@ fn expected_with(s: &Shape, axis: usize, dim: &Dim) -> String {
 
 /// Multiply-adds per sample of a product with output `out` and inner size from `a`.
 fn product_macs(ins: &[Shape], out: &Shape) -> Option<i64> {
-    Some(out.per_sample_elems()? * ins[0].last()?.fixed()?)
+    Some(super::product(&[out.per_sample_elems()?, ins[0].last()?.fixed()?]))
 }
 
 /// `matmul(a, b, transpose_b: false)`: batched matrix product over any leading axes.

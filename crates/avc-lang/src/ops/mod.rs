@@ -310,3 +310,10 @@ pub fn lookup(name: &str) -> Option<&'static OpSpec> {
 pub fn names() -> Vec<&'static str> {
     registry().iter().map(|s| s.name).collect()
 }
+
+/// The product of sizes, saturating: a count too large for 64 bits stays at `i64::MAX`
+/// (which the checker reports as too large) instead of wrapping around to a small or
+/// negative number. Parameter counts, multiply-adds and derived sizes use it.
+pub fn product(factors: &[i64]) -> i64 {
+    factors.iter().fold(1i64, |acc, &f| acc.saturating_mul(f))
+}

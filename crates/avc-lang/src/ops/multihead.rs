@@ -50,12 +50,13 @@ pub fn head_width(ins: &[Shape], i: usize, heads: i64) -> Result<i64, ShapeError
 /// Parameters of one attention layer of width `f`: the packed q, k, v projection and the
 /// output projection.
 pub fn param_count(f: i64) -> i64 {
-    4 * f * f + 4 * f
+    super::product(&[4, f, f]).saturating_add(super::product(&[4, f]))
 }
 
 /// Multiply-adds per sample for `tq` query steps attending over `tk` key steps of width
 /// `f`: the query and output projections per query step, the key and value projections per
 /// key step, then q k^T and weights x v over every pair of steps.
 pub fn macs(tq: i64, tk: i64, f: i64) -> i64 {
-    2 * tq * f * f + 2 * tk * f * f + 2 * tq * tk * f
+    use super::product;
+    product(&[2, tq, f, f]).saturating_add(product(&[2, tk, f, f])).saturating_add(product(&[2, tq, tk, f]))
 }

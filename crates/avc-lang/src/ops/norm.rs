@@ -1,5 +1,6 @@
 //! Normalisation and regularisation.
 
+use super::product;
 use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
 use crate::shape::{Dim, Shape};
 
@@ -97,7 +98,7 @@ impl OpImpl for BatchNorm {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        if self.affine { 2 * self.features(ins) } else { 0 }
+        if self.affine { product(&[2, self.features(ins)]) } else { 0 }
     }
 
     fn describe(&self) -> String {
@@ -159,7 +160,7 @@ impl OpImpl for LayerNorm {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        if self.affine { 2 * features(ins) } else { 0 }
+        if self.affine { product(&[2, features(ins)]) } else { 0 }
     }
 
     fn describe(&self) -> String {

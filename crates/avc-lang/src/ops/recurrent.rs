@@ -3,6 +3,7 @@
 //! rule and cost; [`Cell`] says which kernel runs (the layers, with PyTorch-named
 //! variables, are `avc::lower::ops::recurrent`).
 
+use super::product;
 use super::{
     ArgReader, Arity, Default, InputMap, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis,
 };
@@ -81,28 +82,29 @@ impl Recurrent {
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         expect_rank(ins, 0, 3, "[B, T, F]")?;
         fixed_axis(ins, 0, 2, "input features")?;
-        let width = Dim::Fixed(self.hidden * self.dirs());
+        let width = Dim::Fixed(product(&[self.hidden, self.dirs()]));
         Ok(if self.last { Shape::batched([width]) } else { ins[0].with_dim(2, width) })
     }
 
     /// The input width of each layer: the features, then the previous layer's output.
     pub fn layer_inputs(&self, ins: &[Shape]) -> impl Iterator<Item = i64> {
         let f = ins[0].0[2].fixed().unwrap_or(1);
-        let below = self.hidden * self.dirs();
+        let below = product(&[self.hidden, self.dirs()]);
         (0..self.layers).map(move |l| if l == 0 { f } else { below })
     }
 
     fn param_count(&self, cell: Cell, ins: &[Shape]) -> i64 {
-        let rows = cell.gates() * self.hidden;
-        let per_dir = |input: i64| rows * (input + self.hidden) + 2 * rows;
-        self.layer_inputs(ins).map(|input| self.dirs() * per_dir(input)).sum()
+        let rows = product(&[cell.gates(), self.hidden]);
+        let per_dir =
+            |input: i64| product(&[rows, input.saturating_add(self.hidden)]).saturating_add(product(&[2, rows]));
+        self.layer_inputs(ins).fold(0i64, |acc, input| acc.saturating_add(product(&[self.dirs(), per_dir(input)])))
     }
 
     /// One weight multiply-add per weight entry and time step (biases are adds).
     fn macs(&self, cell: Cell, ins: &[Shape]) -> Option<i64> {
         let t = ins[0].0[1].fixed()?;
-        let biases = self.layers * self.dirs() * 2 * cell.gates() * self.hidden;
-        Some(t * (self.param_count(cell, ins) - biases))
+        let biases = product(&[self.layers, self.dirs(), 2, cell.gates(), self.hidden]);
+        Some(product(&[t, self.param_count(cell, ins).saturating_sub(biases)]))
     }
 
     /// The first layer's input projection, every direction's gates side by side. Split only

@@ -57,12 +57,12 @@ impl OpImpl for Residual {
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        Self::projection(ins).map_or(0, |(from, to)| from * to)
+        Self::projection(ins).map_or(0, |(from, to)| super::product(&[from, to]))
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
         match Self::projection(ins) {
-            Some((from, _)) => Some(out.per_sample_elems()? * from),
+            Some((from, _)) => Some(super::product(&[out.per_sample_elems()?, from])),
             None => Some(0),
         }
     }

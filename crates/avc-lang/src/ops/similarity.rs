@@ -47,7 +47,7 @@ macro_rules! comparison {
                 compared(ins)
             }
             fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
-                Some($macs_per_elem * ins[0].per_sample_elems()?)
+                Some(super::product(&[$macs_per_elem, ins[0].per_sample_elems()?]))
             }
             fn describe(&self) -> String {
                 String::new()
