@@ -17,12 +17,14 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
+use prost::bytes::Bytes;
 
-/// `tf.train.BytesList`.
+/// `tf.train.BytesList`. Decoded from a [`Bytes`] buffer, its values are slices of that
+/// buffer: a record's hundreds of frames cost no allocation each.
 #[derive(Clone, PartialEq, Message)]
 pub struct BytesList {
-    #[prost(bytes = "vec", repeated, tag = "1")]
-    pub value: Vec<Vec<u8>>,
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub value: Vec<Bytes>,
 }
 
 /// `tf.train.FloatList` (packed).
@@ -139,7 +141,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, String> {
 fn single_bytes(context: &Features, name: &str) -> Result<Option<String>, String> {
     let Some(feature) = context.feature.get(name) else { return Ok(None) };
     match &feature.kind {
-        Some(Kind::BytesList(list)) if list.value.len() == 1 => String::from_utf8(list.value[0].clone())
+        Some(Kind::BytesList(list)) if list.value.len() == 1 => String::from_utf8(list.value[0].to_vec())
             .map(Some)
             .map_err(|_| format!("context feature `{name}` is not UTF-8 text")),
         Some(Kind::BytesList(list)) => {
@@ -190,7 +192,8 @@ pub fn encode(
     audio: &[u8],
     audio_width: usize,
 ) -> Vec<u8> {
-    let bytes = |v: &[u8]| Feature { kind: Some(Kind::BytesList(BytesList { value: vec![v.to_vec()] })) };
+    let bytes =
+        |v: &[u8]| Feature { kind: Some(Kind::BytesList(BytesList { value: vec![Bytes::copy_from_slice(v)] })) };
     let mut context = Features::default();
     context.feature.insert(ID.into(), bytes(id.as_bytes()));
     if let Some(a) = audio_id {
@@ -233,7 +236,8 @@ mod tests {
         assert!(err(no_id).contains("no context feature `id`"));
         let mut ragged = good.clone();
         if let Some(l) = ragged.feature_lists.as_mut().and_then(|l| l.feature_list.get_mut(RGB)) {
-            l.feature[1] = Feature { kind: Some(Kind::BytesList(BytesList { value: vec![vec![0; 5]] })) };
+            l.feature[1] =
+                Feature { kind: Some(Kind::BytesList(BytesList { value: vec![Bytes::from(vec![0u8; 5])] })) };
         }
         assert!(err(ragged).contains("frame 1 of `rgb` has 5 values, frame 0 has 4"));
         let mut uneven = good;
