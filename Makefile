@@ -1,9 +1,11 @@
 # The two commands of the README. Both install libtorch on first use (scripts/libtorch.sh).
 SHELL := bash
-.PHONY: setup build train test results
+.PHONY: setup build train test results test-slurm bench
 
+# libtorch, and the tools the tests drive besides avc (GNU parallel, via apt-get when missing).
 setup:
 	@scripts/libtorch.sh > /dev/null
+	@scripts/tools.sh
 
 build: setup
 	cargo build --release
@@ -17,3 +19,15 @@ test: setup
 # docs/results.md's table: every architecture, 8 epochs, seeds 1-5 (about an hour on 2 cores).
 results: build
 	scripts/results.sh --seeds "1 2 3 4 5" --set train.epochs=8
+
+# A one-node Slurm cluster on this machine (installs slurm-wlm and munge with apt-get; needs
+# root) runs a sweep through sbatch, a task cancelled and resubmitted (docs/sweeps.md).
+test-slurm: build
+	scripts/slurm-local.sh
+
+# docs/performance.md's numbers: compile speed, then scoring and training side by side with
+# PyTorch (the venv's torch; a few minutes on 2 cores). BENCH_ARGS passes options, e.g.
+# BENCH_ARGS="--threads 1 --only ab" or "--full" for the whole 1,270-clip N-way eval.
+bench: setup
+	cargo bench --bench compile
+	cargo bench --bench eval -- $(BENCH_ARGS)

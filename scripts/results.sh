@@ -26,7 +26,7 @@ done
 # Without architectures: every one in architectures/, in the report's order, baselines last.
 if [ ${#archs[@]} -eq 0 ]; then
   archs=(final.yaml residual_rnn.avc dual_rnn.avc deep_rnn.avc dual_cnn.avc attention.avc attention_cnn.avc
-    ta_lstm_metric.avc ta_maxpool.avc two_tower.avc meanpool.yaml)
+    ta_lstm_metric.avc ta_maxpool.avc two_tower.avc tcn_two_tower.avc cross_attention.avc meanpool.yaml)
   archs=("${archs[@]/#/architectures/}")
 fi
 out="${out:-runs/results-$(date +%Y%m%d-%H%M%S)}"

@@ -102,6 +102,68 @@ pub enum ValueKind {
     List(Vec<Value>),
     /// A reference to a block parameter or a named constant, resolved at expansion.
     Ref(String),
+    /// Integer arithmetic on values (`dilation * (k - 1) / 2`), evaluated when the IR is
+    /// built: the builder substitutes references, reads widths and folds it to an integer.
+    Arith(Box<Arith>),
+    /// `width(x)`: the size of the last axis of the node or input `x`, read from the shapes
+    /// when the IR is built (a block need not be told the width of what it is given).
+    Width(Ident),
+}
+
+/// `lhs op rhs`; the operator keeps its own span, where a division that is not exact or
+/// an overflow is reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arith {
+    pub op: ArithOp,
+    pub op_span: Span,
+    pub lhs: Value,
+    pub rhs: Value,
+}
+
+/// The operators of value arithmetic: `*` and `/` bind tighter than `+` and `-`; all
+/// associate to the left. `/` divides exactly (a remainder is an error, not rounded away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl ArithOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+        }
+    }
+
+    /// Binding strength: products before sums.
+    fn precedence(self) -> u8 {
+        match self {
+            ArithOp::Add | ArithOp::Sub => 1,
+            ArithOp::Mul | ArithOp::Div => 2,
+        }
+    }
+}
+
+impl Arith {
+    /// The expression as text, each operand written by `leaf` (the front-ends write
+    /// references differently: `k` in the DSL, `$k` in YAML), with the parentheses that the
+    /// tree needs and no others, so printing and parsing again gives the same tree.
+    pub fn render(&self, leaf: &dyn Fn(&Value) -> String) -> String {
+        let side = |v: &Value, needs_parens: &dyn Fn(ArithOp) -> bool| match &v.kind {
+            ValueKind::Arith(inner) if needs_parens(inner.op) => format!("({})", inner.render(leaf)),
+            ValueKind::Arith(inner) => inner.render(leaf),
+            _ => leaf(v),
+        };
+        let p = self.op.precedence();
+        let lhs = side(&self.lhs, &|op| op.precedence() < p);
+        let rhs = side(&self.rhs, &|op| op.precedence() <= p);
+        format!("{lhs} {} {rhs}", self.op.symbol())
+    }
 }
 
 impl ValueKind {
@@ -114,6 +176,21 @@ impl ValueKind {
             ValueKind::Str(_) => "a string",
             ValueKind::List(_) => "a list",
             ValueKind::Ref(_) => "a reference",
+            ValueKind::Arith(_) => "an expression",
+            ValueKind::Width(_) => "a width",
+        }
+    }
+}
+
+impl Value {
+    /// Whether the value reads a width somewhere (then it can only be evaluated once the
+    /// shapes of the nodes it names are known).
+    pub fn reads_width(&self) -> bool {
+        match &self.kind {
+            ValueKind::Width(_) => true,
+            ValueKind::Arith(a) => a.lhs.reads_width() || a.rhs.reads_width(),
+            ValueKind::List(items) => items.iter().any(Value::reads_width),
+            _ => false,
         }
     }
 }
@@ -126,6 +203,8 @@ impl std::fmt::Display for Value {
             ValueKind::Bool(b) => write!(f, "{b}"),
             ValueKind::Str(s) => write!(f, "{s:?}"),
             ValueKind::Ref(r) => write!(f, "{r}"),
+            ValueKind::Arith(a) => f.write_str(&a.render(&|v| v.to_string())),
+            ValueKind::Width(x) => write!(f, "width({x})"),
             ValueKind::List(items) => {
                 write!(f, "[")?;
                 for (i, v) in items.iter().enumerate() {

@@ -1,4 +1,11 @@
-//! Device choice (`--device auto|cpu|cuda|cuda:N`) and what `avc doctor` reports.
+//! Device choice (`--device auto|cpu|cuda|cuda:N`), the thread count, and what `avc doctor`
+//! reports.
+//!
+//! On a cluster the scheduler hands a task its share of the machine through the environment:
+//! `CUDA_VISIBLE_DEVICES` names the GPUs it may use (CUDA numbers them from 0, so `auto`'s
+//! `cuda:0` is the first GPU Slurm gave the task), and `SLURM_CPUS_PER_TASK` or
+//! `OMP_NUM_THREADS` the CPUs. [`apply_thread_budget`] makes libtorch use that many threads;
+//! [`Resources`] says what a run used, for its manifest.
 
 use tch::{Cuda, Device};
 
@@ -37,6 +44,7 @@ impl std::str::FromStr for DeviceChoice {
 
 impl DeviceChoice {
     /// Resolves to a real device: auto takes the first GPU when CUDA works, else the CPU.
+    /// GPUs are those `CUDA_VISIBLE_DEVICES` leaves visible, numbered from 0 (CUDA's rule).
     pub fn resolve(self) -> Result<Device, DeviceError> {
         let gpus = Cuda::device_count().max(0) as usize;
         match self {
@@ -45,10 +53,11 @@ impl DeviceChoice {
             DeviceChoice::Cuda(n) if Cuda::is_available() && n < gpus => Ok(Device::Cuda(n)),
             DeviceChoice::Cuda(n) => Err(DeviceError::Unavailable {
                 requested: format!("cuda:{n}"),
-                available: if gpus == 0 || !Cuda::is_available() {
-                    "CUDA is not available (no GPU, or an NVIDIA driver too old for CUDA 13)".into()
-                } else {
-                    format!("only {gpus} GPU(s) are visible")
+                available: match (gpus == 0 || !Cuda::is_available(), visible_devices()) {
+                    (true, Some(v)) => format!("CUDA sees no GPU (CUDA_VISIBLE_DEVICES={v})"),
+                    (true, None) => "CUDA is not available (no GPU, or an NVIDIA driver too old for CUDA 13)".into(),
+                    (false, Some(v)) => format!("only {gpus} GPU(s) are visible (CUDA_VISIBLE_DEVICES={v})"),
+                    (false, None) => format!("only {gpus} GPU(s) are visible"),
                 },
             }),
         }
@@ -62,6 +71,102 @@ pub fn device_name(d: Device) -> String {
         Device::Cuda(n) => format!("cuda:{n}"),
         other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// `CUDA_VISIBLE_DEVICES` as set (Slurm sets it for a task that asked for GPUs).
+pub fn visible_devices() -> Option<String> {
+    std::env::var("CUDA_VISIBLE_DEVICES").ok()
+}
+
+/// How many threads libtorch uses for a run, and what decided it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ThreadBudget {
+    pub threads: i32,
+    /// `OMP_NUM_THREADS=4`, `SLURM_CPUS_PER_TASK=8`, or `libtorch default` (all cores),
+    /// with a note when a variable was set but unusable.
+    pub from: String,
+}
+
+/// The thread count the environment asks for: `OMP_NUM_THREADS` when set (the user's or the
+/// job script's explicit choice, which libtorch's OpenMP reads too), else the CPUs Slurm
+/// allotted (`SLURM_CPUS_PER_TASK`); None leaves libtorch's default. The second value says
+/// which variable decided, or why a set one was ignored.
+pub fn threads_wanted(omp: Option<&str>, slurm_cpus: Option<&str>) -> (Option<i32>, String) {
+    let mut ignored = Vec::new();
+    for (name, value) in [("OMP_NUM_THREADS", omp), ("SLURM_CPUS_PER_TASK", slurm_cpus)] {
+        let Some(value) = value else { continue };
+        match value.trim().parse::<i32>() {
+            Ok(n) if n > 0 => {
+                let notes = ignored.iter().map(|i| format!("; {i}")).collect::<String>();
+                return (Some(n), format!("{name}={n}{notes}"));
+            }
+            _ => ignored.push(format!("{name}={value} ignored: not a positive whole number")),
+        }
+    }
+    let notes = ignored.iter().map(|i| format!("; {i}")).collect::<String>();
+    (None, format!("libtorch default{notes}"))
+}
+
+/// Sets libtorch's thread count from the environment ([`threads_wanted`]) and says what it
+/// uses. Training calls it first, so `avc train` inside a Slurm task or a GNU parallel job
+/// uses the CPUs it was given instead of every core of the node.
+pub fn apply_thread_budget() -> ThreadBudget {
+    let var = |name: &str| std::env::var(name).ok();
+    let (wanted, from) = threads_wanted(var("OMP_NUM_THREADS").as_deref(), var("SLURM_CPUS_PER_TASK").as_deref());
+    if let Some(n) = wanted
+        && tch::get_num_threads() != n
+    {
+        tch::set_num_threads(n);
+    }
+    ThreadBudget { threads: tch::get_num_threads(), from }
+}
+
+/// What a run used, for its manifest: the device, the GPUs the scheduler left visible, the
+/// threads, and where it ran (host, Slurm job).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Resources {
+    pub device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuda_visible_devices: Option<String>,
+    pub threads: i32,
+    pub threads_from: String,
+    pub host: String,
+    /// `SLURM_JOB_ID` (and the array job and task when it is an array task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
+}
+
+impl Resources {
+    /// Reads the environment once the threads are applied.
+    pub fn current(device: Device, budget: &ThreadBudget) -> Resources {
+        Resources {
+            device: device_name(device),
+            cuda_visible_devices: visible_devices(),
+            threads: budget.threads,
+            threads_from: budget.from.clone(),
+            host: host_name(),
+            slurm_job: slurm_job(),
+        }
+    }
+}
+
+/// `1234`, or `1230_4` for task 4 of array job 1230 (Slurm's own notation).
+pub fn slurm_job() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID"), var("SLURM_JOB_ID")) {
+        (Some(array), Some(task), _) => Some(format!("{array}_{task}")),
+        (_, _, job) => job,
+    }
+}
+
+/// This machine's name (Linux's kernel record; `HOSTNAME` elsewhere).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The facts `avc doctor` prints.
@@ -102,5 +207,18 @@ mod tests {
         assert_eq!("cuda:1".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(1)));
         assert!("tpu".parse::<DeviceChoice>().is_err());
         assert_eq!(DeviceChoice::Cpu.resolve(), Ok(Device::Cpu));
+    }
+
+    #[test]
+    fn threads_follow_omp_then_slurm() {
+        assert_eq!(threads_wanted(Some("3"), Some("8")), (Some(3), "OMP_NUM_THREADS=3".into()));
+        assert_eq!(threads_wanted(None, Some("8")), (Some(8), "SLURM_CPUS_PER_TASK=8".into()));
+        assert_eq!(threads_wanted(None, None), (None, "libtorch default".into()));
+        let (n, from) = threads_wanted(Some("many"), Some("2"));
+        assert_eq!(n, Some(2));
+        assert_eq!(from, "SLURM_CPUS_PER_TASK=2; OMP_NUM_THREADS=many ignored: not a positive whole number");
+        let (n, from) = threads_wanted(Some("0"), None);
+        assert_eq!(n, None);
+        assert!(from.starts_with("libtorch default; OMP_NUM_THREADS=0 ignored"), "{from}");
     }
 }

@@ -4,8 +4,11 @@
 //! Stage errors stay data (which node, which axis, which shapes); only here do they become
 //! text with a location, a marker under the offending source and a hint.
 
+mod excerpt;
+
 use crate::source::{SourceFile, Span};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
+use excerpt::Excerpt;
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,14 +74,17 @@ impl Diagnostic {
             Severity::Warning => miette::Severity::Warning,
         });
         if let Some(help) = &self.help {
-            diag = diag.with_help(help.clone());
+            diag = diag.with_help(shorten_words(help));
         }
-        let labels = self.labels.iter().map(|l| {
-            let len = l.span.len().max(usize::from(l.span.start < src.text().len()));
-            LabeledSpan::new(Some(l.text.clone()), l.span.start, len)
+        // miette sees only the lines around the labels, long lines cut (see `excerpt`).
+        let spans: Vec<Span> = self.labels.iter().map(|l| l.span).collect();
+        let (excerpt, spans) = Excerpt::new(src, &spans);
+        let labels = self.labels.iter().zip(spans).map(|(l, span)| {
+            let len = if span.is_empty() { excerpt.char_len_at(span.start) } else { span.len() };
+            LabeledSpan::new(Some(shorten_words(&l.text).into_owned()), span.start, len)
         });
         diag = diag.with_labels(labels);
-        let report = miette::Report::new(diag).with_source_code(NamedSource::new(src.name(), src.text().to_string()));
+        let report = miette::Report::new(diag).with_source_code(excerpt);
         let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
         let mut out = String::new();
@@ -87,7 +93,7 @@ impl Diagnostic {
             None => format!("{}: ", src.name()),
         };
         out.push_str(&header);
-        out.push_str(&format!("{}[{}]: {}\n", severity_word(self.severity), self.code, self.message));
+        out.push_str(&format!("{}[{}]: {}\n", severity_word(self.severity), self.code, shorten_words(&self.message)));
         let mut excerpt = String::new();
         if handler.render_report(&mut excerpt, report.as_ref()).is_err() {
             excerpt = "(could not render the source excerpt)\n".into();
@@ -158,11 +164,41 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// Longest word a rendered message shows whole (names quoted in messages, mostly).
+const MAX_WORD_CHARS: usize = 120;
+
+/// `text` with every run of non-blank characters longer than [`MAX_WORD_CHARS`] shortened
+/// in its middle: a message quoting a 70,000-character name stays readable.
+fn shorten_words(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_WORD_CHARS {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len().min(4 * MAX_WORD_CHARS));
+    let mut word_start = 0;
+    for (i, ch) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        if ch.is_whitespace() {
+            out.push_str(&shorten(&text[word_start..i], MAX_WORD_CHARS));
+            out.extend(text[i..].chars().next());
+            word_start = i + ch.len_utf8();
+        }
+    }
+    out.into()
+}
+
+/// Names longer than this get no "did you mean" (the edit distance is quadratic in length).
+const MAX_SUGGEST_CHARS: usize = 64;
+
 /// The closest candidate to `word` by edit distance, for "did you mean" hints.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
+    let chars = word.chars().count();
+    if chars > MAX_SUGGEST_CHARS {
+        return None;
+    }
+    let limit = (chars / 3).max(1);
     candidates
         .into_iter()
+        // The distance is at least the difference in length: most candidates stop here.
+        .filter(|c| c.len().abs_diff(word.len()) <= 4 * limit && c.chars().count().abs_diff(chars) <= limit)
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
@@ -195,6 +231,37 @@ pub fn one_of(names: &[&str]) -> String {
     }
 }
 
+/// Pads `text` with spaces to `width` characters, on the right (`Align::Left`) or the left.
+/// Unlike `format!("{text:<width$}")` any width works: std's formatter panics past 65,535.
+pub fn pad(text: &str, width: usize, align: Align) -> String {
+    let fill = " ".repeat(width.saturating_sub(text.chars().count()));
+    match align {
+        Align::Left => format!("{text}{fill}"),
+        Align::Right => format!("{fill}{text}"),
+    }
+}
+
+/// Which side of a table cell text sits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// `text` cut to at most `max` characters by replacing its middle with `…`, so that both
+/// ends of a long dotted name stay readable.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let count = text.chars().count();
+    if count <= max || max < 3 {
+        return text.into();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}").into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +271,17 @@ mod tests {
         assert_eq!(did_you_mean("lstn", ["linear", "lstm", "relu"]), Some("lstm"));
         assert_eq!(did_you_mean("zzzz", ["linear", "lstm"]), None);
         assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
+    }
+
+    #[test]
+    fn pads_and_shortens_at_any_size() {
+        assert_eq!(pad("ab", 4, Align::Right), "  ab");
+        assert_eq!(pad("ab", 1, Align::Left), "ab");
+        assert_eq!(pad("x", 70_000, Align::Left).len(), 70_000);
+        assert_eq!(shorten("abcdefghij", 5), "ab…ij");
+        assert_eq!(shorten("abc", 5), "abc");
+        let long = format!("node `{}` is bad", "v".repeat(70_000));
+        let short = shorten_words(&long);
+        assert!(short.len() < 200 && short.starts_with("node `vvv") && short.ends_with("vvv` is bad"), "{short}");
     }
 }

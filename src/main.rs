@@ -73,41 +73,9 @@ enum Command {
         profile: bool,
     },
     /// Train an architecture over a grid of settings and seeds, one run directory each, and
-    /// tabulate and plot the results (mean and std over seeds).
-    Sweep {
-        /// The architecture file (not needed with --resume).
-        #[arg(required_unless_present = "resume")]
-        file: Option<PathBuf>,
-        /// Continue a sweep directory: finished runs are skipped, a stopped run resumes from
-        /// its `last` checkpoint, the rest start.
-        #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "data", "name", "overrides", "seeds"])]
-        resume: Option<PathBuf>,
-        /// A setting, or a list of values to sweep: `--set train.lr=1e-1,5e-2,1e-2`. The grid is
-        /// the product of all lists.
-        #[arg(long = "set", value_name = "train.KEY=V1,V2,...")]
-        overrides: Vec<String>,
-        /// N (seeds 1..=N) or a list of seeds (`1,5,9`): every grid point is trained once per seed.
-        #[arg(long, default_value = "1")]
-        seeds: String,
-        #[command(flatten)]
-        source: SourceArgs,
-        /// Parent directory of the sweep directory.
-        #[arg(long, default_value = "runs")]
-        runs: PathBuf,
-        /// Name of the sweep directory (default: sweep-<architecture>-<NNN>). Running the same
-        /// command with the same name again continues it.
-        #[arg(long)]
-        name: Option<String>,
-        /// Stop every epoch of every run after this many batches (smoke tests).
-        #[arg(long)]
-        max_batches: Option<usize>,
-        /// Train at most this many runs now, then stop (continue later with --resume).
-        #[arg(long)]
-        max_runs: Option<usize>,
-        /// Only the per-run result lines and the summary, no per-epoch lines.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    /// tabulate and plot the results (mean and std over seeds); or hand the grid to Slurm or
+    /// GNU parallel (--emit) and collect it (--status, --collect). docs/sweeps.md.
+    Sweep(Box<cli::sweep::SweepArgs>),
     /// Evaluate a trained run on its test split or other data: both directions, the 30-way
     /// and the full N-way protocol, 95% intervals; writes an evaluation directory.
     Eval(cli::eval::EvalArgs),
@@ -259,32 +227,7 @@ fn main() -> ExitCode {
                 (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume RUN")),
             }
         }
-        Command::Sweep { file, resume, overrides, seeds, source, runs, name, max_batches, max_runs, quiet } => {
-            let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
-            let limits = train::sweep::SweepLimits { max_runs, stop_at: None };
-            match (device, resume, file, source.data_source()) {
-                (Err(e), ..) => Err(fail_io(e)),
-                (_, _, _, Err(code)) => Err(code),
-                (Ok(device), Some(dir), ..) => {
-                    sweep_finish(train::sweep::resume_sweep(&dir, device, !quiet, limits), quiet)
-                }
-                (Ok(device), None, Some(file), Ok(data_source)) => {
-                    let opts = train::sweep::SweepOptions {
-                        device,
-                        runs_dir: runs,
-                        name,
-                        arch_path: file.clone(),
-                        verbose: !quiet,
-                        data_source,
-                        max_batches,
-                        command: command_line(),
-                        limits,
-                    };
-                    sweep_cmd(&file, &overrides, &seeds, &opts, quiet)
-                }
-                (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume SWEEP_DIR")),
-            }
-        }
+        Command::Sweep(args) => cli::sweep::sweep_cmd(*args),
         Command::Eval(args) => cli::eval::eval_cmd(args),
         Command::Retrieve(args) => cli::eval::retrieve_cmd(args),
         Command::Runs { dir } => match train::runs::list(&dir) {
@@ -442,65 +385,6 @@ fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8>
         report.best_test.mrr,
     );
     Ok(())
-}
-
-fn sweep_cmd(
-    file: &Path,
-    sets: &[String],
-    seeds: &str,
-    opts: &train::sweep::SweepOptions,
-    quiet: bool,
-) -> Result<(), u8> {
-    let grid = train::sweep_grid::Grid::parse(sets, seeds).map_err(fail_io)?;
-    let compiled = compile_or_report(file, MessageFormat::Human)?;
-    if opts.verbose {
-        let runs = grid.runs().len();
-        println!("sweeping {} over {runs} run{}", file.display(), if runs == 1 { "" } else { "s" });
-    }
-    sweep_finish(train::sweep::sweep(&compiled, &grid, opts), quiet)
-}
-
-/// Reports how a sweep call ended: where the tables are, or how to continue.
-fn sweep_finish(result: Result<train::sweep::SweepReport, train::sweep::SweepError>, quiet: bool) -> Result<(), u8> {
-    use train::sweep::{SweepEnding, SweepError};
-    let report = result.map_err(|e| {
-        eprintln!("error: {e}");
-        match e {
-            SweepError::Grid(_) | SweepError::Dir(_) | SweepError::Record { .. } => 2,
-            _ => 1,
-        }
-    })?;
-    let dir = report.dir.display();
-    let done = report.rows.iter().filter(|r| r.status == train::sweep_table::RunStatus::Done).count();
-    match report.ending {
-        SweepEnding::Interrupted => {
-            println!(
-                "stopped; finished runs are kept and the stopped one has a checkpoint. Continue with: avc sweep --resume {dir}"
-            );
-            Err(130)
-        }
-        SweepEnding::Paused => {
-            println!("{done} of {} runs done; continue with: avc sweep --resume {dir}", report.rows.len());
-            Ok(())
-        }
-        SweepEnding::Completed => {
-            if !quiet {
-                print!("{}", std::fs::read_to_string(report.dir.join("summary.csv")).unwrap_or_default());
-            }
-            println!("{done} of {} runs done; results.csv, summary.md and sweep.png in {dir}", report.rows.len());
-            Ok(())
-        }
-    }
-}
-
-/// The command line as typed (arguments with spaces quoted), for the sweep's record.
-fn command_line() -> String {
-    let words: Vec<String> = std::env::args()
-        .enumerate()
-        .map(|(i, a)| if i == 0 { "avc".to_string() } else { a })
-        .map(|a| if a.contains([' ', '\'', '"']) { format!("'{}'", a.replace('\'', "'\\''")) } else { a })
-        .collect();
-    words.join(" ")
 }
 
 fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {

@@ -27,10 +27,10 @@ impl Dim {
             Dim::Fixed(n) => Dim::Fixed((n + 2 * pad - kernel) / stride + 1),
             other if kernel == 1 + 2 * pad && stride == 1 => other.clone(),
             other => {
-                let grown = match pad {
-                    0 => format!("{other}-{kernel}"),
-                    p => format!("{other}+{}", 2 * p - kernel),
-                };
+                // `T+2*pad-kernel`, written with one sign: `T-4`, `T+1`.
+                let change = pad.saturating_mul(2).saturating_sub(kernel);
+                let grown =
+                    if change < 0 { format!("{other}-{}", change.unsigned_abs()) } else { format!("{other}+{change}") };
                 if stride == 1 { Dim::Sym(format!("{grown}+1")) } else { Dim::Sym(format!("({grown})/{stride}+1")) }
             }
         }
@@ -134,6 +134,8 @@ mod tests {
         let t = Dim::Sym("T".into());
         assert_eq!(t.window_out(3, 1, 1), t);
         assert_eq!(t.window_out(2, 2, 0).to_string(), "(T-2)/2+1");
+        assert_eq!(t.window_out(9, 1, 2).to_string(), "T-5+1");
+        assert_eq!(t.window_out(3, 2, 2).to_string(), "(T+1)/2+1");
         assert_eq!(Shape::batched([Dim::Fixed(4), t]).to_string(), "[B, 4, T]");
     }
 }

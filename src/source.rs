@@ -46,13 +46,16 @@ struct SourceInner {
     name: String,
     text: String,
     line_starts: Vec<usize>,
+    /// Character columns are byte columns.
+    ascii: bool,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
         let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        SourceFile { inner: Arc::new(SourceInner { name: name.into(), text, line_starts }) }
+        let ascii = text.is_ascii();
+        SourceFile { inner: Arc::new(SourceInner { name: name.into(), text, line_starts, ascii }) }
     }
 
     pub fn name(&self) -> &str {
@@ -63,26 +66,63 @@ impl SourceFile {
         &self.inner.text
     }
 
+    /// 0-based index of the line holding a byte offset (clamped to the text).
+    pub fn line_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.inner.text.len());
+        match self.inner.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// The number of lines (a text ending with a newline has an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.inner.line_starts.len()
+    }
+
+    /// The byte range of a 0-based line, without its line break (`\n` or `\r\n`).
+    pub fn line_span(&self, line: usize) -> Span {
+        let text = &self.inner.text;
+        let Some(&start) = self.inner.line_starts.get(line) else {
+            return Span::new(text.len(), text.len());
+        };
+        let end = self.inner.line_starts.get(line + 1).map_or(text.len(), |&next| next - 1);
+        let end = if end > start && text.as_bytes()[end - 1] == b'\r' { end - 1 } else { end };
+        Span::new(start, end)
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.inner.text.len());
-        let line = match self.inner.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let line = self.line_index(offset);
         let start = self.inner.line_starts[line];
         let col = self.inner.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line + 1, col + 1)
     }
 
-    /// Byte offset of a 0-based line and 0-based character column (clamped to the text).
+    /// Byte offset of a 0-based line and 0-based character column (clamped to the line).
+    /// Constant time in an ASCII text; otherwise linear in `col`.
     pub fn offset_of(&self, line: usize, col: usize) -> usize {
-        let Some(&start) = self.inner.line_starts.get(line) else {
-            return self.inner.text.len();
-        };
-        let rest = &self.inner.text[start..];
-        let line_text = rest.split('\n').next().unwrap_or("");
-        start + line_text.char_indices().nth(col).map_or(line_text.len(), |(i, _)| i)
+        self.offset_after(line, 0, self.line_start(line), col)
+    }
+
+    /// The byte offset where a 0-based line starts (the text's end past the last line).
+    pub fn line_start(&self, line: usize) -> usize {
+        self.inner.line_starts.get(line).copied().unwrap_or(self.inner.text.len())
+    }
+
+    /// Byte offset of character column `col` of `line`, counting on from `from`, the
+    /// offset of column `from_col` on the same line (clamped to the line's end, before its
+    /// `\n`). Scanning on from a known place keeps a left-to-right walk over a long
+    /// non-ASCII line linear.
+    pub fn offset_after(&self, line: usize, from_col: usize, from: usize, col: usize) -> usize {
+        let text = &self.inner.text;
+        let end = self.inner.line_starts.get(line + 1).map_or(text.len(), |&next| next - 1);
+        if self.inner.ascii {
+            return (from + col.saturating_sub(from_col)).min(end.max(from));
+        }
+        let rest = text.get(from..end.max(from)).unwrap_or("");
+        from + rest.char_indices().nth(col.saturating_sub(from_col)).map_or(rest.len(), |(i, _)| i)
     }
 
     /// `file:line:col` of a span's start.
@@ -107,6 +147,12 @@ mod tests {
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(4), (2, 2));
         assert_eq!(f.offset_of(1, 1), 4);
+        assert_eq!(f.offset_of(1, 9), 5);
+        assert_eq!(f.offset_of(7, 0), 6);
+        let g = SourceFile::new("m.yaml", "é\naéb\n");
+        assert_eq!(g.offset_of(1, 2), 6);
+        assert_eq!(g.offset_after(1, 1, 4, 2), 6);
+        assert_eq!(g.offset_of(1, 9), 7);
         assert_eq!(f.location(Span::new(3, 4)), "m.yaml:2:1");
     }
 }

@@ -61,3 +61,29 @@ fn a_comment_inside_a_node_is_moved_and_reported() {
     assert!(out.moved_comments[0].starts_with("c.yaml:5:"), "{:?}", out.moved_comments);
     assert!(out.text.contains("# inside the node\nv = mean(video)  # the video mean"), "{}", out.text);
 }
+
+/// Expressions print with the parentheses their tree needs, `$` in YAML and bare names in
+/// the DSL, and read back to the same tree (so the same folded values) both ways.
+#[test]
+fn expressions_round_trip_between_the_languages() {
+    let dsl = "let K = 7\nlet D = 2\ninput video: [T, 12]\n\
+        a = conv1d(video, out: (K + 1) * 2, kernel: K - (D - 1) * 2, padding: D * (K - 1) / 2 - -1 - (2 - 1))\n\
+        b = linear(a, out: width(a) / 2 / 4 + K - (1 + 1))\nm = mean(b)\nh = linear(m, out: 1)\n\
+        output o: logit(h)\n";
+    let yaml = format_text("e.avc", dsl, Format::Yaml);
+    assert!(
+        yaml.contains("out: ($K + 1) * 2, kernel: $K - ($D - 1) * 2, padding: $D * ($K - 1) / 2 - -1 - (2 - 1)"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("out: width(a) / 2 / 4 + $K - (1 + 1)"), "{yaml}");
+    let back = format_text("e.yaml", &yaml, Format::Dsl);
+    assert!(back.contains("kernel: K - (D - 1) * 2"), "{back}");
+    assert_eq!(format_text("e.avc", &back, Format::Dsl), back, "idempotent");
+    let fingerprint_of = |name: &str, text: &str| {
+        let c = compiled(name, text);
+        fingerprint(&c.graph, &c.checked)
+    };
+    let original = fingerprint_of("e.avc", dsl);
+    assert_eq!(fingerprint_of("e.yaml", &yaml), original);
+    assert_eq!(fingerprint_of("e.avc", &back), original);
+}

@@ -77,3 +77,94 @@ fn a_shared_node_applies_its_owners_weights() {
     let diff = (out - expected).abs().max().double_value(&[]);
     assert!(diff < 1e-5, "shared forward differs by {diff}");
 }
+
+const TOWERS: &str = "
+inputs: {video: [10, 6], audio: [10, 3]}
+nodes:
+  - {name: v, op: gru, in: video, hidden: 4, output: last}
+  - {name: a, op: linear, in: audio, out: 4}
+  - {name: am, op: max, in: a}
+  - {name: j, op: concat, in: [v, am]}
+  - {name: head, op: linear, in: j, out: 1}
+outputs:
+  - {name: towers, kind: embeddings, from: [v, am]}
+  - {name: match, kind: logit, from: head}
+";
+
+/// Many pairs in evaluation run in slices (a cache-sized batch at a time): the result is
+/// that of scoring them a few at a time, per-pair outputs in order, per-clip ones once.
+#[test]
+fn many_pairs_are_scored_in_slices_with_the_same_result() {
+    let _rng = crate::torch_rng_lock();
+    let _guard = tch::no_grad_guard();
+    for text in [MODEL, TOWERS] {
+        let compiled = crate::training::compile_text(text);
+        tch::manual_seed(7);
+        let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+        let video = Tensor::randn([25, 10, 6], (Kind::Float, Device::Cpu));
+        let audio = Tensor::randn([25, 10, 3], (Kind::Float, Device::Cpu));
+        let v = model.encode(avc::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+        let p = Tensor::arange(625, (Kind::Int64, Device::Cpu));
+        let (vi, ai) = (p.floor_divide_scalar(25), p.remainder(25));
+        let all = model.score_pairs(&v, &a, &vi, &ai, false).unwrap();
+        let parts: Vec<Vec<Vec<Tensor>>> = (0..25)
+            .map(|row| model.score_pairs(&v, &a, &vi.narrow(0, row * 25, 25), &ai.narrow(0, row * 25, 25), false))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (k, output) in all.iter().enumerate() {
+            for (i, t) in output.iter().enumerate() {
+                let pieces: Vec<&Tensor> = parts.iter().map(|p| &p[k][i]).collect();
+                let per_pair = model.outputs[k].kind != avc::ast::OutputKind::Embeddings;
+                let expected = if per_pair { Tensor::cat(&pieces, 0) } else { pieces[0].shallow_clone() };
+                assert_eq!(t.size(), expected.size(), "output {k}, tensor {i}");
+                let diff = (t - expected).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "output {k}, tensor {i} differs by {diff}");
+            }
+        }
+        assert_eq!(all[0][0].size()[0], if text == MODEL { 625 } else { 25 });
+    }
+}
+
+const SHARED_INSTANCE: &str = "
+input video: [10, 6]
+input audio: [10, 6]
+block tower(x) {
+    proj = linear(x, out: 5)
+    rnn = gru(proj, hidden: width(proj), output: \"last\")
+    emb = linear(rnn, out: 4)
+    return emb
+}
+v = tower(video)
+a = tower(audio, share: v)
+d = l2_distance(v, a)
+output gap: distance(d)
+";
+
+/// `share:` on a block use: the second tower owns no variables and computes, on the same
+/// clip, exactly what the first does (so their distance is the epsilon under the root).
+#[test]
+fn a_shared_instance_is_the_owner_called_again() {
+    let _rng = crate::torch_rng_lock();
+    let compiled = match compile(&SourceFile::new("s.avc", SHARED_INSTANCE)) {
+        Ok(c) => c,
+        Err(f) => panic!("{}", avc::diag::render_all(&f.diagnostics, &f.source, false)),
+    };
+    for inner in ["a.proj", "a.rnn", "a.emb"] {
+        let id = compiled.graph.find(inner).expect("expanded");
+        assert_eq!(compiled.checked.params[id.index()], 0, "{inner} owns no parameters");
+    }
+    let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+    let names: Vec<String> = model.vs.variables().into_keys().collect();
+    assert!(names.iter().all(|n| n.starts_with("v.")), "{names:?}");
+    assert_eq!(names.len(), 2 + 4 + 2, "proj, gru and emb: weights and biases");
+    let clip = Tensor::randn([2, 10, 6], (Kind::Float, Device::Cpu));
+    let rows = lower::aligned_rows(2, Device::Cpu).unwrap();
+    let batch = PairBatch { video: &clip, audio: &clip, video_rows: &rows, audio_rows: &rows };
+    let gap = model.forward(&batch, false).unwrap().remove(0).remove(0);
+    assert!(gap.abs().max().double_value(&[]) < 1e-5, "{gap}");
+    let other = Tensor::randn([2, 10, 6], (Kind::Float, Device::Cpu));
+    let batch = PairBatch { video: &clip, audio: &other, video_rows: &rows, audio_rows: &rows };
+    let gap = model.forward(&batch, false).unwrap().remove(0).remove(0);
+    assert!(gap.min().double_value(&[]) > 1e-4, "different clips are apart: {gap}");
+}

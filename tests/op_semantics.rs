@@ -242,14 +242,14 @@ fn attention_checks_its_inputs_and_counts_its_variables() {
     assert_eq!(ops::lookup("attention").unwrap().arity.to_string(), "1 or 2 inputs");
 }
 
-/// nn.MultiheadAttention's forward for (x, x, x), written out head by head.
-fn mha_by_hand(vars: &HashMap<String, Tensor>, x: &Tensor, heads: i64) -> Tensor {
+/// nn.MultiheadAttention's forward for (x, kv, kv), written out head by head.
+fn mha_by_hand(vars: &HashMap<String, Tensor>, x: &Tensor, kv: &Tensor, heads: i64) -> Tensor {
     let f = x.size()[2];
     let hd = f / heads;
     let w = var(vars, "in_proj_weight");
     let b = var(vars, "in_proj_bias");
-    let project = |i: i64| x.matmul(&w.narrow(0, i * f, f).tr()) + b.narrow(0, i * f, f);
-    let (q, k, v) = (project(0), project(1), project(2));
+    let project = |x: &Tensor, i: i64| x.matmul(&w.narrow(0, i * f, f).tr()) + b.narrow(0, i * f, f);
+    let (q, k, v) = (project(x, 0), project(kv, 1), project(kv, 2));
     let per_head: Vec<Tensor> = (0..heads)
         .map(|h| {
             let (qh, kh, vh) = (q.narrow(2, h * hd, hd), k.narrow(2, h * hd, hd), v.narrow(2, h * hd, hd));
@@ -277,8 +277,47 @@ fn self_attention_equals_multihead_attention_written_by_hand() {
         });
         let y = layer.forward(&[&x], false).expect("runs");
         assert_eq!(y.size(), [2, 7, 8]);
-        assert!(max_diff(&y, &mha_by_hand(&vars, &x, heads)) < 1e-5, "heads {heads}");
+        assert!(max_diff(&y, &mha_by_hand(&vars, &x, &x, heads)) < 1e-5, "heads {heads}");
     }
+}
+
+/// Queries of one length attend over keys and values of another; the variables are
+/// self-attention's, so a PyTorch nn.MultiheadAttention called as `mha(q, kv, kv)` loads them.
+#[test]
+fn cross_attention_equals_multihead_attention_on_two_sequences() {
+    let _rng = crate::torch_rng_lock();
+    let (q, kv) = (randn(&[2, 7, 8]), randn(&[2, 5, 8]));
+    for heads in [1, 4] {
+        let (vs, layer) = lowered(&op("cross_attention", &[int("heads", heads)]), &[sym_t(8), sym_t(8)]);
+        let vars = vs.variables();
+        assert_eq!(names(&vars), ["in_proj_bias", "in_proj_weight", "out_proj.bias", "out_proj.weight"]);
+        tch::no_grad(|| {
+            var(&vars, "in_proj_bias").shallow_clone().copy_(&randn(&[24]));
+            var(&vars, "out_proj.bias").shallow_clone().copy_(&randn(&[8]));
+        });
+        let y = layer.forward(&[&q, &kv], false).expect("runs");
+        assert_eq!(y.size(), [2, 7, 8], "one output step per query step");
+        assert!(max_diff(&y, &mha_by_hand(&vars, &q, &kv, heads)) < 1e-5, "heads {heads}");
+        // The keys matter: other keys and values give other outputs.
+        let other = layer.forward(&[&q, &randn(&[2, 5, 8])], false).expect("runs");
+        assert!(max_diff(&y, &other) > 1e-3, "heads {heads}: the second input is read");
+    }
+}
+
+#[test]
+fn cross_attention_needs_one_width_divisible_by_heads() {
+    let ca = op("cross_attention", &[int("heads", 2)]);
+    let err = ca.infer(&[sym_t(8), sym_t(6)]).unwrap_err();
+    assert_eq!((err.input, err.axis), (Some(1), Some(2)), "{err:?}");
+    assert_eq!(err.expected, "the queries' width 8 on the last axis");
+    assert!(err.hint.is_some_and(|h| h.contains("linear")));
+    let err = op("cross_attention", &[int("heads", 3)]).infer(&[sym_t(8), sym_t(8)]).unwrap_err();
+    assert_eq!(err.expected, "a last axis divisible by heads = 3");
+    assert_eq!(ca.infer(&[sym_t(8), shape(&[8])]).unwrap_err().expected, "rank 3 [B, Tk, F] (the keys and values)");
+    assert_eq!(ca.param_count(&[sym_t(8), sym_t(8)]), 4 * 64 + 4 * 8);
+    // Projections: 2 * 7 * 64 (q, out) + 2 * 5 * 64 (k, v); scores and mixing: 2 * 7 * 5 * 8.
+    assert_eq!(ca.macs(&[shape(&[7, 8]), shape(&[5, 8])], &shape(&[7, 8])), Some(896 + 640 + 560));
+    assert_eq!(ops::lookup("cross_attention").unwrap().arity.to_string(), "2 inputs");
 }
 
 #[test]

@@ -212,3 +212,27 @@ fn conv2d_keeps_a_symbolic_height_and_names_layout_slips() {
     let channels = Shape::batched([Dim::Sym("C".into()), Dim::Fixed(9), Dim::Fixed(9)]);
     assert_eq!(conv.infer(&[channels]).expect_err("weights need C").axis, Some(1));
 }
+
+/// With every weight 1 and no bias, a dilated conv1d sums the taps `dilation` steps apart,
+/// and its window spans `dilation * (kernel - 1) + 1` steps.
+#[test]
+fn dilated_conv1d_sums_taps_dilation_apart() {
+    let _rng = crate::torch_rng_lock();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let args = [int("out", 1), int("kernel", 3), int("dilation", 2), arg("bias", ValueKind::Bool(false))];
+    let conv = op("conv1d", &args);
+    let layer = lower(&conv, &seq(Some(7), 1), &vs);
+    let mut weight = vs.variables()["weight"].shallow_clone();
+    assert_eq!(weight.size(), [1, 1, 3], "[out, F, kernel]: dilation adds no weights");
+    tch::no_grad(|| {
+        let _ = weight.fill_(1.0);
+    });
+    // Steps 0..7; windows (0, 2, 4), (1, 3, 5), (2, 4, 6).
+    assert_eq!(values(&run(&*layer, &counting(&[1, 7, 1]))), [6.0, 9.0, 12.0]);
+    assert_eq!(conv.infer(&[seq(Some(7), 1)]).expect("fits").to_string(), "[B, 3, 1]");
+    let err = conv.infer(&[seq(Some(4), 1)]).expect_err("4 steps < a window of 5");
+    assert_eq!(err.expected, "at least 5 time steps (kernel 3 at dilation 2 spans 5)");
+    let same = op("conv1d", &[int("out", 2), int("kernel", 3), int("dilation", 4), int("padding", 4)]);
+    assert_eq!(same.infer(&[seq(None, 3)]).expect("symbolic").to_string(), "[B, T, 2]", "padding d keeps T");
+    assert!(same.describe().contains("dilation=4"), "{}", same.describe());
+}

@@ -20,8 +20,11 @@ mod ops;
 mod ops_semantics;
 mod profile;
 mod run_outputs;
+mod sizes;
 pub use run_outputs::venv_python;
+mod split;
 mod sweep;
+mod sweep_engines;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

@@ -5,11 +5,14 @@
 //! Shape inference goes on past a failing node (its dependants are skipped, not
 //! reported), so independent mistakes surface in one run.
 
+mod bounded;
 mod fingerprint;
+mod split;
 mod summary;
 mod towers;
 
 pub use fingerprint::fingerprint;
+pub use split::{SplitPart, SplitSite, split_sites};
 pub use summary::{group as render_count, render_table};
 pub use towers::Tower;
 
@@ -35,6 +38,8 @@ pub enum CheckError {
     Unused { node: String, span: Span },
     #[error("output `{output}` ({}) must be {expected}, found `{node}` with shape {found}", kind.keyword())]
     OutputShape { output: String, kind: OutputKind, node: String, expected: String, found: Shape, span: Span },
+    #[error("logit output `{output}` reads `{node}` ({op}), which is bounded to {range}")]
+    BoundedLogit { output: String, node: String, op: &'static str, range: &'static str, span: Span, node_span: Span },
 }
 
 fn describe_shape_error(e: &ShapeError, inputs: &[String]) -> String {
@@ -67,6 +72,23 @@ impl CheckError {
                 .with_help("remove it, or feed it into a node that an output reads"),
             CheckError::OutputShape { span, .. } => {
                 Diagnostic::error("output::shape", msg).with_label(*span, "this output")
+            }
+            CheckError::BoundedLogit { span, node_span, node, op, .. } => {
+                let why = match *op {
+                    "sigmoid" | "softmax" => "BCE applies its own sigmoid, so the probability is squashed twice",
+                    _ => {
+                        "BCE takes sigmoid(logit): a score in [-1, 1] only reaches probabilities 0.27 to 0.73, \
+                          so even a perfect model keeps a loss above 0.31 and its gradients fade"
+                    }
+                };
+                Diagnostic::warning("output::bounded-logit", msg)
+                    .with_label(*node_span, format!("{op}: bounded"))
+                    .with_label(*span, "read as a logit (trained with BCE)")
+                    .with_help(format!(
+                        "{why}; let a layer scale it (`head = linear({node}, out: 1)` learns a scale and a \
+                         bias), or output the two towers' vectors as `embeddings` (ranked by cosine, trained \
+                         with InfoNCE and a temperature)"
+                    ))
             }
         }
     }
@@ -128,6 +150,7 @@ pub fn check(graph: &Graph) -> Checked {
     }
     check_shares(graph, &mut c);
     check_outputs(graph, &mut c);
+    bounded::check_bounded_logits(graph, &mut c);
     find_unused(graph, &mut c);
     c
 }

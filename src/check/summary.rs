@@ -2,9 +2,12 @@
 //! from the checker's side tables alone (no data, no tensors).
 
 use super::{CheckError, Checked};
+use crate::diag::{Align, pad, shorten};
 use crate::ir::{Graph, NodeKind};
 
 const COLUMNS: usize = 7;
+/// Widest cell shown whole; longer ones (generated names, say) lose their middle.
+const MAX_CELL: usize = 80;
 
 /// Renders the table. Nodes whose shape could not be inferred show why: `error` for the
 /// failing node itself, `-` for nodes after it, so the user sees where shapes went wrong.
@@ -51,11 +54,15 @@ pub fn render_table(graph: &Graph, checked: &Checked) -> String {
         let from: Vec<String> = o.from.iter().map(|&id| graph.node(id).name.clone()).collect();
         out.push_str(&format!("output `{}`: {} from {}\n", o.name, o.kind.keyword(), from.join(", ")));
     }
+    out.push_str(&super::split::notes(graph, checked));
     out
 }
 
 /// Aligns columns: text left, numbers right; a rule under the header and above the total.
+/// A cell longer than [`MAX_CELL`] characters is shortened in its middle.
 fn layout(rows: &[[String; COLUMNS]]) -> String {
+    let rows: Vec<[String; COLUMNS]> =
+        rows.iter().map(|r| r.clone().map(|cell| shorten(&cell, MAX_CELL).into_owned())).collect();
     let widths: Vec<usize> =
         (0..COLUMNS).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let rule: String = widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
@@ -68,13 +75,7 @@ fn layout(rows: &[[String; COLUMNS]]) -> String {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(c, text)| {
-                if c >= COLUMNS - 2 {
-                    format!("{text:>w$}", w = widths[c])
-                } else {
-                    format!("{text:<w$}", w = widths[c])
-                }
-            })
+            .map(|(c, text)| pad(text, widths[c], if c >= COLUMNS - 2 { Align::Right } else { Align::Left }))
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');

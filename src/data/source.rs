@@ -46,6 +46,44 @@ pub enum DataSource {
     },
 }
 
+impl DataSource {
+    /// The same source with every path absolute (directory, list files, shard pattern), so
+    /// a run or a sweep task can be resumed from any working directory.
+    pub fn absolute(&self) -> std::io::Result<DataSource> {
+        let abs = |p: &PathBuf| std::path::absolute(p);
+        let lists = |l: &Lists| -> std::io::Result<Lists> {
+            let each = |p: &Option<PathBuf>| p.as_ref().map(abs).transpose();
+            Ok(Lists {
+                train: each(&l.train)?,
+                test_video: each(&l.test_video)?,
+                test_audio: each(&l.test_audio)?,
+                val: each(&l.val)?,
+            })
+        };
+        Ok(match self {
+            DataSource::Synth { .. } => self.clone(),
+            DataSource::Dir { path, lists: l, options } => {
+                DataSource::Dir { path: abs(path)?, lists: lists(l)?, options: options.clone() }
+            }
+            DataSource::Yt8m { pattern, test_shards, lists: l, options } => {
+                let absolute_pattern = |p: &String| -> std::io::Result<String> {
+                    Ok(if std::path::Path::new(p).is_absolute() {
+                        p.clone()
+                    } else {
+                        abs(&PathBuf::from(p))?.display().to_string()
+                    })
+                };
+                DataSource::Yt8m {
+                    pattern: absolute_pattern(pattern)?,
+                    test_shards: test_shards.as_ref().map(absolute_pattern).transpose()?,
+                    lists: lists(l)?,
+                    options: options.clone(),
+                }
+            }
+        })
+    }
+}
+
 /// List files, one clip id per line. For a course directory, a missing entry means the
 /// default name inside it (`train.txt`, `test_video.txt`, `test_audio.txt`; no `val`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,9 @@
 //!   remaining timelines.
 //! * At each segment onset, a shared "onset" latent (amplitude `onset`) is added for one
 //!   step in both streams (audio lagged like its scenes): a synchronised event cue.
+//! * `global_offset` (0 by default) adds one constant vector per stream to every clip and
+//!   step: the data set's own mean, which real features have (they are not centred) and which
+//!   a model has to see past; it carries no information about which clips match.
 //!
 //! Tuning: every knob is a field of [`SynthConfig`], settable by name with
 //! [`SynthConfig::set`]; [`SynthConfig::describe`] names the non-default ones (it becomes the
@@ -102,6 +105,10 @@ pub struct SynthConfig {
     /// Amplitude of the one-step onset event at each segment start, relative to the scene
     /// vectors (0 disables it).
     pub onset: f32,
+    /// Standard deviation per value of a constant offset shared by every clip and step of a
+    /// stream (drawn once per stream): features that are not centred, as real ones are not.
+    /// 0 (the default) leaves the data exactly as without it.
+    pub global_offset: f32,
 }
 
 impl Default for SynthConfig {
@@ -125,13 +132,14 @@ impl Default for SynthConfig {
             ambient: 0.3,
             noise: 0.8,
             onset: 0.0,
+            global_offset: 0.0,
         }
     }
 }
 
 /// The field names, in declaration order (serde's map order depends on crate features, so
 /// messages and [`SynthConfig::describe`] use this list; a test keeps it in sync).
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "seed",
     "n_train",
     "n_test",
@@ -150,6 +158,7 @@ const KEYS: [&str; 18] = [
     "ambient",
     "noise",
     "onset",
+    "global_offset",
 ];
 
 /// Upper bound on the bytes a configuration may ask for, so a typo cannot exhaust memory.
@@ -213,6 +222,7 @@ impl SynthConfig {
             ("ambient", self.ambient),
             ("noise", self.noise),
             ("onset", self.onset),
+            ("global_offset", self.global_offset),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(key, format!("{v} is not a finite non-negative number"));
@@ -266,6 +276,7 @@ impl SynthConfig {
             ambient: amp(self.ambient),
             noise: amp(self.noise),
             onset: amp(self.onset),
+            global_offset: amp(self.global_offset),
             ..self.clone()
         }
     }
@@ -377,6 +388,8 @@ pub fn generate_with_truth(cfg: &SynthConfig) -> (Dataset, Truth) {
 const WORLD_STREAM: u64 = 0;
 /// First stream of the test clips: far from the training clips' `1 + i`.
 const TEST_STREAM: u64 = 1 << 63;
+/// Stream of the global offsets: its own, so that drawing them changes no other value.
+const OFFSET_STREAM: u64 = 1 << 62;
 
 #[derive(Clone, Copy)]
 enum Split {
@@ -399,6 +412,9 @@ struct World {
     pv: Vec<f32>,
     /// `[audio_dim, latent_dim]`.
     pa: Vec<f32>,
+    /// `[video_dim]` and `[audio_dim]`: the constant every clip's steps share (`global_offset`).
+    global_video: Vec<f32>,
+    global_audio: Vec<f32>,
 }
 
 impl World {
@@ -419,7 +435,11 @@ impl World {
         }
         let onset_video = project(&pv, &o, cfg.signal * cfg.onset);
         let onset_audio = project(&pa, &o, cfg.signal * cfg.onset);
-        World { scene_video, scene_audio, onset_video, onset_audio, pv, pa }
+        let mut offsets = ChaCha8Rng::seed_from_u64(cfg.seed);
+        offsets.set_stream(OFFSET_STREAM);
+        let global_video = normals(&mut offsets, cfg.video_dim, cfg.global_offset);
+        let global_audio = normals(&mut offsets, cfg.audio_dim, cfg.global_offset);
+        World { scene_video, scene_audio, onset_video, onset_audio, pv, pa, global_video, global_audio }
     }
 }
 
@@ -563,20 +583,21 @@ fn make_clip(cfg: &SynthConfig, world: &World, stream: u64, video: &mut [u8], au
     let (video_distractors, _) = timeline(cfg, &mut rng, cfg.steps);
     let (audio_distractors, _) = timeline(cfg, &mut rng, cfg.steps);
 
-    // Per-clip constant offsets, independent between the streams.
-    let offset = |rng: &mut ChaCha8Rng, p: &[f32], dim: usize, onset: &[f32]| {
+    // Per-clip constant offsets, independent between the streams, plus the offset all clips
+    // share (`global_offset`, no draw here).
+    let offset = |rng: &mut ChaCha8Rng, p: &[f32], dim: usize, onset: &[f32], global: &[f32]| {
         let u = normals(rng, cfg.latent_dim, cfg.nuisance);
         let mut off = project(p, &u, cfg.signal);
         off.resize(dim, 0.0);
-        for x in off.iter_mut() {
-            *x += cfg.ambient * rng.sample::<f32, _>(StandardNormal);
+        for (x, g) in off.iter_mut().zip(global) {
+            *x += cfg.ambient * rng.sample::<f32, _>(StandardNormal) + g;
         }
         // The same offset plus the onset event, chosen per step without a branch per value.
         let with_onset: Vec<f32> = off.iter().zip(onset).map(|(a, b)| a + b).collect();
         (off, with_onset)
     };
-    let video_offsets = offset(&mut rng, &world.pv, cfg.video_dim, &world.onset_video);
-    let audio_offsets = offset(&mut rng, &world.pa, cfg.audio_dim, &world.onset_audio);
+    let video_offsets = offset(&mut rng, &world.pv, cfg.video_dim, &world.onset_video, &world.global_video);
+    let audio_offsets = offset(&mut rng, &world.pa, cfg.audio_dim, &world.onset_audio, &world.global_audio);
 
     let video_at = |t: usize| cfg.max_lag + t;
     let audio_at = |t: usize| cfg.max_lag + t - lag;
@@ -759,6 +780,28 @@ mod tests {
         assert!(rate(v_hits) > 0.95, "video decoded {:.3}", rate(v_hits));
         assert!(rate(a_hits) > 0.9, "audio decoded {:.3}", rate(a_hits));
         assert!(rate(shared) > 0.85, "shared {:.3}", rate(shared));
+    }
+
+    #[test]
+    fn global_offset_is_one_constant_for_every_clip_and_step() {
+        // Small signal so that nothing saturates: the difference is then exactly the offset,
+        // up to one quantization level.
+        let plain = SynthConfig { signal: 0.1, noise: 0.1, ambient: 0.1, ..small() };
+        let shifted = SynthConfig { global_offset: 0.5, ..plain.clone() };
+        let (a, b) = (generate(&plain), generate(&shifted));
+        let dim = plain.video_dim;
+        let diff: Vec<f32> =
+            a.train.video.iter().zip(&b.train.video).map(|(&x, &y)| dequantize(y) - dequantize(x)).collect();
+        let first = &diff[..dim];
+        let level = 4.0 / 255.0 + 1e-4;
+        for row in diff.chunks_exact(dim) {
+            assert!(row.iter().zip(first).all(|(x, y)| (x - y).abs() <= level), "not one constant per value");
+        }
+        let spread = (first.iter().map(|x| x * x).sum::<f32>() / dim as f32).sqrt();
+        assert!((0.3..0.7).contains(&spread), "offset std {spread}, asked 0.5");
+        // Nothing else moved: the same clips, scenes and per-clip draws.
+        assert_eq!(generate_with_truth(&plain).1, generate_with_truth(&shifted).1);
+        assert!(shifted.describe().ends_with("global_offset=0.5)"), "{}", shifted.describe());
     }
 
     #[test]

@@ -2,14 +2,15 @@
 
 use crate::ast::Module;
 use crate::source::Span;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Comments keyed by the span start of the item they go with.
 pub(super) struct Comments {
-    /// (item start, comment text without the `#`): printed on their own lines before the item.
-    leading: Vec<(usize, String)>,
-    /// (item start, comment text): printed at the end of the item's (first) line.
-    trailing: Vec<(usize, String)>,
+    /// Item start -> comment texts without the `#`: printed on their own lines before the item.
+    leading: HashMap<usize, Vec<String>>,
+    /// Item start -> comment texts: printed at the end of the item's (first) line.
+    trailing: HashMap<usize, Vec<String>>,
     /// Own-line comments before the first item: the file's header, printed first.
     pub head: Vec<String>,
     /// Comments after the last item.
@@ -19,39 +20,41 @@ pub(super) struct Comments {
 }
 
 impl Comments {
+    /// Assigns every comment in one pass over the comments (in file order) with the items
+    /// sorted once: linear in the file (up to a log), not comments times items.
     pub fn collect(module: &Module) -> Comments {
         let src = &module.source;
-        let items = item_spans(module);
-        let mut c = Comments { leading: vec![], trailing: vec![], head: vec![], tail: vec![], moved: vec![] };
-        let first = items.iter().map(|s| s.start).min().unwrap_or(usize::MAX);
+        let items = ItemIndex::new(item_spans(module));
+        let mut c =
+            Comments { leading: HashMap::new(), trailing: HashMap::new(), head: vec![], tail: vec![], moved: vec![] };
+        let first = items.by_start.first().map_or(usize::MAX, |s| s.start);
+        let mut open = OpenItems::default();
         for (offset, text, own_line) in scan(src.text()) {
-            let line_of = |o: usize| src.line_col(o).0;
+            let line_of = |o: usize| src.line_index(o);
             // An item that contains the comment: the comment cannot stay inside it.
-            if let Some(inside) = items.iter().filter(|s| s.start < offset && offset < s.end).min_by_key(|s| s.len()) {
+            if let Some(inside) = open.innermost(&items.by_start, offset) {
                 if !own_line && line_of(inside.start) == line_of(offset) {
-                    c.trailing.push((inside.start, text));
+                    c.trailing.entry(inside.start).or_default().push(text);
                     continue;
                 }
                 let (line, _) = src.line_col(offset);
                 c.moved.push(format!("{}:{line}: comment moved before the item it was inside: #{text}", src.name()));
-                c.leading.push((inside.start, text));
+                c.leading.entry(inside.start).or_default().push(text);
                 continue;
             }
             if !own_line
-                && let Some(before) = items
-                    .iter()
-                    .filter(|s| s.end <= offset && line_of(s.end.max(1) - 1) == line_of(offset))
-                    .max_by_key(|s| s.end)
+                && let Some(before) = items.last_ending_by(offset)
+                && line_of(before.end.max(1) - 1) == line_of(offset)
             {
-                c.trailing.push((before.start, text));
+                c.trailing.entry(before.start).or_default().push(text);
                 continue;
             }
             if own_line && offset < first {
                 c.head.push(text);
                 continue;
             }
-            match items.iter().filter(|s| s.start > offset).min_by_key(|s| s.start) {
-                Some(next) => c.leading.push((next.start, text)),
+            match items.first_starting_after(offset) {
+                Some(next) => c.leading.entry(next.start).or_default().push(text),
                 None => c.tail.push(text),
             }
         }
@@ -60,20 +63,72 @@ impl Comments {
 
     /// Takes the comments to print before the item starting at `start`.
     pub fn leading(&mut self, start: usize) -> Vec<String> {
-        take(&mut self.leading, start)
+        self.leading.remove(&start).unwrap_or_default()
     }
 
     /// Takes the comment to print at the end of the item's line (joined if several).
     pub fn trailing(&mut self, start: usize) -> Option<String> {
-        let found = take(&mut self.trailing, start);
-        (!found.is_empty()).then(|| found.join(" #"))
+        self.trailing.remove(&start).map(|found| found.join(" #"))
     }
 }
 
-fn take(list: &mut Vec<(usize, String)>, start: usize) -> Vec<String> {
-    let (mine, rest): (Vec<_>, Vec<_>) = list.drain(..).partition(|(s, _)| *s == start);
-    *list = rest;
-    mine.into_iter().map(|(_, t)| t).collect()
+/// The item spans sorted for the three questions a comment asks.
+struct ItemIndex {
+    /// By start, longer first (an enclosing item before the items inside it).
+    by_start: Vec<Span>,
+    /// By end.
+    by_end: Vec<Span>,
+}
+
+impl ItemIndex {
+    fn new(spans: Vec<Span>) -> ItemIndex {
+        let mut by_start = spans.clone();
+        by_start.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+        let mut by_end = spans;
+        by_end.sort_by_key(|s| s.end);
+        ItemIndex { by_start, by_end }
+    }
+
+    /// The item that ends last at or before `offset`.
+    fn last_ending_by(&self, offset: usize) -> Option<Span> {
+        let n = self.by_end.partition_point(|s| s.end <= offset);
+        n.checked_sub(1).map(|i| self.by_end[i])
+    }
+
+    /// The first item that starts after `offset`.
+    fn first_starting_after(&self, offset: usize) -> Option<Span> {
+        let i = self.by_start.partition_point(|s| s.start <= offset);
+        self.by_start.get(i).copied()
+    }
+}
+
+/// The items a forward scan has entered and not yet left: items nest (a block holds its
+/// nodes, a node its anonymous inner nodes), so they form a stack.
+#[derive(Default)]
+struct OpenItems {
+    /// Index into `by_start` of the next item to enter.
+    next: usize,
+    stack: Vec<Span>,
+}
+
+impl OpenItems {
+    /// The smallest item with `start < offset < end`; offsets must come in order.
+    fn innermost(&mut self, by_start: &[Span], offset: usize) -> Option<Span> {
+        while let Some(&item) = by_start.get(self.next).filter(|s| s.start < offset) {
+            self.leave_before(item.start);
+            self.stack.push(item);
+            self.next += 1;
+        }
+        self.leave_before(offset);
+        self.stack.last().copied().filter(|s| offset < s.end)
+    }
+
+    /// Drops the items that end at or before `offset`.
+    fn leave_before(&mut self, offset: usize) {
+        while self.stack.last().is_some_and(|s| s.end <= offset) {
+            self.stack.pop();
+        }
+    }
 }
 
 /// The spans of every printable item, top level and inside blocks.

@@ -14,6 +14,16 @@ fn value(v: &Value) -> String {
         ValueKind::Str(s) => quoted(s),
         ValueKind::Ref(r) => r.clone(),
         ValueKind::List(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", ")),
+        ValueKind::Arith(a) => a.render(&value),
+        ValueKind::Width(x) => format!("width({})", x.name),
+    }
+}
+
+/// A node's argument; `share:` names a node, written bare in both languages (`vemb.proj`).
+fn argument(a: &crate::ast::Arg) -> String {
+    match &a.value.kind {
+        ValueKind::Str(name) | ValueKind::Ref(name) if a.name.name == "share" => name.clone(),
+        _ => value(&a.value),
     }
 }
 
@@ -24,7 +34,7 @@ fn node(n: &NodeDecl) -> String {
         return format!("{} = {}", n.name.name, inputs.join(" + "));
     }
     let mut parts: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
-    parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, value(&a.value))));
+    parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, argument(a))));
     format!("{} = {}({})", n.name.name, n.callee.name, parts.join(", "))
 }
 

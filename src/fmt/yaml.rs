@@ -14,6 +14,8 @@ fn value(v: &Value) -> String {
         ValueKind::Str(s) => quoted(s),
         ValueKind::Ref(r) => format!("${r}"),
         ValueKind::List(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", ")),
+        ValueKind::Arith(a) => a.render(&value),
+        ValueKind::Width(x) => format!("width({})", x.name),
     }
 }
 
@@ -39,12 +41,20 @@ pub(super) fn dims(shape: &[DimExpr]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// A node's argument; `share:` names a node, written bare in both languages (`vemb.proj`).
+fn argument(a: &crate::ast::Arg) -> String {
+    match &a.value.kind {
+        ValueKind::Str(name) | ValueKind::Ref(name) if a.name.name == "share" => name.clone(),
+        _ => value(&a.value),
+    }
+}
+
 fn node(n: &NodeDecl) -> String {
     let mut parts = vec![format!("name: {}", n.name.name), format!("op: {}", n.callee.name)];
     if !n.inputs.is_empty() {
         parts.push(format!("in: {}", names(&n.inputs)));
     }
-    parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, value(&a.value))));
+    parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, argument(a))));
     format!("- {{{}}}", parts.join(", "))
 }
 

@@ -55,13 +55,14 @@
 //!   A bare name as a value is a string (as in YAML); elsewhere it is a reference
 //!   ([`ValueKind::Ref`](crate::ast::ValueKind::Ref)).
 //! * Values: integers (`-1`), floats (`0.5`, `1e-3`), `true`/`false`, double-quoted strings
-//!   (escapes `\"`, `\\`, `\n`, `\t`), lists `[1, 2]` and names.
+//!   (escapes `\"`, `\\`, `\n`, `\t`), lists `[1, 2]`, names, and integer arithmetic
+//!   on numbers, names and `width(x)`: `padding: d * (k - 1) / 2` (module `expr`).
 //! * Brackets nest at most 32 deep; a model needs at least one `input` and one `output`.
 
 use super::FrontError;
 use super::dsl_error::DslError;
 use super::dsl_lower::lower;
-use super::dsl_syntax::parse_file;
+use super::dsl_syntax::{Rule, parse_file};
 use crate::ast;
 use crate::source::SourceFile;
 
@@ -73,5 +74,23 @@ pub fn parse(src: &SourceFile) -> Result<ast::Module, Vec<FrontError>> {
 /// [`parse`] with the DSL's own error type.
 pub fn parse_dsl(src: &SourceFile) -> Result<ast::Module, Vec<DslError>> {
     let file = parse_file(src.text()).map_err(|e| vec![e])?;
+    check_size(&file).map_err(|e| vec![e])?;
     lower(src, file)
+}
+
+/// Refuses a file of more than [`MAX_VALUES`](super::MAX_VALUES) values, the YAML
+/// front-end's limit, counted as YAML would count the same model: every name, number,
+/// string, boolean and list.
+fn check_size(tree: &pest::iterators::Pair<'_, Rule>) -> Result<(), DslError> {
+    let values = tree.clone().into_inner().flatten().filter(|p| {
+        use Rule::*;
+        matches!(p.as_rule(), ident | int | float | string | boolean | list | setting_key)
+    });
+    match values.enumerate().nth(super::MAX_VALUES) {
+        Some((_, pair)) => {
+            let at = pair.as_span().start();
+            Err(DslError::TooLarge { limit: super::MAX_VALUES, span: crate::source::Span::new(at, at) })
+        }
+        None => Ok(()),
+    }
 }

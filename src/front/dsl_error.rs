@@ -2,7 +2,8 @@
 //! [`Diagnostic`] (labels on the narrowest spans, a help text) only when shown. They reach
 //! the rest of the compiler as [`FrontError::Dsl`](super::FrontError::Dsl).
 
-use super::dsl_syntax::A_STATEMENT;
+use super::dsl_syntax::{A_STATEMENT, OPERATOR_CHARS};
+use super::expr::ARITHMETIC_HELP;
 use crate::ast::{OutputKind, ParamType};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
 use crate::source::Span;
@@ -23,6 +24,10 @@ pub enum DslError {
     /// the stack of a recursive-descent parser).
     #[error("brackets nest more than {limit} deep")]
     TooDeep { limit: usize, span: Span },
+    /// More than [`MAX_VALUES`](super::MAX_VALUES) values (names, numbers, strings,
+    /// booleans, lists); `span` is where the count passed it.
+    #[error("the file holds more than {} values", crate::check::render_count(*limit as i64))]
+    TooLarge { limit: usize, span: Span },
     /// pest gave up (its call or stack limit); a backstop behind the nesting check.
     #[error("the parser gave up: {message}")]
     ParserLimit { message: String, span: Span },
@@ -61,6 +66,9 @@ pub enum DslError {
     /// (`what` = "block `res`").
     #[error("an input comes after the parameters of {what}")]
     InputAfterParam { what: String, span: Span },
+    /// A mistake inside a value expression (shared with the YAML front-end).
+    #[error(transparent)]
+    Expr(#[from] super::expr::ExprError),
 }
 
 const STATEMENT_HELP: &str = "statements start with `let`, `input`, `block`, `output`, `train` \
@@ -75,6 +83,7 @@ impl DslError {
             Syntax { span, .. }
             | UnterminatedString { span }
             | TooDeep { span, .. }
+            | TooLarge { span, .. }
             | ParserLimit { span, .. }
             | Empty { span }
             | Missing { span, .. }
@@ -89,6 +98,7 @@ impl DslError {
             | BadConstant { span, .. }
             | Alias { span, .. }
             | InputAfterParam { span, .. } => *span,
+            Expr(e) => e.span(),
         }
     }
 
@@ -98,6 +108,7 @@ impl DslError {
         match self {
             Syntax { .. } | UnterminatedString { .. } => "dsl::syntax",
             TooDeep { .. } | ParserLimit { .. } => "dsl::nesting",
+            TooLarge { .. } => "dsl::too-large",
             Empty { .. } => "dsl::empty",
             Missing { .. } => "dsl::missing",
             DuplicateTrain { .. } | Duplicate { .. } => "dsl::duplicate",
@@ -109,10 +120,14 @@ impl DslError {
             BadConstant { .. } => "dsl::constant",
             Alias { .. } => "dsl::alias",
             InputAfterParam { .. } => "dsl::order",
+            Expr(e) => e.code(),
         }
     }
 
     pub fn to_diagnostic(&self) -> Diagnostic {
+        if let DslError::Expr(e) = self {
+            return e.to_diagnostic();
+        }
         let diag = Diagnostic::error(self.code(), self.to_string());
         let diag = match self {
             DslError::Syntax { expected, found, span, after: Some(after) } => {
@@ -135,6 +150,7 @@ impl DslError {
             Syntax { expected, .. } => format!("expected {expected}"),
             UnterminatedString { .. } => "no closing `\"` on this line".into(),
             TooDeep { .. } | ParserLimit { .. } => "too deep".into(),
+            TooLarge { .. } => "the limit is passed here".into(),
             Empty { .. } => "nothing here".into(),
             Missing { what, .. } => format!("no {what} in this file"),
             DuplicateTrain { .. } | Duplicate { .. } => "given again here".into(),
@@ -146,6 +162,7 @@ impl DslError {
             BadConstant { .. } => "not a scalar".into(),
             Alias { .. } => "no op or block called".into(),
             InputAfterParam { .. } => "an input after a parameter".into(),
+            Expr(_) => String::new(),
         }
     }
 
@@ -156,9 +173,16 @@ impl DslError {
             Syntax { expected, .. } if expected.starts_with("`return`") => {
                 "a block's body is its nodes, then `return NAME` (or `return EXPR`) before the `}`".into()
             }
+            Syntax { found, .. } if found == "`$`" => {
+                "the DSL writes a constant or parameter bare (`k`, not `$k`)".into()
+            }
+            Syntax { found, .. } if found.starts_with('`') && found[1..].starts_with(OPERATOR_CHARS) => {
+                ARITHMETIC_HELP.into()
+            }
             Syntax { .. } => return None,
             UnterminatedString { .. } => "strings are written on one line: `\"last\"`".into(),
             TooDeep { .. } | ParserLimit { .. } => LIMIT_HELP.into(),
+            TooLarge { .. } => super::TOO_LARGE_HELP.into(),
             Empty { .. } => "a model needs at least an input, a node and an output, e.g.\n\
                 `input video: [120, 1024]`, `head = linear(video, out: 1)`, `output match: logit(head)`"
                 .into(),
@@ -180,6 +204,7 @@ impl DslError {
             InputAfterParam { .. } => {
                 "write the inputs first, then the parameters: `lstm(x, hidden: 64)`, `block res(x, hidden: int)`".into()
             }
+            Expr(_) => return None,
         })
     }
 }

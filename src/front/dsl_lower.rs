@@ -10,6 +10,7 @@
 
 use super::dsl_error::DslError;
 use super::dsl_syntax::Rule;
+use super::expr::{ExprError, ExprReader, RefStyle};
 use crate::ast::{
     Arg, BlockDecl, BlockParam, Constant, DimExpr, Ident, InputDecl, Module, NodeDecl, OutputDecl, OutputKind,
     ParamType, Setting, Value, ValueKind,
@@ -96,6 +97,9 @@ fn is_token(rule: Rule) -> bool {
             | colon
             | assign
             | plus
+            | minus
+            | times
+            | divide
     )
 }
 
@@ -118,21 +122,25 @@ fn defined_name(statement: &Tree) -> Option<String> {
 struct Scope {
     taken: HashSet<String>,
     nodes: Vec<NodeDecl>,
+    /// Per base name, the next number `fresh` tries: a sum of 30,000 nested calls names
+    /// its nodes in linear time, not by counting up from 2 each time.
+    next_number: HashMap<String, usize>,
 }
 
 impl Scope {
     fn new(taken: HashSet<String>) -> Self {
-        Scope { taken, nodes: Vec::new() }
+        Scope { taken, nodes: Vec::new(), next_number: HashMap::new() }
     }
 
     /// `base` if free, else `base2`, `base3`, ...: the name of an anonymous node.
     fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_string();
-        let mut n = 2;
+        let mut n = self.next_number.get(base).copied().unwrap_or(2);
         while self.taken.contains(&name) {
             name = format!("{base}{n}");
             n += 1;
         }
+        self.next_number.insert(base.to_string(), n);
         self.taken.insert(name.clone());
         name
     }
@@ -194,8 +202,8 @@ impl Lowerer {
     /// One dimension: a positive integer or a name (a symbol or a constant).
     fn dim(&mut self, input: &str, value: Tree) -> Option<DimExpr> {
         let span = span_of(&value);
-        let text = value.as_str().to_string();
-        let inner = value.into_inner().next()?;
+        let text = value.as_str().trim_end().to_string();
+        let inner = lone_operand(value.into_inner().next()?);
         match inner.as_rule() {
             Rule::ident => return Some(DimExpr::Symbol(ident(&inner))),
             Rule::int => match inner.as_str().parse::<i64>() {
@@ -423,30 +431,24 @@ impl Lowerer {
         let inner = pair.into_inner().next()?;
         let text = inner.as_str();
         let kind = match inner.as_rule() {
-            Rule::int => match text.parse::<i64>() {
-                Ok(n) => ValueKind::Int(n),
-                Err(_) => {
-                    self.error(DslError::IntOutOfRange { text: text.to_string(), span });
-                    return None;
-                }
-            },
-            Rule::float => match text.parse::<f64>() {
-                Ok(x) if x.is_finite() => ValueKind::Float(x),
-                _ => {
-                    self.error(DslError::FloatOutOfRange { text: text.to_string(), span });
-                    return None;
-                }
-            },
+            Rule::arith => {
+                let bare_is_str = matches!(bare, BareWord::Str);
+                let mut reader = ExprReader { offset: 0, style: RefStyle::Bare, bare_is_str, errors: Vec::new() };
+                let value = reader.arith(inner);
+                self.errors.extend(reader.errors.into_iter().map(|e| match e {
+                    // Numbers out of range read as they did before values had arithmetic.
+                    ExprError::IntOutOfRange { text, span } => DslError::IntOutOfRange { text, span },
+                    ExprError::FloatOutOfRange { text, span } => DslError::FloatOutOfRange { text, span },
+                    other => DslError::Expr(other),
+                }));
+                return value;
+            }
             Rule::boolean => ValueKind::Bool(text == "true"),
             Rule::string => ValueKind::Str(self.unescape(text, span.start)?),
             Rule::list => {
                 let items: Vec<Option<Value>> = parts(inner).map(|v| self.value(v, bare)).collect();
                 ValueKind::List(items.into_iter().collect::<Option<_>>()?)
             }
-            Rule::ident => match bare {
-                BareWord::Ref => ValueKind::Ref(text.to_string()),
-                BareWord::Str => ValueKind::Str(text.to_string()),
-            },
             _ => return None,
         };
         Some(Value { kind, span })
@@ -478,6 +480,20 @@ impl Lowerer {
         }
         ok.then_some(out)
     }
+}
+
+/// The one number or name a value is, when it is no more than that (`120`, `T`), else the
+/// value itself: a shape takes no arithmetic.
+fn lone_operand(value: Tree) -> Tree {
+    let mut pair = value;
+    while matches!(pair.as_rule(), Rule::arith | Rule::product | Rule::factor) {
+        let mut inner = pair.clone().into_inner();
+        match (inner.next(), inner.next()) {
+            (Some(only), None) => pair = only,
+            _ => break,
+        }
+    }
+    pair
 }
 
 /// Where an anonymous node's name points: its op's name, or the first `+` of a sum (not

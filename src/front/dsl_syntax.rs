@@ -52,7 +52,7 @@ fn check_nesting(text: &str) -> Result<(), DslError> {
     Ok(())
 }
 
-fn syntax_error(text: &str, error: &Error<Rule>) -> DslError {
+pub(super) fn syntax_error(text: &str, error: &Error<Rule>) -> DslError {
     let pos = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((start, _)) => start,
@@ -66,7 +66,7 @@ fn syntax_error(text: &str, error: &Error<Rule>) -> DslError {
     if found == UNTERMINATED {
         return DslError::UnterminatedString { span };
     }
-    let expected = expected_words(positives);
+    let expected = expected_words(&relevant(positives, &found));
     // A missing `,` or closer belongs after the previous line's last token; but where a
     // statement could start, the line break is normal and the error is where `found` is.
     let continues = positives.iter().any(|r| matches!(r, Rule::comma | Rule::rparen | Rule::rbracket | Rule::rbrace));
@@ -74,6 +74,22 @@ fn syntax_error(text: &str, error: &Error<Rule>) -> DslError {
     let after = if continues && !may_start { token_end_before_line(text, pos) } else { None };
     DslError::Syntax { expected, found, span, after }
 }
+
+/// The rules worth naming: where a value could go on with an operator (`minus` is only
+/// tried inside a value) but a `,` or a closer would end it, and a word was found, the
+/// operators are not the likely fix (a missing `,` is); an operator character found there
+/// keeps them (and gets a help text).
+fn relevant(positives: &[Rule], found: &str) -> Vec<Rule> {
+    let separator = positives.iter().any(|r| matches!(r, Rule::comma | Rule::rparen | Rule::rbracket | Rule::rbrace));
+    let in_value = positives.contains(&Rule::minus);
+    let operator_found = found.starts_with('`') && found[1..].starts_with(OPERATOR_CHARS);
+    let drop = separator && in_value && !operator_found;
+    let keep = |r: &&Rule| !(drop && matches!(r, Rule::plus | Rule::minus | Rule::times | Rule::divide));
+    positives.iter().filter(keep).copied().collect()
+}
+
+/// Characters that read as an operator: one the language lacks gets the arithmetic help.
+pub(super) const OPERATOR_CHARS: [char; 12] = ['+', '-', '*', '/', '%', '^', '&', '|', '<', '>', '!', '$'];
 
 fn floor_char_boundary(text: &str, mut pos: usize) -> usize {
     while !text.is_char_boundary(pos) {
@@ -152,6 +168,13 @@ pub(super) fn rule_words(rule: Rule) -> &'static str {
         Rule::colon => "`:`",
         Rule::assign => "`=`",
         Rule::plus => "`+`",
+        Rule::minus => "`-`",
+        Rule::times => "`*`",
+        Rule::divide => "`/`",
+        Rule::arith | Rule::product | Rule::factor | Rule::reference => "a value",
+        Rule::path => "a name",
+        Rule::value_call => "`width(NODE)`",
+        Rule::yaml_expr => "an expression",
         // Silent rules: pest never reports them.
         Rule::WHITESPACE
         | Rule::COMMENT

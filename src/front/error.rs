@@ -20,6 +20,9 @@ pub enum FrontError {
     /// too deep, aliases that expand too far.
     #[error("{what} is not supported")]
     Unsupported { what: String, span: Span },
+    /// More than [`MAX_VALUES`](super::MAX_VALUES) values; `span` is where the count passed it.
+    #[error("the file holds more than {} values (after expanding aliases)", crate::check::render_count(*limit as i64))]
+    TooLarge { limit: usize, span: Span },
     /// The second use of a key in one mapping (`first` is the first use).
     #[error("key `{key}` is given twice")]
     DuplicateKey { key: String, span: Span, first: Span },
@@ -51,6 +54,9 @@ pub enum FrontError {
     /// An error in a `.avc` file (the DSL front-end's own errors).
     #[error(transparent)]
     Dsl(#[from] super::dsl_error::DslError),
+    /// A mistake inside a value expression of a YAML file.
+    #[error(transparent)]
+    Expr(super::expr::ExprError),
 }
 
 const NAME_RULE: &str = "names are letters, digits and `_`, not starting with a digit \
@@ -65,6 +71,7 @@ impl FrontError {
             | Empty { span }
             | ExtraDocument { span }
             | Unsupported { span, .. }
+            | TooLarge { span, .. }
             | DuplicateKey { span, .. }
             | UnknownKey { span, .. }
             | MissingKey { span, .. }
@@ -77,6 +84,7 @@ impl FrontError {
             | BadRef { span, .. }
             | IntOutOfRange { span, .. } => Some(*span),
             Dsl(e) => Some(e.span()),
+            Expr(e) => Some(e.span()),
         }
     }
 
@@ -88,6 +96,7 @@ impl FrontError {
             Empty { .. } => "yaml::empty",
             ExtraDocument { .. } => "yaml::documents",
             Unsupported { .. } => "yaml::unsupported",
+            TooLarge { .. } => "yaml::too-large",
             DuplicateKey { .. } => "yaml::duplicate-key",
             UnknownKey { .. } => "yaml::unknown-key",
             MissingKey { .. } => "yaml::missing-key",
@@ -100,12 +109,15 @@ impl FrontError {
             BadRef { .. } => "yaml::ref",
             IntOutOfRange { .. } => "yaml::int-range",
             Dsl(e) => e.code(),
+            Expr(e) => e.code(),
         }
     }
 
     pub fn to_diagnostic(&self) -> Diagnostic {
-        if let FrontError::Dsl(e) = self {
-            return e.to_diagnostic();
+        match self {
+            FrontError::Dsl(e) => return e.to_diagnostic(),
+            FrontError::Expr(e) => return e.to_diagnostic(),
+            _ => {}
         }
         let mut diag = Diagnostic::error(self.code(), self.to_string());
         if let Some(span) = self.span() {
@@ -124,6 +136,7 @@ impl FrontError {
             Empty { .. } => "nothing here".into(),
             ExtraDocument { .. } => "a second document starts here".into(),
             Unsupported { .. } => "not supported".into(),
+            TooLarge { .. } => "the limit is passed here".into(),
             DuplicateKey { .. } => "given again here".into(),
             UnknownKey { .. } => "unknown key".into(),
             MissingKey { key, .. } => format!("no `{key}` in this mapping"),
@@ -135,7 +148,7 @@ impl FrontError {
             UnknownParamType { .. } => "unknown type".into(),
             BadRef { .. } => "bad reference".into(),
             IntOutOfRange { .. } => "too large".into(),
-            Dsl(_) => String::new(),
+            Dsl(_) | Expr(_) => String::new(),
         }
     }
 
@@ -152,6 +165,7 @@ impl FrontError {
             Unsupported { .. } => "avc reads plain YAML: mappings with name keys, lists and scalars \
                 (anchors, aliases and core tags such as `!!str` are fine)"
                 .into(),
+            TooLarge { .. } => super::TOO_LARGE_HELP.into(),
             DuplicateKey { .. } => "keep one of them".into(),
             UnknownKey { key, allowed, .. } => {
                 let names = one_of(allowed);
@@ -182,7 +196,7 @@ impl FrontError {
                 e.g. `$hidden`"
                 .into(),
             IntOutOfRange { .. } => "integers must lie between -2^63 and 2^63 - 1".into(),
-            Dsl(_) => String::new(),
+            Dsl(_) | Expr(_) => String::new(),
         }
     }
 }

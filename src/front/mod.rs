@@ -10,6 +10,7 @@ mod dsl_error;
 mod dsl_lower;
 mod dsl_syntax;
 mod error;
+mod expr;
 pub mod yaml;
 mod yaml_graph;
 mod yaml_read;
@@ -22,10 +23,21 @@ mod yaml_tests;
 
 pub use dsl_error::DslError;
 pub use error::FrontError;
+pub use expr::ExprError;
 
 use crate::ast;
 use crate::source::SourceFile;
 use std::path::Path;
+
+/// The most values a file may hold, in either language: YAML scalars, lists and mappings
+/// (aliases count as the values they stand for), DSL names, numbers, strings, booleans and
+/// lists. Enough for a model of some 200,000 nodes written out; it bounds the memory and
+/// time a file can cost (an alias bomb stops here). docs/language.md, "Limits".
+pub const MAX_VALUES: usize = 2_000_000;
+
+/// What the too-large error of both front-ends suggests.
+pub(crate) const TOO_LARGE_HELP: &str = "avc reads at most 2,000,000 values per file (docs/language.md, \"Limits\"); \
+    write repeated structure as a block used several times: a block's nodes count once, however often it is used";
 
 /// The two surface syntaxes of an architecture file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,7 +53,8 @@
 //!   `schedule.factor: 0.5` give the same setting. A nested key's span is its last part.
 //! * Values follow the YAML 1.2 core schema (`yes` and `no` are strings; `~` and `null` are
 //!   no value, an error where a value is needed). A string `$name` is a reference
-//!   ([`ValueKind::Ref`]); lists are lists of values.
+//!   ([`ValueKind::Ref`]); lists are lists of values. A plain scalar that starts like an
+//!   expression (`$d * ($k - 1) / 2`, `width(x)`) is integer arithmetic (module `expr`).
 //! * Names are identifiers, `[A-Za-z_][A-Za-z0-9_]*`. Keys may not repeat in a mapping.
 //!   Anchors and aliases work; tags other than the core ones (`!!str`, ...) do not.
 

@@ -3,6 +3,7 @@
 //! `None` on failure, so one pass over the file reports every independent problem.
 
 use super::FrontError;
+use super::expr::{ExprError, looks_like_expr, parse_yaml};
 use super::yaml_tree::{Entry, Kind, Node, Scalar, ScalarValue};
 use crate::ast::{Ident, Value, ValueKind};
 use crate::diag::did_you_mean;
@@ -212,6 +213,20 @@ impl Reader {
         Some(Value { kind, span })
     }
 
+    /// A plain scalar read as an expression. Its text is the file's text when the scalar
+    /// sits on one line; otherwise errors point at the whole scalar.
+    fn expression(&mut self, scalar: &Scalar, span: Span) -> Option<ValueKind> {
+        let in_place = self.src.slice(span) == scalar.text;
+        match parse_yaml(&scalar.text, span.start) {
+            Ok(value) => Some(value.kind),
+            Err(errors) => {
+                let relocate = |e: ExprError| if in_place { e } else { e.at(span) };
+                self.errors.extend(errors.into_iter().map(|e| FrontError::Expr(relocate(e))));
+                None
+            }
+        }
+    }
+
     fn scalar_value(&mut self, scalar: &Scalar, span: Span, what: &str) -> Option<ValueKind> {
         Some(match &scalar.value {
             ScalarValue::Null => {
@@ -227,6 +242,7 @@ impl Reader {
             }
             ScalarValue::Str(s) => match s.strip_prefix('$') {
                 Some(name) if is_ident(name) => ValueKind::Ref(name.to_string()),
+                _ if scalar.plain && looks_like_expr(s) => return self.expression(scalar, span),
                 Some(_) => {
                     self.error(FrontError::BadRef { text: s.clone(), span });
                     return None;

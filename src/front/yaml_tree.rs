@@ -15,8 +15,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Deepest nesting of lists and mappings accepted (bounds every recursion over the tree).
 const MAX_DEPTH: usize = 64;
-/// Most values the document may hold once aliases are expanded (guards against alias bombs).
-const MAX_VALUES: usize = 200_000;
+/// Most values the document may hold once aliases are expanded (also guards against alias
+/// bombs); the same limit as the DSL's.
+const MAX_VALUES: usize = super::MAX_VALUES;
 /// The prefix yaml-rust2 gives the `!!` handle: the YAML core tags.
 const CORE_TAG: &str = "tag:yaml.org,2002:";
 
@@ -51,6 +52,9 @@ pub(super) struct Scalar {
     /// The span of the text itself, without the quotes of a simple quoted scalar: what an
     /// identifier written as `"video"` points at.
     pub inner: Span,
+    /// Written without quotes, block indicators or tags: only such a scalar may be read as
+    /// an expression (`$k - 1`); a quoted one is always a string.
+    pub plain: bool,
 }
 
 /// A scalar resolved with the YAML 1.2 core schema (quoted scalars are always strings).
@@ -151,6 +155,8 @@ struct Builder<'s> {
     values: usize,
     documents: usize,
     extra_document: bool,
+    /// The last marker converted: (line, column, byte offset).
+    last_mark: (usize, usize, usize),
 }
 
 /// The build stopped; the reason is in `errors`.
@@ -167,13 +173,24 @@ impl<'s> Builder<'s> {
             values: 0,
             documents: 0,
             extra_document: false,
+            last_mark: (0, 0, 0),
         }
     }
 
     /// Byte offset of a marker (yaml-rust2 counts lines from 1 and columns from 0, in
-    /// characters).
-    fn offset(&self, mark: &Marker) -> usize {
-        self.src.offset_of(mark.line().saturating_sub(1), mark.col())
+    /// characters). Markers come nearly in order, so each conversion counts on from the
+    /// previous one on the same line: a file on one long line costs linear time, not
+    /// quadratic.
+    fn offset(&mut self, mark: &Marker) -> usize {
+        let (line, col) = (mark.line().saturating_sub(1), mark.col());
+        let (last_line, last_col, last_at) = self.last_mark;
+        let at = if line == last_line && col >= last_col {
+            self.src.offset_after(line, last_col, last_at, col)
+        } else {
+            self.src.offset_of(line, col)
+        };
+        self.last_mark = (line, col, at);
+        at
     }
 
     fn event(&mut self, event: Event, mark: Marker) -> Result<(), Fatal> {
@@ -204,8 +221,7 @@ impl<'s> Builder<'s> {
     fn count(&mut self, n: usize, at: usize) -> Result<(), Fatal> {
         self.values = self.values.saturating_add(n);
         if self.values > MAX_VALUES {
-            let what = format!("a document of more than {MAX_VALUES} values (after expanding aliases)");
-            self.errors.push(FrontError::Unsupported { what, span: Span::new(at, at) });
+            self.errors.push(FrontError::TooLarge { limit: MAX_VALUES, span: Span::new(at, at) });
             return Err(Fatal);
         }
         Ok(())
@@ -304,12 +320,9 @@ impl<'s> Builder<'s> {
         let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
         let inner = Span::new(at + 1, end.saturating_sub(1));
         let inner = if quoted && self.src.slice(inner) == text { inner } else { span };
-        let value = if quoted || forced_str || !matches!(style, TScalarStyle::Plain) {
-            ScalarValue::Str(text.clone())
-        } else {
-            resolve_plain(&text)
-        };
-        Node { kind: Kind::Scalar(Scalar { text, value, inner }), span }
+        let plain = !forced_str && matches!(style, TScalarStyle::Plain);
+        let value = if !plain { ScalarValue::Str(text.clone()) } else { resolve_plain(&text) };
+        Node { kind: Kind::Scalar(Scalar { text, value, inner, plain }), span }
     }
 
     /// Accepts the core tags (`!!str` forces a string, the others change nothing) and
@@ -349,7 +362,6 @@ fn scalar_end(text: &str, start: usize, value: &str, style: TScalarStyle) -> usi
     let Some(rest) = text.get(start..) else {
         return text.len();
     };
-    let line_end = start + rest.find(['\n', '\r']).unwrap_or(rest.len());
     let found = match style {
         TScalarStyle::Plain if value.is_empty() => Some(0),
         TScalarStyle::Plain => rest.starts_with(value).then_some(value.len()),
@@ -359,7 +371,10 @@ fn scalar_end(text: &str, start: usize, value: &str, style: TScalarStyle) -> usi
     };
     match found {
         Some(len) => start + len,
-        None => start + text[start..line_end].trim_end().len(),
+        None => {
+            let line_end = start + rest.find(['\n', '\r']).unwrap_or(rest.len());
+            start + text[start..line_end].trim_end().len()
+        }
     }
 }
 

@@ -36,7 +36,7 @@ pub fn to_dot(graph: &Graph, checked: &Checked) -> String {
     let towers: Vec<String> =
         super::TOWERS[..3].iter().map(|&t| format!("{} {}", t.label(), palette(t).fill)).collect();
     let _ = writeln!(s, "  // towers: {}; inputs bold, outputs double octagons", towers.join(", "));
-    emit(&scene, None, 1, &mut s);
+    emit(&scene, &scene.children(), None, 1, &mut s);
     let inputs: Vec<String> = scene.nodes.iter().filter(|n| n.role == NodeRole::Input).map(|n| quote(&n.id)).collect();
     if !inputs.is_empty() {
         let _ = writeln!(s, "  {{ rank=source; {}; }}", inputs.join("; "));
@@ -61,9 +61,9 @@ pub fn to_dot(graph: &Graph, checked: &Checked) -> String {
 }
 
 /// Emits the nodes and clusters directly inside `level`, in order of first appearance.
-fn emit(scene: &Scene, level: Option<usize>, depth: usize, s: &mut String) {
+fn emit(scene: &Scene, children: &[Vec<Child>], level: Option<usize>, depth: usize, s: &mut String) {
     let pad = "  ".repeat(depth);
-    for child in scene.children(level) {
+    for &child in &children[level.map_or(0, |c| c + 1)] {
         match child {
             Child::Cluster(c) => {
                 let cl = &scene.clusters[c];
@@ -77,7 +77,7 @@ fn emit(scene: &Scene, level: Option<usize>, depth: usize, s: &mut String) {
                     quote(p.stroke),
                     quote(p.text)
                 );
-                emit(scene, Some(c), depth + 1, s);
+                emit(scene, children, Some(c), depth + 1, s);
                 let _ = writeln!(s, "{pad}}}");
             }
             Child::Node(i) => {

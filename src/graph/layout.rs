@@ -14,8 +14,12 @@
 //! 3. x coordinates, innermost cluster first: the entities of one level (its own items and
 //!    its child clusters, each a rigid box) are packed left to right under the per-rank
 //!    order constraints, then moved towards the median of the entities they connect to
-//!    (alternating sweeps, never breaking a constraint). A cluster's box is its content
-//!    plus padding and a label line.
+//!    (alternating sweeps, never breaking a constraint; up to 200 of them, fewer on a level
+//!    of more than 5,000 entities). A cluster's box is its content plus padding and a
+//!    label line.
+//!
+//! Every step is linear in the items (times the nesting depth, up to a log factor for
+//! sorting), so `avc graph` of a 100,000-node model finishes; benches/scale.rs measures it.
 //! 4. y coordinates: rank by rank, with room between ranks for the borders and labels of
 //!    the clusters that open or close there.
 //!
@@ -57,6 +61,11 @@ const RANK_GAP: f64 = 12.0;
 const PORT_GAP: f64 = 16.0;
 const SWEEPS: usize = 12;
 const PLACEMENT_ROUNDS: usize = 200;
+/// Entity moves one level's placement may make: a level of more than 5,000 entities gets
+/// fewer rounds (at least [`MIN_PLACEMENT_ROUNDS`]), so a huge graph is laid out in time
+/// linear in its size, less tidily aligned.
+const PLACEMENT_BUDGET: usize = 1_000_000;
+const MIN_PLACEMENT_ROUNDS: usize = 8;
 
 /// An axis-aligned rectangle; `y` grows downwards.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -340,17 +349,18 @@ impl<'a> Builder<'a> {
     /// Gives every cluster an item on each rank of its range, innermost clusters first.
     fn add_fillers(&mut self) {
         let range = self.cluster_ranges();
+        // (cluster, rank) pairs that already have an item.
+        let mut present: HashSet<(usize, usize)> =
+            self.items.iter().flat_map(|it| it.chain.iter().map(move |&c| (c, it.rank))).collect();
         for c in (0..self.scene.clusters.len()).rev() {
             let (lo, hi) = range[c];
             for r in lo..=hi.max(lo) {
-                if r >= self.ranks.len() {
+                if r >= self.ranks.len() || present.contains(&(c, r)) {
                     continue;
                 }
-                let present = self.ranks[r].iter().any(|&i| self.items[i].chain.contains(&c));
-                if !present {
-                    let tower = self.scene.clusters[c].tower;
-                    self.push(Kind::Filler, r, 0.0, 0.0, Some(c), tower);
-                }
+                let tower = self.scene.clusters[c].tower;
+                let item = self.push(Kind::Filler, r, 0.0, 0.0, Some(c), tower);
+                present.extend(self.items[item].chain.iter().map(|&d| (d, r)));
             }
         }
     }
@@ -368,14 +378,14 @@ impl<'a> Builder<'a> {
 
     /// Sorts one rank by the hierarchical key; `bary` is each item's own key, `ckey` each
     /// cluster's.
-    fn sort_rank(&mut self, r: usize, bary: &[f64], ckey: &[f64]) {
+    fn sort_rank(&mut self, r: usize, bary: &[f64], ckey: &dyn Fn(usize) -> f64) {
         let nc = self.scene.clusters.len();
         let items = &self.items;
         let scene = self.scene;
         let key = |i: usize| -> Vec<KeyPart> {
             let it = &items[i];
             let mut k: Vec<KeyPart> =
-                it.chain.iter().map(|&c| (tower_key(scene.clusters[c].tower), ckey[c], c)).collect();
+                it.chain.iter().map(|&c| (tower_key(scene.clusters[c].tower), ckey(c), c)).collect();
             k.push((tower_key(it.tower), bary[i], nc + i));
             k
         };
@@ -392,13 +402,13 @@ impl<'a> Builder<'a> {
         self.ranks[r] = keyed.into_iter().map(|(_, i)| i).collect();
     }
 
-    /// Cluster keys from the given item keys, over the items of `only` (or all ranks).
-    fn cluster_keys(&self, bary: &[f64], only: Option<usize>) -> Vec<f64> {
+    /// Cluster keys from the given item keys, over all items.
+    fn cluster_keys(&self, bary: &[f64]) -> Vec<f64> {
         let nc = self.scene.clusters.len();
         let mut sum = vec![0.0; nc];
         let mut count = vec![0usize; nc];
         for (i, item) in self.items.iter().enumerate() {
-            if only.is_some_and(|r| r != item.rank) || item.kind == Kind::Filler {
+            if item.kind == Kind::Filler {
                 continue;
             }
             for &c in &item.chain {
@@ -409,17 +419,34 @@ impl<'a> Builder<'a> {
         (0..nc).map(|c| if count[c] == 0 { 0.0 } else { sum[c] / count[c] as f64 }).collect()
     }
 
-    /// One barycenter pass over rank `r` using its neighbours above (`up`) or below.
-    fn sweep_rank(&mut self, r: usize, use_up: bool) {
-        let mut bary: Vec<f64> = self.pos.iter().map(|&p| p as f64).collect();
+    /// Cluster keys over the items of rank `r` only: the clusters on that rank.
+    fn rank_cluster_keys(&self, r: usize, bary: &[f64]) -> HashMap<usize, f64> {
+        let mut acc: HashMap<usize, (f64, usize)> = HashMap::new();
         for &i in &self.ranks[r] {
-            let next = if use_up { &self.up[i] } else { &self.down[i] };
-            if !next.is_empty() {
-                bary[i] = next.iter().map(|&j| self.pos[j] as f64).sum::<f64>() / next.len() as f64;
+            let item = &self.items[i];
+            for &c in &item.chain {
+                let entry = acc.entry(c).or_insert((0.0, 0));
+                if item.kind != Kind::Filler {
+                    *entry = (entry.0 + bary[i], entry.1 + 1);
+                }
             }
         }
-        let ckey = self.cluster_keys(&bary, Some(r));
-        self.sort_rank(r, &bary, &ckey);
+        acc.into_iter().map(|(c, (sum, n))| (c, if n == 0 { 0.0 } else { sum / n as f64 })).collect()
+    }
+
+    /// One barycenter pass over rank `r` using its neighbours above (`up`) or below. Only
+    /// the rank's own items are visited, so a pass over all ranks is linear in the items.
+    fn sweep_rank(&mut self, r: usize, use_up: bool, bary: &mut [f64]) {
+        for &i in &self.ranks[r] {
+            let next = if use_up { &self.up[i] } else { &self.down[i] };
+            bary[i] = if next.is_empty() {
+                self.pos[i] as f64
+            } else {
+                next.iter().map(|&j| self.pos[j] as f64).sum::<f64>() / next.len() as f64
+            };
+        }
+        let ckey = self.rank_cluster_keys(r, bary);
+        self.sort_rank(r, bary, &|c| ckey.get(&c).copied().unwrap_or(0.0));
         for (p, &i) in self.ranks[r].iter().enumerate() {
             self.pos[i] = p;
         }
@@ -436,15 +463,18 @@ impl<'a> Builder<'a> {
                 bary[i] = p as f64 - mid;
             }
         }
-        let ckey = self.cluster_keys(&bary, None);
+        let ckey = self.cluster_keys(&bary);
         for r in 0..self.ranks.len() {
-            self.sort_rank(r, &bary, &ckey);
+            self.sort_rank(r, &bary, &|c| ckey[c]);
         }
         self.update_pos();
     }
 
+    /// Edge crossings between consecutive ranks, counted as inversions with a Fenwick tree
+    /// (Barth, Jünger and Mutzel's method): O(E log V) rather than comparing every pair.
     fn crossings(&self) -> usize {
         let mut total = 0;
+        let mut tree: Vec<usize> = Vec::new();
         for rank in &self.ranks {
             let mut segs: Vec<(usize, usize)> = Vec::new();
             for &i in rank {
@@ -452,11 +482,25 @@ impl<'a> Builder<'a> {
                     segs.push((self.pos[i], self.pos[j]));
                 }
             }
-            for (k, a) in segs.iter().enumerate() {
-                for b in &segs[k + 1..] {
-                    if (a.0 < b.0 && a.1 > b.1) || (a.0 > b.0 && a.1 < b.1) {
-                        total += 1;
-                    }
+            // Sorted by upper end (then lower end), a pair crosses when the later segment's
+            // lower end lies strictly left of the earlier one's.
+            segs.sort_unstable();
+            let width = segs.iter().map(|s| s.1 + 1).max().unwrap_or(0);
+            tree.clear();
+            tree.resize(width + 1, 0);
+            for (seen, &(_, low)) in segs.iter().enumerate() {
+                // Segments already seen whose lower end is at most `low` do not cross it.
+                let mut not_crossing = 0;
+                let mut k = low + 1;
+                while k > 0 {
+                    not_crossing += tree[k];
+                    k &= k - 1;
+                }
+                total += seen - not_crossing;
+                let mut k = low + 1;
+                while k <= width {
+                    tree[k] += 1;
+                    k += k & k.wrapping_neg();
                 }
             }
         }
@@ -466,19 +510,20 @@ impl<'a> Builder<'a> {
     fn order(&mut self) {
         // Start from creation order within each tower.
         let initial: Vec<f64> = (0..self.items.len()).map(|i| i as f64).collect();
-        let ckey = self.cluster_keys(&initial, None);
+        let ckey = self.cluster_keys(&initial);
         for r in 0..self.ranks.len() {
-            self.sort_rank(r, &initial, &ckey);
+            self.sort_rank(r, &initial, &|c| ckey[c]);
         }
         self.update_pos();
         self.make_consistent();
         let mut best = (self.crossings(), self.ranks.clone());
+        let mut bary = vec![0.0; self.items.len()];
         for _ in 0..SWEEPS {
             for r in 1..self.ranks.len() {
-                self.sweep_rank(r, true);
+                self.sweep_rank(r, true, &mut bary);
             }
             for r in (0..self.ranks.len().saturating_sub(1)).rev() {
-                self.sweep_rank(r, false);
+                self.sweep_rank(r, false, &mut bary);
             }
             self.make_consistent();
             let c = self.crossings();
@@ -520,7 +565,11 @@ impl<'a> Builder<'a> {
     /// Places the entities of one level and returns the width of its content; writes
     /// `rel_x` of its own items and `rel_left` of its child clusters, shifted by `shift`
     /// (a function of the content width).
-    fn place_level(&mut self, container: Option<usize>, shift: impl FnOnce(f64) -> f64) -> f64 {
+    ///
+    /// `members` are the items inside the container in rank order (and in order within a
+    /// rank): only they are visited, so placing every level is linear in the items times
+    /// the nesting depth.
+    fn place_level(&mut self, container: Option<usize>, members: &[usize], shift: impl FnOnce(f64) -> f64) -> f64 {
         let mut ents: Vec<Ent> = Vec::new();
         let mut index: HashMap<Ent, usize> = HashMap::new();
         let mut index_of = |e: Ent, ents: &mut Vec<Ent>| {
@@ -532,19 +581,19 @@ impl<'a> Builder<'a> {
         // Order constraints: consecutive entities on a rank, with their minimum distance.
         let mut cons: Vec<(usize, usize)> = Vec::new();
         let mut seen: HashSet<(usize, usize)> = HashSet::new();
-        for rank in &self.ranks {
-            let mut prev: Option<usize> = None;
-            for &i in rank {
-                let Some(e) = self.entity(i, container) else { continue };
-                let k = index_of(e, &mut ents);
-                if let Some(p) = prev
-                    && p != k
-                    && seen.insert((p, k))
-                {
-                    cons.push((p, k));
-                }
-                prev = Some(k);
+        let mut prev: Option<(usize, usize)> = None;
+        for &i in members {
+            let Some(e) = self.entity(i, container) else { continue };
+            let k = index_of(e, &mut ents);
+            let rank = self.items[i].rank;
+            if let Some((p, r)) = prev
+                && r == rank
+                && p != k
+                && seen.insert((p, k))
+            {
+                cons.push((p, k));
             }
+            prev = Some((k, rank));
         }
         let n = ents.len();
         let width = |e: Ent| match e {
@@ -610,7 +659,9 @@ impl<'a> Builder<'a> {
         }
         // Alignment pulls: every link between items of different entities.
         let mut pulls: Vec<Vec<(usize, f64, f64)>> = vec![Vec::new(); n];
-        for a in 0..self.items.len() {
+        let mut by_index = members.to_vec();
+        by_index.sort_unstable();
+        for a in by_index {
             let Some(ea) = self.entity(a, container) else { continue };
             for &b in &self.down[a] {
                 let Some(eb) = self.entity(b, container) else { continue };
@@ -625,14 +676,18 @@ impl<'a> Builder<'a> {
                 pulls[kb].push((ka, oa - ob, weight));
             }
         }
-        for round in 0..PLACEMENT_ROUNDS {
+        let mut want: Vec<(f64, f64)> = Vec::new();
+        let rounds = PLACEMENT_ROUNDS.min(PLACEMENT_BUDGET / n.max(1)).max(MIN_PLACEMENT_ROUNDS);
+        for round in 0..rounds {
             let order: Vec<usize> = if round % 2 == 0 { topo.clone() } else { topo.iter().rev().copied().collect() };
+            let mut moved = false;
             for k in order {
                 if pulls[k].is_empty() {
                     continue;
                 }
-                let want: Vec<(f64, f64)> = pulls[k].iter().map(|&(o, d, w)| (x[o] + d, w)).collect();
-                let desired = weighted_median(want);
+                want.clear();
+                want.extend(pulls[k].iter().map(|&(o, d, w)| (x[o] + d, w)));
+                let desired = weighted_median(&mut want);
                 let lo = preds[k]
                     .iter()
                     .filter(|(p, _)| rank_of[*p] < rank_of[k])
@@ -643,7 +698,13 @@ impl<'a> Builder<'a> {
                     .filter(|(s, _)| rank_of[*s] > rank_of[k])
                     .map(|&(s, d)| x[s] - d)
                     .fold(f64::INFINITY, f64::min);
-                x[k] = if lo > hi { lo } else { desired.clamp(lo, hi) };
+                let next = if lo > hi { lo } else { desired.clamp(lo, hi) };
+                moved |= next != x[k];
+                x[k] = next;
+            }
+            // A round that moved nothing is a fixed point: later rounds would not either.
+            if !moved {
+                break;
             }
         }
         // Whole pixels keep the picture crisp and the output stable.
@@ -678,17 +739,30 @@ impl<'a> Builder<'a> {
     }
 
     fn place_x(&mut self) -> f64 {
+        // The items of each cluster (nested ones included) and of the whole picture, in
+        // rank order.
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.scene.clusters.len()];
+        let mut all = Vec::with_capacity(self.items.len());
+        for rank in &self.ranks {
+            for &i in rank {
+                all.push(i);
+                for &c in &self.items[i].chain {
+                    members[c].push(i);
+                }
+            }
+        }
         // Children are created after their parents: reverse order is innermost first.
         for c in (0..self.scene.clusters.len()).rev() {
             let label = text_width(&self.scene.clusters[c].name) + 2.0 * CLUSTER_PAD;
             let mut frame = 0.0;
-            self.place_level(Some(c), |content| {
+            let inside = std::mem::take(&mut members[c]);
+            self.place_level(Some(c), &inside, |content| {
                 frame = (content + 2.0 * CLUSTER_PAD).max(label);
                 CLUSTER_PAD + (frame - 2.0 * CLUSTER_PAD - content) / 2.0
             });
             self.cluster_w[c] = frame;
         }
-        self.place_level(None, |_| 0.0)
+        self.place_level(None, &all, |_| 0.0)
     }
 
     /// Absolute x of every cluster frame's left.
@@ -731,11 +805,19 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        let opening =
-            |r: usize| (0..nc).filter(|&c| range[c].0 == r).map(|c| open[c] as f64 * CLUSTER_OPEN).fold(0.0, f64::max);
-        let closing = |r: usize| {
-            (0..nc).filter(|&c| range[c].1 == r).map(|c| close[c] as f64 * CLUSTER_CLOSE).fold(0.0, f64::max)
-        };
+        // Room for the frames opening above and closing below each rank.
+        let (mut opens_at, mut closes_at) = (vec![0.0f64; nr], vec![0.0f64; nr]);
+        for c in 0..nc {
+            let (first, last) = range[c];
+            if let Some(o) = opens_at.get_mut(first) {
+                *o = o.max(open[c] as f64 * CLUSTER_OPEN);
+            }
+            if let Some(o) = closes_at.get_mut(last) {
+                *o = o.max(close[c] as f64 * CLUSTER_CLOSE);
+            }
+        }
+        let opening = |r: usize| opens_at[r];
+        let closing = |r: usize| closes_at[r];
         let mut top = vec![0.0; nr];
         let mut y = 0.0;
         for r in 0..nr {
@@ -773,13 +855,19 @@ impl<'a> Builder<'a> {
             n.rect.y = n.rect.y.round();
         }
 
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); nc];
+        for n in 0..nodes.len() {
+            for &c in &self.items[self.node_item[n]].chain {
+                members[c].push(n);
+            }
+        }
         let clusters = (0..nc)
-            .map(|c| {
+            .zip(members)
+            .map(|(c, members)| {
                 let (lo, hi) = range[c];
                 let y0 = top[lo] - open[c] as f64 * CLUSTER_OPEN + 4.0;
                 let y1 = top[hi] + rank_h[hi] + close[c] as f64 * CLUSTER_CLOSE - 4.0;
                 let depth = self.scene.chain(Some(c)).len() - 1;
-                let members = (0..nodes.len()).filter(|&n| self.items[self.node_item[n]].chain.contains(&c)).collect();
                 PlacedCluster {
                     name: self.scene.clusters[c].name.clone(),
                     tower: self.scene.clusters[c].tower,
@@ -795,6 +883,11 @@ impl<'a> Builder<'a> {
         let ne = self.scene.edges.len();
         let mut exit_x = vec![0.0; ne];
         let mut entry_x = vec![0.0; ne];
+        let (mut edges_out, mut edges_in) = (vec![Vec::new(); nodes.len()], vec![Vec::new(); nodes.len()]);
+        for (e, edge) in self.scene.edges.iter().enumerate() {
+            edges_out[edge.from].push(e);
+            edges_in[edge.to].push(e);
+        }
         for (n, node) in nodes.iter().enumerate() {
             // Each edge meets the box where it comes from, inside the flat part of the
             // side, at least PORT_GAP from its neighbours.
@@ -819,12 +912,11 @@ impl<'a> Builder<'a> {
                     out[e] = x;
                 }
             };
-            let outs =
-                (0..ne).filter(|&e| self.scene.edges[e].from == n).map(|e| (abs_x[self.edge_items[e][0]], e)).collect();
+            let outs = edges_out[n].iter().map(|&e| (abs_x[self.edge_items[e][0]], e)).collect();
             spread(outs, &mut exit_x);
-            let ins = (0..ne)
-                .filter(|&e| self.scene.edges[e].to == n)
-                .map(|e| (abs_x[*self.edge_items[e].last().unwrap_or(&self.node_item[n])], e))
+            let ins = edges_in[n]
+                .iter()
+                .map(|&e| (abs_x[*self.edge_items[e].last().unwrap_or(&self.node_item[n])], e))
                 .collect();
             spread(ins, &mut entry_x);
         }
@@ -870,7 +962,7 @@ impl<'a> Builder<'a> {
 
 /// The point that minimises the weighted distance to the given (point, weight) pairs;
 /// the middle of the two central points when the weights balance.
-fn weighted_median(mut want: Vec<(f64, f64)>) -> f64 {
+fn weighted_median(want: &mut [(f64, f64)]) -> f64 {
     want.sort_by(|a, b| total(a.0, b.0));
     let half = want.iter().map(|w| w.1).sum::<f64>() / 2.0;
     let mut acc = 0.0;

@@ -34,7 +34,7 @@ pub fn to_mermaid(graph: &Graph, checked: &Checked) -> String {
     }
     s.push_str("  classDef input stroke-width:3px\n");
     s.push_str("  classDef output fill:#fef3c7,stroke:#b45309,color:#78350f,stroke-width:2px\n");
-    emit(&scene, None, 1, &mut s);
+    emit(&scene, &scene.children(), None, 1, &mut s);
     for e in &scene.edges {
         let _ = writeln!(s, "  n{} -->|\"{}\"| n{}", e.from, escape(&e.label), e.to);
     }
@@ -55,13 +55,13 @@ fn t_class(t: crate::check::Tower) -> &'static str {
     }
 }
 
-fn emit(scene: &Scene, level: Option<usize>, depth: usize, s: &mut String) {
+fn emit(scene: &Scene, children: &[Vec<Child>], level: Option<usize>, depth: usize, s: &mut String) {
     let pad = "  ".repeat(depth);
-    for child in scene.children(level) {
+    for &child in &children[level.map_or(0, |c| c + 1)] {
         match child {
             Child::Cluster(c) => {
                 let _ = writeln!(s, "{pad}subgraph c{c}[\"{}\"]", escape(&scene.clusters[c].name));
-                emit(scene, Some(c), depth + 1, s);
+                emit(scene, children, Some(c), depth + 1, s);
                 let _ = writeln!(s, "{pad}end");
             }
             Child::Node(i) => {

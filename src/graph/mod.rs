@@ -224,23 +224,22 @@ impl Scene {
         Scene { title, nodes, edges, clusters }
     }
 
-    /// What lies directly inside `level` (`None`: the top), in order of first appearance:
-    /// the text formats (DOT, Mermaid) write these, recursing into clusters.
-    pub fn children(&self, level: Option<usize>) -> Vec<Child> {
-        let mut out = Vec::new();
+    /// What lies directly inside each level, in order of first appearance: index 0 is the
+    /// top, index `c + 1` cluster `c`. The text formats (DOT, Mermaid) write these,
+    /// recursing into clusters. One pass over the nodes (each cluster is listed once, in
+    /// its parent), so a picture with many block instances is not quadratic.
+    pub fn children(&self) -> Vec<Vec<Child>> {
+        let mut out = vec![Vec::new(); self.clusters.len() + 1];
+        let mut listed = vec![false; self.clusters.len()];
         for (i, n) in self.nodes.iter().enumerate() {
             let chain = self.chain(n.cluster);
-            let at = match level {
-                None => 0,
-                Some(c) => match chain.iter().position(|&x| x == c) {
-                    Some(k) => k + 1,
-                    None => continue,
-                },
-            };
-            let child = chain.get(at).map_or(Child::Node(i), |&c| Child::Cluster(c));
-            if !out.contains(&child) {
-                out.push(child);
+            for (depth, &c) in chain.iter().enumerate() {
+                if !std::mem::replace(&mut listed[c], true) {
+                    let parent = if depth == 0 { 0 } else { chain[depth - 1] + 1 };
+                    out[parent].push(Child::Cluster(c));
+                }
             }
+            out[chain.last().map_or(0, |&c| c + 1)].push(Child::Node(i));
         }
         out
     }

@@ -2,6 +2,9 @@
 //! with its own weights), names resolved, op arguments type-checked, cycles rejected.
 //! Independent errors are all collected; the graph is returned only when there are none.
 
+use super::arith::{self, ArithError};
+use super::deferred;
+use super::share::{self, Instance, InstanceShare};
 use super::{Graph, Node, NodeId, NodeKind, Output};
 use crate::ast::{self, BlockDecl, DimExpr, Ident, Module, NodeDecl, OutputKind, ParamType, Value, ValueKind};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
@@ -13,6 +16,10 @@ use std::collections::HashMap;
 
 /// How deep blocks may call blocks before we call it runaway recursion.
 const MAX_BLOCK_DEPTH: usize = 32;
+/// Most nodes a model may have once its blocks are expanded: nested blocks that each use
+/// the one below twice double at every level, and would otherwise expand until memory
+/// runs out. docs/language.md, "Limits".
+pub const MAX_NODES: usize = 500_000;
 /// Largest size accepted for one declared dimension.
 const MAX_DIM: i64 = 1 << 24;
 
@@ -54,10 +61,28 @@ pub enum BuildError {
     ShareMismatch { node: String, op: String, target: String, found: String, span: Span, target_span: Span },
     #[error("`share` must name a node, found {found}")]
     ShareValue { found: String, span: Span },
-    #[error("node `{node}`: `share` works on op nodes; `{block}` is a block")]
-    ShareBlock { node: String, block: String, span: Span },
+    #[error("expanding the blocks gives more than {} nodes", crate::check::render_count(*limit as i64))]
+    TooManyNodes { limit: usize, span: Span },
+    #[error("instance `{node}` of block `{block}` cannot share the weights of `{target}`: it is {found}")]
+    ShareNotInstance { node: String, block: String, target: String, found: String, span: Span },
+    #[error(
+        "instance `{node}` cannot share the weights of `{target}`: their node `{inner}` differs ({mine} vs {theirs})"
+    )]
+    ShareInstanceMismatch {
+        node: String,
+        target: String,
+        inner: String,
+        mine: String,
+        theirs: String,
+        span: Span,
+        target_span: Span,
+    },
     #[error("output `{output}` of kind `{}` takes {expected} node(s), found {found}", kind.keyword())]
     OutputArity { output: String, kind: OutputKind, expected: usize, found: usize, span: Span },
+    /// A value expression that cannot be evaluated (a remainder, an overflow, a width that
+    /// cannot be read), in a node's arguments or a constant (`node: None`).
+    #[error("{}{error}", node.as_ref().map(|n| format!("node `{n}`: ")).unwrap_or_default())]
+    Arith { node: Option<String>, error: ArithError },
 }
 
 impl BuildError {
@@ -78,9 +103,16 @@ impl BuildError {
             BuildError::ShareValue { span, .. } => Diagnostic::error("share::value", msg)
                 .with_label(*span, "not a node name")
                 .with_help("write the name of a node, e.g. `share: vfc`"),
-            BuildError::ShareBlock { span, .. } => Diagnostic::error("share::block", msg)
-                .with_label(*span, "here")
-                .with_help("share the op nodes inside the block instead"),
+            BuildError::ShareNotInstance { span, block, .. } => Diagnostic::error("share::instance", msg)
+                .with_label(*span, "not an instance of this block")
+                .with_help(format!(
+                    "`share:` on a use of block `{block}` names another use of `{block}`; \
+                     on an op node it names a node, possibly inside an instance (`v.proj`)"
+                )),
+            BuildError::ShareInstanceMismatch { span, target_span, .. } => Diagnostic::error("share::mismatch", msg)
+                .with_label(*span, "shared here")
+                .with_label(*target_span, "weights owned here")
+                .with_help("the two uses need the same block arguments, so that every layer inside has the same sizes"),
             BuildError::Duplicate { span, first, .. } => Diagnostic::error("name::duplicate", msg)
                 .with_label(*span, "defined again here")
                 .with_label(*first, "first defined here")
@@ -139,6 +171,14 @@ impl BuildError {
             BuildError::NoOutputs { span } => Diagnostic::error("model::no-outputs", msg)
                 .with_label(*span, "here")
                 .with_help("declare one: `outputs: [{name: match, kind: logit, from: head}]` in YAML, `output match: logit(head)` in the DSL"),
+            BuildError::TooManyNodes { span, .. } => Diagnostic::error("model::too-large", msg)
+                .with_label(*span, "the limit is passed while expanding this")
+                .with_help(format!(
+                    "avc builds at most {} nodes (docs/language.md, \"Limits\"); a block that uses another \
+                     block twice doubles the nodes at every level of nesting",
+                    crate::check::render_count(MAX_NODES as i64)
+                )),
+            BuildError::Arith { error, .. } => error.to_diagnostic(msg),
             BuildError::OutputArity { span, .. } => Diagnostic::error("output::arity", msg)
                 .with_label(*span, "here")
                 .with_help("`logit` and `distance` read one node; `embeddings` reads two (video, audio)"),
@@ -176,15 +216,36 @@ fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
 type NameLookup<'a> = dyn Fn(&str, &HashMap<String, String>) -> Option<NodeId> + 'a;
 
 /// A node after expansion, before it enters the graph.
-struct FlatNode {
-    name: String,
-    kind: NodeKind,
+pub(super) struct FlatNode {
+    pub name: String,
+    /// For a node whose arguments read a width, a placeholder until `deferred` is resolved.
+    pub kind: NodeKind,
     /// The node named by `share:`, resolved in the node's scope, and the span of the value.
-    shares: Option<(Ident, String)>,
+    pub shares: Option<(Ident, String)>,
     /// Resolved names of the inputs, with the spans they were written at.
-    inputs: Vec<(String, Span)>,
-    span: Span,
+    pub inputs: Vec<(String, Span)>,
+    pub span: Span,
     instance: Vec<String>,
+    /// Arguments that read `width(x)`: parsed once the shapes are known (`ir::deferred`).
+    pub deferred: Option<Deferred>,
+}
+
+/// An op node whose arguments wait for widths.
+pub(super) struct Deferred {
+    pub spec: &'static ops::OpSpec,
+    pub args: Vec<ResolvedArg>,
+}
+
+/// The kind a deferred node holds until its arguments are read. It never reaches a
+/// returned graph: a node still deferred at the end comes with a reported error.
+pub(super) fn placeholder_kind() -> NodeKind {
+    NodeKind::Input { stream: String::new(), shape: Shape::new(Vec::new()) }
+}
+
+/// The value that stands for one whose mistake is already reported: an unresolved
+/// reference, which the argument reader passes over silently.
+fn reported(span: Span) -> Value {
+    Value { kind: ValueKind::Ref(String::new()), span }
 }
 
 /// The scope a node declaration is expanded in: the top level or one block instance.
@@ -196,10 +257,34 @@ struct Scope<'a> {
     /// Values of block parameters and constants visible here.
     values: HashMap<String, Value>,
     /// Names defined in this scope (local, unprefixed).
-    locals: Vec<String>,
+    locals: Locals,
     instance: Vec<String>,
     /// The chain of blocks being expanded, for recursion errors.
     chain: Vec<&'a str>,
+}
+
+/// The names defined in one scope, in declaration order (for messages), with a set for
+/// lookups: resolving every reference stays linear in the size of the model.
+struct Locals {
+    names: Vec<String>,
+    set: std::collections::HashSet<String>,
+}
+
+impl FromIterator<String> for Locals {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        let names: Vec<String> = iter.into_iter().collect();
+        Locals { set: names.iter().cloned().collect(), names }
+    }
+}
+
+impl Locals {
+    fn contains(&self, name: &str) -> bool {
+        self.set.contains(name)
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.names.iter()
+    }
 }
 
 struct Builder<'a> {
@@ -208,9 +293,17 @@ struct Builder<'a> {
     nodes: Vec<FlatNode>,
     /// Block instance name -> the name of the node holding its result.
     aliases: HashMap<String, String>,
+    /// The constants, their values resolved (expressions folded).
+    constants: HashMap<String, Value>,
+    /// Every block instance that expanded, by name.
+    instances: HashMap<String, Instance>,
+    /// `share:` on block uses, turned into node shares once every instance exists.
+    instance_shares: Vec<InstanceShare>,
     /// Nodes that were declared but failed to build: reading them is not a new error.
     broken: std::collections::HashSet<String>,
     errors: Vec<BuildError>,
+    /// The top-level declaration being expanded (where a size limit is reported).
+    top_decl: Span,
 }
 
 /// Builds the IR, or every error found on the way.
@@ -220,10 +313,15 @@ pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
         blocks: HashMap::new(),
         nodes: Vec::new(),
         aliases: HashMap::new(),
+        constants: HashMap::new(),
+        instances: HashMap::new(),
+        instance_shares: Vec::new(),
         broken: Default::default(),
         errors: Vec::new(),
+        top_decl: Span::empty(),
     };
     let constants = b.collect_constants();
+    b.constants = constants.clone();
     b.collect_blocks();
     b.add_inputs(&constants);
     let top = Scope {
@@ -240,13 +338,56 @@ pub fn build(module: &Module) -> Result<Graph, Vec<BuildError>> {
         chain: Vec::new(),
     };
     b.check_unique_top_level();
+    if let Some(span) = b.too_many_nodes() {
+        b.errors.push(BuildError::TooManyNodes { limit: MAX_NODES, span });
+        return Err(b.errors);
+    }
     for decl in &module.nodes {
         b.expand(decl, &top);
+    }
+    if b.errors.iter().any(|e| matches!(e, BuildError::TooManyNodes { .. })) {
+        // Nothing after the limit was expanded: resolving names would only add noise.
+        return Err(b.errors);
     }
     b.finish()
 }
 
 impl<'a> Builder<'a> {
+    /// Counts the nodes the expansion will make, before making any (a block that uses
+    /// another twice doubles the count at each level): the top-level declaration at which
+    /// the count passes [`MAX_NODES`], if it does.
+    fn too_many_nodes(&self) -> Option<Span> {
+        let mut memo: HashMap<&str, usize> = HashMap::new();
+        let mut total = self.module.inputs.len();
+        for decl in &self.module.nodes {
+            total = total.saturating_add(self.expanded_size(decl, 0, &mut memo));
+            if total > MAX_NODES {
+                return Some(decl.callee.span);
+            }
+        }
+        None
+    }
+
+    /// The nodes one declaration expands into (saturating; recursion past the depth limit
+    /// counts one, as it is reported and not expanded).
+    fn expanded_size(&self, decl: &'a NodeDecl, depth: usize, memo: &mut HashMap<&'a str, usize>) -> usize {
+        let Some(&block) = self.blocks.get(decl.callee.name.as_str()) else {
+            return 1;
+        };
+        if depth >= MAX_BLOCK_DEPTH {
+            return 1;
+        }
+        if let Some(&n) = memo.get(block.name.name.as_str()) {
+            return n;
+        }
+        let n = block
+            .nodes
+            .iter()
+            .fold(0usize, |acc, inner| acc.saturating_add(self.expanded_size(inner, depth + 1, memo)));
+        memo.insert(&block.name.name, n);
+        n
+    }
+
     fn collect_constants(&mut self) -> HashMap<String, Value> {
         let mut values: HashMap<String, Value> = HashMap::new();
         let mut first_span: HashMap<&str, Span> = HashMap::new();
@@ -256,7 +397,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             first_span.insert(&c.name.name, c.name.span);
-            let resolved = self.resolve_value(&c.value, &values);
+            let resolved = self.resolve_value(&c.value, &values, None);
             values.insert(c.name.name.clone(), resolved);
         }
         values
@@ -297,6 +438,7 @@ impl<'a> Builder<'a> {
             }
             let stream = input.stream.as_ref().unwrap_or(&input.name).name.clone();
             self.nodes.push(FlatNode {
+                deferred: None,
                 shares: None,
                 name: input.name.name.clone(),
                 kind: NodeKind::Input { stream, shape: Shape::new(dims) },
@@ -347,9 +489,45 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Substitutes references in a value (recursively in lists).
-    fn resolve_value(&mut self, v: &Value, values: &HashMap<String, Value>) -> Value {
+    /// Substitutes references in a value (recursively in lists and expressions), resolves
+    /// the names that `width(x)` reads in `scope` (constants have none) and folds
+    /// expressions that read no width into integers.
+    fn resolve_value(&mut self, v: &Value, values: &HashMap<String, Value>, scope: Option<&Scope>) -> Value {
         match &v.kind {
+            ValueKind::Arith(a) => {
+                let (lhs, rhs) = (self.resolve_value(&a.lhs, values, scope), self.resolve_value(&a.rhs, values, scope));
+                let folded = ast::Arith { op: a.op, op_span: a.op_span, lhs, rhs };
+                let value = Value { kind: ValueKind::Arith(Box::new(folded)), span: v.span };
+                if value.reads_width() {
+                    return value; // evaluated once the shapes are known
+                }
+                match arith::evaluate(&value, &|_| Ok(None)) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => reported(v.span),
+                    Err(error) => {
+                        self.errors.push(BuildError::Arith { node: None, error });
+                        reported(v.span)
+                    }
+                }
+            }
+            ValueKind::Width(name) => {
+                let Some(scope) = scope else {
+                    let error = ArithError::WidthInConstant { name: name.clone() };
+                    self.errors.push(BuildError::Arith { node: None, error });
+                    return reported(v.span);
+                };
+                match self.resolve_ref(&name.name, scope) {
+                    Some(full) => Value { kind: ValueKind::Width(Ident::new(full, name.span)), span: v.span },
+                    None => {
+                        let mut known: Vec<String> = scope.bound_inputs.keys().cloned().collect();
+                        known.extend(scope.locals.iter().cloned());
+                        known.sort();
+                        let error = ArithError::UnknownWidthOf { name: name.clone(), known };
+                        self.errors.push(BuildError::Arith { node: None, error });
+                        reported(v.span)
+                    }
+                }
+            }
             ValueKind::Ref(name) => match values.get(name) {
                 Some(found) => Value { kind: found.kind.clone(), span: v.span },
                 None => {
@@ -360,7 +538,7 @@ impl<'a> Builder<'a> {
                 }
             },
             ValueKind::List(items) => {
-                let items = items.iter().map(|i| self.resolve_value(i, values)).collect();
+                let items = items.iter().map(|i| self.resolve_value(i, values, scope)).collect();
                 Value { kind: ValueKind::List(items), span: v.span }
             }
             _ => v.clone(),
@@ -372,10 +550,19 @@ impl<'a> Builder<'a> {
         if let Some(outer) = scope.bound_inputs.get(name) {
             return Some(outer.clone());
         }
-        scope.locals.iter().any(|l| l == name).then(|| format!("{}{name}", scope.prefix))
+        scope.locals.contains(name).then(|| format!("{}{name}", scope.prefix))
     }
 
     fn expand(&mut self, decl: &'a NodeDecl, scope: &Scope<'a>) {
+        if scope.chain.is_empty() {
+            self.top_decl = decl.callee.span;
+        }
+        if self.nodes.len() >= MAX_NODES {
+            if !self.errors.iter().any(|e| matches!(e, BuildError::TooManyNodes { .. })) {
+                self.errors.push(BuildError::TooManyNodes { limit: MAX_NODES, span: self.top_decl });
+            }
+            return;
+        }
         let full_name = format!("{}{}", scope.prefix, decl.name.name);
         let mut inputs = Vec::new();
         for r in &decl.inputs {
@@ -397,21 +584,28 @@ impl<'a> Builder<'a> {
         // `share` names a node, not a value: it is taken before constants are substituted,
         // so `share: vfc` reads the same in YAML (a string) and in the DSL (a name).
         let shares = decl.args.iter().find(|a| a.name.name == "share").and_then(|a| self.share(a, &full_name, scope));
+        let errors_before = self.errors.len();
         let args: Vec<ResolvedArg> = decl
             .args
             .iter()
             .filter(|a| a.name.name != "share")
-            .map(|a| ResolvedArg { name: a.name.clone(), value: self.resolve_value(&a.value, &scope.values) })
+            .map(|a| ResolvedArg {
+                name: a.name.clone(),
+                value: self.resolve_value(&a.value, &scope.values, Some(scope)),
+            })
             .collect();
+        // An expression's error names the node it is in (in a block: which instance).
+        for e in &mut self.errors[errors_before..] {
+            if let BuildError::Arith { node: node @ None, .. } = e {
+                *node = Some(full_name.clone());
+            }
+        }
         if let Some(spec) = ops::lookup(&decl.callee.name) {
             self.add_op(spec, full_name, inputs, &args, decl, scope, shares);
         } else if let Some(&block) = self.blocks.get(decl.callee.name.as_str()) {
-            if let Some((target, _)) = shares {
-                self.errors.push(BuildError::ShareBlock {
-                    node: full_name.clone(),
-                    block: decl.callee.name.clone(),
-                    span: target.span,
-                });
+            if let Some(target) = shares {
+                let block = decl.callee.name.clone();
+                self.instance_shares.push(InstanceShare { node: full_name.clone(), block, target });
             }
             self.expand_block(block, full_name, inputs, &args, decl, scope);
         } else {
@@ -431,7 +625,12 @@ impl<'a> Builder<'a> {
             return None;
         };
         let ident = Ident::new(target, arg.value.span);
-        match self.resolve_ref(target, scope) {
+        // `v.proj`: a node inside instance `v` of this scope (checked once all exist).
+        let inner = || {
+            let (head, rest) = target.split_once('.')?;
+            Some(format!("{}.{rest}", self.resolve_ref(head, scope)?))
+        };
+        match self.resolve_ref(target, scope).or_else(inner) {
             Some(full) => Some((ident, full)),
             None => {
                 let known: Vec<String> =
@@ -463,6 +662,18 @@ impl<'a> Builder<'a> {
                 span: decl.span,
             });
         }
+        if args.iter().any(|a| a.value.reads_width()) {
+            self.nodes.push(FlatNode {
+                name,
+                kind: placeholder_kind(),
+                shares,
+                inputs,
+                span: decl.name.span,
+                instance: scope.instance.clone(),
+                deferred: Some(Deferred { spec, args: args.to_vec() }),
+            });
+            return;
+        }
         match ArgReader::new(spec, args, decl.name.span).parse() {
             Ok(op) => self.nodes.push(FlatNode {
                 name,
@@ -471,6 +682,7 @@ impl<'a> Builder<'a> {
                 inputs,
                 span: decl.name.span,
                 instance: scope.instance.clone(),
+                deferred: None,
             }),
             Err(errors) => {
                 let reported = errors.into_iter().filter(|e| *e != ArgError::Unresolved);
@@ -538,6 +750,7 @@ impl<'a> Builder<'a> {
             self.expand(n, &inner);
         }
         let result = self.resolve_ref(&block.output.name, &inner).unwrap_or_default();
+        self.instances.insert(name.clone(), Instance { block: block_name.to_string(), span: decl.name.span });
         self.aliases.insert(name, result);
     }
 
@@ -549,10 +762,7 @@ impl<'a> Builder<'a> {
         decl: &NodeDecl,
     ) -> HashMap<String, Value> {
         let block_name = &block.name.name;
-        let mut values: HashMap<String, Value> = HashMap::new();
-        for c in &self.module.constants {
-            values.insert(c.name.name.clone(), c.value.clone());
-        }
+        let mut values = self.constants.clone();
         for arg in args {
             if !block.params.iter().any(|p| p.name.name == arg.name.name) {
                 self.errors.push(BuildError::BlockParamUnknown {
@@ -576,6 +786,8 @@ impl<'a> Builder<'a> {
                 (p.ty, &value.kind),
                 (ParamType::Int, ValueKind::Int(_))
                     | (ParamType::Float, ValueKind::Float(_) | ValueKind::Int(_))
+                    // Expressions left are those that read a width: integers once evaluated.
+                    | (ParamType::Int | ParamType::Float, ValueKind::Arith(_) | ValueKind::Width(_))
                     | (ParamType::Bool, ValueKind::Bool(_))
                     | (ParamType::Str, ValueKind::Str(_))
                     // An unresolved reference was already reported.
@@ -596,6 +808,8 @@ impl<'a> Builder<'a> {
     }
 
     fn finish(mut self) -> Result<Graph, Vec<BuildError>> {
+        deferred::resolve(&mut self.nodes, &self.aliases, &mut self.errors);
+        share::share_instances(&mut self.nodes, &self.instances, &self.instance_shares, &self.broken, &mut self.errors);
         let mut dag = DiGraph::new();
         let mut by_name = HashMap::new();
         for n in &self.nodes {
@@ -637,6 +851,9 @@ impl<'a> Builder<'a> {
                 Vec::new()
             }
         };
+        if self.errors.is_empty() {
+            deferred::report_unresolved(&self.nodes, &mut self.errors);
+        }
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
@@ -660,10 +877,24 @@ impl<'a> Builder<'a> {
     /// Points each `share:` at the node that owns the weights (following chains), and
     /// checks that both run the same op with the same parameters.
     fn resolve_shares(&mut self, dag: &mut DiGraph<Node, usize>, lookup: &NameLookup) {
+        let mut missing = Vec::new();
         for n in &self.nodes {
             let Some((ident, target)) = &n.shares else { continue };
-            let (Some(node), Some(mut owner)) = (lookup(&n.name, &self.aliases), lookup(target, &self.aliases)) else {
-                continue; // a broken target is already reported
+            let Some(node) = lookup(&n.name, &self.aliases) else { continue };
+            let Some(mut owner) = lookup(target, &self.aliases) else {
+                // `v.proj` names a node inside an instance, known only now; other targets
+                // that are missing are broken, and already reported.
+                let in_broken = self.broken.iter().any(|b| target == b || target.starts_with(&format!("{b}.")));
+                if !in_broken && target.contains('.') {
+                    let prefix = target.rsplit_once('.').map_or("", |(p, _)| p);
+                    let inner =
+                        self.nodes.iter().filter_map(|m| m.name.strip_prefix(prefix)).filter(|r| r.starts_with('.'));
+                    let candidates: Vec<String> = inner.map(|r| format!("{prefix}{r}")).collect();
+                    let suggestion = did_you_mean(target, candidates.iter().map(String::as_str)).map(str::to_string);
+                    let error = BuildError::UnknownShare { node: n.name.clone(), target: ident.clone(), suggestion };
+                    missing.push(error);
+                }
+                continue;
             };
             for _ in 0..self.nodes.len() {
                 match dag[owner.0].shares {
@@ -695,6 +926,7 @@ impl<'a> Builder<'a> {
                 None => dag[node.0].shares = Some(owner),
             }
         }
+        self.errors.extend(missing);
     }
 
     fn resolve_outputs(&mut self, lookup: &NameLookup) -> Vec<Output> {

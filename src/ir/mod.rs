@@ -4,10 +4,16 @@
 //! was written at. Analyses (shapes, parameter counts, towers) are side tables keyed by
 //! [`NodeId`], computed by `check`.
 
+mod arith;
 mod build;
+mod deferred;
+#[cfg(test)]
+mod expr_tests;
+mod share;
 #[cfg(test)]
 mod tests;
 
+pub use arith::ArithError;
 pub use build::{BuildError, build};
 
 use crate::ast::{OutputKind, Setting};

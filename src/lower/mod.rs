@@ -1,14 +1,24 @@
 //! Lowering: one tch layer per IR node, with its variables in a VarStore under the node's
 //! dotted name (so weights are named `v1.rnn.weight_ih_l0`), run in topological order.
 //! Each intermediate tensor is dropped right after its last reader has run.
+//!
+//! Tower nodes run once per clip ([`Model::encode`]), joint nodes once per pair
+//! ([`Model::score_pairs`]). A first joint layer that maps a concatenation of tower values
+//! linearly (`check::split_sites`) can run split: each tower's share of the map once per
+//! clip, only their sum per pair ([`Split`] says when).
 
 pub mod feed;
+mod joint;
+mod plan;
+
+pub use plan::Split;
 
 use crate::ast::OutputKind;
 use crate::check::{Checked, Tower};
 use crate::ir::{Graph, NodeKind};
-use crate::ops::Layer;
-use crate::shape::Shape;
+use crate::ops::{Layer, SplitInput};
+use crate::shape::{Dim, Shape};
+use plan::{LoweredSite, Plan, Step, StepKind};
 use tch::{Device, Tensor, nn};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,18 +29,12 @@ pub enum LowerError {
     Torch { node: String, error: tch::TchError },
     #[error("no tensor was given for input `{input}` (stream `{stream}`)")]
     MissingInput { input: String, stream: String },
+    #[error("clips encoded for {} cannot be scored for {}: the split layers differ", mode(*.encoded), mode(*.scored))]
+    ModeMismatch { encoded: bool, scored: bool },
 }
 
-/// One executable step: a node's layer, where its inputs live, what can be freed after.
-struct Step {
-    node: String,
-    slot: usize,
-    tower: Tower,
-    input_towers: Vec<Tower>,
-    /// Index into [`Model::layers`]; nodes that share weights share the layer.
-    layer: usize,
-    inputs: Vec<usize>,
-    frees: Vec<usize>,
+fn mode(train: bool) -> &'static str {
+    if train { "training" } else { "evaluation" }
 }
 
 /// A model input and the data stream that feeds it.
@@ -55,13 +59,17 @@ pub struct Model {
     pub inputs: Vec<InputBinding>,
     pub outputs: Vec<OutputBinding>,
     layers: Vec<Box<dyn Layer>>,
+    /// The graph's steps in topological order, nothing split.
     steps: Vec<Step>,
+    /// The first joint layers that can be split (see `check::split_sites`).
+    sites: Vec<LoweredSite>,
+    split: Split,
+    /// What runs in evaluation and in training, under `split`.
+    plans: [Plan; 2],
     slots: usize,
-    /// Tower values (and inputs) that joint nodes or outputs read, with their tower: what
-    /// [`Model::encode`] keeps.
-    frontier: Vec<(usize, Tower)>,
-    /// Every node's tower and per-sample shape, by slot: what sizes chunks of clips and
-    /// pairs against a memory budget.
+    /// Every value's tower and per-sample shape, by slot (the graph's nodes, then the split
+    /// layers' per-tower shares): what sizes chunks of clips and pairs against a memory
+    /// budget.
     shapes: Vec<(Tower, Option<Shape>)>,
 }
 
@@ -101,6 +109,7 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
             layer: layer_of[node.shares.unwrap_or(id).index()],
             inputs: in_ids.iter().map(|i| i.index()).collect(),
             frees: Vec::new(),
+            kind: StepKind::Forward,
         });
     }
     let outputs: Vec<OutputBinding> = graph
@@ -113,49 +122,46 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
             towers: o.from.iter().map(|&i| checked.tower(i)).collect(),
         })
         .collect();
-    plan_frees(&mut steps, &outputs);
-    let frontier = frontier(graph, checked);
-    let shapes = (0..graph.len()).map(|i| (checked.towers[i], checked.shapes[i].clone())).collect();
-    Ok(Model { vs, inputs, outputs, layers, steps, slots: graph.len(), frontier, shapes })
+    let mut shapes: Vec<_> = (0..graph.len()).map(|i| (checked.towers[i], checked.shapes[i].clone())).collect();
+    let sites = lower_sites(graph, checked, &layers, &layer_of, &mut shapes);
+    let split = Split::default();
+    let plans = [false, true].map(|train| Plan::build(&steps, &sites, &outputs, split, train));
+    Ok(Model { vs, inputs, outputs, layers, steps, sites, split, plans, slots: shapes.len(), shapes })
 }
 
-/// The tower values (inputs included) read by a joint node or by an output.
-fn frontier(graph: &Graph, checked: &Checked) -> Vec<(usize, Tower)> {
-    let mut read = vec![false; graph.len()];
-    for &id in graph.topo() {
-        if checked.tower(id) == Tower::Joint {
-            for i in graph.inputs_of(id) {
-                read[i.index()] = true;
+/// The split sites whose layer can split its input map, each with a new slot (and shape)
+/// per tower for that tower's share.
+fn lower_sites(
+    graph: &Graph,
+    checked: &Checked,
+    layers: &[Box<dyn Layer>],
+    layer_of: &[usize],
+    shapes: &mut Vec<(Tower, Option<Shape>)>,
+) -> Vec<LoweredSite> {
+    let mut sites = Vec::new();
+    for site in crate::check::split_sites(graph, checked) {
+        let owner = graph.node(site.node).shares.unwrap_or(site.node);
+        if layers.get(layer_of[owner.index()]).and_then(|l| l.split_input()).is_none() {
+            continue;
+        }
+        let share_shape = checked.shape(site.concat).map(|s| s.with_dim(s.rank() - 1, Dim::Fixed(site.width)));
+        let mut shares = Vec::new();
+        for tower in [Tower::Video, Tower::Audio] {
+            if site.parts.iter().any(|p| p.tower == tower) {
+                shares.push((tower, shapes.len()));
+                shapes.push((tower, share_shape.clone()));
             }
         }
+        sites.push(LoweredSite {
+            node_slot: site.node.index(),
+            concat_slot: site.concat.index(),
+            concat_read_elsewhere: site.concat_read_elsewhere,
+            parts: site.parts.iter().map(|p| (p.input.index(), p.tower, p.start)).collect(),
+            shares,
+            in_training: site.in_training,
+        });
     }
-    for o in &graph.outputs {
-        for &i in &o.from {
-            read[i.index()] = true;
-        }
-    }
-    graph
-        .topo()
-        .iter()
-        .map(|&id| (id.index(), checked.tower(id)))
-        .filter(|&(slot, tower)| read[slot] && tower != Tower::Joint)
-        .collect()
-}
-
-/// Marks, on the step that reads a value last, that the value may be dropped.
-fn plan_frees(steps: &mut [Step], outputs: &[OutputBinding]) {
-    let kept: Vec<usize> = outputs.iter().flat_map(|o| o.slots.iter().copied()).collect();
-    let mut last_reader = std::collections::HashMap::new();
-    for (i, step) in steps.iter().enumerate() {
-        for &slot in &step.inputs {
-            last_reader.insert(slot, i);
-        }
-    }
-    for (slot, step) in last_reader {
-        if !kept.contains(&slot) {
-            steps[step].frees.push(slot);
-        }
-    }
+    sites
 }
 
 /// The inputs of one forward pass over (video, audio) pairs: each modality's clips once,
@@ -181,6 +187,8 @@ pub struct Encoded {
     /// How many clips (rows) the values hold.
     pub clips: i64,
     values: Vec<(usize, Tensor)>,
+    /// Encoded for training (the training plan's frontier) or for evaluation.
+    train: bool,
 }
 
 impl Encoded {
@@ -195,7 +203,7 @@ impl Encoded {
             let pieces: Vec<&Tensor> = parts.iter().map(|p| &p.values[k].1).collect();
             values.push((*slot, Tensor::f_cat(&pieces, 0)?));
         }
-        Ok(Encoded { tower: first.tower, clips: parts.iter().map(|p| p.clips).sum(), values })
+        Ok(Encoded { tower: first.tower, clips: parts.iter().map(|p| p.clips).sum(), values, train: first.train })
     }
 
     /// The values of rows `rows` only (e.g. to move a shortlist's clips to the device).
@@ -205,7 +213,7 @@ impl Encoded {
             .iter()
             .map(|(s, t)| Ok::<_, tch::TchError>((*s, t.f_index_select(0, rows)?)))
             .collect::<Result<_, _>>()?;
-        Ok(Encoded { tower: self.tower, clips: rows.size().first().copied().unwrap_or(0), values })
+        Ok(Encoded { tower: self.tower, clips: rows.size().first().copied().unwrap_or(0), values, train: self.train })
     }
 
     /// Bytes held, to size chunks against a memory budget.
@@ -225,7 +233,7 @@ impl Encoded {
             .iter()
             .map(|(s, t)| Ok::<_, tch::TchError>((*s, t.f_to_device(device)?)))
             .collect::<Result<_, _>>()?;
-        Ok(Encoded { tower: self.tower, clips: self.clips, values })
+        Ok(Encoded { tower: self.tower, clips: self.clips, values, train: self.train })
     }
 
     fn get(&self, slot: usize) -> Option<&Tensor> {
@@ -254,71 +262,27 @@ impl Model {
         if let Some(input) = self.inputs.iter().find(|i| i.stream != "video" && i.stream != "audio") {
             return Err(LowerError::MissingInput { input: input.name.clone(), stream: input.stream.clone() });
         }
+        let plan = self.plan(train);
         let mine = |t: Tower| t == tower || (tower == Tower::Video && t == Tower::Other);
-        for step in self.steps.iter().filter(|s| mine(s.tower)) {
+        for step in plan.steps.iter().filter(|s| mine(s.tower)) {
             let torch = |error| LowerError::Torch { node: step.node.clone(), error };
             let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
-            values[step.slot] = Some(self.layers[step.layer].forward(&xs, train).map_err(torch)?);
+            let value = match &step.kind {
+                StepKind::Project { starts, bias } => self.project(step, &xs, starts, *bias),
+                _ => self.layers[step.layer].forward(&xs, train),
+            };
+            values[step.slot] = Some(value.map_err(torch)?);
             for &slot in &step.frees {
-                if !self.frontier.iter().any(|&(s, _)| s == slot) {
+                if !plan.frontier.iter().any(|&(s, _)| s == slot) {
                     values[slot] = None;
                 }
             }
         }
         let mut kept = Vec::new();
-        for &(slot, _) in self.frontier.iter().filter(|(_, t)| mine(*t)) {
+        for &(slot, _) in plan.frontier.iter().filter(|(_, t)| mine(*t)) {
             kept.push((slot, values[slot].take().ok_or(LowerError::Unchecked)?));
         }
-        Ok(Encoded { tower, clips: clips.size().first().copied().unwrap_or(0), values: kept })
-    }
-
-    /// Runs the joint part on pairs `(video_rows[p], audio_rows[p])` of two encodings.
-    /// Returns what [`Model::forward`] returns.
-    pub fn score_pairs(
-        &self,
-        video: &Encoded,
-        audio: &Encoded,
-        video_rows: &Tensor,
-        audio_rows: &Tensor,
-        train: bool,
-    ) -> Result<Vec<Vec<Tensor>>, LowerError> {
-        let rows = |tower: Tower| if tower == Tower::Audio { audio_rows } else { video_rows };
-        let tower_value = |slot: usize, tower: Tower| {
-            let enc = if tower == Tower::Audio { audio } else { video };
-            enc.get(slot).ok_or(LowerError::Unchecked)
-        };
-        let mut values: Vec<Option<Tensor>> = (0..self.slots).map(|_| None).collect();
-        for step in self.steps.iter().filter(|s| s.tower == Tower::Joint) {
-            let torch = |error| LowerError::Torch { node: step.node.clone(), error };
-            for (&slot, &tower) in step.inputs.iter().zip(&step.input_towers) {
-                if tower != Tower::Joint && values[slot].is_none() {
-                    let t = tower_value(slot, tower)?.f_index_select(0, rows(tower)).map_err(torch)?;
-                    values[slot] = Some(t);
-                }
-            }
-            let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
-            values[step.slot] = Some(self.layers[step.layer].forward(&xs, train).map_err(torch)?);
-            for &slot in &step.frees {
-                values[slot] = None;
-            }
-        }
-        let mut outputs = Vec::new();
-        for o in &self.outputs {
-            let mut tensors = Vec::new();
-            for (&slot, &tower) in o.slots.iter().zip(&o.towers) {
-                let torch = |error| LowerError::Torch { node: o.name.clone(), error };
-                let t = match (tower, o.kind) {
-                    (Tower::Joint, _) => {
-                        values[slot].as_ref().map(Tensor::shallow_clone).ok_or(LowerError::Unchecked)?
-                    }
-                    (_, OutputKind::Embeddings) => tower_value(slot, tower)?.shallow_clone(),
-                    _ => tower_value(slot, tower)?.f_index_select(0, rows(tower)).map_err(torch)?,
-                };
-                tensors.push(t);
-            }
-            outputs.push(tensors);
-        }
-        Ok(outputs)
+        Ok(Encoded { tower, clips: clips.size().first().copied().unwrap_or(0), values: kept, train })
     }
 
     /// The device the model's weights live on.
@@ -326,13 +290,14 @@ impl Model {
         self.vs.device()
     }
 
-    /// Float elements the joint part creates per pair (its nodes' outputs plus the tower
-    /// rows it gathers; an upper bound, since values are freed after their last reader), with
-    /// symbolic lengths set to `steps`: what a memory budget divides by to bound how many
-    /// pairs run at once.
+    /// Float elements the joint part creates per pair in evaluation (its nodes' outputs
+    /// plus the tower rows it gathers; an upper bound, since values are freed after their
+    /// last reader), with symbolic lengths set to `steps`: what a memory budget divides by
+    /// to bound how many pairs run at once.
     pub fn joint_elems_per_pair(&self, steps: i64) -> i64 {
-        let gathered = self.frontier.iter().map(|&(slot, _)| slot);
-        let joint = self.steps.iter().filter(|s| s.tower == Tower::Joint).map(|s| s.slot);
+        let plan = self.plan(false);
+        let gathered = plan.frontier.iter().map(|&(slot, _)| slot);
+        let joint = plan.steps.iter().filter(|s| s.tower == Tower::Joint).map(|s| s.slot);
         self.elems(gathered.chain(joint), steps)
     }
 
@@ -361,6 +326,47 @@ impl Model {
     /// Whether the model has a joint part (pairs) or compares tower outputs directly.
     pub fn has_joint(&self) -> bool {
         self.steps.iter().any(|s| s.tower == Tower::Joint)
+    }
+
+    /// Chooses when the first joint layers are split (default: [`Split::Auto`]).
+    pub fn set_split(&mut self, split: Split) {
+        self.split = split;
+        self.plans = [false, true].map(|train| Plan::build(&self.steps, &self.sites, &self.outputs, split, train));
+    }
+
+    /// The current split policy.
+    pub fn split(&self) -> Split {
+        self.split
+    }
+
+    /// The nodes whose input map runs split in evaluation (`false`) or training (`true`).
+    pub fn split_nodes(&self, train: bool) -> Vec<&str> {
+        let plan = self.plan(train);
+        plan.steps.iter().filter(|s| matches!(s.kind, StepKind::Projected { .. })).map(|s| s.node.as_str()).collect()
+    }
+
+    fn plan(&self, train: bool) -> &Plan {
+        &self.plans[usize::from(train)]
+    }
+
+    fn split_input(&self, step: &Step) -> Result<&dyn SplitInput, tch::TchError> {
+        self.layers[step.layer]
+            .split_input()
+            .ok_or_else(|| tch::TchError::Kind(format!("`{}` cannot split its input", step.node)))
+    }
+
+    /// A tower's share of a split layer: the sum of its inputs' projections.
+    fn project(&self, step: &Step, xs: &[&Tensor], starts: &[i64], bias: bool) -> Result<Tensor, tch::TchError> {
+        let split = self.split_input(step)?;
+        let mut sum: Option<Tensor> = None;
+        for (k, (x, &start)) in xs.iter().zip(starts).enumerate() {
+            let share = split.project(x, start, bias && k == 0)?;
+            sum = Some(match sum {
+                Some(s) => s.f_add(&share)?,
+                None => share,
+            });
+        }
+        sum.ok_or_else(|| tch::TchError::Kind(format!("`{}` has no inputs to project", step.node)))
     }
 }
 

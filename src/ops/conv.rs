@@ -16,6 +16,7 @@ pub struct Conv1d {
     pub kernel: i64,
     pub stride: i64,
     pub padding: i64,
+    pub dilation: i64,
     pub bias: bool,
 }
 
@@ -25,7 +26,7 @@ impl Conv1d {
         family: "conv",
         summary: "1-D convolution over time; the feature axis is the channel axis. \
                   Xavier-initialised weight of shape [out, F, kernel].",
-        shape_rule: "[B, T, F] -> [B, (T + 2*padding - kernel) / stride + 1, out]",
+        shape_rule: "[B, T, F] -> [B, (T + 2*padding - dilation*(kernel - 1) - 1) / stride + 1, out]",
         arity: Arity::Exactly(1),
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
@@ -40,8 +41,9 @@ impl Conv1d {
                 name: "padding",
                 kind: ParamKind::Int,
                 default: Some(Default::Int(0)),
-                doc: "zero steps added at both ends (kernel / 2 keeps the length for odd kernels)",
+                doc: "zero steps added at both ends (dilation * (kernel - 1) / 2 keeps the length for odd kernels)",
             },
+            DILATION,
             ParamSpec {
                 name: "bias",
                 kind: ParamKind::Bool,
@@ -55,10 +57,32 @@ impl Conv1d {
                 kernel: r.int_at_least("kernel", 1),
                 stride: r.int_at_least("stride", 1),
                 padding: r.int_at_least("padding", 0),
+                dilation: r.int_at_least("dilation", 1),
                 bias: r.bool("bias"),
             })
         },
     };
+}
+
+/// The `dilation` parameter of the convolutions: taps `dilation` steps apart, so a kernel of
+/// `k` taps spans `dilation * (k - 1) + 1` steps with the weights of `k` (a TCN's growing
+/// receptive field).
+pub(super) const DILATION: ParamSpec = ParamSpec {
+    name: "dilation",
+    kind: ParamKind::Int,
+    default: Some(Default::Int(1)),
+    doc: "steps between the kernel's taps; the window spans dilation * (kernel - 1) + 1 steps",
+};
+
+/// The number of steps a dilated kernel spans (saturating: an absurd size then fails the
+/// window check instead of wrapping).
+pub(super) fn span_of_kernel(kernel: i64, dilation: i64) -> i64 {
+    dilation.saturating_mul(kernel - 1).saturating_add(1)
+}
+
+/// ` dilation=D` when it is not 1, for `describe`.
+pub(super) fn describe_dilation(dilation: i64) -> String {
+    if dilation == 1 { String::new() } else { format!(" dilation={dilation}") }
 }
 
 /// Checks that a window fits one axis (when its size is known) and returns the output size.
@@ -69,24 +93,35 @@ pub(super) fn windowed(
     what: &str,
     hint: &str,
     (kernel, stride, pad): (i64, i64, i64),
+    dilation: i64,
 ) -> Result<Dim, ShapeError> {
     let n = &ins[0].0[axis];
+    let window = span_of_kernel(kernel, dilation);
     if let Some(n) = n.fixed()
-        && n + 2 * pad < kernel
+        && n.saturating_add(pad.saturating_mul(2)) < window
     {
-        let expected = match pad {
-            0 => format!("at least {kernel} {what} (kernel)"),
-            p => format!("at least {} {what} with padding {p} on each side (kernel {kernel})", kernel - 2 * p),
+        let source = match (dilation, pad) {
+            (1, 0) => "kernel".to_string(),
+            (1, _) => format!("kernel {kernel}"),
+            (d, _) => format!("kernel {kernel} at dilation {d} spans {window}"),
         };
+        let expected = match pad {
+            0 => format!("at least {window} {what} ({source})"),
+            p => format!(
+                "at least {} {what} with padding {p} on each side ({source})",
+                window.saturating_sub(p.saturating_mul(2))
+            ),
+        };
+        let hint = if dilation == 1 { hint.to_string() } else { hint.replace("`kernel`", "`kernel` or `dilation`") };
         return Err(ShapeError::input(0, expected, &ins[0]).at_axis(axis).hint(hint));
     }
-    Ok(n.window_out(kernel, stride, pad))
+    Ok(n.window_out(window, stride, pad))
 }
 
 /// [`windowed`] over the time axis of `[B, T, F]`.
-fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64) -> Result<Dim, ShapeError> {
+fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64, dilation: i64) -> Result<Dim, ShapeError> {
     let hint = "the sequence is shorter than the window; lower `kernel` or pool less before this node";
-    windowed(ins, 1, "time steps", hint, (kernel, stride, pad))
+    windowed(ins, 1, "time steps", hint, (kernel, stride, pad), dilation)
 }
 
 impl OpImpl for Conv1d {
@@ -97,7 +132,7 @@ impl OpImpl for Conv1d {
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         expect_rank(ins, 0, 3, "[B, T, F]")?;
         fixed_axis(ins, 0, 2, "input channels")?;
-        let t = windowed_time(ins, self.kernel, self.stride, self.padding)?;
+        let t = windowed_time(ins, self.kernel, self.stride, self.padding, self.dilation)?;
         Ok(Shape::batched([t, Dim::Fixed(self.out)]))
     }
 
@@ -116,7 +151,7 @@ impl OpImpl for Conv1d {
         let weight =
             vs.f_var("weight", &[self.out, f, self.kernel], xavier(f * self.kernel, self.out * self.kernel))?;
         let bias = if self.bias { Some(vs.f_var("bias", &[self.out], bias_init(f * self.kernel))?) } else { None };
-        Ok(Box::new(Conv1dLayer { weight, bias, stride: self.stride, padding: self.padding }))
+        Ok(Box::new(Conv1dLayer { weight, bias, stride: self.stride, padding: self.padding, dilation: self.dilation }))
     }
 
     fn describe(&self) -> String {
@@ -127,6 +162,7 @@ impl OpImpl for Conv1d {
         if self.padding != 0 {
             s += &format!(" padding={}", self.padding);
         }
+        s += &describe_dilation(self.dilation);
         if !self.bias {
             s += " bias=false";
         }
@@ -139,12 +175,13 @@ struct Conv1dLayer {
     bias: Option<Tensor>,
     stride: i64,
     padding: i64,
+    dilation: i64,
 }
 
 impl Layer for Conv1dLayer {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
         let x = xs[0].f_transpose(1, 2)?;
-        let y = x.f_conv1d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [1], 1)?;
+        let y = x.f_conv1d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [self.dilation], 1)?;
         y.f_transpose(1, 2)
     }
 }
@@ -206,7 +243,7 @@ macro_rules! pool1d {
 
             fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
                 expect_rank(ins, 0, 3, "[B, T, F]")?;
-                let t = windowed_time(ins, self.kernel, self.stride, 0)?;
+                let t = windowed_time(ins, self.kernel, self.stride, 0, 1)?;
                 Ok(ins[0].with_dim(1, t))
             }
 

@@ -3,7 +3,7 @@
 //! one-channel image `[B, 1, T, F]` by inserting an axis first; these ops never guess it.
 //! Kernels are square; sizes follow PyTorch's floor formula on both spatial axes.
 
-use super::conv::{POOL_STRIDE, describe_pool, pool_args, windowed};
+use super::conv::{DILATION, POOL_STRIDE, describe_dilation, describe_pool, pool_args, windowed};
 use super::{
     ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
     fixed_axis, xavier,
@@ -20,10 +20,10 @@ fn expect_image(ins: &[Shape]) -> Result<(), ShapeError> {
 }
 
 /// The output height and width of a square window sliding over both spatial axes.
-fn windowed_image(ins: &[Shape], kernel: i64, stride: i64, pad: i64) -> Result<(Dim, Dim), ShapeError> {
+fn windowed_image(ins: &[Shape], kernel: i64, stride: i64, pad: i64, dilation: i64) -> Result<(Dim, Dim), ShapeError> {
     let hint = "the image is smaller than the window; lower `kernel` or pool less before this node";
-    let h = windowed(ins, 2, "rows (H)", hint, (kernel, stride, pad))?;
-    let w = windowed(ins, 3, "columns (W)", hint, (kernel, stride, pad))?;
+    let h = windowed(ins, 2, "rows (H)", hint, (kernel, stride, pad), dilation)?;
+    let w = windowed(ins, 3, "columns (W)", hint, (kernel, stride, pad), dilation)?;
     Ok((h, w))
 }
 
@@ -34,6 +34,7 @@ pub struct Conv2d {
     pub kernel: i64,
     pub stride: i64,
     pub padding: i64,
+    pub dilation: i64,
     pub bias: bool,
 }
 
@@ -43,8 +44,8 @@ impl Conv2d {
         family: "conv",
         summary: "2-D convolution with a square kernel over images in PyTorch's layout. \
                   Xavier-initialised weight of shape [out, C, kernel, kernel].",
-        shape_rule: "[B, C, H, W] -> [B, out, (H + 2*padding - kernel) / stride + 1, \
-                     (W + 2*padding - kernel) / stride + 1]",
+        shape_rule: "[B, C, H, W] -> [B, out, (H + 2*padding - dilation*(kernel - 1) - 1) / stride + 1, \
+                     (W + 2*padding - dilation*(kernel - 1) - 1) / stride + 1]",
         arity: Arity::Exactly(1),
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
@@ -59,8 +60,9 @@ impl Conv2d {
                 name: "padding",
                 kind: ParamKind::Int,
                 default: Some(Default::Int(0)),
-                doc: "zero rows and columns added on every side (kernel / 2 keeps the size for odd kernels)",
+                doc: "zero rows and columns added on every side (dilation * (kernel - 1) / 2 keeps the size for odd kernels)",
             },
+            DILATION,
             ParamSpec {
                 name: "bias",
                 kind: ParamKind::Bool,
@@ -74,6 +76,7 @@ impl Conv2d {
                 kernel: r.int_at_least("kernel", 1),
                 stride: r.int_at_least("stride", 1),
                 padding: r.int_at_least("padding", 0),
+                dilation: r.int_at_least("dilation", 1),
                 bias: r.bool("bias"),
             })
         },
@@ -93,7 +96,7 @@ impl OpImpl for Conv2d {
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         expect_image(ins)?;
         fixed_axis(ins, 0, 1, "input channels")?;
-        let (h, w) = windowed_image(ins, self.kernel, self.stride, self.padding)?;
+        let (h, w) = windowed_image(ins, self.kernel, self.stride, self.padding, self.dilation)?;
         Ok(Shape::batched([Dim::Fixed(self.out), h, w]))
     }
 
@@ -111,7 +114,7 @@ impl OpImpl for Conv2d {
         let (k, fan_in) = (self.kernel, self.fan_in(ins));
         let weight = vs.f_var("weight", &[self.out, c, k, k], xavier(fan_in, self.out * k * k))?;
         let bias = if self.bias { Some(vs.f_var("bias", &[self.out], bias_init(fan_in))?) } else { None };
-        Ok(Box::new(Conv2dLayer { weight, bias, stride: self.stride, padding: self.padding }))
+        Ok(Box::new(Conv2dLayer { weight, bias, stride: self.stride, padding: self.padding, dilation: self.dilation }))
     }
 
     fn describe(&self) -> String {
@@ -122,6 +125,7 @@ impl OpImpl for Conv2d {
         if self.padding != 0 {
             s += &format!(" padding={}", self.padding);
         }
+        s += &describe_dilation(self.dilation);
         if !self.bias {
             s += " bias=false";
         }
@@ -134,12 +138,13 @@ struct Conv2dLayer {
     bias: Option<Tensor>,
     stride: i64,
     padding: i64,
+    dilation: i64,
 }
 
 impl Layer for Conv2dLayer {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let (s, p) = (self.stride, self.padding);
-        xs[0].f_conv2d(&self.weight, self.bias.as_ref(), [s, s], [p, p], [1, 1], 1)
+        let (s, p, d) = (self.stride, self.padding, self.dilation);
+        xs[0].f_conv2d(&self.weight, self.bias.as_ref(), [s, s], [p, p], [d, d], 1)
     }
 }
 
@@ -184,7 +189,7 @@ macro_rules! pool2d {
 
             fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
                 expect_image(ins)?;
-                let (h, w) = windowed_image(ins, self.kernel, self.stride, 0)?;
+                let (h, w) = windowed_image(ins, self.kernel, self.stride, 0, 1)?;
                 Ok(ins[0].with_dim(2, h).with_dim(3, w))
             }
 

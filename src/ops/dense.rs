@@ -1,8 +1,8 @@
 //! Fully connected layers.
 
 use super::{
-    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, fixed_axis,
-    xavier,
+    ArgReader, Arity, Default, InputMap, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ProjectedPart, ShapeError,
+    SplitInput, bias_init, fixed_axis, xavier,
 };
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
@@ -68,6 +68,12 @@ impl OpImpl for Linear {
     fn describe(&self) -> String {
         if self.bias { format!("out={}", self.out) } else { format!("out={} bias=false", self.out) }
     }
+
+    /// Splitting never costs more: a product per clip and a sum per pair replace a
+    /// concatenation and a product per pair.
+    fn input_map(&self) -> Option<InputMap> {
+        Some(InputMap { width: self.out, split_in_training: true })
+    }
 }
 
 struct LinearLayer {
@@ -78,5 +84,25 @@ struct LinearLayer {
 impl Layer for LinearLayer {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
         xs[0].f_linear(&self.weight, self.bias.as_ref())
+    }
+
+    fn split_input(&self) -> Option<&dyn SplitInput> {
+        Some(self)
+    }
+}
+
+/// The whole layer is its input map: the split layer is a sum of gathered projections.
+impl SplitInput for LinearLayer {
+    fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError> {
+        let width = x.size().last().copied().unwrap_or(0);
+        let columns = self.weight.f_narrow(1, start, width)?;
+        x.f_linear(&columns, self.bias.as_ref().filter(|_| bias))
+    }
+
+    fn forward_projected(&self, parts: &[ProjectedPart], _train: bool) -> Result<Tensor, tch::TchError> {
+        let (table, pairs) = super::recurrence::PairSum::new(parts)?;
+        let per_clip = table.size()[1..].to_vec();
+        let summed = pairs.sum(&table.f_flatten(1, -1)?)?;
+        summed.f_reshape([&[pairs.pairs][..], &per_clip].concat())
     }
 }

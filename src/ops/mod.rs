@@ -13,11 +13,14 @@ mod axes;
 mod combine;
 mod conv;
 mod conv2d;
+mod cross_attention;
 mod dense;
 pub mod docs;
 mod layout;
 mod linalg;
+mod multihead;
 mod norm;
+mod recurrence;
 mod recurrent;
 mod reduce;
 mod residual;
@@ -181,6 +184,50 @@ pub(crate) fn fixed_axis(ins: &[Shape], i: usize, axis: usize, what: &str) -> Re
 /// A lowered op: a function of its input tensors, with its weights held inside.
 pub trait Layer: Send {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError>;
+
+    /// The layer as a split input map, for layers that begin with a linear map of their
+    /// input's last axis (see [`SplitInput`]).
+    fn split_input(&self) -> Option<&dyn SplitInput> {
+        None
+    }
+}
+
+/// One tower's share of a split layer's input, for the pairs of a batch: the projection of
+/// that tower's clips (`[N, ...]`, from [`SplitInput::project`]) and, per pair, the row of
+/// its clip.
+pub type ProjectedPart<'a> = (&'a Tensor, &'a Tensor);
+
+/// A layer whose first step is a linear map of its input's last axis (`linear`, and the
+/// input projection of `lstm` and `gru`'s first layer). On a concatenation of tower values,
+/// `W [v; a] = W_v v + W_a a`: each tower's columns can be mapped once per clip and the
+/// results added per pair, which is what the compiler does with the first joint layer
+/// (`check::split_sites`). The weights stay the layer's own variables, sliced at run time,
+/// so gradients, checkpoints and exports are those of the unsplit layer.
+pub trait SplitInput {
+    /// `x`'s share of the input map, where `x` holds the input columns from `start` on
+    /// (as many as its last axis has); adds the map's bias when `bias` (one share has it).
+    fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError>;
+
+    /// The layer's output for a batch of pairs whose input map is the sum of the parts'
+    /// projections, each gathered at its rows.
+    fn forward_projected(&self, parts: &[ProjectedPart], train: bool) -> Result<Tensor, tch::TchError>;
+
+    /// The fewest pairs in a batch for which the split layer is faster than the whole one;
+    /// smaller batches run the layer whole on the concatenation.
+    fn min_pairs(&self) -> i64 {
+        0
+    }
+}
+
+/// The linear map of its input's last axis that an op's layer begins with (see
+/// [`SplitInput`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputMap {
+    /// The map's output width.
+    pub width: i64,
+    /// Whether splitting it pays in training too (two pairs per clip), not only when each
+    /// clip meets many others (evaluation, retrieval).
+    pub split_in_training: bool,
 }
 
 /// The behaviour of one op, implemented by its config struct.
@@ -200,6 +247,11 @@ pub trait OpImpl {
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError>;
     /// The parameters as `key=value` text, for summaries and pictures.
     fn describe(&self) -> String;
+    /// For ops whose layer begins with a linear map of their (only) input's last axis, that
+    /// map; such layers implement [`SplitInput`].
+    fn input_map(&self) -> Option<InputMap> {
+        None
+    }
 }
 
 macro_rules! op_enum {
@@ -256,6 +308,7 @@ op_enum! {
     Last(reduce::Last),
     Attention(attention::Attention),
     SelfAttention(self_attention::SelfAttention),
+    CrossAttention(cross_attention::CrossAttention),
     Flatten(layout::Flatten),
     Transpose(layout::Transpose),
     Reshape(axes::Reshape),
@@ -284,6 +337,9 @@ impl Op {
     }
     pub fn describe(&self) -> String {
         self.imp().describe()
+    }
+    pub fn input_map(&self) -> Option<InputMap> {
+        self.imp().input_map()
     }
 }
 

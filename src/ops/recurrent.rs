@@ -2,8 +2,10 @@
 //! but their gate count and kernel: [`Recurrent`] holds the shared configuration, shape
 //! rule, cost and PyTorch-named variables; [`Cell`] says which kernel runs.
 
+use super::recurrence::{self, Direction, PairSum};
 use super::{
-    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis,
+    ArgReader, Arity, Default, InputMap, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ProjectedPart, ShapeError,
+    SplitInput, expect_rank, fixed_axis,
 };
 use crate::shape::{Dim, Shape};
 use tch::{Tensor, nn};
@@ -122,6 +124,15 @@ impl Recurrent {
         Ok(params)
     }
 
+    /// The first layer's input projection, every direction's gates side by side. Split only
+    /// outside training: with two pairs per clip the split saves half of one projection,
+    /// while its step loop replaces libtorch's fused kernel (oneDNN on the CPU, cuDNN on a
+    /// GPU); measured on the CPU, a training step of `final` takes as long either way
+    /// (docs/performance.md).
+    fn input_map(&self, cell: Cell) -> InputMap {
+        InputMap { width: self.dirs() * cell.gates() * self.hidden, split_in_training: false }
+    }
+
     fn describe(&self) -> String {
         let mut s = format!("hidden={}", self.hidden);
         if self.layers != 1 {
@@ -198,6 +209,9 @@ macro_rules! recurrent_op {
             fn describe(&self) -> String {
                 self.0.describe()
             }
+            fn input_map(&self) -> Option<InputMap> {
+                Some(self.0.input_map($cell))
+            }
         }
     };
 }
@@ -208,30 +222,132 @@ recurrent_op!(Gru, Cell::Gru);
 struct RecurrentLayer {
     cfg: Recurrent,
     cell: Cell,
+    /// Per layer and direction: `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
     params: Vec<Tensor>,
 }
 
-impl Layer for RecurrentLayer {
-    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        let (x, cfg) = (xs[0], &self.cfg);
+impl RecurrentLayer {
+    /// libtorch's kernel for `layers` stacked layers with weights `params`, reduced to the
+    /// configured output.
+    fn run(&self, x: &Tensor, params: &[Tensor], layers: i64, train: bool) -> Result<Tensor, tch::TchError> {
+        let cfg = &self.cfg;
         let batch = x.size().first().copied().unwrap_or(0);
         let dirs = cfg.dirs();
-        let state = [cfg.layers * dirs, batch, cfg.hidden];
+        let state = [layers * dirs, batch, cfg.hidden];
         let zeros = || Tensor::f_zeros(state, (x.kind(), x.device()));
-        let (layers, p, bi) = (cfg.layers, cfg.dropout, cfg.bidirectional);
+        let (p, bi) = (cfg.dropout, cfg.bidirectional);
         let (out, h) = match self.cell {
             Cell::Lstm => {
                 let (h0, c0) = (zeros()?, zeros()?);
-                let (out, h, _c) = x.f_lstm(&[h0, c0], &self.params, true, layers, p, train, bi, true)?;
+                let (out, h, _c) = x.f_lstm(&[h0, c0], params, true, layers, p, train, bi, true)?;
                 (out, h)
             }
-            Cell::Gru => x.f_gru(&zeros()?, &self.params, true, layers, p, train, bi, true)?,
+            Cell::Gru => x.f_gru(&zeros()?, params, true, layers, p, train, bi, true)?,
         };
         if !cfg.last {
             return Ok(out);
         }
         // h is [layers * dirs, B, H]; the top layer's directions are the last `dirs` rows.
-        let top = h.f_narrow(0, (cfg.layers - 1) * dirs, dirs)?;
+        let top = h.f_narrow(0, (layers - 1) * dirs, dirs)?;
         top.f_permute([1, 0, 2])?.f_reshape([batch, dirs * cfg.hidden])
+    }
+
+    /// Rows of each first-layer gate block (`gates * hidden`).
+    fn rows(&self) -> i64 {
+        self.cell.gates() * self.cfg.hidden
+    }
+
+    /// The bias the input map carries for direction `dir`: `b_ih`, plus the parts of `b_hh`
+    /// that are plain sums (all of it for LSTM; r and z for GRU).
+    fn input_bias(&self, dir: usize) -> Result<Tensor, tch::TchError> {
+        let (b_ih, b_hh) = (&self.params[4 * dir + 2], &self.params[4 * dir + 3]);
+        match self.cell {
+            Cell::Lstm => b_ih.f_add(b_hh),
+            Cell::Gru => {
+                let h = self.cfg.hidden;
+                let rz = Tensor::f_cat(&[b_hh.f_narrow(0, 0, 2 * h)?, b_hh.f_zeros_like()?.f_narrow(0, 0, h)?], 0)?;
+                b_ih.f_add(&rz)
+            }
+        }
+    }
+
+    /// One direction of the first layer: `[P, T, H]` and the final state `[P, H]`.
+    /// `table` stacks every part's projection, `[sum of N, T, dirs * G]`.
+    fn direction(&self, table: &Tensor, pairs: &PairSum, dir: usize) -> Result<(Tensor, Tensor), tch::TchError> {
+        let rows = self.rows();
+        let mine =
+            if self.cfg.bidirectional { table.f_narrow(2, dir as i64 * rows, rows)? } else { table.shallow_clone() };
+        // One contiguous [sum of N, G] table per step; `unbind` has a single backward node.
+        let steps = mine.f_transpose(0, 1)?.f_contiguous()?.f_unbind(0)?;
+        let d = Direction {
+            steps: &steps,
+            pairs,
+            reverse: dir == 1,
+            w_hh: &self.params[4 * dir + 1],
+            hidden: self.cfg.hidden,
+        };
+        match self.cell {
+            Cell::Lstm => recurrence::lstm(&d),
+            Cell::Gru => {
+                let b_hn = self.params[4 * dir + 3].f_narrow(0, 2 * self.cfg.hidden, self.cfg.hidden)?;
+                recurrence::gru(&d, &b_hn)
+            }
+        }
+    }
+}
+
+impl Layer for RecurrentLayer {
+    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
+        self.run(xs[0], &self.params, self.cfg.layers, train)
+    }
+
+    fn split_input(&self) -> Option<&dyn SplitInput> {
+        Some(self)
+    }
+}
+
+/// The first layer's input projection is split; its recurrence runs step by step
+/// ([`recurrence`]), the layers above it in libtorch's kernel.
+impl SplitInput for RecurrentLayer {
+    fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError> {
+        let width = x.size().last().copied().unwrap_or(0);
+        let dirs = self.cfg.dirs() as usize;
+        let mut weights = Vec::with_capacity(dirs);
+        let mut biases = Vec::with_capacity(dirs);
+        for dir in 0..dirs {
+            weights.push(self.params[4 * dir].f_narrow(1, start, width)?);
+            if bias {
+                biases.push(self.input_bias(dir)?);
+            }
+        }
+        let w = Tensor::f_cat(&weights, 0)?;
+        let b = if bias { Some(Tensor::f_cat(&biases, 0)?) } else { None };
+        x.f_linear(&w, b.as_ref())
+    }
+
+    /// The step loop runs a handful of small kernels per step where libtorch's fused kernel
+    /// runs one: on few pairs their fixed cost outweighs the projection saved, and more so
+    /// with more threads (measured for `final` on the CPU: docs/performance.md).
+    fn min_pairs(&self) -> i64 {
+        64 * i64::from(tch::get_num_threads().max(1))
+    }
+
+    fn forward_projected(&self, parts: &[ProjectedPart], train: bool) -> Result<Tensor, tch::TchError> {
+        let (table, pairs) = PairSum::new(parts)?;
+        let dirs = self.cfg.dirs() as usize;
+        let mut outs = Vec::with_capacity(dirs);
+        let mut lasts = Vec::with_capacity(dirs);
+        for dir in 0..dirs {
+            let (out, last) = self.direction(&table, &pairs, dir)?;
+            outs.push(out);
+            lasts.push(last);
+        }
+        let out = if dirs == 1 { outs.remove(0) } else { Tensor::f_cat(&outs, 2)? };
+        if self.cfg.layers == 1 {
+            return if self.cfg.last { Tensor::f_cat(&lasts, 1) } else { Ok(out) };
+        }
+        // libtorch puts dropout between stacked layers, the first layer's output included.
+        let above = out.f_dropout(self.cfg.dropout, train)?;
+        self.run(&above, &self.params[4 * dirs..], self.cfg.layers - 1, train)
     }
 }

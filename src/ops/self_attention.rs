@@ -2,10 +2,8 @@
 //! exactly what torch.nn.MultiheadAttention(F, heads, dropout, batch_first=True) computes
 //! for `mha(x, x, x)`, with its variable names, so weights load into PyTorch unchanged.
 
-use super::{
-    ArgReader, Arity, Default, Layer, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, bias_init, expect_rank,
-    fixed_axis, xavier,
-};
+use super::multihead::{self, DROPOUT, HEADS, MultiHead, describe_heads, heads_and_dropout, width};
+use super::{ArgReader, Arity, Layer, Op, OpImpl, OpSpec, ShapeError, expect_rank};
 use crate::shape::Shape;
 use tch::{Tensor, nn};
 
@@ -27,31 +25,12 @@ impl SelfAttention {
                   `out_proj.bias` [F].",
         shape_rule: "[B, T, F] -> [B, T, F] (F divisible by heads)",
         arity: Arity::Exactly(1),
-        params: &[
-            ParamSpec {
-                name: "heads",
-                kind: ParamKind::Int,
-                default: None,
-                doc: "attention heads; each sees F / heads",
-            },
-            ParamSpec {
-                name: "dropout",
-                kind: ParamKind::Float,
-                default: Some(Default::Float(0.0)),
-                doc: "dropout on the attention weights (training only)",
-            },
-        ],
+        params: &[HEADS, DROPOUT],
         parse: |r: &mut ArgReader| {
-            Op::SelfAttention(SelfAttention {
-                heads: r.int_at_least("heads", 1),
-                dropout: r.float_in("dropout", 0.0, 1.0),
-            })
+            let (heads, dropout) = heads_and_dropout(r);
+            Op::SelfAttention(SelfAttention { heads, dropout })
         },
     };
-
-    fn width(ins: &[Shape]) -> i64 {
-        ins[0].0[2].fixed().unwrap_or(1)
-    }
 }
 
 impl OpImpl for SelfAttention {
@@ -61,72 +40,33 @@ impl OpImpl for SelfAttention {
 
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         expect_rank(ins, 0, 3, "[B, T, F]")?;
-        let f = fixed_axis(ins, 0, 2, "model width")?;
-        if f % self.heads != 0 {
-            return Err(ShapeError::input(0, format!("a last axis divisible by heads = {}", self.heads), &ins[0])
-                .at_axis(2)
-                .hint(format!("each head takes F / heads features; {f} is not a multiple of {}", self.heads)));
-        }
+        multihead::head_width(ins, 0, self.heads)?;
         Ok(ins[0].clone())
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        let f = Self::width(ins);
-        4 * f * f + 4 * f
+        multihead::param_count(width(ins, 0))
     }
 
     fn macs(&self, ins: &[Shape], _out: &Shape) -> Option<i64> {
         let (t, f) = (ins[0].0[1].fixed()?, ins[0].0[2].fixed()?);
-        // Four projections per step, then q k^T and weights x v over every pair of steps.
-        Some(4 * t * f * f + 2 * t * t * f)
+        Some(multihead::macs(t, t, f))
     }
 
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let f = Self::width(ins);
-        // nn.MultiheadAttention's initialisation: Xavier for the packed projection, zero biases,
-        // nn.Linear's default (uniform in ±1/sqrt(F)) for the output weight.
-        let out = &(vs / "out_proj");
-        Ok(Box::new(SelfAttentionLayer {
-            cfg: self.clone(),
-            in_weight: vs.f_var("in_proj_weight", &[3 * f, f], xavier(f, 3 * f))?,
-            in_bias: vs.f_var("in_proj_bias", &[3 * f], nn::Init::Const(0.0))?,
-            out_weight: out.f_var("weight", &[f, f], bias_init(f))?,
-            out_bias: out.f_var("bias", &[f], nn::Init::Const(0.0))?,
-        }))
+        Ok(Box::new(SelfAttentionLayer(MultiHead::new(vs, width(ins, 0), self.heads, self.dropout)?)))
     }
 
     fn describe(&self) -> String {
-        let mut s = format!("heads={}", self.heads);
-        if self.dropout > 0.0 {
-            s += &format!(" dropout={}", self.dropout);
-        }
-        s
+        describe_heads(self.heads, self.dropout)
     }
 }
 
-struct SelfAttentionLayer {
-    cfg: SelfAttention,
-    in_weight: Tensor,
-    in_bias: Tensor,
-    out_weight: Tensor,
-    out_bias: Tensor,
-}
+/// `mha(x, x, x)`.
+struct SelfAttentionLayer(MultiHead);
 
 impl Layer for SelfAttentionLayer {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        let x = xs[0];
-        let (b, t, f) = x.size3()?;
-        let heads = self.cfg.heads;
-        let head_dim = f / heads;
-        // [B, T, 3F] -> q, k, v, each [B, heads, T, head_dim].
-        let qkv = x.f_linear(&self.in_weight, Some(&self.in_bias))?;
-        let split = |part: &Tensor| part.f_reshape([b, t, heads, head_dim])?.f_transpose(1, 2);
-        let parts = qkv.f_chunk(3, -1)?;
-        let (q, k, v) = (split(&parts[0])?, split(&parts[1])?, split(&parts[2])?);
-        let p = if train { self.cfg.dropout } else { 0.0 };
-        let scale = 1.0 / (head_dim as f64).sqrt();
-        let ctx = Tensor::f_scaled_dot_product_attention::<&Tensor>(&q, &k, &v, None, p, false, scale, false)?;
-        let merged = ctx.f_transpose(1, 2)?.f_reshape([b, t, f])?;
-        merged.f_linear(&self.out_weight, Some(&self.out_bias))
+        self.0.forward(xs[0], xs[0], train)
     }
 }

@@ -230,8 +230,12 @@ impl TrainConfig {
 
     /// Sets one key. The error is (span of a nested value, message, help).
     fn apply(&mut self, key: &str, v: &Value) -> Result<(), (Option<Span>, String, Option<String>)> {
-        let bad =
-            |expected: &str| (None, format!("`{key}` must be {expected}, found {} `{v}`", v.kind.type_name()), None);
+        // Settings are read before any graph exists: no constants, no widths to compute with.
+        let help = matches!(v.kind, ValueKind::Arith(_) | ValueKind::Width(_))
+            .then(|| "train settings take plain values; arithmetic is for op and block parameters".to_string());
+        let bad = |expected: &str| {
+            (None, format!("`{key}` must be {expected}, found {} `{v}`", v.kind.type_name()), help.clone())
+        };
         let at_least_one = "a whole number of at least 1";
         let o = &mut self.optimizer;
         let s = &mut self.schedule;

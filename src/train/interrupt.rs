@@ -1,7 +1,9 @@
 //! Ctrl-C: the first press asks the training loop (or a scoring job) to stop at the next
-//! batch boundary (training then saves `last`); a second press exits at once. The library
-//! only reads the flag ([`requested`]); the program installs the handler ([`install`]),
-//! whose message is the one thing here that prints.
+//! batch boundary (training then saves `last`); a second press exits at once. SIGTERM and
+//! SIGHUP do the same (ctrlc's `termination` feature): that is how Slurm stops a task on
+//! scancel, preemption or its time limit, so a requeued task resumes where it stopped. The
+//! library only reads the flag ([`requested`]); the program installs the handler
+//! ([`install`]), whose message is the one thing here that prints.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,16 +1,24 @@
 //! `manifest.json`: what a run was, precisely enough to reproduce it or tell two apart:
 //! hashes of the architecture text and of the train and test id lists, the seed, the
-//! resolved settings, the versions and device, and the data's provenance (index digest,
-//! list digests, skipped records, cropping), which `--resume` checks before continuing.
+//! resolved settings, the versions, the resources the run used (device, visible GPUs,
+//! threads and what decided them, host, Slurm job), and the data's provenance (index
+//! digest, list digests, skipped records, cropping), which `--resume` checks before
+//! continuing. A resumed run adds one entry per session under `resumed`.
 
 use super::rundir::{RunDir, RunDirError};
 use super::{TrainConfig, TrainOptions};
 use crate::compile::Compiled;
 use crate::data::{Provenance, TrainingData};
+use crate::device::Resources;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
-fn sha256(parts: &[&str]) -> String {
+/// The file's name in the run directory.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The hex SHA-256 of the parts, each followed by a newline (the manifest's hashes; a
+/// sweep's record hashes its architecture the same way).
+pub fn sha256(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -29,12 +37,14 @@ pub(super) fn write(
     data: &TrainingData,
     cfg: &TrainConfig,
     opts: &TrainOptions,
+    resources: &Resources,
 ) -> Result<(), RunDirError> {
     let test_ids: Vec<&str> = ids(&data.test.video_ids).into_iter().chain(ids(&data.test.audio_ids)).collect();
     let manifest = serde_json::json!({
         "avc_version": env!("CARGO_PKG_VERSION"),
         "libtorch_version": crate::device::LIBTORCH_VERSION,
         "device": crate::device::device_name(opts.device),
+        "resources": resources,
         "seed": cfg.seed,
         "architecture": opts.arch_path.display().to_string(),
         "architecture_sha256": sha256(&[compiled.graph.source.text()]),
@@ -46,8 +56,28 @@ pub(super) fn write(
         "init_from": opts.init,
         "data_provenance": data.provenance,
     });
-    let text = serde_json::to_string_pretty(&manifest).map_err(|e| RunDirError::new(&run.file("manifest.json"), e))?;
-    run.write("manifest.json", text.as_bytes())
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| RunDirError::new(&run.file(MANIFEST), e))?;
+    run.write(MANIFEST, text.as_bytes())
+}
+
+/// Adds a resumed session's resources to the manifest's `resumed` list (a run without a
+/// readable manifest is left as it is: resuming does not depend on it).
+pub(super) fn record_resume(run: &RunDir, resources: &Resources) -> Result<(), RunDirError> {
+    let path = run.file(MANIFEST);
+    let Some(mut manifest) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .filter(serde_json::Value::is_object)
+    else {
+        return Ok(());
+    };
+    let entry = serde_json::to_value(resources).map_err(|e| RunDirError::new(&path, e))?;
+    match manifest.get_mut("resumed").and_then(serde_json::Value::as_array_mut) {
+        Some(list) => list.push(entry),
+        None => manifest["resumed"] = serde_json::Value::Array(vec![entry]),
+    }
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| RunDirError::new(&path, e))?;
+    run.write(MANIFEST, text.as_bytes())
 }
 
 /// Refuses to resume on data that changed since the run started: the index digest (every

@@ -26,8 +26,12 @@ pub mod schedule;
 pub mod summary_md;
 pub mod sweep;
 pub mod sweep_grid;
+pub mod sweep_plan;
 pub mod sweep_plot;
+pub mod sweep_slurm;
+pub mod sweep_status;
 pub mod sweep_table;
+pub mod sweep_task;
 pub mod tensorboard;
 pub mod weights;
 
@@ -222,11 +226,12 @@ pub fn train_observed(
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips(data.train.len()));
     }
+    let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
     let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
-    manifest::write(&run, compiled, data, cfg, opts)?;
+    manifest::write(&run, compiled, data, cfg, opts, &resources)?;
     let path = run.path.clone();
     match epoch::Session::start(compiled, data, cfg, opts, run, None, observer) {
         Ok(session) => session.run(),
@@ -280,6 +285,7 @@ pub fn resume_with(
     observer: &mut dyn events::Observer,
 ) -> Result<RunReport, TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
+    let resources = crate::device::Resources::current(device, &crate::device::apply_thread_budget());
     let (recorded, compiled) = open_recorded(run_dir)?;
     let mut overrides = recorded.overrides.clone();
     overrides.extend_from_slice(extra);
@@ -304,5 +310,6 @@ pub fn resume_with(
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;
+    manifest::record_resume(&run, &resources)?;
     epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from), observer)?.run()
 }

@@ -5,7 +5,8 @@
 //!   config.yaml        resolved settings, architecture, data, device
 //!   architecture.*     a copy of the architecture file as trained
 //!   metrics.jsonl      one JSON object per epoch
-//!   manifest.json      hashes of the architecture and id lists, seed, versions, device
+//!   manifest.json      hashes of the architecture and id lists, seed, versions, device,
+//!                      threads and visible GPUs (and those of each resumed session)
 //!   last/              checkpoint after the latest epoch (or where Ctrl-C stopped)
 //!   best/              checkpoint of the best epoch by the validation metric
 //!                      (each: weights.safetensors, optimizer.safetensors, state.json)

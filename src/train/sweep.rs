@@ -3,13 +3,21 @@
 //!
 //! ```text
 //! runs/sweep-<arch>-<NNN>/
-//!   sweep.json                 the grid, the data, the command: what continuing needs
+//!   sweep.json                 the grid, the data, the command, the run names in task order
 //!   architecture.*             the architecture as swept
 //!   lr=0.01,seed=1/ ...        one run directory per grid point and seed
+//!   tasks/                     <index>.lock while a run trains; with a scheduler also
+//!                              <index>.json (where and how its task ran) and <index>.log
+//!   sweep.sbatch | parallel.tasks   with `--emit`: the job script or commands file
 //!   results.csv                one row per run (rewritten after every run)
 //!   summary.csv, summary.md    one row per grid point: mean and std over seeds
 //!   sweep.png                  mean test top-1 against the swept setting
 //! ```
+//!
+//! A sweep trains in this process ([`sweep`]), or is handed to Slurm or GNU parallel as
+//! one task per run ([`super::sweep_plan`], [`super::sweep_task`]) and collected afterwards
+//! ([`super::sweep_status`]); both train each run through [`train_run`] and write the tables
+//! through [`write_tables`], so the results are the same files either way.
 //!
 //! Continuing a sweep (`--resume DIR`, or the same command with the same `--name`) reads
 //! every run's state from its directory: finished runs are skipped, a run stopped part-way
@@ -20,6 +28,7 @@ use super::checkpoint::Checkpoint;
 use super::rundir::{RunDir, RunDirError};
 use super::sweep_grid::{Grid, GridError, PlannedRun};
 use super::sweep_table::{self, ResultRow, RunStatus};
+use super::sweep_task::{LockState, TaskLock};
 use super::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions, interrupt};
 use crate::compile::Compiled;
 use crate::data::TrainingData;
@@ -42,9 +51,38 @@ pub struct SweepRecord {
     pub architecture: String,
     /// Its copy inside the sweep directory (what continuing compiles).
     pub architecture_copy: String,
+    /// SHA-256 of the architecture text, as in each run's `manifest.json`.
+    #[serde(default)]
+    pub architecture_sha256: String,
     pub grid: Grid,
+    /// The runs' directory names in task order: a Slurm array index or a line of the GNU
+    /// parallel commands file is a position in this list.
+    #[serde(default)]
+    pub runs: Vec<String>,
     pub data_source: DataSource,
     pub max_batches: Option<usize>,
+    /// How the sweep is handed to a scheduler (`--emit`); absent when it trains in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<super::sweep_plan::EnginePlan>,
+}
+
+impl SweepRecord {
+    /// The record of a new sweep of `grid` over `compiled` (no scheduler plan).
+    pub fn new(compiled: &Compiled, grid: &Grid, arch_path: &Path, data_source: &DataSource, command: &str) -> Self {
+        let ext = arch_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
+        SweepRecord {
+            avc_version: env!("CARGO_PKG_VERSION").to_string(),
+            command: command.to_string(),
+            architecture: arch_path.display().to_string(),
+            architecture_copy: format!("architecture.{ext}"),
+            architecture_sha256: super::manifest::sha256(&[compiled.graph.source.text()]),
+            grid: grid.clone(),
+            runs: grid.runs().into_iter().map(|r| r.name).collect(),
+            data_source: data_source.clone(),
+            max_batches: None,
+            plan: None,
+        }
+    }
 }
 
 /// How to run a sweep, as opposed to what it sweeps (the [`Grid`]).
@@ -111,6 +149,27 @@ pub enum SweepError {
     Dir(#[from] RunDirError),
     #[error("{dir}: {reason}")]
     Record { dir: String, reason: String },
+    /// A plan that cannot be written as asked (a template, a flag that does not fit).
+    #[error("{0}")]
+    Plan(String),
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
+    /// A run that failed in a way that would recur (it diverged).
+    #[error("run {run} failed earlier: {why}")]
+    Failed { run: String, why: String },
+    /// Another process trains this run now (it holds the task's lock).
+    #[error("{run} is being trained by another process{holder}; nothing to do")]
+    Busy { run: String, holder: String },
+}
+
+impl SweepError {
+    /// The CLI's exit code: 1 for the model, settings or data, 2 for usage and I/O.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SweepError::Settings(_) | SweepError::Train(_) | SweepError::Run { .. } | SweepError::Failed { .. } => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// Starts a sweep, or continues the one named `opts.name` when it sweeps the same grid.
@@ -118,16 +177,8 @@ pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<Sw
     let cfgs = resolve_all(compiled, grid)?;
     let data = super::load_data(compiled, &opts.data_source)?;
     super::check_data(compiled, &data)?;
-    let ext = opts.arch_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
-    let record = SweepRecord {
-        avc_version: env!("CARGO_PKG_VERSION").to_string(),
-        command: opts.command.clone(),
-        architecture: opts.arch_path.display().to_string(),
-        architecture_copy: format!("architecture.{ext}"),
-        grid: grid.clone(),
-        data_source: opts.data_source.clone(),
-        max_batches: opts.max_batches,
-    };
+    let mut record = SweepRecord::new(compiled, grid, &opts.arch_path, &opts.data_source, &opts.command);
+    record.max_batches = opts.max_batches;
     let existing = opts.name.as_ref().map(|n| opts.runs_dir.join(n)).filter(|d| d.join(RECORD).is_file());
     let (dir, record) = match existing {
         Some(dir) => {
@@ -138,9 +189,7 @@ pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<Sw
         None => {
             let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
             let dir = RunDir::create(&opts.runs_dir, &format!("sweep-{stem}"), opts.name.as_deref())?;
-            dir.write(&record.architecture_copy, compiled.graph.source.text().as_bytes())?;
-            let json = serde_json::to_string_pretty(&record).map_err(|e| RunDirError::new(&dir.file(RECORD), e))?;
-            dir.write(RECORD, json.as_bytes())?;
+            write_record(&dir, &record, compiled)?;
             (dir, record)
         }
     };
@@ -148,13 +197,27 @@ pub fn sweep(compiled: &Compiled, grid: &Grid, opts: &SweepOptions) -> Result<Sw
     job.run(opts.limits)
 }
 
-/// Continues the sweep in `dir` from its `sweep.json`.
-pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimits) -> Result<SweepReport, SweepError> {
+/// Writes `sweep.json` and the architecture copy into a sweep directory.
+pub(super) fn write_record(dir: &RunDir, record: &SweepRecord, compiled: &Compiled) -> Result<(), SweepError> {
+    dir.write(&record.architecture_copy, compiled.graph.source.text().as_bytes())?;
+    let json = serde_json::to_string_pretty(record).map_err(|e| RunDirError::new(&dir.file(RECORD), e))?;
+    dir.write(RECORD, json.as_bytes())?;
+    Ok(())
+}
+
+/// A sweep directory read back: its record and its architecture copy, compiled again.
+pub(super) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
     let record = read_record(dir)?;
     let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
     let compiled = crate::compile::compile_file(&dir.join(&record.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
         .map_err(|_| bad(format!("its {} no longer compiles", record.architecture_copy)))?;
+    Ok((record, compiled))
+}
+
+/// Continues the sweep in `dir` from its `sweep.json`.
+pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimits) -> Result<SweepReport, SweepError> {
+    let (record, compiled) = open(dir)?;
     let cfgs = resolve_all(&compiled, &record.grid)?;
     let data = super::load_data(&compiled, &record.data_source)?;
     super::check_data(&compiled, &data)?;
@@ -171,7 +234,7 @@ pub fn resume_sweep(dir: &Path, device: Device, verbose: bool, limits: SweepLimi
 }
 
 /// Every run's settings, checked before anything trains; each bad value is reported once.
-fn resolve_all(compiled: &Compiled, grid: &Grid) -> Result<Vec<TrainConfig>, SweepError> {
+pub(super) fn resolve_all(compiled: &Compiled, grid: &Grid) -> Result<Vec<TrainConfig>, SweepError> {
     let mut cfgs = Vec::new();
     let mut errors: Vec<ConfigError> = Vec::new();
     for run in grid.runs() {
@@ -196,8 +259,14 @@ pub fn read_record(dir: &Path) -> Result<SweepRecord, SweepError> {
     serde_json::from_str(&text).map_err(|e| bad(format!("{RECORD}: {e}")))
 }
 
-/// A sweep is continued by name only when it is the same sweep.
-fn check_same(dir: &Path, recorded: &SweepRecord, new: &SweepRecord, compiled: &Compiled) -> Result<(), SweepError> {
+/// A sweep is continued by name (or planned again into its directory) only when it is the
+/// same sweep.
+pub(super) fn check_same(
+    dir: &Path,
+    recorded: &SweepRecord,
+    new: &SweepRecord,
+    compiled: &Compiled,
+) -> Result<(), SweepError> {
     let mut differences = Vec::new();
     if recorded.grid != new.grid {
         differences.push("the grid (--set lists or --seeds)");
@@ -241,7 +310,99 @@ pub fn run_status(dir: &Path, cfg: &TrainConfig) -> RunStatus {
     }
 }
 
-/// A sweep being trained.
+/// What training one run of a sweep needs besides the run and its settings.
+pub(super) struct SweepContext<'a> {
+    pub dir: &'a Path,
+    pub compiled: &'a Compiled,
+    pub record: &'a SweepRecord,
+    pub data: &'a TrainingData,
+    pub device: Device,
+    pub verbose: bool,
+}
+
+/// Trains one run of a sweep: resumes a run stopped part-way from its `last` checkpoint, or
+/// starts it (clearing a directory left by a start that never reached its first checkpoint).
+/// A run that diverges gets its `failed.txt`. In-process sweeps and scheduler tasks both
+/// train through here.
+pub(super) fn train_run(
+    ctx: &SweepContext,
+    run: &PlannedRun,
+    cfg: &TrainConfig,
+    status: &RunStatus,
+    stop_at: Option<(i64, usize)>,
+) -> Result<super::RunReport, TrainError> {
+    let run_dir = ctx.dir.join(&run.name);
+    let result = if *status == RunStatus::Interrupted {
+        super::resume(&run_dir, &[], ctx.device, ctx.verbose)
+    } else {
+        if run_dir.exists() {
+            std::fs::remove_dir_all(&run_dir).map_err(|e| RunDirError::new(&run_dir, e))?;
+        }
+        let opts = TrainOptions {
+            device: ctx.device,
+            runs_dir: ctx.dir.to_path_buf(),
+            run_name: Some(run.name.clone()),
+            arch_path: PathBuf::from(&ctx.record.architecture),
+            verbose: ctx.verbose,
+            max_batches: ctx.record.max_batches,
+            stop_at,
+            data_source: ctx.record.data_source.clone(),
+            overrides: run.overrides.clone(),
+            init: None,
+            profile: false,
+        };
+        super::train(ctx.compiled, ctx.data, cfg, &opts)
+    };
+    if let Err(e @ TrainError::Diverged { .. }) = &result {
+        RunDir { path: run_dir }.write(FAILED, e.to_string().as_bytes())?;
+    }
+    result
+}
+
+/// Every run's row of results.csv, its status read from its directory.
+pub(super) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec<ResultRow> {
+    runs.iter()
+        .zip(cfgs)
+        .map(|(run, cfg)| {
+            let run_dir = dir.join(&run.name);
+            ResultRow {
+                name: run.name.clone(),
+                point: run.point.clone(),
+                seed: run.seed,
+                status: run_status(&run_dir, cfg),
+                best: super::runs::read(&run_dir).best,
+            }
+        })
+        .collect()
+}
+
+/// Rewrites results.csv, summary.csv, summary.md and sweep.png from the rows.
+pub(super) fn write_tables(dir: &RunDir, record: &SweepRecord, rows: &[ResultRow]) -> Result<(), SweepError> {
+    let axes = &record.grid.axes;
+    let keys: Vec<&str> = axes.iter().map(|a| a.short_key()).collect();
+    let summaries = sweep_table::summarize(rows);
+    dir.write("results.csv", sweep_table::results_csv(&keys, rows).as_bytes())?;
+    dir.write("summary.csv", sweep_table::summary_csv(&keys, &summaries).as_bytes())?;
+    let title = dir.path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep").to_string();
+    let png = dir.file("sweep.png");
+    let caption = format!("{title}: mean test top-1 of the best epoch by validation");
+    let picture = match super::sweep_plot::plot_sweep(axes, &summaries, &caption, &png) {
+        Ok(()) => Some("sweep.png"),
+        Err(e) => {
+            if summaries.iter().any(|s| s.n > 0) {
+                eprintln!("warning: {e}");
+            }
+            None
+        }
+    };
+    let header =
+        sweep_table::SweepHeader { title: &title, command: &record.command, axes, seeds: &record.grid.seeds, picture };
+    let md = sweep_table::summary_markdown(&header, rows, &summaries);
+    dir.write("summary.md", md.as_bytes())?;
+    Ok(())
+}
+
+/// A sweep being trained in this process.
 struct Job<'a> {
     dir: RunDir,
     compiled: &'a Compiled,
@@ -274,8 +435,30 @@ impl Job<'_> {
                 ending = SweepEnding::Paused;
                 break;
             }
+            // A scheduler's task may be training this run right now.
+            let _lock = match TaskLock::acquire_patiently(&self.dir.path, i)? {
+                LockState::Busy => {
+                    self.say(format!("[{}/{}] {}: trained by another process, skipped", i + 1, runs.len(), run.name));
+                    continue;
+                }
+                LockState::Held(lock) => Some(lock),
+                LockState::Unsupported => None,
+            };
             let stop_at = limits.stop_at.filter(|(at, _)| *at == i).map(|(_, pos)| pos);
-            let outcome = self.train_one(i, runs.len(), run, cfg, &status, stop_at);
+            if status == RunStatus::Interrupted {
+                self.say(format!("[{}/{}] {}: resuming from its last checkpoint", i + 1, runs.len(), run.name));
+            } else {
+                self.say(format!("[{}/{}] {}", i + 1, runs.len(), run.name));
+            }
+            let ctx = SweepContext {
+                dir: &self.dir.path,
+                compiled: self.compiled,
+                record: self.record,
+                data: self.data,
+                device: self.device,
+                verbose: self.verbose,
+            };
+            let outcome = train_run(&ctx, run, cfg, &status, stop_at);
             trained += 1;
             match outcome {
                 Ok(report) if report.ending == Ending::Interrupted => {
@@ -293,7 +476,6 @@ impl Job<'_> {
                 )),
                 Err(e @ TrainError::Diverged { .. }) => {
                     eprintln!("warning: run {} failed, the sweep goes on: {e}", run.name);
-                    RunDir { path: run_dir }.write(FAILED, e.to_string().as_bytes())?;
                 }
                 Err(e) => {
                     self.write_tables(&runs)?;
@@ -312,84 +494,9 @@ impl Job<'_> {
         }
     }
 
-    /// Resumes a run stopped part-way, or starts one (clearing a directory left by a start
-    /// that never reached its first checkpoint).
-    fn train_one(
-        &self,
-        i: usize,
-        total: usize,
-        run: &PlannedRun,
-        cfg: &TrainConfig,
-        status: &RunStatus,
-        stop_at: Option<(i64, usize)>,
-    ) -> Result<super::RunReport, TrainError> {
-        let run_dir = self.dir.path.join(&run.name);
-        if *status == RunStatus::Interrupted {
-            self.say(format!("[{}/{total}] {}: resuming from its last checkpoint", i + 1, run.name));
-            return super::resume(&run_dir, &[], self.device, self.verbose);
-        }
-        self.say(format!("[{}/{total}] {}", i + 1, run.name));
-        if run_dir.exists() {
-            std::fs::remove_dir_all(&run_dir).map_err(|e| RunDirError::new(&run_dir, e))?;
-        }
-        let opts = TrainOptions {
-            device: self.device,
-            runs_dir: self.dir.path.clone(),
-            run_name: Some(run.name.clone()),
-            arch_path: PathBuf::from(&self.record.architecture),
-            verbose: self.verbose,
-            max_batches: self.record.max_batches,
-            stop_at,
-            data_source: self.record.data_source.clone(),
-            overrides: run.overrides.clone(),
-            init: None,
-            profile: false,
-        };
-        super::train(self.compiled, self.data, cfg, &opts)
-    }
-
-    /// Rewrites results.csv, summary.csv, summary.md and sweep.png from the run directories.
     fn write_tables(&self, runs: &[PlannedRun]) -> Result<Vec<ResultRow>, SweepError> {
-        let rows: Vec<ResultRow> = runs
-            .iter()
-            .zip(&self.cfgs)
-            .map(|(run, cfg)| {
-                let dir = self.dir.path.join(&run.name);
-                ResultRow {
-                    name: run.name.clone(),
-                    point: run.point.clone(),
-                    seed: run.seed,
-                    status: run_status(&dir, cfg),
-                    best: super::runs::read(&dir).best,
-                }
-            })
-            .collect();
-        let axes = &self.record.grid.axes;
-        let keys: Vec<&str> = axes.iter().map(|a| a.short_key()).collect();
-        let summaries = sweep_table::summarize(&rows);
-        self.dir.write("results.csv", sweep_table::results_csv(&keys, &rows).as_bytes())?;
-        self.dir.write("summary.csv", sweep_table::summary_csv(&keys, &summaries).as_bytes())?;
-        let title = self.dir.path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep").to_string();
-        let png = self.dir.file("sweep.png");
-        let caption = format!("{title}: mean test top-1 of the best epoch by validation");
-        let picture = match super::sweep_plot::plot_sweep(axes, &summaries, &caption, &png) {
-            Ok(()) => Some("sweep.png"),
-            Err(e) => {
-                if summaries.iter().any(|s| s.n > 0) {
-                    eprintln!("warning: {e}");
-                }
-                None
-            }
-        };
-        let header = sweep_table::SweepHeader {
-            title: &title,
-            command: &self.record.command,
-            axes,
-            seeds: &self.record.grid.seeds,
-            picture,
-        };
-        let md = sweep_table::summary_markdown(&header, &rows, &summaries);
-        self.dir.write("summary.md", md.as_bytes())?;
+        let rows = rows(&self.dir.path, runs, &self.cfgs);
+        write_tables(&self.dir, self.record, &rows)?;
         Ok(rows)
     }
 }

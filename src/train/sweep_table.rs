@@ -18,6 +18,8 @@ pub enum RunStatus {
     Failed(String),
     /// Stopped part-way; continuing the sweep resumes it from its `last` checkpoint.
     Interrupted,
+    /// Being trained by a scheduler's task now (`avc sweep --collect` of a sweep under way).
+    Running,
     /// Not started yet.
     Pending,
 }
@@ -28,6 +30,7 @@ impl RunStatus {
             RunStatus::Done => "done",
             RunStatus::Failed(_) => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Running => "running",
             RunStatus::Pending => "pending",
         }
     }

@@ -6,6 +6,7 @@
 //! does not, and what has another shape (both shapes). Resuming needs an exact match;
 //! initialising from another run (`--init-from`) copies what matches.
 
+use crate::diag::{Align, pad};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -131,21 +132,28 @@ impl LoadReport {
             .max()
             .unwrap_or(0);
         for t in &self.matched {
-            let _ = writeln!(out, "  loaded      {:<width$}  {:?}", t.name, t.shape);
+            let _ = writeln!(out, "  loaded      {}  {:?}", pad(&t.name, width, Align::Left), t.shape);
         }
         for m in &self.reshaped {
-            let _ =
-                writeln!(out, "  skipped     {:<width$}  model {:?}, checkpoint {:?}", m.name, m.model, m.checkpoint);
+            let _ = writeln!(
+                out,
+                "  skipped     {}  model {:?}, checkpoint {:?}",
+                pad(&m.name, width, Align::Left),
+                m.model,
+                m.checkpoint
+            );
         }
         for t in &self.missing {
             let _ = writeln!(
                 out,
-                "  missing     {:<width$}  {:?} (not in the checkpoint: initialised afresh)",
-                t.name, t.shape
+                "  missing     {}  {:?} (not in the checkpoint: initialised afresh)",
+                pad(&t.name, width, Align::Left),
+                t.shape
             );
         }
         for t in &self.unexpected {
-            let _ = writeln!(out, "  ignored     {:<width$}  {:?} (not in the model)", t.name, t.shape);
+            let _ =
+                writeln!(out, "  ignored     {}  {:?} (not in the model)", pad(&t.name, width, Align::Left), t.shape);
         }
         out
     }

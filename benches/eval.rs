@@ -1,0 +1,431 @@
+//! Scoring and training speed, side by side with eager PyTorch in the same run (issue 9):
+//!
+//! - (a) eval of `final` on 30 x 30 pairs: towers once per clip, the joint part per pair,
+//!   against PyTorch scoring every pair through the whole model (tests/python/bench_torch.py);
+//! - (b) training `final`: pairs per second of `avc train`'s own loop against PyTorch's;
+//! - (c) a two-tower model ranking 10,000 videos against 10,000 audios (top-10 of every row);
+//! - (d) with `--full`: the N-way eval of `final` on 1,270 clips (1.6 M pairs), time and peak
+//!   memory; without it, the same extrapolated from the first `--rows` video rows;
+//! - (p), only when asked for (`--only p`): the joint part's cost per pair against the
+//!   number of pairs per batch, first joint layer split (`Split::Auto`) and unsplit.
+//!
+//! Run with `cargo bench --bench eval` (or `make bench`); `-- --threads N` sets the threads
+//! of both sides (default: all cores), `-- --only abcd` picks sections, `-- --repeats R`,
+//! `-- --budget MIB` the engine's memory budget (default: the CLI's). Features are random
+//! uint8 (timings do not depend on the values).
+
+use avc::check::Tower;
+use avc::compile::{Compiled, compile};
+use avc::eval::engine::{Scorer, Silent, Stream, default_budget, tower_macs};
+use avc::eval::protocol::Direction;
+use avc::lower::{self, Model, Split};
+use avc::source::SourceFile;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use tch::Device;
+
+const STEPS: usize = 120;
+const VIDEO_DIM: usize = 1024;
+const AUDIO_DIM: usize = 128;
+
+struct Options {
+    threads: i32,
+    repeats: usize,
+    only: Vec<char>,
+    full: bool,
+    /// Video rows of the N-way eval measured when not `--full`.
+    rows: u64,
+    /// The scoring engine's memory budget in bytes.
+    budget: u64,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
+    Options {
+        threads: value("--threads").and_then(|v| v.parse().ok()).unwrap_or(cores),
+        repeats: value("--repeats").and_then(|v| v.parse().ok()).unwrap_or(5),
+        only: value("--only")
+            .map_or_else(|| vec!['a', 'b', 'c', 'd'], |v| v.chars().filter(|c| c.is_alphabetic()).collect()),
+        full: args.iter().any(|a| a == "--full"),
+        rows: value("--rows").and_then(|v| v.parse().ok()).unwrap_or(64),
+        budget: value("--budget").and_then(|v| v.parse::<u64>().ok()).map_or_else(default_budget, |mib| mib << 20),
+    }
+}
+
+fn compiled(path: &str) -> Compiled {
+    let text = std::fs::read_to_string(path).expect("run from the repository root");
+    compile(&SourceFile::new(path, text)).ok().expect("the architecture compiles")
+}
+
+fn model(c: &Compiled) -> Model {
+    tch::manual_seed(1);
+    lower::lower(&c.graph, &c.checked, Device::Cpu).expect("lowers")
+}
+
+/// `n` clips of random uint8 features, `[n, STEPS, dim]` row-major (xorshift64).
+fn random_clips(n: usize, dim: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut bytes = Vec::with_capacity(n * STEPS * dim + 8);
+    while bytes.len() < n * STEPS * dim {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(n * STEPS * dim);
+    bytes
+}
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    if xs.is_empty() { f64::NAN } else { xs[xs.len() / 2] }
+}
+
+/// `lo-hi` of some values, for the spread of the rounds.
+fn spread(xs: &[f64]) -> String {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.2}-{hi:.2}")
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed().as_secs_f64())
+}
+
+/// The project venv's python (scripts/libtorch.sh installs torch there).
+fn python() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let cache = std::env::var_os("AVC_CACHE").map(PathBuf::from).unwrap_or_else(|| home.join(".cache").join("avc"));
+    cache.join("torch-2.13.0").join("bin").join("python")
+}
+
+/// Runs tests/python/bench_torch.py; its median seconds and pair count, or why not.
+fn pytorch(args: &[String]) -> Result<(f64, f64), String> {
+    let out = Command::new(python())
+        .arg("tests/python/bench_torch.py")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed").to_string());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    Ok((v["median"].as_f64().unwrap_or(f64::NAN), v["pairs"].as_f64().unwrap_or(f64::NAN)))
+}
+
+/// (a) `final` on 30 x 30 pairs. The machine is shared, so avc and PyTorch alternate in
+/// rounds (each a median of 3 runs) and the ratio is the median of the rounds' ratios.
+fn eval_30(o: &Options) {
+    let c = compiled("architectures/final.avc");
+    let mut m = model(&c);
+    let mut rounds = Vec::new();
+    for _ in 0..o.repeats {
+        m.set_split(Split::Never);
+        let unsplit = time_eval_30(&m, &c, o.budget);
+        m.set_split(Split::Auto);
+        let ours = time_eval_30(&m, &c, o.budget);
+        let args = ["eval", "--threads", &o.threads.to_string(), "--repeats", "3", "--chunk", "30"];
+        match pytorch(&args.map(String::from)) {
+            Ok((theirs, _)) => rounds.push((ours, unsplit, theirs)),
+            Err(e) => return println!("(a) PyTorch not measured: {e}"),
+        }
+    }
+    let ours = median(rounds.iter().map(|r| r.0).collect());
+    let unsplit = median(rounds.iter().map(|r| r.1).collect());
+    let theirs = median(rounds.iter().map(|r| r.2).collect());
+    println!("(a) eval of final, 30 x 30 pairs ({} rounds)", rounds.len());
+    println!("    avc      {ours:>8.3} s   (first joint layer split; unsplit {unsplit:.3} s)");
+    println!("    pytorch  {theirs:>8.3} s   (every pair through the whole model, a video's 30 pairs per batch)");
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.0 / r.2).collect();
+    let unsplit_ratio = median(rounds.iter().map(|r| r.1 / r.2).collect());
+    println!(
+        "    ratio    {:>8.2}x  (rounds {}; goal: at most 0.25x; unsplit {unsplit_ratio:.2}x)",
+        median(ratios.clone()),
+        spread(&ratios)
+    );
+}
+
+/// Median seconds of 3 runs of encoding 30 clips per tower and scoring their 900 pairs.
+fn time_eval_30(m: &Model, c: &Compiled, budget: u64) -> f64 {
+    let (n, vdata, adata) = (30, random_clips(30, VIDEO_DIM, 1), random_clips(30, AUDIO_DIM, 2));
+    let (vids, aids) = (ids("v", n), ids("a", n));
+    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
+    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
+    let scorer = Scorer::new(m, budget, STEPS, tower_macs(&c.checked)).expect("a scorer");
+    let score = || {
+        let v = scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes");
+        let a = scorer.encode(Tower::Audio, &audios, &mut Silent).expect("encodes");
+        scorer.matrix(&v, &a, &mut Silent).expect("scores")
+    };
+    score();
+    median((0..3).map(|_| time(score).1).collect())
+}
+
+/// (b) training `final`: `avc train`'s own loop, profiled, against PyTorch's, alternating
+/// in rounds; and the forward + backward step alone with the first joint layer split and
+/// unsplit.
+fn train_final(o: &Options) {
+    const BATCHES: usize = 10;
+    let c = compiled("architectures/final.avc");
+    let mut rounds = Vec::new();
+    for _ in 0..o.repeats.min(3) {
+        let ours = time_avc_train(&c, BATCHES);
+        let args = ["train", "--threads", &o.threads.to_string(), "--repeats", "1", "--batches", &BATCHES.to_string()];
+        match pytorch(&args.map(String::from)) {
+            Ok((t, pairs)) => rounds.push((ours, pairs / t)),
+            Err(e) => return println!("(b) PyTorch not measured: {e}"),
+        }
+    }
+    let (split, unsplit) = (time_train_step(&c, Split::Always, o), time_train_step(&c, Split::Never, o));
+    let ours = median(rounds.iter().map(|r| r.0).collect());
+    let theirs = median(rounds.iter().map(|r| r.1).collect());
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.0 / r.1).collect();
+    let ratio = median(ratios.clone());
+    println!("(b) training final, batches of 64 clips = 128 pairs ({} rounds of {BATCHES} batches)", rounds.len());
+    println!("    avc      {ours:>8.0} pairs/s   (avc train's loop: data, forward, backward, Adam step)");
+    println!("    pytorch  {theirs:>8.0} pairs/s   (every pair through the whole model)");
+    println!("    ratio    {ratio:>8.2}x  (rounds {}; goal: at least 2x)", spread(&ratios));
+    let runs = if model(&c).split_nodes(true).is_empty() { "unsplit" } else { "split" };
+    println!(
+        "             forward + backward alone: {:.0} ms split, {:.0} ms unsplit (training runs {runs})",
+        split * 1e3,
+        unsplit * 1e3
+    );
+}
+
+/// Median seconds of a forward and backward pass on the course's pairs of 64 clips.
+fn time_train_step(c: &Compiled, split: Split, o: &Options) -> f64 {
+    let mut m = model(c);
+    m.set_split(split);
+    let (b, vdata, adata) = (64, random_clips(64, VIDEO_DIM, 3), random_clips(64, AUDIO_DIM, 4));
+    let all: Vec<usize> = (0..b).collect();
+    let video = avc::lower::feed::gather(&vdata, STEPS, VIDEO_DIM, &all, Device::Cpu).expect("gathers");
+    let audio = avc::lower::feed::gather(&adata, STEPS, AUDIO_DIM, &all, Device::Cpu).expect("gathers");
+    let vi = tch::Tensor::arange(2 * b as i64, (tch::Kind::Int64, Device::Cpu)).remainder(b as i64);
+    let ai = tch::Tensor::arange(2 * b as i64, (tch::Kind::Int64, Device::Cpu)).flip([0]).remainder(b as i64);
+    let batch = avc::lower::PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai };
+    let step = || {
+        let out = m.forward(&batch, true).expect("runs").remove(0).remove(0);
+        out.sum(tch::Kind::Float).backward();
+    };
+    step();
+    median((0..o.repeats).map(|_| time(step).1).collect())
+}
+
+/// Pairs per second of `avc train` over `batches` batches of one epoch (its profile: the
+/// steps only, not the end-of-epoch evaluation).
+fn time_avc_train(c: &Compiled, batches: usize) -> f64 {
+    use avc::train::{DataSource, TrainConfig, TrainOptions};
+    let dir = std::env::temp_dir().join(format!("avc-bench-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // 90% of the clips train (the rest validate): enough for `batches` full batches.
+    let knobs = vec![format!("n_train={}", batches * 64 * 10 / 9 + 16), "n_test=4".to_string()];
+    let data = avc::data::synth::generate(&avc::train::synth_config(1, &knobs).expect("valid knobs"));
+    let cfg = TrainConfig::resolve(&c.graph.train, &["train.epochs=1".into()]).expect("a valid config");
+    let opts = TrainOptions {
+        device: Device::Cpu,
+        runs_dir: dir.clone(),
+        run_name: Some("bench".into()),
+        arch_path: PathBuf::from("architectures/final.avc"),
+        verbose: false,
+        max_batches: Some(batches),
+        stop_at: None,
+        data_source: DataSource::Synth { seed: 1, knobs },
+        overrides: vec![],
+        init: None,
+        profile: true,
+    };
+    let data: avc::data::TrainingData = data.into();
+    let report = avc::train::train(c, &data, &cfg, &opts).expect("trains");
+    let _ = std::fs::remove_dir_all(&dir);
+    let p = report.profile.expect("profiled");
+    (p.seconds.batches * 2 * cfg.batch_size as usize) as f64 / p.seconds.total()
+}
+
+/// (c) a two-tower model ranking 10,000 videos against 10,000 audios: both towers once per
+/// clip, then the cosine matrix a block of rows at a time, each row's top 10 kept.
+fn rank_two_tower(o: &Options) {
+    let _guard = tch::no_grad_guard();
+    const N: usize = 10_000;
+    let c = compiled("architectures/two_tower.avc");
+    let m = model(&c);
+    let (vdata, adata) = (random_clips(N, VIDEO_DIM, 5), random_clips(N, AUDIO_DIM, 6));
+    let (vids, aids) = (ids("v", N), ids("a", N));
+    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
+    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
+    let scorer = Scorer::new(&m, o.budget, STEPS, tower_macs(&c.checked)).expect("a scorer");
+    let mut runs = Vec::new();
+    for _ in 0..o.repeats.min(3) {
+        let (v, ev) = time(|| scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
+        let (a, ea) = time(|| scorer.encode(Tower::Audio, &audios, &mut Silent).expect("encodes"));
+        let ((), rank) = time(|| {
+            let mut best = Vec::with_capacity(N * 10);
+            let mut sink = |_: u64, block: &tch::Tensor| {
+                let (_, idx) = block.f_topk(10, 1, true, true)?;
+                best.extend(Vec::<i64>::try_from(idx.f_flatten(0, -1)?)?);
+                Ok(())
+            };
+            scorer.for_blocks(&v, &a, Direction::VideoToAudio, 0..N as u64, &mut Silent, &mut sink).expect("ranks");
+            assert_eq!(best.len(), N * 10);
+        });
+        let (direct, blocked) = time(|| top10_blocked(&m, &v, &a));
+        assert_eq!(direct.len(), N * 10);
+        runs.push((ev + ea + rank, ev, ea, rank, blocked));
+    }
+    runs.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let (total, ev, ea, rank, blocked) = runs[runs.len() / 2];
+    println!("(c) two_tower ranks {N} videos against {N} audios (top 10 of each row)");
+    println!(
+        "    avc      {total:>8.2} s   (goal: under 10 s): video tower {ev:.2} s, audio tower {ea:.2} s, Scorer::for_blocks + top-k {rank:.2} s"
+    );
+    println!("             towers + 1024-row blocks of the cosine matrix + top-k: {:.2} s", ev + ea + blocked);
+}
+
+/// The top 10 audios of every video from the models' embeddings, 1024 rows of the cosine
+/// matrix at a time (what `Scorer::for_blocks` does, with blocks of a fixed height).
+fn top10_blocked(m: &Model, v: &avc::lower::Encoded, a: &avc::lower::Encoded) -> Vec<i64> {
+    let unit = |e: tch::Tensor| &e / e.norm_scalaropt_dim(2, [1], true).clamp_min(1e-8);
+    let (v, a) = (unit(m.embedding(v).expect("embeddings")), unit(m.embedding(a).expect("embeddings")));
+    let at = a.transpose(0, 1);
+    let n = v.size()[0];
+    let mut best = Vec::with_capacity(n as usize * 10);
+    for start in (0..n).step_by(1024) {
+        let block = v.narrow(0, start, (n - start).min(1024)).matmul(&at);
+        let (_, idx) = block.topk(10, 1, true, true);
+        best.extend(Vec::<i64>::try_from(idx.flatten(0, -1)).expect("indices"));
+    }
+    best
+}
+
+/// (d) the N-way eval of `final` on 1,270 clips: every video against every audio. Without
+/// `--full`, the first `--rows` video rows against all audios, extrapolated.
+fn full_eval(o: &Options) {
+    const N: usize = 1270;
+    let c = compiled("architectures/final.avc");
+    let m = model(&c);
+    let (vdata, adata) = (random_clips(N, VIDEO_DIM, 7), random_clips(N, AUDIO_DIM, 8));
+    let (vids, aids) = (ids("v", N), ids("a", N));
+    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
+    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
+    let budget = o.budget;
+    let scorer = Scorer::new(&m, budget, STEPS, tower_macs(&c.checked)).expect("a scorer");
+    let rows = if o.full { N as u64 } else { o.rows.min(N as u64) };
+    let _ = std::fs::write("/proc/self/clear_refs", "5"); // resets the peak resident size
+    let before = peak_rss_mib();
+    let (v, encode_v) = time(|| scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
+    let (a, encode_a) = time(|| scorer.encode(Tower::Audio, &audios, &mut Silent).expect("encodes"));
+    let (scores, pairs_time) = time(|| {
+        let mut scores = Vec::with_capacity(rows as usize * N);
+        let mut sink = |_: u64, block: &tch::Tensor| {
+            scores.extend(Vec::<f32>::try_from(block.f_flatten(0, -1)?)?);
+            Ok(())
+        };
+        scorer.for_blocks(&v, &a, Direction::VideoToAudio, 0..rows, &mut Silent, &mut sink).expect("scores");
+        scores
+    });
+    assert_eq!(scores.len(), rows as usize * N);
+    let pairs = rows * N as u64;
+    let per_pair = pairs_time / pairs as f64;
+    let total = encode_v + encode_a + per_pair * (N * N) as f64;
+    println!("(d) N-way eval of final on {N} clips ({} pairs), memory budget {} MiB", N * N, budget >> 20);
+    println!("    towers   {:>8.1} s   (video {encode_v:.1} s, audio {encode_a:.1} s)", encode_v + encode_a);
+    println!("    pairs    {:>8.1} s   for {pairs} pairs ({:.0} pairs/s)", pairs_time, 1.0 / per_pair);
+    let how = if o.full { "measured" } else { "extrapolated from the rows measured" };
+    println!("    total    {:>8.1} s   ({how})", total);
+    println!(
+        "    peak RSS {:>8} MiB (the whole process, clips included; {before} MiB before encoding)",
+        peak_rss_mib()
+    );
+}
+
+/// The process's peak resident set size (VmHWM), in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).map_or(0, |kib| kib / 1024)
+}
+
+/// (p) the joint part of `final` (`Model::score_pairs`) on batches of 16 to 1,024 pairs of
+/// 32 encoded clips: microseconds per pair, unsplit, split and `Split::Auto` (the default:
+/// split from the layer's `min_pairs` on) alternating.
+fn sweep_pairs(o: &Options) {
+    let _guard = tch::no_grad_guard();
+    let c = compiled("architectures/final.avc");
+    let mut m = model(&c);
+    let all: Vec<usize> = (0..32).collect();
+    let clips = |dim, seed| avc::lower::feed::gather(&random_clips(32, dim, seed), STEPS, dim, &all, Device::Cpu);
+    let (video, audio) = (clips(VIDEO_DIM, 1).expect("clips"), clips(AUDIO_DIM, 2).expect("clips"));
+    println!("(p) the joint part of final, microseconds per pair by pairs per batch");
+    for p in [16i64, 32, 64, 128, 256, 512, 1024] {
+        let rows = tch::Tensor::arange(p, (tch::Kind::Int64, Device::Cpu));
+        let (vi, ai) = (rows.remainder(32), rows.floor_divide_scalar(32).remainder(32));
+        let mut us = [Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..o.repeats {
+            for (k, split) in [Split::Never, Split::Always, Split::Auto].into_iter().enumerate() {
+                m.set_split(split);
+                let v = m.encode(Tower::Video, &video, false).expect("encodes");
+                let a = m.encode(Tower::Audio, &audio, false).expect("encodes");
+                let batches = (2048 / p).max(1);
+                let ((), t) = time(|| {
+                    for _ in 0..batches {
+                        m.score_pairs(&v, &a, &vi, &ai, false).expect("scores");
+                    }
+                });
+                us[k].push(t / (batches * p) as f64 * 1e6);
+            }
+        }
+        let [unsplit, split, auto] = us.map(median);
+        println!("    {p:>5} pairs: unsplit {unsplit:>5.0} us, split {split:>5.0} us, default (Auto) {auto:>5.0} us");
+    }
+}
+
+fn main() {
+    let o = options();
+    tch::set_num_threads(o.threads);
+    if !std::env::args().any(|a| a == "--quiet") {
+        let load = Path::new("/proc/loadavg").exists().then(loadavg).unwrap_or_default();
+        println!("avc vs PyTorch, {} intra-op thread(s) each; {load}", o.threads);
+    }
+    if o.only.contains(&'a') {
+        eval_30(&o);
+    }
+    if o.only.contains(&'b') {
+        train_final(&o);
+    }
+    if o.only.contains(&'p') {
+        sweep_pairs(&o);
+    }
+    if o.only.contains(&'c') {
+        rank_two_tower(&o);
+    }
+    if o.only.contains(&'d') {
+        if o.only.len() == 1 {
+            full_eval(&o);
+        } else {
+            // A process of its own, so that its peak memory is (d)'s alone.
+            let mut args: Vec<String> = std::env::args().skip(1).collect();
+            if let Some(i) = args.iter().position(|a| a == "--only") {
+                args.drain(i..(i + 2).min(args.len()));
+            }
+            let me = std::env::current_exe().expect("the bench's own path");
+            let status = Command::new(me).args(args).args(["--only", "d", "--quiet"]).status();
+            if !status.as_ref().is_ok_and(|s| s.success()) {
+                println!("(d) failed: {status:?}");
+            }
+        }
+    }
+}
+
+fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!("load average {}", text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}

@@ -1,0 +1,314 @@
+//! `avc sweep`: train a grid in this process, or write it as a plan for Slurm or GNU parallel
+//! (`--emit`), run one of its tasks (`--task`), and see or collect where it stands
+//! (`--status`, `--collect`). The work is in `avc::train::sweep*`.
+
+use crate::{MessageFormat, SourceArgs, compile_or_report, fail_io};
+use avc::device::DeviceChoice;
+use avc::train::Ending;
+use avc::train::sweep::{self, SweepEnding, SweepError, SweepLimits, SweepOptions, SweepReport};
+use avc::train::sweep_grid::Grid;
+use avc::train::sweep_plan::{self, Engine, PlanOptions, TaskResources};
+use avc::train::sweep_status;
+use avc::train::sweep_table::RunStatus;
+use avc::train::sweep_task::{self, TaskOptions, TaskResult};
+use std::path::{Path, PathBuf};
+
+/// Everything after `avc sweep`.
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// The architecture file (not needed with --resume, --status, --collect or --task).
+    #[arg(required_unless_present_any = ["resume", "status", "collect", "task"])]
+    file: Option<PathBuf>,
+    /// Continue a sweep directory in this process: finished runs are skipped, a stopped run
+    /// resumes from its `last` checkpoint, the rest start.
+    #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "data", "name", "overrides", "seeds", "emit"])]
+    resume: Option<PathBuf>,
+    /// A setting, or a list of values to sweep: `--set train.lr=1e-1,5e-2,1e-2`. The grid is
+    /// the product of all lists.
+    #[arg(long = "set", value_name = "train.KEY=V1,V2,...")]
+    overrides: Vec<String>,
+    /// N (seeds 1..=N) or a list of seeds (`1,5,9`): every grid point is trained once per seed.
+    #[arg(long, default_value = "1")]
+    seeds: String,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Parent directory of the sweep directory.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Name of the sweep directory (default: sweep-<architecture>-<NNN>). Running the same
+    /// command with the same name again continues it.
+    #[arg(long)]
+    name: Option<String>,
+    /// Stop every epoch of every run after this many batches (smoke tests).
+    #[arg(long)]
+    max_batches: Option<usize>,
+    /// Train at most this many runs now, then stop (continue later with --resume).
+    #[arg(long, conflicts_with = "emit")]
+    max_runs: Option<usize>,
+    /// Only the per-run result lines and the summary, no per-epoch lines.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    plan: PlanArgs,
+    #[command(flatten)]
+    inspect: InspectArgs,
+}
+
+/// Handing the sweep to a scheduler (docs/sweeps.md).
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// Write the sweep as a plan instead of training it: an sbatch array script (slurm) or a
+    /// commands file for GNU parallel (parallel), one task per run.
+    #[arg(long, value_name = "ENGINE", value_parser = ["slurm", "parallel"])]
+    emit: Option<String>,
+    /// The sweep directory to plan into (default: --runs/--name, or runs/sweep-<arch>-<NNN>).
+    #[arg(long, value_name = "DIR", requires = "emit", conflicts_with = "name")]
+    out: Option<PathBuf>,
+    /// Slurm partition (#SBATCH --partition).
+    #[arg(long, requires = "emit")]
+    partition: Option<String>,
+    /// Slurm time limit per task, e.g. 02:00:00 (#SBATCH --time).
+    #[arg(long, requires = "emit")]
+    time: Option<String>,
+    /// CPUs per task: Slurm's --cpus-per-task; with parallel, each job's threads.
+    #[arg(long, requires = "emit")]
+    cpus_per_task: Option<usize>,
+    /// GPUs: per task for Slurm (--gres=gpu:N); with parallel, the machine's GPUs, one per job
+    /// slot in turn (CUDA_VISIBLE_DEVICES).
+    #[arg(long, requires = "emit")]
+    gpus: Option<usize>,
+    /// Slurm memory per task, e.g. 8G (#SBATCH --mem).
+    #[arg(long, requires = "emit")]
+    mem: Option<String>,
+    /// Jobs at once: GNU parallel's --jobs (default: the cores over --cpus-per-task); for
+    /// Slurm the most array tasks running at once.
+    #[arg(long, requires = "emit")]
+    jobs: Option<usize>,
+    /// Slurm: a job script template of your own ({{placeholders}}; docs/sweeps.md).
+    #[arg(long, value_name = "FILE", requires = "emit")]
+    template: Option<PathBuf>,
+}
+
+/// Looking at a sweep, and the scheduler's side of it.
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// Where every run of a sweep stands (running, failed with its log's tail, stopped,
+    /// missing) and the command that resubmits only those that need it.
+    #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "resume", "collect", "task", "emit"])]
+    status: Option<PathBuf>,
+    /// --status, and write results.csv, summary.csv, summary.md and sweep.png from the runs
+    /// that finished.
+    #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "resume", "task", "emit"])]
+    collect: Option<PathBuf>,
+    /// Run one task of a planned sweep (what the job script and commands file call): train
+    /// run --index, resume it from `last`, or do nothing when it is finished.
+    #[arg(long, value_name = "SWEEP_DIR", requires = "index", conflicts_with_all = ["file", "resume", "emit"])]
+    task: Option<PathBuf>,
+    /// The task's index: its position in sweep.json's `runs` (Slurm's array index).
+    #[arg(long, requires = "task")]
+    index: Option<usize>,
+}
+
+pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
+    let SweepArgs { file, resume, overrides, seeds, source, runs, name, max_batches, max_runs, quiet, plan, inspect } =
+        args;
+    if let (Some(dir), Some(index)) = (&inspect.task, inspect.index) {
+        return task_cmd(dir, index, quiet);
+    }
+    if let Some(dir) = inspect.collect.as_ref().or(inspect.status.as_ref()) {
+        return status_cmd(dir, inspect.collect.is_some());
+    }
+    if let (Some(engine), Some(file)) = (plan.emit.clone(), &file) {
+        let (runs_dir, name) = match &plan.out {
+            Some(out) => split_out(out)?,
+            None => (runs, name),
+        };
+        return plan_cmd(file, &engine, &overrides, &seeds, source, runs_dir, name, max_batches, plan);
+    }
+    let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
+    let limits = SweepLimits { max_runs, stop_at: None };
+    match (resume, file) {
+        (Some(dir), _) => finish(sweep::resume_sweep(&dir, device, !quiet, limits), quiet),
+        (None, Some(file)) => {
+            let opts = SweepOptions {
+                device,
+                runs_dir: runs,
+                name,
+                arch_path: file.clone(),
+                verbose: !quiet,
+                data_source: source.data_source()?,
+                max_batches,
+                command: command_line(),
+                limits,
+            };
+            run_cmd(&file, &overrides, &seeds, &opts, quiet)
+        }
+        (None, None) => Err(fail_io("give an architecture file, or --resume SWEEP_DIR")),
+    }
+}
+
+/// `--out DIR` as the parent and the name of the sweep directory.
+fn split_out(out: &Path) -> Result<(PathBuf, Option<String>), u8> {
+    let name = out.file_name().and_then(|n| n.to_str()).map(String::from);
+    match name {
+        Some(name) => Ok((out.parent().map(Path::to_path_buf).unwrap_or_default(), Some(name))),
+        None => Err(fail_io(format!("--out {}: expected a directory path ending in its name", out.display()))),
+    }
+}
+
+fn sweep_error(e: SweepError) -> u8 {
+    eprintln!("error: {e}");
+    e.exit_code()
+}
+
+fn run_cmd(file: &Path, sets: &[String], seeds: &str, opts: &SweepOptions, quiet: bool) -> Result<(), u8> {
+    let grid = Grid::parse(sets, seeds).map_err(fail_io)?;
+    let compiled = compile_or_report(file, MessageFormat::Human)?;
+    if opts.verbose {
+        let runs = grid.runs().len();
+        println!("sweeping {} over {runs} run{}", file.display(), if runs == 1 { "" } else { "s" });
+    }
+    finish(sweep::sweep(&compiled, &grid, opts), quiet)
+}
+
+/// Reports how an in-process sweep call ended: where the tables are, or how to continue.
+fn finish(result: Result<SweepReport, SweepError>, quiet: bool) -> Result<(), u8> {
+    let report = result.map_err(sweep_error)?;
+    let dir = report.dir.display();
+    let done = report.rows.iter().filter(|r| r.status == RunStatus::Done).count();
+    match report.ending {
+        SweepEnding::Interrupted => {
+            println!(
+                "stopped; finished runs are kept and the stopped one has a checkpoint. Continue with: avc sweep --resume {dir}"
+            );
+            Err(130)
+        }
+        SweepEnding::Paused => {
+            println!("{done} of {} runs done; continue with: avc sweep --resume {dir}", report.rows.len());
+            Ok(())
+        }
+        SweepEnding::Completed => {
+            if !quiet {
+                print!("{}", std::fs::read_to_string(report.dir.join("summary.csv")).unwrap_or_default());
+            }
+            println!("{done} of {} runs done; results.csv, summary.md and sweep.png in {dir}", report.rows.len());
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_cmd(
+    file: &Path,
+    engine: &str,
+    sets: &[String],
+    seeds: &str,
+    source: SourceArgs,
+    runs_dir: PathBuf,
+    name: Option<String>,
+    max_batches: Option<usize>,
+    plan: PlanArgs,
+) -> Result<(), u8> {
+    let engine: Engine = engine.parse().map_err(sweep_error)?;
+    source.device.parse::<DeviceChoice>().map_err(fail_io)?;
+    let grid = Grid::parse(sets, seeds).map_err(fail_io)?;
+    let avc = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| fail_io(format!("cannot find this avc binary's path for the scripts: {e}")))?;
+    let compiled = compile_or_report(file, MessageFormat::Human)?;
+    let opts = PlanOptions {
+        engine,
+        runs_dir,
+        name,
+        arch_path: file.to_path_buf(),
+        device: source.device.clone(),
+        data_source: source.data_source()?,
+        max_batches,
+        command: command_line(),
+        avc,
+        resources: TaskResources {
+            partition: plan.partition,
+            time: plan.time,
+            cpus_per_task: plan.cpus_per_task,
+            gpus: plan.gpus,
+            mem: plan.mem,
+        },
+        jobs: plan.jobs,
+        template: plan.template,
+    };
+    let written = sweep_plan::plan(&compiled, &grid, &opts).map_err(sweep_error)?;
+    let dir = written.dir.display();
+    let (what, how) = match engine {
+        Engine::Slurm => ("a Slurm array job", "submit"),
+        Engine::Parallel => ("GNU parallel", "run them"),
+    };
+    let again =
+        if written.replanned { " (the same sweep was there: its scripts are rewritten, its runs kept)" } else { "" };
+    println!("planned {} runs of {} for {what} in {dir}{again}", written.runs, file.display());
+    println!("  sweep.json, {}, tasks/ (logs)", written.engine.script);
+    println!("{how}:   {}", written.engine.submit);
+    println!("progress:   avc sweep --status {dir}");
+    println!("tables:     avc sweep --collect {dir}");
+    Ok(())
+}
+
+/// One task of a planned sweep: prints what it does (the scheduler keeps it as the task's log).
+fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
+    let run =
+        sweep::read_record(dir).and_then(|record| sweep_task::run_name(&record, dir, index)).map_err(sweep_error)?;
+    let job = avc::device::slurm_job().map(|j| format!(", slurm job {j}")).unwrap_or_default();
+    println!(
+        "task {index} of {}: {run} (on {}, pid {}{job})",
+        dir.display(),
+        avc::device::host_name(),
+        std::process::id()
+    );
+    let report =
+        sweep_task::run_task(dir, index, TaskOptions { verbose: !quiet, stop_at: None }).map_err(sweep_error)?;
+    match report.result {
+        TaskResult::AlreadyDone => {
+            println!("{run}: finished before; nothing to do");
+            Ok(())
+        }
+        TaskResult::Trained(r) if r.ending == Ending::Interrupted => {
+            println!("{run}: stopped; its `last` checkpoint is saved and the task resumes it when run again");
+            Err(130)
+        }
+        TaskResult::Trained(r) => {
+            println!(
+                "{run}: best epoch {} (by validation), test top-1 {:.1}%, top-5 {:.1}%; run directory {}",
+                r.best_epoch,
+                100.0 * r.best_test.top1,
+                100.0 * r.best_test.top5,
+                r.dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn status_cmd(dir: &Path, collect: bool) -> Result<(), u8> {
+    let status = if collect { sweep_status::collect(dir) } else { sweep_status::status(dir) };
+    let status = status.map_err(sweep_error)?;
+    print!("{}", sweep_status::render(&status));
+    if collect {
+        let done = status.rows.iter().filter(|r| r.status == RunStatus::Done).count();
+        let picture = if dir.join("sweep.png").is_file() { " and sweep.png" } else { "" };
+        println!(
+            "wrote results.csv, summary.csv, summary.md{picture} in {} ({done} of {} runs done)",
+            dir.display(),
+            status.rows.len()
+        );
+    }
+    Ok(())
+}
+
+/// The command line as typed (arguments with spaces quoted), for the sweep's record.
+fn command_line() -> String {
+    let words: Vec<String> = std::env::args()
+        .enumerate()
+        .map(|(i, a)| if i == 0 { "avc".to_string() } else { a })
+        .map(|a| if a.contains([' ', '\'', '"']) { format!("'{}'", a.replace('\'', "'\\''")) } else { a })
+        .collect();
+    words.join(" ")
+}

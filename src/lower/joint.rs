@@ -1,0 +1,172 @@
+//! The joint part: the nodes that run once per (video, audio) pair, on rows gathered from
+//! two encodings where the towers meet.
+
+use super::plan::{Split, Step, StepKind};
+use super::{Encoded, LowerError, Model};
+use crate::ast::OutputKind;
+use crate::check::Tower;
+use crate::ops::ProjectedPart;
+use tch::Tensor;
+
+/// Pairs the joint part runs at once in evaluation; larger calls run in slices of this many
+/// (outputs do not depend on the batch there). A slice's intermediates of `final` are 7 MB
+/// each and stay in the caches, where 1,024 pairs' 27 MB fall out of them and each fresh
+/// buffer pays its page faults: per pair the joint part measured 15-40% faster at 128-512
+/// pairs than at 1,024 (docs/performance.md).
+const EVAL_SLICE: i64 = 256;
+
+/// Two encodings and the pairs of their rows that one [`Model::score_pairs`] call scores.
+struct Pairs<'a> {
+    video: &'a Encoded,
+    audio: &'a Encoded,
+    video_rows: &'a Tensor,
+    audio_rows: &'a Tensor,
+}
+
+impl Pairs<'_> {
+    fn len(&self) -> i64 {
+        self.video_rows.size().first().copied().unwrap_or(0)
+    }
+
+    /// Each pair's row in `tower`'s encoding (values of no stream travel with the video).
+    fn rows(&self, tower: Tower) -> &Tensor {
+        if tower == Tower::Audio { self.audio_rows } else { self.video_rows }
+    }
+
+    /// A tower value of every clip.
+    fn value(&self, slot: usize, tower: Tower) -> Result<&Tensor, LowerError> {
+        let enc = if tower == Tower::Audio { self.audio } else { self.video };
+        enc.get(slot).ok_or(LowerError::Unchecked)
+    }
+
+    /// A tower value of every pair, for `node`.
+    fn gather(&self, slot: usize, tower: Tower, node: &str) -> Result<Tensor, LowerError> {
+        let torch = |error| LowerError::Torch { node: node.to_string(), error };
+        self.value(slot, tower)?.f_index_select(0, self.rows(tower)).map_err(torch)
+    }
+}
+
+impl Model {
+    /// Runs the joint part on pairs `(video_rows[p], audio_rows[p])` of two encodings.
+    /// Returns what [`Model::forward`] returns.
+    pub fn score_pairs(
+        &self,
+        video: &Encoded,
+        audio: &Encoded,
+        video_rows: &Tensor,
+        audio_rows: &Tensor,
+        train: bool,
+    ) -> Result<Vec<Vec<Tensor>>, LowerError> {
+        if self.plans[0].split != self.plans[1].split {
+            for enc in [video, audio] {
+                if enc.train != train {
+                    return Err(LowerError::ModeMismatch { encoded: enc.train, scored: train });
+                }
+            }
+        }
+        let n = video_rows.size().first().copied().unwrap_or(0);
+        if train || n <= EVAL_SLICE {
+            return self.score_slice(&Pairs { video, audio, video_rows, audio_rows }, train);
+        }
+        let torch = |error| LowerError::Torch { node: "pairs".into(), error };
+        // Slices of equal size (within one): no short tail below a split layer's min_pairs.
+        let count = (n + EVAL_SLICE - 1) / EVAL_SLICE;
+        let mut slices = Vec::with_capacity(count as usize);
+        let mut start = 0;
+        for k in 0..count {
+            let len = n / count + i64::from(k < n % count);
+            let video_rows = &video_rows.f_narrow(0, start, len).map_err(torch)?;
+            let audio_rows = &audio_rows.f_narrow(0, start, len).map_err(torch)?;
+            slices.push(self.score_slice(&Pairs { video, audio, video_rows, audio_rows }, train)?);
+            start += len;
+        }
+        self.join_slices(slices)
+    }
+
+    /// The outputs of consecutive slices of pairs as one: per-pair tensors concatenated,
+    /// per-clip embeddings (the same in every slice) once.
+    fn join_slices(&self, slices: Vec<Vec<Vec<Tensor>>>) -> Result<Vec<Vec<Tensor>>, LowerError> {
+        let mut joined = Vec::with_capacity(self.outputs.len());
+        for (k, o) in self.outputs.iter().enumerate() {
+            let mut tensors = Vec::with_capacity(o.slots.len());
+            for (i, &tower) in o.towers.iter().enumerate() {
+                let per_pair = tower == Tower::Joint || o.kind != OutputKind::Embeddings;
+                let parts: Vec<&Tensor> = slices.iter().map(|s| &s[k][i]).collect();
+                let t = if per_pair {
+                    Tensor::f_cat(&parts, 0).map_err(|error| LowerError::Torch { node: o.name.clone(), error })?
+                } else {
+                    parts[0].shallow_clone()
+                };
+                tensors.push(t);
+            }
+            joined.push(tensors);
+        }
+        Ok(joined)
+    }
+
+    /// [`Model::score_pairs`] on one batch of pairs.
+    fn score_slice(&self, pairs: &Pairs, train: bool) -> Result<Vec<Vec<Tensor>>, LowerError> {
+        let mut values: Vec<Option<Tensor>> = (0..self.slots).map(|_| None).collect();
+        for step in self.plan(train).steps.iter().filter(|s| s.tower == Tower::Joint) {
+            let torch = |error| LowerError::Torch { node: step.node.clone(), error };
+            let value = match &step.kind {
+                StepKind::Projected { whole } => self.projected(step, whole, pairs, train)?,
+                _ => {
+                    for (&slot, &tower) in step.inputs.iter().zip(&step.input_towers) {
+                        if tower != Tower::Joint && values[slot].is_none() {
+                            values[slot] = Some(pairs.gather(slot, tower, &step.node)?);
+                        }
+                    }
+                    let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
+                    self.layers[step.layer].forward(&xs, train).map_err(torch)?
+                }
+            };
+            values[step.slot] = Some(value);
+            for &slot in &step.frees {
+                values[slot] = None;
+            }
+        }
+        let mut outputs = Vec::new();
+        for o in &self.outputs {
+            let mut tensors = Vec::new();
+            for (&slot, &tower) in o.slots.iter().zip(&o.towers) {
+                let t = match (tower, o.kind) {
+                    (Tower::Joint, _) => {
+                        values[slot].as_ref().map(Tensor::shallow_clone).ok_or(LowerError::Unchecked)?
+                    }
+                    (_, OutputKind::Embeddings) => pairs.value(slot, tower)?.shallow_clone(),
+                    _ => pairs.gather(slot, tower, &o.name)?,
+                };
+                tensors.push(t);
+            }
+            outputs.push(tensors);
+        }
+        Ok(outputs)
+    }
+
+    /// A split layer on a batch of pairs: from the towers' shares; or, when the batch is too
+    /// small for the split to pay, whole on the concatenation of the tower values.
+    fn projected(
+        &self,
+        step: &Step,
+        whole: &[(usize, Tower)],
+        pairs: &Pairs,
+        train: bool,
+    ) -> Result<Tensor, LowerError> {
+        let torch = |error| LowerError::Torch { node: step.node.clone(), error };
+        let split = self.split_input(step).map_err(torch)?;
+        if self.split == Split::Always || pairs.len() >= split.min_pairs() {
+            let mut parts: Vec<ProjectedPart> = Vec::with_capacity(step.inputs.len());
+            for (&slot, &tower) in step.inputs.iter().zip(&step.input_towers) {
+                parts.push((pairs.value(slot, tower)?, pairs.rows(tower)));
+            }
+            return split.forward_projected(&parts, train).map_err(torch);
+        }
+        let mut gathered = Vec::with_capacity(whole.len());
+        for &(slot, tower) in whole {
+            gathered.push(pairs.gather(slot, tower, &step.node)?);
+        }
+        let joined = Tensor::f_cat(&gathered, -1).map_err(torch)?;
+        self.layers[step.layer].forward(&[&joined], train).map_err(torch)
+    }
+}
