@@ -44,11 +44,17 @@ struct Expected {
     frames: usize,
     rgb: String,
     audio: String,
+    rgb_sha256: String,
+    audio_sha256: String,
 }
 
 fn expected() -> Vec<Expected> {
     let text = std::fs::read_to_string(fixture("expected.json")).expect("tests/fixtures/yt8m/expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    index::hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes))
 }
 
 fn npy(rel: &str) -> (Vec<u8>, [usize; 2]) {
@@ -70,6 +76,8 @@ fn tensorflow_shards_read_byte_identical() {
         let (audio, audio_shape) = npy(&e.audio);
         assert_eq!((rgb_shape, audio_shape), ([e.frames, 1024], [e.frames, 128]));
         assert!(r.rgb == rgb && r.audio == audio, "record {} of {} differs from TensorFlow's bytes", e.index, e.shard);
+        // The hashes the script wrote from its own arrays: the .npy files are those bytes too.
+        assert_eq!((sha256(&r.rgb), sha256(&r.audio)), (e.rgb_sha256.clone(), e.audio_sha256.clone()), "{}", e.id);
     }
     // Ids may start with '-' and contain '_'.
     assert!(records.iter().any(|e| e.id.starts_with('-') && e.id.contains('_')));
@@ -497,7 +505,8 @@ fn skipped_records_are_counted_in_the_manifest() {
         std::fs::copy(fixture(from), dir.join("shards").join(to)).unwrap();
     }
     std::fs::copy(fixture("ref-00001.tfrecord"), dir.join("test.tfrecord")).unwrap();
-    std::fs::write(dir.join("data.yaml"), "source: yt8m\npath: shards\ntest_shards: test.tfrecord\ncrop: center\n").unwrap();
+    std::fs::write(dir.join("data.yaml"), "source: yt8m\npath: shards\ntest_shards: test.tfrecord\ncrop: center\n")
+        .unwrap();
     let model = "
 inputs: {video: [4, 1024], audio: [4, 128]}
 nodes:
