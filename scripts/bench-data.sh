@@ -45,6 +45,6 @@ python3 - "$dir/runs/bench/profile.json" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1]))
 ms, share = p["ms_per_batch"], p["share"]
-print("per batch: " + ", ".join(f"{k} {ms[k]:.1f} ms ({100 * share[k]:.1f}%)" for k in ms))
+print("per batch: " + ", ".join(f"{k} {ms[k]:.1f} ms ({100 * share[k]:.1f}%)" for k in ("data", "forward", "backward", "step")))
 PY
 echo "== done (load $(load))"
