@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 use prost::Message;
 use prost::bytes::Bytes;
 
-/// `tf.train.BytesList`. Decoded from a [`Bytes`] buffer, its values are slices of that
-/// buffer: a record's hundreds of frames cost no allocation each.
+/// `tf.train.BytesList`. Decoded from a [`Bytes`] buffer (as [`decode`] is when reading
+/// clips), its values are slices of that buffer: a record's hundreds of frames cost no
+/// allocation and no copy each. From a plain `&[u8]`, each value is copied.
 #[derive(Clone, PartialEq, Message)]
 pub struct BytesList {
     #[prost(bytes = "bytes", repeated, tag = "1")]
@@ -123,7 +124,10 @@ impl Record {
 /// Decodes and checks a record: an `id`, the `rgb` and `audio` lists with the same number
 /// (at least one) of frames, every frame one byte string and every frame of a stream of one
 /// width. The error says what was expected and found; the caller names the shard and record.
-pub fn decode(payload: &[u8]) -> Result<Record, String> {
+///
+/// `payload` is any buffer; a [`Bytes`] (e.g. `Bytes::from(vec)`, no copy) is decoded
+/// without an allocation and a copy per frame, which a `&[u8]` costs.
+pub fn decode(payload: impl prost::bytes::Buf) -> Result<Record, String> {
     let example = SequenceExample::decode(payload).map_err(|e| format!("not a tf.train.SequenceExample ({e})"))?;
     let context = example.context.unwrap_or_default();
     let id = single_bytes(&context, ID)?.ok_or("no context feature `id` (expected the video id as bytes)")?;
@@ -216,17 +220,17 @@ mod tests {
         let rgb: Vec<u8> = (0..3 * 4).map(|v| v as u8).collect();
         let audio: Vec<u8> = (0..3 * 2).map(|v| 200 + v as u8).collect();
         let bytes = encode("-a_B9", None, &rgb, 4, &audio, 2);
-        let r = decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let r = decode(&bytes[..]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((r.id.as_str(), r.frames, r.rgb_width, r.audio_width), ("-a_B9", 3, 4, 2));
         assert_eq!((&r.rgb, &r.audio), (&rgb, &audio));
         assert_eq!(r.audio_id(), "-a_B9");
-        let r = decode(&encode("v", Some("a"), &rgb, 4, &audio, 2)).unwrap_or_else(|e| panic!("{e}"));
+        let r = decode(&encode("v", Some("a"), &rgb, 4, &audio, 2)[..]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.audio_id(), "a");
     }
 
     #[test]
     fn malformed_records_say_what_is_wrong() {
-        let err = |example: SequenceExample| decode(&example.encode_to_vec()).err().unwrap_or_default();
+        let err = |example: SequenceExample| decode(&example.encode_to_vec()[..]).err().unwrap_or_default();
         let good = SequenceExample::decode(&encode("x", None, &[1; 8], 4, &[2; 4], 2)[..]).unwrap_or_default();
         let mut no_audio = good.clone();
         no_audio.feature_lists.as_mut().map(|l| l.feature_list.remove(AUDIO));
@@ -245,6 +249,6 @@ mod tests {
             l.feature.pop();
         }
         assert!(err(uneven).contains("`rgb` has 2 frames but `audio` has 1"));
-        assert!(decode(b"\xff\xff\xff").is_err_and(|e| e.contains("not a tf.train.SequenceExample")));
+        assert!(decode(&b"\xff\xff\xff"[..]).is_err_and(|e| e.contains("not a tf.train.SequenceExample")));
     }
 }
