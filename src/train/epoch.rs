@@ -258,12 +258,13 @@ impl<'a> Session<'a> {
         let todo = &batches[skip.min(count)..count];
         let data: &TrainingData = self.data;
         let pass = Pass::Train { seed, epoch: epoch as u64 };
-        let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 0 };
+        let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 1 };
+        let device = self.model.device();
         prefetch(
             todo.len(),
             workers,
             PREFETCH_DEPTH,
-            |j| data.train.gather(todo[j], pass),
+            |j| Batch::load(&data.train, todo[j], pass, device),
             |jobs| {
                 for j in 0..todo.len() {
                     let b = skip + j;
@@ -281,14 +282,13 @@ impl<'a> Session<'a> {
     }
 
     /// One optimiser step on a batch of clips (already read).
-    fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Clips) -> Result<(), TrainError> {
+    fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Batch) -> Result<(), TrainError> {
         let seed = self.cfg.seed;
         // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
         let stream = mix(seed, epoch as u64, b as u64);
         tch::manual_seed((stream >> 1) as i64);
-        let (audio_rows, labels) = pairs(clips.len(), &mut ChaCha8Rng::seed_from_u64(stream));
-        let rows: Vec<usize> = (0..clips.len()).collect();
-        let loss = pair_loss(&self.model, clips, &rows, &audio_rows, &labels, self.cfg, &mut self.profile)?;
+        let (audio_rows, labels) = pairs(clips.len, &mut ChaCha8Rng::seed_from_u64(stream));
+        let loss = pair_loss(&self.model, clips, &audio_rows, &labels, self.cfg, &mut self.profile)?;
         let value = loss.f_double_value(&[])?;
         self.profile.mark(Phase::Forward);
         if !value.is_finite() {
@@ -318,8 +318,29 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Threads that read and decode a streamed split's next batches.
+/// Threads that read and decode a streamed split's next batches (an in-memory split has
+/// one, which only dequantizes).
 const PREFETCH_WORKERS: usize = 2;
+
+/// A training batch as the model takes it: the clips' video and audio, dequantized, as
+/// `[clips, steps, dim]` tensors on the model's device. Made on the prefetch threads, so
+/// the training thread neither reads, decodes nor dequantizes (`--profile`'s data phase is
+/// only the wait for a batch that is not ready yet).
+struct Batch {
+    video: Tensor,
+    audio: Tensor,
+    len: usize,
+}
+
+impl Batch {
+    fn load(split: &Split, rows: &[usize], pass: Pass, device: tch::Device) -> Result<Batch, TrainError> {
+        let clips = split.gather(rows, pass)?;
+        let all: Vec<usize> = (0..clips.len()).collect();
+        let video = feed::gather(&clips.video, clips.steps, clips.video_dim, &all, device)?;
+        let audio = feed::gather(&clips.audio, clips.steps, clips.audio_dim, &all, device)?;
+        Ok(Batch { video, audio, len: clips.len() })
+    }
+}
 /// How many batches they may read ahead of training.
 const PREFETCH_DEPTH: usize = 4;
 
@@ -364,20 +385,18 @@ pub fn pairs(b: usize, rng: &mut ChaCha8Rng) -> (Vec<i64>, Vec<f32>) {
 /// kind or `train.loss` names). Each clip's towers run once; the joint part runs per pair.
 fn pair_loss(
     model: &Model,
-    clips: &Clips,
-    batch: &[usize],
+    batch: &Batch,
     audio_rows: &[i64],
     labels: &[f32],
     cfg: &TrainConfig,
     profile: &mut Profiler,
 ) -> Result<Tensor, TrainError> {
     let device = model.device();
-    let b = batch.len() as i64;
-    let video = feed::gather(&clips.video, clips.steps, clips.video_dim, batch, device)?;
-    let audio = feed::gather(&clips.audio, clips.steps, clips.audio_dim, batch, device)?;
+    let b = batch.len as i64;
+    let (video, audio) = (&batch.video, &batch.audio);
     let video_rows = Tensor::f_arange(2 * b, (tch::Kind::Int64, device))?.f_remainder(b)?;
     let audio_rows = Tensor::f_from_slice(audio_rows)?.f_to(device)?;
-    let pairs = PairBatch { video: &video, audio: &audio, video_rows: &video_rows, audio_rows: &audio_rows };
+    let pairs = PairBatch { video, audio, video_rows: &video_rows, audio_rows: &audio_rows };
     profile.mark(Phase::Data);
     let outputs = model.forward(&pairs, true)?;
     let target = Tensor::f_from_slice(labels)?.f_to(device)?;
