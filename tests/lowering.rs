@@ -168,3 +168,36 @@ fn a_shared_instance_is_the_owner_called_again() {
     let gap = model.forward(&batch, false).unwrap().remove(0).remove(0);
     assert!(gap.min().double_value(&[]) > 1e-4, "different clips are apart: {gap}");
 }
+
+/// Many clips in evaluation run through their tower in slices: the encoding is that of
+/// encoding them a few at a time.
+#[test]
+fn many_clips_are_encoded_in_slices_with_the_same_result() {
+    let _rng = crate::torch_rng_lock();
+    let _guard = tch::no_grad_guard();
+    for text in [MODEL, TOWERS] {
+        let compiled = crate::training::compile_text(text);
+        tch::manual_seed(9);
+        let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+        let video = Tensor::randn([150, 10, 6], (Kind::Float, Device::Cpu));
+        let audio = Tensor::randn([150, 10, 3], (Kind::Float, Device::Cpu));
+        let encode = |tower, clips: &Tensor| model.encode(tower, clips, false).unwrap();
+        let in_parts = |tower, clips: &Tensor| {
+            let parts: Vec<_> = (0..3).map(|k| encode(tower, &clips.narrow(0, k * 50, 50))).collect();
+            avc::lower::Encoded::cat(&parts).unwrap()
+        };
+        let (video_tower, audio_tower) = (avc::check::Tower::Video, avc::check::Tower::Audio);
+        let whole = (encode(video_tower, &video), encode(audio_tower, &audio));
+        let parts = (in_parts(video_tower, &video), in_parts(audio_tower, &audio));
+        assert_eq!(whole.0.clips, 150);
+        let rows = Tensor::arange(150, (Kind::Int64, Device::Cpu));
+        let back = rows.flip([0]);
+        let a = model.score_pairs(&whole.0, &whole.1, &rows, &back, false).unwrap();
+        let b = model.score_pairs(&parts.0, &parts.1, &rows, &back, false).unwrap();
+        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert_eq!(x.size(), y.size());
+            let diff = (x - y).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "encodings differ by {diff}");
+        }
+    }
+}

@@ -53,6 +53,12 @@ pub struct OutputBinding {
     towers: Vec<Tower>,
 }
 
+/// Clips a tower runs at once in evaluation. A slice's intermediates stay in the caches
+/// and reuse the allocator's buffers, where a chunk of 1,024 clips (the engine's under its
+/// default budget) makes every layer stream fresh buffers of hundreds of megabytes: towers
+/// of `two_tower` measured about 30% faster on 10,000 clips in chunks of a few dozen.
+const ENCODE_SLICE: i64 = 64;
+
 /// A lowered, runnable model.
 pub struct Model {
     pub vs: nn::VarStore,
@@ -252,8 +258,23 @@ impl Model {
     }
 
     /// Runs one modality's tower (`Tower::Video` or `Tower::Audio`) on `[N, ...]` clips of
-    /// that stream and keeps what the joint part and the outputs read.
+    /// that stream and keeps what the joint part and the outputs read. In evaluation, many
+    /// clips run [`ENCODE_SLICE`] at a time (the results do not depend on the batch there).
     pub fn encode(&self, tower: Tower, clips: &Tensor, train: bool) -> Result<Encoded, LowerError> {
+        let n = clips.size().first().copied().unwrap_or(0);
+        if train || n <= ENCODE_SLICE {
+            return self.encode_slice(tower, clips, train);
+        }
+        let torch = |error| LowerError::Torch { node: format!("{} clips", tower.label()), error };
+        let mut parts = Vec::new();
+        for start in (0..n).step_by(ENCODE_SLICE as usize) {
+            let slice = clips.f_narrow(0, start, ENCODE_SLICE.min(n - start)).map_err(torch)?;
+            parts.push(self.encode_slice(tower, &slice, train)?);
+        }
+        Encoded::cat(&parts).map_err(torch)
+    }
+
+    fn encode_slice(&self, tower: Tower, clips: &Tensor, train: bool) -> Result<Encoded, LowerError> {
         let stream = if tower == Tower::Audio { "audio" } else { "video" };
         let mut values: Vec<Option<Tensor>> = (0..self.slots).map(|_| None).collect();
         for input in self.inputs.iter().filter(|i| i.stream == stream) {
