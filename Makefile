@@ -40,6 +40,6 @@ yt8m-fixtures:
 
 # docs/performance.md's data-at-scale figures: a 5 GB TFRecord set generated under /tmp,
 # read cold and warm, and `final` trained on it for 300 steps with its peak RSS and the data
-# share of a step (about 15 minutes on 2 cores; the set is deleted afterwards).
+# share of a step (5-10 minutes on 2 cores, with 5.4 GB free under /tmp; deleted afterwards).
 bench-data: build
 	scripts/bench-data.sh $(BENCH_ARGS)
