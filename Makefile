@@ -13,8 +13,9 @@ build: setup
 train: build
 	target/release/avc train architectures/final.yaml
 
+# Both crates: the language's tests (crates/avc-lang, no libtorch needed) and the torch side's.
 test: setup
-	cargo test --release
+	cargo test --release --workspace
 
 # docs/results.md's table: every architecture, 8 epochs, seeds 1-5 (about an hour on 2 cores).
 results: build

@@ -1,14 +1,13 @@
-//! `avc`: the command line. Thin by design: it parses arguments, calls the library and
-//! renders results; exit codes are 0 (ok), 1 (the model or data has errors), 2 (usage or
-//! I/O errors), 130 (stopped by Ctrl-C after saving a checkpoint).
+//! `avc-torch`: the whole command line, linked with libtorch. Users type `avc` (src/bin/avc.rs),
+//! which runs the language commands (check, fmt, graph, ops, lsp: `avc_lang::cli`) itself and
+//! becomes this program for the others. Thin by design: it parses arguments, calls the
+//! library and renders results; exit codes are 0 (ok), 1 (the model or data has errors), 2
+//! (usage or I/O errors), 130 (stopped by Ctrl-C after saving a checkpoint).
 
-use avc::compile::{self, Compiled, Failed};
 use avc::device::DeviceChoice;
-use avc::diag::{self, Diagnostic};
-use avc::source::SourceFile;
 use avc::train::{self, DataSource, TrainConfig, TrainOptions};
-use clap::{Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
+use avc_lang::cli::{LangCommand, MessageFormat, color, compile_or_report, fail_io};
+use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,22 +22,14 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum MessageFormat {
-    Human,
-    Json,
-}
-
 mod cli;
 
+/// The language commands come first in `--help`, as `check` did before they moved to
+/// `avc_lang::cli`.
 #[derive(Subcommand)]
 enum Command {
-    /// Parse and shape-check an architecture; print its summary table or its errors.
-    Check {
-        file: PathBuf,
-        #[arg(long, value_enum, default_value = "human")]
-        message_format: MessageFormat,
-    },
+    #[command(flatten)]
+    Lang(LangCommand),
     /// Train an architecture on the embedded default data or on a course-layout directory.
     Train {
         /// The architecture file (not needed with --resume).
@@ -92,26 +83,6 @@ enum Command {
         #[command(subcommand)]
         command: cli::data::DataCommand,
     },
-    /// Draw the graph: SVG (written by avc itself), DOT or Mermaid.
-    Graph {
-        file: PathBuf,
-        /// Output file; its extension picks the format (.svg, .dot, .mmd). Default: <name>.svg here.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// svg, dot or mermaid (overrides the extension).
-        #[arg(long)]
-        format: Option<String>,
-    },
-    /// Print an architecture in the YAML or the DSL language (comments kept where possible).
-    Fmt {
-        file: PathBuf,
-        /// The language to print: dsl or yaml (default: the file's own).
-        #[arg(long)]
-        to: Option<String>,
-        /// Write the result to this file instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
     /// Write a run's trained weights for PyTorch: safetensors with `state_dict` names
     /// (docs/export.md).
     Export {
@@ -129,15 +100,6 @@ enum Command {
         /// How many test clips the sample holds.
         #[arg(long, default_value_t = 8)]
         sample_clips: usize,
-    },
-    /// A language server for editors (LSP over standard input and output): diagnostics,
-    /// hover with shapes and costs, go to definition, completion, outline. docs/editors.md.
-    Lsp,
-    /// List the ops, their parameters and shape rules.
-    Ops {
-        /// Print the Markdown reference embedded in docs/language.md.
-        #[arg(long)]
-        markdown: bool,
     },
     /// Print the libtorch version, CUDA availability, GPU count and thread count.
     Doctor,
@@ -201,7 +163,7 @@ impl SourceArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { file, message_format } => check(&file, message_format),
+        Command::Lang(command) => command.run(),
         Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, init, profile } => {
             let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
             match (device, resume, file, source.data_source()) {
@@ -230,83 +192,24 @@ fn main() -> ExitCode {
         Command::Sweep(args) => cli::sweep::sweep_cmd(*args),
         Command::Eval(args) => cli::eval::eval_cmd(args),
         Command::Retrieve(args) => cli::eval::retrieve_cmd(args),
-        Command::Runs { dir } => match train::runs::list(&dir) {
+        Command::Runs { dir } => match train::run::runs::list(&dir) {
             Ok(rows) => {
-                print!("{}", train::runs::render(&rows));
+                print!("{}", train::run::runs::render(&rows));
                 Ok(())
             }
             Err(e) => Err(fail_io(format!("{}: {e}", dir.display()))),
         },
         Command::Data { command } => cli::data::run(command),
-        Command::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
-        Command::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
         Command::Export { run, output, checkpoint, sample, sample_clips } => {
             let out = output.unwrap_or_else(|| run.join("model.safetensors"));
             export_cmd(&run, &checkpoint, &out, sample.as_deref().map(|p| (p, sample_clips)))
         }
-        Command::Ops { markdown } => {
-            let text = if markdown { avc::ops::docs::reference_markdown() } else { avc::ops::docs::reference_text() };
-            print!("{text}");
-            Ok(())
-        }
         Command::Doctor => doctor(),
-        Command::Lsp => avc::lsp::server::run_stdio().map_err(fail_io),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => ExitCode::from(code),
     }
-}
-
-/// Prints a usage or I/O error and returns exit code 2.
-fn fail_io(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
-    2
-}
-
-fn color() -> bool {
-    std::io::stderr().is_terminal()
-}
-
-fn print_diagnostics(diags: &[Diagnostic], src: &SourceFile, format: MessageFormat) {
-    match format {
-        MessageFormat::Human => eprint!("{}", diag::render_all(diags, src, color())),
-        MessageFormat::Json => {
-            for d in diags {
-                println!("{}", d.to_json(src));
-            }
-        }
-    }
-}
-
-/// Compiles a file, printing diagnostics; Err carries the exit code.
-fn compile_or_report(file: &Path, format: MessageFormat) -> Result<Compiled, u8> {
-    match compile::compile_file(file) {
-        Err(e) => Err(fail_io(e)),
-        Ok(Err(failed)) => {
-            report_failure(&failed, format);
-            Err(1)
-        }
-        Ok(Ok(c)) => {
-            print_diagnostics(&c.checked.diagnostics(), &c.graph.source, format);
-            Ok(c)
-        }
-    }
-}
-
-fn report_failure(failed: &Failed, format: MessageFormat) {
-    if let (Some((graph, checked)), MessageFormat::Human) = (&failed.partial, format) {
-        println!("{}", avc::check::render_table(graph, checked));
-    }
-    print_diagnostics(&failed.diagnostics, &failed.source, format);
-}
-
-fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
-    let c = compile_or_report(file, format)?;
-    if format == MessageFormat::Human {
-        print!("{}", avc::check::render_table(&c.graph, &c.checked));
-    }
-    Ok(())
 }
 
 fn export_cmd(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)>) -> Result<(), u8> {
@@ -385,48 +288,6 @@ fn finish(result: Result<train::RunReport, train::TrainError>) -> Result<(), u8>
         report.best_test.mrr,
     );
     Ok(())
-}
-
-fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {
-    use avc::graph::PictureFormat;
-    let format = match (format, &output) {
-        (Some(f), _) => f.parse::<PictureFormat>().map_err(fail_io)?,
-        (None, Some(path)) => PictureFormat::from_path(path).unwrap_or(PictureFormat::Svg),
-        (None, None) => PictureFormat::Svg,
-    };
-    let stem = file.file_stem().map_or_else(|| PathBuf::from("graph"), PathBuf::from);
-    let output = output.unwrap_or_else(|| stem.with_extension(format.extension()));
-    let compiled = compile_or_report(file, MessageFormat::Human)?;
-    let text = avc::graph::render(&compiled.graph, &compiled.checked, format);
-    std::fs::write(&output, text).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
-    println!("wrote {}", output.display());
-    Ok(())
-}
-
-fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>) -> Result<(), u8> {
-    let to = match to {
-        None => avc::front::format_of(file),
-        Some("dsl" | "avc") => avc::front::Format::Dsl,
-        Some("yaml" | "yml") => avc::front::Format::Yaml,
-        Some(other) => return Err(fail_io(format!("--to {other}: expected dsl or yaml"))),
-    };
-    let source = compile::read_source(file).map_err(fail_io)?;
-    let module = avc::front::parse(&source).map_err(|errs| {
-        let diags: Vec<Diagnostic> = errs.iter().map(|e| e.to_diagnostic()).collect();
-        print_diagnostics(&diags, &source, MessageFormat::Human);
-        1
-    })?;
-    let formatted = avc::fmt::format(&module, to);
-    for note in &formatted.moved_comments {
-        eprintln!("note: {note}");
-    }
-    match output {
-        Some(path) => std::fs::write(path, &formatted.text).map_err(|e| fail_io(format!("{}: {e}", path.display()))),
-        None => {
-            print!("{}", formatted.text);
-            Ok(())
-        }
-    }
 }
 
 fn doctor() -> Result<(), u8> {

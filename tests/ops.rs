@@ -2,7 +2,7 @@
 //! real output shape is compared with the inferred one, for concrete and symbolic sizes.
 
 use avc::ast::{Ident, Value, ValueKind};
-use avc::ops::{self, ArgReader, Op, ResolvedArg};
+use avc::ops::{self, ArgReader, LowerOp, Op, ResolvedArg};
 use avc::shape::{Dim, Shape};
 use avc::source::Span;
 use tch::{Device, Kind, Tensor, nn};

@@ -3,7 +3,9 @@
 //! its first run, then in the middle of its second) and continued gives the same tables.
 
 use avc::train::DataSource;
-use avc::train::sweep::{SweepEnding, SweepLimits, SweepOptions, resume_sweep, sweep};
+use avc::train::sweep::{
+    SweepEnding, SweepEvent, SweepLimits, SweepObserver, SweepOptions, resume_sweep_observed, sweep,
+};
 use avc::train::sweep_grid::Grid;
 use avc::train::sweep_plot::SWEEP_SIZE;
 use avc::train::sweep_table::RunStatus;
@@ -111,6 +113,15 @@ fn check_outputs(dir: &Path) {
     assert_eq!(png_size(&dir.join("sweep.png")), SWEEP_SIZE);
 }
 
+/// Keeps a sweep's events.
+struct Recorded(Vec<SweepEvent>);
+
+impl SweepObserver for Recorded {
+    fn event(&mut self, event: SweepEvent) {
+        self.0.push(event);
+    }
+}
+
 #[test]
 fn a_grid_sweep_tabulates_and_a_stopped_one_continues_to_the_same_tables() {
     let _rng = crate::torch_rng_lock();
@@ -138,8 +149,18 @@ fn a_grid_sweep_tabulates_and_a_stopped_one_continues_to_the_same_tables() {
     assert_eq!(second.rows[1].status, RunStatus::Interrupted);
     assert_eq!(second.rows[1].best.as_ref().map(|m| m.epoch), Some(1), "epoch 1 of the stopped run is kept");
     // ...then resumed by directory: the stopped run resumes, the rest start.
-    let third = resume_sweep(&second.dir, tch::Device::Cpu, false, SweepLimits::default()).unwrap();
+    let mut events = Recorded(Vec::new());
+    let third =
+        resume_sweep_observed(&second.dir, tch::Device::Cpu, false, SweepLimits::default(), &mut events).unwrap();
     assert_eq!((third.ending, third.trained), (SweepEnding::Completed, 7));
+    // The caller hears of every run: the first skipped, the second resumed, each finished.
+    let events = events.0;
+    assert!(matches!(&events[0], SweepEvent::Skipped { index: 0, total: 8, .. }), "{events:?}");
+    assert!(matches!(&events[1], SweepEvent::Started { index: 1, resuming: true, .. }), "{events:?}");
+    let finished = events.iter().filter(|e| matches!(e, SweepEvent::Finished { .. })).count();
+    let started = events.iter().filter(|e| matches!(e, SweepEvent::Started { resuming: false, .. })).count();
+    assert_eq!((finished, started), (7, 6), "{events:?}");
+    assert_eq!(events[1].to_string(), format!("[2/8] {}: resuming from its last checkpoint", third.rows[1].name));
     check_outputs(&third.dir);
     for table in ["results.csv", "summary.csv"] {
         assert_eq!(read(&third.dir.join(table)), read(&whole.dir.join(table)), "{table} differs");

@@ -5,12 +5,15 @@
 use crate::{MessageFormat, SourceArgs, compile_or_report, fail_io};
 use avc::device::DeviceChoice;
 use avc::train::Ending;
-use avc::train::sweep::{self, SweepEnding, SweepError, SweepLimits, SweepOptions, SweepReport};
-use avc::train::sweep_grid::Grid;
-use avc::train::sweep_plan::{self, Engine, PlanOptions, TaskResources};
-use avc::train::sweep_status;
-use avc::train::sweep_table::RunStatus;
-use avc::train::sweep_task::{self, TaskOptions, TaskResult};
+use avc::train::interrupt;
+use avc::train::sweep::grid::Grid;
+use avc::train::sweep::plan::{self, Engine, PlanOptions, TaskResources};
+use avc::train::sweep::status;
+use avc::train::sweep::table::RunStatus;
+use avc::train::sweep::task::{self, TaskOptions, TaskResult};
+use avc::train::sweep::{
+    self, SweepEnding, SweepError, SweepEvent, SweepLimits, SweepObserver, SweepOptions, SweepReport,
+};
 use std::path::{Path, PathBuf};
 
 /// Everything after `avc sweep`.
@@ -128,7 +131,10 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
     let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
     let limits = SweepLimits { max_runs, stop_at: None };
     match (resume, file) {
-        (Some(dir), _) => finish(sweep::resume_sweep(&dir, device, !quiet, limits), quiet),
+        (Some(dir), _) => {
+            interrupt::install();
+            finish(sweep::resume_sweep_observed(&dir, device, !quiet, limits, &mut Lines { quiet }), quiet)
+        }
         (None, Some(file)) => {
             let opts = SweepOptions {
                 device,
@@ -168,7 +174,24 @@ fn run_cmd(file: &Path, sets: &[String], seeds: &str, opts: &SweepOptions, quiet
         let runs = grid.runs().len();
         println!("sweeping {} over {runs} run{}", file.display(), if runs == 1 { "" } else { "s" });
     }
-    finish(sweep::sweep(&compiled, &grid, opts), quiet)
+    interrupt::install();
+    finish(sweep::sweep_observed(&compiled, &grid, opts, &mut Lines { quiet }), quiet)
+}
+
+/// Prints a sweep's events, one line each: progress on standard output (not with `-q`),
+/// warnings on standard error.
+struct Lines {
+    quiet: bool,
+}
+
+impl SweepObserver for Lines {
+    fn event(&mut self, event: SweepEvent) {
+        match event {
+            SweepEvent::RunFailed { .. } | SweepEvent::NoPicture { .. } => eprintln!("{event}"),
+            _ if !self.quiet => println!("{event}"),
+            _ => {}
+        }
+    }
 }
 
 /// Reports how an in-process sweep call ended: where the tables are, or how to continue.
@@ -214,6 +237,7 @@ fn plan_cmd(
     let grid = Grid::parse(sets, seeds).map_err(fail_io)?;
     let avc = std::env::current_exe()
         .and_then(std::fs::canonicalize)
+        .map(|exe| avc_next_to(&exe))
         .map_err(|e| fail_io(format!("cannot find this avc binary's path for the scripts: {e}")))?;
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let opts = PlanOptions {
@@ -236,7 +260,7 @@ fn plan_cmd(
         jobs: plan.jobs,
         template: plan.template,
     };
-    let written = sweep_plan::plan(&compiled, &grid, &opts).map_err(sweep_error)?;
+    let written = plan::plan(&compiled, &grid, &opts).map_err(sweep_error)?;
     let dir = written.dir.display();
     let (what, how) = match engine {
         Engine::Slurm => ("a Slurm array job", "submit"),
@@ -254,8 +278,7 @@ fn plan_cmd(
 
 /// One task of a planned sweep: prints what it does (the scheduler keeps it as the task's log).
 fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
-    let run =
-        sweep::read_record(dir).and_then(|record| sweep_task::run_name(&record, dir, index)).map_err(sweep_error)?;
+    let run = sweep::read_record(dir).and_then(|record| task::run_name(&record, dir, index)).map_err(sweep_error)?;
     let job = avc::device::slurm_job().map(|j| format!(", slurm job {j}")).unwrap_or_default();
     println!(
         "task {index} of {}: {run} (on {}, pid {}{job})",
@@ -263,8 +286,9 @@ fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
         avc::device::host_name(),
         std::process::id()
     );
-    let report =
-        sweep_task::run_task(dir, index, TaskOptions { verbose: !quiet, stop_at: None }).map_err(sweep_error)?;
+    // Installed first so a SIGTERM during the data load is already a clean stop.
+    interrupt::install();
+    let report = task::run_task(dir, index, TaskOptions { verbose: !quiet, stop_at: None }).map_err(sweep_error)?;
     match report.result {
         TaskResult::AlreadyDone => {
             println!("{run}: finished before; nothing to do");
@@ -288,9 +312,9 @@ fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
 }
 
 fn status_cmd(dir: &Path, collect: bool) -> Result<(), u8> {
-    let status = if collect { sweep_status::collect(dir) } else { sweep_status::status(dir) };
+    let status = if collect { status::collect(dir) } else { status::status(dir) };
     let status = status.map_err(sweep_error)?;
-    print!("{}", sweep_status::render(&status));
+    print!("{}", status::render(&status));
     if collect {
         let done = status.rows.iter().filter(|r| r.status == RunStatus::Done).count();
         let picture = if dir.join("sweep.png").is_file() { " and sweep.png" } else { "" };
@@ -301,6 +325,13 @@ fn status_cmd(dir: &Path, collect: bool) -> Result<(), u8> {
         );
     }
     Ok(())
+}
+
+/// The `avc` that users type, beside this `avc-torch` (it hands the scripts' commands to this
+/// program); this program itself where there is none.
+fn avc_next_to(exe: &Path) -> PathBuf {
+    let light = exe.with_file_name(format!("avc{}", std::env::consts::EXE_SUFFIX));
+    if light.is_file() { light } else { exe.to_path_buf() }
 }
 
 /// The command line as typed (arguments with spaces quoted), for the sweep's record.

@@ -3,7 +3,7 @@
 
 use super::apply::Evaluation;
 use super::protocol::Direction;
-use crate::train::curves::{FONT, house_style, register_font};
+use crate::train::report::curves::{FONT, house_style, register_font};
 use plotters::prelude::*;
 use std::path::Path;
 

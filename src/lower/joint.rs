@@ -1,11 +1,11 @@
 //! The joint part: the nodes that run once per (video, audio) pair, on rows gathered from
 //! two encodings where the towers meet.
 
+use super::ops::ProjectedPart;
 use super::plan::{Split, Step, StepKind};
 use super::{Encoded, LowerError, Model};
 use crate::ast::OutputKind;
 use crate::check::Tower;
-use crate::ops::ProjectedPart;
 use tch::Tensor;
 
 /// Pairs the joint part runs at once in evaluation; larger calls run in slices of this many

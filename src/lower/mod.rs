@@ -9,6 +9,7 @@
 
 pub mod feed;
 mod joint;
+pub mod ops;
 mod plan;
 
 pub use plan::Split;
@@ -16,8 +17,8 @@ pub use plan::Split;
 use crate::ast::OutputKind;
 use crate::check::{Checked, Tower};
 use crate::ir::{Graph, NodeKind};
-use crate::ops::{Layer, SplitInput};
 use crate::shape::{Dim, Shape};
+use ops::{Layer, LowerOp, SplitInput};
 use plan::{LoweredSite, Plan, Step, StepKind};
 use tch::{Device, Tensor, nn};
 

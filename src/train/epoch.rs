@@ -1,14 +1,14 @@
 //! The epoch loop: batches of pairs, the optimiser step, evaluation, checkpoints, and
 //! stopping (completion, early stopping, Ctrl-C, divergence).
 
-use super::checkpoint::{Checkpoint, TrainingState};
 use super::events::{Event, Observer};
 use super::loss;
 use super::optim::Optimizer;
 use super::profile::{Phase, Profiler};
-use super::rundir::{RunDir, RunDirError};
+use super::report::tensorboard::EventWriter;
+use super::run::checkpoint::{Checkpoint, TrainingState};
+use super::run::rundir::{RunDir, RunDirError};
 use super::schedule::Schedule;
-use super::tensorboard::EventWriter;
 use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions, interrupt};
 use crate::compile::Compiled;
 use crate::data::crop::Pass;
@@ -97,8 +97,9 @@ impl<'a> Session<'a> {
         let mut history = Vec::new();
         if let Some(dir) = from {
             let resume_err = |reason: String| TrainError::Resume { run: run.path.display().to_string(), reason };
-            super::weights::load_exact(&model.vs, &dir.join(super::checkpoint::WEIGHTS)).map_err(resume_err)?;
-            let saved = Checkpoint::read_tensors(&dir.join(super::checkpoint::OPTIMIZER))?;
+            super::run::weights::load_exact(&model.vs, &dir.join(super::run::checkpoint::WEIGHTS))
+                .map_err(resume_err)?;
+            let saved = Checkpoint::read_tensors(&dir.join(super::run::checkpoint::OPTIMIZER))?;
             optimizer.load_state(&saved).map_err(resume_err)?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();
@@ -220,14 +221,14 @@ impl<'a> Session<'a> {
     /// interrupted run has both.
     fn write_pictures(&mut self) -> Result<(), TrainError> {
         let curves = self.run.file("curves.png");
-        let picture = match super::curves::plot_curves(&self.history, &self.arch_name, &curves) {
+        let picture = match super::report::curves::plot_curves(&self.history, &self.arch_name, &curves) {
             Ok(()) => Some("curves.png"),
             Err(e) => {
                 self.observer.event(Event::Warning(&format!("could not draw {}: {e}", curves.display())));
                 None
             }
         };
-        let md = super::summary_md::summary_markdown(
+        let md = super::report::summary_md::summary_markdown(
             &self.arch_name,
             &self.table,
             &self.history,

@@ -13,9 +13,9 @@
 //! names, which `--resume` reads to freeze the same variables again before the optimiser
 //! state is restored.
 
-use super::checkpoint::{Checkpoint, WEIGHTS};
-use super::rundir::{RunDir, RunDirError};
-use super::weights::{self, LoadReport, selected};
+use super::run::checkpoint::{Checkpoint, WEIGHTS};
+use super::run::rundir::{RunDir, RunDirError};
+use super::run::weights::{self, LoadReport, selected};
 use super::{TrainError, TrainOptions};
 use crate::diag::did_you_mean;
 use serde::{Deserialize, Serialize};

@@ -7,33 +7,33 @@
 //!
 //! Every random draw is derived from the seed and the (epoch, batch) position, so a run
 //! interrupted anywhere and resumed gives the same numbers as one that never stopped.
+//!
+//! This module is the loop (`epoch`, with `loss`, `optim`, `schedule`, `events`); what it
+//! reads and writes is cut by stage: [`run`] (run directories, checkpoints, the manifest,
+//! weights and partial loading, the list of runs), [`report`] (the epoch lines, curves,
+//! summary.md, TensorBoard files) and [`sweep`] (grids of runs, here or on Slurm / GNU
+//! parallel).
 
-pub mod checkpoint;
 pub mod config;
-pub mod curves;
 mod epoch;
 pub mod events;
 pub mod init;
 pub mod interrupt;
 pub mod loss;
-mod manifest;
 pub mod optim;
 pub mod profile;
-mod report;
-pub mod rundir;
-pub mod runs;
+pub mod report;
+pub mod run;
 pub mod schedule;
-pub mod summary_md;
 pub mod sweep;
-pub mod sweep_grid;
-pub mod sweep_plan;
-pub mod sweep_plot;
-pub mod sweep_slurm;
-pub mod sweep_status;
-pub mod sweep_table;
-pub mod sweep_task;
-pub mod tensorboard;
-pub mod weights;
+
+// The paths these modules had before the harness was cut by stage (tests name them).
+pub use report::{curves, summary_md, tensorboard};
+pub use run::{checkpoint, rundir, runs, weights};
+pub use sweep::{
+    grid as sweep_grid, plan as sweep_plan, plot as sweep_plot, slurm as sweep_slurm, status as sweep_status,
+    table as sweep_table, task as sweep_task,
+};
 
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};
@@ -44,8 +44,8 @@ use crate::data::{self, DataError, TrainingData};
 use crate::eval::Ranking;
 use crate::lower::LowerError;
 use crate::shape::Dim;
-use checkpoint::CheckpointError;
-use rundir::RunDirError;
+use run::checkpoint::CheckpointError;
+use run::rundir::RunDirError;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -231,7 +231,7 @@ pub fn train_observed(
     let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
     let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
-    manifest::write(&run, compiled, data, cfg, opts, &resources)?;
+    run::manifest::write(&run, compiled, data, cfg, opts, &resources)?;
     let path = run.path.clone();
     match epoch::Session::start(compiled, data, cfg, opts, run, None, observer) {
         Ok(session) => session.run(),
@@ -294,7 +294,7 @@ pub fn resume_with(
     loss::check(&compiled.graph, &cfg.loss, &overrides)?;
     let data = load_data(&compiled, &recorded.data_source)?;
     check_data(&compiled, &data)?;
-    manifest::check_same_data(run_dir, &data).map_err(bad)?;
+    run::manifest::check_same_data(run_dir, &data).map_err(bad)?;
     let opts = TrainOptions {
         device,
         runs_dir: run_dir.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -310,6 +310,6 @@ pub fn resume_with(
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;
-    manifest::record_resume(&run, &resources)?;
+    run::manifest::record_resume(&run, &resources)?;
     epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from), observer)?.run()
 }

@@ -95,6 +95,8 @@ class DualCnn(nn.Module):
         self.aimg_linear = nn.Linear(128, h)
         self.a1, self.a2, self.a3 = ConvBlock(1, 8, 2), ConvBlock(8, 16, 2), ConvBlock(16, 16, 4)
         self.avec = nn.Linear(16 * 7 * 4, h)
+        self.vnorm = nn.BatchNorm1d(h, affine=False)
+        self.anorm = nn.BatchNorm1d(h, affine=False)
         self.fc1 = nn.Linear(2 * h, h)
         self.drop = nn.Dropout(0.5)
         self.head = nn.Linear(h, 1)
@@ -102,7 +104,8 @@ class DualCnn(nn.Module):
     def forward(self, video, audio):
         v = self.vvec(self.v3(self.v2(self.v1(self.vimg_linear(video).unsqueeze(1)))).flatten(1))
         a = self.avec(self.a3(self.a2(self.a1(self.aimg_linear(audio).unsqueeze(1)))).flatten(1))
-        return self.head(self.drop(F.relu(self.fc1(torch.cat([v, a], dim=-1)))))
+        joint = torch.cat([self.vnorm(v), self.anorm(a)], dim=-1)
+        return self.head(self.drop(F.relu(self.fc1(joint))))
 
 
 class TaLstmMetric(nn.Module):

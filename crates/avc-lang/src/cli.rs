@@ -1,0 +1,224 @@
+//! The command line of the language tools: `check`, `fmt`, `graph`, `ops` and `lsp`, their
+//! flags and their output, shared by every binary that offers them (the light `avc`, the
+//! libtorch-linked `avc-torch` and the stand-alone `avc-lang`), so all three behave alike.
+//! Exit codes: 0 ok, 1 the model has errors, 2 usage or I/O errors.
+
+use crate::compile::{self, Compiled, Failed};
+use crate::diag::{self, Diagnostic};
+use crate::source::SourceFile;
+use clap::{Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// The subcommands that need no libtorch; [`LangCommand::NAMES`] lists them.
+#[derive(Subcommand)]
+pub enum LangCommand {
+    /// Parse and shape-check an architecture; print its summary table or its errors.
+    Check {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
+    },
+    /// Draw the graph: SVG (written by avc itself), DOT or Mermaid.
+    Graph {
+        file: PathBuf,
+        /// Output file; its extension picks the format (.svg, .dot, .mmd). Default: <name>.svg here.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// svg, dot or mermaid (overrides the extension).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Print an architecture in the YAML or the DSL language (comments kept where possible).
+    Fmt {
+        file: PathBuf,
+        /// The language to print: dsl or yaml (default: the file's own).
+        #[arg(long)]
+        to: Option<String>,
+        /// Write the result to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// A language server for editors (LSP over standard input and output): diagnostics,
+    /// hover with shapes and costs, go to definition, completion, outline. docs/editors.md.
+    Lsp,
+    /// List the ops, their parameters and shape rules.
+    Ops {
+        /// Print the Markdown reference embedded in docs/language.md.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+impl LangCommand {
+    /// The subcommands' names as typed on the command line.
+    pub const NAMES: [&'static str; 5] = ["check", "graph", "fmt", "lsp", "ops"];
+
+    /// Runs the command; `Err` carries the exit code (the message is already printed).
+    pub fn run(self) -> Result<(), u8> {
+        match self {
+            LangCommand::Check { file, message_format } => check(&file, message_format),
+            LangCommand::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
+            LangCommand::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
+            LangCommand::Lsp => crate::lsp::server::run_stdio().map_err(fail_io),
+            LangCommand::Ops { markdown } => {
+                let text =
+                    if markdown { crate::ops::docs::reference_markdown() } else { crate::ops::docs::reference_text() };
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+/// Prints a usage or I/O error and returns exit code 2.
+pub fn fail_io(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    2
+}
+
+/// Whether messages on standard error get colours.
+pub fn color() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+pub fn print_diagnostics(diags: &[Diagnostic], src: &SourceFile, format: MessageFormat) {
+    match format {
+        MessageFormat::Human => eprint!("{}", diag::render_all(diags, src, color())),
+        MessageFormat::Json => {
+            for d in diags {
+                println!("{}", d.to_json(src));
+            }
+        }
+    }
+}
+
+/// Compiles a file, printing diagnostics; Err carries the exit code.
+pub fn compile_or_report(file: &Path, format: MessageFormat) -> Result<Compiled, u8> {
+    match compile::compile_file(file) {
+        Err(e) => Err(fail_io(e)),
+        Ok(Err(failed)) => {
+            report_failure(&failed, format);
+            Err(1)
+        }
+        Ok(Ok(c)) => {
+            print_diagnostics(&c.checked.diagnostics(), &c.graph.source, format);
+            Ok(c)
+        }
+    }
+}
+
+fn report_failure(failed: &Failed, format: MessageFormat) {
+    if let (Some((graph, checked)), MessageFormat::Human) = (&failed.partial, format) {
+        println!("{}", crate::check::render_table(graph, checked));
+    }
+    print_diagnostics(&failed.diagnostics, &failed.source, format);
+}
+
+fn check(file: &Path, format: MessageFormat) -> Result<(), u8> {
+    let c = compile_or_report(file, format)?;
+    if format == MessageFormat::Human {
+        print!("{}", crate::check::render_table(&c.graph, &c.checked));
+    }
+    Ok(())
+}
+
+fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {
+    use crate::graph::PictureFormat;
+    let format = match (format, &output) {
+        (Some(f), _) => f.parse::<PictureFormat>().map_err(fail_io)?,
+        (None, Some(path)) => PictureFormat::from_path(path).unwrap_or(PictureFormat::Svg),
+        (None, None) => PictureFormat::Svg,
+    };
+    let stem = file.file_stem().map_or_else(|| PathBuf::from("graph"), PathBuf::from);
+    let output = output.unwrap_or_else(|| stem.with_extension(format.extension()));
+    let compiled = compile_or_report(file, MessageFormat::Human)?;
+    let text = crate::graph::render(&compiled.graph, &compiled.checked, format);
+    std::fs::write(&output, text).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>) -> Result<(), u8> {
+    let to = match to {
+        None => crate::front::format_of(file),
+        Some("dsl" | "avc") => crate::front::Format::Dsl,
+        Some("yaml" | "yml") => crate::front::Format::Yaml,
+        Some(other) => return Err(fail_io(format!("--to {other}: expected dsl or yaml"))),
+    };
+    let source = compile::read_source(file).map_err(fail_io)?;
+    let module = crate::front::parse(&source).map_err(|errs| {
+        let diags: Vec<Diagnostic> = errs.iter().map(|e| e.to_diagnostic()).collect();
+        print_diagnostics(&diags, &source, MessageFormat::Human);
+        1
+    })?;
+    let formatted = crate::fmt::format(&module, to);
+    for note in &formatted.moved_comments {
+        eprintln!("note: {note}");
+    }
+    match output {
+        Some(path) => std::fs::write(path, &formatted.text).map_err(|e| fail_io(format!("{}: {e}", path.display()))),
+        None => {
+            print!("{}", formatted.text);
+            Ok(())
+        }
+    }
+}
+
+/// What a light binary does with its arguments: run a language command itself, or hand the
+/// whole command line to the libtorch-linked program.
+#[derive(Debug, PartialEq)]
+pub enum Dispatch {
+    /// A language command (or `--version`): parse and run it here.
+    Here,
+    /// Anything else (train, eval, `--help`, a typo): the torch-linked CLI knows it.
+    Torch,
+}
+
+/// Decides from the first argument after the program's name: the CLI has no global
+/// options, so it is the subcommand (or `--version`, `--help`).
+pub fn dispatch(args: &[std::ffi::OsString]) -> Dispatch {
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some(cmd) if LangCommand::NAMES.contains(&cmd) => Dispatch::Here,
+        Some("-V" | "--version") => Dispatch::Here,
+        _ => Dispatch::Torch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<std::ffi::OsString> {
+        list.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn language_commands_run_here_and_everything_else_goes_to_torch() {
+        for cmd in LangCommand::NAMES {
+            assert_eq!(dispatch(&args(&["avc", cmd, "x.avc"])), Dispatch::Here, "{cmd}");
+        }
+        assert_eq!(dispatch(&args(&["avc", "--version"])), Dispatch::Here);
+        for other in [&["avc", "train", "x.avc"][..], &["avc"], &["avc", "--help"], &["avc", "help", "check"]] {
+            assert_eq!(dispatch(&args(other)), Dispatch::Torch, "{other:?}");
+        }
+    }
+
+    /// Every subcommand clap knows is listed in `NAMES`, so none falls through to torch.
+    #[test]
+    fn names_match_the_subcommands() {
+        use clap::Subcommand;
+        let cmd = LangCommand::augment_subcommands(clap::Command::new("avc"));
+        let mut known: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+        let mut names = LangCommand::NAMES.to_vec();
+        known.sort();
+        names.sort();
+        assert_eq!(known, names);
+    }
+}

@@ -1,0 +1,229 @@
+//! Convolution and pooling over time. Sequences stay batch-first `[B, T, F]` (features
+//! are the channels); the layer transposes to PyTorch's `[B, C, T]` internally, so a
+//! researcher never writes the transpose and weights keep nn.Conv1d's `[out, in, kernel]`.
+
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
+use crate::shape::{Dim, Shape};
+
+/// `conv1d(x, out: C, kernel: K)`: a 1-D convolution over the time axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv1d {
+    pub out: i64,
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    pub dilation: i64,
+    pub bias: bool,
+}
+
+impl Conv1d {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "conv1d",
+        family: "conv",
+        summary: "1-D convolution over time; the feature axis is the channel axis. \
+                  Xavier-initialised weight of shape [out, F, kernel].",
+        shape_rule: "[B, T, F] -> [B, (T + 2*padding - dilation*(kernel - 1) - 1) / stride + 1, out]",
+        arity: Arity::Exactly(1),
+        params: &[
+            ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
+            ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
+            ParamSpec {
+                name: "stride",
+                kind: ParamKind::Int,
+                default: Some(Default::Int(1)),
+                doc: "step between windows",
+            },
+            ParamSpec {
+                name: "padding",
+                kind: ParamKind::Int,
+                default: Some(Default::Int(0)),
+                doc: "zero steps added at both ends (dilation * (kernel - 1) / 2 keeps the length for odd kernels)",
+            },
+            DILATION,
+            ParamSpec {
+                name: "bias",
+                kind: ParamKind::Bool,
+                default: Some(Default::Bool(true)),
+                doc: "learn a bias per channel",
+            },
+        ],
+        parse: |r: &mut ArgReader| {
+            Op::Conv1d(Conv1d {
+                out: r.int_at_least("out", 1),
+                kernel: r.int_at_least("kernel", 1),
+                stride: r.int_at_least("stride", 1),
+                padding: r.int_at_least("padding", 0),
+                dilation: r.int_at_least("dilation", 1),
+                bias: r.bool("bias"),
+            })
+        },
+    };
+}
+
+/// The `dilation` parameter of the convolutions: taps `dilation` steps apart, so a kernel of
+/// `k` taps spans `dilation * (k - 1) + 1` steps with the weights of `k` (a TCN's growing
+/// receptive field).
+pub const DILATION: ParamSpec = ParamSpec {
+    name: "dilation",
+    kind: ParamKind::Int,
+    default: Some(Default::Int(1)),
+    doc: "steps between the kernel's taps; the window spans dilation * (kernel - 1) + 1 steps",
+};
+
+/// The number of steps a dilated kernel spans (saturating: an absurd size then fails the
+/// window check instead of wrapping).
+pub fn span_of_kernel(kernel: i64, dilation: i64) -> i64 {
+    dilation.saturating_mul(kernel - 1).saturating_add(1)
+}
+
+/// ` dilation=D` when it is not 1, for `describe`.
+pub fn describe_dilation(dilation: i64) -> String {
+    if dilation == 1 { String::new() } else { format!(" dilation={dilation}") }
+}
+
+/// Checks that a window fits one axis (when its size is known) and returns the output size.
+/// `what` names the axis's units ("time steps", "rows (H)") and `hint` says what to change.
+pub fn windowed(
+    ins: &[Shape],
+    axis: usize,
+    what: &str,
+    hint: &str,
+    (kernel, stride, pad): (i64, i64, i64),
+    dilation: i64,
+) -> Result<Dim, ShapeError> {
+    let n = &ins[0].0[axis];
+    let window = span_of_kernel(kernel, dilation);
+    if let Some(n) = n.fixed()
+        && n.saturating_add(pad.saturating_mul(2)) < window
+    {
+        let source = match (dilation, pad) {
+            (1, 0) => "kernel".to_string(),
+            (1, _) => format!("kernel {kernel}"),
+            (d, _) => format!("kernel {kernel} at dilation {d} spans {window}"),
+        };
+        let expected = match pad {
+            0 => format!("at least {window} {what} ({source})"),
+            p => format!(
+                "at least {} {what} with padding {p} on each side ({source})",
+                window.saturating_sub(p.saturating_mul(2))
+            ),
+        };
+        let hint = if dilation == 1 { hint.to_string() } else { hint.replace("`kernel`", "`kernel` or `dilation`") };
+        return Err(ShapeError::input(0, expected, &ins[0]).at_axis(axis).hint(hint));
+    }
+    Ok(n.window_out(window, stride, pad))
+}
+
+/// [`windowed`] over the time axis of `[B, T, F]`.
+fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64, dilation: i64) -> Result<Dim, ShapeError> {
+    let hint = "the sequence is shorter than the window; lower `kernel` or pool less before this node";
+    windowed(ins, 1, "time steps", hint, (kernel, stride, pad), dilation)
+}
+
+impl OpImpl for Conv1d {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        expect_rank(ins, 0, 3, "[B, T, F]")?;
+        fixed_axis(ins, 0, 2, "input channels")?;
+        let t = windowed_time(ins, self.kernel, self.stride, self.padding, self.dilation)?;
+        Ok(Shape::batched([t, Dim::Fixed(self.out)]))
+    }
+
+    fn param_count(&self, ins: &[Shape]) -> i64 {
+        let f = ins[0].0[2].fixed().unwrap_or(0);
+        self.out * f * self.kernel + if self.bias { self.out } else { 0 }
+    }
+
+    fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
+        let f = ins[0].0[2].fixed()?;
+        Some(out.per_sample_elems()? * f * self.kernel)
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!("out={} kernel={}", self.out, self.kernel);
+        if self.stride != 1 {
+            s += &format!(" stride={}", self.stride);
+        }
+        if self.padding != 0 {
+            s += &format!(" padding={}", self.padding);
+        }
+        s += &describe_dilation(self.dilation);
+        if !self.bias {
+            s += " bias=false";
+        }
+        s
+    }
+}
+
+/// The `stride` parameter of every pooling op: 0 (the default) stands for the kernel, so
+/// windows do not overlap unless asked to.
+pub const POOL_STRIDE: ParamSpec = ParamSpec {
+    name: "stride",
+    kind: ParamKind::Int,
+    default: Some(Default::Int(0)),
+    doc: "step between windows; 0 means the kernel (non-overlapping windows)",
+};
+
+/// Reads a pooling op's `kernel` and `stride`, resolving the stride's default to the kernel.
+pub fn pool_args(r: &mut ArgReader) -> (i64, i64) {
+    let kernel = r.int_at_least("kernel", 1);
+    let stride = r.int_at_least("stride", 0);
+    (kernel, if stride == 0 { kernel } else { stride })
+}
+
+/// `kernel=K`, plus the stride when it is not the kernel.
+pub fn describe_pool(kernel: i64, stride: i64) -> String {
+    if stride == kernel { format!("kernel={kernel}") } else { format!("kernel={kernel} stride={stride}") }
+}
+
+/// Declares a pooling op over the time axis of `[B, T, F]`: its spec and shape rule.
+macro_rules! pool1d {
+    ($ty:ident, $name:literal, $summary:literal) => {
+        #[doc = concat!("`", $name, "(x, kernel: K)`: ", $summary)]
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $ty {
+            pub kernel: i64,
+            pub stride: i64,
+        }
+
+        impl $ty {
+            pub const SPEC: OpSpec = OpSpec {
+                name: $name,
+                family: "conv",
+                summary: $summary,
+                shape_rule: "[B, T, F] -> [B, (T - kernel) / stride + 1, F]",
+                arity: Arity::Exactly(1),
+                params: &[
+                    ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
+                    POOL_STRIDE,
+                ],
+                parse: |r: &mut ArgReader| {
+                    let (kernel, stride) = pool_args(r);
+                    Op::$ty($ty { kernel, stride })
+                },
+            };
+        }
+
+        impl OpImpl for $ty {
+            fn spec(&self) -> &'static OpSpec {
+                &Self::SPEC
+            }
+
+            fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+                expect_rank(ins, 0, 3, "[B, T, F]")?;
+                let t = windowed_time(ins, self.kernel, self.stride, 0, 1)?;
+                Ok(ins[0].with_dim(1, t))
+            }
+
+            fn describe(&self) -> String {
+                describe_pool(self.kernel, self.stride)
+            }
+        }
+    };
+}
+
+pool1d!(MaxPool1d, "maxpool1d", "Maximum over windows of time, per feature.");
+pool1d!(AvgPool1d, "avgpool1d", "Mean over windows of time, per feature.");

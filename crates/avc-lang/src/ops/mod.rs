@@ -1,0 +1,312 @@
+//! The op library: every op's parameters (with types, defaults and docs), its shape rule
+//! and its cost; the lowering into tch is the `avc` package's (`avc::lower::ops`). The
+//! registry ([`registry`]) is the single source of truth for the front-ends (which names and
+//! parameters exist), the checker, `avc ops` and the language reference.
+//!
+//! One file per op family; each op is a config struct implementing [`OpImpl`], and [`Op`]
+//! is the closed enum the IR stores (so IRs compare with `==`). The family modules are
+//! public so the lowering can implement its trait for each config.
+
+pub mod activation;
+mod args;
+pub mod attention;
+pub mod axes;
+pub mod combine;
+pub mod conv;
+pub mod conv2d;
+pub mod cross_attention;
+pub mod dense;
+pub mod docs;
+pub mod layout;
+pub mod linalg;
+pub mod multihead;
+pub mod norm;
+pub mod recurrent;
+pub mod reduce;
+pub mod residual;
+pub mod self_attention;
+pub mod similarity;
+
+pub use args::{ArgError, ArgReader, ResolvedArg};
+
+use crate::shape::Shape;
+
+/// The type of an op parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamKind {
+    Int,
+    Float,
+    Bool,
+    /// A string from a fixed set.
+    Choice(&'static [&'static str]),
+    /// A list of integers, such as a shape (`[8, -1]`) or an axis order (`[0, 2, 1]`).
+    IntList,
+}
+
+impl ParamKind {
+    pub fn describe(&self) -> String {
+        match self {
+            ParamKind::Int => "int".into(),
+            ParamKind::Float => "float".into(),
+            ParamKind::Bool => "bool".into(),
+            ParamKind::Choice(c) => c.join("|"),
+            ParamKind::IntList => "[int]".into(),
+        }
+    }
+}
+
+/// A default value, written as it reads in a file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Default {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'static str),
+}
+
+impl std::fmt::Display for Default {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Default::Int(i) => write!(f, "{i}"),
+            Default::Float(x) => write!(f, "{}", crate::ast::format_float(*x)),
+            Default::Bool(b) => write!(f, "{b}"),
+            Default::Str(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    /// `None` means the parameter is required.
+    pub default: Option<Default>,
+    pub doc: &'static str,
+}
+
+/// How many inputs an op takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arity {
+    Exactly(usize),
+    AtLeast(usize),
+    /// From the first to the second, both included (optional inputs).
+    Range(usize, usize),
+}
+
+impl Arity {
+    pub fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k,
+            Arity::AtLeast(k) => n >= k,
+            Arity::Range(lo, hi) => (lo..=hi).contains(&n),
+        }
+    }
+}
+
+impl std::fmt::Display for Arity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arity::Exactly(1) => write!(f, "1 input"),
+            Arity::Exactly(k) => write!(f, "{k} inputs"),
+            Arity::AtLeast(k) => write!(f, "{k} or more inputs"),
+            Arity::Range(lo, hi) if *hi == lo + 1 => write!(f, "{lo} or {hi} inputs"),
+            Arity::Range(lo, hi) => write!(f, "{lo} to {hi} inputs"),
+        }
+    }
+}
+
+/// Everything the tool knows about an op besides its behaviour.
+pub struct OpSpec {
+    pub name: &'static str,
+    pub family: &'static str,
+    pub summary: &'static str,
+    /// The shape rule in words, e.g. `[B, T, F] -> [B, T, hidden]`.
+    pub shape_rule: &'static str,
+    pub arity: Arity,
+    pub params: &'static [ParamSpec],
+    /// Reads and type-checks the arguments into the op's config.
+    pub parse: fn(&mut ArgReader) -> Op,
+}
+
+impl OpSpec {
+    pub fn param(&self, name: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// Why an op cannot accept its input shapes. Data, formatted by the checker, which knows
+/// the node and input names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeError {
+    /// Which input (0-based) is at fault, when one is.
+    pub input: Option<usize>,
+    /// Which axis differs, when one does.
+    pub axis: Option<usize>,
+    pub expected: String,
+    pub found: String,
+    pub hint: Option<String>,
+}
+
+impl ShapeError {
+    pub fn input(input: usize, expected: impl Into<String>, found: &Shape) -> Self {
+        ShapeError { input: Some(input), axis: None, expected: expected.into(), found: found.to_string(), hint: None }
+    }
+
+    pub fn at_axis(mut self, axis: usize) -> Self {
+        self.axis = Some(axis);
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Checks the input has the given rank, naming the expected layout otherwise.
+pub(crate) fn expect_rank(ins: &[Shape], i: usize, rank: usize, layout: &str) -> Result<(), ShapeError> {
+    if ins[i].rank() == rank {
+        return Ok(());
+    }
+    Err(ShapeError::input(i, format!("rank {rank} {layout}"), &ins[i]))
+}
+
+/// Checks that an axis is fixed-size (needed for weights) and returns its size.
+pub(crate) fn fixed_axis(ins: &[Shape], i: usize, axis: usize, what: &str) -> Result<i64, ShapeError> {
+    ins[i].0[axis].fixed().ok_or_else(|| {
+        ShapeError::input(i, format!("a fixed size on axis {axis} ({what})"), &ins[i])
+            .at_axis(axis)
+            .hint("weights need a known size here; declare the dimension as a number")
+    })
+}
+
+/// The linear map of its input's last axis that an op's layer begins with: on a
+/// concatenation of tower values, `W [v; a] = W_v v + W_a a`, so each tower's columns can be
+/// mapped once per clip and the results added per pair (`check::split_sites`; the layers
+/// that do it implement `avc::lower::ops::SplitInput`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputMap {
+    /// The map's output width.
+    pub width: i64,
+    /// Whether splitting it pays in training too (two pairs per clip), not only when each
+    /// clip meets many others (evaluation, retrieval).
+    pub split_in_training: bool,
+}
+
+/// The behaviour of one op, implemented by its config struct.
+pub trait OpImpl {
+    fn spec(&self) -> &'static OpSpec;
+    /// The output shape, or why the inputs do not fit.
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError>;
+    /// Trainable parameters, given inputs that passed `infer`.
+    fn param_count(&self, _ins: &[Shape]) -> i64 {
+        0
+    }
+    /// Multiply-adds per sample; `None` where a symbolic size leaves it open.
+    fn macs(&self, _ins: &[Shape], _out: &Shape) -> Option<i64> {
+        Some(0)
+    }
+    /// The parameters as `key=value` text, for summaries and pictures.
+    fn describe(&self) -> String;
+    /// For ops whose layer begins with a linear map of their (only) input's last axis, that
+    /// map; their layers implement `avc::lower::ops::SplitInput`.
+    fn input_map(&self) -> Option<InputMap> {
+        None
+    }
+}
+
+macro_rules! op_enum {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// A typed op: the closed set the IR stores.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Op {
+            $($variant($ty),)*
+        }
+
+        impl Op {
+            fn imp(&self) -> &dyn OpImpl {
+                match self {
+                    $(Op::$variant(c) => c,)*
+                }
+            }
+        }
+
+        /// Every op, in documentation order.
+        pub fn registry() -> &'static [&'static OpSpec] {
+            static ALL: &[&OpSpec] = &[$(&<$ty>::SPEC,)*];
+            ALL
+        }
+    };
+}
+
+op_enum! {
+    Linear(dense::Linear),
+    Lstm(recurrent::Lstm),
+    Gru(recurrent::Gru),
+    Conv1d(conv::Conv1d),
+    MaxPool1d(conv::MaxPool1d),
+    AvgPool1d(conv::AvgPool1d),
+    Conv2d(conv2d::Conv2d),
+    MaxPool2d(conv2d::MaxPool2d),
+    AvgPool2d(conv2d::AvgPool2d),
+    BatchNorm(norm::BatchNorm),
+    LayerNorm(norm::LayerNorm),
+    Dropout(norm::Dropout),
+    Relu(activation::Relu),
+    LeakyRelu(activation::LeakyRelu),
+    Tanh(activation::Tanh),
+    Sigmoid(activation::Sigmoid),
+    Softmax(activation::Softmax),
+    Concat(combine::Concat),
+    Add(combine::Add),
+    Residual(residual::Residual),
+    Matmul(linalg::Matmul),
+    Bmm(linalg::Bmm),
+    Cosine(similarity::Cosine),
+    L2Distance(similarity::L2Distance),
+    Mean(reduce::Mean),
+    Max(reduce::Max),
+    Last(reduce::Last),
+    Attention(attention::Attention),
+    SelfAttention(self_attention::SelfAttention),
+    CrossAttention(cross_attention::CrossAttention),
+    Flatten(layout::Flatten),
+    Transpose(layout::Transpose),
+    Reshape(axes::Reshape),
+    Unsqueeze(axes::Unsqueeze),
+    Permute(axes::Permute),
+}
+
+impl Op {
+    pub fn spec(&self) -> &'static OpSpec {
+        self.imp().spec()
+    }
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+    pub fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        self.imp().infer(ins)
+    }
+    pub fn param_count(&self, ins: &[Shape]) -> i64 {
+        self.imp().param_count(ins)
+    }
+    pub fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
+        self.imp().macs(ins, out)
+    }
+    pub fn describe(&self) -> String {
+        self.imp().describe()
+    }
+    pub fn input_map(&self) -> Option<InputMap> {
+        self.imp().input_map()
+    }
+}
+
+/// Looks an op up by name.
+pub fn lookup(name: &str) -> Option<&'static OpSpec> {
+    registry().iter().copied().find(|s| s.name == name)
+}
+
+/// The names of all ops, for "did you mean" hints and lists.
+pub fn names() -> Vec<&'static str> {
+    registry().iter().map(|s| s.name).collect()
+}

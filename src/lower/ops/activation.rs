@@ -1,0 +1,87 @@
+//! The tch layers of the activation ops
+//! (their parameters, shapes and costs are `avc_lang::ops::activation`).
+
+use super::{Layer, LowerOp};
+use avc_lang::ops::activation::*;
+use avc_lang::shape::Shape;
+use tch::{Tensor, nn};
+
+/// Lowers a parameterless element-wise op to itself, computing `$body` of its input `$x`.
+macro_rules! elementwise_layer {
+    ($ty:ident, |$x:ident| $body:expr) => {
+        impl LowerOp for $ty {
+            fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+                Ok(Box::new(self.clone()))
+            }
+        }
+
+        impl Layer for $ty {
+            fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+                let $x = xs[0];
+                $body
+            }
+        }
+    };
+}
+
+elementwise_layer!(Relu, |x| x.f_relu());
+elementwise_layer!(Tanh, |x| x.f_tanh());
+elementwise_layer!(Sigmoid, |x| x.f_sigmoid());
+
+impl LowerOp for LeakyRelu {
+    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Layer for LeakyRelu {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        // One kernel each way: libtorch's own op at its default slope, `prelu` with a
+        // constant weight at any other (the clamp-scale-add form took four kernels and
+        // about 10% of `final`'s joint part).
+        if self.slope == DEFAULT_SLOPE {
+            xs[0].f_leaky_relu()
+        } else {
+            let weight =
+                Tensor::f_from_slice(&[self.slope as f32])?.f_to_kind(xs[0].kind())?.f_to_device(xs[0].device())?;
+            xs[0].f_prelu(&weight)
+        }
+    }
+}
+
+impl LowerOp for Softmax {
+    fn lower(&self, _vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        // Resolved against the checked shape, so the layer never sees a negative axis.
+        let axis = ins[0].axis(self.axis).unwrap_or(1) as i64;
+        Ok(Box::new(Softmax { axis }))
+    }
+}
+
+impl Layer for Softmax {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        xs[0].f_softmax(self.axis, None::<tch::Kind>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// Both forms (libtorch's op at 0.01, `prelu` elsewhere) compute `x` above zero and
+    /// `slope * x` below it, with gradient 1 or `slope`.
+    #[test]
+    fn leaky_relu_is_x_or_slope_times_x_with_matching_gradients() {
+        for slope in [DEFAULT_SLOPE, 0.2, 0.0] {
+            let x = Tensor::from_slice(&[-3.0f32, -0.5, 0.25, 2.0]).set_requires_grad(true);
+            let y = LeakyRelu { slope }.forward(&[&x], true).unwrap();
+            y.sum(Kind::Float).backward();
+            let values: Vec<f32> = y.detach().try_into().unwrap();
+            let grads: Vec<f32> = x.grad().try_into().unwrap();
+            let s = slope as f32;
+            assert_eq!(values, vec![-3.0 * s, -0.5 * s, 0.25, 2.0], "slope {slope}");
+            assert_eq!(grads, vec![s, s, 1.0, 1.0], "slope {slope}");
+            assert_eq!(y.device(), Device::Cpu);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The lowering of every op into a tch layer: one file per op family, beside the
+//! family's language side in `avc_lang::ops` (parameters, shape rule, costs). [`LowerOp`]
+//! builds an op's layer; [`Op`]'s implementation dispatches to the config's, and the match
+//! is exhaustive, so a new op does not compile until it can be lowered.
+
+mod activation;
+mod attention;
+mod axes;
+mod combine;
+mod conv;
+mod conv2d;
+mod cross_attention;
+mod dense;
+mod layout;
+mod linalg;
+mod multihead;
+mod norm;
+mod recurrence;
+mod recurrent;
+mod reduce;
+mod residual;
+mod self_attention;
+mod similarity;
+
+use avc_lang::ops::Op;
+use avc_lang::shape::Shape;
+use tch::{Tensor, nn};
+
+/// A lowered op: a function of its input tensors, with its weights held inside.
+pub trait Layer: Send {
+    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError>;
+
+    /// The layer as a split input map, for layers that begin with a linear map of their
+    /// input's last axis (see [`SplitInput`]).
+    fn split_input(&self) -> Option<&dyn SplitInput> {
+        None
+    }
+}
+
+/// One tower's share of a split layer's input, for the pairs of a batch: the projection of
+/// that tower's clips (`[N, ...]`, from [`SplitInput::project`]) and, per pair, the row of
+/// its clip.
+pub type ProjectedPart<'a> = (&'a Tensor, &'a Tensor);
+
+/// A layer whose first step is a linear map of its input's last axis (`linear`, and the
+/// input projection of `lstm` and `gru`'s first layer). On a concatenation of tower values,
+/// `W [v; a] = W_v v + W_a a`: each tower's columns can be mapped once per clip and the
+/// results added per pair, which is what the compiler does with the first joint layer
+/// (`avc_lang::check::split_sites`). The weights stay the layer's own variables, sliced at run time,
+/// so gradients, checkpoints and exports are those of the unsplit layer.
+pub trait SplitInput {
+    /// `x`'s share of the input map, where `x` holds the input columns from `start` on
+    /// (as many as its last axis has); adds the map's bias when `bias` (one share has it).
+    fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError>;
+
+    /// The layer's output for a batch of pairs whose input map is the sum of the parts'
+    /// projections, each gathered at its rows.
+    fn forward_projected(&self, parts: &[ProjectedPart], train: bool) -> Result<Tensor, tch::TchError>;
+
+    /// The fewest pairs in a batch for which the split layer is faster than the whole one;
+    /// smaller batches run the layer whole on the concatenation.
+    fn min_pairs(&self) -> i64 {
+        0
+    }
+}
+
+/// Builds an op's layer, creating its variables under `vs`, for inputs of the checked
+/// shapes `ins`.
+pub trait LowerOp {
+    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError>;
+}
+
+/// [`LowerOp`] for [`Op`]: each variant's config lowers itself.
+macro_rules! lower_each {
+    ($($variant:ident),* $(,)?) => {
+        impl LowerOp for Op {
+            fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+                match self {
+                    $(Op::$variant(c) => c.lower(vs, ins),)*
+                }
+            }
+        }
+    };
+}
+
+lower_each! {
+    Linear, Lstm, Gru, Conv1d, MaxPool1d, AvgPool1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm,
+    Dropout, Relu, LeakyRelu, Tanh, Sigmoid, Softmax, Concat, Add, Residual, Matmul, Bmm, Cosine,
+    L2Distance, Mean, Max, Last, Attention, SelfAttention, CrossAttention, Flatten, Transpose, Reshape,
+    Unsqueeze, Permute,
+}
+
+/// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.
+pub(crate) fn xavier(fan_in: i64, fan_out: i64) -> nn::Init {
+    let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    nn::Init::Uniform { lo: -bound, up: bound }
+}
+
+/// PyTorch's default bias init: uniform in ±1/sqrt(fan_in).
+pub(crate) fn bias_init(fan_in: i64) -> nn::Init {
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    nn::Init::Uniform { lo: -bound, up: bound }
+}
