@@ -1,6 +1,6 @@
 # The two commands of the README. Both install libtorch on first use (scripts/libtorch.sh).
 SHELL := bash
-.PHONY: setup build train test results test-slurm bench
+.PHONY: setup build train test results test-slurm bench yt8m-fixtures bench-data
 
 # libtorch, and the tools the tests drive besides avc (GNU parallel, via apt-get when missing).
 setup:
@@ -32,3 +32,15 @@ test-slurm: build
 bench: setup
 	cargo bench --bench compile
 	cargo bench --bench eval -- $(BENCH_ARGS)
+
+# The reference YouTube-8M shards in tests/fixtures/yt8m/, written again by TensorFlow
+# (scripts/tensorflow.sh installs tensorflow-cpu into a venv of its own on first use). The
+# tests only read the committed files; `git status` stays clean when nothing changed.
+yt8m-fixtures:
+	TF_CPP_MIN_LOG_LEVEL=2 "$$(scripts/tensorflow.sh)" tests/fixtures/yt8m/make_yt8m_fixtures.py tests/fixtures/yt8m
+
+# docs/performance.md's data-at-scale figures: a 5 GB TFRecord set generated under /tmp,
+# read cold and warm, and `final` trained on it for 300 steps with its peak RSS and the data
+# share of a step (5-10 minutes on 2 cores, with 5.4 GB free under /tmp; deleted afterwards).
+bench-data: build
+	scripts/bench-data.sh $(BENCH_ARGS)

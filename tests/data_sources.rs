@@ -44,11 +44,17 @@ struct Expected {
     frames: usize,
     rgb: String,
     audio: String,
+    rgb_sha256: String,
+    audio_sha256: String,
 }
 
 fn expected() -> Vec<Expected> {
     let text = std::fs::read_to_string(fixture("expected.json")).expect("tests/fixtures/yt8m/expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    index::hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes))
 }
 
 fn npy(rel: &str) -> (Vec<u8>, [usize; 2]) {
@@ -70,6 +76,8 @@ fn tensorflow_shards_read_byte_identical() {
         let (audio, audio_shape) = npy(&e.audio);
         assert_eq!((rgb_shape, audio_shape), ([e.frames, 1024], [e.frames, 128]));
         assert!(r.rgb == rgb && r.audio == audio, "record {} of {} differs from TensorFlow's bytes", e.index, e.shard);
+        // The hashes the script wrote from its own arrays: the .npy files are those bytes too.
+        assert_eq!((sha256(&r.rgb), sha256(&r.audio)), (e.rgb_sha256.clone(), e.audio_sha256.clone()), "{}", e.id);
     }
     // Ids may start with '-' and contain '_'.
     assert!(records.iter().any(|e| e.id.starts_with('-') && e.id.contains('_')));
@@ -462,4 +470,66 @@ fn data_commands_end_to_end() {
     let out = avc(dir, &["data", "stats", "shards/train-00000.tfrecord"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("yt8m:shards/train-00000.tfrecord"), "{}", text(&out));
+}
+
+#[test]
+fn the_index_cache_is_used_until_the_shard_changes() {
+    let tmp = TempDir::new().unwrap();
+    let shard = tmp.path().join("s.tfrecord");
+    std::fs::copy(fixture("ref-00000.tfrecord"), &shard).unwrap();
+    let cache = tmp.path().join("cache");
+    let first = index::ShardIndex::load(&shard, Some(&cache)).unwrap();
+    assert_eq!(first.records.len(), 4);
+    let cached: Vec<PathBuf> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(cached.len(), 1);
+    // A cache entry that says something else proves the cache is read while the shard is unchanged.
+    let mut doctored = first.clone();
+    doctored.records.truncate(1);
+    std::fs::write(&cached[0], serde_json::to_vec(&doctored).unwrap()).unwrap();
+    assert_eq!(index::ShardIndex::load(&shard, Some(&cache)).unwrap().records.len(), 1);
+    // Appending a record changes the shard's size and time: it is indexed again.
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes.extend(std::fs::read(fixture("ref-00001.tfrecord")).unwrap());
+    std::fs::write(&shard, bytes).unwrap();
+    let again = index::ShardIndex::load(&shard, Some(&cache)).unwrap();
+    assert_eq!(again.records.len(), 7);
+    assert_ne!(index::digest(&[again]), index::digest(&[first]));
+}
+
+#[test]
+fn skipped_records_are_counted_in_the_manifest() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("shards")).unwrap();
+    for (from, to) in [("ref-00000.tfrecord", "a.tfrecord"), ("corrupt/flipped.tfrecord", "b.tfrecord")] {
+        std::fs::copy(fixture(from), dir.join("shards").join(to)).unwrap();
+    }
+    std::fs::copy(fixture("ref-00001.tfrecord"), dir.join("test.tfrecord")).unwrap();
+    std::fs::write(dir.join("data.yaml"), "source: yt8m\npath: shards\ntest_shards: test.tfrecord\ncrop: center\n")
+        .unwrap();
+    let model = "
+inputs: {video: [4, 1024], audio: [4, 128]}
+nodes:
+  - {name: v, op: linear, in: video, out: 4}
+  - {name: a, op: linear, in: audio, out: 4}
+  - {name: j, op: concat, in: [v, a]}
+  - {name: p, op: max, in: j}
+  - {name: head, op: linear, in: p, out: 1}
+outputs:
+  - {name: match, kind: logit, from: head}
+train: {epochs: 1, batch_size: 4, validation: 0.3}
+";
+    std::fs::write(dir.join("m.yaml"), model).unwrap();
+    let args = ["train", "m.yaml", "--data", "data.yaml", "--runs", "runs", "--name", "r", "-q", "--device", "cpu"];
+    let out = avc(dir, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("b.tfrecord: record 1: CRC mismatch"), "{}", text(&out));
+    let mut tolerant = args.to_vec();
+    tolerant.push("--skip-corrupt");
+    let out = avc(dir, &tolerant);
+    assert!(out.status.success(), "{}", text(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("runs/r/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["data_provenance"]["skipped"]["records"], 1);
+    assert_eq!(manifest["data_provenance"]["fitted"]["cropped"], 3, "9, 6 and 5 frames are longer than 4");
 }

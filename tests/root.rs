@@ -3,6 +3,7 @@
 mod architectures;
 mod checkpoints;
 mod data_sources;
+mod data_tools;
 mod docs;
 mod eval;
 mod export;

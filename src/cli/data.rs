@@ -26,7 +26,7 @@ pub struct ListArgs {
     /// Fit clips of other lengths to the model's: start, center or random (per epoch).
     #[arg(long, value_name = "POLICY")]
     crop: Option<Crop>,
-    /// Skip unreadable TFRecords (counted in the run's manifest) instead of stopping.
+    /// Skip unreadable TFRecords or course clips (counted in the run's manifest) instead of stopping.
     #[arg(long)]
     skip_corrupt: bool,
 }

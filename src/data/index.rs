@@ -84,7 +84,8 @@ impl ShardIndex {
         let mut index = 0;
         while let Some(next) = scanner.next_record(&mut payload) {
             match next.map_err(read_err)? {
-                Ok(frame) => match yt8m::decode(&payload) {
+                // Owned as `Bytes`: the frames are decoded as slices, not copied one by one.
+                Ok(frame) => match yt8m::decode(prost::bytes::Bytes::from(std::mem::take(&mut payload))) {
                     Ok(r) => out.records.push(Indexed {
                         index,
                         offset: frame.offset,

@@ -45,6 +45,26 @@ pub fn open(source: &DataSource, expect: Expect) -> Result<TrainingData, DataErr
 
 /// Finds the clips of a course directory or TFRecord source.
 pub fn plan(source: &DataSource, expect: Expect) -> Result<Plan, DataError> {
+    plan_for(source, expect, false)
+}
+
+/// The plan `avc data stats` describes: whatever the source holds, at any length, with
+/// unreadable clips and records counted rather than fatal, and a single shard without test
+/// pairs accepted (all of it training clips).
+pub fn describe(source: &DataSource) -> Result<Plan, DataError> {
+    let mut tolerant = source.clone();
+    match &mut tolerant {
+        DataSource::Dir { options, .. } => {
+            options.skip_corrupt = true;
+            options.crop.get_or_insert(Crop::Start);
+        }
+        DataSource::Yt8m { options, .. } => options.skip_corrupt = true,
+        DataSource::Synth { .. } => {}
+    }
+    plan_for(&tolerant, [None, None], true)
+}
+
+fn plan_for(source: &DataSource, expect: Expect, describing: bool) -> Result<Plan, DataError> {
     match source {
         DataSource::Synth { .. } => Err(DataError::Inconsistent {
             what: "the synthetic set".into(),
@@ -52,7 +72,7 @@ pub fn plan(source: &DataSource, expect: Expect) -> Result<Plan, DataError> {
         }),
         DataSource::Dir { path, lists, options } => course_plan(path, lists, options, expect),
         DataSource::Yt8m { pattern, test_shards, lists, options } => {
-            yt8m_plan(pattern, test_shards.as_deref(), lists, options, expect)
+            yt8m_plan(pattern, test_shards.as_deref(), lists, options, expect, describing)
         }
     }
 }
@@ -99,16 +119,20 @@ fn course_plan(dir: &Path, lists: &Lists, options: &ReadOptions, expect: Expect)
         pairs.iter().map(|(a, b)| (a, b)).collect()
     }
     let train_pairs = same(&train_ids);
-    let (train, widths) = index_pairs(dir, &refs(&train_pairs), [&train_list, &train_list], expect, strict)?;
+    let mut skipped = Skipped::default();
+    let mut skip = options.skip_corrupt.then_some(&mut skipped);
+    let (train, widths) =
+        index_pairs_skipping(dir, &refs(&train_pairs), [&train_list, &train_list], expect, strict, &mut skip)?;
     // Later splits must look like the first: the model's shapes, or the training clips'.
     let first = train.first().map(|c| c.frames).unwrap_or(0);
     let later: Expect = [expect[0].or(Some([first, widths[0]])), expect[1].or(Some([first, widths[1]]))];
     let test_pairs: Vec<(Listed, Listed)> = video_ids.iter().cloned().zip(audio_ids.iter().cloned()).collect();
-    let (test, _) = index_pairs(dir, &refs(&test_pairs), [&video_list, &audio_list], later, strict)?;
+    let (test, _) =
+        index_pairs_skipping(dir, &refs(&test_pairs), [&video_list, &audio_list], later, strict, &mut skip)?;
     let val = match &lists.val {
         Some(list) => {
             let pairs = same(&read_list(list)?);
-            Some(index_pairs(dir, &refs(&pairs), [list, list], later, strict)?.0)
+            Some(index_pairs_skipping(dir, &refs(&pairs), [list, list], later, strict, &mut skip)?.0)
         }
         None => None,
     };
@@ -139,19 +163,56 @@ fn course_plan(dir: &Path, lists: &Lists, options: &ReadOptions, expect: Expect)
         val: val.as_deref().map(to_stream),
         test: to_stream(&test),
         origin: dir.display().to_string(),
-        provenance: Provenance { index_sha256: digest_lines(&lines), lists_sha256, ..Provenance::default() },
+        provenance: Provenance { index_sha256: digest_lines(&lines), lists_sha256, skipped, ..Provenance::default() },
         strict,
         tfrecords: false,
         options: options.clone(),
     })
 }
 
-/// The test shards: given, none (test lists), or the last shard held out.
+/// [`index_pairs`], or with `skip` (`--skip-corrupt`) one pair at a time: a pair whose
+/// files cannot be read or do not fit (another width; another length without a crop policy)
+/// is left out and counted, the others are kept. The first readable pair sets the shapes the
+/// rest must have, as in [`index_pairs`].
+fn index_pairs_skipping(
+    dir: &Path,
+    pairs: &[(&Listed, &Listed)],
+    lists: [&Path; 2],
+    expect: Expect,
+    strict: bool,
+    skip: &mut Option<&mut Skipped>,
+) -> Result<(Vec<course::IndexedClip>, [usize; 2]), DataError> {
+    let Some(skipped) = skip else { return index_pairs(dir, pairs, lists, expect, strict) };
+    let mut expect = expect;
+    let mut widths = expect.map(|e| e.map_or(0, |[_, d]| d));
+    let mut out = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        match index_pairs(dir, std::slice::from_ref(pair), lists, expect, strict) {
+            Ok((mut clip, w)) => {
+                let frames = clip.first().map_or(0, |c| c.frames);
+                expect = [0, 1].map(|k| expect[k].or(Some([frames, w[k]])));
+                widths = w;
+                out.append(&mut clip);
+            }
+            Err(e) => {
+                skipped.records += 1;
+                if skipped.examples.len() < 20 {
+                    skipped.examples.push(e.to_string());
+                }
+            }
+        }
+    }
+    Ok((out, widths))
+}
+
+/// The test shards: given, none (test lists), or the last shard held out (or, when
+/// `describing`, none for a single shard).
 fn test_shards(
     pattern: &str,
     train: &mut Vec<PathBuf>,
     given: Option<&str>,
     lists: &Lists,
+    describing: bool,
 ) -> Result<Vec<PathBuf>, DataError> {
     match (given, lists.test_video.is_some(), lists.test_audio.is_some()) {
         (Some(p), false, false) => {
@@ -169,6 +230,7 @@ fn test_shards(
             reason: "give both a test video list and a test audio list (line i of both is a pair)".into(),
         }),
         (None, false, false) if train.len() >= 2 => Ok(train.pop().into_iter().collect()),
+        (None, false, false) if describing => Ok(Vec::new()),
         (None, false, false) => Err(DataError::Pattern {
             pattern: pattern.to_string(),
             reason: "a single shard and no test pairs: give test lists (--test-video-list, --test-audio-list), \
@@ -244,9 +306,10 @@ fn yt8m_plan(
     lists: &Lists,
     options: &ReadOptions,
     expect: Expect,
+    describing: bool,
 ) -> Result<Plan, DataError> {
     let mut train_paths = index::expand(pattern)?;
-    let test_paths = test_shards(pattern, &mut train_paths, given_test, lists)?;
+    let test_paths = test_shards(pattern, &mut train_paths, given_test, lists, describing)?;
     if train_paths.is_empty() {
         return Err(DataError::Pattern {
             pattern: pattern.to_string(),

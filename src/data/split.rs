@@ -201,7 +201,9 @@ pub fn read_record(path: &Path, entry: &Indexed, payload: &mut Vec<u8>) -> Resul
         }
         Ok(Ok(())) => {}
     }
-    yt8m::decode(payload).map_err(|reason| record_error(path, entry.index, reason))
+    // Owned as `Bytes`, the payload's frames are decoded as slices of it, not copied one by one.
+    let owned = prost::bytes::Bytes::from(std::mem::take(payload));
+    yt8m::decode(owned).map_err(|reason| record_error(path, entry.index, reason))
 }
 
 fn record_error(shard: &Path, index: usize, reason: String) -> DataError {

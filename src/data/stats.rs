@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::open::{Plan, plan};
+use super::open::{Plan, describe};
 use super::source::DataSource;
 use super::split::Stream;
 use super::training::Skipped;
@@ -107,7 +107,8 @@ impl Accumulator {
 const BUCKET: usize = 30;
 
 /// Computes the statistics of `source` for a model of `steps` steps, sampling up to
-/// `sample` clips for the feature moments. Unreadable TFRecords are counted, not fatal.
+/// `sample` clips for the feature moments. Unreadable records and clips are counted, not
+/// fatal; clips of any length are described (see [`describe`]).
 pub fn stats(source: &DataSource, steps: usize, sample: usize) -> Result<Stats, DataError> {
     if let DataSource::Synth { seed, knobs } = source {
         let ds = synth::try_generate(&synth::config(*seed, knobs)?)?;
@@ -133,11 +134,7 @@ pub fn stats(source: &DataSource, steps: usize, sample: usize) -> Result<Stats, 
             a,
         ));
     }
-    let mut tolerant = source.clone();
-    if let DataSource::Yt8m { options, .. } = &mut tolerant {
-        options.skip_corrupt = true;
-    }
-    let p: Plan = plan(&tolerant, [None, None])?;
+    let p: Plan = describe(source)?;
     let mut frames: Vec<usize> = p.train.items.iter().map(|i| i.frames()).collect();
     let val = p.val.as_ref().map_or(0, |v| v.items.len());
     if let Some(v) = &p.val {
@@ -269,7 +266,12 @@ pub fn render(s: &Stats) -> String {
         d.train_and_test,
         if d.examples.is_empty() { String::new() } else { format!(" (e.g. {})", d.examples.join(", ")) }
     );
-    let _ = writeln!(out, "unreadable: {} records, {} empty shards", s.unreadable.records, s.unreadable.empty_shards);
+    if s.origin.starts_with("yt8m:") {
+        let u = &s.unreadable;
+        let _ = writeln!(out, "unreadable: {} records, {} empty shards", u.records, u.empty_shards);
+    } else {
+        let _ = writeln!(out, "unreadable: {} clips", s.unreadable.records);
+    }
     for e in &s.unreadable.examples {
         let _ = writeln!(out, "  {e}");
     }

@@ -17,12 +17,15 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
+use prost::bytes::Bytes;
 
-/// `tf.train.BytesList`.
+/// `tf.train.BytesList`. Decoded from a [`Bytes`] buffer (as [`decode`] is when reading
+/// clips), its values are slices of that buffer: a record's hundreds of frames cost no
+/// allocation and no copy each. From a plain `&[u8]`, each value is copied.
 #[derive(Clone, PartialEq, Message)]
 pub struct BytesList {
-    #[prost(bytes = "vec", repeated, tag = "1")]
-    pub value: Vec<Vec<u8>>,
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub value: Vec<Bytes>,
 }
 
 /// `tf.train.FloatList` (packed).
@@ -121,7 +124,10 @@ impl Record {
 /// Decodes and checks a record: an `id`, the `rgb` and `audio` lists with the same number
 /// (at least one) of frames, every frame one byte string and every frame of a stream of one
 /// width. The error says what was expected and found; the caller names the shard and record.
-pub fn decode(payload: &[u8]) -> Result<Record, String> {
+///
+/// `payload` is any buffer; a [`Bytes`] (e.g. `Bytes::from(vec)`, no copy) is decoded
+/// without an allocation and a copy per frame, which a `&[u8]` costs.
+pub fn decode(payload: impl prost::bytes::Buf) -> Result<Record, String> {
     let example = SequenceExample::decode(payload).map_err(|e| format!("not a tf.train.SequenceExample ({e})"))?;
     let context = example.context.unwrap_or_default();
     let id = single_bytes(&context, ID)?.ok_or("no context feature `id` (expected the video id as bytes)")?;
@@ -139,7 +145,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, String> {
 fn single_bytes(context: &Features, name: &str) -> Result<Option<String>, String> {
     let Some(feature) = context.feature.get(name) else { return Ok(None) };
     match &feature.kind {
-        Some(Kind::BytesList(list)) if list.value.len() == 1 => String::from_utf8(list.value[0].clone())
+        Some(Kind::BytesList(list)) if list.value.len() == 1 => String::from_utf8(list.value[0].to_vec())
             .map(Some)
             .map_err(|_| format!("context feature `{name}` is not UTF-8 text")),
         Some(Kind::BytesList(list)) => {
@@ -190,7 +196,8 @@ pub fn encode(
     audio: &[u8],
     audio_width: usize,
 ) -> Vec<u8> {
-    let bytes = |v: &[u8]| Feature { kind: Some(Kind::BytesList(BytesList { value: vec![v.to_vec()] })) };
+    let bytes =
+        |v: &[u8]| Feature { kind: Some(Kind::BytesList(BytesList { value: vec![Bytes::copy_from_slice(v)] })) };
     let mut context = Features::default();
     context.feature.insert(ID.into(), bytes(id.as_bytes()));
     if let Some(a) = audio_id {
@@ -213,17 +220,17 @@ mod tests {
         let rgb: Vec<u8> = (0..3 * 4).map(|v| v as u8).collect();
         let audio: Vec<u8> = (0..3 * 2).map(|v| 200 + v as u8).collect();
         let bytes = encode("-a_B9", None, &rgb, 4, &audio, 2);
-        let r = decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let r = decode(&bytes[..]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((r.id.as_str(), r.frames, r.rgb_width, r.audio_width), ("-a_B9", 3, 4, 2));
         assert_eq!((&r.rgb, &r.audio), (&rgb, &audio));
         assert_eq!(r.audio_id(), "-a_B9");
-        let r = decode(&encode("v", Some("a"), &rgb, 4, &audio, 2)).unwrap_or_else(|e| panic!("{e}"));
+        let r = decode(&encode("v", Some("a"), &rgb, 4, &audio, 2)[..]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.audio_id(), "a");
     }
 
     #[test]
     fn malformed_records_say_what_is_wrong() {
-        let err = |example: SequenceExample| decode(&example.encode_to_vec()).err().unwrap_or_default();
+        let err = |example: SequenceExample| decode(&example.encode_to_vec()[..]).err().unwrap_or_default();
         let good = SequenceExample::decode(&encode("x", None, &[1; 8], 4, &[2; 4], 2)[..]).unwrap_or_default();
         let mut no_audio = good.clone();
         no_audio.feature_lists.as_mut().map(|l| l.feature_list.remove(AUDIO));
@@ -233,7 +240,8 @@ mod tests {
         assert!(err(no_id).contains("no context feature `id`"));
         let mut ragged = good.clone();
         if let Some(l) = ragged.feature_lists.as_mut().and_then(|l| l.feature_list.get_mut(RGB)) {
-            l.feature[1] = Feature { kind: Some(Kind::BytesList(BytesList { value: vec![vec![0; 5]] })) };
+            l.feature[1] =
+                Feature { kind: Some(Kind::BytesList(BytesList { value: vec![Bytes::from(vec![0u8; 5])] })) };
         }
         assert!(err(ragged).contains("frame 1 of `rgb` has 5 values, frame 0 has 4"));
         let mut uneven = good;
@@ -241,6 +249,6 @@ mod tests {
             l.feature.pop();
         }
         assert!(err(uneven).contains("`rgb` has 2 frames but `audio` has 1"));
-        assert!(decode(b"\xff\xff\xff").is_err_and(|e| e.contains("not a tf.train.SequenceExample")));
+        assert!(decode(&b"\xff\xff\xff"[..]).is_err_and(|e| e.contains("not a tf.train.SequenceExample")));
     }
 }

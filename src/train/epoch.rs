@@ -259,12 +259,14 @@ impl<'a> Session<'a> {
         let todo = &batches[skip.min(count)..count];
         let data: &TrainingData = self.data;
         let pass = Pass::Train { seed, epoch: epoch as u64 };
-        let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 0 };
+        let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 1 };
+        // On the CPU the prefetch threads dequantize through the levels libtorch computes.
+        let levels = if self.model.device() == tch::Device::Cpu { Some(levels()?) } else { None };
         prefetch(
             todo.len(),
             workers,
             PREFETCH_DEPTH,
-            |j| data.train.gather(todo[j], pass),
+            |j| Batch::load(&data.train, todo[j], pass, levels.as_ref()),
             |jobs| {
                 for j in 0..todo.len() {
                     let b = skip + j;
@@ -282,14 +284,13 @@ impl<'a> Session<'a> {
     }
 
     /// One optimiser step on a batch of clips (already read).
-    fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Clips) -> Result<(), TrainError> {
+    fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Batch) -> Result<(), TrainError> {
         let seed = self.cfg.seed;
         // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
         let stream = mix(seed, epoch as u64, b as u64);
         tch::manual_seed((stream >> 1) as i64);
         let (audio_rows, labels) = pairs(clips.len(), &mut ChaCha8Rng::seed_from_u64(stream));
-        let rows: Vec<usize> = (0..clips.len()).collect();
-        let loss = pair_loss(&self.model, clips, &rows, &audio_rows, &labels, self.cfg, &mut self.profile)?;
+        let loss = pair_loss(&self.model, clips, &audio_rows, &labels, self.cfg, &mut self.profile)?;
         let value = loss.f_double_value(&[])?;
         self.profile.mark(Phase::Forward);
         if !value.is_finite() {
@@ -319,10 +320,92 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Threads that read and decode a streamed split's next batches.
+/// Threads that read and decode a streamed split's next batches (an in-memory split has
+/// one, which only dequantizes on the CPU).
 const PREFETCH_WORKERS: usize = 2;
+
 /// How many batches they may read ahead of training.
 const PREFETCH_DEPTH: usize = 4;
+
+/// A training batch, read (and on the CPU dequantized) by a prefetch thread.
+///
+/// The prefetch threads run no libtorch kernel: two threads entering OpenMP regions at once
+/// hung libgomp in an earlier experiment (docs/performance.md). They allocate each tensor
+/// (an allocation, no kernel) and write it in plain Rust through a table of the 256 levels,
+/// which libtorch computed once on the training thread (so the values are exactly those
+/// `feed::gather` gives). The training thread gets tensors ready to use, where it used to
+/// copy, convert, scale and shift 35 MB per batch of `final`.
+enum Batch {
+    /// Dequantized features, `[clips, steps, dim]` CPU tensors.
+    Dequantized { video: Tensor, audio: Tensor, clips: usize },
+    /// The bytes, for a GPU: copied there as uint8 (4x less traffic) and dequantized there.
+    Quantized(Clips),
+}
+
+impl Batch {
+    fn load(split: &Split, rows: &[usize], pass: Pass, levels: Option<&[f32; 256]>) -> Result<Batch, TrainError> {
+        let clips = split.gather(rows, pass)?;
+        let Some(levels) = levels else { return Ok(Batch::Quantized(clips)) };
+        let n = clips.len();
+        Ok(Batch::Dequantized {
+            video: dequantized(&clips.video, [n, clips.steps, clips.video_dim], levels)?,
+            audio: dequantized(&clips.audio, [n, clips.steps, clips.audio_dim], levels)?,
+            clips: n,
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Batch::Dequantized { clips, .. } => *clips,
+            Batch::Quantized(clips) => clips.len(),
+        }
+    }
+
+    /// The video and audio tensors `[clips, steps, dim]` on `device`.
+    fn tensors(&self, device: tch::Device) -> Result<(Tensor, Tensor), tch::TchError> {
+        match self {
+            Batch::Dequantized { video, audio, .. } => Ok((video.shallow_clone(), audio.shallow_clone())),
+            Batch::Quantized(c) => {
+                let rows: Vec<usize> = (0..c.len()).collect();
+                Ok((
+                    feed::gather(&c.video, c.steps, c.video_dim, &rows, device)?,
+                    feed::gather(&c.audio, c.steps, c.audio_dim, &rows, device)?,
+                ))
+            }
+        }
+    }
+}
+
+/// `bytes` (row-major `shape`) dequantized through `levels` into a new CPU float tensor,
+/// written in place: an allocation and a loop, no libtorch kernel (see [`Batch`]).
+fn dequantized(bytes: &[u8], shape: [usize; 3], levels: &[f32; 256]) -> Result<Tensor, tch::TchError> {
+    let numel = shape.iter().product::<usize>();
+    if numel != bytes.len() {
+        return Err(tch::TchError::Shape(format!("{} bytes for a batch of shape {shape:?}", bytes.len())));
+    }
+    let tensor = Tensor::f_empty(shape.map(|d| d as i64), (tch::Kind::Float, tch::Device::Cpu))?;
+    if numel == 0 {
+        return Ok(tensor);
+    }
+    // SAFETY: `tensor` was just allocated by `empty` as a contiguous float tensor of `numel`
+    // elements (non-zero, so its data pointer is valid and aligned for f32), and nothing else
+    // refers to it until this function returns it.
+    let out = unsafe { std::slice::from_raw_parts_mut(tensor.data_ptr().cast::<f32>(), numel) };
+    for (x, &q) in out.iter_mut().zip(bytes) {
+        *x = levels[usize::from(q)];
+    }
+    Ok(tensor)
+}
+
+/// The 256 dequantized levels, as libtorch computes them (`feed::dequantize`).
+fn levels() -> Result<[f32; 256], TrainError> {
+    let q: Vec<u8> = (0..=255).collect();
+    let x = feed::dequantize(&Tensor::f_from_slice(&q)?)?;
+    let v = Vec::<f32>::try_from(&x)?;
+    let mut out = [0.0; 256];
+    out.copy_from_slice(&v);
+    Ok(out)
+}
 
 /// The metrics of epochs already done, from a resumed run's `metrics.jsonl`, which is
 /// rewritten (atomically) to hold exactly those lines: a line of an epoch whose checkpoint
@@ -365,8 +448,7 @@ pub fn pairs(b: usize, rng: &mut ChaCha8Rng) -> (Vec<i64>, Vec<f32>) {
 /// kind or `train.loss` names). Each clip's towers run once; the joint part runs per pair.
 fn pair_loss(
     model: &Model,
-    clips: &Clips,
-    batch: &[usize],
+    batch: &Batch,
     audio_rows: &[i64],
     labels: &[f32],
     cfg: &TrainConfig,
@@ -374,11 +456,11 @@ fn pair_loss(
 ) -> Result<Tensor, TrainError> {
     let device = model.device();
     let b = batch.len() as i64;
-    let video = feed::gather(&clips.video, clips.steps, clips.video_dim, batch, device)?;
-    let audio = feed::gather(&clips.audio, clips.steps, clips.audio_dim, batch, device)?;
+    let (video, audio) = batch.tensors(device)?;
+    let (video, audio) = (&video, &audio);
     let video_rows = Tensor::f_arange(2 * b, (tch::Kind::Int64, device))?.f_remainder(b)?;
     let audio_rows = Tensor::f_from_slice(audio_rows)?.f_to(device)?;
-    let pairs = PairBatch { video: &video, audio: &audio, video_rows: &video_rows, audio_rows: &audio_rows };
+    let pairs = PairBatch { video, audio, video_rows: &video_rows, audio_rows: &audio_rows };
     profile.mark(Phase::Data);
     let outputs = model.forward(&pairs, true)?;
     let target = Tensor::f_from_slice(labels)?.f_to(device)?;
@@ -434,4 +516,33 @@ pub fn evaluate(model: &Model, clips: &Clips, cfg: &TrainConfig) -> Result<(Rank
         terms += count;
     }
     Ok((eval::ranking(&ranks), if terms == 0 { 0.0 } else { loss / terms as f64 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch dequantized on a prefetch thread holds exactly what `feed::gather` gives the
+    /// model (and what evaluation feeds it), for every byte value.
+    #[test]
+    fn prefetched_batches_hold_the_gathered_values() {
+        let (n, steps, vdim, adim) = (3, 4, 64, 32);
+        let mut clips = Clips::empty(steps, vdim, adim);
+        clips.video = (0..n * steps * vdim).map(|i| (i * 7 % 256) as u8).collect();
+        clips.audio = (0..n * steps * adim).map(|i| (i * 13 % 256) as u8).collect();
+        clips.video_ids = (0..n).map(|i| format!("c{i}")).collect();
+        clips.audio_ids = clips.video_ids.clone();
+        let split = Split::Memory(clips);
+        let rows = [2, 0];
+        let levels = levels().unwrap();
+        let batch = Batch::load(&split, &rows, Pass::Eval, Some(&levels)).unwrap();
+        assert!(matches!(batch, Batch::Dequantized { .. }) && batch.len() == 2);
+        let (video, audio) = batch.tensors(tch::Device::Cpu).unwrap();
+        let bytes = Batch::load(&split, &rows, Pass::Eval, None).unwrap();
+        let (v_ref, a_ref) = bytes.tensors(tch::Device::Cpu).unwrap();
+        assert_eq!(video.size(), [2, steps as i64, vdim as i64]);
+        assert!(video.equal(&v_ref) && audio.equal(&a_ref));
+        let want: Vec<f32> = (0..=255u8).map(crate::data::dequantize).collect();
+        assert_eq!(levels.to_vec(), want);
+    }
 }
