@@ -137,7 +137,9 @@ fn matmul_refuses_inner_sizes_that_differ() {
     let mm = op("matmul", &[]);
     let err = mm.infer(&[shape(&[5, 6]), shape(&[7, 4])]).unwrap_err();
     assert_eq!((err.input, err.axis), (Some(1), Some(1)));
-    assert_eq!((err.expected.as_str(), err.found.as_str()), ("[B, 6, 4]", "[B, 7, 4]"));
+    assert_eq!(err.expected, "[B, 6, 4]");
+    assert_eq!(err.found, shape(&[7, 4]), "the offending input's shape, as data");
+    assert_eq!(err.found.to_string(), "[B, 7, 4]");
     assert!(err.hint.unwrap().contains("transpose_b"));
     // Symbols: the same one agrees, a number against a symbol cannot be proven to.
     let t = Dim::Sym("T".into());
@@ -583,7 +585,8 @@ fn a_bad_axis_is_a_shape_error() {
     for axis in [0, 3, -4] {
         let err = op("softmax", &[int("axis", axis)]).infer(std::slice::from_ref(&input)).expect_err("refused");
         assert_eq!(err.expected, format!("an axis {axis} other than the batch"));
-        assert_eq!(err.found, "[B, 5, 6]");
+        assert_eq!(err.found, input);
+        assert_eq!(err.found.to_string(), "[B, 5, 6]");
     }
 }
 
@@ -646,7 +649,8 @@ fn conv2d_refuses_a_kernel_larger_than_the_padded_image() {
     let conv = |k, p| op("conv2d", &[int("out", 4), int("kernel", k), int("padding", p)]);
     let err = conv(5, 0).infer(&[image(1, Some(4), 8)]).expect_err("4 rows < kernel 5");
     assert_eq!((err.axis, err.expected.as_str()), (Some(2), "at least 5 rows (H) (kernel)"));
-    assert_eq!(err.found, "[B, 1, 4, 8]");
+    assert_eq!(err.found, image(1, Some(4), 8));
+    assert_eq!(err.found.to_string(), "[B, 1, 4, 8]");
     let err = conv(5, 1).infer(&[image(1, Some(8), 2)]).expect_err("2 + 2 columns < kernel 5");
     assert_eq!(err.axis, Some(3));
     assert_eq!(err.expected, "at least 3 columns (W) with padding 1 on each side (kernel 5)");

@@ -142,14 +142,16 @@ pub struct ShapeError {
     pub input: Option<usize>,
     /// Which axis differs, when one does.
     pub axis: Option<usize>,
+    /// What the op accepts there, in words (`[B, T, F]`, "a last axis divisible by 4").
     pub expected: String,
-    pub found: String,
+    /// The input's shape as inferred, formatted only when the error is rendered.
+    pub found: Shape,
     pub hint: Option<String>,
 }
 
 impl ShapeError {
     pub fn input(input: usize, expected: impl Into<String>, found: &Shape) -> Self {
-        ShapeError { input: Some(input), axis: None, expected: expected.into(), found: found.to_string(), hint: None }
+        ShapeError { input: Some(input), axis: None, expected: expected.into(), found: found.clone(), hint: None }
     }
 
     pub fn at_axis(mut self, axis: usize) -> Self {
