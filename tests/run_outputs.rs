@@ -317,11 +317,14 @@ fn curves_of_one_epoch_and_of_odd_numbers() {
     plot_curves(&tiny, "subnormal lr", &dir.join("tiny.png")).unwrap();
 
     let empty = dir.join("empty.png");
-    assert!(plot_curves(&[], "empty", &empty).is_err());
+    let err = plot_curves(&[], "empty", &empty).unwrap_err();
+    assert_eq!((err.picture.as_path(), err.reason.as_str()), (empty.as_path(), "no epoch to plot"));
     assert!(!empty.exists());
 
     // A directory that does not exist: an error, not a panic.
-    assert!(plot_curves(&fake_run(2), "x", &dir.join("missing/curves.png")).is_err());
+    let missing = dir.join("missing/curves.png");
+    let err = plot_curves(&fake_run(2), "x", &missing).unwrap_err();
+    assert_eq!(err.picture, missing, "the error names the picture: {err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

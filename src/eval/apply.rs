@@ -33,7 +33,7 @@ pub fn load_run(run: &Path, which: &str, device: Device) -> Result<LoadedRun, Ev
     let bad = |reason: String| EvalError::Checkpoint { run: run.display().to_string(), reason };
     let dir = Checkpoint::locate(run, which).map_err(|e| bad(e.to_string()))?;
     let state = Checkpoint::read_state(&dir).map_err(|e| bad(e.to_string()))?;
-    train::weights::load_exact(&model.vs, &dir.join(train::checkpoint::WEIGHTS)).map_err(bad)?;
+    train::weights::load_exact(&model.vs, &dir.join(train::checkpoint::WEIGHTS)).map_err(|e| bad(e.to_string()))?;
     Ok(LoadedRun { dir: run.to_path_buf(), opened, model, checkpoint: which.to_string(), epoch: state.epoch })
 }
 

@@ -9,7 +9,7 @@
 use super::EvalError;
 use super::apply::Evaluation;
 use super::metrics::{Bootstrap, Metrics};
-use super::plots;
+use super::plots::{self, PlotError};
 use super::protocol::Direction;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -98,9 +98,9 @@ fn write_files(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir
     put("scores.npy", &npy)?;
     put("video_ids.txt", lines(&eval.video_ids).as_bytes())?;
     put("audio_ids.txt", lines(&eval.audio_ids).as_bytes())?;
-    let picture = |name: &str, draw: &dyn Fn(&Path) -> Result<(), String>| {
+    let picture = |name: &str, draw: &dyn Fn(&Path) -> Result<(), PlotError>| {
         let path = dir.join(name);
-        draw(&path).map_err(|reason| EvalError::Write { path: path.display().to_string(), reason })
+        draw(&path).map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.reason })
     };
     picture("heatmap.png", &|p| plots::heatmap(eval, p))?;
     picture("ranks.png", &|p| plots::rank_histogram(eval, p))?;

@@ -3,6 +3,7 @@
 
 use super::apply::Evaluation;
 use super::protocol::Direction;
+pub use crate::train::report::curves::PlotError;
 use crate::train::report::curves::{FONT, house_style, register_font};
 use plotters::prelude::*;
 use std::path::Path;
@@ -14,7 +15,7 @@ const MAX_CELLS: usize = 300;
 /// Draws the score matrix, rows = videos, columns = audios. Each row is scaled to [0, 1]
 /// from its worst to its best score (oriented so that bright = a better match), so one
 /// video with large scores does not wash out the others.
-pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), String> {
+pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
     let n = eval.n;
     let block = n.div_ceil(MAX_CELLS).max(1);
     let cells = n.div_ceil(block);
@@ -39,7 +40,7 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), String> {
             counts[k] += 1;
         }
     }
-    register_font()?;
+    register_font().map_err(|reason| PlotError { picture: path.to_path_buf(), reason })?;
     draw_safely(path, |root| {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let title = format!(
@@ -113,7 +114,7 @@ fn bins(n: usize) -> Vec<(usize, usize)> {
 
 /// Draws how many queries found their true candidate at each rank (binned), both directions
 /// side by side, under the full N-way ranking.
-pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), String> {
+pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
     let bins = bins(eval.n.max(1));
     let series: Vec<(Direction, Vec<usize>, RGBColor)> =
         [(Direction::VideoToAudio, RGBColor(31, 119, 180)), (Direction::AudioToVideo, RGBColor(255, 127, 14))]
@@ -126,7 +127,7 @@ pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), String> {
             })
             .collect();
     let top = series.iter().flat_map(|(_, c, _)| c.iter().copied()).max().unwrap_or(1).max(1);
-    register_font()?;
+    register_font().map_err(|reason| PlotError { picture: path.to_path_buf(), reason })?;
     draw_safely(path, |root| {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let labels: Vec<String> =
@@ -188,13 +189,14 @@ fn direction_label(d: Direction) -> &'static str {
 fn draw_safely(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
-) -> Result<(), String> {
+) -> Result<(), PlotError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
         draw(&root)?;
         root.present().map_err(|e| e.to_string())
     }))
     .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
+    .map_err(|reason| PlotError { picture: path.to_path_buf(), reason })
 }
 
 #[cfg(test)]

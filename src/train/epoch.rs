@@ -98,9 +98,9 @@ impl<'a> Session<'a> {
         if let Some(dir) = from {
             let resume_err = |reason: String| TrainError::Resume { run: run.path.display().to_string(), reason };
             super::run::weights::load_exact(&model.vs, &dir.join(super::run::checkpoint::WEIGHTS))
-                .map_err(resume_err)?;
+                .map_err(|e| resume_err(e.to_string()))?;
             let saved = Checkpoint::read_tensors(&dir.join(super::run::checkpoint::OPTIMIZER))?;
-            optimizer.load_state(&saved).map_err(resume_err)?;
+            optimizer.load_state(&saved).map_err(|e| resume_err(e.to_string()))?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();
             history = keep_history(&run, state.epoch, state.epoch_complete)?;

@@ -87,7 +87,7 @@ pub fn weights_file(init: &InitFrom) -> Result<PathBuf, TrainError> {
 /// when a prefix names no tensor on either side, or when nothing can be loaded.
 pub fn apply(vs: &VarStore, init: &InitFrom) -> Result<InitRecord, TrainError> {
     let path = weights_file(init)?;
-    let saved = weights::read(&path).map_err(TrainError::Init)?;
+    let saved = weights::read(&path).map_err(|e| TrainError::Init(e.to_string()))?;
     let full = LoadReport::of(vs, &saved);
     let tensors: Vec<String> = vs.variables().into_keys().chain(saved.keys().cloned()).collect();
     let mut nodes: Vec<&str> = tensors.iter().map(|n| node_of(n)).collect();
@@ -116,7 +116,7 @@ pub fn apply(vs: &VarStore, init: &InitFrom) -> Result<InitRecord, TrainError> {
             report.differences()
         )));
     }
-    weights::copy_into(vs, &saved, &report.matched).map_err(TrainError::Init)?;
+    weights::copy_into(vs, &saved, &report.matched).map_err(|e| TrainError::Init(e.to_string()))?;
     let frozen = if init.freeze {
         let vars = vs.variables();
         report

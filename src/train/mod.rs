@@ -297,7 +297,7 @@ pub fn open_run(run_dir: &Path) -> Result<OpenedRun, TrainError> {
 /// A run's recorded settings and its architecture copy, compiled again.
 fn open_recorded(run_dir: &Path) -> Result<(report::RecordedRun, Compiled), TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
-    let recorded = report::read_config(run_dir).map_err(bad)?;
+    let recorded = report::read_config(run_dir).map_err(|e| bad(e.to_string()))?;
     let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
         .map_err(|failed| {
@@ -334,7 +334,7 @@ pub fn resume_with(
     fits_device(&compiled, &cfg, device)?;
     let data = load_data(&compiled, &recorded.data_source)?;
     check_data(&compiled, &data)?;
-    run::manifest::check_same_data(run_dir, &data).map_err(bad)?;
+    run::manifest::check_same_data(run_dir, &data).map_err(|e| bad(e.to_string()))?;
     let opts = TrainOptions {
         device,
         runs_dir: run_dir.parent().map(Path::to_path_buf).unwrap_or_default(),

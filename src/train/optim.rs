@@ -185,7 +185,7 @@ impl Optimizer {
     }
 
     /// Restores state written by [`Optimizer::state_tensors`]; names must match exactly.
-    pub fn load_state(&mut self, named: &HashMap<String, Tensor>) -> Result<(), String> {
+    pub fn load_state(&mut self, named: &HashMap<String, Tensor>) -> Result<(), OptimStateError> {
         let expected = self.state_tensors();
         let mut problems = Vec::new();
         for (name, current) in &expected {
@@ -198,15 +198,25 @@ impl Optimizer {
             }
         }
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(OptimStateError::Mismatch(problems));
         }
         self.steps = named.get("step").and_then(|t| t.f_int64_value(&[0]).ok()).unwrap_or(0);
         let _guard = tch::no_grad_guard();
         for (name, mut current) in expected.into_iter().skip(1) {
             if let Some(saved) = named.get(&name) {
-                current.f_copy_(saved).map_err(|e| format!("`{name}`: {e}"))?;
+                current.f_copy_(saved).map_err(|error| OptimStateError::Copy { name: name.clone(), error })?;
             }
         }
         Ok(())
     }
+}
+
+/// Why an optimiser's saved state does not load.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimStateError {
+    /// Each tensor missing from the file or of another shape, in words.
+    #[error("{}", .0.join("; "))]
+    Mismatch(Vec<String>),
+    #[error("`{name}`: {error}")]
+    Copy { name: String, error: tch::TchError },
 }

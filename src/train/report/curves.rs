@@ -31,11 +31,12 @@ const LEGEND_WIDTH: u32 = 190;
 /// and test) and the learning rate on a log scale. Non-finite values are left out of the
 /// lines. The file is written whole or not at all (through a temporary file beside it).
 /// An empty `metrics` writes nothing and is an error.
-pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), String> {
+pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), PlotError> {
+    let error = |reason: String| PlotError { picture: path.to_path_buf(), reason };
     if metrics.is_empty() {
-        return Err("no epoch to plot".to_string());
+        return Err(error("no epoch to plot".to_string()));
     }
-    register_font()?;
+    register_font().map_err(error)?;
     let mut sorted = metrics.to_vec();
     sorted.sort_by_key(|m| m.epoch);
     // plotters should not panic on sanitized data; this keeps a bug there from taking the
@@ -45,7 +46,16 @@ pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result
             .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
             .map_err(std::io::Error::other)
     });
-    result.map_err(|e| format!("cannot draw the curves into {}: {e}", path.display()))
+    result.map_err(|e| error(e.to_string()))
+}
+
+/// A picture that could not be drawn (the run or evaluation goes on without it, or reports
+/// it): which file, and plotters' or the file system's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot draw {}: {reason}", picture.display())]
+pub struct PlotError {
+    pub picture: std::path::PathBuf,
+    pub reason: String,
 }
 
 pub(crate) fn register_font() -> Result<(), String> {

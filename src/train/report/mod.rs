@@ -84,10 +84,11 @@ pub(crate) struct RecordedRun {
     pub max_batches: Option<usize>,
 }
 
-pub(crate) fn read_config(run: &Path) -> Result<RecordedRun, String> {
+pub(crate) fn read_config(run: &Path) -> Result<RecordedRun, crate::train::run::rundir::RunDirError> {
+    use crate::train::run::rundir::RunDirError;
     let path = run.join("config.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let text = std::fs::read_to_string(&path).map_err(|e| RunDirError::new(&path, e))?;
+    serde_yaml::from_str(&text).map_err(|e| RunDirError::new(&path, e))
 }
 
 /// `epoch  3/20  loss 0.6012  lr 5.0e-3  val top1 40.0% top5 80.0%  test top1 ...`.

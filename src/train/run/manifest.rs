@@ -83,12 +83,14 @@ pub(crate) fn record_resume(run: &RunDir, resources: &Resources) -> Result<(), R
 /// Refuses to resume on data that changed since the run started: the index digest (every
 /// record or clip) and the list digests must be those `manifest.json` recorded. A run made
 /// before provenance was recorded is not checked.
-pub(crate) fn check_same_data(run: &Path, data: &TrainingData) -> Result<(), String> {
+pub(crate) fn check_same_data(run: &Path, data: &TrainingData) -> Result<(), DataChanged> {
     let path = run.join("manifest.json");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
-    let recorded: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let unreadable =
+        |e: serde_json::Error| DataChanged::Unreadable { path: path.display().to_string(), error: e.to_string() };
+    let recorded: serde_json::Value = serde_json::from_str(&text).map_err(unreadable)?;
     let Some(value) = recorded.get("data_provenance") else { return Ok(()) };
-    let then: Provenance = serde_json::from_value(value.clone()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let then: Provenance = serde_json::from_value(value.clone()).map_err(unreadable)?;
     let now = &data.provenance;
     let mut changes = Vec::new();
     if then.index_sha256 != now.index_sha256 {
@@ -111,11 +113,17 @@ pub(crate) fn check_same_data(run: &Path, data: &TrainingData) -> Result<(), Str
     if changes.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "the data changed since the run started ({}): {}; train a new run on the new data",
-        data.origin,
-        changes.join("; ")
-    ))
+    Err(DataChanged::Changed { origin: data.origin.clone(), changes })
+}
+
+/// Why a run may not resume on its data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataChanged {
+    #[error("{path}: {error}")]
+    Unreadable { path: String, error: String },
+    /// Each change in words: a digest that moved, a list that appeared, skipped records.
+    #[error("the data changed since the run started ({origin}): {}; train a new run on the new data", changes.join("; "))]
+    Changed { origin: String, changes: Vec<String> },
 }
 
 fn short(digest: &str) -> String {

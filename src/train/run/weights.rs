@@ -163,20 +163,34 @@ fn listed(tensors: &[NamedShape]) -> String {
     tensors.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)).collect::<Vec<_>>().join(", ")
 }
 
+/// Why weights could not be read or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("{}: {error}", path.display())]
+    Read { path: std::path::PathBuf, error: tch::TchError },
+    #[error("`{name}`: {error}")]
+    Copy { name: String, error: tch::TchError },
+    /// The file's tensors and the model's variables differ (every difference is listed).
+    #[error("the checkpoint's weights ({}) do not fit the model's graph: {}", path.display(), report.differences())]
+    Mismatch { path: std::path::PathBuf, report: LoadReport },
+}
+
 /// Reads a weights file (safetensors) into named tensors on the CPU.
-pub fn read(path: &Path) -> Result<HashMap<String, Tensor>, String> {
-    Tensor::read_safetensors(path).map(|v| v.into_iter().collect()).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read(path: &Path) -> Result<HashMap<String, Tensor>, WeightsError> {
+    Tensor::read_safetensors(path)
+        .map(|v| v.into_iter().collect())
+        .map_err(|error| WeightsError::Read { path: path.to_path_buf(), error })
 }
 
 /// Copies the named tensors into the VarStore's variables of the same name (shapes must
 /// already agree). Gradients are not recorded.
-pub fn copy_into(vs: &VarStore, saved: &HashMap<String, Tensor>, names: &[NamedShape]) -> Result<(), String> {
+pub fn copy_into(vs: &VarStore, saved: &HashMap<String, Tensor>, names: &[NamedShape]) -> Result<(), WeightsError> {
     let _guard = tch::no_grad_guard();
     let vars = vs.variables();
     for t in names {
         if let (Some(var), Some(value)) = (vars.get(&t.name), saved.get(&t.name)) {
             let mut var = var.shallow_clone();
-            var.f_copy_(value).map_err(|e| format!("`{}`: {e}", t.name))?;
+            var.f_copy_(value).map_err(|error| WeightsError::Copy { name: t.name.clone(), error })?;
         }
     }
     Ok(())
@@ -184,15 +198,11 @@ pub fn copy_into(vs: &VarStore, saved: &HashMap<String, Tensor>, names: &[NamedS
 
 /// Loads a checkpoint's weights into a model that must match it exactly; otherwise the
 /// error lists every difference.
-pub fn load_exact(vs: &VarStore, path: &Path) -> Result<LoadReport, String> {
+pub fn load_exact(vs: &VarStore, path: &Path) -> Result<LoadReport, WeightsError> {
     let saved = read(path)?;
     let report = LoadReport::of(vs, &saved);
     if !report.is_exact() {
-        return Err(format!(
-            "the checkpoint's weights ({}) do not fit the model's graph: {}",
-            path.display(),
-            report.differences()
-        ));
+        return Err(WeightsError::Mismatch { path: path.to_path_buf(), report });
     }
     copy_into(vs, &saved, &report.matched)?;
     Ok(report)

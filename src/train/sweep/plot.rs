@@ -6,7 +6,7 @@
 //! setting is numeric, the first one's values are evenly spaced categories, and a sweep of
 //! seeds only shows one point.
 
-use crate::train::report::curves::{FONT, format_tick, house_style, log_tick, padded_range, register_font};
+use crate::train::report::curves::{FONT, PlotError, format_tick, house_style, log_tick, padded_range, register_font};
 use crate::train::sweep::grid::Axis;
 use crate::train::sweep::table::PointSummary;
 use plotters::coord::Shift;
@@ -110,13 +110,14 @@ fn series(axes: &[Axis], x: &XAxis, summaries: &[PointSummary]) -> Vec<Series> {
 
 /// Draws the picture at `path` ([`SWEEP_SIZE`]), written whole or not at all. A grid with
 /// no finished run draws nothing and is an error.
-pub fn plot_sweep(axes: &[Axis], summaries: &[PointSummary], title: &str, path: &Path) -> Result<(), String> {
+pub fn plot_sweep(axes: &[Axis], summaries: &[PointSummary], title: &str, path: &Path) -> Result<(), PlotError> {
+    let error = |reason: String| PlotError { picture: path.to_path_buf(), reason };
     let x = choose_x(axes);
     let lines = series(axes, &x, summaries);
     if lines.iter().all(|l| l.points.is_empty()) {
-        return Err("no finished run to plot".to_string());
+        return Err(error("no finished run to plot".to_string()));
     }
-    register_font()?;
+    register_font().map_err(error)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep.png");
     let tmp: PathBuf = path.with_file_name(format!(".{name}.partial.png"));
     let drawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(axes, &x, &lines, title, &tmp)))
@@ -125,7 +126,7 @@ pub fn plot_sweep(axes: &[Axis], summaries: &[PointSummary], title: &str, path: 
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(|e| format!("cannot draw the sweep into {}: {e}", path.display()))
+    result.map_err(error)
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
