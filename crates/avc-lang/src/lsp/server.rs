@@ -11,15 +11,15 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// Runs the server on standard input and output until the client says `exit`.
-pub fn run_stdio() -> Result<(), String> {
+pub fn run_stdio() -> Result<(), LspError> {
     let (connection, io) = Connection::stdio();
     serve(&connection)?;
     drop(connection);
-    io.join().map_err(|e| e.to_string())
+    io.join().map_err(|e| LspError::Io(e.to_string()))
 }
 
 /// Initialises and answers until `shutdown`/`exit`.
-pub fn serve(connection: &Connection) -> Result<(), String> {
+pub fn serve(connection: &Connection) -> Result<(), LspError> {
     let capabilities = serde_json::json!({
         "textDocumentSync": 1,
         "hoverProvider": true,
@@ -27,23 +27,23 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
         "documentSymbolProvider": true,
         "completionProvider": { "triggerCharacters": [" ", "(", ",", ":"] },
     });
-    connection.initialize(capabilities).map_err(|e| e.to_string())?;
+    connection.initialize(capabilities).map_err(|e| LspError::Protocol(e.to_string()))?;
     let mut docs: HashMap<String, Analysis> = HashMap::new();
     for message in &connection.receiver {
         match message {
             Message::Request(req) => {
-                if connection.handle_shutdown(&req).map_err(|e| e.to_string())? {
+                if connection.handle_shutdown(&req).map_err(|e| LspError::Protocol(e.to_string()))? {
                     return Ok(());
                 }
                 let response = answer(&docs, req);
-                connection.sender.send(Message::Response(response)).map_err(|e| e.to_string())?;
+                connection.sender.send(Message::Response(response)).map_err(|_| LspError::Disconnected)?;
             }
             Message::Notification(note) => {
                 if let Some((uri, analysis)) = on_notification(&mut docs, note) {
                     let params = publish(&uri, &analysis);
                     docs.insert(uri, analysis);
                     let note = Notification::new("textDocument/publishDiagnostics".into(), params);
-                    connection.sender.send(Message::Notification(note)).map_err(|e| e.to_string())?;
+                    connection.sender.send(Message::Notification(note)).map_err(|_| LspError::Disconnected)?;
                 }
             }
             Message::Response(_) => {}
@@ -258,4 +258,18 @@ mod tests {
         assert_eq!(to_offset(text, 1, 100), 11);
         assert_eq!(to_offset(text, 9, 0), text.len());
     }
+}
+
+/// Why the language server stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum LspError {
+    /// The client broke the protocol (e.g. no `initialize` first, a bad shutdown).
+    #[error("language server protocol: {0}")]
+    Protocol(String),
+    /// Standard input or output failed.
+    #[error("language server I/O: {0}")]
+    Io(String),
+    /// The client went away while a reply was being sent.
+    #[error("the editor closed the connection")]
+    Disconnected,
 }
