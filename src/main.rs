@@ -6,7 +6,7 @@
 
 use avc::device::DeviceChoice;
 use avc::train::{self, DataSource, TrainConfig, TrainOptions};
-use avc_lang::cli::{LangCommand, MessageFormat, color, compile_or_report, fail_io, refuse_oversized};
+use avc_lang::cli::{LangCommand, MessageFormat, color, compile_or_report, fail_io, print_diagnostics};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -243,8 +243,12 @@ fn train_cmd(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
             }
             1
         })?;
-    let budget = avc::device::memory_budget(opts.device);
-    refuse_oversized(&compiled, u64::try_from(cfg.batch_size).unwrap_or(1), budget.as_ref(), MessageFormat::Human)?;
+    // train() refuses it too; checked here as well to fail before the data are loaded, and
+    // to show the node in its source.
+    if let Err(train::TrainError::TooLarge(e)) = train::fits_device(&compiled, &cfg, opts.device) {
+        print_diagnostics(&[e.to_diagnostic()], &compiled.graph.source, MessageFormat::Human);
+        return Err(1);
+    }
     let dataset = train::load_data(&compiled, &opts.data_source).map_err(|e| {
         eprintln!("error: {e}");
         1

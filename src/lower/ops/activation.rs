@@ -29,22 +29,32 @@ elementwise_layer!(Tanh, |x| x.f_tanh());
 elementwise_layer!(Sigmoid, |x| x.f_sigmoid());
 
 impl LowerOp for LeakyRelu {
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
+    fn lower(&self, vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        // One kernel each way: libtorch's own op at its default slope, `prelu` with a
+        // constant weight at any other (the clamp-scale-add form took four kernels and
+        // about 10% of `final`'s joint part). The weight is made here, once, on the
+        // model's device; it is not a variable (nothing learns it, checkpoints skip it).
+        if self.slope == DEFAULT_SLOPE {
+            return Ok(Box::new(LeakyReluLayer::Default));
+        }
+        let weight = Tensor::f_from_slice(&[self.slope as f32])?.f_to_device(vs.device())?;
+        Ok(Box::new(LeakyReluLayer::Prelu(weight)))
     }
 }
 
-impl Layer for LeakyRelu {
+/// `leaky_relu` as one libtorch kernel: see [`LeakyRelu`]'s lowering.
+enum LeakyReluLayer {
+    /// libtorch's `leaky_relu`, whose slope is fixed at [`DEFAULT_SLOPE`].
+    Default,
+    /// `prelu` with this one-element weight: the slope.
+    Prelu(Tensor),
+}
+
+impl Layer for LeakyReluLayer {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        // One kernel each way: libtorch's own op at its default slope, `prelu` with a
-        // constant weight at any other (the clamp-scale-add form took four kernels and
-        // about 10% of `final`'s joint part).
-        if self.slope == DEFAULT_SLOPE {
-            xs[0].f_leaky_relu()
-        } else {
-            let weight =
-                Tensor::f_from_slice(&[self.slope as f32])?.f_to_kind(xs[0].kind())?.f_to_device(xs[0].device())?;
-            xs[0].f_prelu(&weight)
+        match self {
+            LeakyReluLayer::Default => xs[0].f_leaky_relu(),
+            LeakyReluLayer::Prelu(weight) => xs[0].f_prelu(weight),
         }
     }
 }
@@ -74,7 +84,10 @@ mod tests {
     fn leaky_relu_is_x_or_slope_times_x_with_matching_gradients() {
         for slope in [DEFAULT_SLOPE, 0.2, 0.0] {
             let x = Tensor::from_slice(&[-3.0f32, -0.5, 0.25, 2.0]).set_requires_grad(true);
-            let y = LeakyRelu { slope }.forward(&[&x], true).unwrap();
+            let vs = nn::VarStore::new(Device::Cpu);
+            let layer = LeakyRelu { slope }.lower(&vs.root(), &[]).unwrap();
+            assert_eq!(vs.variables().len(), 0, "the slope is no variable");
+            let y = layer.forward(&[&x], true).unwrap();
             y.sum(Kind::Float).backward();
             let values: Vec<f32> = y.detach().try_into().unwrap();
             let grads: Vec<f32> = x.grad().try_into().unwrap();
