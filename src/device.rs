@@ -69,21 +69,18 @@ impl DeviceChoice {
 /// one); for a GPU its total memory, from the CUDA driver. What `avc check` and `avc train`
 /// measure a model against before libtorch allocates anything.
 pub fn memory_bytes(device: Device) -> Option<u64> {
-    match device {
-        Device::Cpu => crate::check::device_memory::host_memory(),
-        Device::Cuda(n) => crate::check::device_memory::cuda_memory(n),
-        _ => None,
-    }
+    memory_budget(device).map(|b| b.bytes)
 }
 
 /// The memory a model on `device` is measured against (`avc check`, `avc train`), with
-/// where the number comes from; `None` when it cannot be found out.
+/// where the number comes from; `None` when it cannot be found out. The same query as the
+/// light `avc check --device` (`check::device_memory`).
 pub fn memory_budget(device: Device) -> Option<crate::check::memory::Budget> {
-    let source = match device {
-        Device::Cpu => "memory available now on the cpu".to_string(),
-        other => format!("memory of {}", device_name(other)),
-    };
-    Some(crate::check::memory::Budget { bytes: memory_bytes(device)?, source })
+    match device {
+        Device::Cpu => crate::check::device_memory::cpu_budget(),
+        Device::Cuda(n) => crate::check::device_memory::cuda_budget(n),
+        _ => None,
+    }
 }
 
 /// A one-word name for logs and manifests: `cpu`, `cuda:0`.

@@ -8,8 +8,7 @@ use super::memory::Budget;
 /// Where a model will run, as `--device` names it: `auto` (the first GPU when the CUDA
 /// driver finds one, else the CPU), `cpu`, `cuda` or `cuda:N`.
 pub fn budget_for(device: &str) -> Result<Option<Budget>, String> {
-    let cpu = || host_memory().map(|bytes| Budget { bytes, source: "memory available now on the cpu".into() });
-    let gpu = |n: usize| cuda_memory(n).map(|bytes| Budget { bytes, source: format!("memory of cuda:{n}") });
+    let (cpu, gpu) = (cpu_budget, cuda_budget);
     match device.trim() {
         "auto" => Ok(gpu(0).or_else(cpu)),
         "cpu" => Ok(cpu()),
@@ -19,6 +18,16 @@ pub fn budget_for(device: &str) -> Result<Option<Budget>, String> {
             _ => Err(format!("--device {other}: expected auto, cpu, cuda or cuda:N")),
         },
     }
+}
+
+/// The CPU's memory available now, as a budget (`None` where it cannot be read).
+pub fn cpu_budget() -> Option<Budget> {
+    host_memory().map(|bytes| Budget { bytes, source: "memory available now on the cpu".into() })
+}
+
+/// GPU `n`'s total memory, as a budget (`None` without the driver or the device).
+pub fn cuda_budget(n: usize) -> Option<Budget> {
+    cuda_memory(n).map(|bytes| Budget { bytes, source: format!("memory of cuda:{n}") })
 }
 
 /// A size such as `512M`, `4G` or `1.5GiB` in bytes (binary units; a bare number is bytes).
