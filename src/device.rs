@@ -251,3 +251,44 @@ mod tests {
         assert!(from.starts_with("libtorch default; OMP_NUM_THREADS=0 ignored"), "{from}");
     }
 }
+
+/// glibc's thresholds: freed blocks up to this size go back to the heap for reuse, not to
+/// the kernel.
+const MMAP_THRESHOLD: usize = 256 << 20;
+/// Free memory at the top of the heap kept for reuse before glibc returns it.
+const TRIM_THRESHOLD: usize = 1 << 30;
+
+/// Makes glibc keep freed tensor buffers for reuse instead of returning them to the kernel.
+///
+/// libtorch allocates every CPU tensor with `malloc`. By default glibc serves blocks above
+/// its mmap threshold (128 KiB, raised as blocks are freed, at most 32 MiB) with a fresh
+/// `mmap` and unmaps them when freed, and trims the heap's free top above 128 KiB: a
+/// training step of `final` allocates and frees hundreds of such buffers (activations,
+/// gates, gradients), so each step paid page faults and zeroing for memory it had just
+/// given back (a fifth of a step in `perf`). With these thresholds a step measured 254 ms ->
+/// 205 ms (2 threads; docs/performance.md). The price is that the process keeps its peak
+/// heap instead of shrinking after it, which a trainer or an evaluation holds anyway.
+///
+/// Returns whether the settings were made: not when `MALLOC_MMAP_THRESHOLD_` or
+/// `MALLOC_TRIM_THRESHOLD_` is in the environment (the user's choice stands), nor off glibc.
+/// The CLI calls it once at start; a library caller decides for its own process.
+pub fn keep_freed_tensor_memory() -> bool {
+    let set_by_user =
+        ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"].iter().any(|v| std::env::var_os(v).is_some());
+    !set_by_user && set_malloc_thresholds()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_malloc_thresholds() -> bool {
+    // SAFETY: mallopt only changes glibc's allocation parameters; it is called before the
+    // CLI starts any thread and takes the allocator's lock itself.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as libc::c_int) == 1
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_malloc_thresholds() -> bool {
+    false
+}

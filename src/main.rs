@@ -165,6 +165,7 @@ impl SourceArgs {
 }
 
 fn main() -> ExitCode {
+    avc::device::keep_freed_tensor_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lang(command) => command.run(),

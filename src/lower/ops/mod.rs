@@ -11,6 +11,7 @@ mod conv;
 mod conv2d;
 mod cross_attention;
 mod dense;
+mod dropout;
 mod layout;
 mod linalg;
 mod multihead;

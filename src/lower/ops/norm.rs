@@ -79,15 +79,3 @@ impl Layer for LayerNormLayer {
         xs[0].f_layer_norm([self.features], self.weight.as_ref(), self.bias.as_ref(), self.eps, true)
     }
 }
-
-impl LowerOp for Dropout {
-    fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        Ok(Box::new(self.clone()))
-    }
-}
-
-impl Layer for Dropout {
-    fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_dropout(self.p, train)
-    }
-}

@@ -170,7 +170,7 @@ impl SplitInput for RecurrentLayer {
             return if self.cfg.last { Tensor::f_cat(&lasts, 1) } else { Ok(out) };
         }
         // libtorch puts dropout between stacked layers, the first layer's output included.
-        let above = out.f_dropout(self.cfg.dropout, train)?;
+        let above = super::dropout::dropout(&out, self.cfg.dropout, train)?;
         self.run(&above, &self.params[4 * dirs..], self.cfg.layers - 1, train)
     }
 }
