@@ -216,42 +216,6 @@ pub fn environment() -> Environment {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_device_words() {
-        assert_eq!("auto".parse::<DeviceChoice>(), Ok(DeviceChoice::Auto));
-        assert_eq!("cuda:1".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(1)));
-        assert!("tpu".parse::<DeviceChoice>().is_err());
-        assert_eq!(DeviceChoice::Cpu.resolve(), Ok(Device::Cpu));
-    }
-
-    #[test]
-    fn knows_the_host_memory() {
-        let bytes = memory_bytes(Device::Cpu).expect("/proc/meminfo is readable on Linux");
-        assert!(bytes > 16 << 20, "{bytes} bytes");
-        // No GPU here, or one with some memory: never a made-up number.
-        if let Some(gpu) = memory_bytes(Device::Cuda(0)) {
-            assert!(gpu > 256 << 20);
-        }
-    }
-
-    #[test]
-    fn threads_follow_omp_then_slurm() {
-        assert_eq!(threads_wanted(Some("3"), Some("8")), (Some(3), "OMP_NUM_THREADS=3".into()));
-        assert_eq!(threads_wanted(None, Some("8")), (Some(8), "SLURM_CPUS_PER_TASK=8".into()));
-        assert_eq!(threads_wanted(None, None), (None, "libtorch default".into()));
-        let (n, from) = threads_wanted(Some("many"), Some("2"));
-        assert_eq!(n, Some(2));
-        assert_eq!(from, "SLURM_CPUS_PER_TASK=2; OMP_NUM_THREADS=many ignored: not a positive whole number");
-        let (n, from) = threads_wanted(Some("0"), None);
-        assert_eq!(n, None);
-        assert!(from.starts_with("libtorch default; OMP_NUM_THREADS=0 ignored"), "{from}");
-    }
-}
-
 /// glibc's thresholds: freed blocks up to this size go back to the heap for reuse, not to
 /// the kernel.
 const MMAP_THRESHOLD: usize = 256 << 20;
@@ -291,4 +255,40 @@ fn set_malloc_thresholds() -> bool {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn set_malloc_thresholds() -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_words() {
+        assert_eq!("auto".parse::<DeviceChoice>(), Ok(DeviceChoice::Auto));
+        assert_eq!("cuda:1".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(1)));
+        assert!("tpu".parse::<DeviceChoice>().is_err());
+        assert_eq!(DeviceChoice::Cpu.resolve(), Ok(Device::Cpu));
+    }
+
+    #[test]
+    fn knows_the_host_memory() {
+        let bytes = memory_bytes(Device::Cpu).expect("/proc/meminfo is readable on Linux");
+        assert!(bytes > 16 << 20, "{bytes} bytes");
+        // No GPU here, or one with some memory: never a made-up number.
+        if let Some(gpu) = memory_bytes(Device::Cuda(0)) {
+            assert!(gpu > 256 << 20);
+        }
+    }
+
+    #[test]
+    fn threads_follow_omp_then_slurm() {
+        assert_eq!(threads_wanted(Some("3"), Some("8")), (Some(3), "OMP_NUM_THREADS=3".into()));
+        assert_eq!(threads_wanted(None, Some("8")), (Some(8), "SLURM_CPUS_PER_TASK=8".into()));
+        assert_eq!(threads_wanted(None, None), (None, "libtorch default".into()));
+        let (n, from) = threads_wanted(Some("many"), Some("2"));
+        assert_eq!(n, Some(2));
+        assert_eq!(from, "SLURM_CPUS_PER_TASK=2; OMP_NUM_THREADS=many ignored: not a positive whole number");
+        let (n, from) = threads_wanted(Some("0"), None);
+        assert_eq!(n, None);
+        assert!(from.starts_with("libtorch default; OMP_NUM_THREADS=0 ignored"), "{from}");
+    }
 }
