@@ -136,7 +136,7 @@ mod tests {
         tch::no_grad(|| {
             for var in vs.variables().values() {
                 let values = Tensor::rand_like(var).f_add_scalar(0.5).unwrap();
-                let _ = var.shallow_clone().copy_(&values);
+                var.shallow_clone().copy_(&values);
             }
         });
         (vs, layer)
