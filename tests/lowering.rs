@@ -201,3 +201,34 @@ fn many_clips_are_encoded_in_slices_with_the_same_result() {
         }
     }
 }
+
+#[test]
+fn pairs_scored_on_worker_threads_equal_one_threads_result() {
+    // Evaluation scores the pairs of a call on as many threads as libtorch has intra-op
+    // threads (at least 32 pairs each); with one, on the caller's thread only.
+    let compiled = compile(&SourceFile::new("m.yaml", MODEL)).unwrap_or_else(|_| panic!("compiles"));
+    let (model, video, audio) = {
+        let _rng = crate::torch_rng_lock();
+        tch::manual_seed(11);
+        let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+        let video = Tensor::randn([20, 10, 6], (Kind::Float, Device::Cpu));
+        (model, video, Tensor::randn([20, 10, 3], (Kind::Float, Device::Cpu)))
+    };
+    let _guard = tch::no_grad_guard();
+    let rows = Tensor::arange(400, (Kind::Int64, Device::Cpu));
+    let (vi, ai) = (rows.remainder(20), rows.floor_divide_scalar(20));
+    let score = |threads: i32| {
+        tch::set_num_threads(threads);
+        let v = model.encode(avc::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+        model.score_pairs(&v, &a, &vi, &ai, false).unwrap().remove(0).remove(0)
+    };
+    let threads = tch::get_num_threads();
+    let (alone, shared) = (score(1), score(3));
+    let after = tch::get_num_threads();
+    tch::set_num_threads(threads);
+    assert_eq!(after, 3, "the caller's thread count is restored");
+    assert_eq!(shared.size(), [400, 1]);
+    let diff = (alone - shared).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "outputs differ by {diff}");
+}

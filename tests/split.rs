@@ -77,10 +77,10 @@ fn cases() -> Vec<(&'static str, String)> {
 /// The output on fixed pairs (repeated rows included), with or without recording
 /// gradients (in-place steps run without).
 fn output(model: &Model, train: bool, grad: bool) -> Tensor {
-    let _rng = crate::torch_rng_lock();
-    tch::manual_seed(3);
-    let video = Tensor::randn([3, 7, 5], (Kind::Float, Device::Cpu));
-    let audio = Tensor::randn([4, 7, 3], (Kind::Float, Device::Cpu));
+    // Values from no generator: another test drawing from libtorch's between a seed and a
+    // draw here once changed the inputs of one of two calls.
+    let video = fixed([3, 7, 5], 0.37);
+    let audio = fixed([4, 7, 3], 0.91);
     let vi = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 2]);
     let ai = Tensor::from_slice(&[0i64, 1, 2, 3, 3, 0, 2]);
     let batch = PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai };
@@ -91,9 +91,7 @@ fn output(model: &Model, train: bool, grad: bool) -> Tensor {
 /// The output and every variable's gradient of a weighted sum of it.
 fn run(model: &Model, train: bool) -> (Tensor, BTreeMap<String, Tensor>) {
     let out = output(model, train, true);
-    let _rng = crate::torch_rng_lock();
-    tch::manual_seed(5);
-    let weights = Tensor::randn(out.size(), (Kind::Float, Device::Cpu));
+    let weights = fixed(out.size(), 1.3);
     let vars = model.vs.variables();
     for t in vars.values() {
         let mut t = t.shallow_clone();
@@ -108,6 +106,13 @@ fn run(model: &Model, train: bool) -> (Tensor, BTreeMap<String, Tensor>) {
         })
         .collect();
     (out.detach(), grads)
+}
+
+/// Values in [-1, 1] that look random enough for a comparison: `sin(k * step * 7.1)`.
+fn fixed(size: impl Into<Vec<i64>>, step: f64) -> Tensor {
+    let size: Vec<i64> = size.into();
+    let n: i64 = size.iter().product();
+    Tensor::arange(n, (Kind::Float, Device::Cpu)).f_mul_scalar(step * 7.1).unwrap().sin().view(size.as_slice())
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {

@@ -138,9 +138,16 @@ impl<'m> Scorer<'m> {
         floor_pow2((self.working_set() / per_pair).max(1))
     }
 
-    /// Bytes one chunk may use: the budget, and on the CPU at most [`CPU_CHUNK_BYTES`].
+    /// Bytes one chunk may use: the budget, and on the CPU at most [`CPU_CHUNK_BYTES`] per
+    /// intra-op thread (evaluation scores a chunk's pairs on that many threads at once,
+    /// each with its share).
     fn working_set(&self) -> u64 {
-        if self.model.device() == Device::Cpu { self.budget.min(CPU_CHUNK_BYTES) } else { self.budget }
+        if self.model.device() == Device::Cpu {
+            let threads = u64::try_from(tch::get_num_threads()).unwrap_or(1).max(1);
+            self.budget.min(CPU_CHUNK_BYTES.saturating_mul(threads))
+        } else {
+            self.budget
+        }
     }
 
     /// The cost of scoring `pairs` pairs of these streams.

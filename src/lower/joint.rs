@@ -16,15 +16,16 @@ use tch::Tensor;
 const EVAL_SLICE: i64 = 256;
 
 /// Two encodings and the pairs of their rows that one [`Model::score_pairs`] call scores.
-struct Pairs<'a> {
-    video: &'a Encoded,
-    audio: &'a Encoded,
-    video_rows: &'a Tensor,
-    audio_rows: &'a Tensor,
+#[derive(Clone, Copy)]
+pub(super) struct Pairs<'a> {
+    pub video: &'a Encoded,
+    pub audio: &'a Encoded,
+    pub video_rows: &'a Tensor,
+    pub audio_rows: &'a Tensor,
 }
 
 impl Pairs<'_> {
-    fn len(&self) -> i64 {
+    pub fn len(&self) -> i64 {
         self.video_rows.size().first().copied().unwrap_or(0)
     }
 
@@ -64,9 +65,19 @@ impl Model {
                 }
             }
         }
-        let n = video_rows.size().first().copied().unwrap_or(0);
+        let pairs = Pairs { video, audio, video_rows, audio_rows };
+        if !train && let Some(workers) = super::concurrent::pair_workers(self, pairs.len()) {
+            return self.score_concurrently(&pairs, workers);
+        }
+        self.score_sliced(&pairs, train)
+    }
+
+    /// [`Model::score_pairs`] on this thread: in evaluation, in slices of at most
+    /// [`EVAL_SLICE`] pairs.
+    pub(super) fn score_sliced(&self, pairs: &Pairs, train: bool) -> Result<Vec<Vec<Tensor>>, LowerError> {
+        let n = pairs.len();
         if train || n <= EVAL_SLICE {
-            return self.score_slice(&Pairs { video, audio, video_rows, audio_rows }, train);
+            return self.score_slice(pairs, train);
         }
         let torch = |error| LowerError::Torch { node: "pairs".into(), error };
         // Slices of equal size (within one): no short tail below a split layer's min_pairs.
@@ -75,9 +86,9 @@ impl Model {
         let mut start = 0;
         for k in 0..count {
             let len = n / count + i64::from(k < n % count);
-            let video_rows = &video_rows.f_narrow(0, start, len).map_err(torch)?;
-            let audio_rows = &audio_rows.f_narrow(0, start, len).map_err(torch)?;
-            slices.push(self.score_slice(&Pairs { video, audio, video_rows, audio_rows }, train)?);
+            let video_rows = &pairs.video_rows.f_narrow(0, start, len).map_err(torch)?;
+            let audio_rows = &pairs.audio_rows.f_narrow(0, start, len).map_err(torch)?;
+            slices.push(self.score_slice(&Pairs { video_rows, audio_rows, ..*pairs }, train)?);
             start += len;
         }
         self.join_slices(slices)
@@ -85,7 +96,7 @@ impl Model {
 
     /// The outputs of consecutive slices of pairs as one: per-pair tensors concatenated,
     /// per-clip embeddings (the same in every slice) once.
-    fn join_slices(&self, slices: Vec<Vec<Vec<Tensor>>>) -> Result<Vec<Vec<Tensor>>, LowerError> {
+    pub(super) fn join_slices(&self, slices: Vec<Vec<Vec<Tensor>>>) -> Result<Vec<Vec<Tensor>>, LowerError> {
         let mut joined = Vec::with_capacity(self.outputs.len());
         for (k, o) in self.outputs.iter().enumerate() {
             let mut tensors = Vec::with_capacity(o.slots.len());

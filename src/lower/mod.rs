@@ -7,6 +7,7 @@
 //! linearly (`check::split_sites`) can run split: each tower's share of the map once per
 //! clip, only their sum per pair ([`Split`] says when).
 
+mod concurrent;
 pub mod feed;
 mod joint;
 pub mod ops;
@@ -351,7 +352,10 @@ impl Model {
     /// to bound how many pairs run at once.
     pub fn joint_elems_per_pair(&self, steps: i64) -> i64 {
         let plan = self.plan(false);
-        let gathered = plan.frontier.iter().map(|&(slot, _)| slot);
+        // A split layer's shares stay per clip: pairs read them row by row, never gathered.
+        let shares: Vec<usize> =
+            plan.steps.iter().filter(|s| matches!(s.kind, StepKind::Project { .. })).map(|s| s.slot).collect();
+        let gathered = plan.frontier.iter().map(|&(slot, _)| slot).filter(|slot| !shares.contains(slot));
         let joint = plan.steps.iter().filter(|s| s.tower == Tower::Joint).map(|s| s.slot);
         self.elems(gathered.chain(joint), steps)
     }
