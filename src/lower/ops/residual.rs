@@ -25,8 +25,8 @@ impl Layer for ResidualLayer {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
         let (skip, x) = (xs[0], xs[1]);
         match &self.proj {
-            Some(w) => x.f_add(&skip.f_linear::<&Tensor>(w, None)?),
-            None => x.f_add(skip),
+            Some(w) => super::combine::add_in_order(x, &skip.f_linear::<&Tensor>(w, None)?),
+            None => super::combine::add_in_order(x, skip),
         }
     }
 }
