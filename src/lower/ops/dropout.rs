@@ -39,14 +39,35 @@ pub(super) fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor, tch::Tc
         return x.f_mul_scalar(0.0);
     }
     let kept = kept_scaled(x, p)?;
-    x.f_mul(&kept)
+    x.f_mul(&in_memory_order_of(&kept, x)?)
+}
+
+/// `flat` (contiguous, `x.numel()` values) laid over `x`'s memory order when `x` is dense
+/// (its strides a permutation of a contiguous layout, like an RNN's `[T, B, F]` output seen
+/// as `[B, T, F]`), so the product reads both operands along the grain; `flat` in `x`'s
+/// shape otherwise. The mask's values are independent draws, so which element gets which
+/// draw does not change its distribution, and the same seed still gives the same mask.
+/// `final`'s joint dropout on an LSTM output took 3.5 ms forward with a mask across the grain.
+fn in_memory_order_of(flat: &Tensor, x: &Tensor) -> Result<Tensor, tch::TchError> {
+    let (size, stride) = (x.size(), x.stride());
+    let mut axes: Vec<usize> = (0..size.len()).collect();
+    axes.sort_by_key(|&a| std::cmp::Reverse(stride[a]));
+    let mut expected = 1;
+    let mut dense = true;
+    for &a in axes.iter().rev() {
+        if size[a] != 1 && stride[a] != expected {
+            dense = false;
+        }
+        expected *= size[a];
+    }
+    if dense { flat.f_as_strided(size.as_slice(), stride.as_slice(), 0) } else { flat.f_view(size.as_slice()) }
 }
 
 /// Lanes of 16 random bits per 64-bit draw (the draw's top lane has only 15).
 const LANES: i64 = 3;
 
-/// A tensor of `x`'s shape and kind holding `1 / (1 - p)` where an element is kept and 0
-/// where it is dropped (probability `p`, to 2^-16).
+/// `x.numel()` values of `x`'s kind, `1 / (1 - p)` where an element is kept and 0 where it
+/// is dropped (probability `p`, to 2^-16).
 fn kept_scaled(x: &Tensor, p: f64) -> Result<Tensor, tch::TchError> {
     let n = x.numel() as i64;
     let draws = (n + LANES - 1) / LANES;
@@ -56,7 +77,7 @@ fn kept_scaled(x: &Tensor, p: f64) -> Result<Tensor, tch::TchError> {
     let threshold = -32768 + (p * 65536.0).round() as i64;
     let mut kept = lanes.f_ge(threshold)?.f_to_kind(x.kind())?;
     let _ = kept.f_mul_scalar_(1.0 / (1.0 - p))?;
-    kept.f_view([-1])?.f_narrow(0, 0, n)?.f_view(x.size().as_slice())
+    kept.f_view([-1])?.f_narrow(0, 0, n)
 }
 
 #[cfg(test)]
@@ -101,6 +122,19 @@ mod tests {
         y.sum(Kind::Float).backward();
         let expected = y.ne(0.0).to_kind(Kind::Float).f_mul_scalar(1.0 / 0.7).unwrap();
         assert!(x.grad().allclose(&expected, 1e-6, 1e-6, false));
+    }
+
+    #[test]
+    fn an_rnn_ordered_input_gets_a_mask_in_its_order() {
+        let x = Tensor::ones([120, 8, 16], (Kind::Float, Device::Cpu)).transpose(0, 1);
+        let y = dropout(&x, 0.5, true).unwrap();
+        assert_eq!(y.size(), [8, 120, 16]);
+        assert_eq!(y.stride(), x.stride(), "the product in the input's memory order");
+        let dropped = y.eq(0.0).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+        assert!((dropped - 0.5).abs() < 0.02, "dropped {dropped}");
+        // Not dense (every other step): the mask in logical order.
+        let sparse = Tensor::ones([8, 240, 16], (Kind::Float, Device::Cpu)).slice(1, 0, 240, 2);
+        assert_eq!(dropout(&sparse, 0.5, true).unwrap().size(), [8, 120, 16]);
     }
 
     #[test]
