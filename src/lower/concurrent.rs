@@ -16,7 +16,7 @@
 //! tensor: no running statistics, no dropout, no in-place update of an input) and without
 //! gradients, on the CPU.
 
-use super::joint::Pairs;
+use super::joint::{Pairs, shares};
 use super::{LowerError, Model};
 use tch::{Device, Kind, Tensor};
 
@@ -80,16 +80,6 @@ fn on_workers<R: Send>(workers: i64, job: impl Fn(usize) -> R + Sync) -> Vec<R> 
     });
     tch::set_num_threads(threads);
     results.into_iter().map(|r| r.unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-}
-
-/// `n` items in `parts` contiguous runs of sizes within one: `(start, len)`.
-fn shares(n: i64, parts: i64) -> impl Iterator<Item = (i64, i64)> {
-    (0..parts).scan(0, move |start, k| {
-        let len = n / parts + i64::from(k < n % parts);
-        let share = (*start, len);
-        *start += len;
-        Some(share)
-    })
 }
 
 impl Model {

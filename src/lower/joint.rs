@@ -47,6 +47,16 @@ impl Pairs<'_> {
     }
 }
 
+/// `n` items in `parts` contiguous runs of sizes within one: `(start, len)`.
+pub(super) fn shares(n: i64, parts: i64) -> impl Iterator<Item = (i64, i64)> {
+    (0..parts).scan(0, move |start, k| {
+        let len = n / parts + i64::from(k < n % parts);
+        let share = (*start, len);
+        *start += len;
+        Some(share)
+    })
+}
+
 impl Model {
     /// Runs the joint part on pairs `(video_rows[p], audio_rows[p])` of two encodings.
     /// Returns what [`Model::forward`] returns.
@@ -83,13 +93,10 @@ impl Model {
         // Slices of equal size (within one): no short tail below a split layer's min_pairs.
         let count = (n + EVAL_SLICE - 1) / EVAL_SLICE;
         let mut slices = Vec::with_capacity(count as usize);
-        let mut start = 0;
-        for k in 0..count {
-            let len = n / count + i64::from(k < n % count);
+        for (start, len) in shares(n, count) {
             let video_rows = &pairs.video_rows.f_narrow(0, start, len).map_err(torch)?;
             let audio_rows = &pairs.audio_rows.f_narrow(0, start, len).map_err(torch)?;
             slices.push(self.score_slice(&Pairs { video_rows, audio_rows, ..*pairs }, train)?);
-            start += len;
         }
         self.join_slices(slices)
     }
