@@ -113,17 +113,12 @@ fn pytorch(args: &[String]) -> Result<(f64, f64), String> {
     pytorch_with(args, &[])
 }
 
-/// glibc's thresholds as `avc::device::keep_freed_tensor_memory` sets them, for a PyTorch
-/// given the same allocator settings as avc (a second reference, beside PyTorch as run).
-const AVC_MALLOC: [(&str, &str); 2] =
-    [("MALLOC_MMAP_THRESHOLD_", "268435456"), ("MALLOC_TRIM_THRESHOLD_", "1073741824")];
-
 /// [`pytorch`] with more environment variables.
-fn pytorch_with(args: &[String], env: &[(&str, &str)]) -> Result<(f64, f64), String> {
+fn pytorch_with(args: &[String], env: &[(&str, String)]) -> Result<(f64, f64), String> {
     let out = Command::new(python())
         .arg("tests/python/bench_torch.py")
         .args(args)
-        .envs(env.iter().copied())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
     if !out.status.success() {
@@ -196,7 +191,8 @@ fn train_final(o: &Options) {
         let ours = (BATCHES * 2 * 64) as f64 / warm;
         let args = ["train", "--threads", &o.threads.to_string(), "--repeats", "1", "--batches", &BATCHES.to_string()];
         let args = args.map(String::from);
-        match (pytorch(&args), pytorch_with(&args, &AVC_MALLOC)) {
+        // PyTorch also with avc's allocator settings: a second reference, beside PyTorch as run.
+        match (pytorch(&args), pytorch_with(&args, &avc::device::malloc_environment())) {
             (Ok((t, pairs)), Ok((tuned, _))) => rounds.push((ours, pairs / t, pairs / tuned)),
             (Err(e), _) | (_, Err(e)) => return println!("(b) PyTorch not measured: {e}"),
         }

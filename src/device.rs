@@ -222,6 +222,12 @@ const MMAP_THRESHOLD: usize = 256 << 20;
 /// Free memory at the top of the heap kept for reuse before glibc returns it.
 const TRIM_THRESHOLD: usize = 1 << 30;
 
+/// The environment that gives another process (a PyTorch run to compare with) the same
+/// allocator settings as [`keep_freed_tensor_memory`].
+pub fn malloc_environment() -> [(&'static str, String); 2] {
+    [("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD.to_string()), ("MALLOC_TRIM_THRESHOLD_", TRIM_THRESHOLD.to_string())]
+}
+
 /// Makes glibc keep freed tensor buffers for reuse instead of returning them to the kernel.
 ///
 /// libtorch allocates every CPU tensor with `malloc`. By default glibc serves blocks above
