@@ -4,6 +4,14 @@ use super::product;
 use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
 use crate::shape::{Dim, Shape};
 
+/// The `eps` parameter of the norm ops.
+const NORM_EPS: ParamSpec = ParamSpec {
+    name: "eps",
+    kind: ParamKind::Float,
+    default: Some(Default::Float(1e-5)),
+    doc: "added to the variance",
+};
+
 /// `batchnorm(x)`: batch normalisation of the feature (last) axis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchNorm {
@@ -30,12 +38,7 @@ impl BatchNorm {
                 default: Some(Default::Bool(true)),
                 doc: "learn a scale and shift (the seed used `false`)",
             },
-            ParamSpec {
-                name: "eps",
-                kind: ParamKind::Float,
-                default: Some(Default::Float(1e-5)),
-                doc: "added to the variance",
-            },
+            NORM_EPS,
             ParamSpec {
                 name: "momentum",
                 kind: ParamKind::Float,
@@ -133,12 +136,7 @@ impl LayerNorm {
                 default: Some(Default::Bool(true)),
                 doc: "learn a scale and shift per feature",
             },
-            ParamSpec {
-                name: "eps",
-                kind: ParamKind::Float,
-                default: Some(Default::Float(1e-5)),
-                doc: "added to the variance",
-            },
+            NORM_EPS,
         ],
         parse: |r: &mut ArgReader| {
             Op::LayerNorm(LayerNorm { affine: r.bool("affine"), eps: r.float_in("eps", 0.0, 1.0) })
