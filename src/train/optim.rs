@@ -52,7 +52,14 @@ pub struct Optimizer {
     names: Vec<String>,
     vars: Vec<Tensor>,
     /// Per variable: Adam/AdamW (exp_avg, exp_avg_sq), SGD (momentum_buffer), RMSProp (square_avg).
+    /// Adam's are views into `flat`.
     state: Vec<Vec<Tensor>>,
+    /// Adam's moments of every variable, one after the other: when every variable has a
+    /// gradient, a step updates them in a handful of kernels for the whole model instead of
+    /// a handful per variable (`final` has forty variables; the step took 4 ms of a 200 ms
+    /// batch, most of it fixed cost per kernel). Empty for other optimisers, or when the
+    /// variables differ in kind or device.
+    flat: Vec<Tensor>,
     steps: i64,
 }
 
@@ -64,12 +71,26 @@ impl Optimizer {
             OptimizerKind::Adam | OptimizerKind::AdamW => 2,
             OptimizerKind::Sgd | OptimizerKind::RmsProp => 1,
         };
-        let state = named
-            .iter()
-            .map(|(_, t)| (0..slots).map(|_| t.f_zeros_like()).collect::<Result<Vec<_>, _>>())
-            .collect::<Result<Vec<_>, _>>()?;
-        let (names, vars) = named.into_iter().unzip();
-        Ok(Optimizer { cfg, names, vars, state, steps: 0 })
+        let adam = matches!(cfg.kind, OptimizerKind::Adam | OptimizerKind::AdamW);
+        let (names, vars): (Vec<String>, Vec<Tensor>) = named.into_iter().unzip();
+        let flat = if adam { flat_zeros(&vars, slots)? } else { Vec::new() };
+        let state = if flat.is_empty() {
+            vars.iter().map(|t| (0..slots).map(|_| t.f_zeros_like()).collect()).collect::<Result<Vec<_>, _>>()?
+        } else {
+            let mut offset = 0;
+            let mut state = Vec::with_capacity(vars.len());
+            for v in &vars {
+                let n = v.numel() as i64;
+                state.push(
+                    flat.iter()
+                        .map(|f| f.f_narrow(0, offset, n)?.f_view(v.size().as_slice()))
+                        .collect::<Result<_, _>>()?,
+                );
+                offset += n;
+            }
+            state
+        };
+        Ok(Optimizer { cfg, names, vars, state, flat, steps: 0 })
     }
 
     pub fn zero_grad(&mut self) {
@@ -117,6 +138,9 @@ impl Optimizer {
     pub fn step(&mut self, lr: f64) -> Result<(), TchError> {
         let _guard = tch::no_grad_guard();
         self.steps += 1;
+        if !self.flat.is_empty() && self.vars.iter().all(|v| v.grad().defined()) {
+            return self.adam_flat(lr);
+        }
         let c = self.cfg.clone();
         for (v, state) in self.vars.iter_mut().zip(&mut self.state) {
             let g = v.grad();
@@ -134,14 +158,8 @@ impl Optimizer {
                         let _ = v.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
                     }
                     let (m, rest) = state.split_at_mut(1);
-                    let _ = m[0].f_mul_scalar_(c.beta1)?.f_add_(&g.f_mul_scalar(1.0 - c.beta1)?)?;
-                    let _ = rest[0].f_mul_scalar_(c.beta2)?.f_add_(&g.f_square()?.f_mul_scalar(1.0 - c.beta2)?)?;
-                    let t = self.steps as i32;
-                    let bias1 = 1.0 - c.beta1.powi(t);
-                    let bias2 = 1.0 - c.beta2.powi(t);
-                    let denom = rest[0].f_div_scalar(bias2)?.f_sqrt()?.f_add_scalar(c.eps)?;
-                    let update = m[0].f_div(&denom)?.f_mul_scalar(lr / bias1)?;
-                    let _ = v.f_sub_(&update)?;
+                    let step = adam_moments(&c, self.steps, lr, &mut m[0], &mut rest[0], &g)?;
+                    let _ = v.f_sub_(&step)?;
                 }
                 OptimizerKind::Sgd => {
                     let d = if c.momentum > 0.0 {
@@ -164,6 +182,35 @@ impl Optimizer {
                     let _ = v.f_sub_(&g.f_div(&denom)?.f_mul_scalar(lr)?)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Adam or AdamW on every variable at once (all have gradients), through the flat moments.
+    fn adam_flat(&mut self, lr: f64) -> Result<(), TchError> {
+        let c = self.cfg.clone();
+        let flat_of = |ts: &[Tensor]| -> Result<Tensor, TchError> {
+            let parts = ts.iter().map(|t| t.f_reshape([-1])).collect::<Result<Vec<_>, _>>()?;
+            Tensor::f_cat(&parts, 0)
+        };
+        let grads: Vec<Tensor> = self.vars.iter().map(Tensor::grad).collect();
+        let mut g = flat_of(&grads)?;
+        if c.weight_decay > 0.0 {
+            if c.kind == OptimizerKind::AdamW {
+                for v in &mut self.vars {
+                    let _ = v.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
+                }
+            } else {
+                g = g.f_add(&flat_of(&self.vars)?.f_mul_scalar(c.weight_decay)?)?;
+            }
+        }
+        let (m, rest) = self.flat.split_at_mut(1);
+        let step = adam_moments(&c, self.steps, lr, &mut m[0], &mut rest[0], &g)?;
+        let mut offset = 0;
+        for v in &mut self.vars {
+            let n = v.numel() as i64;
+            let _ = v.f_sub_(&step.f_narrow(0, offset, n)?.f_view(v.size().as_slice())?)?;
+            offset += n;
         }
         Ok(())
     }
@@ -211,6 +258,39 @@ impl Optimizer {
     }
 }
 
+/// `slots` zeroed buffers as long as all of `vars` together, or none when they differ in
+/// kind or device (or there are none).
+fn flat_zeros(vars: &[Tensor], slots: usize) -> Result<Vec<Tensor>, TchError> {
+    let Some(first) = vars.first() else { return Ok(Vec::new()) };
+    let (kind, device) = (first.kind(), first.device());
+    if vars.iter().any(|v| v.kind() != kind || v.device() != device) {
+        return Ok(Vec::new());
+    }
+    let total: i64 = vars.iter().map(|v| v.numel() as i64).sum();
+    (0..slots).map(|_| Tensor::f_zeros([total], (kind, device))).collect()
+}
+
+/// Updates Adam's moments `m` and `v` in place with gradient `g` at step `t` and returns
+/// what to subtract from the variable: `lr / b1 * m / (sqrt(v / b2) + eps)`, computed as
+/// `lr sqrt(b2) / b1 * m / (sqrt(v) + eps sqrt(b2))` (b1, b2 the bias corrections), which
+/// takes six kernels where the formula as written takes twelve.
+fn adam_moments(
+    c: &OptimizerConfig,
+    t: i64,
+    lr: f64,
+    m: &mut Tensor,
+    v: &mut Tensor,
+    g: &Tensor,
+) -> Result<Tensor, TchError> {
+    let _ = m.f_lerp_(g, 1.0 - c.beta1)?;
+    let _ = v.f_lerp_(&g.f_square()?, 1.0 - c.beta2)?;
+    let t = t.min(i64::from(i32::MAX)) as i32;
+    let bias1 = 1.0 - c.beta1.powi(t);
+    let root2 = (1.0 - c.beta2.powi(t)).sqrt();
+    let denom = v.f_sqrt()?.f_add_scalar_(c.eps * root2)?;
+    m.f_div(&denom)?.f_mul_scalar_(lr * root2 / bias1)
+}
+
 /// Why an optimiser's saved state does not load.
 #[derive(Debug, thiserror::Error)]
 pub enum OptimStateError {
@@ -219,4 +299,112 @@ pub enum OptimStateError {
     Mismatch(Vec<String>),
     #[error("`{name}`: {error}")]
     Copy { name: String, error: tch::TchError },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind, nn};
+
+    fn adam(weight_decay: f64, kind: OptimizerKind) -> OptimizerConfig {
+        OptimizerConfig {
+            kind,
+            weight_decay,
+            momentum: 0.0,
+            nesterov: false,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            alpha: 0.99,
+        }
+    }
+
+    /// Adam as Kingma & Ba write it, in f64 on one element: the reference for both paths.
+    fn reference(cfg: &OptimizerConfig, mut p: f64, grads: &[f64], lr: f64) -> f64 {
+        let (mut m, mut v) = (0.0, 0.0);
+        for (t, &g) in grads.iter().enumerate() {
+            let t = t as i32 + 1;
+            let g = if cfg.kind == OptimizerKind::Adam { g + cfg.weight_decay * p } else { g };
+            if cfg.kind == OptimizerKind::AdamW {
+                p *= 1.0 - lr * cfg.weight_decay;
+            }
+            m = cfg.beta1 * m + (1.0 - cfg.beta1) * g;
+            v = cfg.beta2 * v + (1.0 - cfg.beta2) * g * g;
+            let (mh, vh) = (m / (1.0 - cfg.beta1.powi(t)), v / (1.0 - cfg.beta2.powi(t)));
+            p -= lr * mh / (vh.sqrt() + cfg.eps);
+        }
+        p
+    }
+
+    /// Three steps on two variables with gradients `scale * c` (a different `c` per element);
+    /// with `skip_b`, variable `b` gets no gradient (the per-variable path) and must not move.
+    fn run(cfg: OptimizerConfig, skip_b: bool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let a0 = [0.5f32, -1.0, 2.0, 0.25, -0.75, 1.5];
+        let b0 = [1.0f32, -2.0, 0.1];
+        let a = vs.root().var_copy("a", &Tensor::from_slice(&a0).view([2, 3]));
+        let b = vs.root().var_copy("b", &Tensor::from_slice(&b0));
+        let ca = Tensor::from_slice(&[0.3f32, -0.2, 1.0, 0.01, -4.0, 0.5]).view([2, 3]);
+        let cb = Tensor::from_slice(&[2.0f32, -0.5, 0.125]);
+        let mut opt = Optimizer::new(&vs, cfg).unwrap();
+        let scales = [1.0, -0.5, 2.0];
+        for s in scales {
+            opt.zero_grad();
+            let mut loss = (&a * &ca).sum(Kind::Float) * s;
+            if !skip_b {
+                loss += (&b * &cb).sum(Kind::Float) * s;
+            }
+            loss.backward();
+            opt.step(0.01).unwrap();
+        }
+        let values = |t: &Tensor| Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap();
+        let expected_a = a0
+            .iter()
+            .zip(values(&ca))
+            .map(|(&p, c)| reference(&opt.cfg, f64::from(p), &scales.map(|s| s * c), 0.01))
+            .collect();
+        (values(&a), expected_a, values(&b))
+    }
+
+    fn assert_close(got: &[f64], want: &[f64]) {
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn adam_matches_the_paper_on_every_element_whole_model_at_once() {
+        for cfg in [adam(0.0, OptimizerKind::Adam), adam(0.1, OptimizerKind::Adam), adam(0.1, OptimizerKind::AdamW)] {
+            let (a, want, _) = run(cfg, false);
+            assert_close(&a, &want);
+        }
+    }
+
+    #[test]
+    fn a_variable_without_gradient_stays_put_and_the_others_follow_adam() {
+        for cfg in [adam(0.0, OptimizerKind::Adam), adam(0.1, OptimizerKind::AdamW)] {
+            let (a, want, b) = run(cfg, true);
+            assert_close(&a, &want);
+            assert_close(&b, &[1.0, -2.0, 0.1].map(|x: f32| f64::from(x)));
+        }
+    }
+
+    #[test]
+    fn adam_state_tensors_are_the_flat_moments_per_variable() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let a = vs.root().var_copy("a", &Tensor::from_slice(&[1.0f32, 2.0]));
+        let _b = vs.root().var_copy("b", &Tensor::from_slice(&[3.0f32]));
+        let mut opt = Optimizer::new(&vs, adam(0.0, OptimizerKind::Adam)).unwrap();
+        (&a * 2.0).sum(Kind::Float).backward();
+        opt.step(0.1).unwrap();
+        let state: HashMap<String, Tensor> = opt.state_tensors().into_iter().collect();
+        assert_eq!(state["exp_avg.a"].size(), vec![2]);
+        assert!((state["exp_avg.a"].double_value(&[1]) - 0.2).abs() < 1e-6);
+        // b had no gradient: the per-variable path ran, and its moments stayed zero.
+        assert_eq!(state["exp_avg.b"].double_value(&[0]), 0.0);
+        // Loading writes through the views into the flat moments the next step reads.
+        let mut fresh = Optimizer::new(&vs, adam(0.0, OptimizerKind::Adam)).unwrap();
+        fresh.load_state(&state).unwrap();
+        assert!((fresh.flat[0].double_value(&[1]) - 0.2).abs() < 1e-6);
+    }
 }
