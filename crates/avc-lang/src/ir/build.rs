@@ -8,7 +8,7 @@ use super::share::{self, Instance, InstanceShare};
 use super::{Graph, Node, NodeId, NodeKind, Output};
 use crate::ast::{self, BlockDecl, DimExpr, Ident, Module, NodeDecl, OutputKind, ParamType, Value, ValueKind};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
-use crate::ops::{self, ArgError, ArgReader, Arity, ResolvedArg};
+use crate::ops::{self, ArgError, ArgReader, Arity, ParamKind, ParamSpec, ResolvedArg};
 use crate::shape::{Dim, Shape};
 use crate::source::Span;
 use petgraph::graph::DiGraph;
@@ -46,7 +46,14 @@ pub enum BuildError {
     )]
     TooDeep { chain: Vec<String>, span: Span },
     #[error("`{name}` is not a block parameter or constant")]
-    UnknownValueRef { name: String, span: Span, known: Vec<String> },
+    UnknownValueRef {
+        name: String,
+        span: Span,
+        known: Vec<String>,
+        /// The parameter it was given to, when that parameter takes one of a few words (a
+        /// choice written without quotes in the DSL).
+        choice_of: Option<(String, &'static [&'static str])>,
+    },
     #[error("block `{block}` parameter `{param}` must be {expected}, found {found}")]
     BlockParamType { block: String, param: String, expected: &'static str, found: String, span: Span },
     #[error("block `{block}` has no parameter `{}`", param.name)]
@@ -152,9 +159,15 @@ impl BuildError {
                      fold some levels into one block",
                     chain.join(" -> ")
                 )),
-            BuildError::UnknownValueRef { span, known, .. } => {
+            BuildError::UnknownValueRef { name, span, known, choice_of } => {
                 let d = Diagnostic::error("name::unknown-value", msg).with_label(*span, "not defined");
-                if known.is_empty() {
+                let word = choice_of.as_ref().and_then(|(param, choices)| {
+                    let word = choices.iter().copied().find(|c| c == name).or_else(|| did_you_mean(name, choices.iter().copied()));
+                    word.map(|w| (param, choices, w))
+                });
+                if let Some((param, choices, word)) = word {
+                    d.with_help(format!("`{param}` takes {}, written in quotes: `{param}: \"{word}\"`", one_of(choices)))
+                } else if known.is_empty() {
                     d.with_help("define it with `constants:` (YAML) or `let` (DSL), or as a block parameter")
                 } else {
                     d.with_help(format!("known here: {}", known.join(", ")))
@@ -546,7 +559,8 @@ impl<'a> Builder<'a> {
                 None => {
                     let mut known: Vec<String> = values.keys().cloned().collect();
                     known.sort();
-                    self.errors.push(BuildError::UnknownValueRef { name: name.clone(), span: v.span, known });
+                    let (name, span) = (name.clone(), v.span);
+                    self.errors.push(BuildError::UnknownValueRef { name, span, known, choice_of: None });
                     v.clone()
                 }
             },
@@ -607,10 +621,21 @@ impl<'a> Builder<'a> {
                 value: self.resolve_value(&a.value, &scope.values, Some(scope)),
             })
             .collect();
-        // An expression's error names the node it is in (in a block: which instance).
+        // An expression's error names the node it is in (in a block: which instance); an
+        // unquoted choice (`output: last`) says how to write it.
+        let spec = ops::lookup(&decl.callee.name);
         for e in &mut self.errors[errors_before..] {
-            if let BuildError::Arith { node: node @ None, .. } = e {
-                *node = Some(full_name.clone());
+            match e {
+                BuildError::Arith { node: node @ None, .. } => *node = Some(full_name.clone()),
+                BuildError::UnknownValueRef { span, choice_of, .. } => {
+                    let param = decl.args.iter().find(|a| a.value.span == *span).map(|a| a.name.name.as_str());
+                    if let Some(ParamSpec { name: param, kind: ParamKind::Choice(choices), .. }) =
+                        param.and_then(|p| spec.and_then(|s| s.param(p)))
+                    {
+                        *choice_of = Some((param.to_string(), choices));
+                    }
+                }
+                _ => {}
             }
         }
         if let Some(spec) = ops::lookup(&decl.callee.name) {
