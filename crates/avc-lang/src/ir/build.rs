@@ -161,12 +161,13 @@ impl BuildError {
                 )),
             BuildError::UnknownValueRef { name, span, known, choice_of } => {
                 let d = Diagnostic::error("name::unknown-value", msg).with_label(*span, "not defined");
-                let word = choice_of.as_ref().and_then(|(param, choices)| {
+                if let Some((param, choices)) = choice_of {
+                    let takes = format!("`{param}` takes {}, written in quotes", one_of(choices));
                     let word = choices.iter().copied().find(|c| c == name).or_else(|| did_you_mean(name, choices.iter().copied()));
-                    word.map(|w| (param, choices, w))
-                });
-                if let Some((param, choices, word)) = word {
-                    d.with_help(format!("`{param}` takes {}, written in quotes: `{param}: \"{word}\"`", one_of(choices)))
+                    match word {
+                        Some(word) => d.with_help(format!("{takes}: `{param}: \"{word}\"`")),
+                        None => d.with_help(format!("{takes} (or a constant defined with `let`)")),
+                    }
                 } else if known.is_empty() {
                     d.with_help("define it with `constants:` (YAML) or `let` (DSL), or as a block parameter")
                 } else {
