@@ -43,7 +43,7 @@ impl Pairs<'_> {
     /// A tower value of every pair, for `node`.
     fn gather(&self, slot: usize, tower: Tower, node: &str) -> Result<Tensor, LowerError> {
         let torch = |error| LowerError::Torch { node: node.to_string(), error };
-        self.value(slot, tower)?.f_index_select(0, self.rows(tower)).map_err(torch)
+        super::ops::memory::index_select_in_order(self.value(slot, tower)?, 0, self.rows(tower)).map_err(torch)
     }
 }
 

@@ -14,6 +14,7 @@ mod dense;
 mod dropout;
 mod layout;
 mod linalg;
+pub(crate) mod memory;
 mod multihead;
 mod norm;
 mod recurrence;
