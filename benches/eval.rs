@@ -183,7 +183,9 @@ fn train_final(o: &Options) {
     const BATCHES: usize = 10;
     let c = compiled("architectures/final.avc");
     let mut rounds = Vec::new();
-    for _ in 0..o.repeats.min(3) {
+    // Every round: the machine's speed drifts by ±10% from minute to minute, and the two
+    // sides do not drift alike, so one ratio is worth little and three were too few.
+    for _ in 0..o.repeats {
         // Warm, as PyTorch is timed after a warm-up step: a run of one batch more, less a
         // run of that one batch (its one-time costs: creating oneDNN's primitives, the
         // first touch of every buffer; 0.27-0.32 s against 0.155 s for a later batch).

@@ -232,3 +232,69 @@ fn pairs_scored_on_worker_threads_equal_one_threads_result() {
     let diff = (alone - shared).abs().max().double_value(&[]);
     assert!(diff < 1e-5, "outputs differ by {diff}");
 }
+
+#[test]
+fn clips_encoded_on_worker_threads_equal_one_threads_encoding() {
+    // Evaluation encodes a call's clips as runs of whole 64-clip slices on as many threads
+    // as libtorch has intra-op threads; 200 clips on 3 threads: runs of 2, 1 and 1 slices
+    // (the last one short).
+    let compiled = compile(&SourceFile::new("m.yaml", MODEL)).unwrap_or_else(|_| panic!("compiles"));
+    let (model, video, audio) = {
+        let _rng = crate::torch_rng_lock();
+        tch::manual_seed(12);
+        let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+        let video = Tensor::randn([200, 10, 6], (Kind::Float, Device::Cpu));
+        (model, video, Tensor::randn([200, 10, 3], (Kind::Float, Device::Cpu)))
+    };
+    let _guard = tch::no_grad_guard();
+    let rows = Tensor::arange(200, (Kind::Int64, Device::Cpu));
+    let threads = tch::get_num_threads();
+    let encode = |n: i32| {
+        tch::set_num_threads(n);
+        let v = model.encode(avc::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+        (v, a)
+    };
+    let (alone, shared) = (encode(1), encode(3));
+    let after = tch::get_num_threads();
+    // Both scored on one thread: only the encodings can differ.
+    tch::set_num_threads(1);
+    let score = |(v, a): &(lower::Encoded, lower::Encoded)| {
+        assert_eq!((v.clips, a.clips), (200, 200));
+        model.score_pairs(v, a, &rows, &rows.flip([0]), false).unwrap().remove(0).remove(0)
+    };
+    let (alone, shared) = (score(&alone), score(&shared));
+    tch::set_num_threads(threads);
+    assert_eq!(after, 3, "the caller's thread count is restored");
+    assert_eq!(shared.size(), [200, 1]);
+    let diff = (alone - shared).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "outputs differ by {diff}");
+}
+
+#[test]
+fn clips_given_as_bytes_encode_as_their_dequantized_floats() {
+    // A catalogue's chunk reaches `encode` as uint8 features, dequantized a slice at a time
+    // (on worker threads when there are several slices): the same encodings as floats.
+    let compiled = compile(&SourceFile::new("m.yaml", MODEL)).unwrap_or_else(|_| panic!("compiles"));
+    let model = {
+        let _rng = crate::torch_rng_lock();
+        tch::manual_seed(13);
+        lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap()
+    };
+    let _guard = tch::no_grad_guard();
+    let bytes: Vec<u8> = (0..150 * 10 * 6).map(|i| (i * 31 % 256) as u8).collect();
+    let rows: Vec<usize> = (0..150).collect();
+    let q = avc::lower::feed::gather_bytes(&bytes, 10, 6, &rows).unwrap();
+    let x = avc::lower::feed::gather(&bytes, 10, 6, &rows, Device::Cpu).unwrap();
+    let audio = Tensor::randn([150, 10, 3], (Kind::Float, Device::Cpu));
+    let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+    let pairs = Tensor::arange(150, (Kind::Int64, Device::Cpu));
+    let score = |clips: &Tensor| {
+        let v = model.encode(avc::check::Tower::Video, clips, false).unwrap();
+        model.score_pairs(&v, &a, &pairs, &pairs, false).unwrap().remove(0).remove(0)
+    };
+    let (from_bytes, from_floats) = (score(&q), score(&x));
+    assert_eq!(from_bytes.size(), [150, 1]);
+    let diff = (from_bytes - from_floats).abs().max().double_value(&[]);
+    assert!(diff < 1e-6, "outputs differ by {diff}");
+}

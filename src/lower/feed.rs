@@ -13,13 +13,63 @@ pub fn dequantize(q: &Tensor) -> Result<Tensor, tch::TchError> {
     Ok(x)
 }
 
-/// Gathers clips `rows` of a row-major `[n, steps, dim]` uint8 array into a float tensor
-/// `[rows.len(), steps, dim]` on `device`.
-pub fn gather(data: &[u8], steps: usize, dim: usize, rows: &[usize], device: Device) -> Result<Tensor, tch::TchError> {
+/// The 256 dequantized levels, as [`dequantize`]'s kernels compute them: a table through
+/// which plain Rust code gives exactly the same values.
+pub fn levels() -> Result<[f32; 256], tch::TchError> {
+    let q: Vec<u8> = (0..=255).collect();
+    let x = dequantize(&Tensor::f_from_slice(&q)?)?;
+    let v = Vec::<f32>::try_from(&x)?;
+    let mut out = [0.0; 256];
+    out.copy_from_slice(&v);
+    Ok(out)
+}
+
+/// `bytes` (row-major `shape`) dequantized through `levels` into a new CPU float tensor,
+/// written in place: an allocation and one pass, no libtorch kernel (the training prefetch
+/// threads run none), where [`dequantize`] makes three passes over the floats.
+pub fn dequantize_bytes(bytes: &[u8], shape: &[i64], levels: &[f32; 256]) -> Result<Tensor, tch::TchError> {
+    let numel = shape.iter().product::<i64>();
+    if numel != bytes.len() as i64 {
+        return Err(tch::TchError::Shape(format!("{} bytes for clips of shape {shape:?}", bytes.len())));
+    }
+    let tensor = Tensor::f_empty(shape, (Kind::Float, Device::Cpu))?;
+    if numel == 0 {
+        return Ok(tensor);
+    }
+    // SAFETY: `tensor` was just allocated by `empty` as a contiguous float tensor of `numel`
+    // elements (non-zero, so its data pointer is valid and aligned for f32), and nothing else
+    // refers to it until this function returns it.
+    let out = unsafe { std::slice::from_raw_parts_mut(tensor.data_ptr().cast::<f32>(), numel as usize) };
+    for (x, &q) in out.iter_mut().zip(bytes) {
+        *x = levels[usize::from(q)];
+    }
+    Ok(tensor)
+}
+
+/// A contiguous uint8 CPU tensor (from [`gather_bytes`]) dequantized through `levels`, as
+/// [`dequantize_bytes`].
+pub fn dequantize_tensor(q: &Tensor, levels: &[f32; 256]) -> Result<Tensor, tch::TchError> {
+    if q.kind() != Kind::Uint8 || q.device() != Device::Cpu || !q.is_contiguous() {
+        return dequantize(q);
+    }
+    let numel = q.numel();
+    if numel == 0 {
+        return q.f_to_kind(Kind::Float);
+    }
+    // SAFETY: `q` is a contiguous uint8 CPU tensor of `numel` elements (checked above), so
+    // its data pointer addresses `numel` bytes; `q` is borrowed, so they outlive the slice,
+    // and nothing writes them meanwhile (this crate's tensors of clips are never updated).
+    let bytes = unsafe { std::slice::from_raw_parts(q.data_ptr().cast::<u8>().cast_const(), numel) };
+    dequantize_bytes(bytes, &q.size(), levels)
+}
+
+/// Clips `rows` of a row-major `[n, steps, dim]` uint8 array as a uint8 CPU tensor
+/// `[rows.len(), steps, dim]`, not yet dequantized (a quarter of the floats' memory).
+pub fn gather_bytes(data: &[u8], steps: usize, dim: usize, rows: &[usize]) -> Result<Tensor, tch::TchError> {
     let clip = steps * dim;
     let shape = [rows.len() as i64, steps as i64, dim as i64];
     let consecutive = rows.windows(2).all(|w| w[1] == w[0] + 1);
-    let q = match (rows.first(), rows.last()) {
+    match (rows.first(), rows.last()) {
         // A run of clips (how catalogues are encoded) is one slice: copied once, not twice.
         (Some(&first), Some(&last)) if consecutive => Tensor::f_from_slice(&data[first * clip..(last + 1) * clip])?,
         _ => {
@@ -30,7 +80,13 @@ pub fn gather(data: &[u8], steps: usize, dim: usize, rows: &[usize], device: Dev
             Tensor::f_from_slice(&bytes)?
         }
     }
-    .f_reshape(shape)?;
+    .f_reshape(shape)
+}
+
+/// Gathers clips `rows` of a row-major `[n, steps, dim]` uint8 array into a float tensor
+/// `[rows.len(), steps, dim]` on `device`.
+pub fn gather(data: &[u8], steps: usize, dim: usize, rows: &[usize], device: Device) -> Result<Tensor, tch::TchError> {
+    let q = gather_bytes(data, steps, dim, rows)?;
     if device == Device::Cpu {
         return dequantize(&q);
     }
@@ -61,5 +117,21 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "rows {rows:?}");
         }
+    }
+
+    /// The one-pass table gives exactly the kernels' values, for every byte, and falls back
+    /// to the kernels for a tensor it cannot read in place.
+    #[test]
+    fn bytes_dequantized_through_the_table_equal_the_kernels() {
+        let data: Vec<u8> = (0..=255).collect();
+        let (steps, dim) = (4, 16);
+        let levels = levels().unwrap();
+        let q = gather_bytes(&data, steps, dim, &[2, 0, 3]).unwrap();
+        assert_eq!((q.kind(), q.size()), (Kind::Uint8, vec![3, 4, 16]));
+        let table = dequantize_tensor(&q, &levels).unwrap();
+        assert!(table.equal(&gather(&data, steps, dim, &[2, 0, 3], Device::Cpu).unwrap()));
+        let strided = q.transpose(1, 2);
+        assert!(dequantize_tensor(&strided, &levels).unwrap().equal(&dequantize(&strided).unwrap()));
+        assert!(dequantize_bytes(&data[..10], &[2, 4], &levels).unwrap_err().to_string().contains("10 bytes"));
     }
 }

@@ -21,7 +21,7 @@ use crate::ir::{Graph, NodeKind};
 use crate::shape::{Dim, Shape};
 use ops::{Layer, LowerOp, SplitInput};
 use plan::{LoweredSite, Plan, Step, StepKind};
-use tch::{Device, Tensor, nn};
+use tch::{Device, Kind, Tensor, nn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LowerError {
@@ -92,7 +92,7 @@ pub struct OutputBinding {
 /// and reuse the allocator's buffers, where a chunk of 1,024 clips (the engine's under its
 /// default budget) makes every layer stream fresh buffers of hundreds of megabytes: towers
 /// of `two_tower` measured about 30% faster on 10,000 clips in chunks of a few dozen.
-const ENCODE_SLICE: i64 = 64;
+pub(super) const ENCODE_SLICE: i64 = 64;
 
 /// A lowered, runnable model.
 pub struct Model {
@@ -295,18 +295,40 @@ impl Model {
     /// Runs one modality's tower (`Tower::Video` or `Tower::Audio`) on `[N, ...]` clips of
     /// that stream and keeps what the joint part and the outputs read. In evaluation, many
     /// clips run [`ENCODE_SLICE`] at a time (the results do not depend on the batch there).
+    ///
+    /// `clips` are floats, or the data's uint8 features (`feed::gather_bytes`), which are
+    /// then dequantized a slice at a time: a catalogue's chunk of clips is held as bytes,
+    /// and each slice's floats are written in one pass by the thread that encodes it.
     pub fn encode(&self, tower: Tower, clips: &Tensor, train: bool) -> Result<Encoded, LowerError> {
+        let torch = |error| LowerError::Torch { node: format!("{} clips", tower.label()), error };
+        let levels = if clips.kind() == Kind::Uint8 { Some(feed::levels().map_err(torch)?) } else { None };
         let n = clips.size().first().copied().unwrap_or(0);
         if train || n <= ENCODE_SLICE {
-            return self.encode_slice(tower, clips, train);
+            return self.encode_slice(tower, &floats(clips, levels.as_ref()).map_err(torch)?, train);
         }
+        let parts = match concurrent::encode_workers(self, n) {
+            Some(workers) => self.encode_concurrently(tower, clips, levels.as_ref(), workers)?,
+            None => self.encode_slices(tower, clips, levels.as_ref())?,
+        };
+        Encoded::cat(&parts).map_err(torch)
+    }
+
+    /// Evaluation's encodings of `clips`, [`ENCODE_SLICE`] clips at a time, in order (bytes
+    /// dequantized through `levels`).
+    fn encode_slices(
+        &self,
+        tower: Tower,
+        clips: &Tensor,
+        levels: Option<&[f32; 256]>,
+    ) -> Result<Vec<Encoded>, LowerError> {
         let torch = |error| LowerError::Torch { node: format!("{} clips", tower.label()), error };
+        let n = clips.size().first().copied().unwrap_or(0);
         let mut parts = Vec::new();
         for start in (0..n).step_by(ENCODE_SLICE as usize) {
             let slice = clips.f_narrow(0, start, ENCODE_SLICE.min(n - start)).map_err(torch)?;
-            parts.push(self.encode_slice(tower, &slice, train)?);
+            parts.push(self.encode_slice(tower, &floats(&slice, levels).map_err(torch)?, false)?);
         }
-        Encoded::cat(&parts).map_err(torch)
+        Ok(parts)
     }
 
     fn encode_slice(&self, tower: Tower, clips: &Tensor, train: bool) -> Result<Encoded, LowerError> {
@@ -430,6 +452,14 @@ impl Model {
 }
 
 /// Row indices `0..n` as an int64 tensor, for batches where pair i is clip i of both.
+/// `clips` as floats: bytes dequantized through `levels` when given.
+fn floats(clips: &Tensor, levels: Option<&[f32; 256]>) -> Result<Tensor, tch::TchError> {
+    match levels {
+        Some(levels) => feed::dequantize_tensor(clips, levels),
+        None => Ok(clips.shallow_clone()),
+    }
+}
+
 pub fn aligned_rows(n: usize, device: Device) -> Result<Tensor, tch::TchError> {
     Tensor::f_arange(n as i64, (tch::Kind::Int64, device))
 }

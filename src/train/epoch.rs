@@ -261,7 +261,7 @@ impl<'a> Session<'a> {
         let pass = Pass::Train { seed, epoch: epoch as u64 };
         let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 1 };
         // On the CPU the prefetch threads dequantize through the levels libtorch computes.
-        let levels = if self.model.device() == tch::Device::Cpu { Some(levels()?) } else { None };
+        let levels = if self.model.device() == tch::Device::Cpu { Some(feed::levels()?) } else { None };
         prefetch(
             todo.len(),
             workers,
@@ -348,8 +348,16 @@ impl Batch {
         let Some(levels) = levels else { return Ok(Batch::Quantized(clips)) };
         let n = clips.len();
         Ok(Batch::Dequantized {
-            video: dequantized(&clips.video, [n, clips.steps, clips.video_dim], levels)?,
-            audio: dequantized(&clips.audio, [n, clips.steps, clips.audio_dim], levels)?,
+            video: feed::dequantize_bytes(
+                &clips.video,
+                &[n as i64, clips.steps as i64, clips.video_dim as i64],
+                levels,
+            )?,
+            audio: feed::dequantize_bytes(
+                &clips.audio,
+                &[n as i64, clips.steps as i64, clips.audio_dim as i64],
+                levels,
+            )?,
             clips: n,
         })
     }
@@ -374,37 +382,6 @@ impl Batch {
             }
         }
     }
-}
-
-/// `bytes` (row-major `shape`) dequantized through `levels` into a new CPU float tensor,
-/// written in place: an allocation and a loop, no libtorch kernel (see [`Batch`]).
-fn dequantized(bytes: &[u8], shape: [usize; 3], levels: &[f32; 256]) -> Result<Tensor, tch::TchError> {
-    let numel = shape.iter().product::<usize>();
-    if numel != bytes.len() {
-        return Err(tch::TchError::Shape(format!("{} bytes for a batch of shape {shape:?}", bytes.len())));
-    }
-    let tensor = Tensor::f_empty(shape.map(|d| d as i64), (tch::Kind::Float, tch::Device::Cpu))?;
-    if numel == 0 {
-        return Ok(tensor);
-    }
-    // SAFETY: `tensor` was just allocated by `empty` as a contiguous float tensor of `numel`
-    // elements (non-zero, so its data pointer is valid and aligned for f32), and nothing else
-    // refers to it until this function returns it.
-    let out = unsafe { std::slice::from_raw_parts_mut(tensor.data_ptr().cast::<f32>(), numel) };
-    for (x, &q) in out.iter_mut().zip(bytes) {
-        *x = levels[usize::from(q)];
-    }
-    Ok(tensor)
-}
-
-/// The 256 dequantized levels, as libtorch computes them (`feed::dequantize`).
-fn levels() -> Result<[f32; 256], TrainError> {
-    let q: Vec<u8> = (0..=255).collect();
-    let x = feed::dequantize(&Tensor::f_from_slice(&q)?)?;
-    let v = Vec::<f32>::try_from(&x)?;
-    let mut out = [0.0; 256];
-    out.copy_from_slice(&v);
-    Ok(out)
 }
 
 /// The metrics of epochs already done, from a resumed run's `metrics.jsonl`, which is
@@ -534,7 +511,7 @@ mod tests {
         clips.audio_ids = clips.video_ids.clone();
         let split = Split::Memory(clips);
         let rows = [2, 0];
-        let levels = levels().unwrap();
+        let levels = feed::levels().unwrap();
         let batch = Batch::load(&split, &rows, Pass::Eval, Some(&levels)).unwrap();
         assert!(matches!(batch, Batch::Dequantized { .. }) && batch.len() == 2);
         let (video, audio) = batch.tensors(tch::Device::Cpu).unwrap();
