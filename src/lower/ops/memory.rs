@@ -4,9 +4,9 @@
 //! that allocates its output contiguous in the logical order (`index_select`, `cat`)
 //! writes such a value across the grain, and the next recurrent layer copies it back to
 //! `[T, B, F]` before it starts. Done on the contiguous view of the memory instead, the
-//! same values come out in the input's memory order: `final`'s joint concatenation (two
-//! `index_select`s and a `cat` on `[128, 120, 64]` values) and the joint LSTM's own copy
-//! of its input cost (measured in docs/performance.md).
+//! same values come out in the input's memory order, and `final`'s joint LSTM reads the
+//! concatenation of its pairs' tower values (two `index_select`s and a `cat`) as is. The
+//! gain was within this machine's noise (docs/performance.md, "Later the same day").
 
 use tch::Tensor;
 
