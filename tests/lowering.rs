@@ -202,18 +202,29 @@ fn many_clips_are_encoded_in_slices_with_the_same_result() {
     }
 }
 
+/// `MODEL` lowered with seed `seed`, and `n` random video and audio clips of its shapes
+/// (drawn under the generator's lock, so no other test's draws interleave).
+fn seeded_model_and_clips(seed: i64, n: i64) -> (lower::Model, Tensor, Tensor) {
+    let compiled = compile(&SourceFile::new("m.yaml", MODEL)).unwrap_or_else(|_| panic!("compiles"));
+    let _rng = crate::torch_rng_lock();
+    tch::manual_seed(seed);
+    let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
+    let video = Tensor::randn([n, 10, 6], (Kind::Float, Device::Cpu));
+    (model, video, Tensor::randn([n, 10, 3], (Kind::Float, Device::Cpu)))
+}
+
+/// `got` holds one score for each of `pairs` pairs, each within `tolerance` of `want`'s.
+fn assert_same_scores(got: &Tensor, want: &Tensor, pairs: i64, tolerance: f64) {
+    assert_eq!(got.size(), [pairs, 1]);
+    let diff = (got - want).abs().max().double_value(&[]);
+    assert!(diff < tolerance, "outputs differ by {diff}");
+}
+
 #[test]
 fn pairs_scored_on_worker_threads_equal_one_threads_result() {
     // Evaluation scores the pairs of a call on as many threads as libtorch has intra-op
     // threads (at least 32 pairs each); with one, on the caller's thread only.
-    let compiled = compile(&SourceFile::new("m.yaml", MODEL)).unwrap_or_else(|_| panic!("compiles"));
-    let (model, video, audio) = {
-        let _rng = crate::torch_rng_lock();
-        tch::manual_seed(11);
-        let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
-        let video = Tensor::randn([20, 10, 6], (Kind::Float, Device::Cpu));
-        (model, video, Tensor::randn([20, 10, 3], (Kind::Float, Device::Cpu)))
-    };
+    let (model, video, audio) = seeded_model_and_clips(11, 20);
     let _guard = tch::no_grad_guard();
     let rows = Tensor::arange(400, (Kind::Int64, Device::Cpu));
     let (vi, ai) = (rows.remainder(20), rows.floor_divide_scalar(20));
@@ -228,9 +239,7 @@ fn pairs_scored_on_worker_threads_equal_one_threads_result() {
     let after = tch::get_num_threads();
     tch::set_num_threads(threads);
     assert_eq!(after, 3, "the caller's thread count is restored");
-    assert_eq!(shared.size(), [400, 1]);
-    let diff = (alone - shared).abs().max().double_value(&[]);
-    assert!(diff < 1e-5, "outputs differ by {diff}");
+    assert_same_scores(&alone, &shared, 400, 1e-5);
 }
 
 #[test]
@@ -238,14 +247,7 @@ fn clips_encoded_on_worker_threads_equal_one_threads_encoding() {
     // Evaluation encodes a call's clips as runs of whole 64-clip slices on as many threads
     // as libtorch has intra-op threads; 200 clips on 3 threads: runs of 2, 1 and 1 slices
     // (the last one short).
-    let compiled = compile(&SourceFile::new("m.yaml", MODEL)).unwrap_or_else(|_| panic!("compiles"));
-    let (model, video, audio) = {
-        let _rng = crate::torch_rng_lock();
-        tch::manual_seed(12);
-        let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
-        let video = Tensor::randn([200, 10, 6], (Kind::Float, Device::Cpu));
-        (model, video, Tensor::randn([200, 10, 3], (Kind::Float, Device::Cpu)))
-    };
+    let (model, video, audio) = seeded_model_and_clips(12, 200);
     let _guard = tch::no_grad_guard();
     let rows = Tensor::arange(200, (Kind::Int64, Device::Cpu));
     let threads = tch::get_num_threads();
@@ -266,27 +268,19 @@ fn clips_encoded_on_worker_threads_equal_one_threads_encoding() {
     let (alone, shared) = (score(&alone), score(&shared));
     tch::set_num_threads(threads);
     assert_eq!(after, 3, "the caller's thread count is restored");
-    assert_eq!(shared.size(), [200, 1]);
-    let diff = (alone - shared).abs().max().double_value(&[]);
-    assert!(diff < 1e-5, "outputs differ by {diff}");
+    assert_same_scores(&alone, &shared, 200, 1e-5);
 }
 
 #[test]
 fn clips_given_as_bytes_encode_as_their_dequantized_floats() {
     // A catalogue's chunk reaches `encode` as uint8 features, dequantized a slice at a time
     // (on worker threads when there are several slices): the same encodings as floats.
-    let compiled = compile(&SourceFile::new("m.yaml", MODEL)).unwrap_or_else(|_| panic!("compiles"));
-    let model = {
-        let _rng = crate::torch_rng_lock();
-        tch::manual_seed(13);
-        lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap()
-    };
+    let (model, _, audio) = seeded_model_and_clips(13, 150);
     let _guard = tch::no_grad_guard();
     let bytes: Vec<u8> = (0..150 * 10 * 6).map(|i| (i * 31 % 256) as u8).collect();
     let rows: Vec<usize> = (0..150).collect();
     let q = avc::lower::feed::gather_bytes(&bytes, 10, 6, &rows).unwrap();
     let x = avc::lower::feed::gather(&bytes, 10, 6, &rows, Device::Cpu).unwrap();
-    let audio = Tensor::randn([150, 10, 3], (Kind::Float, Device::Cpu));
     let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
     let pairs = Tensor::arange(150, (Kind::Int64, Device::Cpu));
     let score = |clips: &Tensor| {
@@ -294,7 +288,5 @@ fn clips_given_as_bytes_encode_as_their_dequantized_floats() {
         model.score_pairs(&v, &a, &pairs, &pairs, false).unwrap().remove(0).remove(0)
     };
     let (from_bytes, from_floats) = (score(&q), score(&x));
-    assert_eq!(from_bytes.size(), [150, 1]);
-    let diff = (from_bytes - from_floats).abs().max().double_value(&[]);
-    assert!(diff < 1e-6, "outputs differ by {diff}");
+    assert_same_scores(&from_bytes, &from_floats, 150, 1e-6);
 }
