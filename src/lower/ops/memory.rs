@@ -49,6 +49,7 @@ pub(crate) fn index_select_in_order(t: &Tensor, dim: i64, rows: &Tensor) -> Resu
     let Some(order) = permuted_order(t) else {
         return t.f_index_select(dim, rows);
     };
+    let dim = if dim < 0 { dim + order.len() as i64 } else { dim };
     let at = inverse(&order)[dim as usize];
     t.f_permute(order.as_slice())?.f_index_select(at, rows)?.f_permute(inverse(&order).as_slice())
 }
@@ -93,6 +94,7 @@ mod tests {
         let rows = Tensor::from_slice(&[4i64, 0, 0, 2]);
         let got = index_select_in_order(&x, 0, &rows).unwrap();
         assert!(got.equal(&x.index_select(0, &rows)));
+        assert!(index_select_in_order(&x, -3, &rows).unwrap().equal(&got));
         assert_eq!(memory_order(&got), Some(vec![1, 0, 2]));
         let plain = Tensor::randn([5, 7, 3], (Kind::Float, Device::Cpu));
         assert!(index_select_in_order(&plain, 0, &rows).unwrap().is_contiguous());
