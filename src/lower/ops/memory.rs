@@ -46,10 +46,11 @@ fn inverse(order: &[i64]) -> Vec<i64> {
 
 /// `t.index_select(dim, rows)`, its result in `t`'s memory order.
 pub(crate) fn index_select_in_order(t: &Tensor, dim: i64, rows: &Tensor) -> Result<Tensor, tch::TchError> {
-    let Some(order) = permuted_order(t) else {
-        return t.f_index_select(dim, rows);
+    let rank = t.dim() as i64;
+    let Some(order) = permuted_order(t).filter(|_| (-rank..rank).contains(&dim)) else {
+        return t.f_index_select(dim, rows); // libtorch's own error for an axis out of range
     };
-    let dim = if dim < 0 { dim + order.len() as i64 } else { dim };
+    let dim = if dim < 0 { dim + rank } else { dim };
     let at = inverse(&order)[dim as usize];
     t.f_permute(order.as_slice())?.f_index_select(at, rows)?.f_permute(inverse(&order).as_slice())
 }
@@ -63,6 +64,9 @@ pub(crate) fn cat_in_order<T: std::borrow::Borrow<Tensor>>(xs: &[T], axis: i64) 
         return Tensor::f_cat(xs, axis);
     };
     let rank = order.len() as i64;
+    if !(-rank..rank).contains(&axis) {
+        return Tensor::f_cat(xs, axis); // libtorch's own error for an axis out of range
+    }
     let axis = if axis < 0 { axis + rank } else { axis };
     let parts = xs.iter().map(|x| x.borrow().f_permute(order.as_slice())).collect::<Result<Vec<_>, _>>()?;
     Tensor::f_cat(&parts, inverse(order)[axis as usize])?.f_permute(inverse(order).as_slice())
@@ -95,6 +99,7 @@ mod tests {
         let got = index_select_in_order(&x, 0, &rows).unwrap();
         assert!(got.equal(&x.index_select(0, &rows)));
         assert!(index_select_in_order(&x, -3, &rows).unwrap().equal(&got));
+        assert!(index_select_in_order(&x, 3, &rows).is_err(), "an error, not a panic");
         assert_eq!(memory_order(&got), Some(vec![1, 0, 2]));
         let plain = Tensor::randn([5, 7, 3], (Kind::Float, Device::Cpu));
         assert!(index_select_in_order(&plain, 0, &rows).unwrap().is_contiguous());
@@ -110,6 +115,7 @@ mod tests {
             // Seen as [T, B, F], the joined value is one contiguous block an RNN reads as is.
             assert!(got.transpose(0, 1).is_contiguous());
         }
+        assert!(cat_in_order(&[&a, &b], 3).is_err(), "an error, not a panic");
         // Mixed orders: the plain kernel, the same values.
         let c = Tensor::randn([4, 6, 2], (Kind::Float, Device::Cpu));
         let mixed = cat_in_order(&[&a, &c], 2).unwrap();
