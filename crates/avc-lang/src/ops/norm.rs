@@ -183,8 +183,9 @@ impl Dropout {
     pub const SPEC: OpSpec = OpSpec {
         name: "dropout",
         family: "norm",
-        summary: "Zeroes each element with probability p during training and rescales the rest; \
-                  the identity in evaluation.",
+        summary: "Zeroes each element with probability p during training and rescales the rest \
+                  by 1 / (1 - p); the identity in evaluation. On the CPU, p is rounded to a \
+                  multiple of 2^-16 (0.1 drops 6,554 in 65,536).",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
         params: &[ParamSpec {
