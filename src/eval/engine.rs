@@ -91,7 +91,7 @@ pub struct Cost {
     /// Multiply-adds of the towers (once per clip) plus the joint part (once per pair);
     /// `None` when a node's cost depends on a size only the data knows.
     pub macs: Option<u64>,
-    /// Pairs run at once under the memory budget.
+    /// Pairs run at once under the memory budget (at most all of them).
     pub chunk: u64,
 }
 
@@ -159,7 +159,7 @@ impl<'m> Scorer<'m> {
             let joint = if self.kind == OutputKind::Embeddings { 0 } else { j.checked_mul(pairs)? };
             towers.checked_add(joint)
         });
-        Cost { videos: nv, audios: na, pairs, macs, chunk: self.pair_chunk() }
+        Cost { videos: nv, audios: na, pairs, macs, chunk: self.pair_chunk().min(pairs.max(1)) }
     }
 
     /// Runs one tower over all clips of a stream, in chunks of clips bounded by the budget.
