@@ -20,7 +20,7 @@
 //! gradients, on the CPU.
 
 use super::joint::{Pairs, shares};
-use super::{ENCODE_SLICE, Encoded, LowerError, Model};
+use super::{ENCODE_SLICE, Encoded, LowerError, Model, encode_slices_of};
 use crate::check::Tower;
 use tch::{Device, Kind, Tensor};
 
@@ -36,7 +36,7 @@ pub(super) fn pair_workers(model: &Model, pairs: i64) -> Option<i64> {
 /// How many threads to encode `clips` clips on: one slice of [`ENCODE_SLICE`] clips at
 /// least per thread; `None` for one, as [`pair_workers`].
 pub(super) fn encode_workers(model: &Model, clips: i64) -> Option<i64> {
-    workers(model, clips.div_euclid(ENCODE_SLICE) + i64::from(clips % ENCODE_SLICE != 0))
+    workers(model, encode_slices_of(clips))
 }
 
 /// The intra-op thread count, at most `most`, when that is 2 or more on the CPU and
@@ -113,9 +113,7 @@ impl Model {
         });
         self.join_slices(scored.into_iter().collect::<Result<_, _>>()?)
     }
-}
 
-impl Model {
     /// Evaluation's encodings of `clips` on `workers` threads, each encoding a contiguous
     /// run of whole slices; every slice's encoding, in order (the same slices as on one
     /// thread).
@@ -128,7 +126,7 @@ impl Model {
     ) -> Result<Vec<Encoded>, LowerError> {
         let torch = |error| LowerError::Torch { node: format!("{} clips", tower.label()), error };
         let n = clips.size().first().copied().unwrap_or(0);
-        let slices = n.div_euclid(ENCODE_SLICE) + i64::from(n % ENCODE_SLICE != 0);
+        let slices = encode_slices_of(n);
         let mut runs = Vec::with_capacity(workers as usize);
         for (first, count) in shares(slices, workers) {
             let start = first * ENCODE_SLICE;

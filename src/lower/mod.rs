@@ -451,7 +451,6 @@ impl Model {
     }
 }
 
-/// Row indices `0..n` as an int64 tensor, for batches where pair i is clip i of both.
 /// `clips` as floats: bytes dequantized through `levels` when given.
 fn floats(clips: &Tensor, levels: Option<&[f32; 256]>) -> Result<Tensor, tch::TchError> {
     match levels {
@@ -460,6 +459,12 @@ fn floats(clips: &Tensor, levels: Option<&[f32; 256]>) -> Result<Tensor, tch::Tc
     }
 }
 
+/// How many [`ENCODE_SLICE`]s `clips` clips make (the last one may be short).
+fn encode_slices_of(clips: i64) -> i64 {
+    (clips + ENCODE_SLICE - 1).div_euclid(ENCODE_SLICE)
+}
+
+/// Row indices `0..n` as an int64 tensor, for batches where pair i is clip i of both.
 pub fn aligned_rows(n: usize, device: Device) -> Result<Tensor, tch::TchError> {
     Tensor::f_arange(n as i64, (tch::Kind::Int64, device))
 }
