@@ -166,7 +166,7 @@ fn time_eval_30(m: &Model, c: &Compiled, budget: u64) -> f64 {
     let (vids, aids) = (ids("v", n), ids("a", n));
     let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
     let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
-    let scorer = Scorer::new(m, budget, STEPS, tower_macs(&c.checked)).expect("a scorer");
+    let scorer = Scorer::new(m, budget, STEPS, tower_macs(c, &m.split_nodes(false))).expect("a scorer");
     let score = || {
         let v = scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes");
         let a = scorer.encode(Tower::Audio, &audios, &mut Silent).expect("encodes");
@@ -282,7 +282,7 @@ fn rank_two_tower(o: &Options) {
     let (vids, aids) = (ids("v", N), ids("a", N));
     let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
     let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
-    let scorer = Scorer::new(&m, o.budget, STEPS, tower_macs(&c.checked)).expect("a scorer");
+    let scorer = Scorer::new(&m, o.budget, STEPS, tower_macs(&c, &m.split_nodes(false))).expect("a scorer");
     let mut runs = Vec::new();
     for _ in 0..o.repeats.min(3) {
         let (v, ev) = time(|| scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
@@ -337,7 +337,7 @@ fn full_eval(o: &Options) {
     let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
     let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
     let budget = o.budget;
-    let scorer = Scorer::new(&m, budget, STEPS, tower_macs(&c.checked)).expect("a scorer");
+    let scorer = Scorer::new(&m, budget, STEPS, tower_macs(&c, &m.split_nodes(false))).expect("a scorer");
     let rows = if o.full { N as u64 } else { o.rows.min(N as u64) };
     let _ = std::fs::write("/proc/self/clear_refs", "5"); // resets the peak resident size
     let before = peak_rss_mib();

@@ -52,7 +52,7 @@ impl LoadedRun {
 
     /// A scorer for clips of `steps` steps under a memory budget.
     pub fn scorer(&self, budget: u64, steps: usize) -> Result<Scorer<'_>, EvalError> {
-        Scorer::new(&self.model, budget, steps, tower_macs(&self.opened.compiled.checked))
+        Scorer::new(&self.model, budget, steps, tower_macs(&self.opened.compiled, &self.model.split_nodes(false)))
     }
 }
 
