@@ -144,10 +144,10 @@ fn a_changed_graph_is_reported_tensor_by_tensor_and_resume_lists_it_all() {
     let err = resume(&trained.dir, &[], tch::Device::Cpu, false).unwrap_err().to_string();
     for part in [
         "do not fit the model's graph",
-        "missing from the checkpoint: `fc.bias` [8], `fc.weight` [8, 16], `out.bias` [1], `out.weight` [1, 8]",
-        "in the checkpoint but not the model: `head.bias` [1], `head.weight` [1, 16]",
-        "`rnn.weight_ih_l0` (model [64, 40], checkpoint [64, 32])",
-        "`vproj.weight` (model [24, 16], checkpoint [16, 16])",
+        "missing from the checkpoint (4):\n    `fc.bias` [8]\n    `fc.weight` [8, 16]\n    `out.bias` [1]\n    `out.weight` [1, 8]\n",
+        "in the checkpoint but not the model (2):\n    `head.bias` [1]\n    `head.weight` [1, 16]\n",
+        "another shape (3):\n    `rnn.weight_ih_l0`: model [64, 40], checkpoint [64, 32]\n",
+        "`vproj.weight`: model [24, 16], checkpoint [16, 16]",
     ] {
         assert!(err.contains(part), "`{part}` missing from: {err}");
     }
@@ -211,7 +211,7 @@ fn init_from_loads_an_audio_tower_and_freeze_keeps_it() {
     let reshaped = InitFrom { only: vec!["vproj".into()], ..tower() };
     let err = run(&dir, "b.yaml", &b, "reshaped", Some(reshaped), None).unwrap_err().to_string();
     assert!(
-        err.contains("nothing to load") && err.contains("`vproj.weight` (model [24, 16], checkpoint [16, 16])"),
+        err.contains("nothing to load") && err.contains("\n    `vproj.weight`: model [24, 16], checkpoint [16, 16]"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -111,7 +111,7 @@ pub fn apply(vs: &VarStore, init: &InitFrom) -> Result<InitRecord, TrainError> {
     if report.matched.is_empty() {
         let what = if init.only.is_empty() { String::new() } else { format!(" under {}", init.only.join(", ")) };
         return Err(TrainError::Init(format!(
-            "nothing to load from {}{what}: no tensor matches by name and shape ({})",
+            "nothing to load from {}{what}: no tensor matches by name and shape:{}",
             path.display(),
             report.differences()
         )));

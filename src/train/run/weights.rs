@@ -99,24 +99,31 @@ impl LoadReport {
         self.missing.is_empty() && self.unexpected.is_empty() && self.reshaped.is_empty()
     }
 
-    /// Every difference, in one line per kind (empty when exact).
+    /// Every difference, a heading per kind and a tensor a line under it (at most
+    /// [`LISTED`] a kind, then how many more), each line indented; empty when exact.
     pub fn differences(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.missing.is_empty() {
-            parts.push(format!("missing from the checkpoint: {}", listed(&self.missing)));
-        }
-        if !self.unexpected.is_empty() {
-            parts.push(format!("in the checkpoint but not the model: {}", listed(&self.unexpected)));
-        }
-        if !self.reshaped.is_empty() {
-            let shapes: Vec<String> = self
-                .reshaped
-                .iter()
-                .map(|m| format!("`{}` (model {:?}, checkpoint {:?})", m.name, m.model, m.checkpoint))
-                .collect();
-            parts.push(format!("another shape: {}", shapes.join(", ")));
-        }
-        parts.join("; ")
+        let mut out = String::new();
+        let mut kind = |heading: &str, lines: Vec<String>| {
+            if lines.is_empty() {
+                return;
+            }
+            out.push_str(&format!("\n  {heading} ({}):", lines.len()));
+            for line in lines.iter().take(LISTED) {
+                out.push_str(&format!("\n    {line}"));
+            }
+            if lines.len() > LISTED {
+                out.push_str(&format!("\n    ... and {} more", lines.len() - LISTED));
+            }
+        };
+        kind("missing from the checkpoint", listed(&self.missing));
+        kind("in the checkpoint but not the model", listed(&self.unexpected));
+        let shapes = self
+            .reshaped
+            .iter()
+            .map(|m| format!("`{}`: model {:?}, checkpoint {:?}", m.name, m.model, m.checkpoint))
+            .collect();
+        kind("another shape", shapes);
+        out
     }
 
     /// A table, one tensor a line, for people: what is loaded, skipped, missing, ignored.
@@ -159,8 +166,12 @@ impl LoadReport {
     }
 }
 
-fn listed(tensors: &[NamedShape]) -> String {
-    tensors.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)).collect::<Vec<_>>().join(", ")
+/// Tensors a kind of difference lists before it says how many more there are: a model of
+/// hundreds of tensors built with another width would otherwise fill the screen.
+const LISTED: usize = 16;
+
+fn listed(tensors: &[NamedShape]) -> Vec<String> {
+    tensors.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)).collect()
 }
 
 /// Why weights could not be read or loaded.
@@ -171,7 +182,7 @@ pub enum WeightsError {
     #[error("`{name}`: {error}")]
     Copy { name: String, error: tch::TchError },
     /// The file's tensors and the model's variables differ (every difference is listed).
-    #[error("the checkpoint's weights ({}) do not fit the model's graph: {}", path.display(), report.differences())]
+    #[error("the checkpoint's weights ({}) do not fit the model's graph:{}", path.display(), report.differences())]
     Mismatch { path: std::path::PathBuf, report: LoadReport },
 }
 
@@ -229,9 +240,14 @@ mod tests {
         let text = r.differences();
         assert_eq!(
             text,
-            "missing from the checkpoint: `c.bias` [1]; in the checkpoint but not the model: `z.weight` [7]; \
-             another shape: `b.weight` (model [3], checkpoint [5])"
+            "\n  missing from the checkpoint (1):\n    `c.bias` [1]\
+             \n  in the checkpoint but not the model (1):\n    `z.weight` [7]\
+             \n  another shape (1):\n    `b.weight`: model [3], checkpoint [5]"
         );
+        let many: Vec<NamedShape> = (0..20).map(|i| t(&format!("w{i:02}"), &[i])).collect();
+        let text = LoadReport::compare(&many, &[]).differences();
+        assert!(text.starts_with("\n  missing from the checkpoint (20):\n    `w00` [0]\n"), "{text}");
+        assert!(text.ends_with("\n    `w15` [15]\n    ... and 4 more"), "{text}");
         assert!(LoadReport::compare(&model, &model).is_exact());
     }
 
