@@ -237,6 +237,11 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     watch.finish();
     let dir = args.out.clone().unwrap_or_else(|| args.run.join(format!("retrieve-{}", direction.name())));
     let files = retrieve::write_ranking(&r, &dir).map_err(fail)?;
+    if args.shortlist.is_some() && r.shortlist.is_none() {
+        println!(
+            "shortlist: no query's true candidate is known (lists of different lengths and no id in both), so its recall is not reported"
+        );
+    }
     if let Some(s) = &r.shortlist {
         println!(
             "shortlist: the true candidate survived the top {} for {} of {} queries ({:.1}%)",

@@ -112,11 +112,11 @@ pub struct Ranked {
     pub candidates: Vec<Hit>,
 }
 
-/// How a shortlist fared, when the lists are paired line by line (same length: line i of
-/// both is a true pair, as in the course's test lists).
+/// How a shortlist fared, over the queries whose true candidate is known (see [`truths`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ShortlistRecall {
     pub k: usize,
+    /// Queries whose true candidate is known.
     pub queries: usize,
     /// Queries whose true candidate was among their shortlist.
     pub survived: usize,
@@ -159,17 +159,18 @@ pub fn retrieve(
     }
     let venc = scorer.encode(Tower::Video, videos, obs)?;
     let aenc = scorer.encode(Tower::Audio, audios, obs)?;
-    let paired = queries.len() == candidates.len();
     let (best, shortlist_recall) = match shortlist {
         None => (top_k(scorer, &venc, &aenc, direction, top, obs)?, None),
         Some(s) => {
             let sv = s.scorer.encode(Tower::Video, videos, obs)?;
             let sa = s.scorer.encode(Tower::Audio, audios, obs)?;
             let listed = top_k(s.scorer, &sv, &sa, direction, s.k, obs)?;
-            let recall = paired.then(|| ShortlistRecall {
+            let truth = truths(queries.ids, candidates.ids);
+            let known: Vec<(usize, usize)> = truth.iter().enumerate().filter_map(|(q, t)| Some((q, (*t)?))).collect();
+            let recall = (!known.is_empty()).then(|| ShortlistRecall {
                 k: s.k,
-                queries: listed.len(),
-                survived: listed.iter().enumerate().filter(|(q, l)| l.iter().any(|&(c, _)| c == *q)).count(),
+                queries: known.len(),
+                survived: known.iter().filter(|&&(q, t)| listed[q].iter().any(|&(c, _)| c == t)).count(),
             });
             (rerank(scorer, &venc, &aenc, direction, &listed, top, obs)?, recall)
         }
@@ -183,6 +184,18 @@ pub fn retrieve(
         })
         .collect();
     Ok(Retrieval { direction, ranked, shortlist: shortlist_recall })
+}
+
+/// Each query's true candidate, where known: line i of two lists of the same length (the
+/// course's test lists pair that way, whatever their ids), otherwise the candidate with the
+/// query's id (a clip's video and audio share its id), if there is one.
+pub fn truths(queries: &[String], candidates: &[String]) -> Vec<Option<usize>> {
+    if queries.len() == candidates.len() {
+        return (0..queries.len()).map(Some).collect();
+    }
+    let index: std::collections::HashMap<&str, usize> =
+        candidates.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    queries.iter().map(|id| index.get(id.as_str()).copied()).collect()
 }
 
 /// Every query's best `k` candidates (index, score), best first: an exact top-k over blocks
@@ -307,4 +320,20 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf, EvalErr
     }
     crate::atomic::write(path, bytes).map_err(fail)?;
     Ok(path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truths;
+
+    fn ids(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn lists_of_one_length_pair_by_line_others_by_id() {
+        assert_eq!(truths(&ids(&["v1", "v2"]), &ids(&["a9", "a8"])), [Some(0), Some(1)]);
+        assert_eq!(truths(&ids(&["c", "x", "a"]), &ids(&["a", "b", "c", "d"])), [Some(2), None, Some(0)]);
+        assert_eq!(truths(&ids(&["x"]), &ids(&["a", "b"])), [None]);
+    }
 }
