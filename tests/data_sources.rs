@@ -95,6 +95,11 @@ fn opened_shards_are_fitted_to_the_declared_length() {
     let data = open(&source, [Some([6, 1024]), Some([6, 128])]).unwrap();
     assert!(data.train.is_streamed());
     assert_eq!((data.train.len(), data.test.len()), (4, 3));
+    // Where the test pairs come from is part of the data's name (metrics.json's `data`).
+    assert_eq!(
+        data.origin,
+        format!("yt8m:{}, test shards {}", fixture("ref-00000.tfrecord"), fixture("ref-00001.tfrecord"))
+    );
     let fitted = data.provenance.fitted.clone().unwrap();
     assert_eq!((fitted.cropped, fitted.padded), (1, 2), "9 frames cropped, 2 and 5 padded: {fitted:?}");
     let rows: Vec<usize> = (0..4).collect();

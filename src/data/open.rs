@@ -420,16 +420,14 @@ fn yt8m_plan(
         skipped: ok.skipped,
         ..Provenance::default()
     };
-    Ok(Plan {
-        train,
-        val,
-        test,
-        origin: format!("yt8m:{pattern}"),
-        provenance,
-        strict: false,
-        tfrecords: true,
-        options: options.clone(),
-    })
+    // Which records are the test pairs is part of what the data is: say it where they
+    // come from shards (lists are recorded in the provenance).
+    let origin = match (given_test, test_paths.as_slice()) {
+        (Some(given), _) => format!("yt8m:{pattern}, test shards {given}"),
+        (None, [held_out]) => format!("yt8m:{pattern}, test shard {}", held_out.display()),
+        _ => format!("yt8m:{pattern}"),
+    };
+    Ok(Plan { train, val, test, origin, provenance, strict: false, tfrecords: true, options: options.clone() })
 }
 
 impl Plan {
