@@ -161,10 +161,7 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
 
 fn default_eval_dir(run: &Path, args: &ApplyArgs) -> PathBuf {
     let named = args.data.clone().or_else(|| (!args.synth.is_empty()).then(|| "synth".to_string()));
-    let data = named.as_deref().map(|d| {
-        let name = Path::new(d).file_name().map_or(d.to_string(), |n| n.to_string_lossy().into_owned());
-        format!("-{}", name.replace(':', "-"))
-    });
+    let data = named.as_deref().map(|d| format!("-{}", evaldir::data_name(d)));
     run.join(format!("eval-{}{}", args.checkpoint, data.unwrap_or_default()))
 }
 

@@ -161,8 +161,54 @@ pub(crate) fn npy_f32(values: &[f32], rows: usize, cols: usize) -> Result<Vec<u8
     Ok(out)
 }
 
+/// A short name for a data source, for a default directory name (`eval-best-<name>`): the
+/// directory or file it names, without a glob, a generic `data.yaml` or characters a shell
+/// would read (`yt/data.yaml` and `yt8m:yt/*.tfrecord` are both `yt`; `synth:3` is `synth-3`).
+pub fn data_name(source: &str) -> String {
+    let (scheme, rest) = match source.split_once(':') {
+        Some((s, r)) if matches!(s, "yt8m" | "synth") => (s, r),
+        _ => ("", source),
+    };
+    if scheme == "synth" {
+        return sanitized(&format!("synth-{rest}")).unwrap_or_else(|| "synth".into());
+    }
+    let path = Path::new(rest);
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = || path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+    let stem = Path::new(&file).file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let generic = matches!(stem.as_str(), "data" | "*") || file.contains(['*', '?', '[']);
+    let name = if generic { parent().unwrap_or_default() } else { stem };
+    sanitized(&name).unwrap_or_else(|| if scheme.is_empty() { "data".into() } else { scheme.into() })
+}
+
+/// `name` with every character but letters, digits, `.`, `_` and `-` made a `-`; `None` if
+/// nothing is left.
+fn sanitized(name: &str) -> Option<String> {
+    let out: String = name.chars().map(|c| if c.is_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    let out = out.trim_matches(['-', '.']).to_string();
+    (!out.is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn data_sources_get_short_names() {
+        for (source, name) in [
+            ("yt/data.yaml", "yt"),
+            ("yt8m:yt/*.tfrecord", "yt"),
+            ("yt8m:shards/train-00000.tfrecord", "train-00000"),
+            ("yt8m:*.tfrecord", "yt8m"),
+            ("/data/course/", "course"),
+            ("course", "course"),
+            ("sets/big.yaml", "big"),
+            ("synth:3", "synth-3"),
+            ("synth", "synth"),
+            ("my data (v2)", "my-data--v2"),
+        ] {
+            assert_eq!(super::data_name(source), name, "{source}");
+        }
+    }
+
     use super::*;
 
     #[test]
