@@ -103,7 +103,12 @@ fn data_that_does_not_fit_the_inputs_is_rejected_by_name() {
     let err = train(&compiled, &tiny_data(), &cfg, &options(scratch("shape").to_path_buf())).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("input `video` is declared as [24, 32]"), "{text}");
-    assert!(text.contains("[24, 16]"), "{text}");
+    assert!(text.contains("[24, 16]") && !text.contains("--crop"), "{text}");
+    // Only the length differs: the message points at --crop.
+    let compiled = compile_text(&TINY.replace("video: [24, 16], audio: [24, 8]", "video: [30, 16], audio: [30, 8]"));
+    let err = train(&compiled, &tiny_data(), &cfg, &options(scratch("length").to_path_buf())).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("are [24, 16]; only the length differs: `--crop start|center|random`"), "{text}");
 }
 
 #[test]

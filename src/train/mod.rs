@@ -56,10 +56,12 @@ pub enum TrainError {
     )]
     UnknownStream { input: String, stream: String, origin: String },
     #[error(
-        "input `{input}` is declared as {declared} per clip, but the `{stream}` features of {origin} are [{}, {}]",
-        found[0], found[1]
+        "input `{input}` is declared as {declared} per clip, but the `{stream}` features of {origin} are [{}, {}]{}",
+        found[0], found[1],
+        if *only_length { "; only the length differs: `--crop start|center|random` fits a course directory's or \
+                           TFRecords' clips to the model's length (cropping longer clips, padding shorter ones)" } else { "" }
     )]
-    DataShape { input: String, stream: String, declared: String, found: [usize; 2], origin: String },
+    DataShape { input: String, stream: String, declared: String, found: [usize; 2], origin: String, only_length: bool },
     /// A setting that does not fit the model (e.g. a loss for another output kind).
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -193,12 +195,14 @@ pub fn check_data(compiled: &Compiled, data: &TrainingData) -> Result<(), TrainE
                 _ => true,
             });
         if !fits {
+            let width_fits = per_clip.len() == 2 && matches!(per_clip[1], Dim::Fixed(k) if k == found[1] as i64);
             return Err(TrainError::DataShape {
                 input: node.name.clone(),
                 stream: stream.clone(),
                 declared: crate::shape::Shape(per_clip.to_vec()).to_string(),
                 found,
                 origin: data.origin.clone(),
+                only_length: width_fits,
             });
         }
     }
