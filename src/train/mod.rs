@@ -88,6 +88,10 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error("cannot resume {run}: {reason}")]
     Resume { run: String, reason: String },
+    /// A run directory whose recorded settings or architecture copy cannot be read (for
+    /// resume, eval, retrieve and export alike).
+    #[error("cannot open run {run}: {reason}")]
+    OpenRun { run: String, reason: String },
     #[error("--init-from: {0}")]
     Init(String),
     #[error(
@@ -300,7 +304,7 @@ pub fn open_run(run_dir: &Path) -> Result<OpenedRun, TrainError> {
 
 /// A run's recorded settings and its architecture copy, compiled again.
 fn open_recorded(run_dir: &Path) -> Result<(report::RecordedRun, Compiled), TrainError> {
-    let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
+    let bad = |reason: String| TrainError::OpenRun { run: run_dir.display().to_string(), reason };
     let recorded = report::read_config(run_dir).map_err(|e| bad(e.to_string()))?;
     let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
         .map_err(|e| bad(e.to_string()))?

@@ -177,13 +177,23 @@ fn listed(tensors: &[NamedShape]) -> Vec<String> {
 /// Why weights could not be read or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("{}: {error}", path.display())]
+    #[error("{}: {}", path.display(), unreadable(path, error))]
     Read { path: std::path::PathBuf, error: tch::TchError },
     #[error("`{name}`: {error}")]
     Copy { name: String, error: tch::TchError },
     /// The file's tensors and the model's variables differ (every difference is listed).
     #[error("the checkpoint's weights ({}) do not fit the model's graph:{}", path.display(), report.differences())]
     Mismatch { path: std::path::PathBuf, report: LoadReport },
+}
+
+/// Why a weights file could not be read, without the path tch repeats: a file safetensors
+/// cannot parse is most often one cut short (a full disk, a copy interrupted).
+fn unreadable(path: &Path, error: &tch::TchError) -> String {
+    let text = error.to_string();
+    match text.strip_prefix(&format!("safetensors error {}: ", path.display())) {
+        Some(reason) => format!("not a readable safetensors file ({reason}); it may be truncated or not a checkpoint"),
+        None => text,
+    }
 }
 
 /// Reads a weights file (safetensors) into named tensors on the CPU.
@@ -249,6 +259,16 @@ mod tests {
         assert!(text.starts_with("\n  missing from the checkpoint (20):\n    `w00` [0]\n"), "{text}");
         assert!(text.ends_with("\n    `w15` [15]\n    ... and 4 more"), "{text}");
         assert!(LoadReport::compare(&model, &model).is_exact());
+    }
+
+    #[test]
+    fn a_cut_short_file_is_named_once_and_explained() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("weights.safetensors");
+        std::fs::write(&path, [8u8, 0, 0]).unwrap();
+        let text = super::read(&path).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(text.matches("weights.safetensors").count(), 1, "{text}");
+        assert!(text.contains("not a readable safetensors file (") && text.contains("may be truncated"), "{text}");
     }
 
     #[test]
