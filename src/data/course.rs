@@ -394,8 +394,8 @@ fn dtype_name(dtype: &DType) -> String {
     }
 }
 
-/// Reads a list file: one id per line, whitespace trimmed, blank lines ignored. Ids must be
-/// unique and plain directory names.
+/// Reads a list file: one id per line, whitespace trimmed, blank lines and `#` comments
+/// ignored. Ids must be unique and plain directory names.
 pub fn read_list(path: &Path) -> Result<Vec<Listed>, DataError> {
     let text = fs::read_to_string(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DataError::MissingList { path: path.to_path_buf() },
@@ -411,7 +411,8 @@ pub fn parse_list(text: &str, path: &Path) -> Result<Vec<Listed>, DataError> {
     let mut out = Vec::new();
     for (k, line) in text.lines().enumerate() {
         let (id, line) = (line.trim(), k + 1);
-        if id.is_empty() {
+        // Blank lines and `#` comments: people annotate the lists they hand-make.
+        if id.is_empty() || id.starts_with('#') {
             continue;
         }
         check_id(path, id, line)?;
@@ -673,9 +674,12 @@ mod tests {
     }
 
     #[test]
-    fn lists_ignore_blank_lines_and_whitespace() {
+    fn lists_ignore_blank_lines_comments_and_whitespace() {
         let (tmp, ds) = written("lists");
-        let text = format!("\n  {}  \r\n\n{}\n", ds.train.video_ids[3], ds.train.video_ids[1]);
+        let text = format!(
+            "\u{feff}# picked by hand\n  {}  \r\n\n  # {}\n{}\n",
+            ds.train.video_ids[3], ds.train.video_ids[2], ds.train.video_ids[1]
+        );
         assert!(fs::write(tmp.0.join(TRAIN_LIST), text).is_ok());
         let loaded = load(&Layout::in_dir(&tmp.0), None, None);
         let loaded = loaded.map(|l| l.train).unwrap_or_else(|e| panic!("{e}"));
