@@ -149,8 +149,8 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
         println!("{}", line(r.direction, "30-way", &r.groups));
     }
     println!(
-        "{} clips, checkpoint {} (epoch {}), scored in {:.1} s; evaluation directory {}",
-        eval.n,
+        "{}, checkpoint {} (epoch {}), scored in {:.1} s; evaluation directory {}",
+        counted(eval.n, "clip", "clips"),
         provenance.checkpoint,
         provenance.epoch,
         scored.as_secs_f64(),
@@ -171,7 +171,7 @@ fn line(d: Direction, protocol: &str, m: &Metrics) -> String {
         format!("{:.1}% [{:.1}, {:.1}]", 100.0 * i.value, 100.0 * i.low, 100.0 * i.high)
     };
     format!(
-        "{} {protocol:<6} top-1 {}  top-5 {}  top-10 {}  MRR {:.3} [{:.3}, {:.3}]  median rank {} (of {}, {} queries)",
+        "{} {protocol:<6} top-1 {}  top-5 {}  top-10 {}  MRR {:.3} [{:.3}, {:.3}]  median rank {} (of {}, {})",
         d.name(),
         pct(&m.top1),
         pct(&m.top5),
@@ -181,8 +181,13 @@ fn line(d: Direction, protocol: &str, m: &Metrics) -> String {
         m.mrr.high,
         m.median_rank.value,
         m.candidates,
-        m.queries
+        counted(m.queries, "query", "queries")
     )
+}
+
+/// `1 clip`, `30 clips`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `avc retrieve`.
@@ -249,7 +254,7 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
         );
     }
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    println!("{} queries, top {} each: {}", r.ranked.len(), args.top, shown.join(", "));
+    println!("{}, top {} each: {}", counted(r.ranked.len(), "query", "queries"), args.top, shown.join(", "));
     Ok(())
 }
 
