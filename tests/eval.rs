@@ -261,6 +261,15 @@ fn bad_input_is_refused_with_its_place_and_nothing_is_written() {
     too_many.extend(["--top", "3"]);
     refused(&too_many, 2, "--top 3: expected 1 to 2");
     refused(&["eval", "runs/pair", "--max-memory", "lots"], 2, "--max-memory");
+    refused(&["eval", "runs/pair", "--resamples", "0"], 2, "must be at least 1");
+    // A weights file cut short, and a directory that holds no run's settings.
+    copy_dir(&dir.join("runs/pair"), &dir.join("runs/cut"));
+    let weights = dir.join("runs/cut/best/weights.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    refused(&["eval", "runs/cut"], 1, "not a readable safetensors file");
+    std::fs::create_dir_all(dir.join("runs/bare")).unwrap();
+    refused(&["eval", "runs/bare"], 1, "cannot open run");
     refused(&["eval", "runs/pair", "--data", "videos.txt"], 2, "found a file");
     // A course directory whose test lists differ in length, and one whose shapes differ.
     let out = run(avc(dir, &["data", "synth", "--out", "course"]).args(KNOBS.iter().flat_map(|k| ["--synth", k])));
@@ -271,7 +280,7 @@ fn bad_input_is_refused_with_its_place_and_nothing_is_written() {
     assert!(out.status.success(), "{}", text(&out));
     refused(&["eval", "runs/pair", "--data", "wide"], 1, "expected [24, 16]");
     // Nothing half-written: only the runs, the lists and the data directories are there.
-    for run in ["pair", "changed", "empty"] {
+    for run in ["pair", "changed", "empty", "cut", "bare"] {
         let leftovers: Vec<_> = std::fs::read_dir(dir.join("runs").join(run))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -53,7 +53,7 @@ pub struct EvalArgs {
     #[arg(long, short)]
     out: Option<PathBuf>,
     /// Bootstrap resamples for the 95% intervals.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = resample_count)]
     resamples: usize,
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
@@ -157,6 +157,20 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
         dir.display()
     );
     Ok(())
+}
+
+/// `--resamples`: at least one, or the intervals would have nothing to be read from; at
+/// most a million, or the resamples would not fit in memory.
+fn resample_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1: the 95% intervals are read from the resamples (default 1000)".into()),
+        // Every resample's six metrics are kept to sort: 10^6 are 48 MB a protocol.
+        Ok(n) if n > 1_000_000 => {
+            Err("must be at most 1,000,000 (10,000 already give intervals stable to a fraction of a point)".into())
+        }
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected a whole number: {e}")),
+    }
 }
 
 fn default_eval_dir(run: &Path, args: &ApplyArgs) -> PathBuf {
