@@ -77,6 +77,9 @@ enum Command {
     /// Rank candidates for every query with a trained run: the best K audios of each video
     /// (or videos of each audio), as CSV and JSON lines.
     Retrieve(cli::eval::RetrieveArgs),
+    /// Compare runs evaluated on the same clips: each against the first, per direction and
+    /// protocol, with paired bootstrap intervals of the differences. docs/eval.md.
+    Compare(cli::compare::CompareArgs),
     /// List run directories with their best (by validation) numbers.
     Runs {
         #[arg(default_value = "runs")]
@@ -197,6 +200,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => cli::sweep::sweep_cmd(*args),
         Command::Eval(args) => cli::eval::eval_cmd(args),
         Command::Retrieve(args) => cli::eval::retrieve_cmd(args),
+        Command::Compare(args) => cli::compare::compare_cmd(args),
         Command::Runs { dir } => match train::run::runs::list(&dir) {
             Ok(rows) => {
                 print!("{}", train::run::runs::render(&rows));

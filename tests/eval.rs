@@ -333,3 +333,54 @@ fn ctrl_c_stops_the_scoring_and_writes_nothing() {
         .collect();
     assert!(written.is_empty(), "{written:?}");
 }
+
+#[test]
+fn compare_reads_two_evaluations_and_refuses_other_clips() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    train(dir, &pair_model(), "pair");
+    for args in [vec!["eval", "runs/pair"], vec!["eval", "runs/pair", "--checkpoint", "last"]] {
+        let out = run(avc(dir, &args).args(["--device", "cpu", "-q"]));
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // A run directory stands for its eval-best; the differences are last less best.
+    let out = run(avc(dir, &["compare", "runs/pair", "runs/pair/eval-last", "runs/pair", "--json", "cmp.json"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let cmp = json(&dir.join("cmp.json"));
+    let (best, last) =
+        (json(&dir.join("runs/pair/eval-best/metrics.json")), json(&dir.join("runs/pair/eval-last/metrics.json")));
+    for (k, name) in ["v2a", "a2v"].iter().enumerate() {
+        for (protocol, key) in [("full", "full"), ("groups", "groups")] {
+            for metric in ["top1", "mrr", "mean_rank"] {
+                let diff = cmp[0]["directions"][k][protocol][metric]["value"].as_f64().unwrap();
+                let expected = last[name][key][metric]["value"].as_f64().unwrap()
+                    - best[name][key][metric]["value"].as_f64().unwrap();
+                assert!((diff - expected).abs() < 1e-12, "{name} {protocol} {metric}: {diff} against {expected}");
+                let low = cmp[0]["directions"][k][protocol][metric]["low"].as_f64().unwrap();
+                let high = cmp[0]["directions"][k][protocol][metric]["high"].as_f64().unwrap();
+                assert!(low <= diff && diff <= high, "{low} {diff} {high}");
+                // The run against itself: nothing differs.
+                assert_eq!(cmp[1]["directions"][k][protocol][metric]["high"].as_f64(), Some(0.0));
+            }
+        }
+    }
+    assert!(text(&out).contains("pair/last - pair/best on 12 clips"), "{}", text(&out));
+    // Another set of clips is refused, naming both sides.
+    let other = run(avc(dir, &["eval", "runs/pair", "--out", "other", "--device", "cpu", "-q"]).args([
+        "--synth",
+        "n_test=6",
+        "--synth",
+        "steps=24",
+        "--synth",
+        "video_dim=16",
+        "--synth",
+        "audio_dim=8",
+    ]));
+    assert!(other.status.success(), "{}", text(&other));
+    let refused = run(avc(dir, &["compare", "runs/pair", "other"]));
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("has 12 video clips and other has 6"), "{}", text(&refused));
+    let missing = run(avc(dir, &["compare", "runs/pair", "nowhere"]));
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(text(&missing).contains("nowhere: expected an evaluation directory"), "{}", text(&missing));
+}

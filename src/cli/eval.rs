@@ -161,7 +161,7 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
 
 /// `--resamples`: at least one, or the intervals would have nothing to be read from; at
 /// most a million, or the resamples would not fit in memory.
-fn resample_count(text: &str) -> Result<usize, String> {
+pub(crate) fn resample_count(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1: the 95% intervals are read from the resamples (default 1000)".into()),
         // Every resample's six metrics are kept to sort: 10^6 are 48 MB a protocol.

@@ -1,5 +1,6 @@
 //! The commands' argument handling and terminal output, one file per command family.
 
+pub mod compare;
 pub mod data;
 pub mod eval;
 pub mod sweep;

@@ -7,6 +7,7 @@
 //! cosine similarity descends), never from a convention the user must remember.
 
 pub mod apply;
+pub mod compare;
 pub mod engine;
 mod error;
 pub mod evaldir;

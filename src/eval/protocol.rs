@@ -95,13 +95,21 @@ pub struct DirectionResult {
     pub groups: Metrics,
 }
 
+/// Every query's true rank among all candidates, and within its group (see
+/// [`super::groups`]), in query order.
+pub fn ranks(m: &Oriented) -> (Vec<usize>, Vec<usize>) {
+    let full: Vec<usize> = (0..m.n).map(|q| m.rank_within(q, 0..m.n)).collect();
+    let grouped = super::groups(m.n)
+        .into_iter()
+        .flat_map(|g| g.clone().map(move |q| (q, g.clone())))
+        .map(|(q, g)| m.rank_within(q, g));
+    (full, grouped.collect())
+}
+
 /// Ranks and metrics of a square score matrix in one direction.
 pub fn read_direction(m: &Oriented, boot: &Bootstrap) -> DirectionResult {
-    let full_ranks: Vec<usize> = (0..m.n).map(|q| m.rank_within(q, 0..m.n)).collect();
-    let groups = super::groups(m.n);
-    let group_ranks: Vec<usize> =
-        groups.iter().flat_map(|g| g.clone().map(move |q| (q, g.clone()))).map(|(q, g)| m.rank_within(q, g)).collect();
-    let largest = groups.iter().map(|g| g.len()).max().unwrap_or(0);
+    let (full_ranks, group_ranks) = ranks(m);
+    let largest = super::groups(m.n).iter().map(|g| g.len()).max().unwrap_or(0);
     DirectionResult {
         direction: m.direction,
         full: metrics(&full_ranks, m.n, boot),

@@ -1,0 +1,78 @@
+//! `avc compare`: argument handling and the result lines. The work is in
+//! `avc::eval::compare`.
+
+use avc::eval::compare::{self, Comparison};
+use avc::eval::metrics::{Bootstrap, Difference, Interval};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// The baseline: an evaluation directory, or a run directory (its `eval-best`)
+    baseline: PathBuf,
+    /// The runs to compare with it, evaluated on the same clips
+    #[arg(required = true)]
+    others: Vec<PathBuf>,
+    /// Bootstrap resamples for the 95% intervals
+    #[arg(long, default_value_t = 1000, value_parser = super::eval::resample_count)]
+    resamples: usize,
+    /// Seed of the bootstrap
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the differences as JSON to this file
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub fn compare_cmd(args: CompareArgs) -> Result<(), u8> {
+    let fail = |e: avc::eval::EvalError| {
+        eprintln!("error: {e}");
+        e.exit_code()
+    };
+    let boot = Bootstrap { resamples: args.resamples, seed: args.seed, ..Bootstrap::default() };
+    let baseline = compare::open(&args.baseline).map_err(fail)?;
+    let mut all = Vec::new();
+    for (k, other) in args.others.iter().enumerate() {
+        if k > 0 {
+            println!();
+        }
+        let other = compare::open(other).map_err(fail)?;
+        let c = compare::compare(&baseline, &other, &boot).map_err(fail)?;
+        print(&c, &baseline.dir, &other.dir);
+        all.push(c);
+    }
+    if let Some(path) = &args.json {
+        let path = compare::write_json(&all, path).map_err(fail)?;
+        println!("differences written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print(c: &Comparison, a: &std::path::Path, b: &std::path::Path) {
+    println!("{} - {} on {} clips ({} - {})", c.other, c.baseline, c.clips, b.display(), a.display());
+    println!("  differences with 95% paired bootstrap intervals; * where an interval excludes 0");
+    for d in &c.directions {
+        println!("{}", line(d.direction.name(), "full", &d.full));
+        println!("{}", line(d.direction.name(), "30-way", &d.groups));
+    }
+}
+
+/// `v2a full   top-1 +6.7 [-3.3, +16.7]  ...` in points; MRR as a fraction; mean rank in ranks.
+fn line(direction: &str, protocol: &str, d: &Difference) -> String {
+    let mark = |i: &Interval| if i.low > 0.0 || i.high < 0.0 { "*" } else { "" };
+    let pts =
+        |i: &Interval| format!("{:+.1} [{:+.1}, {:+.1}]{}", 100.0 * i.value, 100.0 * i.low, 100.0 * i.high, mark(i));
+    let plain = |i: &Interval, digits: usize| {
+        format!("{:+.digits$} [{:+.digits$}, {:+.digits$}]{}", i.value, i.low, i.high, mark(i))
+    };
+    format!(
+        "{direction} {protocol:<6} top-1 {}  top-5 {}  top-10 {}  MRR {}  mean rank {}  better for {}, worse for {} of {}",
+        pts(&d.top1),
+        pts(&d.top5),
+        pts(&d.top10),
+        plain(&d.mrr, 3),
+        plain(&d.mean_rank, 1),
+        d.better,
+        d.worse,
+        d.queries
+    )
+}

@@ -1,0 +1,178 @@
+//! Comparing evaluations of several runs on the same clips: for each direction and
+//! protocol, how much better or worse each run ranks than a baseline, with paired
+//! bootstrap intervals ([`metrics::paired`]). Reads only evaluation directories (their
+//! score matrix and ids), so it needs no model, no data and no libtorch.
+
+use super::EvalError;
+use super::metrics::{self, Bootstrap, Difference};
+use super::protocol::{self, Direction, Oriented};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The score matrix of an evaluation directory, with what it needs to be ranked.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// The evaluation directory read.
+    pub dir: PathBuf,
+    /// `run/checkpoint` from its metrics.json, for people.
+    pub label: String,
+    pub video_ids: Vec<String>,
+    pub audio_ids: Vec<String>,
+    /// Row-major `[videos, audios]`.
+    pub scores: Vec<f32>,
+    pub higher_is_better: bool,
+}
+
+/// One direction's differences under both protocols.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectionDifference {
+    pub direction: Direction,
+    pub full: Difference,
+    pub groups: Difference,
+}
+
+/// How one run ranks against the baseline on the same clips.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub baseline: String,
+    pub other: String,
+    pub clips: usize,
+    pub bootstrap: Bootstrap,
+    pub directions: Vec<DirectionDifference>,
+}
+
+/// Reads an evaluation directory; a run directory stands for its `eval-best` (what `avc
+/// eval RUN` writes).
+pub fn open(path: &Path) -> Result<Scored, EvalError> {
+    let dir = if path.join("metrics.json").is_file() { path.to_path_buf() } else { path.join("eval-best") };
+    if !dir.join("metrics.json").is_file() {
+        return Err(EvalError::Input(format!(
+            "{}: expected an evaluation directory (with metrics.json, scores.npy and the id lists) or a run \
+             directory evaluated with `avc eval`",
+            path.display()
+        )));
+    }
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).map_err(|e| EvalError::Input(format!("{}: {e}", dir.join(name).display())))
+    };
+    let bad = |name: &str, why: String| EvalError::Input(format!("{}: {why}", dir.join(name).display()));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&read("metrics.json")?).map_err(|e| bad("metrics.json", e.to_string()))?;
+    let higher_is_better = match meta["better_scores"].as_str() {
+        Some("higher") => true,
+        Some("lower") => false,
+        other => {
+            return Err(bad("metrics.json", format!("`better_scores` is {other:?}, expected \"higher\" or \"lower\"")));
+        }
+    };
+    let label = format!("{}/{}", meta["run"].as_str().unwrap_or("?"), meta["checkpoint"].as_str().unwrap_or("?"));
+    let ids = |name: &str| -> Result<Vec<String>, EvalError> {
+        let text = String::from_utf8(read(name)?).map_err(|e| bad(name, e.to_string()))?;
+        Ok(text.lines().map(str::to_string).collect())
+    };
+    let (video_ids, audio_ids) = (ids("video_ids.txt")?, ids("audio_ids.txt")?);
+    let bytes = read("scores.npy")?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad("scores.npy", e.to_string()))?;
+    let shape = npy.shape().to_vec();
+    let scores: Vec<f32> = npy.into_vec().map_err(|e| bad("scores.npy", e.to_string()))?;
+    let expected = [video_ids.len() as u64, audio_ids.len() as u64];
+    if shape != expected || video_ids.len() != audio_ids.len() || video_ids.is_empty() {
+        return Err(bad(
+            "scores.npy",
+            format!("shape {shape:?}, expected a square [{}, {}] matching the id lists", expected[0], expected[1]),
+        ));
+    }
+    Ok(Scored { dir, label, video_ids, audio_ids, scores, higher_is_better })
+}
+
+/// How `other` ranks against `baseline`: both must score the same clips in the same order.
+pub fn compare(baseline: &Scored, other: &Scored, boot: &Bootstrap) -> Result<Comparison, EvalError> {
+    for (what, a, b) in
+        [("video", &baseline.video_ids, &other.video_ids), ("audio", &baseline.audio_ids, &other.audio_ids)]
+    {
+        if a.len() != b.len() {
+            return Err(EvalError::Input(format!(
+                "{} has {} {what} clips and {} has {}: compare evaluations of the same clips",
+                baseline.dir.display(),
+                a.len(),
+                other.dir.display(),
+                b.len()
+            )));
+        }
+        if let Some((i, (x, y))) = a.iter().zip(b.iter()).enumerate().find(|(_, (x, y))| x != y) {
+            return Err(EvalError::Input(format!(
+                "{what} clip {} is '{x}' in {} but '{y}' in {}: compare evaluations of the same clips, in the same order",
+                i + 1,
+                baseline.dir.display(),
+                other.dir.display()
+            )));
+        }
+    }
+    let n = baseline.video_ids.len();
+    let directions = [Direction::VideoToAudio, Direction::AudioToVideo]
+        .into_iter()
+        .map(|direction| {
+            let (af, ag) = protocol::ranks(&oriented(baseline, n, direction));
+            let (bf, bg) = protocol::ranks(&oriented(other, n, direction));
+            let zip = |a: Vec<usize>, b: Vec<usize>| a.into_iter().zip(b).collect::<Vec<_>>();
+            DirectionDifference {
+                direction,
+                full: metrics::paired(&zip(af, bf), boot),
+                groups: metrics::paired(&zip(ag, bg), boot),
+            }
+        })
+        .collect();
+    Ok(Comparison {
+        baseline: baseline.label.clone(),
+        other: other.label.clone(),
+        clips: n,
+        bootstrap: *boot,
+        directions,
+    })
+}
+
+/// Writes the comparisons as one JSON document (a list), atomically.
+pub fn write_json(comparisons: &[Comparison], path: &Path) -> Result<PathBuf, EvalError> {
+    let json = serde_json::to_string_pretty(comparisons)
+        .map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.to_string() })?;
+    super::retrieve::write_atomic(path, format!("{json}\n").as_bytes())
+}
+
+fn oriented(s: &Scored, n: usize, direction: Direction) -> Oriented<'_> {
+    Oriented { scores: &s.scores, n, direction, higher_is_better: s.higher_is_better }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(scores: Vec<f32>, ids: &[&str]) -> Scored {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        Scored {
+            dir: PathBuf::from("e"),
+            label: "r/best".into(),
+            video_ids: ids.clone(),
+            audio_ids: ids,
+            scores,
+            higher_is_better: true,
+        }
+    }
+
+    #[test]
+    fn a_run_compared_with_itself_differs_by_nothing_and_other_clips_are_refused() {
+        let s = scored(vec![1.0, 0.5, 0.9, 0.9, 0.8, 0.1, 0.3, 0.4, 0.7], &["a", "b", "c"]);
+        let c = compare(&s, &s, &Bootstrap::default()).unwrap();
+        assert_eq!(c.directions.len(), 2);
+        for d in &c.directions {
+            assert_eq!((d.full.top1.value, d.full.better, d.full.worse, d.full.queries), (0.0, 0, 0, 3));
+        }
+        // A perfect second model: video 1's truth (rank 2 in the first) moves to rank 1.
+        let perfect = scored(vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], &["a", "b", "c"]);
+        let c = compare(&s, &perfect, &Bootstrap::default()).unwrap();
+        assert_eq!((c.directions[0].full.better, c.directions[0].full.worse), (1, 0));
+        assert!((c.directions[0].full.top1.value - 1.0 / 3.0).abs() < 1e-12);
+        let other = scored(vec![0.0; 9], &["a", "x", "c"]);
+        let err = compare(&s, &other, &Bootstrap::default()).unwrap_err().to_string();
+        assert!(err.contains("video clip 2 is 'b'") && err.contains("but 'x'"), "{err}");
+    }
+}
