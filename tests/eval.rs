@@ -366,16 +366,9 @@ fn compare_reads_two_evaluations_and_refuses_other_clips() {
     }
     assert!(text(&out).contains("pair/last - pair/best on 12 clips"), "{}", text(&out));
     // Another set of clips is refused, naming both sides.
-    let other = run(avc(dir, &["eval", "runs/pair", "--out", "other", "--device", "cpu", "-q"]).args([
-        "--synth",
-        "n_test=6",
-        "--synth",
-        "steps=24",
-        "--synth",
-        "video_dim=16",
-        "--synth",
-        "audio_dim=8",
-    ]));
+    let six = ["n_test=6", "steps=24", "video_dim=16", "audio_dim=8"];
+    let other = run(avc(dir, &["eval", "runs/pair", "--out", "other", "--device", "cpu", "-q"])
+        .args(six.iter().flat_map(|k| ["--synth", k])));
     assert!(other.status.success(), "{}", text(&other));
     let refused = run(avc(dir, &["compare", "runs/pair", "other"]));
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));

@@ -65,47 +65,8 @@ fn point(ranks: &[usize]) -> [f64; 6] {
 /// Metrics of `ranks` (each query's true rank among `candidates`) with bootstrap intervals.
 /// No ranks give zeros.
 pub fn metrics(ranks: &[usize], candidates: usize, boot: &Bootstrap) -> Metrics {
-    if ranks.is_empty() {
-        let zero = Interval { value: 0.0, low: 0.0, high: 0.0 };
-        return Metrics {
-            top1: zero,
-            top5: zero,
-            top10: zero,
-            mrr: zero,
-            median_rank: zero,
-            mean_rank: zero,
-            queries: 0,
-            candidates,
-        };
-    }
-    let values = point(ranks);
-    let mut rng = ChaCha8Rng::seed_from_u64(boot.seed);
-    let mut samples: [Vec<f64>; 6] = Default::default();
-    let mut resample = vec![0usize; ranks.len()];
-    for _ in 0..boot.resamples {
-        for r in resample.iter_mut() {
-            *r = ranks[rng.random_range(0..ranks.len())];
-        }
-        for (k, v) in point(&resample).into_iter().enumerate() {
-            samples[k].push(v);
-        }
-    }
-    let tail = (1.0 - boot.level) / 2.0;
-    let mut interval = |k: usize| {
-        let s = &mut samples[k];
-        s.sort_by(f64::total_cmp);
-        Interval { value: values[k], low: percentile(s, tail), high: percentile(s, 1.0 - tail) }
-    };
-    Metrics {
-        top1: interval(0),
-        top5: interval(1),
-        top10: interval(2),
-        mrr: interval(3),
-        median_rank: interval(4),
-        mean_rank: interval(5),
-        queries: ranks.len(),
-        candidates,
-    }
+    let [top1, top5, top10, mrr, median_rank, mean_rank] = bootstrap(ranks, point, boot);
+    Metrics { top1, top5, top10, mrr, median_rank, mean_rank, queries: ranks.len(), candidates }
 }
 
 /// How a second set of ranks differs from a first on the same queries (second less first),
@@ -137,40 +98,35 @@ pub fn paired(ranks: &[(usize, usize)], boot: &Bootstrap) -> Difference {
         let (pa, pb) = (point(&a), point(&b));
         std::array::from_fn::<f64, 6, _>(|k| pb[k] - pa[k])
     };
-    let values = if ranks.is_empty() { [0.0; 6] } else { delta(ranks) };
+    let [top1, top5, top10, mrr, median_rank, mean_rank] = bootstrap(ranks, delta, boot);
+    Difference { top1, top5, top10, mrr, median_rank, mean_rank, queries: ranks.len(), better, worse }
+}
+
+/// The six values of `stat` on `items` with their bootstrap intervals: `boot.resamples`
+/// resamples of the items with replacement (seeded), the `level` interval read from the
+/// percentiles of `stat` over them. No items: zeros; no resamples: NaN bounds.
+fn bootstrap<T: Copy + Default>(items: &[T], stat: impl Fn(&[T]) -> [f64; 6], boot: &Bootstrap) -> [Interval; 6] {
+    if items.is_empty() {
+        return [Interval { value: 0.0, low: 0.0, high: 0.0 }; 6];
+    }
+    let values = stat(items);
+    let mut rng = ChaCha8Rng::seed_from_u64(boot.seed);
     let mut samples: [Vec<f64>; 6] = Default::default();
-    if !ranks.is_empty() {
-        let mut rng = ChaCha8Rng::seed_from_u64(boot.seed);
-        let mut resample = vec![(0usize, 0usize); ranks.len()];
-        for _ in 0..boot.resamples {
-            for r in resample.iter_mut() {
-                *r = ranks[rng.random_range(0..ranks.len())];
-            }
-            for (k, v) in delta(&resample).into_iter().enumerate() {
-                samples[k].push(v);
-            }
+    let mut resample = vec![T::default(); items.len()];
+    for _ in 0..boot.resamples {
+        for r in resample.iter_mut() {
+            *r = items[rng.random_range(0..items.len())];
+        }
+        for (k, v) in stat(&resample).into_iter().enumerate() {
+            samples[k].push(v);
         }
     }
     let tail = (1.0 - boot.level) / 2.0;
-    let mut interval = |k: usize| {
+    std::array::from_fn(|k| {
         let s = &mut samples[k];
         s.sort_by(f64::total_cmp);
-        match s.is_empty() {
-            true => Interval { value: values[k], low: values[k], high: values[k] },
-            false => Interval { value: values[k], low: percentile(s, tail), high: percentile(s, 1.0 - tail) },
-        }
-    };
-    Difference {
-        top1: interval(0),
-        top5: interval(1),
-        top10: interval(2),
-        mrr: interval(3),
-        median_rank: interval(4),
-        mean_rank: interval(5),
-        queries: ranks.len(),
-        better,
-        worse,
-    }
+        Interval { value: values[k], low: percentile(s, tail), high: percentile(s, 1.0 - tail) }
+    })
 }
 
 /// The `q` quantile of sorted values, interpolating linearly between neighbours (numpy's
