@@ -74,7 +74,14 @@ pub fn open(path: &Path) -> Result<Scored, EvalError> {
     let bytes = read("scores.npy")?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad("scores.npy", e.to_string()))?;
     let shape = npy.shape().to_vec();
-    let scores: Vec<f32> = npy.into_vec().map_err(|e| bad("scores.npy", e.to_string()))?;
+    // avc writes float32; numpy's default is float64, for scores written by other programs.
+    let scores: Vec<f32> = match npy.dtype() {
+        npyz::DType::Plain(t) if t.size_field() == 8 && t.type_char() == npyz::TypeChar::Float => {
+            npy.into_vec::<f64>().map(|v| v.into_iter().map(|x| x as f32).collect())
+        }
+        _ => npy.into_vec::<f32>(),
+    }
+    .map_err(|e| bad("scores.npy", format!("{e} (expected float32 or float64 scores)")))?;
     let expected = [video_ids.len() as u64, audio_ids.len() as u64];
     if shape != expected || video_ids.len() != audio_ids.len() || video_ids.is_empty() {
         return Err(bad(
@@ -174,5 +181,28 @@ mod tests {
         let other = scored(vec![0.0; 9], &["a", "x", "c"]);
         let err = compare(&s, &other, &Bootstrap::default()).unwrap_err().to_string();
         assert!(err.contains("video clip 2 is 'b'") && err.contains("but 'x'"), "{err}");
+    }
+
+    /// Scores written by another program (numpy's default float64) are read too, and a
+    /// distance's scores sort ascending.
+    #[test]
+    fn float64_scores_and_distances_are_read() {
+        use npyz::WriterBuilder;
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut npy = Vec::new();
+        let mut w =
+            npyz::WriteOptions::<f64>::new().default_dtype().shape(&[2, 2]).writer(&mut npy).begin_nd().unwrap();
+        w.extend([0.1f64, 0.9, 0.8, 0.2]).unwrap();
+        w.finish().unwrap();
+        std::fs::write(dir.path().join("scores.npy"), npy).unwrap();
+        std::fs::write(
+            dir.path().join("metrics.json"),
+            r#"{"run": "x", "checkpoint": "best", "better_scores": "lower"}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("video_ids.txt"), "a\nb\n").unwrap();
+        std::fs::write(dir.path().join("audio_ids.txt"), "a\nb\n").unwrap();
+        let s = open(dir.path()).unwrap();
+        assert_eq!((s.scores, s.higher_is_better, s.label.as_str()), (vec![0.1f32, 0.9, 0.8, 0.2], false, "x/best"));
     }
 }
