@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct Scored {
     /// The evaluation directory read.
     pub dir: PathBuf,
-    /// `run/checkpoint` from its metrics.json, for people.
+    /// `run/checkpoint` from its metrics.json (the directory's name without them), for people.
     pub label: String,
     pub video_ids: Vec<String>,
     pub audio_ids: Vec<String>,
@@ -65,7 +65,11 @@ pub fn open(path: &Path) -> Result<Scored, EvalError> {
             return Err(bad("metrics.json", format!("`better_scores` is {other:?}, expected \"higher\" or \"lower\"")));
         }
     };
-    let label = format!("{}/{}", meta["run"].as_str().unwrap_or("?"), meta["checkpoint"].as_str().unwrap_or("?"));
+    let label = match (meta["run"].as_str(), meta["checkpoint"].as_str()) {
+        (Some(run), Some(checkpoint)) => format!("{run}/{checkpoint}"),
+        // Another program's scores: the directory's own name.
+        _ => dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+    };
     let ids = |name: &str| -> Result<Vec<String>, EvalError> {
         let text = String::from_utf8(read(name)?).map_err(|e| bad(name, e.to_string()))?;
         Ok(text.lines().map(str::to_string).collect())
@@ -203,6 +207,10 @@ mod tests {
         std::fs::write(dir.path().join("video_ids.txt"), "a\nb\n").unwrap();
         std::fs::write(dir.path().join("audio_ids.txt"), "a\nb\n").unwrap();
         let s = open(dir.path()).unwrap();
-        assert_eq!((s.scores, s.higher_is_better, s.label.as_str()), (vec![0.1f32, 0.9, 0.8, 0.2], false, "x/best"));
+        let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            (s.scores, s.higher_is_better, s.label.as_str()),
+            (vec![0.1f32, 0.9, 0.8, 0.2], false, name.as_str())
+        );
     }
 }
