@@ -199,11 +199,7 @@ mod tests {
         w.extend([0.1f64, 0.9, 0.8, 0.2]).unwrap();
         w.finish().unwrap();
         std::fs::write(dir.path().join("scores.npy"), npy).unwrap();
-        std::fs::write(
-            dir.path().join("metrics.json"),
-            r#"{"run": "x", "checkpoint": "best", "better_scores": "lower"}"#,
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("metrics.json"), r#"{"better_scores": "lower"}"#).unwrap();
         std::fs::write(dir.path().join("video_ids.txt"), "a\nb\n").unwrap();
         std::fs::write(dir.path().join("audio_ids.txt"), "a\nb\n").unwrap();
         let s = open(dir.path()).unwrap();
