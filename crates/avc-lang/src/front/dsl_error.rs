@@ -179,6 +179,12 @@ impl DslError {
             Syntax { found, .. } if found.starts_with('`') && found[1..].starts_with(OPERATOR_CHARS) => {
                 ARITHMETIC_HELP.into()
             }
+            Syntax { expected, found, .. } if expected.contains("`)`") && is_literal(found) => {
+                "an op's inputs come first (nodes, by name or expression), then its parameters by name: \
+                 `transpose(x, a: 1, b: 2)`, `lstm(x, hidden: 64, output: \"last\")`; `avc ops` lists each op's \
+                 parameters"
+                    .into()
+            }
             Syntax { .. } => return None,
             UnterminatedString { .. } => "strings are written on one line: `\"last\"`".into(),
             TooDeep { .. } | ParserLimit { .. } => LIMIT_HELP.into(),
@@ -210,6 +216,12 @@ impl DslError {
 }
 
 /// "did you mean `x`? the kinds are `a`, `b` or `c`".
+/// Whether a syntax error's `found` (a token in backticks) is a number or a string: a
+/// parameter's value where only an input may stand.
+fn is_literal(found: &str) -> bool {
+    found.strip_prefix('`').and_then(|t| t.chars().next()).is_some_and(|c| c.is_ascii_digit() || c == '"')
+}
+
 fn choose_help(what: &str, found: &str, words: &[&str]) -> String {
     let names = one_of(words);
     match did_you_mean(found, words.iter().copied()) {
