@@ -30,15 +30,20 @@ pub fn compare_cmd(args: CompareArgs) -> Result<(), u8> {
     };
     let boot = Bootstrap { resamples: args.resamples, seed: args.seed, ..Bootstrap::default() };
     let baseline = compare::open(&args.baseline).map_err(fail)?;
+    // Every directory read and checked before anything is printed: a bad third run stops
+    // the command before the first two's lines.
     let mut all = Vec::new();
-    for (k, other) in args.others.iter().enumerate() {
+    let mut dirs = Vec::new();
+    for other in &args.others {
+        let other = compare::open(other).map_err(fail)?;
+        all.push(compare::compare(&baseline, &other, &boot).map_err(fail)?);
+        dirs.push(other.dir);
+    }
+    for (k, (c, dir)) in all.iter().zip(&dirs).enumerate() {
         if k > 0 {
             println!();
         }
-        let other = compare::open(other).map_err(fail)?;
-        let c = compare::compare(&baseline, &other, &boot).map_err(fail)?;
-        print(&c, &baseline.dir, &other.dir);
-        all.push(c);
+        print(c, &baseline.dir, dir);
     }
     if let Some(path) = &args.json {
         let path = compare::write_json(&all, path).map_err(fail)?;
