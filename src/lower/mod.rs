@@ -294,7 +294,7 @@ impl Model {
 
     /// Runs one modality's tower (`Tower::Video` or `Tower::Audio`) on `[N, ...]` clips of
     /// that stream and keeps what the joint part and the outputs read. In evaluation, many
-    /// clips run [`ENCODE_SLICE`] at a time (the results do not depend on the batch there).
+    /// clips run `ENCODE_SLICE` (64) at a time (the results do not depend on the batch there).
     ///
     /// `clips` are floats, or the data's uint8 features (`feed::gather_bytes`), which are
     /// then dequantized a slice at a time: a catalogue's chunk of clips is held as bytes,

@@ -41,7 +41,7 @@ impl ScheduleKind {
         ScheduleKind::Cosine,
         ScheduleKind::WarmRestart,
     ];
-    /// The names, in [`ScheduleKind::ALL`]'s order.
+    /// The names, in `ScheduleKind::ALL`'s order.
     pub const NAMES: [&'static str; 5] = ["none", "plateau", "step", "cosine", "warm_restart"];
 
     pub fn parse(word: &str) -> Option<ScheduleKind> {

@@ -100,7 +100,7 @@ impl LoadReport {
     }
 
     /// Every difference, a heading per kind and a tensor a line under it (at most
-    /// [`LISTED`] a kind, then how many more), each line indented; empty when exact.
+    /// `LISTED` (16) a kind, then how many more), each line indented; empty when exact.
     pub fn differences(&self) -> String {
         let mut out = String::new();
         let mut kind = |heading: &str, lines: Vec<String>| {

@@ -16,8 +16,8 @@
 //!
 //! A sweep trains in this process ([`sweep`]), or is handed to Slurm or GNU parallel as
 //! one task per run ([`crate::train::sweep::plan`], [`crate::train::sweep::task`]) and collected afterwards
-//! ([`crate::train::sweep::status`]); both train each run through [`train_run`] and write the tables
-//! through [`write_tables`], so the results are the same files either way.
+//! ([`crate::train::sweep::status`]); both train each run through `train_run` and write the tables
+//! through `write_tables`, so the results are the same files either way.
 //!
 //! Continuing a sweep (`--resume DIR`, or the same command with the same `--name`) reads
 //! every run's state from its directory: finished runs are skipped, a run stopped part-way
