@@ -14,14 +14,19 @@ pub fn dequantize(q: &Tensor) -> Result<Tensor, tch::TchError> {
 }
 
 /// The 256 dequantized levels, as [`dequantize`]'s kernels compute them: a table through
-/// which plain Rust code gives exactly the same values.
+/// which plain Rust code gives exactly the same values. Computed once per process (every
+/// encode call of a catalogue and every training epoch asks for it).
 pub fn levels() -> Result<[f32; 256], tch::TchError> {
+    static LEVELS: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    if let Some(levels) = LEVELS.get() {
+        return Ok(*levels);
+    }
     let q: Vec<u8> = (0..=255).collect();
     let x = dequantize(&Tensor::f_from_slice(&q)?)?;
     let v = Vec::<f32>::try_from(&x)?;
     let mut out = [0.0; 256];
     out.copy_from_slice(&v);
-    Ok(out)
+    Ok(*LEVELS.get_or_init(|| out))
 }
 
 /// `bytes` (row-major `shape`) dequantized through `levels` into a new CPU float tensor,
