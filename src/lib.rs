@@ -38,4 +38,5 @@ pub mod device;
 pub mod eval;
 pub mod export;
 pub mod lower;
+pub mod outputs;
 pub mod train;

@@ -105,8 +105,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         sample: Option<PathBuf>,
         /// How many test clips the sample holds.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = cli::at_least_one)]
         sample_clips: usize,
+        /// Replace an existing output file that avc export did not write (never the run's
+        /// own files: docs/safety.md).
+        #[arg(long)]
+        force: bool,
     },
     /// Print the libtorch version, CUDA availability, GPU count and thread count.
     Doctor,
@@ -209,9 +213,11 @@ fn main() -> ExitCode {
             Err(e) => Err(fail_io(format!("{}: {e}", dir.display()))),
         },
         Command::Data { command } => cli::data::run(command),
-        Command::Export { run, output, checkpoint, sample, sample_clips } => {
+        Command::Export { run, output, checkpoint, sample, sample_clips, force } => {
+            let flag = if output.is_some() { "-o" } else { "the default output" };
             let out = output.unwrap_or_else(|| run.join("model.safetensors"));
-            export_cmd(&run, &checkpoint, &out, sample.as_deref().map(|p| (p, sample_clips)))
+            cli::export_claims(&run, &checkpoint, (flag, &out), sample.as_deref(), force)
+                .and_then(|()| export_cmd(&run, &checkpoint, &out, sample.as_deref().map(|p| (p, sample_clips))))
         }
         Command::Doctor => doctor(),
     };

@@ -16,6 +16,7 @@ mod messages;
 mod model_sizes;
 mod op_semantics;
 mod ops;
+mod output_safety;
 mod profile;
 mod run_outputs;
 pub use run_outputs::venv_python;

@@ -3,6 +3,7 @@
 
 use avc::eval::compare::{self, Comparison};
 use avc::eval::metrics::{Bootstrap, Difference, Interval};
+use avc::outputs::Input;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -21,6 +22,16 @@ pub struct CompareArgs {
     /// Also write the differences as JSON to this file
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Replace an existing --json file that avc compare did not write (never an input:
+    /// docs/safety.md)
+    #[arg(long, requires = "json")]
+    force: bool,
+}
+
+/// What compare reads: each directory given, and all of each evaluation directory.
+fn inputs(given: &[&std::path::Path], opened: &[&std::path::Path]) -> Vec<Input> {
+    let given = given.iter().map(|p| Input::Path(p.to_path_buf()));
+    given.chain(opened.iter().map(|p| Input::Tree(p.to_path_buf()))).collect()
 }
 
 pub fn compare_cmd(args: CompareArgs) -> Result<(), u8> {
@@ -38,6 +49,16 @@ pub fn compare_cmd(args: CompareArgs) -> Result<(), u8> {
         let other = compare::open(other).map_err(fail)?;
         all.push(compare::compare(&baseline, &other, &boot).map_err(fail)?);
         dirs.push(other.dir);
+    }
+    if let Some(path) = &args.json {
+        let given: Vec<&std::path::Path> =
+            std::iter::once(&args.baseline).chain(&args.others).map(PathBuf::as_path).collect();
+        let opened: Vec<&std::path::Path> = std::iter::once(&baseline.dir).chain(&dirs).map(PathBuf::as_path).collect();
+        let kind = avc::outputs::Kind::File(avc::outputs::COMPARISON);
+        avc::outputs::claim("--json", path, kind, &inputs(&given, &opened), args.force).map_err(|e| {
+            eprintln!("error: {e}");
+            e.exit_code()
+        })?;
     }
     for (k, (c, dir)) in all.iter().zip(&dirs).enumerate() {
         if k > 0 {

@@ -5,8 +5,9 @@ use avc::data::crop::Crop;
 use avc::data::sink::Layout;
 use avc::data::source::Overrides;
 use avc::data::{self, DataSource};
+use avc::outputs::{self, Kind};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// List files and read options that refine a course directory or TFRecord source.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -82,7 +83,7 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Training clips (the knob n_train).
-        #[arg(long)]
+        #[arg(long, value_parser = super::at_least_one)]
         clips: Option<usize>,
         /// Test pairs (the knob n_test); 300 makes retrieval harder than the course's 30.
         #[arg(long)]
@@ -91,8 +92,12 @@ pub enum DataCommand {
         #[arg(long, default_value = "course")]
         layout: Layout,
         /// Clips per TFRecord shard.
-        #[arg(long, default_value_t = data::convert::CLIPS_PER_SHARD)]
+        #[arg(long, default_value_t = data::convert::CLIPS_PER_SHARD, value_parser = super::at_least_one)]
         shard_clips: usize,
+        /// Replace an existing --out directory that is not avc's data of this layout
+        /// (docs/safety.md).
+        #[arg(long)]
+        force: bool,
         /// Change a knob, e.g. `--synth noise=0.5`. Knobs: seed, n_train, n_test, steps,
         /// video_dim, audio_dim, scenes, latent_dim, min_segment, max_segment, max_lag,
         /// shuffled_deck, signal, nuisance, distractor, ambient, noise, onset, global_offset.
@@ -110,11 +115,15 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 120)]
         steps: usize,
         /// Clips sampled for the per-dimension mean and std.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = super::at_least_one)]
         sample: usize,
         /// Also write everything (per-dimension vectors included) as JSON here.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Replace an existing --json file that avc data stats did not write (never an
+        /// input: docs/safety.md).
+        #[arg(long, requires = "json")]
+        force: bool,
     },
     /// Write a data source in the other layout, at full length (course <-> TFRecords).
     Convert {
@@ -128,8 +137,12 @@ pub enum DataCommand {
         #[arg(long)]
         out: PathBuf,
         /// Clips per TFRecord shard.
-        #[arg(long, default_value_t = data::convert::CLIPS_PER_SHARD)]
+        #[arg(long, default_value_t = data::convert::CLIPS_PER_SHARD, value_parser = super::at_least_one)]
         shard_clips: usize,
+        /// Replace an existing --out directory that is not avc's data of this layout (never
+        /// one the source reads: docs/safety.md).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -166,18 +179,27 @@ fn progress(label: &'static str) -> impl FnMut(usize, usize) {
 
 pub fn run(command: DataCommand) -> Result<(), u8> {
     match command {
-        DataCommand::Synth { out, seed, clips, test_clips, layout, shard_clips, mut synth } => {
+        DataCommand::Synth { out, seed, clips, test_clips, layout, shard_clips, force, mut synth } => {
             synth.extend(clips.map(|n| format!("n_train={n}")));
             synth.extend(test_clips.map(|n| format!("n_test={n}")));
             let cfg = data::synth::config(seed, &synth).map_err(|e| fail(2, e))?;
-            let mut sink = data::sink::create(layout, &out, shard_clips).map_err(data_error)?;
-            data::synth::write_to(&cfg, sink.as_mut(), &mut progress("generated")).map_err(data_error)?;
-            println!("{}", sink.finish().map_err(data_error)?);
+            claim_data_dir(&out, layout, &[], force)?;
+            let summary = write_data_dir(&out, layout, |tmp| {
+                let mut sink = data::sink::create_shown(layout, tmp, &out, shard_clips)?;
+                data::synth::write_to(&cfg, sink.as_mut(), &mut progress("generated"))?;
+                sink.finish()
+            })?;
+            println!("{summary}");
             Ok(())
         }
-        DataCommand::Stats { source: text, lists, steps, sample, json } => {
+        DataCommand::Stats { source: text, lists, steps, sample, json, force } => {
             let source =
                 source(Some(&text), &lists, &[], None).map_err(|e| fail(2, e))?.unwrap_or(DataSource::synth(1));
+            if let Some(path) = &json {
+                let inputs = outputs::of_source(Some(&text), &source);
+                outputs::claim("--json", path, Kind::File(outputs::DATA_STATS), &inputs, force)
+                    .map_err(|e| fail(e.exit_code(), e))?;
+            }
             let stats = data::stats::stats(&source, steps, sample).map_err(data_error)?;
             print!("{}", data::stats::render(&stats));
             if let Some(path) = json {
@@ -187,13 +209,43 @@ pub fn run(command: DataCommand) -> Result<(), u8> {
             }
             Ok(())
         }
-        DataCommand::Convert { source: text, lists, to, out, shard_clips } => {
+        DataCommand::Convert { source: text, lists, to, out, shard_clips, force } => {
             let source =
                 source(Some(&text), &lists, &[], None).map_err(|e| fail(2, e))?.unwrap_or(DataSource::synth(1));
-            let summary = data::convert::convert(&source, to, &out, shard_clips, &mut progress("converted"))
-                .map_err(data_error)?;
+            claim_data_dir(&out, to, &outputs::of_source(Some(&text), &source), force)?;
+            let summary = write_data_dir(&out, to, |tmp| {
+                let summary = data::convert::convert(&source, to, tmp, shard_clips, &mut progress("converted"))?;
+                Ok(summary.replace(&tmp.display().to_string(), &out.display().to_string()))
+            })?;
             println!("{summary}");
             Ok(())
         }
     }
+}
+
+fn data_kind(layout: Layout) -> outputs::DirKind {
+    match layout {
+        Layout::Course => outputs::COURSE_DATA,
+        Layout::Yt8m => outputs::YT8M_DATA,
+    }
+}
+
+fn claim_data_dir(out: &Path, layout: Layout, inputs: &[outputs::Input], force: bool) -> Result<(), u8> {
+    outputs::claim("--out", out, Kind::Dir(data_kind(layout)), inputs, force)
+        .map(drop)
+        .map_err(|e| fail(e.exit_code(), e))
+}
+
+/// Writes a data directory whole (staged, marked, renamed into place), returning the
+/// writer's summary line.
+fn write_data_dir(
+    out: &Path,
+    layout: Layout,
+    body: impl FnOnce(&Path) -> Result<String, data::DataError>,
+) -> Result<String, u8> {
+    let mut summary = String::new();
+    let io = |path: &Path, e: std::io::Error| data::DataError::Write { path: path.to_path_buf(), source: e };
+    let fill = |tmp: &Path| body(tmp).map(|s| summary = s);
+    avc_lang::output::write_dir(out, data_kind(layout), fill, io).map_err(data_error)?;
+    Ok(summary)
 }

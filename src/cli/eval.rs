@@ -9,6 +9,7 @@ use avc::eval::metrics::{Bootstrap, Metrics};
 use avc::eval::protocol::Direction;
 use avc::eval::retrieve::{self, Shortlist};
 use avc::eval::{EvalError, engine::Scorer};
+use avc::outputs;
 use avc::train::{DataSource, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -41,6 +42,10 @@ pub struct ApplyArgs {
     /// No progress bar or cost line.
     #[arg(long, short)]
     quiet: bool,
+    /// Replace an existing output directory that is not avc's own output of the same kind
+    /// (never an input: docs/safety.md).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -104,6 +109,28 @@ struct Prepared {
     source: Option<DataSource>,
 }
 
+impl Prepared {
+    /// What the command reads: the run, its checkpoint and the data (the run's own when no
+    /// --data is given), which no output may replace.
+    fn inputs(&self, run: &Path, args: &ApplyArgs) -> Vec<outputs::Input> {
+        let source = self.source.as_ref().unwrap_or(&self.loaded.opened.data_source);
+        let mut inputs = outputs::of_run(run, &args.checkpoint);
+        inputs.extend(outputs::of_source(args.data.as_deref(), source));
+        inputs
+    }
+}
+
+/// Claims an output directory, printing why not.
+fn claim_dir(flag: &str, dir: &Path, kind: outputs::DirKind, inputs: &[outputs::Input], force: bool) -> Result<(), u8> {
+    match outputs::claim(flag, dir, outputs::Kind::Dir(kind), inputs, force) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(e.exit_code())
+        }
+    }
+}
+
 fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
     let usage = |m: String| {
         eprintln!("error: {m}");
@@ -125,6 +152,9 @@ fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
 /// `avc eval`.
 pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
     let p = prepare(&args.run, &args.apply)?;
+    let dir = args.out.clone().unwrap_or_else(|| default_eval_dir(&args.run, &args.apply));
+    let flag = if args.out.is_some() { "--out" } else { "the default output" };
+    claim_dir(flag, &dir, outputs::EVALUATION, &p.inputs(&args.run, &args.apply), args.apply.force)?;
     let (clips, origin) = p.loaded.test_clips(p.source.as_ref()).map_err(fail)?;
     let scorer = p.loaded.scorer(p.budget, clips.steps).map_err(fail)?;
     let cost = apply::plan(&scorer, &clips);
@@ -136,13 +166,20 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
     let eval = apply::evaluate(&scorer, &clips, &boot, &mut watch).map_err(fail)?;
     watch.finish();
     let scored = started.elapsed();
-    let dir = args.out.clone().unwrap_or_else(|| default_eval_dir(&args.run, &args.apply));
     let provenance = Provenance {
         run: args.run.file_name().map_or_else(|| args.run.display().to_string(), |n| n.to_string_lossy().into()),
         checkpoint: p.loaded.checkpoint.clone(),
         epoch: p.loaded.epoch,
         data: origin,
     };
+    let nonfinite = eval.scores.iter().filter(|s| !s.is_finite()).count();
+    if nonfinite > 0 {
+        eprintln!(
+            "warning: {nonfinite} of {} scores are NaN or infinite; a NaN true score ranks last, a NaN rival above \
+             the truth (docs/eval.md)",
+            eval.scores.len()
+        );
+    }
     let dir = evaldir::write(&eval, &provenance, &boot, &dir).map_err(fail)?;
     for r in &eval.directions {
         println!("{}", line(r.direction, "full", &r.full));
@@ -212,6 +249,25 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     }
     let p = prepare(&args.run, &args.apply)?;
     let direction = Direction::parse(&args.direction).unwrap_or(Direction::VideoToAudio);
+    let dir = args.out.clone().unwrap_or_else(|| args.run.join(format!("retrieve-{}", direction.name())));
+    let mut inputs = p.inputs(&args.run, &args.apply);
+    let lists = [&args.videos, &args.audios].into_iter().filter(|l| l.as_os_str() != "-");
+    inputs.extend(lists.cloned().map(outputs::Input::Path));
+    inputs.extend(args.shortlist.iter().flat_map(|run| outputs::of_run(run, "best")));
+    let flag = if args.out.is_some() { "--out" } else { "the default output" };
+    claim_dir(flag, &dir, outputs::RANKING, &inputs, args.apply.force)?;
+    if let Some(embeddings) = &args.embeddings_out {
+        let (a, b) = (avc_lang::output::resolve(&dir), avc_lang::output::resolve(embeddings));
+        if a.starts_with(&b) || b.starts_with(&a) {
+            eprintln!(
+                "error: --embeddings-out {}: the ranking goes to {}, and each is written whole; give two separate directories",
+                embeddings.display(),
+                dir.display()
+            );
+            return Err(2);
+        }
+        claim_dir("--embeddings-out", embeddings, outputs::EMBEDDINGS, &inputs, args.apply.force)?;
+    }
     let source = p.source.clone().unwrap_or_else(|| p.loaded.opened.data_source.clone());
     let compiled = &p.loaded.opened.compiled;
     let video_ids = retrieve::read_ids(&args.videos).map_err(fail)?;
@@ -251,7 +307,6 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
         retrieve::write_embeddings(&scorer, &v, &a, dir, &mut watch).map_err(fail)?;
     }
     watch.finish();
-    let dir = args.out.clone().unwrap_or_else(|| args.run.join(format!("retrieve-{}", direction.name())));
     let files = retrieve::write_ranking(&r, &dir).map_err(fail)?;
     if args.shortlist.is_some() && r.shortlist.is_none() {
         println!(

@@ -118,6 +118,10 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
     if let (Some(dir), Some(index)) = (&inspect.task, inspect.index) {
         return task_cmd(dir, index, quiet);
     }
+    if let Some(dir) = &inspect.collect {
+        // --collect writes its tables into the sweep directory: only into one.
+        claim("--collect", dir, &[])?;
+    }
     if let Some(dir) = inspect.collect.as_ref().or(inspect.status.as_ref()) {
         return status_cmd(dir, inspect.collect.is_some());
     }
@@ -126,6 +130,13 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
             Some(out) => split_out(out)?,
             None => (runs, name),
         };
+        if let Some(name) = &name {
+            let mut inputs = vec![avc::outputs::Input::Path(file.clone())];
+            if let Ok(data) = source.data_source() {
+                inputs.extend(avc::outputs::of_source(source.data.as_deref(), &data));
+            }
+            claim(if plan.out.is_some() { "--out" } else { "--name" }, &runs_dir.join(name), &inputs)?;
+        }
         return plan_cmd(file, &engine, &overrides, &seeds, source, runs_dir, name, max_batches, plan);
     }
     let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
@@ -151,6 +162,13 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
         }
         (None, None) => Err(fail_io("give an architecture file, or --resume SWEEP_DIR")),
     }
+}
+
+/// Claims a sweep directory for writing (docs/safety.md): a new or empty directory, or a
+/// sweep's own (its `sweep.json`); printing why not.
+fn claim(flag: &str, dir: &Path, inputs: &[avc::outputs::Input]) -> Result<(), u8> {
+    use avc::outputs::{Kind, SWEEP};
+    avc::outputs::claim(flag, dir, Kind::Dir(SWEEP), inputs, false).map(drop).map_err(fail_io)
 }
 
 /// `--out DIR` as the parent and the name of the sweep directory.

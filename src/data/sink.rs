@@ -56,16 +56,33 @@ impl std::str::FromStr for Layout {
 
 /// A sink of the given layout under `dir`.
 pub fn create(layout: Layout, dir: &Path, clips_per_shard: usize) -> Result<Box<dyn ClipSink>, DataError> {
+    create_shown(layout, dir, dir, clips_per_shard)
+}
+
+/// A sink writing under `dir` whose summary names `shown`: the directory a staged `dir`
+/// (written whole, then renamed) becomes.
+pub fn create_shown(
+    layout: Layout,
+    dir: &Path,
+    shown: &Path,
+    clips_per_shard: usize,
+) -> Result<Box<dyn ClipSink>, DataError> {
     fs::create_dir_all(dir).map_err(|e| DataError::Write { path: dir.to_path_buf(), source: e })?;
     Ok(match layout {
-        Layout::Course => Box::new(CourseSink::new(dir)),
-        Layout::Yt8m => Box::new(Yt8mSink::new(dir, clips_per_shard)),
+        Layout::Course => Box::new(CourseSink { shown: shown.to_path_buf(), ..CourseSink::new(dir) }),
+        Layout::Yt8m => {
+            let mut sink = Yt8mSink::new(dir, clips_per_shard);
+            sink.shown = shown.to_path_buf();
+            Box::new(sink)
+        }
     })
 }
 
 /// The course layout, written clip by clip.
 pub struct CourseSink {
     dir: PathBuf,
+    /// The directory the summary names.
+    shown: PathBuf,
     train: Vec<String>,
     test_video: Vec<String>,
     test_audio: Vec<String>,
@@ -78,6 +95,7 @@ impl CourseSink {
     pub fn new(dir: &Path) -> CourseSink {
         CourseSink {
             dir: dir.to_path_buf(),
+            shown: dir.to_path_buf(),
             train: Vec::new(),
             test_video: Vec::new(),
             test_audio: Vec::new(),
@@ -142,7 +160,7 @@ impl ClipSink for CourseSink {
             "wrote {} train and {} test clips to {} (course layout)",
             self.train.len(),
             self.test_video.len(),
-            self.dir.display()
+            self.shown.display()
         ))
     }
 }
@@ -158,6 +176,8 @@ struct OpenShard {
 /// YouTube-8M-style shards, written record by record.
 pub struct Yt8mSink {
     dir: PathBuf,
+    /// The directory the summary names.
+    shown: PathBuf,
     per_shard: usize,
     open: [Option<OpenShard>; 2],
     shards: [usize; 2],
@@ -171,6 +191,7 @@ impl Yt8mSink {
     pub fn new(dir: &Path, per_shard: usize) -> Yt8mSink {
         Yt8mSink {
             dir: dir.to_path_buf(),
+            shown: dir.to_path_buf(),
             per_shard: per_shard.max(1),
             open: [None, None],
             shards: [0, 0],
@@ -253,8 +274,8 @@ impl ClipSink for Yt8mSink {
             self.shards[0],
             self.clips[1],
             self.shards[1],
-            self.dir.display(),
-            file.display()
+            self.shown.display(),
+            self.shown.join(DATA_FILE).display()
         ))
     }
 }

@@ -76,16 +76,7 @@ pub fn open(path: &Path) -> Result<Scored, EvalError> {
     };
     let (video_ids, audio_ids) = (ids("video_ids.txt")?, ids("audio_ids.txt")?);
     let bytes = read("scores.npy")?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad("scores.npy", e.to_string()))?;
-    let shape = npy.shape().to_vec();
-    // avc writes float32; numpy's default is float64, for scores written by other programs.
-    let scores: Vec<f32> = match npy.dtype() {
-        npyz::DType::Plain(t) if t.size_field() == 8 && t.type_char() == npyz::TypeChar::Float => {
-            npy.into_vec::<f64>().map(|v| v.into_iter().map(|x| x as f32).collect())
-        }
-        _ => npy.into_vec::<f32>(),
-    }
-    .map_err(|e| bad("scores.npy", format!("{e} (expected float32 or float64 scores)")))?;
+    let (scores, shape) = read_scores(&bytes).map_err(|why| bad("scores.npy", why))?;
     let expected = [video_ids.len() as u64, audio_ids.len() as u64];
     if shape != expected || video_ids.len() != audio_ids.len() || video_ids.is_empty() {
         return Err(bad(
@@ -93,7 +84,47 @@ pub fn open(path: &Path) -> Result<Scored, EvalError> {
             format!("shape {shape:?}, expected a square [{}, {}] matching the id lists", expected[0], expected[1]),
         ));
     }
+    if let Some(k) = scores.iter().position(|s| !s.is_finite()) {
+        let (row, col) = (k / expected[1] as usize, k % expected[1] as usize);
+        return Err(bad(
+            "scores.npy",
+            format!(
+                "the score of video {row} ('{}') and audio {col} ('{}') is {}: ranks cannot be read from it \
+                 (rows and columns counted from 0; {} non-finite scores in all)",
+                video_ids[row],
+                audio_ids[col],
+                scores[k],
+                scores.iter().filter(|s| !s.is_finite()).count()
+            ),
+        ));
+    }
     Ok(Scored { dir, label, video_ids, audio_ids, scores, higher_is_better })
+}
+
+/// A score matrix from `.npy` bytes, row-major whatever the file's order, with its shape:
+/// float32 or float64 (numpy's default, for scores written by other programs), either byte
+/// order; anything else is refused.
+fn read_scores(bytes: &[u8]) -> Result<(Vec<f32>, Vec<u64>), String> {
+    use npyz::{DType, Order, TypeChar};
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| e.to_string())?;
+    let shape = npy.shape().to_vec();
+    let order = npy.order();
+    let values: Vec<f32> = match npy.dtype() {
+        DType::Plain(t) if t.type_char() == TypeChar::Float && t.size_field() == 8 => {
+            npy.into_vec::<f64>().map(|v| v.into_iter().map(|x| x as f32).collect())
+        }
+        DType::Plain(t) if t.type_char() == TypeChar::Float && t.size_field() == 4 => npy.into_vec::<f32>(),
+        other => return Err(format!("dtype {}, expected float32 or float64 scores", other.descr())),
+    }
+    .map_err(|e| format!("{e} (expected float32 or float64 scores)"))?;
+    match (order, shape.as_slice()) {
+        (Order::Fortran, &[rows, cols]) => {
+            let (rows, cols) = (rows as usize, cols as usize);
+            let row_major = (0..rows * cols).map(|k| values[(k % cols) * rows + k / cols]).collect();
+            Ok((row_major, shape))
+        }
+        _ => Ok((values, shape)),
+    }
 }
 
 /// How `other` ranks against `baseline`: both must score the same clips in the same order.
@@ -208,5 +239,45 @@ mod tests {
             (s.scores, s.higher_is_better, s.label.as_str()),
             (vec![0.1f32, 0.9, 0.8, 0.2], false, name.as_str())
         );
+    }
+
+    fn npy_bytes(descr: &str, order: npyz::Order, shape: &[u64], values: &[f64]) -> Vec<u8> {
+        use npyz::WriterBuilder;
+        let dtype = npyz::DType::Plain(descr.parse::<npyz::TypeStr>().unwrap());
+        let mut npy = Vec::new();
+        let options = npyz::WriteOptions::<f64>::new().dtype(dtype).order(order).shape(shape);
+        let mut w = options.writer(&mut npy).begin_nd().unwrap();
+        w.extend(values.iter().copied()).unwrap();
+        w.finish().unwrap();
+        npy
+    }
+
+    /// numpy writes `np.asfortranarray(m)` column by column and big-endian files byte-swapped:
+    /// both read as the same row-major matrix.
+    #[test]
+    fn fortran_order_and_byte_order_are_honoured() {
+        let row_major = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let column_major = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
+        let c = npy_bytes("<f8", npyz::Order::C, &[2, 3], &row_major);
+        let f = npy_bytes("<f8", npyz::Order::Fortran, &[2, 3], &column_major);
+        let big = npy_bytes(">f4", npyz::Order::C, &[2, 3], &row_major);
+        for bytes in [c, f, big] {
+            let (values, shape) = read_scores(&bytes).unwrap();
+            assert_eq!((values, shape), (vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], vec![2, 3]));
+        }
+        let ints = npy_bytes("<i8", npyz::Order::C, &[1, 1], &[1.0]);
+        assert!(read_scores(&ints).unwrap_err().contains("expected float32 or float64"));
+    }
+
+    #[test]
+    fn non_finite_scores_are_refused_with_their_place() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let npy = npy_bytes("<f4", npyz::Order::C, &[2, 2], &[0.1, 0.9, f64::NAN, 0.2]);
+        std::fs::write(dir.path().join("scores.npy"), npy).unwrap();
+        std::fs::write(dir.path().join("metrics.json"), r#"{"better_scores": "higher"}"#).unwrap();
+        std::fs::write(dir.path().join("video_ids.txt"), "a\nb\n").unwrap();
+        std::fs::write(dir.path().join("audio_ids.txt"), "x\ny\n").unwrap();
+        let err = open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("video 1 ('b') and audio 0 ('x') is NaN"), "{err}");
     }
 }

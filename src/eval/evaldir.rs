@@ -48,24 +48,12 @@ struct DirectionMetrics {
     groups: Metrics,
 }
 
-/// Writes the evaluation directory `dir` (replacing an older one whole).
+/// Writes the evaluation directory `dir` (replacing an older one whole; the caller has
+/// claimed `dir` through [`crate::outputs::claim`]).
 pub fn write(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: &Path) -> Result<PathBuf, EvalError> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("eval");
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let fail = |path: &Path, e: &dyn std::fmt::Display| EvalError::Write {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    std::fs::create_dir_all(parent).map_err(|e| fail(parent, &e))?;
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).map_err(|e| fail(&tmp, &e))?;
-    let written = write_files(eval, provenance, boot, &tmp);
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    crate::atomic::replace_dir(&tmp, dir).map_err(|e| fail(dir, &e))?;
+    let io =
+        |path: &Path, e: std::io::Error| EvalError::Write { path: path.display().to_string(), reason: e.to_string() };
+    avc_lang::output::write_dir(dir, crate::outputs::EVALUATION, |tmp| write_files(eval, provenance, boot, tmp), io)?;
     Ok(dir.to_path_buf())
 }
 

@@ -39,16 +39,11 @@ pub struct Ranking {
 
 /// The rank (1 = best) of the true match for each row of a square score matrix
 /// (`scores[i * n + j]` scores video i against audio j; the true audio of video i is j = i).
-/// Ties count against the model: a constant scorer ranks every true match last.
+/// Ties count against the model: a constant scorer ranks every true match last; so does a
+/// NaN true score ([`protocol::Oriented::rank_within`] ranks both ways).
 pub fn true_ranks(scores: &[f32], n: usize, higher_is_better: bool) -> Vec<usize> {
-    (0..n)
-        .map(|i| {
-            let row = &scores[i * n..(i + 1) * n];
-            let truth = row[i];
-            let beats = |s: f32| if higher_is_better { s >= truth } else { s <= truth };
-            1 + row.iter().enumerate().filter(|&(j, &s)| j != i && (beats(s) || s.is_nan())).count()
-        })
-        .collect()
+    let m = protocol::Oriented { scores, n, direction: protocol::Direction::VideoToAudio, higher_is_better };
+    (0..n).map(|i| m.rank_within(i, 0..n)).collect()
 }
 
 /// Top-1, top-5, MRR and median rank from a list of ranks.

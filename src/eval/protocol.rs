@@ -56,9 +56,13 @@ impl Oriented<'_> {
         s.is_nan() || if self.higher_is_better { s >= truth } else { s <= truth }
     }
 
-    /// Query `q`'s true rank among candidates `range` (which must hold `q`).
+    /// Query `q`'s true rank among candidates `range` (which must hold `q`). A NaN true
+    /// score ranks last: a model that produced no number found nothing.
     pub fn rank_within(&self, q: usize, range: std::ops::Range<usize>) -> usize {
         let truth = self.get(q, q);
+        if truth.is_nan() {
+            return range.len();
+        }
         1 + range.filter(|&c| c != q && self.beats(self.get(q, c), truth)).count()
     }
 
@@ -137,6 +141,16 @@ mod tests {
         assert_eq!((a2v.rank_within(0, 0..2), a2v.rank_within(1, 0..2)), (1, 2));
         assert_eq!(v2a.top(0, 2), vec![(1, 0.9), (0, 0.5)]);
         assert_eq!(a2v.top(1, 1), vec![(0, 0.9)]);
+    }
+
+    #[test]
+    fn a_nan_truth_ranks_last_and_a_nan_rival_beats_the_truth() {
+        let s = [f32::NAN, 0.9, 0.1, f32::NAN];
+        let v2a = oriented(&s, 2, Direction::VideoToAudio);
+        assert_eq!(v2a.rank_within(0, 0..2), 2, "NaN truth");
+        assert_eq!(v2a.rank_within(1, 0..2), 2, "NaN truth again");
+        let s = [0.5, f32::NAN, 0.1, 0.8];
+        assert_eq!(oriented(&s, 2, Direction::VideoToAudio).rank_within(0, 0..2), 2, "NaN rival");
     }
 
     #[test]

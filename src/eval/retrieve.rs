@@ -263,7 +263,8 @@ fn rerank(
 }
 
 /// Writes `ranking.csv` (one row per query and candidate) and `ranking.jsonl` (one line per
-/// query) into `dir`, each through a temporary name; returns their paths.
+/// query) as the directory `dir`, replaced whole; returns their paths. The caller has
+/// claimed `dir` ([`crate::outputs::claim`]).
 pub fn write_ranking(r: &Retrieval, dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
     let mut csv = String::from("query_id,rank,candidate_id,score\n");
     let mut jsonl = String::new();
@@ -279,12 +280,19 @@ pub fn write_ranking(r: &Retrieval, dir: &Path) -> Result<Vec<PathBuf>, EvalErro
         let json = serde_json::to_string_pretty(s).unwrap_or_default();
         files.push(("shortlist.json", format!("{json}\n").into_bytes()));
     }
-    files.iter().map(|(name, bytes)| write_atomic(&dir.join(name), bytes)).collect()
+    let fill = |tmp: &Path| files.iter().try_for_each(|(name, bytes)| write_atomic(&tmp.join(name), bytes).map(drop));
+    avc_lang::output::write_dir(dir, crate::outputs::RANKING, fill, io_error)?;
+    Ok(files.iter().map(|(name, _)| dir.join(name)).collect())
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> EvalError {
+    EvalError::Write { path: path.display().to_string(), reason: e.to_string() }
 }
 
 /// Writes each stream's unit-length embeddings (`video_embeddings.npy`, `[Nv, D]` float32;
 /// likewise audio) with their ids (`video_ids.txt`, `audio_ids.txt`) into `dir`: the
-/// hand-off to a vector index. Inner products of these rows are avc's cosine scores.
+/// hand-off to a vector index. Inner products of these rows are avc's cosine scores. The
+/// directory is replaced whole; the caller has claimed it ([`crate::outputs::claim`]).
 pub fn write_embeddings(
     scorer: &Scorer,
     videos: &Stream,
@@ -297,7 +305,7 @@ pub fn write_embeddings(
             "--embeddings-out needs a model whose first output is `embeddings` (a two-tower model)".into(),
         ));
     }
-    let mut written = Vec::new();
+    let mut files = Vec::new();
     for (tower, stream, name) in [(Tower::Video, videos, "video"), (Tower::Audio, audios, "audio")] {
         let enc = scorer.encode(tower, stream, obs)?;
         let e: Tensor = scorer.embeddings(&enc)?;
@@ -305,11 +313,13 @@ pub fn write_embeddings(
         let values = super::engine::to_vec(&e)?;
         let npy = npy_f32(&values, size[0] as usize, size.get(1).copied().unwrap_or(1) as usize)
             .map_err(|e| EvalError::Write { path: dir.display().to_string(), reason: e.to_string() })?;
-        written.push(write_atomic(&dir.join(format!("{name}_embeddings.npy")), &npy)?);
+        files.push((format!("{name}_embeddings.npy"), npy));
         let ids: String = stream.ids.iter().map(|id| format!("{id}\n")).collect();
-        written.push(write_atomic(&dir.join(format!("{name}_ids.txt")), ids.as_bytes())?);
+        files.push((format!("{name}_ids.txt"), ids.into_bytes()));
     }
-    Ok(written)
+    let fill = |tmp: &Path| files.iter().try_for_each(|(name, bytes)| write_atomic(&tmp.join(name), bytes).map(drop));
+    avc_lang::output::write_dir(dir, crate::outputs::EMBEDDINGS, fill, io_error)?;
+    Ok(files.iter().map(|(name, _)| dir.join(name)).collect())
 }
 
 /// Writes a file atomically (see [`crate::atomic`]), creating its directory.

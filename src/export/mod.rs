@@ -64,6 +64,7 @@ pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
         ("avc.architecture".to_string(), opened.architecture.clone()),
         ("avc.checkpoint".to_string(), which.to_string()),
         ("avc.outputs".to_string(), outputs.join(",")),
+        ("avc.written_by".to_string(), "avc export".to_string()),
     ]);
     write(&named, Some(metadata), out)?;
     let tensors = named.iter().map(|(k, t)| (k.clone(), t.size())).collect();
@@ -103,10 +104,12 @@ fn write_sample(model: &lower::Model, opened: &train::OpenedRun, clips: usize, p
             _ => {}
         }
     }
-    write(&named, None, path)
+    let metadata = HashMap::from([("avc.written_by".to_string(), "avc export --sample".to_string())]);
+    write(&named, Some(metadata), path)
 }
 
-/// Writes tensors (float32 or int64) as safetensors, with optional metadata.
+/// Writes tensors (float32 or int64) as safetensors, with optional metadata, atomically
+/// (an older file stays whole until the new one is complete).
 fn write(
     named: &[(String, Tensor)],
     metadata: Option<HashMap<String, String>>,
@@ -129,5 +132,6 @@ fn write(
         .iter()
         .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| bad(e.to_string())))
         .collect::<Result<_, _>>()?;
-    safetensors::serialize_to_file(views, metadata, path).map_err(|e| bad(e.to_string()))
+    let bytes = safetensors::serialize(views, metadata).map_err(|e| bad(e.to_string()))?;
+    crate::atomic::write(path, &bytes).map_err(|e| bad(e.to_string()))
 }

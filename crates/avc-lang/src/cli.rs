@@ -6,6 +6,7 @@
 use crate::check::memory::Budget;
 use crate::compile::{self, Compiled, Failed};
 use crate::diag::{self, Diagnostic};
+use crate::output::{self, FileKind, Input, Kind, Output};
 use crate::source::SourceFile;
 use clap::{Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -35,6 +36,9 @@ pub enum LangCommand {
         /// svg, dot or mermaid (overrides the extension).
         #[arg(long)]
         format: Option<String>,
+        /// Replace an existing file that avc did not draw (docs/safety.md).
+        #[arg(long)]
+        force: bool,
     },
     /// Print an architecture in the YAML or the DSL language (comments kept where possible).
     Fmt {
@@ -42,9 +46,13 @@ pub enum LangCommand {
         /// The language to print: dsl or yaml (default: the file's own).
         #[arg(long)]
         to: Option<String>,
-        /// Write the result to this file instead of standard output.
+        /// Write the result to this file instead of standard output (never the input itself;
+        /// an existing file only with --force).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Replace an existing output file (docs/safety.md).
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// A language server for editors (LSP over standard input and output): diagnostics,
     /// hover with shapes and costs, go to definition, completion, outline. docs/editors.md.
@@ -67,8 +75,8 @@ impl LangCommand {
             LangCommand::Check { file, message_format, device, max_memory } => {
                 check(&file, message_format, &device, max_memory.as_deref())
             }
-            LangCommand::Graph { file, output, format } => graph_cmd(&file, output, format.as_deref()),
-            LangCommand::Fmt { file, to, output } => fmt_cmd(&file, to.as_deref(), output.as_deref()),
+            LangCommand::Graph { file, output, format, force } => graph_cmd(&file, output, format.as_deref(), force),
+            LangCommand::Fmt { file, to, output, force } => fmt_cmd(&file, to.as_deref(), output.as_deref(), force),
             LangCommand::Lsp => crate::lsp::server::run_stdio().map_err(fail_io),
             LangCommand::Ops { markdown } => {
                 let text =
@@ -167,7 +175,7 @@ pub fn refuse_oversized(c: &Compiled, batch: u64, budget: Option<&Budget>, forma
     }
 }
 
-fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Result<(), u8> {
+fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>, force: bool) -> Result<(), u8> {
     use crate::graph::PictureFormat;
     let format = match (format, &output) {
         (Some(f), _) => f.parse::<PictureFormat>().map_err(fail_io)?,
@@ -186,15 +194,27 @@ fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>) -> Resu
         (None, None) => PictureFormat::Svg,
     };
     let stem = file.file_stem().map_or_else(|| PathBuf::from("graph"), PathBuf::from);
+    let flag = if output.is_some() { "-o" } else { "the default output" };
     let output = output.unwrap_or_else(|| stem.with_extension(format.extension()));
+    let claimed = Output { flag, path: &output, kind: Kind::File(crate::graph::PICTURE) };
+    output::claim(&claimed, &[Input::Path(file.to_path_buf())], force).map_err(fail_io)?;
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let text = crate::graph::render(&compiled.graph, &compiled.checked, format);
-    crate::atomic::write(&output, text.as_bytes()).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
+    let signed = format!("{}\n{text}", format.signature());
+    crate::atomic::write(&output, signed.as_bytes()).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
     println!("wrote {}", output.display());
     Ok(())
 }
 
-fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>) -> Result<(), u8> {
+/// An architecture file written by `avc fmt -o`: never recognised as replaceable, since it
+/// may be the only copy of someone's edits.
+const FORMATTED: FileKind = FileKind { name: "a file", recognise: None };
+
+fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>, force: bool) -> Result<(), u8> {
+    if let Some(path) = output {
+        let claimed = Output { flag: "-o", path, kind: Kind::File(FORMATTED) };
+        output::claim(&claimed, &[Input::Path(file.to_path_buf())], force).map_err(fail_io)?;
+    }
     let to = match to {
         None => crate::front::format_of(file),
         Some("dsl" | "avc") => crate::front::Format::Dsl,
@@ -212,7 +232,8 @@ fn fmt_cmd(file: &Path, to: Option<&str>, output: Option<&Path>) -> Result<(), u
         eprintln!("note: {note}");
     }
     match output {
-        Some(path) => std::fs::write(path, &formatted.text).map_err(|e| fail_io(format!("{}: {e}", path.display()))),
+        Some(path) => crate::atomic::write(path, formatted.text.as_bytes())
+            .map_err(|e| fail_io(format!("{}: {e}", path.display()))),
         None => {
             print!("{}", formatted.text);
             Ok(())

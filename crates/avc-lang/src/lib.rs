@@ -31,5 +31,6 @@ pub mod graph;
 pub mod ir;
 pub mod lsp;
 pub mod ops;
+pub mod output;
 pub mod shape;
 pub mod source;

@@ -185,11 +185,12 @@ fn check_flags(opts: &PlanOptions) -> Result<(), SweepError> {
             )));
         }
     }
-    for (flag, value) in [("--partition", &res.partition), ("--time", &res.time), ("--mem", &res.mem)] {
-        if let Some(v) = value
-            && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            return Err(SweepError::Plan(format!("{flag} `{v}`: expected one word, e.g. --time 02:00:00")));
+    type Check = fn(&str) -> Result<(), String>;
+    let checks: [(&Option<String>, Check); 3] =
+        [(&res.partition, slurm::check_partition), (&res.time, slurm::check_time), (&res.mem, slurm::check_mem)];
+    for (value, check) in checks {
+        if let Some(v) = value {
+            check(v).map_err(SweepError::Plan)?;
         }
     }
     for (flag, value) in [("--cpus-per-task", res.cpus_per_task), ("--gpus", res.gpus), ("--jobs", opts.jobs)] {

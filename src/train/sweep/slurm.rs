@@ -258,3 +258,90 @@ mod tests {
         assert_ne!(a, job_name(Path::new("/y/sweep 1")));
     }
 }
+
+/// Checks a `--time` value against Slurm's formats (sbatch(1)): `MM`, `MM:SS`, `HH:MM:SS`,
+/// `D-HH`, `D-HH:MM`, `D-HH:MM:SS`, or `UNLIMITED`/`INFINITE`. Slurm would reject anything
+/// else only when the job is submitted, after the plan is written.
+pub fn check_time(value: &str) -> Result<(), String> {
+    if matches!(value, "UNLIMITED" | "INFINITE" | "unlimited" | "infinite") {
+        return Ok(());
+    }
+    let numbers = |text: &str, most: usize| {
+        let parts: Vec<&str> = text.split(':').collect();
+        parts.len() <= most
+            && parts.iter().all(|p| !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let fits = match value.split_once('-') {
+        Some((days, rest)) => numbers(days, 1) && numbers(rest, 3),
+        None => numbers(value, 3),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "--time `{value}`: expected Slurm's format: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS \
+             (e.g. 02:00:00 or 1-12:00:00)"
+        ))
+    }
+}
+
+/// Checks a `--mem` value against Slurm's format: a whole number with an optional unit,
+/// K, M, G or T (megabytes without one), e.g. `8G`, `16000`, `512M`.
+pub fn check_mem(value: &str) -> Result<(), String> {
+    let digits = value.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    let unit_len = value.len() - digits.len();
+    if !digits.is_empty() && digits.len() <= 12 && digits.bytes().all(|b| b.is_ascii_digit()) && unit_len <= 1 {
+        Ok(())
+    } else {
+        Err(format!("--mem `{value}`: expected a whole number with an optional unit K, M, G or T (e.g. 8G or 16000M)"))
+    }
+}
+
+/// Checks a `--partition` value: one or more partition names separated by commas, each of
+/// letters, digits, `_`, `-` and `.` (what fits on an #SBATCH line unquoted).
+pub fn check_partition(value: &str) -> Result<(), String> {
+    let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if value.split(',').all(name_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "--partition `{value}`: expected partition names of letters, digits, `_`, `-` and `.`, separated by commas"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+
+    #[test]
+    fn slurm_times_follow_sbatch_formats() {
+        for ok in ["30", "30:00", "02:00:00", "1-12", "1-12:30", "1-12:30:00", "UNLIMITED"] {
+            assert!(check_time(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "2h", "1:2:3:4", "1-", "-1", "1-2-3", "02:00:00 ", "1:-1", "ten"] {
+            let err = check_time(bad).unwrap_err();
+            assert!(err.contains("HH:MM:SS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn slurm_memory_is_a_number_with_a_unit() {
+        for ok in ["8G", "16000", "512M", "1T", "64k"] {
+            assert!(check_mem(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "G", "8GB", "8.5G", "-1G", "8 G", "lots"] {
+            assert!(check_mem(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn partitions_are_plain_names() {
+        for ok in ["gpu", "gpu,cpu", "a100-80g", "long.q"] {
+            assert!(check_partition(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "gpu cpu", "gpu;rm", "gpu,", "$(x)"] {
+            assert!(check_partition(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -44,6 +44,16 @@ impl PictureFormat {
         }
     }
 
+    /// The comment line `avc graph` puts first in the files it writes, so that a later
+    /// drawing may replace the file without `--force` and nothing else is replaced.
+    pub fn signature(self) -> &'static str {
+        match self {
+            PictureFormat::Svg => "<!-- drawn by avc graph -->",
+            PictureFormat::Dot => "// drawn by avc graph",
+            PictureFormat::Mermaid => "%% drawn by avc graph",
+        }
+    }
+
     /// The format a file name asks for by its extension (`g.svg`, `g.dot`, `g.gv`,
     /// `g.mmd`, `g.mermaid`), if any.
     pub fn from_path(path: &std::path::Path) -> Option<PictureFormat> {
@@ -74,6 +84,15 @@ impl FromStr for PictureFormat {
         }
     }
 }
+
+/// The kind of file `avc graph` writes: one whose first line is a format's signature.
+pub const PICTURE: crate::output::FileKind = crate::output::FileKind {
+    name: "a picture",
+    recognise: Some(|head| {
+        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        PictureFormat::ALL.iter().any(|(_, f)| first == f.signature().as_bytes())
+    }),
+};
 
 /// Draws the graph in the given format.
 pub fn render(graph: &Graph, checked: &Checked, format: PictureFormat) -> String {
