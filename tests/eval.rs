@@ -81,6 +81,7 @@ fn eval_agrees_with_training_and_is_byte_identical_on_a_rerun() {
     assert_eq!(
         names,
         [
+            ".avc-output",
             "audio_ids.txt",
             "heatmap.png",
             "metrics.json",

@@ -58,6 +58,8 @@ pub(super) struct Session<'a> {
     arch_name: String,
     /// Per-phase step times (`--profile`; off: no cost).
     profile: Profiler,
+    /// The node a failed backward pass or optimiser step is reported with.
+    suspect: Option<super::Suspect>,
     /// Where progress and results go (the CLI's terminal, or nowhere).
     observer: &'a mut dyn Observer,
 }
@@ -124,6 +126,7 @@ impl<'a> Session<'a> {
             table,
             arch_name,
             profile: Profiler::new(opts.profile, opts.device),
+            suspect: super::Suspect::of(compiled, cfg.batch_size),
             observer,
         })
     }
@@ -283,6 +286,17 @@ impl<'a> Session<'a> {
         )
     }
 
+    /// Gradient clipping (when asked for) and the optimiser's step.
+    fn optimizer_step(&mut self) -> Result<(), tch::TchError> {
+        if self.cfg.clip_value > 0.0 {
+            self.optimizer.clip_grad_value(self.cfg.clip_value)?;
+        }
+        if self.cfg.clip_norm > 0.0 {
+            self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
+        }
+        self.optimizer.step(self.state.lr)
+    }
+
     /// One optimiser step on a batch of clips (already read).
     fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Batch) -> Result<(), TrainError> {
         let seed = self.cfg.seed;
@@ -297,15 +311,10 @@ impl<'a> Session<'a> {
             return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
         }
         self.optimizer.zero_grad();
-        loss.f_backward()?;
+        let suspect = &self.suspect.clone();
+        loss.f_backward().map_err(|e| super::Suspect::blame(suspect, "backward pass", e))?;
         self.profile.mark(Phase::Backward);
-        if self.cfg.clip_value > 0.0 {
-            self.optimizer.clip_grad_value(self.cfg.clip_value)?;
-        }
-        if self.cfg.clip_norm > 0.0 {
-            self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
-        }
-        self.optimizer.step(self.state.lr)?;
+        self.optimizer_step().map_err(|e| super::Suspect::blame(suspect, "optimiser step", e))?;
         self.profile.mark(Phase::Step);
         self.state.loss_sum += value;
         self.state.loss_count += 1;

@@ -77,6 +77,25 @@ pub enum TrainError {
     Lower(#[from] LowerError),
     #[error("libtorch failed: {}", crate::lower::torch_summary(.0))]
     Torch(#[from] tch::TchError),
+    /// A failure in a phase of a training step that no single node owns (the backward pass,
+    /// the optimiser), named with the autograd function libtorch was in and the node that
+    /// needs most memory: the usual suspect when it is an allocation that failed.
+    #[error(
+        "the {phase} failed{}; node `{node}` ({op}) needs the most memory ({bytes} with its weights, gradients \
+         and output for one batch): libtorch failed: {}",
+        in_function(.function),
+        crate::lower::torch_summary(.error)
+    )]
+    Step {
+        phase: &'static str,
+        /// libtorch's autograd function, from its backtrace (e.g. `AmaxBackward0`).
+        function: Option<String>,
+        node: String,
+        op: String,
+        bytes: String,
+        #[source]
+        error: tch::TchError,
+    },
     /// The model cannot fit in the device's memory; found before anything is allocated.
     #[error("{0}")]
     TooLarge(Box<crate::check::CheckError>),
@@ -278,6 +297,41 @@ fn training_list(source: &DataSource) -> String {
 
 /// Refuses a model whose training cannot fit in `device`'s memory (when that is known),
 /// before libtorch allocates anything: see [`crate::check::memory`].
+fn in_function(function: &Option<String>) -> String {
+    function.as_ref().map(|f| format!(" in libtorch's `{f}`")).unwrap_or_default()
+}
+
+/// The node a failure in a training step's backward pass or optimiser step is reported
+/// with (see [`TrainError::Step`]): the one that needs most memory.
+#[derive(Debug, Clone)]
+pub struct Suspect {
+    node: String,
+    op: String,
+    bytes: String,
+}
+
+impl Suspect {
+    /// The heaviest node of `compiled` for batches of `batch` pairs.
+    pub fn of(compiled: &Compiled, batch: i64) -> Option<Suspect> {
+        let batch = u64::try_from(batch).unwrap_or(1);
+        let (id, bytes, _) = crate::check::memory::heaviest(&compiled.graph, &compiled.checked, batch)?;
+        let node = compiled.graph.node(id);
+        let bytes = crate::check::memory::bytes(bytes);
+        Some(Suspect { node: node.name.clone(), op: node.op_name().to_string(), bytes })
+    }
+
+    /// A libtorch failure in `phase`, with the autograd function from libtorch's backtrace.
+    pub fn blame(suspect: &Option<Suspect>, phase: &'static str, error: tch::TchError) -> TrainError {
+        let Some(s) = suspect.clone() else { return TrainError::Torch(error) };
+        let text = error.to_string();
+        let function = text.lines().find_map(|line| {
+            let at = line.find("torch::autograd::generated::")? + "torch::autograd::generated::".len();
+            line[at..].split("::").next().map(str::to_string)
+        });
+        TrainError::Step { phase, function, node: s.node, op: s.op, bytes: s.bytes, error }
+    }
+}
+
 pub fn fits_device(compiled: &Compiled, cfg: &TrainConfig, device: Device) -> Result<(), TrainError> {
     let Some(budget) = crate::device::memory_budget(device) else { return Ok(()) };
     let batch = u64::try_from(cfg.batch_size).unwrap_or(1);

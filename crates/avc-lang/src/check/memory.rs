@@ -80,15 +80,21 @@ fn node_bytes(checked: &Checked, id: NodeId, batch: u64) -> u64 {
     params.saturating_mul(2).saturating_add(output.saturating_mul(batch)).saturating_mul(VALUE_BYTES)
 }
 
+/// The node that needs most memory to train (weights, gradients and its output for `batch`
+/// samples), with what it needs, and what the whole model needs.
+pub fn heaviest(graph: &Graph, checked: &Checked, batch: u64) -> Option<(NodeId, u64, u64)> {
+    let needs: Vec<(NodeId, u64)> = graph.topo().iter().map(|&id| (id, node_bytes(checked, id, batch))).collect();
+    let total = needs.iter().fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
+    needs.into_iter().max_by_key(|(_, n)| *n).map(|(id, most)| (id, most, total))
+}
+
 /// Refuses a checked model whose training needs more than `budget`, naming the node that
 /// needs most. `batch` is the number of matched pairs per batch.
 pub fn refuse_oversized(graph: &Graph, checked: &Checked, batch: u64, budget: &Budget) -> Option<CheckError> {
-    let needs: Vec<(NodeId, u64)> = graph.topo().iter().map(|&id| (id, node_bytes(checked, id, batch))).collect();
-    let total = needs.iter().fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
+    let (id, most, total) = heaviest(graph, checked, batch)?;
     if total <= budget.bytes {
         return None;
     }
-    let &(id, most) = needs.iter().max_by_key(|(_, n)| *n)?;
     let node = graph.node(id);
     Some(CheckError::Memory(TooLarge {
         node: node.name.clone(),
