@@ -77,25 +77,9 @@ pub enum TrainError {
     Lower(#[from] LowerError),
     #[error("libtorch failed: {}", crate::lower::torch_summary(.0))]
     Torch(#[from] tch::TchError),
-    /// A failure in a phase of a training step that no single node owns (the backward pass,
-    /// the optimiser), named with the autograd function libtorch was in and the node that
-    /// needs most memory: the usual suspect when it is an allocation that failed.
-    #[error(
-        "the {phase} failed{}; node `{node}` ({op}) needs the most memory ({bytes} with its weights, gradients \
-         and output for one batch): libtorch failed: {}",
-        in_function(.function),
-        crate::lower::torch_summary(.error)
-    )]
-    Step {
-        phase: &'static str,
-        /// libtorch's autograd function, from its backtrace (e.g. `AmaxBackward0`).
-        function: Option<String>,
-        node: String,
-        op: String,
-        bytes: String,
-        #[source]
-        error: tch::TchError,
-    },
+    /// A failure in a phase of a training step that no single node owns (boxed: it is large).
+    #[error(transparent)]
+    Step(Box<StepFailure>),
     /// The model cannot fit in the device's memory; found before anything is allocated.
     #[error("{0}")]
     TooLarge(Box<crate::check::CheckError>),
@@ -301,6 +285,27 @@ fn in_function(function: &Option<String>) -> String {
     function.as_ref().map(|f| format!(" in libtorch's `{f}`")).unwrap_or_default()
 }
 
+/// A failure in a phase of a training step that no single node owns (the backward pass,
+/// the optimiser), named with the autograd function libtorch was in and the node that needs
+/// most memory: the usual suspect when it is an allocation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {phase} failed{}; node `{node}` ({op}) needs the most memory ({bytes} with its weights, gradients \
+     and output for one batch): libtorch failed: {}",
+    in_function(.function),
+    crate::lower::torch_summary(.error)
+)]
+pub struct StepFailure {
+    pub phase: &'static str,
+    /// libtorch's autograd function, from its backtrace (e.g. `AmaxBackward0`).
+    pub function: Option<String>,
+    pub node: String,
+    pub op: String,
+    pub bytes: String,
+    #[source]
+    pub error: tch::TchError,
+}
+
 /// The node a failure in a training step's backward pass or optimiser step is reported
 /// with (see [`TrainError::Step`]): the one that needs most memory.
 #[derive(Debug, Clone)]
@@ -328,7 +333,7 @@ impl Suspect {
             let at = line.find("torch::autograd::generated::")? + "torch::autograd::generated::".len();
             line[at..].split("::").next().map(str::to_string)
         });
-        TrainError::Step { phase, function, node: s.node, op: s.op, bytes: s.bytes, error }
+        TrainError::Step(Box::new(StepFailure { phase, function, node: s.node, op: s.op, bytes: s.bytes, error }))
     }
 }
 
