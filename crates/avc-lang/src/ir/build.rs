@@ -522,8 +522,17 @@ impl<'a> Builder<'a> {
     fn resolve_value(&mut self, v: &Value, values: &HashMap<String, Value>, scope: Option<&Scope>) -> Value {
         match &v.kind {
             ValueKind::Arith(a) => {
-                let (lhs, rhs) = (self.resolve_value(&a.lhs, values, scope), self.resolve_value(&a.rhs, values, scope));
-                let folded = ast::Arith { op: a.op, op_span: a.op_span, lhs, rhs };
+                let first = self.resolve_value(&a.first, values, scope);
+                let steps = a
+                    .steps
+                    .iter()
+                    .map(|s| ast::ArithStep {
+                        op: s.op,
+                        op_span: s.op_span,
+                        rhs: self.resolve_value(&s.rhs, values, scope),
+                    })
+                    .collect();
+                let folded = ast::Arith { first, steps };
                 let value = Value { kind: ValueKind::Arith(Box::new(folded)), span: v.span };
                 if value.reads_width() {
                     return value; // evaluated once the shapes are known
