@@ -7,6 +7,7 @@ mod dsl;
 mod fmt;
 mod graph;
 mod lsp;
+mod reads;
 mod sizes;
 
 /// The tests read `architectures/` and `tests/fixtures/` at the top of the repository (shared
