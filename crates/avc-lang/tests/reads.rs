@@ -10,7 +10,7 @@ fn a_file_past_the_cap_is_refused_by_name_and_limit() {
     let file = std::fs::File::create(&path).expect("writable");
     // Sparse: costs no disk, reads as zeros.
     file.set_len(MAX_FILE_BYTES + 1).expect("sized");
-    let error = read_source(&path).err().expect("refused");
+    let error = read_source(&path).expect_err("refused");
     assert!(matches!(error, ReadError::TooLarge { .. }), "{error:?}");
     let text = error.to_string();
     assert!(text.starts_with(&path.display().to_string()) && text.contains("16 MiB"), "{text}");
@@ -22,9 +22,9 @@ fn a_file_past_the_cap_is_refused_by_name_and_limit() {
 #[cfg(unix)]
 #[test]
 fn an_endless_device_costs_nothing_and_a_directory_is_named() {
-    let error = read_source(std::path::Path::new("/dev/zero")).err().expect("refused");
+    let error = read_source(std::path::Path::new("/dev/zero")).expect_err("refused");
     assert_eq!(error.to_string(), "/dev/zero: a device, not an architecture file");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let error = read_source(dir.path()).err().expect("refused");
+    let error = read_source(dir.path()).expect_err("refused");
     assert_eq!(error.to_string(), format!("{}: a directory, not an architecture file", dir.path().display()));
 }
