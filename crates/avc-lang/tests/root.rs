@@ -7,6 +7,7 @@ mod dsl;
 mod fmt;
 mod graph;
 mod lsp;
+mod lsp_frames;
 mod reads;
 mod sizes;
 
