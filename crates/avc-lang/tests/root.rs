@@ -8,6 +8,7 @@ mod fmt;
 mod graph;
 mod lsp;
 mod lsp_frames;
+mod pipes;
 mod reads;
 mod sizes;
 
