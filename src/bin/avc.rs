@@ -22,6 +22,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    avc_lang::cli::restore_default_sigpipe();
     let args: Vec<OsString> = std::env::args_os().collect();
     let result = match dispatch(&args) {
         Dispatch::Here => Cli::parse_from(&args).command.run(),

@@ -110,13 +110,23 @@ pub enum ValueKind {
     Width(Ident),
 }
 
-/// `lhs op rhs`; the operator keeps its own span, where a division that is not exact or
-/// an overflow is reported.
+/// `first op rhs op rhs ...`, folded from the left: one level of a sum (`+`, `-`) or of a
+/// product (`*`, `/`). A chain is a list, not a tree, so `1 + 1 + ... + 1` of any length is
+/// as shallow as `1 + 1`: the tree is only as deep as the parentheses (which the front-ends
+/// bound, docs/language.md "Limits"), and every walk over it recurses that deep at most.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arith {
+    pub first: Value,
+    /// Never empty when made by a front-end (a lone operand is that operand's value).
+    pub steps: Vec<ArithStep>,
+}
+
+/// `op rhs`: one step of an [`Arith`]; the operator keeps its own span, where a division
+/// that is not exact or an overflow is reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArithStep {
     pub op: ArithOp,
     pub op_span: Span,
-    pub lhs: Value,
     pub rhs: Value,
 }
 
@@ -140,6 +150,11 @@ impl ArithOp {
         }
     }
 
+    /// Whether it is `+` or `-` (a sum's operator), not `*` or `/`.
+    pub fn is_sum(self) -> bool {
+        matches!(self, ArithOp::Add | ArithOp::Sub)
+    }
+
     /// Binding strength: products before sums.
     fn precedence(self) -> u8 {
         match self {
@@ -150,19 +165,43 @@ impl ArithOp {
 }
 
 impl Arith {
+    /// The operands, left to right.
+    pub fn operands(&self) -> impl Iterator<Item = &Value> {
+        std::iter::once(&self.first).chain(self.steps.iter().map(|s| &s.rhs))
+    }
+
+    /// The loosest binding of its operators (what decides whether it needs parentheses
+    /// inside another expression).
+    fn precedence(&self) -> u8 {
+        self.steps.iter().map(|s| s.op.precedence()).min().unwrap_or(u8::MAX)
+    }
+
     /// The expression as text, each operand written by `leaf` (the front-ends write
     /// references differently: `k` in the DSL, `$k` in YAML), with the parentheses that the
     /// tree needs and no others, so printing and parsing again gives the same tree.
     pub fn render(&self, leaf: &dyn Fn(&Value) -> String) -> String {
-        let side = |v: &Value, needs_parens: &dyn Fn(ArithOp) -> bool| match &v.kind {
-            ValueKind::Arith(inner) if needs_parens(inner.op) => format!("({})", inner.render(leaf)),
+        let side = |v: &Value, needs_parens: &dyn Fn(u8) -> bool| match &v.kind {
+            ValueKind::Arith(inner) if needs_parens(inner.precedence()) => format!("({})", inner.render(leaf)),
             ValueKind::Arith(inner) => inner.render(leaf),
             _ => leaf(v),
         };
-        let p = self.op.precedence();
-        let lhs = side(&self.lhs, &|op| op.precedence() < p);
-        let rhs = side(&self.rhs, &|op| op.precedence() <= p);
-        format!("{lhs} {} {rhs}", self.op.symbol())
+        let first_p = self.steps.first().map_or(u8::MAX, |s| s.op.precedence());
+        let mut text = side(&self.first, &|inner| inner < first_p);
+        let mut acc_p = u8::MAX;
+        for step in &self.steps {
+            let p = step.op.precedence();
+            // Only a tree made by hand mixes levels in one list: keep its left-fold meaning.
+            if acc_p < p {
+                text = format!("({text})");
+            }
+            let rhs = side(&step.rhs, &|inner| inner <= p);
+            text.push(' ');
+            text.push_str(step.op.symbol());
+            text.push(' ');
+            text.push_str(&rhs);
+            acc_p = p;
+        }
+        text
     }
 }
 
@@ -188,7 +227,7 @@ impl Value {
     pub fn reads_width(&self) -> bool {
         match &self.kind {
             ValueKind::Width(_) => true,
-            ValueKind::Arith(a) => a.lhs.reads_width() || a.rhs.reads_width(),
+            ValueKind::Arith(a) => a.operands().any(Value::reads_width),
             ValueKind::List(items) => items.iter().any(Value::reads_width),
             _ => false,
         }

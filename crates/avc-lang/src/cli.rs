@@ -94,6 +94,20 @@ pub enum MessageFormat {
     Json,
 }
 
+/// Makes a closed standard output end the process the way it ends `cat` or `grep`: killed
+/// by SIGPIPE, quietly, exit status 128 + 13 in a shell (`avc check big.avc | head -2`).
+/// Rust's runtime ignores SIGPIPE, so without this every `print!` to a closed pipe panics
+/// ("failed printing to stdout"). Call it first thing in `main`; every binary that runs
+/// [`LangCommand`]s does. Nothing on Windows, which has no SIGPIPE.
+pub fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default, before any thread starts;
+    // no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Prints a usage or I/O error and returns exit code 2.
 pub fn fail_io(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");

@@ -19,6 +19,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    avc_lang::cli::restore_default_sigpipe();
     match Cli::parse().command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => ExitCode::from(code),

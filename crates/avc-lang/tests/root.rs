@@ -5,8 +5,12 @@ mod architectures;
 mod diagnostics;
 mod dsl;
 mod fmt;
+mod fuzz;
 mod graph;
 mod lsp;
+mod lsp_frames;
+mod pipes;
+mod reads;
 mod sizes;
 
 /// The tests read `architectures/` and `tests/fixtures/` at the top of the repository (shared

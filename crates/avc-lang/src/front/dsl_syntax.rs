@@ -26,7 +26,7 @@ pub(super) fn parse_file(text: &str) -> Result<Pair<'_, Rule>, DslError> {
 }
 
 /// Rejects brackets nested more than [`MAX_NESTING`] deep, skipping comments and strings.
-fn check_nesting(text: &str) -> Result<(), DslError> {
+pub(super) fn check_nesting(text: &str) -> Result<(), DslError> {
     let (mut depth, mut in_comment, mut in_string, mut escaped) = (0usize, false, false, false);
     for (i, c) in text.char_indices() {
         if in_comment {

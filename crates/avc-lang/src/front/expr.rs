@@ -8,8 +8,8 @@
 //! references, reads widths and folds it to an integer (`ir::arith`).
 
 use super::dsl_error::DslError;
-use super::dsl_syntax::{AvcParser, Rule, syntax_error};
-use crate::ast::{Arith, ArithOp, Ident, Value, ValueKind};
+use super::dsl_syntax::{AvcParser, Rule, check_nesting, syntax_error};
+use crate::ast::{Arith, ArithOp, ArithStep, Ident, Value, ValueKind};
 use crate::diag::Diagnostic;
 use crate::source::Span;
 use pest::Parser;
@@ -46,6 +46,11 @@ pub enum ExprError {
     IntOutOfRange { text: String, span: Span },
     #[error("the number `{text}` is too large")]
     FloatOutOfRange { text: String, span: Span },
+    /// Parentheses nested past [`MAX_NESTING`](super::dsl_syntax::MAX_NESTING), the DSL's
+    /// limit (checked before parsing: the parser and every walk over the expression
+    /// recurse once per level).
+    #[error("parentheses nest more than {limit} deep")]
+    TooDeep { limit: usize, span: Span },
 }
 
 impl ExprError {
@@ -57,7 +62,8 @@ impl ExprError {
             | DollarInDsl { span, .. }
             | BareInYaml { span, .. }
             | IntOutOfRange { span, .. }
-            | FloatOutOfRange { span, .. } => *span,
+            | FloatOutOfRange { span, .. }
+            | TooDeep { span, .. } => *span,
         }
     }
 
@@ -70,7 +76,8 @@ impl ExprError {
             | DollarInDsl { span, .. }
             | BareInYaml { span, .. }
             | IntOutOfRange { span, .. }
-            | FloatOutOfRange { span, .. } => *span = to,
+            | FloatOutOfRange { span, .. }
+            | TooDeep { span, .. } => *span = to,
         }
         self
     }
@@ -82,6 +89,7 @@ impl ExprError {
             UnknownFunction { .. } => "expr::function",
             DollarInDsl { .. } | BareInYaml { .. } => "expr::name",
             IntOutOfRange { .. } | FloatOutOfRange { .. } => "expr::number",
+            TooDeep { .. } => "expr::nesting",
         }
     }
 
@@ -97,6 +105,10 @@ impl ExprError {
             BareInYaml { name, .. } => ("a bare name".into(), format!("write `${name}`")),
             IntOutOfRange { .. } => ("too large".into(), "integers must lie between -2^63 and 2^63 - 1".into()),
             FloatOutOfRange { .. } => ("too large".into(), "numbers must be finite 64-bit floats".into()),
+            TooDeep { .. } => (
+                "too deep".into(),
+                "split the expression: give a part a constant of its own (`constants: {K: ...}`)".into(),
+            ),
         };
         Diagnostic::error(self.code(), self.to_string()).with_label(self.span(), label).with_help(help)
     }
@@ -114,6 +126,9 @@ pub(super) fn looks_like_expr(text: &str) -> bool {
 
 /// Parses a whole YAML scalar (its text starting at `offset` in the file) as an expression.
 pub(super) fn parse_yaml(text: &str, offset: usize) -> Result<Value, Vec<ExprError>> {
+    if let Err(DslError::TooDeep { limit, span }) = check_nesting(text) {
+        return Err(vec![ExprError::TooDeep { limit, span: shifted(span, offset) }]);
+    }
     let mut pairs = AvcParser::parse(Rule::yaml_expr, text).map_err(|e| {
         let error = match syntax_error(text, &e) {
             DslError::Syntax { expected, found, span, .. } => {
@@ -173,12 +188,17 @@ impl ExprReader {
         self.fold(pair, true)
     }
 
-    /// Folds an `arith` or `product` pair; `alone`: it is the whole value.
+    /// Reads an `arith` or `product` pair into one [`Arith`] list (however long the chain,
+    /// no deeper than one level); `alone`: it is the whole value. A parenthesised chain of
+    /// the same level first (`(a - b) - c`) is spliced in, so it reads as `a - b - c` does
+    /// and printing without the parentheses gives the same tree back.
     fn fold(&mut self, pair: Pair<Rule>, alone: bool) -> Option<Value> {
         let alone = alone && pair.clone().into_inner().count() == 1;
         let mut items = pair.into_inner();
         let first = items.next()?;
-        let mut acc = self.operand(first, alone);
+        let first = self.operand(first, alone);
+        let mut steps = Vec::new();
+        let mut failed = first.is_none();
         while let (Some(op), Some(rhs)) = (items.next(), items.next()) {
             let op_span = self.span(&op);
             let op = match op.as_rule() {
@@ -187,16 +207,27 @@ impl ExprReader {
                 Rule::times => ArithOp::Mul,
                 _ => ArithOp::Div,
             };
-            let rhs = self.operand(rhs, false);
-            acc = match (acc, rhs) {
-                (Some(lhs), Some(rhs)) => {
-                    let span = lhs.span.join(rhs.span);
-                    Some(Value { kind: ValueKind::Arith(Box::new(Arith { op, op_span, lhs, rhs })), span })
-                }
-                _ => None,
-            };
+            match self.operand(rhs, false) {
+                Some(rhs) => steps.push(ArithStep { op, op_span, rhs }),
+                None => failed = true,
+            }
         }
-        acc
+        if failed {
+            return None;
+        }
+        let first = first?;
+        let Some(last) = steps.last() else { return Some(first) };
+        let span = first.span.join(last.rhs.span);
+        let level = steps[0].op.is_sum();
+        let arith = match first.kind {
+            ValueKind::Arith(inner) if inner.steps.iter().all(|s| s.op.is_sum() == level) => {
+                let mut inner = *inner;
+                inner.steps.append(&mut steps);
+                inner
+            }
+            kind => Arith { first: Value { kind, span: first.span }, steps },
+        };
+        Some(Value { kind: ValueKind::Arith(Box::new(arith)), span })
     }
 
     /// A product or a factor. `alone`: the whole value is this one operand.

@@ -3,7 +3,7 @@
 //! step checked: an overflow, a division by zero or a division with a remainder is an
 //! error at the operator, an operand that is not an integer an error at the operand.
 
-use crate::ast::{Arith, ArithOp, Ident, Value, ValueKind};
+use crate::ast::{Arith, ArithOp, ArithStep, Ident, Value, ValueKind};
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
@@ -113,13 +113,25 @@ fn operand(v: &Value, width_of: &WidthOf) -> Result<Option<i64>, ArithError> {
     }
 }
 
+/// Folds an expression from the left, step by step: each right operand is evaluated (so a
+/// type error there is found even when the left is unknown) before its operator applies,
+/// which reports the first error in reading order.
 fn eval_int(a: &Arith, width_of: &WidthOf) -> Result<Option<i64>, ArithError> {
-    // Both sides are evaluated first, so a type error on the right is found too.
-    let (lhs, rhs) = (operand(&a.lhs, width_of)?, operand(&a.rhs, width_of)?);
-    let (Some(lhs), Some(rhs)) = (lhs, rhs) else { return Ok(None) };
-    let span = a.op_span;
-    let overflow = || ArithError::Overflow { lhs, op: a.op.symbol(), rhs, span };
-    let result = match a.op {
+    let mut acc = operand(&a.first, width_of)?;
+    for step in &a.steps {
+        let rhs = operand(&step.rhs, width_of)?;
+        acc = match (acc, rhs) {
+            (Some(lhs), Some(rhs)) => Some(apply(step, lhs, rhs)?),
+            _ => None,
+        };
+    }
+    Ok(acc)
+}
+
+fn apply(step: &ArithStep, lhs: i64, rhs: i64) -> Result<i64, ArithError> {
+    let span = step.op_span;
+    let overflow = || ArithError::Overflow { lhs, op: step.op.symbol(), rhs, span };
+    Ok(match step.op {
         ArithOp::Add => lhs.checked_add(rhs).ok_or_else(overflow)?,
         ArithOp::Sub => lhs.checked_sub(rhs).ok_or_else(overflow)?,
         ArithOp::Mul => lhs.checked_mul(rhs).ok_or_else(overflow)?,
@@ -128,8 +140,7 @@ fn eval_int(a: &Arith, width_of: &WidthOf) -> Result<Option<i64>, ArithError> {
             return Err(ArithError::Inexact { lhs, rhs, span });
         }
         ArithOp::Div => lhs.checked_div(rhs).ok_or_else(overflow)?,
-    };
-    Ok(Some(result))
+    })
 }
 
 #[cfg(test)]
@@ -142,7 +153,8 @@ mod tests {
 
     fn op(op: ArithOp, lhs: Value, rhs: Value) -> Value {
         let span = lhs.span.join(rhs.span);
-        Value { kind: ValueKind::Arith(Box::new(Arith { op, op_span: Span::new(7, 8), lhs, rhs })), span }
+        let step = ArithStep { op, op_span: Span::new(7, 8), rhs };
+        Value { kind: ValueKind::Arith(Box::new(Arith { first: lhs, steps: vec![step] })), span }
     }
 
     fn no_widths(_: &Ident) -> Result<Option<i64>, ArithError> {

@@ -37,6 +37,8 @@ pub enum BuildError {
     Arity { node: String, op: String, expected: Arity, found: usize, span: Span },
     #[error("the graph has a cycle: {}", nodes.join(" -> "))]
     Cycle { nodes: Vec<String>, span: Span },
+    #[error("constants read each other in a cycle: {}", chain.join(" -> "))]
+    ConstantCycle { chain: Vec<String>, span: Span },
     #[error("block `{}` calls itself: {}", chain[0], chain.join(" -> "))]
     Recursion { chain: Vec<String>, span: Span },
     /// Blocks nested past [`MAX_BLOCK_DEPTH`] without repeating: a limit, not a recursion.
@@ -72,6 +74,9 @@ pub enum BuildError {
     UnknownShare { node: String, target: Ident, suggestion: Option<String> },
     #[error("node `{node}` ({op}) cannot share the weights of `{target}` ({found})")]
     ShareMismatch { node: String, op: String, target: String, found: String, span: Span, target_span: Span },
+    /// `a` shares `b`, which shares `a` (perhaps through others): no node owns the weights.
+    #[error("`share:` goes round in a cycle: {}", chain.join(" -> "))]
+    ShareCycle { chain: Vec<String>, span: Span },
     #[error("`share` must name a node, found {found}")]
     ShareValue { found: String, span: Span },
     #[error("expanding the blocks gives more than {} nodes", crate::check::render_count(*limit as i64))]
@@ -113,6 +118,9 @@ impl BuildError {
                 .with_label(*span, "shared here")
                 .with_label(*target_span, "weights owned here")
                 .with_help("a shared node must run the same op with the same parameters; only its inputs differ"),
+            BuildError::ShareCycle { span, .. } => Diagnostic::error("share::cycle", msg)
+                .with_label(*span, "closes the cycle")
+                .with_help("one node of the cycle must own the weights: remove its `share:`"),
             BuildError::ShareValue { span, .. } => Diagnostic::error("share::value", msg)
                 .with_label(*span, "not a node name")
                 .with_help("write the name of a node, e.g. `share: vfc`"),
@@ -149,6 +157,9 @@ impl BuildError {
             BuildError::Cycle { span, .. } => Diagnostic::error("graph::cycle", msg)
                 .with_label(*span, "this node depends on itself")
                 .with_help("a model is a DAG: every node may only read nodes that do not read it back"),
+            BuildError::ConstantCycle { span, .. } => Diagnostic::error("name::constant-cycle", msg)
+                .with_label(*span, "closes the cycle")
+                .with_help("a constant's value must come down to numbers: define one of them without the others"),
             BuildError::Recursion { span, .. } => Diagnostic::error("block::recursion", msg)
                 .with_label(*span, "recursive use")
                 .with_help("blocks are expanded at compile time, so they cannot call themselves"),
@@ -415,15 +426,27 @@ impl<'a> Builder<'a> {
         n
     }
 
+    /// Evaluates the constants, each after those it reads (module `constants`); one in a
+    /// cycle, or reading one, is reported once and stands for an error already reported.
     fn collect_constants(&mut self) -> HashMap<String, Value> {
-        let mut values: HashMap<String, Value> = HashMap::new();
         let mut first_span: HashMap<&str, Span> = HashMap::new();
+        let mut unique = Vec::new();
         for c in &self.module.constants {
             if let Some(first) = first_span.get(c.name.name.as_str()) {
                 self.errors.push(BuildError::Duplicate { name: c.name.name.clone(), span: c.name.span, first: *first });
                 continue;
             }
             first_span.insert(&c.name.name, c.name.span);
+            unique.push(c);
+        }
+        let (order, cycles) = super::constants::evaluation_order(&unique);
+        let mut values: HashMap<String, Value> =
+            unique.iter().map(|c| (c.name.name.clone(), reported(c.value.span))).collect();
+        for cycle in cycles {
+            self.errors.push(BuildError::ConstantCycle { chain: cycle.chain, span: cycle.span });
+        }
+        for i in order {
+            let c = unique[i];
             let resolved = self.resolve_value(&c.value, &values, None);
             values.insert(c.name.name.clone(), resolved);
         }
@@ -522,8 +545,17 @@ impl<'a> Builder<'a> {
     fn resolve_value(&mut self, v: &Value, values: &HashMap<String, Value>, scope: Option<&Scope>) -> Value {
         match &v.kind {
             ValueKind::Arith(a) => {
-                let (lhs, rhs) = (self.resolve_value(&a.lhs, values, scope), self.resolve_value(&a.rhs, values, scope));
-                let folded = ast::Arith { op: a.op, op_span: a.op_span, lhs, rhs };
+                let first = self.resolve_value(&a.first, values, scope);
+                let steps = a
+                    .steps
+                    .iter()
+                    .map(|s| ast::ArithStep {
+                        op: s.op,
+                        op_span: s.op_span,
+                        rhs: self.resolve_value(&s.rhs, values, scope),
+                    })
+                    .collect();
+                let folded = ast::Arith { first, steps };
                 let value = Value { kind: ValueKind::Arith(Box::new(folded)), span: v.span };
                 if value.reads_width() {
                     return value; // evaluated once the shapes are known
@@ -939,11 +971,20 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             };
+            // The chain of shares, to name a cycle by its nodes when it comes back here.
+            let mut chain = vec![dag[node.0].name.clone(), dag[owner.0].name.clone()];
             for _ in 0..self.nodes.len() {
                 match dag[owner.0].shares {
-                    Some(next) => owner = next,
-                    None => break,
+                    Some(next) if owner != node => {
+                        owner = next;
+                        chain.push(dag[owner.0].name.clone());
+                    }
+                    _ => break,
                 }
+            }
+            if owner == node && chain.len() > 2 {
+                self.errors.push(BuildError::ShareCycle { chain, span: ident.span });
+                continue;
             }
             let mismatch = |found: String| BuildError::ShareMismatch {
                 node: n.name.clone(),

@@ -93,10 +93,7 @@ fn width_names(args: &[ResolvedArg]) -> Vec<&Ident> {
     fn walk<'v>(v: &'v Value, out: &mut Vec<&'v Ident>) {
         match &v.kind {
             crate::ast::ValueKind::Width(name) => out.push(name),
-            crate::ast::ValueKind::Arith(a) => {
-                walk(&a.lhs, out);
-                walk(&a.rhs, out);
-            }
+            crate::ast::ValueKind::Arith(a) => a.operands().for_each(|v| walk(v, out)),
             crate::ast::ValueKind::List(items) => items.iter().for_each(|i| walk(i, out)),
             _ => {}
         }

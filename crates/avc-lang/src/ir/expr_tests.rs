@@ -123,3 +123,70 @@ fn a_quoted_yaml_string_is_never_an_expression() {
     let got = errors("t.yaml", text);
     assert_eq!(got, ["node `l`: parameter `out` of `linear` must be an integer, found a string `\"2 * 3\"`"]);
 }
+
+/// Runs `f` on a thread with a 1 MiB stack: a walk that recursed once per term would
+/// overflow it (and abort the test binary) long before 50,000 terms.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let thread = std::thread::Builder::new().stack_size(1 << 20).spawn(f).expect("a thread");
+    thread.join().expect("no panic")
+}
+
+#[test]
+fn a_long_chain_is_a_list_not_a_deep_tree() {
+    let terms = 50_000;
+    let chain = vec!["1"; terms].join(" + ");
+    let chain_yaml = chain.clone();
+    let dsl = format!(
+        "input video: [T, 6]\nh = linear(video, out: {chain} - {} + 1)\nm = mean(h)\noutput o: logit(m)\n",
+        terms
+    );
+    let yaml = format!(
+        "inputs: {{video: [T, 6]}}\nnodes:\n  - {{name: h, op: linear, in: video, out: {chain_yaml} - {} + 3}}\n  \
+         - {{name: m, op: mean, in: h}}\noutputs: [{{name: o, kind: logit, from: m}}]\n",
+        terms
+    );
+    let (d, y) = on_small_stack(move || {
+        let (d, y) = (graph("t.avc", &dsl), graph("t.yaml", &yaml));
+        // The printer walks the same list: `fmt` of the module is as shallow.
+        let module = front::parse(&SourceFile::new("t.avc", dsl.as_str())).expect("parses");
+        let printed = crate::fmt::format(&module, front::Format::Yaml).text;
+        assert!(printed.contains("1 + 1 + 1"), "printed back as a chain");
+        (op(&d, "h"), op(&y, "h"))
+    });
+    let out = |op: Op| match op {
+        Op::Linear(l) => l.out,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((out(d), out(y)), (1, 3));
+}
+
+#[test]
+fn a_parenthesised_chain_of_the_same_level_reads_as_the_chain() {
+    let value = |text: &str| {
+        let src = format!("input video: [T, 6]\nh = linear(video, out: {text})\noutput o: logit(h)\n");
+        let module = front::parse(&SourceFile::new("t.avc", src)).expect("parses");
+        module.nodes[0].args[0].value.clone()
+    };
+    let strip = |v: crate::ast::Value| v.to_string();
+    assert_eq!(strip(value("(8 - 2) - 1")), "8 - 2 - 1");
+    assert_eq!(strip(value("8 - (2 - 1)")), "8 - (2 - 1)");
+    assert_eq!(strip(value("(8 - 2) * 3")), "(8 - 2) * 3");
+    assert_eq!(strip(value("2 * 3 + 4 * 5 - 6 / 2")), "2 * 3 + 4 * 5 - 6 / 2");
+}
+
+#[test]
+fn parentheses_too_deep_in_a_yaml_value_are_a_located_error() {
+    let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let text = format!(
+        "inputs: {{video: [T, 6]}}\nnodes:\n  - {{name: h, op: linear, in: video, out: {deep}}}\n\
+         outputs: [{{name: o, kind: logit, from: h}}]\n"
+    );
+    let errors = on_small_stack(move || match front::parse(&SourceFile::new("t.yaml", text)) {
+        Ok(_) => panic!("parsed"),
+        Err(e) => e.iter().map(|e| (e.to_string(), e.span().map(|s| s.start))).collect::<Vec<_>>(),
+    });
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "parentheses nest more than 32 deep");
+    let line_start = "inputs: {video: [T, 6]}\nnodes:\n  - {name: h, op: linear, in: video, out: ".len();
+    assert_eq!(errors[0].1, Some(line_start + 32), "at the 33rd `(`");
+}

@@ -6,6 +6,7 @@
 
 mod arith;
 mod build;
+mod constants;
 mod deferred;
 #[cfg(test)]
 mod expr_tests;

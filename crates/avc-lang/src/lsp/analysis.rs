@@ -517,10 +517,7 @@ fn refs_in_value(value: &ast::Value, block: Option<&str>, out: &mut Vec<(Ident, 
             out.push((Ident::new(name.clone(), value.span), Role::Ref { block: block.map(str::to_string) }))
         }
         ValueKind::List(items) => items.iter().for_each(|v| refs_in_value(v, block, out)),
-        ValueKind::Arith(a) => {
-            refs_in_value(&a.lhs, block, out);
-            refs_in_value(&a.rhs, block, out);
-        }
+        ValueKind::Arith(a) => a.operands().for_each(|v| refs_in_value(v, block, out)),
         // `width(x)` reads a node or input, as an input reference does.
         ValueKind::Width(name) => out.push((name.clone(), Role::Ref { block: block.map(str::to_string) })),
         _ => {}

@@ -6,3 +6,4 @@
 
 pub mod analysis;
 pub mod server;
+pub mod transport;

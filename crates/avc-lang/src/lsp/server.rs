@@ -1,55 +1,111 @@
-//! The protocol side: JSON-RPC over stdio (lsp-server), full-text sync, and the requests
+//! The protocol side: JSON-RPC over stdio (framing in [`transport`](super::transport),
+//! message types from lsp-server), full-text sync, and the requests
 //! mapped onto [`Analysis`]. Positions are converted between byte offsets and the
 //! protocol's UTF-16 line/character pairs here and nowhere else.
 
 use super::analysis::{Analysis, CompletionKind, Symbol, SymbolKind};
+use super::transport::{Frame, read_frame, skip_body, write_error, write_message};
 use crate::diag::{Diagnostic, Severity};
 use crate::source::Span;
-use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_server::{ErrorCode, Message, Notification, Request, Response};
 use lsp_types as lsp;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::io::{BufRead, Write};
 
-/// Runs the server on standard input and output until the client says `exit`.
+/// Runs the server on standard input and output until the client says `exit` or closes
+/// its end. No message, however malformed or large, stops it (module [`transport`]).
+///
+/// [`transport`]: super::transport
 pub fn run_stdio() -> Result<(), LspError> {
-    let (connection, io) = Connection::stdio();
-    serve(&connection)?;
-    drop(connection);
-    io.join().map_err(|e| LspError::Io(e.to_string()))
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    serve(&mut stdin.lock(), &mut stdout.lock())
 }
 
-/// Initialises and answers until `shutdown`/`exit`.
-pub fn serve(connection: &Connection) -> Result<(), LspError> {
-    let capabilities = serde_json::json!({
+/// The capabilities `initialize` answers with.
+fn capabilities() -> Value {
+    serde_json::json!({
         "textDocumentSync": 1,
         "hoverProvider": true,
         "definitionProvider": true,
         "documentSymbolProvider": true,
         "completionProvider": { "triggerCharacters": [" ", "(", ",", ":"] },
-    });
-    connection.initialize(capabilities).map_err(|e| LspError::Protocol(e.to_string()))?;
+    })
+}
+
+/// Where the conversation is: requests before `initialize` and after `shutdown` are
+/// refused with an error, as the protocol says.
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Uninitialised,
+    Running,
+    ShutDown,
+}
+
+/// Answers the client on `input`/`output` until `exit` or the end of `input`. `Err` only
+/// when a stream itself fails (the editor went away).
+pub fn serve(input: &mut impl BufRead, output: &mut impl Write) -> Result<(), LspError> {
     let mut docs: HashMap<String, Analysis> = HashMap::new();
-    for message in &connection.receiver {
-        match message {
-            Message::Request(req) => {
-                if connection.handle_shutdown(&req).map_err(|e| LspError::Protocol(e.to_string()))? {
+    let mut phase = Phase::Uninitialised;
+    let io = |e: std::io::Error| LspError::Io(e.to_string());
+    loop {
+        let message = match read_frame(input).map_err(io)? {
+            Frame::Eof => return Ok(()),
+            Frame::Bad { code, message, id, skip } => {
+                write_error(output, code, &message, &id).map_err(io)?;
+                if skip > 0 && !skip_body(input, skip).map_err(io)? {
                     return Ok(());
                 }
-                let response = answer(&docs, req);
-                connection.sender.send(Message::Response(response)).map_err(|_| LspError::Disconnected)?;
+                continue;
             }
-            Message::Notification(note) => {
+            Frame::Message(m) => m,
+        };
+        match message {
+            Message::Request(req) => {
+                let response = respond(&docs, &mut phase, req);
+                write_message(output, &Message::Response(response)).map_err(io)?;
+            }
+            Message::Notification(note) if note.method == "exit" => return Ok(()),
+            Message::Notification(note) if phase == Phase::Running => {
                 if let Some((uri, analysis)) = on_notification(&mut docs, note) {
                     let params = publish(&uri, &analysis);
                     docs.insert(uri, analysis);
                     let note = Notification::new("textDocument/publishDiagnostics".into(), params);
-                    connection.sender.send(Message::Notification(note)).map_err(|_| LspError::Disconnected)?;
+                    write_message(output, &Message::Notification(note)).map_err(io)?;
                 }
             }
-            Message::Response(_) => {}
+            Message::Notification(_) | Message::Response(_) => {}
         }
     }
-    Ok(())
+}
+
+/// The reply to a request in the conversation's current phase.
+fn respond(docs: &HashMap<String, Analysis>, phase: &mut Phase, req: Request) -> Response {
+    match (*phase, req.method.as_str()) {
+        (Phase::Uninitialised, "initialize") => {
+            *phase = Phase::Running;
+            Response::new_ok(req.id, serde_json::json!({ "capabilities": capabilities() }))
+        }
+        (Phase::Uninitialised, _) => Response::new_err(
+            req.id,
+            ErrorCode::ServerNotInitialized as i32,
+            "the first request must be `initialize`".into(),
+        ),
+        (Phase::Running, "shutdown") => {
+            *phase = Phase::ShutDown;
+            Response::new_ok(req.id, Value::Null)
+        }
+        (Phase::Running, "initialize") => {
+            Response::new_err(req.id, ErrorCode::InvalidRequest as i32, "the server is already initialised".into())
+        }
+        (Phase::Running, _) => answer(docs, req),
+        (Phase::ShutDown, _) => Response::new_err(
+            req.id,
+            ErrorCode::InvalidRequest as i32,
+            "the server was shut down; only `exit` is expected".into(),
+        ),
+    }
 }
 
 /// A document opened or changed: its new analysis, to store and publish.
