@@ -17,6 +17,9 @@ use super::DataError;
 use super::tfrecord::{Frame, Scanner};
 use super::yt8m;
 
+/// The largest cached index file read.
+const MAX_CACHE_BYTES: u64 = 1 << 30;
+
 /// Bumped when the cached format or what indexing checks changes.
 const VERSION: u32 = 1;
 
@@ -104,7 +107,8 @@ impl ShardIndex {
                         super::tfrecord::FrameError::TruncatedHeader { offset, .. }
                         | super::tfrecord::FrameError::LengthCrc { offset }
                         | super::tfrecord::FrameError::TruncatedPayload { offset, .. }
-                        | super::tfrecord::FrameError::PayloadCrc { offset, .. } => offset,
+                        | super::tfrecord::FrameError::PayloadCrc { offset, .. }
+                        | super::tfrecord::FrameError::TooLarge { offset, .. } => offset,
                     };
                     out.corrupt.push(Corrupt { index, offset, reason: format!("{e}{rest}") });
                 }
@@ -122,7 +126,11 @@ impl ShardIndex {
             return ShardIndex::build(path);
         };
         let stamp = stamp(path)?;
-        if let Ok(text) = std::fs::read(&file)
+        // A cache file is input too: one larger than any index (a million records is some
+        // 200 MB) is ignored rather than read.
+        let sane = std::fs::metadata(&file).is_ok_and(|m| m.len() <= MAX_CACHE_BYTES);
+        if sane
+            && let Ok(text) = std::fs::read(&file)
             && let Ok(cached) = serde_json::from_slice::<ShardIndex>(&text)
             && cached.version == VERSION
             && (cached.size, cached.modified_ns) == stamp
