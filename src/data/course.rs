@@ -440,16 +440,28 @@ pub fn read_list(path: &Path) -> Result<Vec<Listed>, DataError> {
         _ => DataError::Read { path: path.to_path_buf(), source: e },
     };
     let file = File::open(path).map_err(not_found)?;
-    let text = read_capped(file, path, MAX_LIST_BYTES, "a list file")?;
-    let text = String::from_utf8(text).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+    parse_list_bytes(&read_capped(file, path, MAX_LIST_BYTES, "a list file")?, path)
+}
+
+/// [`read_list`] on the bytes of a list already read; `path` names it in errors.
+pub fn parse_list_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Listed>, DataError> {
+    if bytes.len() as u64 > MAX_LIST_BYTES {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            what: "a list file".into(),
+            size: bytes.len() as u64,
+            limit: MAX_LIST_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         DataError::DataFile {
             path: path.to_path_buf(),
             at: format!(":{line}"),
             reason: "not UTF-8 text; a list holds one clip id per line".into(),
         }
     })?;
-    parse_list(&text, path)
+    parse_list(text, path)
 }
 
 /// Reads at most `limit` bytes of `file`; more is a [`DataError::TooLarge`] naming `path`.

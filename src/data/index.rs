@@ -72,9 +72,16 @@ pub struct ShardIndex {
 impl ShardIndex {
     /// Reads and checks every record of `path`.
     pub fn build(path: &Path) -> Result<ShardIndex, DataError> {
-        let read_err = |source| DataError::Read { path: path.to_path_buf(), source };
         let (size, modified_ns) = stamp(path)?;
-        let mut scanner = Scanner::open(path).map_err(read_err)?;
+        let file = std::fs::File::open(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
+        ShardIndex::scan(std::io::BufReader::with_capacity(1 << 20, file), size, path, modified_ns)
+    }
+
+    /// [`ShardIndex::build`] on a stream of `size` bytes (a shard read already, a test's
+    /// bytes); `path` and `modified_ns` are recorded, and `path` names it in errors.
+    pub fn scan(input: impl std::io::Read, size: u64, path: &Path, modified_ns: u64) -> Result<ShardIndex, DataError> {
+        let read_err = |source| DataError::Read { path: path.to_path_buf(), source };
+        let mut scanner = Scanner::new(input, size);
         let mut out = ShardIndex {
             version: VERSION,
             path: path.to_path_buf(),

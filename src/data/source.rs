@@ -336,25 +336,32 @@ pub fn read_data_file(path: &Path) -> Result<DataSource, DataError> {
         std::io::ErrorKind::NotFound => DataError::Missing { path: path.to_path_buf(), what: "data file".into() },
         _ => DataError::Read { path: path.to_path_buf(), source: e },
     })?;
-    let bytes = super::course::read_capped(file, path, MAX_DATA_FILE_BYTES, "a data file")?;
-    let text = String::from_utf8(bytes).map_err(|e| DataError::DataFile {
-        path: path.to_path_buf(),
-        at: format!(":{}", 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count()),
-        reason: "not UTF-8 text".into(),
-    })?;
-    // Editors on Windows start UTF-8 files with a byte-order mark, which YAML would read as
-    // part of the first key.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    parse_data_file(text, path)
+    parse_data_file(&super::course::read_capped(file, path, MAX_DATA_FILE_BYTES, "a data file")?, path)
 }
 
 /// The largest data file read: a few lines of settings, so 1 MiB is generous, and a file
 /// named by mistake (a shard, a video) is refused before it is read into memory.
 pub const MAX_DATA_FILE_BYTES: u64 = 1 << 20;
 
-/// [`read_data_file`] on text already read; `path` names it in errors and is what relative
-/// paths are relative to.
-pub fn parse_data_file(text: &str, path: &Path) -> Result<DataSource, DataError> {
+/// [`read_data_file`] on the bytes of a data file already read; `path` names it in errors
+/// and is what relative paths are relative to.
+pub fn parse_data_file(bytes: &[u8], path: &Path) -> Result<DataSource, DataError> {
+    if bytes.len() as u64 > MAX_DATA_FILE_BYTES {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            what: "a data file".into(),
+            size: bytes.len() as u64,
+            limit: MAX_DATA_FILE_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| DataError::DataFile {
+        path: path.to_path_buf(),
+        at: format!(":{}", 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count()),
+        reason: "not UTF-8 text".into(),
+    })?;
+    // Editors on Windows start UTF-8 files with a byte-order mark, which YAML would read as
+    // part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let file: DataFile = serde_yaml::from_str(text).map_err(|e| {
         let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
         DataError::DataFile {

@@ -117,15 +117,6 @@ pub struct Scanner<R> {
     broken: bool,
 }
 
-impl Scanner<io::BufReader<File>> {
-    /// Opens a file for scanning.
-    pub fn open(path: &std::path::Path) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let size = file.metadata()?.len();
-        Ok(Scanner::new(io::BufReader::with_capacity(1 << 20, file), size))
-    }
-}
-
 impl<R: Read> Scanner<R> {
     /// Scans `input`, which holds `size` bytes.
     pub fn new(input: R, size: u64) -> Self {
