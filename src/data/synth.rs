@@ -212,6 +212,13 @@ impl SynthConfig {
     /// this first. Reports the first problem, naming the setting.
     pub fn validate(&self) -> Result<(), DataError> {
         let bad = |key: &str, reason: String| Err(DataError::Setting { key: key.to_string(), reason });
+        // First, so that a typo is blamed on its own knob, not on one it is compared with.
+        for &(key, limit) in &KNOB_LIMITS {
+            let v = self.count(key);
+            if v > limit {
+                return bad(key, format!("{v} is more than the limit of {limit}"));
+            }
+        }
         for (key, v) in [
             ("steps", self.steps),
             ("video_dim", self.video_dim),
@@ -244,12 +251,6 @@ impl SynthConfig {
         ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(key, format!("{v} is not a finite non-negative number"));
-            }
-        }
-        for &(key, limit) in &KNOB_LIMITS {
-            let v = self.count(key);
-            if v > limit {
-                return bad(key, format!("{v} is more than the limit of {limit}"));
             }
         }
         // Within those limits the products below cannot overflow a u64.
