@@ -2,6 +2,8 @@
 
 mod architectures;
 mod checkpoints;
+mod data_fuzz;
+mod data_ids;
 mod data_sources;
 mod data_tools;
 mod docs;

@@ -23,9 +23,9 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use npyz::{DType, NpyFile, Order, TypeChar, WriteOptions, WriterBuilder};
+use npyz::{DType, Order, TypeChar, WriteOptions, WriterBuilder};
 
-use super::{Clips, DataError, Dataset};
+use super::{Clips, DataError, Dataset, ids, npy};
 
 /// Video features of a clip, inside its directory.
 pub const VIDEO_FILE: &str = "vfeat.npy";
@@ -124,7 +124,7 @@ pub fn read_stream(
     let mut shape = expect.unwrap_or([0, 0]);
     for (line, id) in ids {
         let what = format!("{stream} features of clip '{id}' ({}, line {line})", list.display());
-        let (bytes, found) = read_clip(&dir.join(id).join(file), &what, stream, &mut expected)?;
+        let (bytes, found) = read_clip(&clip_dir(dir, id).join(file), &what, stream, &mut expected)?;
         data.extend_from_slice(&bytes);
         shape = found;
     }
@@ -176,8 +176,8 @@ impl Reader<'_> {
     ) -> Result<Clips, DataError> {
         let mut clips = Clips::empty(0, 0, 0);
         for &((vline, vid), (aline, aid)) in pairs {
-            let vpath = self.dir.join(vid).join(VIDEO_FILE);
-            let apath = self.dir.join(aid).join(AUDIO_FILE);
+            let vpath = clip_dir(self.dir, vid).join(VIDEO_FILE);
+            let apath = clip_dir(self.dir, aid).join(AUDIO_FILE);
             let vwhat = format!("video features of clip '{vid}' ({}, line {vline})", video_list.display());
             let awhat = format!("audio features of clip '{aid}' ({}, line {aline})", audio_list.display());
             let (video, [vsteps, vdim]) = read_clip(&vpath, &vwhat, "video", &mut self.video)?;
@@ -209,7 +209,12 @@ fn read_clip(
     stream: &str,
     expected: &mut Option<Expected>,
 ) -> Result<(Vec<u8>, [usize; 2]), DataError> {
-    let (npy, shape, found) = open_clip(path, what, stream, expected)?;
+    read_data(open_clip(path, what, stream, expected)?, path)
+}
+
+/// Reads the data of an opened and checked `.npy` file (its size was checked against the
+/// file and [`npy::MAX_DATA_BYTES`] before this allocates it).
+fn read_data<R: Read>((npy, shape, found): OpenedNpy<R>, path: &Path) -> Result<(Vec<u8>, [usize; 2]), DataError> {
     let [steps, dim] = shape;
     let order = npy.order();
     let mut data = vec![0u8; steps * dim];
@@ -225,20 +230,34 @@ fn read_clip(
 
 /// An opened `.npy` file: the reader at the start of its data, its shape, and the shape as
 /// its header wrote it.
-type OpenedNpy = (NpyFile<BufReader<File>>, [usize; 2], Vec<u64>);
+type OpenedNpy<R> = (npy::Opened<R>, [usize; 2], Vec<u64>);
 
 /// Opens a uint8 2-D `.npy` file and checks its header against (and, on first use, sets)
 /// the stream's expected shape: the reader is left at the start of the data.
-fn open_clip(path: &Path, what: &str, stream: &str, expected: &mut Option<Expected>) -> Result<OpenedNpy, DataError> {
+fn open_clip(
+    path: &Path,
+    what: &str,
+    stream: &str,
+    expected: &mut Option<Expected>,
+) -> Result<OpenedNpy<BufReader<File>>, DataError> {
     let file = File::open(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DataError::Missing { path: path.to_path_buf(), what: what.to_string() },
         _ => DataError::Read { path: path.to_path_buf(), source: e },
     })?;
-    // The data can be no longer than the file: checked before allocating what a corrupt
-    // header claims.
     let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-    let npy = NpyFile::new(BufReader::new(file))
-        .map_err(|e| DataError::Npy { path: path.to_path_buf(), reason: e.to_string() })?;
+    check_clip(npy::open(BufReader::new(file), file_len, path)?, file_len, path, stream, expected)
+}
+
+/// Checks an opened `.npy` stream of `len` bytes: uint8, 2-D, the expected shape, and data
+/// that the file can hold and [`npy::MAX_DATA_BYTES`] allows, before anything allocates
+/// what a corrupt header claims.
+fn check_clip<R: Read>(
+    npy: npy::Opened<R>,
+    len: u64,
+    path: &Path,
+    stream: &str,
+    expected: &mut Option<Expected>,
+) -> Result<OpenedNpy<R>, DataError> {
     if !is_uint8(&npy.dtype()) {
         return Err(DataError::Dtype { path: path.to_path_buf(), found: dtype_name(&npy.dtype()) });
     }
@@ -263,8 +282,17 @@ fn open_clip(path: &Path, what: &str, stream: &str, expected: &mut Option<Expect
         Some(_) => {}
         None => *expected = Some(Expected::First(shape, path.to_path_buf())),
     }
-    if (shape[0] * shape[1]) as u64 > file_len {
+    let bytes = (shape[0] * shape[1]) as u64;
+    if bytes > len {
         return Err(truncated(path, &found, shape[0] * shape[1]));
+    }
+    if bytes > npy::MAX_DATA_BYTES {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            what: format!("one clip's features (its header declares {found:?})"),
+            size: bytes,
+            limit: npy::MAX_DATA_BYTES,
+        });
     }
     Ok((npy, shape, found))
 }
@@ -273,6 +301,12 @@ fn open_clip(path: &Path, what: &str, stream: &str, expected: &mut Option<Expect
 /// errors.
 pub fn read_npy(path: &Path, what: &str) -> Result<(Vec<u8>, [usize; 2]), DataError> {
     read_clip(path, what, "features", &mut None)
+}
+
+/// [`read_npy`] on the bytes of a file already in memory; `path` names it in errors.
+pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, [usize; 2]), DataError> {
+    let len = bytes.len() as u64;
+    read_data(check_clip(npy::open(bytes, len, path)?, len, path, "features", &mut None)?, path)
 }
 
 /// One clip found by [`index_pairs`].
@@ -302,7 +336,7 @@ pub fn index_pairs(
     let mut out = Vec::with_capacity(pairs.len());
     let mut widths = expect.map(|e| e.map(|[_, d]| d));
     for &((vline, vid), (aline, aid)) in pairs {
-        let paths = [dir.join(vid).join(VIDEO_FILE), dir.join(aid).join(AUDIO_FILE)];
+        let paths = [clip_dir(dir, vid).join(VIDEO_FILE), clip_dir(dir, aid).join(AUDIO_FILE)];
         let mut shapes = [[0usize; 2]; 2];
         for (k, stream) in STREAMS_OF_FILES.iter().enumerate() {
             let (id, line) = if k == 0 { (vid, vline) } else { (aid, aline) };
@@ -394,33 +428,105 @@ fn dtype_name(dtype: &DType) -> String {
     }
 }
 
-/// Reads a list file: one id per line, whitespace trimmed, blank lines and `#` comments
-/// ignored. Ids must be unique and plain directory names.
+/// The largest list file read: 256 MiB is some 20 million YouTube ids, far beyond any data
+/// set, while a file that is not a list at all (a shard named by mistake) is refused before
+/// it is read into memory.
+pub const MAX_LIST_BYTES: u64 = 256 << 20;
+
+/// Reads a list file: one id per line (see [`parse_list`]).
 pub fn read_list(path: &Path) -> Result<Vec<Listed>, DataError> {
-    let text = fs::read_to_string(path).map_err(|e| match e.kind() {
+    let not_found = |e: io::Error| match e.kind() {
         io::ErrorKind::NotFound => DataError::MissingList { path: path.to_path_buf() },
         _ => DataError::Read { path: path.to_path_buf(), source: e },
+    };
+    let file = File::open(path).map_err(not_found)?;
+    parse_list_bytes(&read_capped(file, path, MAX_LIST_BYTES, "a list file")?, path)
+}
+
+/// [`read_list`] on the bytes of a list already read; `path` names it in errors.
+pub fn parse_list_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Listed>, DataError> {
+    if bytes.len() as u64 > MAX_LIST_BYTES {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            what: "a list file".into(),
+            size: bytes.len() as u64,
+            limit: MAX_LIST_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        DataError::DataFile {
+            path: path.to_path_buf(),
+            at: format!(":{line}"),
+            reason: "not UTF-8 text; a list holds one clip id per line".into(),
+        }
     })?;
-    parse_list(&text, path)
+    parse_list(text, path)
+}
+
+/// Reads at most `limit` bytes of `file`; more is a [`DataError::TooLarge`] naming `path`.
+/// Read through `take`, so a file that grows or lies about its size is refused as well.
+pub fn read_capped(file: File, path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, DataError> {
+    let too_large = |size: u64| DataError::TooLarge { path: path.to_path_buf(), what: what.to_string(), size, limit };
+    if let Ok(meta) = file.metadata()
+        && meta.is_file()
+        && meta.len() > limit
+    {
+        return Err(too_large(meta.len()));
+    }
+    let mut out = Vec::new();
+    file.take(limit + 1).read_to_end(&mut out).map_err(|e| DataError::Read { path: path.to_path_buf(), source: e })?;
+    if out.len() as u64 > limit {
+        return Err(too_large(out.len() as u64));
+    }
+    Ok(out)
+}
+
+/// The lines of a list: ended by LF, CR LF or a lone CR (old Mac files), so no line break
+/// of any system leaves a CR inside an id.
+fn list_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        match t.find(['\n', '\r']) {
+            Some(k) => {
+                let skip = if t[k..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&t[k + skip..]);
+                Some(&t[..k])
+            }
+            None => {
+                rest = None;
+                Some(t)
+            }
+        }
+    })
 }
 
 /// [`read_list`] on text already read (standard input, say); `path` names it in errors.
+///
+/// One id per line, percent-decoded ([`ids`]); surrounding whitespace, blank lines, `#`
+/// comments and a byte-order mark are skipped, because people hand-make and annotate
+/// lists. Ids must be unique.
 pub fn parse_list(text: &str, path: &Path) -> Result<Vec<Listed>, DataError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
-    for (k, line) in text.lines().enumerate() {
-        let (id, line) = (line.trim(), k + 1);
-        // Blank lines and `#` comments: people annotate the lists they hand-make.
-        if id.is_empty() || id.starts_with('#') {
+    for (k, raw) in list_lines(text).enumerate() {
+        let (written, line) = (raw.trim(), k + 1);
+        if written.is_empty() || written.starts_with('#') {
             continue;
         }
-        check_id(path, id, line)?;
-        if let Some(&first_line) = seen.get(id) {
-            return Err(DataError::DuplicateId { path: path.to_path_buf(), id: id.to_string(), line, first_line });
+        let id = ids::decode(written).map_err(|reason| DataError::BadId {
+            path: path.to_path_buf(),
+            id: written.to_string(),
+            line,
+            reason,
+        })?;
+        if let Some(&first_line) = seen.get(&id) {
+            return Err(DataError::DuplicateId { path: path.to_path_buf(), id: written.to_string(), line, first_line });
         }
-        seen.insert(id, line);
-        out.push((line, id.to_string()));
+        seen.insert(id.clone(), line);
+        out.push((line, id));
     }
     if out.is_empty() {
         return Err(DataError::EmptyList { path: path.to_path_buf() });
@@ -428,12 +534,21 @@ pub fn parse_list(text: &str, path: &Path) -> Result<Vec<Listed>, DataError> {
     Ok(out)
 }
 
-/// An id names a directory inside DIR: it must not climb out of it or nest.
-fn check_id(list: &Path, id: &str, line: usize) -> Result<(), DataError> {
-    if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\']) {
-        return Err(DataError::BadId { path: list.to_path_buf(), id: id.to_string(), line });
-    }
-    Ok(())
+/// The directory of clip `id` inside `dir`: its encoded name ([`ids::encode`]), one path
+/// component whatever the id holds.
+pub fn clip_dir(dir: &Path, id: &str) -> PathBuf {
+    dir.join(ids::encode(id))
+}
+
+/// The directory name of an id about to be written, or an error naming the list and line
+/// it goes to (an empty id, or one too long for a file name).
+fn dir_name_for(list: &Path, id: &str, line: usize) -> Result<String, DataError> {
+    ids::dir_name(id).map_err(|reason| DataError::BadId {
+        path: list.to_path_buf(),
+        id: ids::encode(id),
+        line,
+        reason: format!("cannot be written: {reason}"),
+    })
 }
 
 /// Writes a data set in the course layout under `dir` (created if needed): every clip's
@@ -486,11 +601,8 @@ pub fn write(ds: &Dataset, dir: &Path) -> Result<(), DataError> {
         (&layout.test_video_list, &ds.test.video_ids),
         (&layout.test_audio_list, &ds.test.audio_ids),
     ] {
-        let mut text = String::new();
-        for id in ids {
-            let _ = writeln!(text, "{id}");
-        }
-        write_atomic(list, |w| w.write_all(text.as_bytes()))?;
+        let names: Vec<String> = ids.iter().map(|id| ids::encode(id)).collect();
+        write_list(list, &names)?;
     }
     Ok(())
 }
@@ -513,7 +625,7 @@ impl<'a> Plan<'a> {
         };
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, id) in ids.iter().enumerate() {
-            check_id(list, id, i + 1)?;
+            let name = dir_name_for(list, id, i + 1)?;
             if let Some(&first_line) = seen.get(id.as_str()) {
                 return Err(DataError::DuplicateId {
                     path: list.to_path_buf(),
@@ -524,7 +636,7 @@ impl<'a> Plan<'a> {
             }
             seen.insert(id, i + 1);
             let data = if video { clips.video_clip(i) } else { clips.audio_clip(i) };
-            let path = self.dir.join(id).join(file);
+            let path = self.dir.join(name).join(file);
             match self.files.entry(path.clone()) {
                 Entry::Vacant(slot) => {
                     slot.insert((data, [clips.steps, dim]));
@@ -559,10 +671,11 @@ pub fn write_npy(path: &Path, data: &[u8], shape: [usize; 2]) -> Result<(), Data
     })
 }
 
-/// Writes a list file (one id per line) atomically.
-pub fn write_list(path: &Path, ids: &[String]) -> Result<(), DataError> {
+/// Writes a list file atomically, one name per line as given: names are ids already
+/// encoded ([`ids::encode`]), which is what a list line and a clip directory hold.
+pub fn write_list(path: &Path, names: &[String]) -> Result<(), DataError> {
     let mut text = String::new();
-    for id in ids {
+    for id in names {
         let _ = writeln!(text, "{id}");
     }
     write_atomic(path, |w| w.write_all(text.as_bytes()))
@@ -805,9 +918,64 @@ mod tests {
         let msg = load_err(&tmp.0, None, None);
         assert!(msg.contains(&format!("{}:3", list.display())) && msg.contains("'synth-test-00'"), "{msg}");
         assert!(msg.contains("line 1"), "{msg}");
+        // An id is a name, never a path: `../etc` is looked up as one directory inside DIR.
         assert!(fs::write(&list, "synth-test-00\n../etc\nsynth-test-02\n").is_ok());
         let msg = load_err(&tmp.0, None, None);
-        assert!(msg.contains(&format!("{}:2", list.display())) && msg.contains("'../etc'"), "{msg}");
+        let inside = tmp.0.join("..%2Fetc").join(VIDEO_FILE);
+        assert!(msg.contains(&inside.display().to_string()) && msg.contains("'../etc'"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+        // A '%' that starts no escape is refused with its line: ids are percent-decoded.
+        assert!(fs::write(&list, "synth-test-00\n50%\nsynth-test-02\n").is_ok());
+        let msg = load_err(&tmp.0, None, None);
+        assert!(msg.contains(&format!("{}:2", list.display())) && msg.contains("%25"), "{msg}");
+        // Two spellings of one id are one id.
+        assert!(fs::write(&list, "synth-test-00\nsynth%2Dtest-00\n").is_ok());
+        let msg = load_err(&tmp.0, None, None);
+        assert!(msg.contains(&format!("{}:2", list.display())) && msg.contains("first on line 1"), "{msg}");
+    }
+
+    #[test]
+    fn hostile_ids_round_trip_through_write_and_load() {
+        let tmp = TempDir::new("hostile");
+        let mut ds = generate(&small());
+        let hostile = ["#hash", " lead", "trail ", "a/b", "..", "tab\there", "cr\rlf\n", "50%"];
+        for (i, id) in hostile.iter().take(ds.train.len()).enumerate() {
+            ds.train.video_ids[i] = id.to_string();
+            ds.train.audio_ids[i] = id.to_string();
+        }
+        for (i, id) in hostile.iter().skip(ds.train.len()).take(ds.test.len()).enumerate() {
+            ds.test.video_ids[i] = id.to_string();
+            ds.test.audio_ids[i] = id.to_string();
+        }
+        assert!(write(&ds, &tmp.0).is_ok());
+        let loaded = load(&Layout::in_dir(&tmp.0), None, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((loaded.train, loaded.test), (ds.train.clone(), ds.test.clone()));
+        // Every clip is one directory directly inside DIR.
+        let dirs = fs::read_dir(&tmp.0).map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).count());
+        assert_eq!(dirs.unwrap_or(0), ds.train.len() + ds.test.len());
+        // An empty id has no directory: refused before anything is written.
+        let fresh = TempDir::new("empty-id");
+        ds.test.video_ids[0] = String::new();
+        let msg = write(&ds, &fresh.0).map(|_| ()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains(TEST_VIDEO_LIST) && msg.contains(":1:") && msg.contains("empty"), "{msg}");
+        assert!(!fresh.0.exists());
+    }
+
+    #[test]
+    fn lists_with_old_mac_line_ends_and_size_limit() {
+        let (tmp, ds) = written("cr");
+        let list = tmp.0.join(TRAIN_LIST);
+        let text = format!("# by hand\r{}\r\r{}\r", ds.train.video_ids[4], ds.train.video_ids[0]);
+        assert!(fs::write(&list, text).is_ok());
+        let ids = read_list(&list).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids, vec![(2, ds.train.video_ids[4].clone()), (4, ds.train.video_ids[0].clone())]);
+        let big = fs::File::create(&list).and_then(|f| f.set_len(MAX_LIST_BYTES + 1));
+        assert!(big.is_ok());
+        let msg = read_list(&list).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains(&list.display().to_string()) && msg.contains("limit of 268435456"), "{msg}");
+        assert!(fs::write(&list, b"ok\n\xff\xfe\n").is_ok());
+        let msg = read_list(&list).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains(&format!("{}:2", list.display())) && msg.contains("UTF-8"), "{msg}");
     }
 
     #[test]

@@ -17,6 +17,9 @@ use super::DataError;
 use super::tfrecord::{Frame, Scanner};
 use super::yt8m;
 
+/// The largest cached index file read.
+const MAX_CACHE_BYTES: u64 = 1 << 30;
+
 /// Bumped when the cached format or what indexing checks changes.
 const VERSION: u32 = 1;
 
@@ -69,9 +72,16 @@ pub struct ShardIndex {
 impl ShardIndex {
     /// Reads and checks every record of `path`.
     pub fn build(path: &Path) -> Result<ShardIndex, DataError> {
-        let read_err = |source| DataError::Read { path: path.to_path_buf(), source };
         let (size, modified_ns) = stamp(path)?;
-        let mut scanner = Scanner::open(path).map_err(read_err)?;
+        let file = std::fs::File::open(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
+        ShardIndex::scan(std::io::BufReader::with_capacity(1 << 20, file), size, path, modified_ns)
+    }
+
+    /// [`ShardIndex::build`] on a stream of `size` bytes (a shard read already, a test's
+    /// bytes); `path` and `modified_ns` are recorded, and `path` names it in errors.
+    pub fn scan(input: impl std::io::Read, size: u64, path: &Path, modified_ns: u64) -> Result<ShardIndex, DataError> {
+        let read_err = |source| DataError::Read { path: path.to_path_buf(), source };
+        let mut scanner = Scanner::new(input, size);
         let mut out = ShardIndex {
             version: VERSION,
             path: path.to_path_buf(),
@@ -104,7 +114,8 @@ impl ShardIndex {
                         super::tfrecord::FrameError::TruncatedHeader { offset, .. }
                         | super::tfrecord::FrameError::LengthCrc { offset }
                         | super::tfrecord::FrameError::TruncatedPayload { offset, .. }
-                        | super::tfrecord::FrameError::PayloadCrc { offset, .. } => offset,
+                        | super::tfrecord::FrameError::PayloadCrc { offset, .. }
+                        | super::tfrecord::FrameError::TooLarge { offset, .. } => offset,
                     };
                     out.corrupt.push(Corrupt { index, offset, reason: format!("{e}{rest}") });
                 }
@@ -122,7 +133,11 @@ impl ShardIndex {
             return ShardIndex::build(path);
         };
         let stamp = stamp(path)?;
-        if let Ok(text) = std::fs::read(&file)
+        // A cache file is input too: one larger than any index (a million records is some
+        // 200 MB) is ignored rather than read.
+        let sane = std::fs::metadata(&file).is_ok_and(|m| m.len() <= MAX_CACHE_BYTES);
+        if sane
+            && let Ok(text) = std::fs::read(&file)
             && let Ok(cached) = serde_json::from_slice::<ShardIndex>(&text)
             && cached.version == VERSION
             && (cached.size, cached.modified_ns) == stamp

@@ -24,7 +24,9 @@ use thiserror::Error;
 pub mod convert;
 pub mod course;
 pub mod crop;
+pub mod ids;
 pub mod index;
+pub mod npy;
 pub mod open;
 pub mod prefetch;
 pub mod probe;
@@ -264,8 +266,11 @@ pub enum DataError {
     #[error("{}:{line}: duplicate clip id '{id}' (first on line {first_line}); each id must appear once", path.display())]
     DuplicateId { path: PathBuf, id: String, line: usize, first_line: usize },
 
-    #[error("{}:{line}: clip id '{id}' is not a plain directory name (expected no '/', '\\', '.' or '..')", path.display())]
-    BadId { path: PathBuf, id: String, line: usize },
+    #[error("{}:{line}: clip id '{id}': {reason}", path.display())]
+    BadId { path: PathBuf, id: String, line: usize, reason: String },
+
+    #[error("{} is too large for {what}: {size} bytes, more than the limit of {limit}", path.display())]
+    TooLarge { path: PathBuf, what: String, size: u64, limit: u64 },
 
     #[error("cannot write {}: {source}", path.display())]
     Write {

@@ -418,6 +418,7 @@ fn yt8m_plan(
         index_sha256: index::digest(&indexes),
         lists_sha256,
         skipped: ok.skipped,
+        warnings: leakage(&train, &test).into_iter().collect(),
         ..Provenance::default()
     };
     // Which records are the test pairs is part of what the data is: say it where they
@@ -428,6 +429,24 @@ fn yt8m_plan(
         _ => format!("yt8m:{pattern}"),
     };
     Ok(Plan { train, val, test, origin, provenance, strict: false, tfrecords: true, options: options.clone() })
+}
+
+/// A warning when training clips have the id of a test video or audio: training on a test
+/// clip inflates every test number. YouTube-8M ids are unique per video, so a repeated id
+/// is almost always the same video in two shards (a test shard among the training glob, or
+/// a training list naming test clips).
+fn leakage(train: &Stream, test: &Stream) -> Option<String> {
+    let test_ids: HashSet<&str> = test.video_ids.iter().chain(&test.audio_ids).map(String::as_str).collect();
+    let leaked: Vec<&str> = train.video_ids.iter().map(String::as_str).filter(|id| test_ids.contains(id)).collect();
+    let first = leaked.first()?;
+    Some(format!(
+        "{} training clip{} ha{} the id of a test clip (e.g. '{}'): the test pairs are not held out from training, \
+         so test results overstate what the model does on unseen clips",
+        leaked.len(),
+        if leaked.len() == 1 { "" } else { "s" },
+        if leaked.len() == 1 { "s" } else { "ve" },
+        super::ids::encode(first),
+    ))
 }
 
 impl Plan {
@@ -545,7 +564,7 @@ pub fn read_ids(
         DataSource::Dir { path, .. } => {
             let file = if audio { course::AUDIO_FILE } else { course::VIDEO_FILE };
             for (line, id) in ids {
-                let file = path.join(id).join(file);
+                let file = course::clip_dir(path, id).join(file);
                 let what = format!("{stream} features of clip '{id}' ({}, line {line})", list.display());
                 let (data, shape) = course::read_npy(&file, &what)?;
                 push(&data, shape, file.display().to_string())?;

@@ -332,11 +332,37 @@ enum SourceKind {
 /// Reads a data file into the source it names; relative paths are relative to the file's
 /// directory. Errors name the file, and the line and column where serde_yaml knows them.
 pub fn read_data_file(path: &Path) -> Result<DataSource, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => DataError::Missing { path: path.to_path_buf(), what: "data file".into() },
         _ => DataError::Read { path: path.to_path_buf(), source: e },
     })?;
-    let file: DataFile = serde_yaml::from_str(&text).map_err(|e| {
+    parse_data_file(&super::course::read_capped(file, path, MAX_DATA_FILE_BYTES, "a data file")?, path)
+}
+
+/// The largest data file read: a few lines of settings, so 1 MiB is generous, and a file
+/// named by mistake (a shard, a video) is refused before it is read into memory.
+pub const MAX_DATA_FILE_BYTES: u64 = 1 << 20;
+
+/// [`read_data_file`] on the bytes of a data file already read; `path` names it in errors
+/// and is what relative paths are relative to.
+pub fn parse_data_file(bytes: &[u8], path: &Path) -> Result<DataSource, DataError> {
+    if bytes.len() as u64 > MAX_DATA_FILE_BYTES {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            what: "a data file".into(),
+            size: bytes.len() as u64,
+            limit: MAX_DATA_FILE_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| DataError::DataFile {
+        path: path.to_path_buf(),
+        at: format!(":{}", 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count()),
+        reason: "not UTF-8 text".into(),
+    })?;
+    // Editors on Windows start UTF-8 files with a byte-order mark, which YAML would read as
+    // part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let file: DataFile = serde_yaml::from_str(text).map_err(|e| {
         let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
         DataError::DataFile {
             path: path.to_path_buf(),
@@ -374,7 +400,21 @@ pub fn read_data_file(path: &Path) -> Result<DataSource, DataError> {
                     reason: "`test_shards` applies to `source: yt8m`; a course directory takes test lists".into(),
                 });
             }
-            DataSource::Dir { path: rel(Path::new(&file.path)), lists, options }
+            let dir = rel(Path::new(&file.path));
+            if dir.is_file() {
+                let hint =
+                    if file.path.contains(".tfrecord") { "; for TFRecord shards write `source: yt8m`" } else { "" };
+                return Err(DataError::DataFile {
+                    path: path.to_path_buf(),
+                    at: key_line(text, "path"),
+                    reason: format!(
+                        "`path` names {}, a file; `source: course` needs a directory holding <id>/vfeat.npy, \
+                         <id>/afeat.npy and the list files{hint}",
+                        dir.display()
+                    ),
+                });
+            }
+            DataSource::Dir { path: dir, lists, options }
         }
         SourceKind::Yt8m => DataSource::Yt8m {
             pattern: rel_text(&file.path),
@@ -383,6 +423,15 @@ pub fn read_data_file(path: &Path) -> Result<DataSource, DataError> {
             options,
         },
     })
+}
+
+/// `:LINE:1` of the top-level `key:` in a data file's text, where it is found (serde_yaml
+/// locates only syntax errors, not a value that is valid YAML but wrong).
+fn key_line(text: &str, key: &str) -> String {
+    text.lines()
+        .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
+        .map(|k| format!(":{}:1", k + 1))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

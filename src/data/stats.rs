@@ -35,6 +35,9 @@ pub struct Stats {
     pub sample: usize,
     pub video: Moments,
     pub audio: Moments,
+    /// What training on the source would warn about (test ids among the training clips).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Clips whose length falls in `[from, to)`.
@@ -143,7 +146,7 @@ pub fn stats(source: &DataSource, steps: usize, sample: usize) -> Result<Stats, 
     let rows = sample_rows(p.train.items.len(), sample);
     let (v, a) = moments(&p.train, &rows)?;
     let dup = duplicates(&p.train.video_ids, &p.test.video_ids);
-    Ok(assemble(
+    let mut stats = assemble(
         p.origin.clone(),
         &frames,
         p.test.items.len(),
@@ -155,7 +158,9 @@ pub fn stats(source: &DataSource, steps: usize, sample: usize) -> Result<Stats, 
         rows.len(),
         v,
         a,
-    ))
+    );
+    stats.warnings = p.provenance.warnings;
+    Ok(stats)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -196,6 +201,7 @@ fn assemble(
         sample,
         video: video.finish(),
         audio: audio.finish(),
+        warnings: Vec::new(),
     }
 }
 
@@ -287,6 +293,9 @@ pub fn render(s: &Stats) -> String {
     }
     if !s.index_sha256.is_empty() {
         let _ = writeln!(out, "index sha256 {}", s.index_sha256);
+    }
+    for w in &s.warnings {
+        let _ = writeln!(out, "warning: {w}");
     }
     out
 }

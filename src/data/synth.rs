@@ -163,6 +163,24 @@ const KEYS: [&str; 19] = [
 
 /// Upper bound on the bytes a configuration may ask for, so a typo cannot exhaust memory.
 const MAX_BYTES: usize = 1 << 36;
+/// Upper bound on one clip's bytes (both streams): what avc reads back from a `.npy` file or a
+/// record ([`super::npy::MAX_DATA_BYTES`]).
+const MAX_CLIP_BYTES: u64 = super::npy::MAX_DATA_BYTES;
+/// Upper bound on the shared world's `f32` tables, generated before any clip.
+const MAX_WORLD_BYTES: u64 = 4 << 30;
+/// Upper bound of each count setting, checked first so that a typo is named by its knob.
+const KNOB_LIMITS: [(&str, usize); 10] = [
+    ("n_train", 10_000_000),
+    ("n_test", 1_000_000),
+    ("steps", 100_000),
+    ("video_dim", 65_536),
+    ("audio_dim", 65_536),
+    ("scenes", 100_000),
+    ("latent_dim", 4_096),
+    ("min_segment", 100_000),
+    ("max_segment", 100_000),
+    ("max_lag", 100_000),
+];
 
 impl SynthConfig {
     /// The names of all settings, in declaration order (what [`SynthConfig::set`] accepts).
@@ -194,6 +212,13 @@ impl SynthConfig {
     /// this first. Reports the first problem, naming the setting.
     pub fn validate(&self) -> Result<(), DataError> {
         let bad = |key: &str, reason: String| Err(DataError::Setting { key: key.to_string(), reason });
+        // First, so that a typo is blamed on its own knob, not on one it is compared with.
+        for &(key, limit) in &KNOB_LIMITS {
+            let v = self.count(key);
+            if v > limit {
+                return bad(key, format!("{v} is more than the limit of {limit}"));
+            }
+        }
         for (key, v) in [
             ("steps", self.steps),
             ("video_dim", self.video_dim),
@@ -228,15 +253,67 @@ impl SynthConfig {
                 return bad(key, format!("{v} is not a finite non-negative number"));
             }
         }
-        let per_clip = self.steps.checked_mul(self.video_dim.saturating_add(self.audio_dim));
-        let total = per_clip.and_then(|p| p.checked_mul(self.n_train.saturating_add(self.n_test)));
-        let world =
-            self.scenes.checked_mul(self.latent_dim.saturating_add(self.video_dim).saturating_add(self.audio_dim));
-        let timeline = self.steps.checked_add(self.max_lag);
-        if total.is_none_or(|t| t > MAX_BYTES) || world.is_none_or(|w| w > MAX_BYTES) || timeline.is_none() {
-            return bad("n_train", format!("the data set would exceed {} GiB", MAX_BYTES >> 30));
+        // Within those limits the products below cannot overflow a u64.
+        let clip = self.steps as u64 * (self.video_dim + self.audio_dim) as u64;
+        if clip > MAX_CLIP_BYTES {
+            return bad(
+                self.largest(&["steps", "video_dim", "audio_dim"]),
+                format!(
+                    "one clip would be {clip} bytes (steps {} x (video_dim {} + audio_dim {})), more than the \
+                     limit of {MAX_CLIP_BYTES} (a clip avc reads back from a .npy file or record)",
+                    self.steps, self.video_dim, self.audio_dim
+                ),
+            );
+        }
+        let (l, widths) = (self.latent_dim as u64, (self.video_dim + self.audio_dim) as u64);
+        let world = 4 * (self.scenes as u64 * (l + widths) + (widths + 1) * l);
+        if world > MAX_WORLD_BYTES {
+            return bad(
+                self.largest(&["scenes", "latent_dim", "video_dim", "audio_dim"]),
+                format!(
+                    "the shared scene templates and projections would be {world} bytes (scenes {}, latent_dim {}, \
+                     video_dim {}, audio_dim {}), more than the limit of {MAX_WORLD_BYTES}",
+                    self.scenes, self.latent_dim, self.video_dim, self.audio_dim
+                ),
+            );
+        }
+        let total = clip * (self.n_train + self.n_test) as u64;
+        if total > MAX_BYTES as u64 {
+            return bad(
+                self.largest(&["n_train", "n_test"]),
+                format!(
+                    "the data set would be {total} bytes ({} clips of {clip}), more than the limit of {} GiB",
+                    self.n_train + self.n_test,
+                    MAX_BYTES >> 30
+                ),
+            );
         }
         Ok(())
+    }
+
+    /// A count setting by name (0 for a name that is not one).
+    fn count(&self, key: &str) -> usize {
+        match key {
+            "n_train" => self.n_train,
+            "n_test" => self.n_test,
+            "steps" => self.steps,
+            "video_dim" => self.video_dim,
+            "audio_dim" => self.audio_dim,
+            "scenes" => self.scenes,
+            "latent_dim" => self.latent_dim,
+            "min_segment" => self.min_segment,
+            "max_segment" => self.max_segment,
+            "max_lag" => self.max_lag,
+            _ => 0,
+        }
+    }
+
+    /// Of `keys`, the one furthest above its default: the likeliest typo, named in a limit
+    /// that several settings share.
+    fn largest(&self, keys: &[&'static str]) -> &'static str {
+        let default = SynthConfig::default();
+        let ratio = |k: &str| self.count(k) as f64 / default.count(k).max(1) as f64;
+        keys.iter().copied().max_by(|a, b| ratio(a).total_cmp(&ratio(b))).unwrap_or("n_train")
     }
 
     /// Human-readable origin: `synthetic (seed 1)`, plus every setting that differs from the

@@ -16,6 +16,11 @@ pub const FRAMING: u64 = 16;
 /// Offset of the payload within a record.
 pub const HEADER: u64 = 12;
 
+/// The largest record payload read or written: 1 GiB. A YouTube-8M record of 300 seconds
+/// is about 350 KB; the limit refuses a damaged or hostile length header before its
+/// payload is allocated, and matches the largest `.npy` clip avc reads.
+pub const MAX_RECORD_BYTES: u64 = 1 << 30;
+
 /// CRC-32C (Castagnoli), as TFRecord uses.
 pub fn crc32c(data: &[u8]) -> u32 {
     crc32c::crc32c(data)
@@ -29,6 +34,12 @@ pub fn masked_crc32c(data: &[u8]) -> u32 {
 
 /// Frames one payload as a TFRecord.
 pub fn write_record(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+    if payload.len() as u64 > MAX_RECORD_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a record of {} bytes, more than the {MAX_RECORD_BYTES} avc reads back", payload.len()),
+        ));
+    }
     let len = (payload.len() as u64).to_le_bytes();
     out.write_all(&len)?;
     out.write_all(&masked_crc32c(&len).to_le_bytes())?;
@@ -49,12 +60,15 @@ pub enum FrameError {
     TruncatedPayload { offset: u64, length: u64, available: u64 },
     /// The payload's CRC does not match: some byte of it changed.
     PayloadCrc { offset: u64, length: u64 },
+    /// The header declares more than [`MAX_RECORD_BYTES`] (which the file holds: it was
+    /// skipped unread).
+    TooLarge { offset: u64, length: u64 },
 }
 
 impl FrameError {
     /// Whether the records after this one can still be found (the length was trustworthy).
     pub fn recoverable(&self) -> bool {
-        matches!(self, FrameError::PayloadCrc { .. })
+        matches!(self, FrameError::PayloadCrc { .. } | FrameError::TooLarge { .. })
     }
 }
 
@@ -74,6 +88,11 @@ impl std::fmt::Display for FrameError {
             FrameError::PayloadCrc { offset, length } => {
                 write!(f, "CRC mismatch in the {length}-byte payload of the record at byte {offset}")
             }
+            FrameError::TooLarge { offset, length } => write!(
+                f,
+                "the record at byte {offset} declares {length} bytes, more than the limit of {MAX_RECORD_BYTES} \
+                 a record may hold"
+            ),
         }
     }
 }
@@ -96,15 +115,6 @@ pub struct Scanner<R> {
     size: u64,
     /// Set after an unrecoverable error: the rest of the file cannot be framed.
     broken: bool,
-}
-
-impl Scanner<io::BufReader<File>> {
-    /// Opens a file for scanning.
-    pub fn open(path: &std::path::Path) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let size = file.metadata()?.len();
-        Ok(Scanner::new(io::BufReader::with_capacity(1 << 20, file), size))
-    }
 }
 
 impl<R: Read> Scanner<R> {
@@ -149,6 +159,12 @@ impl<R: Read> Scanner<R> {
         if length.saturating_add(4) > after_header {
             return Ok(Err(FrameError::TruncatedPayload { offset, length, available: after_header }));
         }
+        if length > MAX_RECORD_BYTES {
+            // The length is trustworthy (its CRC matched): skip the record unread.
+            io::copy(&mut (&mut self.input).take(length + 4), &mut io::sink())?;
+            self.offset += HEADER + length + 4;
+            return Ok(Err(FrameError::TooLarge { offset, length }));
+        }
         payload.clear();
         payload.resize(length as usize, 0);
         self.input.read_exact(payload)?;
@@ -168,6 +184,10 @@ impl<R: Read> Scanner<R> {
 /// indexing is an error, not wrong data).
 pub fn read_at(file: &File, frame: Frame, payload: &mut Vec<u8>) -> io::Result<Result<(), FrameError>> {
     use std::os::unix::fs::FileExt;
+    // The frame may come from a cached index file, which is input like the shard.
+    if frame.length > MAX_RECORD_BYTES {
+        return Ok(Err(FrameError::TooLarge { offset: frame.offset, length: frame.length }));
+    }
     payload.clear();
     payload.resize(frame.length as usize + 4, 0);
     file.read_exact_at(payload, frame.offset + HEADER)?;

@@ -54,6 +54,10 @@ pub struct Provenance {
     pub fitted: Option<Fitted>,
     /// Whether the training split is read per batch.
     pub streamed: bool,
+    /// What is suspicious but not fatal about the data (test ids among the training clips):
+    /// said before training and recorded, so a surprising result can be traced to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Unreadable records skipped.

@@ -164,26 +164,31 @@ fn frames(lists: &FeatureLists, name: &str) -> Result<(Vec<u8>, usize, usize), S
     if list.feature.is_empty() {
         return Err(format!("feature list `{name}` has no frames"));
     }
+    // Every frame's width is checked before the stream is allocated: the first frame's
+    // width times the frame count is only the stream's size once the others agree (a
+    // damaged record can pair one long frame with many empty ones).
     let mut width = None;
-    let mut out = Vec::new();
     for (t, feature) in list.feature.iter().enumerate() {
         let bytes = match &feature.kind {
             Some(Kind::BytesList(b)) if b.value.len() == 1 => &b.value[0],
             _ => return Err(format!("frame {t} of `{name}` is not a single byte string (quantized uint8 features)")),
         };
         match width {
-            None => {
-                width = Some(bytes.len());
-                out.reserve(bytes.len() * list.feature.len());
-            }
+            None => width = Some(bytes.len()),
             Some(w) if w != bytes.len() => {
                 return Err(format!("frame {t} of `{name}` has {} values, frame 0 has {w}", bytes.len()));
             }
             Some(_) => {}
         }
-        out.extend_from_slice(bytes);
     }
-    Ok((out, list.feature.len(), width.unwrap_or(0)))
+    let width = width.unwrap_or(0);
+    let mut out = Vec::with_capacity(width * list.feature.len());
+    for feature in &list.feature {
+        if let Some(Kind::BytesList(b)) = &feature.kind {
+            out.extend_from_slice(&b.value[0]);
+        }
+    }
+    Ok((out, list.feature.len(), width))
 }
 
 /// Encodes one clip as a SequenceExample: `id` (and `audio_id` when given) in the context,
