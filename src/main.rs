@@ -172,6 +172,7 @@ impl SourceArgs {
 }
 
 fn main() -> ExitCode {
+    avc_lang::cli::restore_default_sigpipe();
     avc::device::keep_freed_tensor_memory();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -264,6 +265,9 @@ fn train_cmd(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
         eprintln!("error: {e}");
         1
     })?;
+    for warning in &dataset.provenance.warnings {
+        eprintln!("warning: {warning}");
+    }
     if opts.verbose {
         println!(
             "training {} on {} ({} train / {} test clips) on {}; {} parameters",

@@ -182,13 +182,11 @@ pub fn run(command: DataCommand) -> Result<(), u8> {
         DataCommand::Synth { out, seed, clips, test_clips, layout, shard_clips, force, mut synth } => {
             synth.extend(clips.map(|n| format!("n_train={n}")));
             synth.extend(test_clips.map(|n| format!("n_test={n}")));
-            let cfg = data::synth::config(seed, &synth).map_err(|e| fail(2, e))?;
+            data::synth::config(seed, &synth).map_err(|e| fail(2, e))?;
             claim_data_dir(&out, layout, &[], force)?;
-            let summary = write_data_dir(&out, layout, |tmp| {
-                let mut sink = data::sink::create_shown(layout, tmp, &out, shard_clips)?;
-                data::synth::write_to(&cfg, sink.as_mut(), &mut progress("generated"))?;
-                sink.finish()
-            })?;
+            let source = DataSource::Synth { seed, knobs: synth };
+            let summary = data::convert::convert(&source, layout, &out, shard_clips, &mut progress("generated"))
+                .map_err(data_error)?;
             println!("{summary}");
             Ok(())
         }
@@ -213,10 +211,8 @@ pub fn run(command: DataCommand) -> Result<(), u8> {
             let source =
                 source(Some(&text), &lists, &[], None).map_err(|e| fail(2, e))?.unwrap_or(DataSource::synth(1));
             claim_data_dir(&out, to, &outputs::of_source(Some(&text), &source), force)?;
-            let summary = write_data_dir(&out, to, |tmp| {
-                let summary = data::convert::convert(&source, to, tmp, shard_clips, &mut progress("converted"))?;
-                Ok(summary.replace(&tmp.display().to_string(), &out.display().to_string()))
-            })?;
+            let summary = data::convert::convert(&source, to, &out, shard_clips, &mut progress("converted"))
+                .map_err(data_error)?;
             println!("{summary}");
             Ok(())
         }
@@ -234,18 +230,4 @@ fn claim_data_dir(out: &Path, layout: Layout, inputs: &[outputs::Input], force: 
     outputs::claim("--out", out, Kind::Dir(data_kind(layout)), inputs, force)
         .map(drop)
         .map_err(|e| fail(e.exit_code(), e))
-}
-
-/// Writes a data directory whole (staged, marked, renamed into place), returning the
-/// writer's summary line.
-fn write_data_dir(
-    out: &Path,
-    layout: Layout,
-    body: impl FnOnce(&Path) -> Result<String, data::DataError>,
-) -> Result<String, u8> {
-    let mut summary = String::new();
-    let io = |path: &Path, e: std::io::Error| data::DataError::Write { path: path.to_path_buf(), source: e };
-    let fill = |tmp: &Path| body(tmp).map(|s| summary = s);
-    avc_lang::output::write_dir(out, data_kind(layout), fill, io).map_err(data_error)?;
-    Ok(summary)
 }

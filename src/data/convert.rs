@@ -20,8 +20,13 @@ use super::{DataError, course, ids, synth};
 /// Clips per TFRecord shard when converting.
 pub const CLIPS_PER_SHARD: usize = 1000;
 
-/// Converts `source` into `layout` under `out`; `progress(done, total)` after each clip.
-/// Returns the writer's summary line.
+/// Converts `source` into `layout` as the directory `out`; `progress(done, total)` after
+/// each clip. Returns the writer's summary line.
+///
+/// `out` is written whole: into a hidden sibling, marked as avc's data of this layout and
+/// renamed into place ([`avc_lang::output::write_dir`]), so an earlier conversion there is
+/// replaced, never mixed with this one. The caller has claimed `out`
+/// ([`crate::outputs::claim`]), which refuses a directory avc did not write.
 pub fn convert(
     source: &DataSource,
     layout: Layout,
@@ -31,23 +36,13 @@ pub fn convert(
 ) -> Result<String, DataError> {
     if let DataSource::Synth { seed, knobs } = source {
         let cfg = synth::config(*seed, knobs)?;
-        let mut sink = sink::create(layout, out, clips_per_shard)?;
-        synth::write_to(&cfg, sink.as_mut(), progress)?;
-        return sink.finish();
+        return write_whole(layout, out, clips_per_shard, |sink| synth::write_to(&cfg, sink, progress));
     }
     let p = plan(source, [None, None])?;
     check_overlap(source, &p, layout, out)?;
     if layout == Layout::Course {
         check_dir_names(&p)?;
     }
-    let mut inner = sink::create(layout, out, clips_per_shard)?;
-    let mut encoded;
-    let sink: &mut dyn ClipSink = if layout == Layout::Course {
-        encoded = EncodedIds(inner.as_mut());
-        &mut encoded
-    } else {
-        inner.as_mut()
-    };
     let total = p.train.items.len() + p.val.as_ref().map_or(0, |v| v.items.len()) + p.test.items.len();
     let mut done = 0;
     let mut payload = Vec::new();
@@ -65,39 +60,37 @@ pub fn convert(
         }
         Ok(())
     };
-    copy(&p.train, false, sink)?;
-    if let Some(val) = &p.val {
-        copy(val, false, sink)?;
-    }
-    copy(&p.test, true, sink)?;
-    sink.finish()
+    write_whole(layout, out, clips_per_shard, |sink| {
+        copy(&p.train, false, sink)?;
+        if let Some(val) = &p.val {
+            copy(val, false, sink)?;
+        }
+        copy(&p.test, true, sink)
+    })
 }
 
-/// Hands a course sink every id encoded ([`ids::encode`]): the sink uses what it is given
-/// as the clip's directory name and list line, so a `#`, a `/`, a line break or spaces at
-/// the ends of an id survive the round trip instead of becoming a comment, a nested
-/// directory or a trimmed id.
-struct EncodedIds<'a>(&'a mut dyn ClipSink);
-
-impl ClipSink for EncodedIds<'_> {
-    fn train(&mut self, id: &str, video: &[u8], audio: &[u8], widths: [usize; 2]) -> Result<(), DataError> {
-        self.0.train(&ids::encode(id), video, audio, widths)
-    }
-
-    fn test(
-        &mut self,
-        video_id: &str,
-        video: &[u8],
-        audio_id: &str,
-        audio: &[u8],
-        widths: [usize; 2],
-    ) -> Result<(), DataError> {
-        self.0.test(&ids::encode(video_id), video, &ids::encode(audio_id), audio, widths)
-    }
-
-    fn finish(&mut self) -> Result<String, DataError> {
-        self.0.finish()
-    }
+/// Writes the directory `out` whole through a sink of `layout` that `fill` feeds; returns
+/// the sink's summary (which names `out`, not the hidden sibling it was written as).
+fn write_whole(
+    layout: Layout,
+    out: &Path,
+    clips_per_shard: usize,
+    fill: impl FnOnce(&mut dyn ClipSink) -> Result<(), DataError>,
+) -> Result<String, DataError> {
+    let kind = match layout {
+        Layout::Course => crate::outputs::COURSE_DATA,
+        Layout::Yt8m => crate::outputs::YT8M_DATA,
+    };
+    let mut summary = String::new();
+    let io = |path: &Path, e: std::io::Error| DataError::Write { path: path.to_path_buf(), source: e };
+    let body = |tmp: &Path| {
+        let mut sink = sink::create_shown(layout, tmp, out, clips_per_shard)?;
+        fill(sink.as_mut())?;
+        summary = sink.finish()?;
+        Ok(())
+    };
+    avc_lang::output::write_dir(out, kind, body, io)?;
+    Ok(summary)
 }
 
 /// Every id of the plan must name a course directory (not empty, not too long once

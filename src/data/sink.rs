@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{DataError, course, tfrecord, yt8m};
+use super::{DataError, course, ids, tfrecord, yt8m};
 
 /// Where clips go.
 pub trait ClipSink {
@@ -103,14 +103,14 @@ impl CourseSink {
         }
     }
 
+    /// Writes one stream of clip `id` into its directory, named by the id's encoding
+    /// ([`ids::dir_name`]: an id that has none is refused, naming it).
     fn clip_file(&mut self, id: &str, file: &str, data: &[u8], width: usize) -> Result<(), DataError> {
-        if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\', '\n']) {
-            return Err(DataError::Inconsistent {
-                what: format!("clip id '{id}'"),
-                reason: "not a plain directory name (expected no '/', '\\', '.' or '..')".into(),
-            });
-        }
-        let path = self.dir.join(id).join(file);
+        let name = ids::dir_name(id).map_err(|reason| DataError::Inconsistent {
+            what: format!("clip id '{}'", ids::encode(id)),
+            reason: format!("its id cannot be written in the course layout: {reason}"),
+        })?;
+        let path = self.dir.join(name).join(file);
         let digest: [u8; 32] = Sha256::digest(data).into();
         match self.written.get(&path) {
             Some(d) if *d == digest => return Ok(()),
@@ -133,7 +133,7 @@ impl ClipSink for CourseSink {
     fn train(&mut self, id: &str, video: &[u8], audio: &[u8], widths: [usize; 2]) -> Result<(), DataError> {
         self.clip_file(id, course::VIDEO_FILE, video, widths[0])?;
         self.clip_file(id, course::AUDIO_FILE, audio, widths[1])?;
-        self.train.push(id.to_string());
+        self.train.push(ids::encode(id));
         Ok(())
     }
 
@@ -147,8 +147,8 @@ impl ClipSink for CourseSink {
     ) -> Result<(), DataError> {
         self.clip_file(video_id, course::VIDEO_FILE, video, widths[0])?;
         self.clip_file(audio_id, course::AUDIO_FILE, audio, widths[1])?;
-        self.test_video.push(video_id.to_string());
-        self.test_audio.push(audio_id.to_string());
+        self.test_video.push(ids::encode(video_id));
+        self.test_audio.push(ids::encode(audio_id));
         Ok(())
     }
 
