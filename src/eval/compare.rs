@@ -241,11 +241,11 @@ mod tests {
         );
     }
 
-    fn npy_bytes(descr: &str, order: npyz::Order, shape: &[u64], values: &[f64]) -> Vec<u8> {
+    fn npy_bytes<T: npyz::Serialize + Copy>(descr: &str, order: npyz::Order, shape: &[u64], values: &[T]) -> Vec<u8> {
         use npyz::WriterBuilder;
         let dtype = npyz::DType::Plain(descr.parse::<npyz::TypeStr>().unwrap());
         let mut npy = Vec::new();
-        let options = npyz::WriteOptions::<f64>::new().dtype(dtype).order(order).shape(shape);
+        let options = npyz::WriteOptions::<T>::new().dtype(dtype).order(order).shape(shape);
         let mut w = options.writer(&mut npy).begin_nd().unwrap();
         w.extend(values.iter().copied()).unwrap();
         w.finish().unwrap();
@@ -260,19 +260,19 @@ mod tests {
         let column_major = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
         let c = npy_bytes("<f8", npyz::Order::C, &[2, 3], &row_major);
         let f = npy_bytes("<f8", npyz::Order::Fortran, &[2, 3], &column_major);
-        let big = npy_bytes(">f4", npyz::Order::C, &[2, 3], &row_major);
+        let big = npy_bytes(">f4", npyz::Order::C, &[2, 3], &row_major.map(|x| x as f32));
         for bytes in [c, f, big] {
             let (values, shape) = read_scores(&bytes).unwrap();
             assert_eq!((values, shape), (vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], vec![2, 3]));
         }
-        let ints = npy_bytes("<i8", npyz::Order::C, &[1, 1], &[1.0]);
+        let ints = npy_bytes("<i8", npyz::Order::C, &[1, 1], &[1i64]);
         assert!(read_scores(&ints).unwrap_err().contains("expected float32 or float64"));
     }
 
     #[test]
     fn non_finite_scores_are_refused_with_their_place() {
         let dir = tempfile::TempDir::new().unwrap();
-        let npy = npy_bytes("<f4", npyz::Order::C, &[2, 2], &[0.1, 0.9, f64::NAN, 0.2]);
+        let npy = npy_bytes("<f4", npyz::Order::C, &[2, 2], &[0.1f32, 0.9, f32::NAN, 0.2]);
         std::fs::write(dir.path().join("scores.npy"), npy).unwrap();
         std::fs::write(dir.path().join("metrics.json"), r#"{"better_scores": "higher"}"#).unwrap();
         std::fs::write(dir.path().join("video_ids.txt"), "a\nb\n").unwrap();

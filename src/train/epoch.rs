@@ -184,7 +184,7 @@ impl<'a> Session<'a> {
         let lr = self.state.lr;
         let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
         let m = EpochMetrics { epoch, train_loss, val_loss, val, test_loss, test, lr, seconds: 0.0 };
-        let watched = self.cfg.monitor.read(&val);
+        let watched = self.cfg.monitor.pick(val.mrr, val.top1, val.top5);
         // Ties (common on small sets) go to the lower validation loss.
         let score = watched - 1e-6 * val_loss;
         let improved = self.state.best_score.is_none_or(|b| score > b);

@@ -111,8 +111,11 @@ pub fn compile(source: &SourceFile) -> Result<Compiled, Box<Failed>> {
     let graph = ir::build(&module)
         .map_err(|errs| fail(crate::diag::merge_repeats(errs.iter().map(|e| e.to_diagnostic()).collect()), None))?;
     let checked = check::check(&graph);
-    if !checked.ok() {
-        return Err(fail(checked.diagnostics(), Some((graph, checked))));
+    let settings = crate::settings::check(&graph);
+    if !checked.ok() || !settings.is_empty() {
+        let mut diagnostics = checked.diagnostics();
+        diagnostics.extend(settings);
+        return Err(fail(diagnostics, Some((graph, checked))));
     }
     Ok(Compiled { graph, checked })
 }

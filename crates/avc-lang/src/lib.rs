@@ -32,5 +32,6 @@ pub mod ir;
 pub mod lsp;
 pub mod ops;
 pub mod output;
+pub mod settings;
 pub mod shape;
 pub mod source;

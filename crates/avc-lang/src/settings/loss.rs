@@ -1,0 +1,109 @@
+//! Which loss, with its settings, and whether it fits the model's outputs: checked by `avc
+//! check` and `avc train` alike, before any data is loaded. The losses' arithmetic is the
+//! torch side's (`avc::train::loss`).
+
+use super::ConfigError;
+use crate::ast::OutputKind;
+use crate::ir::Graph;
+use serde::Serialize;
+
+/// A training loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Binary cross-entropy on a match logit, over matched and shuffled pairs.
+    Bce,
+    /// Hadsell, Chopra and LeCun's contrastive loss on a distance: `d²` for a match,
+    /// `max(0, margin - d)²` for a mismatch.
+    Contrastive,
+    /// InfoNCE: each video must pick its audio among the batch's audios by cosine
+    /// similarity over a temperature, and each audio its video (both directions averaged).
+    InfoNce,
+}
+
+impl LossKind {
+    pub const ALL: [(&'static str, LossKind); 3] =
+        [("bce", LossKind::Bce), ("contrastive", LossKind::Contrastive), ("infonce", LossKind::InfoNce)];
+
+    pub fn parse(word: &str) -> Option<LossKind> {
+        Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, k)| *k)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, k)| *k == self).map_or("?", |(w, _)| w)
+    }
+
+    /// The loss an output of this kind is trained with.
+    pub fn for_output(kind: OutputKind) -> LossKind {
+        match kind {
+            OutputKind::Logit => LossKind::Bce,
+            OutputKind::Distance => LossKind::Contrastive,
+            OutputKind::Embeddings => LossKind::InfoNce,
+        }
+    }
+
+    /// The output kind this loss reads.
+    pub fn output_kind(self) -> OutputKind {
+        match self {
+            LossKind::Bce => OutputKind::Logit,
+            LossKind::Contrastive => OutputKind::Distance,
+            LossKind::InfoNce => OutputKind::Embeddings,
+        }
+    }
+}
+
+/// The loss settings of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LossSettings {
+    /// `None`: each output's kind picks its loss.
+    pub kind: Option<LossKind>,
+    /// Contrastive: how far apart mismatched pairs are pushed.
+    pub margin: f64,
+    /// InfoNCE: the softmax temperature on cosine similarities.
+    pub temperature: f64,
+}
+
+impl Default for LossSettings {
+    fn default() -> Self {
+        LossSettings { kind: None, margin: 1.0, temperature: 0.1 }
+    }
+}
+
+impl LossSettings {
+    /// The loss of one output.
+    pub fn for_output(&self, kind: OutputKind) -> LossKind {
+        self.kind.unwrap_or(LossKind::for_output(kind))
+    }
+}
+
+/// Checks that an explicit `train.loss` fits every output, naming the setting (its span in
+/// the file, or the flag) and the output that does not fit.
+pub fn check(graph: &Graph, settings: &LossSettings, overrides: &[String]) -> Result<(), ConfigError> {
+    let Some(loss) = settings.kind else { return Ok(()) };
+    let Some(out) = graph.outputs.iter().find(|o| o.kind != loss.output_kind()) else { return Ok(()) };
+    let flag = overrides.iter().rev().find(|o| o.split('=').next().map(str::trim) == Some("train.loss"));
+    let in_file = graph.train.iter().rev().find(|s| s.key.name == "loss");
+    let (origin, span) = match (flag, in_file) {
+        (Some(flag), _) => (format!("--set {flag}"), None),
+        (None, Some(s)) => ("train".to_string(), Some(s.value.span)),
+        (None, None) => ("train".to_string(), None),
+    };
+    let fitting = LossKind::for_output(out.kind).name();
+    Err(ConfigError {
+        origin,
+        message: format!(
+            "loss `{}` needs {} `{}` output, but output `{}` is of kind `{}`",
+            loss.name(),
+            if loss.output_kind() == OutputKind::Embeddings { "an" } else { "a" },
+            loss.output_kind().keyword(),
+            out.name,
+            out.kind.keyword()
+        ),
+        span,
+        help: Some(format!(
+            "an output of kind `{}` is trained with `{fitting}`; write `loss: {fitting}`, or leave `loss` out \
+             to let each output's kind choose",
+            out.kind.keyword()
+        )),
+    })
+}
