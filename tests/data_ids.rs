@@ -116,6 +116,8 @@ fn random_set(g: &mut Gen) -> Dataset {
 }
 
 /// Every file under `dir` (relative path, bytes), sorted.
+/// Every file under `dir` with its bytes, but the marker `convert` leaves in its outputs
+/// (docs/safety.md), which `course::write` does not write.
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -124,7 +126,7 @@ fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else {
+            } else if p.file_name() != Some(std::ffi::OsStr::new(avc_lang::output::MARKER)) {
                 out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
             }
         }

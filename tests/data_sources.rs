@@ -206,6 +206,10 @@ fn convert_round_trips_course_and_tfrecords() {
     let back = tmp.path().join("back");
     let data_file = shards.join(sink::DATA_FILE);
     convert(&DataSource::parse(data_file.to_str().unwrap()).unwrap(), sink::Layout::Course, &back);
+    // `convert` marks its output as avc's (docs/safety.md); `course::write` does not.
+    let marker = std::fs::read_to_string(back.join(avc_lang::output::MARKER)).unwrap();
+    assert_eq!(marker, "course-layout data\n");
+    std::fs::remove_file(back.join(avc_lang::output::MARKER)).unwrap();
     assert_eq!(tree(&back), tree(&course_dir), "course -> TFRecords -> course changes nothing");
 }
 

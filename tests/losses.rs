@@ -63,13 +63,15 @@ fn embeddings_train_with_infonce() {
 
 #[test]
 fn a_loss_for_another_output_kind_is_a_located_error() {
+    // In the file: every compile refuses it (so `avc check` does too), at the setting.
     let text = model(EMBEDDINGS).replace("lr: 0.01}", "lr: 0.01, loss: contrastive}");
-    let compiled = compile_text(&text);
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
-    let err = loss::check(&compiled.graph, &cfg.loss, &[]).unwrap_err();
-    let rendered = err.to_diagnostic().render(&compiled.graph.source, false);
-    insta::assert_snapshot!("loss_kind_mismatch", rendered);
+    let Err(failed) = avc::compile::compile(&avc::source::SourceFile::new("tiny.yaml", &text)) else {
+        panic!("a loss that does not fit the output compiled");
+    };
+    assert_eq!(failed.diagnostics.len(), 1, "one error, no follow-on");
+    insta::assert_snapshot!("loss_kind_mismatch", failed.diagnostics[0].render(&failed.source, false));
     // From the command line, the flag is named instead.
+    let compiled = compile_text(&model(EMBEDDINGS));
     let flag = vec!["train.loss=bce".to_string()];
     let cfg = TrainConfig::resolve(&compiled.graph.train, &flag).unwrap();
     let err = loss::check(&compiled.graph, &cfg.loss, &flag).unwrap_err();
