@@ -265,3 +265,30 @@ fn training_data_and_resume_messages_name_the_file() {
     refused(elsewhere.path(), &["train", "--resume", run, "-q"], 1, "error[op::unknown-param]");
     refused(elsewhere.path(), &["train", "--resume", run, "-q"], 1, "architecture.avc:3:");
 }
+
+/// Counts that mean nothing at 0 are refused by the flag, and Slurm's values are checked
+/// against Slurm's formats before a plan is written.
+#[test]
+fn zero_counts_and_bad_slurm_values_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("m.avc"), SMALL).unwrap();
+    for args in [
+        &["data", "synth", "--out", "s", "--shard-clips", "0"][..],
+        &["data", "synth", "--out", "s", "--clips", "0"],
+        &["data", "stats", "synth", "--sample", "0"],
+        &["data", "convert", "synth", "--to", "yt8m", "--out", "s", "--shard-clips", "0"],
+        &["export", "runs/none", "--sample", "s.safetensors", "--sample-clips", "0"],
+    ] {
+        refused(d, args, 2, "must be at least 1");
+    }
+    let emit = ["sweep", "m.avc", "--emit", "slurm", "--out", "plan"];
+    for (flag, value, says) in [
+        ("--time", "2h", "HH:MM:SS"),
+        ("--mem", "8GB", "K, M, G or T"),
+        ("--partition", "gpu;rm -rf", "partition names"),
+    ] {
+        refused(d, &[&emit[..], &[flag, value]].concat(), 2, says);
+    }
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 1, "only m.avc: nothing was written");
+}

@@ -72,7 +72,11 @@ pub fn open(path: &Path) -> Result<Scored, EvalError> {
     };
     let ids = |name: &str| -> Result<Vec<String>, EvalError> {
         let text = String::from_utf8(read(name)?).map_err(|e| bad(name, e.to_string()))?;
-        Ok(text.lines().map(str::to_string).collect())
+        let decoded = text
+            .lines()
+            .enumerate()
+            .map(|(k, line)| crate::data::ids::decode(line).map_err(|why| bad(name, format!("line {}: {why}", k + 1))));
+        decoded.collect()
     };
     let (video_ids, audio_ids) = (ids("video_ids.txt")?, ids("audio_ids.txt")?);
     let bytes = read("scores.npy")?;

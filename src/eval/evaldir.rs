@@ -131,8 +131,10 @@ pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn lines(ids: &[String]) -> String {
-    ids.iter().map(|id| format!("{id}\n")).collect()
+/// One id a line, encoded as the course layout's lists are ([`crate::data::ids`]), so an id
+/// with a line break or a leading `#` reads back as itself.
+pub(crate) fn lines(ids: &[String]) -> String {
+    ids.iter().map(|id| format!("{}\n", crate::data::ids::encode(id))).collect()
 }
 
 /// A float32 `.npy` of a row-major `[rows, cols]` matrix.
