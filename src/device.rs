@@ -9,58 +9,39 @@
 
 use tch::{Cuda, Device};
 
+pub use avc_lang::device::{DeviceChoice, UnknownDevice};
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DeviceError {
-    #[error("unknown device `{0}`: expected auto, cpu, cuda or cuda:N")]
-    Unknown(String),
+    #[error(transparent)]
+    Unknown(#[from] UnknownDevice),
     #[error("device `{requested}` was asked for, but {available}")]
     Unavailable { requested: String, available: String },
 }
 
-/// What the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceChoice {
-    #[default]
-    Auto,
-    Cpu,
-    Cuda(usize),
+/// `--device TEXT` read ([`DeviceChoice`], the language crate's, so every binary reads it
+/// alike) and resolved to a libtorch device.
+pub fn choose(text: &str) -> Result<Device, DeviceError> {
+    resolve(text.parse::<DeviceChoice>()?)
 }
 
-impl std::str::FromStr for DeviceChoice {
-    type Err = DeviceError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(DeviceChoice::Auto),
-            "cpu" => Ok(DeviceChoice::Cpu),
-            "cuda" | "gpu" => Ok(DeviceChoice::Cuda(0)),
-            other => other
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(DeviceChoice::Cuda)
-                .ok_or_else(|| DeviceError::Unknown(other.to_string())),
-        }
-    }
-}
-
-impl DeviceChoice {
-    /// Resolves to a real device: auto takes the first GPU when CUDA works, else the CPU.
-    /// GPUs are those `CUDA_VISIBLE_DEVICES` leaves visible, numbered from 0 (CUDA's rule).
-    pub fn resolve(self) -> Result<Device, DeviceError> {
-        let gpus = Cuda::device_count().max(0) as usize;
-        match self {
-            DeviceChoice::Auto if Cuda::is_available() => Ok(Device::Cuda(0)),
-            DeviceChoice::Auto | DeviceChoice::Cpu => Ok(Device::Cpu),
-            DeviceChoice::Cuda(n) if Cuda::is_available() && n < gpus => Ok(Device::Cuda(n)),
-            DeviceChoice::Cuda(n) => Err(DeviceError::Unavailable {
-                requested: format!("cuda:{n}"),
-                available: match (gpus == 0 || !Cuda::is_available(), visible_devices()) {
-                    (true, Some(v)) => format!("CUDA sees no GPU (CUDA_VISIBLE_DEVICES={v})"),
-                    (true, None) => "CUDA is not available (no GPU, or an NVIDIA driver too old for CUDA 13)".into(),
-                    (false, Some(v)) => format!("only {gpus} GPU(s) are visible (CUDA_VISIBLE_DEVICES={v})"),
-                    (false, None) => format!("only {gpus} GPU(s) are visible"),
-                },
-            }),
-        }
+/// Resolves a choice to a real device: auto takes the first GPU when CUDA works, else the
+/// CPU. GPUs are those `CUDA_VISIBLE_DEVICES` leaves visible, numbered from 0 (CUDA's rule).
+pub fn resolve(choice: DeviceChoice) -> Result<Device, DeviceError> {
+    let gpus = Cuda::device_count().max(0) as usize;
+    match choice {
+        DeviceChoice::Auto if Cuda::is_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Auto | DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda(n) if Cuda::is_available() && n < gpus => Ok(Device::Cuda(n)),
+        DeviceChoice::Cuda(n) => Err(DeviceError::Unavailable {
+            requested: format!("cuda:{n}"),
+            available: match (gpus == 0 || !Cuda::is_available(), visible_devices()) {
+                (true, Some(v)) => format!("CUDA sees no GPU (CUDA_VISIBLE_DEVICES={v})"),
+                (true, None) => "CUDA is not available (no GPU, or an NVIDIA driver too old for CUDA 13)".into(),
+                (false, Some(v)) => format!("only {gpus} GPU(s) are visible (CUDA_VISIBLE_DEVICES={v})"),
+                (false, None) => format!("only {gpus} GPU(s) are visible"),
+            },
+        }),
     }
 }
 
@@ -212,7 +193,7 @@ pub fn environment() -> Environment {
         cudnn_available: Cuda::cudnn_is_available(),
         gpus: if cuda { Cuda::device_count() } else { 0 },
         threads: tch::get_num_threads(),
-        default_device: device_name(DeviceChoice::Auto.resolve().unwrap_or(Device::Cpu)),
+        default_device: device_name(resolve(DeviceChoice::Auto).unwrap_or(Device::Cpu)),
     }
 }
 
@@ -272,7 +253,7 @@ mod tests {
         assert_eq!("auto".parse::<DeviceChoice>(), Ok(DeviceChoice::Auto));
         assert_eq!("cuda:1".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(1)));
         assert!("tpu".parse::<DeviceChoice>().is_err());
-        assert_eq!(DeviceChoice::Cpu.resolve(), Ok(Device::Cpu));
+        assert_eq!(resolve(DeviceChoice::Cpu), Ok(Device::Cpu));
     }
 
     #[test]

@@ -39,4 +39,5 @@ pub mod eval;
 pub mod export;
 pub mod lower;
 pub mod outputs;
+pub mod random;
 pub mod train;

@@ -4,7 +4,6 @@
 //! library and renders results; exit codes are 0 (ok), 1 (the model or data has errors), 2
 //! (usage or I/O errors), 130 (stopped by Ctrl-C after saving a checkpoint).
 
-use avc::device::DeviceChoice;
 use avc::train::{self, DataSource, TrainConfig, TrainOptions};
 use avc_lang::cli::{LangCommand, MessageFormat, color, compile_or_report, fail_io, print_diagnostics};
 use clap::{Parser, Subcommand};
@@ -178,7 +177,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Lang(command) => command.run(),
         Command::Train { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile } => {
-            let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve());
+            let device = avc::device::choose(&source.device);
             match (device, resume, file, source.data_source()) {
                 (Err(e), ..) => Err(fail_io(e)),
                 (_, _, _, Err(code)) => Err(code),

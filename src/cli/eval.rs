@@ -1,7 +1,6 @@
 //! `avc eval` and `avc retrieve`: argument handling, the cost line, the progress bar and the
 //! result lines. The work is in `avc::eval`.
 
-use avc::device::DeviceChoice;
 use avc::eval::apply::{self, LoadedRun};
 use avc::eval::engine::{self, Cost, Observer, Stage};
 use avc::eval::evaldir::{self, Provenance};
@@ -136,7 +135,7 @@ fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
         eprintln!("error: {m}");
         2
     };
-    let device = args.device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(|e| usage(e.to_string()))?;
+    let device = avc::device::choose(&args.device).map_err(|e| usage(e.to_string()))?;
     let budget = match &args.max_memory {
         Some(text) => engine::parse_size(text).map_err(|e| usage(format!("--max-memory {e}")))?,
         None => engine::default_budget(),

@@ -139,7 +139,7 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
         }
         return plan_cmd(file, &engine, &overrides, &seeds, source, runs_dir, name, max_batches, plan);
     }
-    let device = source.device.parse::<DeviceChoice>().and_then(|d| d.resolve()).map_err(fail_io)?;
+    let device = avc::device::choose(&source.device).map_err(fail_io)?;
     let limits = SweepLimits { max_runs, stop_at: None };
     match (resume, file) {
         (Some(dir), _) => {

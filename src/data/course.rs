@@ -684,19 +684,12 @@ pub fn write_list(path: &Path, names: &[String]) -> Result<(), DataError> {
 /// Writes `path` through a temporary sibling and a rename; on any error the temporary file is
 /// removed and the previous content of `path` (if any) is untouched.
 fn write_atomic(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> Result<(), DataError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
+    let written = crate::atomic::write_with(path, |tmp| {
+        let mut w = BufWriter::new(File::create(tmp)?);
         body(&mut w)?;
-        w.flush()?;
-        drop(w);
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        DataError::Write { path: path.to_path_buf(), source }
-    })
+        w.flush()
+    });
+    written.map_err(|source| DataError::Write { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]

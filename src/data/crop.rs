@@ -89,12 +89,10 @@ impl Fit {
     }
 }
 
-/// splitmix64 over a seed and a position: an independent random number per (epoch, clip).
+/// An independent random number per (epoch, clip), salted so crops do not share
+/// training's batch streams.
 fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z = seed ^ 0x0c40_5eed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::random::at(seed ^ 0x0c40_5eed, a, b)
 }
 
 #[cfg(test)]

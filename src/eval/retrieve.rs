@@ -314,7 +314,7 @@ pub fn write_embeddings(
         let npy = npy_f32(&values, size[0] as usize, size.get(1).copied().unwrap_or(1) as usize)
             .map_err(|e| EvalError::Write { path: dir.display().to_string(), reason: e.to_string() })?;
         files.push((format!("{name}_embeddings.npy"), npy));
-        let ids = super::evaldir::lines(&stream.ids);
+        let ids = super::evaldir::lines(stream.ids);
         files.push((format!("{name}_ids.txt"), ids.into_bytes()));
     }
     let fill = |tmp: &Path| files.iter().try_for_each(|(name, bytes)| write_atomic(&tmp.join(name), bytes).map(drop));

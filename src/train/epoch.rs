@@ -16,6 +16,7 @@ use crate::data::prefetch::prefetch;
 use crate::data::{Clips, Split, TrainingData};
 use crate::eval::{self, Ranking};
 use crate::lower::{self, Model, PairBatch, feed};
+use crate::random::at as mix;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -62,14 +63,6 @@ pub(super) struct Session<'a> {
     suspect: Option<super::Suspect>,
     /// Where progress and results go (the CLI's terminal, or nowhere).
     observer: &'a mut dyn Observer,
-}
-
-/// splitmix64 over the seed and a position: independent random streams per (epoch, batch).
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl<'a> Session<'a> {

@@ -24,6 +24,7 @@ pub mod atomic;
 pub mod check;
 pub mod cli;
 pub mod compile;
+pub mod device;
 pub mod diag;
 pub mod fmt;
 pub mod front;

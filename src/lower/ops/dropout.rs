@@ -13,6 +13,7 @@
 //! 0.100006); kept values are scaled by `1 / (1 - p)` as `torch.nn.Dropout` does.
 
 use super::{Layer, LowerOp};
+use crate::random::{GAMMA, finish as mix};
 use avc_lang::ops::norm::Dropout;
 use avc_lang::shape::Shape;
 use tch::{Device, Kind, Tensor, nn};
@@ -59,16 +60,6 @@ fn in_memory_order_of(flat: &Tensor, x: &Tensor) -> Result<Tensor, tch::TchError
 
 /// Lanes of 16 random bits per 64-bit draw.
 const LANES: usize = 4;
-
-/// SplitMix64's increment (the golden ratio in 64 bits) and output mix (Steele, Lea and
-/// Flood 2014): `mix(key + i * GAMMA)` for `i = 1, 2, ...` is its sequence from `key`.
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// `x.numel()` values of `x`'s kind, `1 / (1 - p)` where an element is kept and 0 where it
 /// is dropped (probability `p`, to 2^-16).

@@ -12,7 +12,7 @@ use crate::train::sweep::table::PointSummary;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The picture's size in pixels.
 pub const SWEEP_SIZE: (u32, u32) = (1100, 650);
@@ -118,15 +118,12 @@ pub fn plot_sweep(axes: &[Axis], summaries: &[PointSummary], title: &str, path: 
         return Err(error("no finished run to plot".to_string()));
     }
     register_font().map_err(error)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep.png");
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.partial.png"));
-    let drawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(axes, &x, &lines, title, &tmp)))
-        .unwrap_or_else(|_| Err("the plotting library panicked".to_string()));
-    let result = drawn.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(error)
+    let written = crate::atomic::write_with(path, |tmp| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(axes, &x, &lines, title, tmp)))
+            .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
+            .map_err(std::io::Error::other)
+    });
+    written.map_err(|e| error(e.to_string()))
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;

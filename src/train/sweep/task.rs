@@ -9,7 +9,6 @@
 //! dead one. `tasks/<I>.json` says where and how the latest attempt ran and how it ended;
 //! `tasks/<I>.log` is the task's output, written by the scheduler.
 
-use crate::device::DeviceChoice;
 use crate::train::run::rundir::{RunDir, RunDirError};
 use crate::train::sweep::table::RunStatus;
 use crate::train::sweep::{self, FAILED, SweepContext, SweepError, SweepRecord};
@@ -270,7 +269,7 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
         _ => {}
     }
     let choice = record.plan.as_ref().map_or("auto", |p| p.device.as_str());
-    let device = choice.parse::<DeviceChoice>()?.resolve()?;
+    let device = crate::device::choose(choice)?;
     let data = crate::train::load_data(&compiled, &record.data_source)?;
     crate::train::check_data(&compiled, &data)?;
     let ctx = SweepContext { dir, compiled: &compiled, record: &record, data: &data, device, verbose: opts.verbose };

@@ -8,15 +8,14 @@ use super::memory::Budget;
 /// Where a model will run, as `--device` names it: `auto` (the first GPU when the CUDA
 /// driver finds one, else the CPU), `cpu`, `cuda` or `cuda:N`.
 pub fn budget_for(device: &str) -> Result<Option<Budget>, String> {
+    use crate::device::DeviceChoice;
     let (cpu, gpu) = (cpu_budget, cuda_budget);
-    match device.trim() {
-        "auto" => Ok(gpu(0).or_else(cpu)),
-        "cpu" => Ok(cpu()),
-        "cuda" => gpu(0).map(Some).ok_or_else(|| "--device cuda: no CUDA device was found".to_string()),
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => gpu(n).map(Some).ok_or_else(|| format!("--device {other}: no CUDA device {n} was found")),
-            _ => Err(format!("--device {other}: expected auto, cpu, cuda or cuda:N")),
-        },
+    match device.parse::<DeviceChoice>().map_err(|e| format!("--device: {e}"))? {
+        DeviceChoice::Auto => Ok(gpu(0).or_else(cpu)),
+        DeviceChoice::Cpu => Ok(cpu()),
+        DeviceChoice::Cuda(n) => {
+            gpu(n).map(Some).ok_or_else(|| format!("--device {}: no CUDA device {n} was found", device.trim()))
+        }
     }
 }
 
@@ -111,7 +110,8 @@ mod tests {
             assert!(gpu > 256 << 20);
         }
         assert_eq!(budget_for("cpu").unwrap().map(|b| b.source), Some("memory available now on the cpu".into()));
-        assert!(budget_for("tpu").unwrap_err().contains("expected auto, cpu, cuda or cuda:N"));
+        assert!(budget_for("tpu").unwrap_err().contains("expected auto, cpu, cuda (or gpu) or cuda:N"));
+        assert_eq!(budget_for("gpu").is_ok(), budget_for("cuda").is_ok(), "gpu is cuda, as for avc train");
         assert!(budget_for("cuda:99").is_err());
     }
 
