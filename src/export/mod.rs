@@ -48,13 +48,13 @@ pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
         .map_err(|e| ExportError::Load { path: weights.display().to_string(), reason: e.to_string() })?;
     let mut named: Vec<(String, Tensor)> =
         model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().contiguous())).collect();
-    // PyTorch's BatchNorm also keeps a step counter in its state_dict; a strict
-    // `load_state_dict` wants it. It only matters with momentum=None, which avc has not.
+    // State PyTorch's modules keep that avc has no variable for (BatchNorm's step counter:
+    // a strict `load_state_dict` wants it); each op names its own.
     for &id in graph.topo() {
-        if let NodeKind::Op(op) = &graph.node(id).kind
-            && op.name() == "batchnorm"
-        {
-            named.push((format!("{}.num_batches_tracked", graph.node(id).name), Tensor::from(0i64)));
+        if let NodeKind::Op(op) = &graph.node(id).kind {
+            for entry in op.torch_extra_state() {
+                named.push((format!("{}.{entry}", graph.node(id).name), Tensor::from(0i64)));
+            }
         }
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));

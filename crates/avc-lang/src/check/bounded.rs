@@ -12,33 +12,16 @@
 use super::{CheckError, Checked};
 use crate::ast::OutputKind;
 use crate::ir::{Graph, NodeId, NodeKind};
+use crate::ops::ValueRange;
 
-/// The range of a bounded op's values, in words, or `None` for an unbounded op.
-fn bound(op: &str) -> Option<&'static str> {
-    match op {
-        "cosine" | "tanh" => Some("[-1, 1]"),
-        "sigmoid" | "softmax" => Some("[0, 1]"),
-        _ => None,
-    }
-}
-
-/// Ops whose output stays within their input's range.
-fn keeps_bound(op: &str) -> bool {
-    matches!(
-        op,
-        "reshape" | "flatten" | "transpose" | "unsqueeze" | "permute" | "mean" | "max" | "last" | "dropout" | "relu"
-    )
-}
-
-/// The bounded node a logit comes from, following ops that keep the bound.
-fn bounded_source(graph: &Graph, mut id: NodeId) -> Option<NodeId> {
+/// The bounded node a logit comes from, with its range, following ops that keep their
+/// input's range (each op says which it does: `OpImpl::value_range`).
+fn bounded_source(graph: &Graph, mut id: NodeId) -> Option<(NodeId, &'static str)> {
     for _ in 0..graph.len() {
         let NodeKind::Op(op) = &graph.node(id).kind else { return None };
-        if bound(op.name()).is_some() {
-            return Some(id);
-        }
-        match graph.inputs_of(id).as_slice() {
-            [only] if keeps_bound(op.name()) => id = *only,
+        match (op.value_range(), graph.inputs_of(id).as_slice()) {
+            (ValueRange::Bounded(range), _) => return Some((id, range)),
+            (ValueRange::OfInput, [only]) => id = *only,
             _ => return None,
         }
     }
@@ -49,13 +32,13 @@ fn bounded_source(graph: &Graph, mut id: NodeId) -> Option<NodeId> {
 pub(super) fn check_bounded_logits(graph: &Graph, c: &mut Checked) {
     for out in graph.outputs.iter().filter(|o| o.kind == OutputKind::Logit) {
         let Some(&from) = out.from.first() else { continue };
-        let Some(source) = bounded_source(graph, from) else { continue };
+        let Some((source, range)) = bounded_source(graph, from) else { continue };
         let node = graph.node(source);
         c.warnings.push(CheckError::BoundedLogit {
             output: out.name.clone(),
             node: node.name.clone(),
             op: node.op_name(),
-            range: bound(node.op_name()).unwrap_or_default(),
+            range,
             span: out.span,
             node_span: node.span,
         });

@@ -86,9 +86,9 @@ impl CheckError {
                 .with_label(*span, "in this node")
                 .with_help("its sizes are far beyond what any device can hold; use smaller sizes"),
             CheckError::Memory(too_large) => too_large.to_diagnostic(msg),
-            CheckError::BoundedLogit { span, node_span, node, op, .. } => {
-                let why = match *op {
-                    "sigmoid" | "softmax" => "BCE applies its own sigmoid, so the probability is squashed twice",
+            CheckError::BoundedLogit { span, node_span, node, op, range, .. } => {
+                let why = match *range {
+                    "[0, 1]" => "BCE applies its own sigmoid, so the probability is squashed twice",
                     _ => {
                         "BCE takes sigmoid(logit): a score in [-1, 1] only reaches probabilities 0.27 to 0.73, \
                           so even a perfect model keeps a loss above 0.31 and its gradients fade"

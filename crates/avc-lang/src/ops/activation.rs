@@ -1,12 +1,12 @@
 //! Nonlinearities: element-wise ones, and softmax along one axis. No variables; the
 //! shape is unchanged.
 
-use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, ValueRange};
 use crate::shape::Shape;
 
 /// Declares a parameterless element-wise op: its spec and shape rule.
 macro_rules! elementwise {
-    ($ty:ident, $name:literal, $summary:literal) => {
+    ($ty:ident, $name:literal, $summary:literal, $range:expr) => {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty;
 
@@ -26,6 +26,9 @@ macro_rules! elementwise {
             fn spec(&self) -> &'static OpSpec {
                 &Self::SPEC
             }
+            fn value_range(&self) -> ValueRange {
+                $range
+            }
             fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
                 Ok(ins[0].clone())
             }
@@ -36,9 +39,14 @@ macro_rules! elementwise {
     };
 }
 
-elementwise!(Relu, "relu", "max(x, 0).");
-elementwise!(Tanh, "tanh", "Hyperbolic tangent.");
-elementwise!(Sigmoid, "sigmoid", "The logistic function 1 / (1 + exp(-x)), into (0, 1).");
+elementwise!(Relu, "relu", "max(x, 0).", ValueRange::OfInput);
+elementwise!(Tanh, "tanh", "Hyperbolic tangent.", ValueRange::Bounded("[-1, 1]"));
+elementwise!(
+    Sigmoid,
+    "sigmoid",
+    "The logistic function 1 / (1 + exp(-x)), into (0, 1).",
+    ValueRange::Bounded("[0, 1]")
+);
 
 /// libtorch's fixed slope for `leaky_relu` (tch binds the op without the argument).
 pub const DEFAULT_SLOPE: f64 = 0.01;
@@ -103,6 +111,9 @@ impl Softmax {
 }
 
 impl OpImpl for Softmax {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::Bounded("[0, 1]")
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -1,7 +1,7 @@
 //! Ops that regroup, add or reorder axes: `reshape`, `unsqueeze`, `permute`. None of them
 //! may move or resize the batch axis, which every later op expects first.
 
-use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, ValueRange};
 use crate::shape::{Dim, Shape};
 
 /// `[8, -1]`, as a list is written in a file.
@@ -97,6 +97,9 @@ fn gcd(a: i64, b: i64) -> i64 {
 }
 
 impl OpImpl for Reshape {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::OfInput
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -167,6 +170,9 @@ impl Unsqueeze {
 }
 
 impl OpImpl for Unsqueeze {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::OfInput
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -262,6 +268,9 @@ fn check_dims(dims: &[i64]) -> Result<(), String> {
 }
 
 impl OpImpl for Permute {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::OfInput
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -1,6 +1,6 @@
 //! Ops that only rearrange elements.
 
-use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, ValueRange};
 use crate::shape::{Dim, Shape};
 
 /// `flatten(x)`: every per-sample axis into one.
@@ -20,6 +20,9 @@ impl Flatten {
 }
 
 impl OpImpl for Flatten {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::OfInput
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -58,6 +61,9 @@ impl Transpose {
 }
 
 impl OpImpl for Transpose {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::OfInput
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -196,8 +196,30 @@ pub struct InputMap {
 }
 
 /// The behaviour of one op, implemented by its config struct.
+/// What an op does to the range of its values: read by the check that a `logit` does not
+/// come from a bounded score (`check::bounded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueRange {
+    /// Any real number.
+    Unbounded,
+    /// Always within this interval, in words (`[-1, 1]`).
+    Bounded(&'static str),
+    /// Within its (only) input's range: a layout change, a pooling, dropout in evaluation.
+    OfInput,
+}
+
 pub trait OpImpl {
     fn spec(&self) -> &'static OpSpec;
+    /// The range of the op's values (see [`ValueRange`]).
+    fn value_range(&self) -> ValueRange {
+        ValueRange::Unbounded
+    }
+    /// Entries a PyTorch module of this op keeps in its `state_dict` that avc has no variable
+    /// for (BatchNorm's `num_batches_tracked`): the export writes them as int64 zeros so a
+    /// strict `load_state_dict` accepts the file.
+    fn torch_extra_state(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The output shape, or why the inputs do not fit.
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError>;
     /// Trainable parameters, given inputs that passed `infer`.
@@ -285,6 +307,12 @@ impl Op {
     }
     pub fn name(&self) -> &'static str {
         self.spec().name
+    }
+    pub fn value_range(&self) -> ValueRange {
+        self.imp().value_range()
+    }
+    pub fn torch_extra_state(&self) -> &'static [&'static str] {
+        self.imp().torch_extra_state()
     }
     pub fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         self.imp().infer(ins)

@@ -1,7 +1,7 @@
 //! Normalisation and regularisation.
 
 use super::product;
-use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, fixed_axis};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, ValueRange, fixed_axis};
 use crate::shape::{Dim, Shape};
 
 /// The `eps` parameter of the norm ops.
@@ -85,6 +85,9 @@ impl BatchNorm {
 }
 
 impl OpImpl for BatchNorm {
+    fn torch_extra_state(&self) -> &'static [&'static str] {
+        &["num_batches_tracked"]
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -199,6 +202,9 @@ impl Dropout {
 }
 
 impl OpImpl for Dropout {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::OfInput
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -1,6 +1,6 @@
 //! Reductions over an axis, by default time (axis 1 of `[B, T, F]`).
 
-use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank};
+use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, ValueRange, expect_rank};
 use crate::shape::Shape;
 
 const AXIS: ParamSpec = ParamSpec {
@@ -41,6 +41,9 @@ macro_rules! reduction {
             fn spec(&self) -> &'static OpSpec {
                 &Self::SPEC
             }
+            fn value_range(&self) -> ValueRange {
+                ValueRange::OfInput
+            }
             fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
                 reduced(ins, self.axis).map(|(s, _)| s)
             }
@@ -71,6 +74,9 @@ impl Last {
 }
 
 impl OpImpl for Last {
+    fn value_range(&self) -> ValueRange {
+        ValueRange::OfInput
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

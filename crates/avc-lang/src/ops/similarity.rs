@@ -1,7 +1,7 @@
 //! Comparisons of two inputs along the last axis, one number per position: the matching
 //! scores a `distance` output or a similarity head reads.
 
-use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ShapeError};
+use super::{ArgReader, Arity, Op, OpImpl, OpSpec, ShapeError, ValueRange};
 use crate::shape::{Dim, Shape};
 
 /// Both inputs must be `[B, ..., D]` of one shape; the result is `[B, ..., 1]`.
@@ -23,7 +23,7 @@ fn compared(ins: &[Shape]) -> Result<Shape, ShapeError> {
 
 /// Declares a comparison op: its spec, shape rule and cost.
 macro_rules! comparison {
-    ($ty:ident, $name:literal, $summary:literal, $macs_per_elem:literal) => {
+    ($ty:ident, $name:literal, $summary:literal, $macs_per_elem:literal, $range:expr) => {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty;
 
@@ -43,6 +43,9 @@ macro_rules! comparison {
             fn spec(&self) -> &'static OpSpec {
                 &Self::SPEC
             }
+            fn value_range(&self) -> ValueRange {
+                $range
+            }
             fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
                 compared(ins)
             }
@@ -61,7 +64,8 @@ comparison!(
     "cosine",
     "Cosine similarity along the last axis, in [-1, 1], as torch.nn.functional.cosine_similarity \
      with eps 1e-8 (each norm is clamped to at least eps).",
-    3
+    3,
+    ValueRange::Bounded("[-1, 1]")
 );
 
 comparison!(
@@ -70,5 +74,6 @@ comparison!(
     "Euclidean distance along the last axis, computed as sqrt(sum((a - b)^2) + 1e-12): the \
      small constant keeps the gradient finite (zero) where a == b, at a cost of at most 1e-6 in \
      the distance.",
-    1
+    1,
+    ValueRange::Unbounded
 );
