@@ -37,6 +37,7 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod export;
+pub mod interrupt;
 pub mod lower;
 pub mod outputs;
 pub mod random;

@@ -278,7 +278,7 @@ fn train_cmd(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
             avc::check::render_count(compiled.checked.total_params()),
         );
     }
-    train::interrupt::install();
+    avc::interrupt::install();
     let result = train::train_observed(&compiled, &dataset, &cfg, opts, &mut cli::train::Terminal::new(opts.verbose));
     finish(result, verbose)
 }
@@ -294,7 +294,7 @@ fn resume_cmd(
     if !quiet {
         println!("resuming {} on {}", run.display(), avc::device::device_name(device));
     }
-    train::interrupt::install();
+    avc::interrupt::install();
     let result = train::resume_with(run, overrides, device, !quiet, profile, &mut cli::train::Terminal::new(!quiet));
     finish(result, verbose)
 }

@@ -4,8 +4,8 @@
 
 use crate::{MessageFormat, SourceArgs, compile_or_report, fail_io};
 use avc::device::DeviceChoice;
+use avc::interrupt;
 use avc::train::Ending;
-use avc::train::interrupt;
 use avc::train::sweep::grid::Grid;
 use avc::train::sweep::plan::{self, Engine, PlanOptions, TaskResources};
 use avc::train::sweep::status;

@@ -18,7 +18,7 @@ pub mod config;
 mod epoch;
 pub mod events;
 pub mod init;
-pub mod interrupt;
+
 pub mod loss;
 pub mod optim;
 pub mod profile;

@@ -34,9 +34,10 @@ pub mod task;
 
 use crate::compile::Compiled;
 use crate::data::TrainingData;
+use crate::interrupt;
 use crate::train::run::checkpoint::Checkpoint;
 use crate::train::run::rundir::{RunDir, RunDirError};
-use crate::train::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions, interrupt};
+use crate::train::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions};
 use grid::{Grid, GridError, PlannedRun};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
