@@ -79,7 +79,7 @@ pub fn default_budget() -> u64 {
 }
 
 /// Sizes such as `512M` (`--max-memory`), parsed where `avc check` parses them too.
-pub use avc_lang::check::device_memory::parse_size;
+pub use avc_lang::host::parse_size;
 
 /// What a scoring job will cost, said before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

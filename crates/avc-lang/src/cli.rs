@@ -153,7 +153,7 @@ fn report_failure(failed: &Failed, format: MessageFormat) {
 }
 
 fn check(file: &Path, format: MessageFormat, device: &str, max_memory: Option<&str>) -> Result<(), u8> {
-    use crate::check::device_memory::{budget_for, parse_size};
+    use crate::host::{budget_for, parse_size};
     let budget = match max_memory {
         Some(size) => Some(Budget {
             bytes: parse_size(size).map_err(|e| fail_io(format!("--max-memory {e}")))?,

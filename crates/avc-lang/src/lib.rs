@@ -29,6 +29,7 @@ pub mod diag;
 pub mod fmt;
 pub mod front;
 pub mod graph;
+pub mod host;
 pub mod ir;
 pub mod lsp;
 pub mod ops;

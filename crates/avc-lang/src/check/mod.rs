@@ -6,7 +6,6 @@
 //! reported), so independent mistakes surface in one run.
 
 mod bounded;
-pub mod device_memory;
 mod fingerprint;
 pub mod memory;
 mod split;

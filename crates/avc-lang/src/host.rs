@@ -1,9 +1,9 @@
-//! How much memory a device can give a model, found without libtorch, so that `avc check`
+//! The machine: how much memory a device can give a model, found without libtorch, so that `avc check`
 //! in the light binary measures a model against the same number `avc train` does: the
 //! CPU's memory available now (within the cgroup's limit), a GPU's total memory from the
 //! CUDA driver, or a size given on the command line.
 
-use super::memory::Budget;
+use crate::check::memory::Budget;
 
 /// Where a model will run, as `--device` names it: `auto` (the first GPU when the CUDA
 /// driver finds one, else the CPU), `cpu`, `cuda` or `cuda:N`.
