@@ -41,4 +41,5 @@ pub mod interrupt;
 pub mod lower;
 pub mod outputs;
 pub mod random;
+pub mod sweep;
 pub mod train;

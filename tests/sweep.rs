@@ -2,13 +2,11 @@
 //! with statistics that agree with the per-run numbers, and a sweep stopped twice (after
 //! its first run, then in the middle of its second) and continued gives the same tables.
 
+use avc::sweep::grid::Grid;
+use avc::sweep::plot::SWEEP_SIZE;
+use avc::sweep::table::RunStatus;
+use avc::sweep::{SweepEnding, SweepEvent, SweepLimits, SweepObserver, SweepOptions, resume_sweep_observed, sweep};
 use avc::train::DataSource;
-use avc::train::sweep::{
-    SweepEnding, SweepEvent, SweepLimits, SweepObserver, SweepOptions, resume_sweep_observed, sweep,
-};
-use avc::train::sweep_grid::Grid;
-use avc::train::sweep_plot::SWEEP_SIZE;
-use avc::train::sweep_table::RunStatus;
 use std::path::Path;
 
 fn arch() -> String {

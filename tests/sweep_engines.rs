@@ -4,10 +4,10 @@
 //! with its log and resubmitted; the Slurm script and its template checked as written.
 //! (A real Slurm cluster runs the same sweep in scripts/slurm-local.sh: `make test-slurm`.)
 
+use avc::sweep::grid::Grid;
+use avc::sweep::task::{self, LockState, TaskLock, TaskOptions, TaskOutcome, TaskRecord, TaskResult};
+use avc::sweep::{SweepLimits, SweepOptions, sweep};
 use avc::train::DataSource;
-use avc::train::sweep::{SweepLimits, SweepOptions, sweep};
-use avc::train::sweep_grid::Grid;
-use avc::train::sweep_task::{self, LockState, TaskLock, TaskOptions, TaskOutcome, TaskRecord, TaskResult};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -129,8 +129,7 @@ fn gnu_parallel_runs_a_planned_sweep_and_collect_gives_the_in_process_tables() {
     // Task 1 stopped part-way, as a preempted or cancelled task is.
     {
         let _rng = crate::torch_rng_lock();
-        let report =
-            sweep_task::run_task(&sweep_dir, 1, TaskOptions { verbose: false, stop_at: Some((2, 0)) }).unwrap();
+        let report = task::run_task(&sweep_dir, 1, TaskOptions { verbose: false, stop_at: Some((2, 0)) }).unwrap();
         assert!(matches!(&report.result, TaskResult::Trained(r) if r.ending == avc::train::Ending::Interrupted));
     }
     assert_eq!(TaskRecord::read(&sweep_dir, 1).unwrap().ended.unwrap().outcome, TaskOutcome::Stopped);
@@ -277,7 +276,7 @@ fn docs_section(name: &str) -> String {
 
 #[test]
 fn docs_show_the_slurm_template_and_every_placeholder() {
-    use avc::train::sweep_slurm::{DEFAULT_TEMPLATE, PLACEHOLDERS};
+    use avc::sweep::slurm::{DEFAULT_TEMPLATE, PLACEHOLDERS};
     assert_eq!(
         docs_section("template"),
         format!("```bash\n{DEFAULT_TEMPLATE}```\n"),

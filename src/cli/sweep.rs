@@ -1,19 +1,17 @@
 //! `avc sweep`: train a grid in this process, or write it as a plan for Slurm or GNU parallel
 //! (`--emit`), run one of its tasks (`--task`), and see or collect where it stands
-//! (`--status`, `--collect`). The work is in `avc::train::sweep*`.
+//! (`--status`, `--collect`). The work is in `avc::sweep`.
 
 use crate::{MessageFormat, SourceArgs, compile_or_report, fail_io};
 use avc::device::DeviceChoice;
 use avc::interrupt;
+use avc::sweep::grid::Grid;
+use avc::sweep::plan::{self, Engine, PlanOptions, TaskResources};
+use avc::sweep::status;
+use avc::sweep::table::RunStatus;
+use avc::sweep::task::{self, TaskOptions, TaskResult};
+use avc::sweep::{self, SweepEnding, SweepError, SweepEvent, SweepLimits, SweepObserver, SweepOptions, SweepReport};
 use avc::train::Ending;
-use avc::train::sweep::grid::Grid;
-use avc::train::sweep::plan::{self, Engine, PlanOptions, TaskResources};
-use avc::train::sweep::status;
-use avc::train::sweep::table::RunStatus;
-use avc::train::sweep::task::{self, TaskOptions, TaskResult};
-use avc::train::sweep::{
-    self, SweepEnding, SweepError, SweepEvent, SweepLimits, SweepObserver, SweepOptions, SweepReport,
-};
 use std::path::{Path, PathBuf};
 
 /// Everything after `avc sweep`.

@@ -25,15 +25,10 @@ pub mod profile;
 pub mod report;
 pub mod run;
 pub mod schedule;
-pub mod sweep;
 
 // The paths these modules had before the harness was cut by stage (tests name them).
 pub use report::{curves, summary_md, tensorboard};
 pub use run::{checkpoint, rundir, runs, weights};
-pub use sweep::{
-    grid as sweep_grid, plan as sweep_plan, plot as sweep_plot, slurm as sweep_slurm, status as sweep_status,
-    table as sweep_table, task as sweep_task,
-};
 
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};

@@ -14,7 +14,7 @@
 //!   profile.json       with --profile: time per step phase
 //! ```
 //!
-//! A sweep directory (`avc sweep`, see [`crate::train::sweep`]) holds run directories like these.
+//! A sweep directory (`avc sweep`, see [`crate::sweep`]) holds run directories like these.
 //!
 //! Files are written to a temporary name, synced and renamed, so a crash mid-write
 //! leaves the previous version intact.

@@ -7,14 +7,14 @@
 //! `{{mem}}`) take the `--emit` flags of the same names; `{{resources}}` is the `#SBATCH`
 //! lines of the flags that were given.
 
-use crate::train::sweep::SweepError;
-use crate::train::sweep::plan::TaskResources;
+use crate::sweep::SweepError;
+use crate::sweep::plan::TaskResources;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
 /// avc's own template.
-pub const DEFAULT_TEMPLATE: &str = include_str!("../../../assets/sweep.sbatch");
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../assets/sweep.sbatch");
 
 /// Every placeholder a template may use, and what it becomes.
 pub const PLACEHOLDERS: [(&str, &str); 15] = [

@@ -8,13 +8,13 @@
 //! record (`tasks/<I>.json`: how the latest attempt ended) and, for a Slurm plan, `squeue`
 //! (a task waiting in the queue, or running on a node).
 
+use crate::sweep::plan::{self, Engine};
+use crate::sweep::slurm::{self, QueuedTask};
+use crate::sweep::table::{ResultRow, RunStatus};
+use crate::sweep::task::{LockProbe, TaskLock, TaskOutcome, TaskRecord, task_file};
+use crate::sweep::{self, SweepError};
 use crate::train::run::checkpoint::Checkpoint;
 use crate::train::run::rundir::RunDir;
-use crate::train::sweep::plan::{self, Engine};
-use crate::train::sweep::slurm::{self, QueuedTask};
-use crate::train::sweep::table::{ResultRow, RunStatus};
-use crate::train::sweep::task::{LockProbe, TaskLock, TaskOutcome, TaskRecord, task_file};
-use crate::train::sweep::{self, SweepError};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -110,7 +110,7 @@ pub fn status(dir: &Path) -> Result<SweepStatus, SweepError> {
     {
         notes.push(format!("the sweep was planned in {}; its scripts name that place: plan it again here", plan.dir));
     }
-    let now = crate::train::sweep::task::now();
+    let now = crate::sweep::task::now();
     let mut tasks = Vec::new();
     for (index, row) in rows.iter_mut().enumerate() {
         let run_dir = dir.join(&row.name);
@@ -312,8 +312,8 @@ pub fn render(s: &SweepStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep::task::TaskEnd;
     use crate::train::run::checkpoint::TrainingState;
-    use crate::train::sweep::task::TaskEnd;
 
     fn task(ended: Option<TaskOutcome>) -> TaskRecord {
         TaskRecord {

@@ -171,7 +171,7 @@ pub fn summary_csv(keys: &[&str], summaries: &[PointSummary]) -> String {
 pub struct SweepHeader<'a> {
     pub title: &'a str,
     pub command: &'a str,
-    pub axes: &'a [crate::train::sweep::grid::Axis],
+    pub axes: &'a [crate::sweep::grid::Axis],
     pub seeds: &'a [u64],
     /// The picture's path relative to the summary, embedded when given.
     pub picture: Option<&'a str>,
@@ -310,8 +310,7 @@ mod tests {
         let results = results_csv(&["lr"], &rows);
         assert_eq!(results.lines().count(), 5);
         assert!(results.contains("\"lr=0.1,seed=1\",0.1,1,done,2,0.400000,"), "{results}");
-        let axes =
-            [crate::train::sweep::grid::Axis { key: "train.lr".into(), values: vec!["0.1".into(), "0.01".into()] }];
+        let axes = [crate::sweep::grid::Axis { key: "train.lr".into(), values: vec!["0.1".into(), "0.01".into()] }];
         let header =
             SweepHeader { title: "t", command: "avc sweep", axes: &axes, seeds: &[1, 2], picture: Some("sweep.png") };
         let md = summary_markdown(&header, &rows, &s);

@@ -15,8 +15,8 @@
 //! ```
 //!
 //! A sweep trains in this process ([`sweep`]), or is handed to Slurm or GNU parallel as
-//! one task per run ([`crate::train::sweep::plan`], [`crate::train::sweep::task`]) and collected afterwards
-//! ([`crate::train::sweep::status`]); both train each run through `train_run` and write the tables
+//! one task per run ([`crate::sweep::plan`], [`crate::sweep::task`]) and collected afterwards
+//! ([`crate::sweep::status`]); both train each run through `train_run` and write the tables
 //! through `write_tables`, so the results are the same files either way.
 //!
 //! Continuing a sweep (`--resume DIR`, or the same command with the same `--name`) reads
@@ -72,7 +72,7 @@ pub struct SweepRecord {
     pub max_batches: Option<usize>,
     /// How the sweep is handed to a scheduler (`--emit`); absent when it trains in process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<crate::train::sweep::plan::EnginePlan>,
+    pub plan: Option<crate::sweep::plan::EnginePlan>,
 }
 
 impl SweepRecord {
@@ -425,7 +425,7 @@ pub(crate) fn write_tables(
     let title = dir.path.file_name().and_then(|n| n.to_str()).unwrap_or("sweep").to_string();
     let png = dir.file("sweep.png");
     let caption = format!("{title}: mean test top-1 of the best epoch by validation");
-    let (picture, no_picture) = match crate::train::sweep::plot::plot_sweep(axes, &summaries, &caption, &png) {
+    let (picture, no_picture) = match crate::sweep::plot::plot_sweep(axes, &summaries, &caption, &png) {
         Ok(()) => (Some("sweep.png"), None),
         Err(e) => (None, summaries.iter().any(|s| s.n > 0).then(|| e.to_string())),
     };

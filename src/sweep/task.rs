@@ -9,9 +9,9 @@
 //! dead one. `tasks/<I>.json` says where and how the latest attempt ran and how it ended;
 //! `tasks/<I>.log` is the task's output, written by the scheduler.
 
+use crate::sweep::table::RunStatus;
+use crate::sweep::{self, FAILED, SweepContext, SweepError, SweepRecord};
 use crate::train::run::rundir::{RunDir, RunDirError};
-use crate::train::sweep::table::RunStatus;
-use crate::train::sweep::{self, FAILED, SweepContext, SweepError, SweepRecord};
 use crate::train::{Ending, RunReport};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};

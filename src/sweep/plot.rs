@@ -6,9 +6,9 @@
 //! setting is numeric, the first one's values are evenly spaced categories, and a sweep of
 //! seeds only shows one point.
 
+use crate::sweep::grid::Axis;
+use crate::sweep::table::PointSummary;
 use crate::train::report::curves::{FONT, PlotError, format_tick, house_style, log_tick, padded_range, register_font};
-use crate::train::sweep::grid::Axis;
-use crate::train::sweep::table::PointSummary;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;

@@ -3,23 +3,23 @@
 //! (`sweep.json`, the architecture copy) plus, per engine:
 //!
 //! * Slurm: `sweep.sbatch`, an array job with one task per run (index = position in
-//!   `sweep.json`'s `runs`), its resources from flags or a template ([`crate::train::sweep::slurm`]);
+//!   `sweep.json`'s `runs`), its resources from flags or a template ([`crate::sweep::slurm`]);
 //!   each task's output goes to `tasks/<index>.log`.
 //! * GNU parallel: `parallel.tasks`, one command line per run (line I + 1 is task I), each
 //!   with its thread count (`OMP_NUM_THREADS`), optionally a GPU per job slot, and its output
 //!   appended to `tasks/<index>.log`; and the command that runs the file with N jobs.
 //!
-//! Every task is `avc sweep --task DIR --index I` ([`crate::train::sweep::task`]): it trains one
+//! Every task is `avc sweep --task DIR --index I` ([`crate::sweep::task`]): it trains one
 //! ordinary run directory, resumes it when run again, and leaves a finished run alone.
 //! Paths in the scripts are absolute, so tasks may start anywhere.
 
 use crate::compile::Compiled;
+use crate::sweep::grid::Grid;
+use crate::sweep::slurm::{self, ScriptValues};
+use crate::sweep::task::TASKS;
+use crate::sweep::{self, RECORD, SweepError, SweepRecord};
 use crate::train::DataSource;
 use crate::train::run::rundir::RunDir;
-use crate::train::sweep::grid::Grid;
-use crate::train::sweep::slurm::{self, ScriptValues};
-use crate::train::sweep::task::TASKS;
-use crate::train::sweep::{self, RECORD, SweepError, SweepRecord};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
