@@ -41,5 +41,6 @@ pub mod interrupt;
 pub mod lower;
 pub mod outputs;
 pub mod random;
+pub mod run;
 pub mod sweep;
 pub mod train;

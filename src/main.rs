@@ -205,9 +205,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli::eval::eval_cmd(args),
         Command::Retrieve(args) => cli::eval::retrieve_cmd(args),
         Command::Compare(args) => cli::compare::compare_cmd(args),
-        Command::Runs { dir } => match train::run::runs::list(&dir) {
+        Command::Runs { dir } => match avc::run::runs::list(&dir) {
             Ok(rows) => {
-                print!("{}", train::run::runs::render(&rows));
+                print!("{}", avc::run::runs::render(&rows));
                 Ok(())
             }
             Err(e) => Err(fail_io(format!("{}: {e}", dir.display()))),
@@ -260,7 +260,7 @@ fn train_cmd(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
         print_diagnostics(&[e.to_diagnostic()], &compiled.graph.source, MessageFormat::Human);
         return Err(1);
     }
-    let dataset = train::load_data(&compiled, &opts.data_source).map_err(|e| {
+    let dataset = avc::data::expect::load(&compiled, &opts.data_source).map_err(|e| {
         eprintln!("error: {e}");
         1
     })?;

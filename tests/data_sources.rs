@@ -322,7 +322,7 @@ fn streaming_trains_exactly_like_memory() {
             lists: Lists::default(),
             options: ReadOptions { memory, ..ReadOptions::default() },
         };
-        let data: TrainingData = avc::train::load_data(&compiled, &source).unwrap();
+        let data: TrainingData = avc::data::expect::load(&compiled, &source).unwrap();
         assert_eq!(data.train.is_streamed(), memory == Memory::Stream);
         let runs = tmp.path().join(format!("runs-{memory:?}"));
         reports.push(train(&compiled, &data, &cfg, &options(&runs, &source)).unwrap());
@@ -346,7 +346,7 @@ fn random_crops_resume_exactly_and_changed_data_is_refused() {
     );
     let (compiled, _) = small();
     let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=3".into()]).unwrap();
-    let data = avc::train::load_data(&compiled, &source).unwrap();
+    let data = avc::data::expect::load(&compiled, &source).unwrap();
     assert_eq!(data.provenance.fitted.as_ref().map(|f| f.cropped), Some(40));
     let whole = train(&compiled, &data, &cfg, &options(&tmp.path().join("a"), &source)).unwrap();
     let mut opts = options(&tmp.path().join("b"), &source);
@@ -365,7 +365,7 @@ fn random_crops_resume_exactly_and_changed_data_is_refused() {
     };
     let fixed = train(
         &compiled,
-        &avc::train::load_data(&compiled, &start).unwrap(),
+        &avc::data::expect::load(&compiled, &start).unwrap(),
         &cfg,
         &options(&tmp.path().join("c"), &start),
     )

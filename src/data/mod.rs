@@ -24,6 +24,7 @@ use thiserror::Error;
 pub mod convert;
 pub mod course;
 pub mod crop;
+pub mod expect;
 pub mod ids;
 pub mod index;
 pub mod npy;

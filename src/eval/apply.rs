@@ -9,7 +9,8 @@ use crate::ast::OutputKind;
 use crate::check::Tower;
 use crate::data::Clips;
 use crate::lower::{self, Model};
-use crate::train::{self, DataSource, OpenedRun, checkpoint::Checkpoint};
+use crate::run::open::OpenedRun;
+use crate::train::{self, DataSource, checkpoint::Checkpoint};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -28,7 +29,7 @@ pub struct LoadedRun {
 /// (`best` or `last`). A checkpoint whose tensors do not fit the graph is refused with every
 /// difference listed.
 pub fn load_run(run: &Path, which: &str, device: Device) -> Result<LoadedRun, EvalError> {
-    let opened = train::open_run(run)?;
+    let opened = crate::run::open::open_run(run).map_err(crate::train::TrainError::from)?;
     let model = lower::lower(&opened.compiled.graph, &opened.compiled.checked, device)?;
     let bad = |reason: String| EvalError::Checkpoint { run: run.display().to_string(), reason };
     let dir = Checkpoint::locate(run, which).map_err(|e| bad(e.to_string()))?;
@@ -42,8 +43,8 @@ impl LoadedRun {
     /// model's inputs.
     pub fn test_clips(&self, source: Option<&DataSource>) -> Result<(Clips, String), EvalError> {
         let source = source.unwrap_or(&self.opened.data_source);
-        let data = train::load_data(&self.opened.compiled, source)?;
-        train::check_data(&self.opened.compiled, &data)?;
+        let data = crate::data::expect::load(&self.opened.compiled, source)?;
+        crate::data::expect::check(&self.opened.compiled, &data).map_err(crate::train::TrainError::from)?;
         if data.test.is_empty() {
             return Err(EvalError::Input(format!("the test split of {} has no clips", data.origin)));
         }

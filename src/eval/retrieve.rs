@@ -14,7 +14,7 @@ use crate::ast::OutputKind;
 use crate::check::Tower;
 use crate::data::course::{Listed, parse_list, read_list};
 use crate::lower::Encoded;
-use crate::train::{self, DataSource};
+use crate::train::DataSource;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,7 +56,7 @@ pub fn load_stream(
     list: &Path,
     stream: &str,
 ) -> Result<OwnedStream, EvalError> {
-    let expect = train::declared_shape(compiled, stream);
+    let expect = crate::data::expect::declared_shape(compiled, stream);
     let owned_ids: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
     match source {
         DataSource::Dir { .. } | DataSource::Yt8m { .. } => {
@@ -64,7 +64,7 @@ pub fn load_stream(
             Ok(OwnedStream { ids: owned_ids, data, steps, dim })
         }
         DataSource::Synth { .. } => {
-            let data = train::load_data(compiled, source)?;
+            let data = crate::data::expect::load(compiled, source)?;
             let crate::data::Split::Memory(train) = &data.train else {
                 return Err(EvalError::Input("the synthetic set is always in memory".into()));
             };

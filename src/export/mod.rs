@@ -37,7 +37,7 @@ pub struct Exported {
 /// Writes the weights of checkpoint `which` (`best` or `last`) of `run` to `out`, and
 /// with `sample`, the first `sample_clips` test clips and the model's outputs on them.
 pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)>) -> Result<Exported, ExportError> {
-    let opened = train::open_run(run)?;
+    let opened = crate::run::open::open_run(run).map_err(crate::train::TrainError::from)?;
     let graph = &opened.compiled.graph;
     let mut model = lower::lower(graph, &opened.compiled.checked, Device::Cpu).map_err(TrainError::from)?;
     let dir = Checkpoint::locate(run, which).map_err(TrainError::from)?;
@@ -81,8 +81,14 @@ pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
 /// `video`, `audio` (float, as the model sees them) for the first `clips` test clips, and
 /// per output `output.<name>` (scores of the aligned pairs) or `output.<name>.video` and
 /// `output.<name>.audio` (embeddings), computed in evaluation mode.
-fn write_sample(model: &lower::Model, opened: &train::OpenedRun, clips: usize, path: &Path) -> Result<(), ExportError> {
-    let data = train::load_data(&opened.compiled, &opened.data_source)?;
+fn write_sample(
+    model: &lower::Model,
+    opened: &crate::run::open::OpenedRun,
+    clips: usize,
+    path: &Path,
+) -> Result<(), ExportError> {
+    let data =
+        crate::data::expect::load(&opened.compiled, &opened.data_source).map_err(crate::train::TrainError::from)?;
     let test = &data.test;
     let rows: Vec<usize> = (0..clips.min(test.len())).collect();
     let video = feed::gather(&test.video, test.steps, test.video_dim, &rows, Device::Cpu)?;

@@ -35,8 +35,8 @@ pub mod task;
 use crate::compile::Compiled;
 use crate::data::TrainingData;
 use crate::interrupt;
-use crate::train::run::checkpoint::Checkpoint;
-use crate::train::run::rundir::{RunDir, RunDirError};
+use crate::run::checkpoint::Checkpoint;
+use crate::run::rundir::{RunDir, RunDirError};
 use crate::train::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions};
 use grid::{Grid, GridError, PlannedRun};
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,7 @@ impl SweepRecord {
             command: command.to_string(),
             architecture: arch_path.display().to_string(),
             architecture_copy: format!("architecture.{ext}"),
-            architecture_sha256: crate::train::run::manifest::sha256(&[compiled.graph.source.text()]),
+            architecture_sha256: crate::run::manifest::sha256(&[compiled.graph.source.text()]),
             grid: grid.clone(),
             runs: grid.runs().into_iter().map(|r| r.name).collect(),
             data_source: data_source.clone(),
@@ -195,8 +195,8 @@ pub fn sweep_observed(
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepReport, SweepError> {
     let cfgs = resolve_all(compiled, grid)?;
-    let data = crate::train::load_data(compiled, &opts.data_source)?;
-    crate::train::check_data(compiled, &data)?;
+    let data = crate::data::expect::load(compiled, &opts.data_source).map_err(crate::train::TrainError::from)?;
+    crate::data::expect::check(compiled, &data).map_err(crate::train::TrainError::from)?;
     let mut record = SweepRecord::new(compiled, grid, &opts.arch_path, &opts.data_source, &opts.command);
     record.max_batches = opts.max_batches;
     let existing = opts.name.as_ref().map(|n| opts.runs_dir.join(n)).filter(|d| d.join(RECORD).is_file());
@@ -253,8 +253,8 @@ pub fn resume_sweep_observed(
 ) -> Result<SweepReport, SweepError> {
     let (record, compiled) = open(dir)?;
     let cfgs = resolve_all(&compiled, &record.grid)?;
-    let data = crate::train::load_data(&compiled, &record.data_source)?;
-    crate::train::check_data(&compiled, &data)?;
+    let data = crate::data::expect::load(&compiled, &record.data_source).map_err(crate::train::TrainError::from)?;
+    crate::data::expect::check(&compiled, &data).map_err(crate::train::TrainError::from)?;
     let job = Job {
         dir: RunDir { path: dir.to_path_buf() },
         compiled: &compiled,
@@ -404,7 +404,7 @@ pub(crate) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec
                 point: run.point.clone(),
                 seed: run.seed,
                 status: run_status(&run_dir, cfg),
-                best: crate::train::run::runs::read(&run_dir).best,
+                best: crate::run::runs::read(&run_dir).best,
             }
         })
         .collect()

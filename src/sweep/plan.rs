@@ -14,12 +14,12 @@
 //! Paths in the scripts are absolute, so tasks may start anywhere.
 
 use crate::compile::Compiled;
+use crate::run::rundir::RunDir;
 use crate::sweep::grid::Grid;
 use crate::sweep::slurm::{self, ScriptValues};
 use crate::sweep::task::TASKS;
 use crate::sweep::{self, RECORD, SweepError, SweepRecord};
 use crate::train::DataSource;
-use crate::train::run::rundir::RunDir;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -130,8 +130,8 @@ pub fn plan(compiled: &Compiled, grid: &Grid, opts: &PlanOptions) -> Result<Plan
     check_flags(opts)?;
     sweep::resolve_all(compiled, grid)?;
     let data_source = absolute_data(&opts.data_source)?;
-    let data = crate::train::load_data(compiled, &data_source)?;
-    crate::train::check_data(compiled, &data)?;
+    let data = crate::data::expect::load(compiled, &data_source).map_err(crate::train::TrainError::from)?;
+    crate::data::expect::check(compiled, &data).map_err(crate::train::TrainError::from)?;
     let mut record = SweepRecord::new(compiled, grid, &opts.arch_path, &data_source, &opts.command);
     record.max_batches = opts.max_batches;
     let (dir, replanned) = sweep_dir(compiled, &record, opts)?;

@@ -129,7 +129,7 @@ pub fn job_name(dir: &Path) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
         .collect();
-    let hash = crate::train::run::manifest::sha256(&[&dir.display().to_string()]);
+    let hash = crate::run::manifest::sha256(&[&dir.display().to_string()]);
     format!("avc-{name}-{}", &hash[..6])
 }
 

@@ -8,13 +8,13 @@
 //! record (`tasks/<I>.json`: how the latest attempt ended) and, for a Slurm plan, `squeue`
 //! (a task waiting in the queue, or running on a node).
 
+use crate::run::checkpoint::Checkpoint;
+use crate::run::rundir::RunDir;
 use crate::sweep::plan::{self, Engine};
 use crate::sweep::slurm::{self, QueuedTask};
 use crate::sweep::table::{ResultRow, RunStatus};
 use crate::sweep::task::{LockProbe, TaskLock, TaskOutcome, TaskRecord, task_file};
 use crate::sweep::{self, SweepError};
-use crate::train::run::checkpoint::Checkpoint;
-use crate::train::run::rundir::RunDir;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -155,7 +155,7 @@ pub(crate) struct Evidence<'a> {
     /// From its run directory.
     pub run_status: RunStatus,
     /// Its `last` checkpoint's state.
-    pub last: Option<crate::train::run::checkpoint::TrainingState>,
+    pub last: Option<crate::run::checkpoint::TrainingState>,
     /// Its Slurm array task in the queue.
     pub queued: Option<&'a QueuedTask>,
     pub lock: LockProbe,
@@ -312,8 +312,8 @@ pub fn render(s: &SweepStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::checkpoint::TrainingState;
     use crate::sweep::task::TaskEnd;
-    use crate::train::run::checkpoint::TrainingState;
 
     fn task(ended: Option<TaskOutcome>) -> TaskRecord {
         TaskRecord {

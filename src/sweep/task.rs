@@ -9,9 +9,9 @@
 //! dead one. `tasks/<I>.json` says where and how the latest attempt ran and how it ended;
 //! `tasks/<I>.log` is the task's output, written by the scheduler.
 
+use crate::run::rundir::{RunDir, RunDirError};
 use crate::sweep::table::RunStatus;
 use crate::sweep::{self, FAILED, SweepContext, SweepError, SweepRecord};
-use crate::train::run::rundir::{RunDir, RunDirError};
 use crate::train::{Ending, RunReport};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -244,7 +244,7 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
         )));
     }
     let (record, compiled) = sweep::open(dir)?;
-    let text_hash = crate::train::run::manifest::sha256(&[compiled.graph.source.text()]);
+    let text_hash = crate::run::manifest::sha256(&[compiled.graph.source.text()]);
     if !record.architecture_sha256.is_empty() && text_hash != record.architecture_sha256 {
         return Err(bad(format!(
             "{} changed after the sweep was planned (its hash is not the one in sweep.json)",
@@ -270,8 +270,8 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
     }
     let choice = record.plan.as_ref().map_or("auto", |p| p.device.as_str());
     let device = crate::device::choose(choice)?;
-    let data = crate::train::load_data(&compiled, &record.data_source)?;
-    crate::train::check_data(&compiled, &data)?;
+    let data = crate::data::expect::load(&compiled, &record.data_source).map_err(crate::train::TrainError::from)?;
+    crate::data::expect::check(&compiled, &data).map_err(crate::train::TrainError::from)?;
     let ctx = SweepContext { dir, compiled: &compiled, record: &record, data: &data, device, verbose: opts.verbose };
     sweep::train_run(&ctx, run, cfg, &status, opts.stop_at)
         .map(|report| TaskResult::Trained(Box::new(report)))

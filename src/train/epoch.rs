@@ -6,8 +6,6 @@ use super::loss;
 use super::optim::Optimizer;
 use super::profile::{Phase, Profiler};
 use super::report::tensorboard::EventWriter;
-use super::run::checkpoint::{Checkpoint, TrainingState};
-use super::run::rundir::{RunDir, RunDirError};
 use super::schedule::Schedule;
 use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions};
 use crate::compile::Compiled;
@@ -18,6 +16,8 @@ use crate::eval::{self, Ranking};
 use crate::interrupt;
 use crate::lower::{self, Model, PairBatch, feed};
 use crate::random::at as mix;
+use crate::run::checkpoint::{Checkpoint, TrainingState};
+use crate::run::rundir::{RunDir, RunDirError};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -93,9 +93,9 @@ impl<'a> Session<'a> {
         let mut history = Vec::new();
         if let Some(dir) = from {
             let resume_err = |reason: String| TrainError::Resume { run: run.path.display().to_string(), reason };
-            super::run::weights::load_exact(&model.vs, &dir.join(super::run::checkpoint::WEIGHTS))
+            crate::run::weights::load_exact(&model.vs, &dir.join(crate::run::checkpoint::WEIGHTS))
                 .map_err(|e| resume_err(e.to_string()))?;
-            let saved = Checkpoint::read_tensors(&dir.join(super::run::checkpoint::OPTIMIZER))?;
+            let saved = Checkpoint::read_tensors(&dir.join(crate::run::checkpoint::OPTIMIZER))?;
             optimizer.load_state(&saved).map_err(|e| resume_err(e.to_string()))?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();

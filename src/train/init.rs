@@ -13,11 +13,11 @@
 //! names, which `--resume` reads to freeze the same variables again before the optimiser
 //! state is restored.
 
-use super::run::checkpoint::{Checkpoint, WEIGHTS};
-use super::run::rundir::{RunDir, RunDirError};
-use super::run::weights::{self, LoadReport, selected};
 use super::{TrainError, TrainOptions};
 use crate::diag::did_you_mean;
+use crate::run::checkpoint::{Checkpoint, WEIGHTS};
+use crate::run::rundir::{RunDir, RunDirError};
+use crate::run::weights::{self, LoadReport, selected};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;

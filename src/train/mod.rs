@@ -23,12 +23,11 @@ pub mod loss;
 pub mod optim;
 pub mod profile;
 pub mod report;
-pub mod run;
 pub mod schedule;
 
 // The paths these modules had before the harness was cut by stage (tests name them).
+pub use crate::run::{checkpoint, rundir, runs, weights};
 pub use report::{curves, summary_md, tensorboard};
-pub use run::{checkpoint, rundir, runs, weights};
 
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};
@@ -38,25 +37,16 @@ use crate::compile::Compiled;
 use crate::data::{self, DataError, TrainingData};
 use crate::eval::Ranking;
 use crate::lower::LowerError;
-use crate::shape::Dim;
-use run::checkpoint::CheckpointError;
-use run::rundir::RunDirError;
+use crate::run::checkpoint::CheckpointError;
+use crate::run::rundir::RunDirError;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error(
-        "input `{input}` reads stream `{stream}`, which the data ({origin}) does not have; it has `video` and `audio`"
-    )]
-    UnknownStream { input: String, stream: String, origin: String },
-    #[error(
-        "input `{input}` is declared as {declared} per clip, but the `{stream}` features of {origin} are [{}, {}]{}",
-        found[0], found[1],
-        if *only_length { "; only the length differs: `--crop start|center|random` fits a course directory's or \
-                           TFRecords' clips to the model's length (cropping longer clips, padding shorter ones)" } else { "" }
-    )]
-    DataShape { input: String, stream: String, declared: String, found: [usize; 2], origin: String, only_length: bool },
+    /// Data that cannot feed the model (a stream it lacks, another shape).
+    #[error(transparent)]
+    Fit(#[from] crate::data::expect::FitError),
     /// A setting that does not fit the model (e.g. a loss for another output kind).
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -88,8 +78,8 @@ pub enum TrainError {
     Resume { run: String, reason: String },
     /// A run directory whose recorded settings or architecture copy cannot be read (for
     /// resume, eval, retrieve and export alike).
-    #[error("cannot open run {run}: {reason}")]
-    OpenRun { run: String, reason: String },
+    #[error(transparent)]
+    OpenRun(#[from] crate::run::open::OpenRunError),
     #[error("--init-from: {0}")]
     Init(String),
     #[error(
@@ -157,60 +147,6 @@ pub fn synth_config(seed: u64, knobs: &[String]) -> Result<data::SynthConfig, Da
     data::synth::config(seed, knobs)
 }
 
-/// Opens the data a model will train on (any source: the synthetic set, a course directory,
-/// TFRecords), checked against the model's declared input shapes and fitted to its length.
-pub fn load_data(compiled: &Compiled, source: &DataSource) -> Result<TrainingData, TrainError> {
-    Ok(data::open(source, declared(compiled))?)
-}
-
-/// The declared `[steps, dim]` of the video and audio inputs, where fixed.
-pub fn declared(compiled: &Compiled) -> data::Expect {
-    [declared_shape(compiled, "video"), declared_shape(compiled, "audio")]
-}
-
-/// The fixed per-clip `[steps, dim]` a model declares for a stream, if any.
-pub fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
-    compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
-        crate::ir::NodeKind::Input { stream: s, shape } if s == stream => match shape.dims() {
-            [_, Dim::Fixed(t), Dim::Fixed(f)] => Some([*t as usize, *f as usize]),
-            _ => None,
-        },
-        _ => None,
-    })
-}
-
-/// Checks that the data can feed the model: every input's stream exists and has the
-/// declared per-clip shape (symbols match any size); and that the outputs are trainable.
-pub fn check_data(compiled: &Compiled, data: &TrainingData) -> Result<(), TrainError> {
-    for &id in &compiled.graph.inputs {
-        let node = compiled.graph.node(id);
-        let crate::ir::NodeKind::Input { stream, shape } = &node.kind else { continue };
-        let found = data.train.stream_shape(stream).ok_or_else(|| TrainError::UnknownStream {
-            input: node.name.clone(),
-            stream: stream.clone(),
-            origin: data.origin.clone(),
-        })?;
-        let per_clip = &shape.dims()[1..];
-        let fits = per_clip.len() == 2
-            && per_clip.iter().zip(found).all(|(d, n)| match d {
-                Dim::Fixed(k) => *k == n as i64,
-                _ => true,
-            });
-        if !fits {
-            let width_fits = per_clip.len() == 2 && matches!(per_clip[1], Dim::Fixed(k) if k == found[1] as i64);
-            return Err(TrainError::DataShape {
-                input: node.name.clone(),
-                stream: stream.clone(),
-                declared: crate::shape::Shape(per_clip.to_vec()).to_string(),
-                found,
-                origin: data.origin.clone(),
-                only_length: width_fits,
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Splits `n` training clips into (train, validation) indices, seeded.
 pub fn split(n: usize, share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     data::training::seeded_split(n, share, seed)
@@ -235,7 +171,7 @@ pub fn train_observed(
     observer: &mut dyn events::Observer,
 ) -> Result<RunReport, TrainError> {
     loss::check(&compiled.graph, &cfg.loss, &opts.overrides)?;
-    check_data(compiled, data)?;
+    crate::data::expect::check(compiled, data)?;
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips { clips: data.train.len(), from: training_list(&opts.data_source) });
     }
@@ -245,7 +181,7 @@ pub fn train_observed(
     let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
     let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
-    run::manifest::write(&run, compiled, data, cfg, opts, &resources)?;
+    crate::run::manifest::write(&run, compiled, data, cfg, opts, &resources)?;
     let path = run.path.clone();
     match epoch::Session::start(compiled, data, cfg, opts, run, None, observer) {
         Ok(session) => session.run(),
@@ -341,34 +277,6 @@ pub fn fits_device(compiled: &Compiled, cfg: &TrainConfig, device: Device) -> Re
     }
 }
 
-/// A finished or running run directory, opened: its architecture (the copy it recorded,
-/// compiled again) and where its data came from.
-pub struct OpenedRun {
-    pub compiled: Compiled,
-    pub data_source: DataSource,
-    /// The architecture file as it was given to `avc train`.
-    pub architecture: String,
-}
-
-/// Opens a run directory for export or inspection.
-pub fn open_run(run_dir: &Path) -> Result<OpenedRun, TrainError> {
-    let (recorded, compiled) = open_recorded(run_dir)?;
-    Ok(OpenedRun { compiled, data_source: recorded.data_source, architecture: recorded.architecture })
-}
-
-/// A run's recorded settings and its architecture copy, compiled again.
-fn open_recorded(run_dir: &Path) -> Result<(report::RecordedRun, Compiled), TrainError> {
-    let bad = |reason: String| TrainError::OpenRun { run: run_dir.display().to_string(), reason };
-    let recorded = report::read_config(run_dir).map_err(|e| bad(e.to_string()))?;
-    let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
-        .map_err(|e| bad(e.to_string()))?
-        .map_err(|failed| {
-            let copy = &recorded.architecture_copy;
-            bad(format!("its architecture copy {copy} no longer compiles:\n{}", crate::compile::explain(&failed)))
-        })?;
-    Ok((recorded, compiled))
-}
-
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
 /// overrides (e.g. more epochs).
 pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -> Result<RunReport, TrainError> {
@@ -387,16 +295,16 @@ pub fn resume_with(
 ) -> Result<RunReport, TrainError> {
     let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
     let resources = crate::device::Resources::current(device, &crate::device::apply_thread_budget());
-    let (recorded, compiled) = open_recorded(run_dir)?;
+    let (recorded, compiled) = crate::run::open::open_recorded(run_dir)?;
     let mut overrides = recorded.overrides.clone();
     overrides.extend_from_slice(extra);
     let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides)
         .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
     loss::check(&compiled.graph, &cfg.loss, &overrides)?;
     fits_device(&compiled, &cfg, device)?;
-    let data = load_data(&compiled, &recorded.data_source)?;
-    check_data(&compiled, &data)?;
-    run::manifest::check_same_data(run_dir, &data).map_err(|e| bad(e.to_string()))?;
+    let data = crate::data::expect::load(&compiled, &recorded.data_source)?;
+    crate::data::expect::check(&compiled, &data)?;
+    crate::run::manifest::check_same_data(run_dir, &data).map_err(|e| bad(e.to_string()))?;
     let opts = TrainOptions {
         device,
         runs_dir: run_dir.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -412,6 +320,6 @@ pub fn resume_with(
     };
     let run = rundir::RunDir { path: run_dir.to_path_buf() };
     let from = checkpoint::Checkpoint::locate(run_dir, "last")?;
-    run::manifest::record_resume(&run, &resources)?;
+    crate::run::manifest::record_resume(&run, &resources)?;
     epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from), observer)?.run()
 }

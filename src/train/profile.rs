@@ -7,7 +7,7 @@
 //! costs a little throughput, so it is off unless asked for). On the CPU every op has
 //! finished when it returns.
 
-use super::run::rundir::{RunDir, RunDirError};
+use crate::run::rundir::{RunDir, RunDirError};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::time::Instant;

@@ -9,8 +9,8 @@ pub mod tensorboard;
 use crate::compile::Compiled;
 use crate::data::TrainingData;
 use crate::device::device_name;
+use crate::run::rundir::{RunDir, RunDirError};
 use crate::train::DataSource;
-use crate::train::run::rundir::{RunDir, RunDirError};
 use crate::train::{EpochMetrics, TrainConfig, TrainOptions};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -84,8 +84,8 @@ pub(crate) struct RecordedRun {
     pub max_batches: Option<usize>,
 }
 
-pub(crate) fn read_config(run: &Path) -> Result<RecordedRun, crate::train::run::rundir::RunDirError> {
-    use crate::train::run::rundir::RunDirError;
+pub(crate) fn read_config(run: &Path) -> Result<RecordedRun, crate::run::rundir::RunDirError> {
+    use crate::run::rundir::RunDirError;
     let path = run.join("config.yaml");
     let text = std::fs::read_to_string(&path).map_err(|e| RunDirError::new(&path, e))?;
     serde_yaml::from_str(&text).map_err(|e| RunDirError::new(&path, e))

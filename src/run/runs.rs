@@ -1,8 +1,8 @@
 //! `avc runs`: the run directories under a folder, each with its best (by validation)
 //! epoch's numbers, read from `metrics.jsonl` and `best/state.json`.
 
+use crate::run::checkpoint::Checkpoint;
 use crate::train::EpochMetrics;
-use crate::train::run::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 
 /// One row of the listing.

@@ -8,7 +8,7 @@
 use crate::compile::Compiled;
 use crate::data::{Provenance, TrainingData};
 use crate::device::Resources;
-use crate::train::run::rundir::{RunDir, RunDirError};
+use crate::run::rundir::{RunDir, RunDirError};
 use crate::train::{TrainConfig, TrainOptions};
 use sha2::{Digest, Sha256};
 use std::path::Path;

@@ -1,0 +1,77 @@
+//! What a model expects of its data: the per-clip `[steps, dim]` its inputs declare, read
+//! from the compiled graph, and the check that a data set can feed it. Training, sweeps,
+//! evaluation, retrieval and export all load a run's data through here.
+
+use super::{DataError, DataSource, Expect, TrainingData};
+use crate::compile::Compiled;
+use crate::shape::Dim;
+
+/// Data that cannot feed a model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    #[error(
+        "input `{input}` reads stream `{stream}`, which the data ({origin}) does not have; it has `video` and `audio`"
+    )]
+    UnknownStream { input: String, stream: String, origin: String },
+    #[error(
+        "input `{input}` is declared as {declared} per clip, but the `{stream}` features of {origin} are [{}, {}]{}",
+        found[0], found[1],
+        if *only_length { "; only the length differs: `--crop start|center|random` fits a course directory's or \
+                           TFRecords' clips to the model's length (cropping longer clips, padding shorter ones)" } else { "" }
+    )]
+    DataShape { input: String, stream: String, declared: String, found: [usize; 2], origin: String, only_length: bool },
+}
+
+/// Opens the data a model will train on (any source: the synthetic set, a course directory,
+/// TFRecords), checked against the model's declared input shapes and fitted to its length.
+pub fn load(compiled: &Compiled, source: &DataSource) -> Result<TrainingData, DataError> {
+    super::open(source, declared(compiled))
+}
+
+/// The declared `[steps, dim]` of the video and audio inputs, where fixed.
+pub fn declared(compiled: &Compiled) -> Expect {
+    [declared_shape(compiled, "video"), declared_shape(compiled, "audio")]
+}
+
+/// The fixed per-clip `[steps, dim]` a model declares for a stream, if any.
+pub fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
+    compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
+        crate::ir::NodeKind::Input { stream: s, shape } if s == stream => match shape.dims() {
+            [_, Dim::Fixed(t), Dim::Fixed(f)] => Some([*t as usize, *f as usize]),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Checks that the data can feed the model: every input's stream exists and has the
+/// declared per-clip shape (symbols match any size); and that the outputs are trainable.
+pub fn check(compiled: &Compiled, data: &TrainingData) -> Result<(), FitError> {
+    for &id in &compiled.graph.inputs {
+        let node = compiled.graph.node(id);
+        let crate::ir::NodeKind::Input { stream, shape } = &node.kind else { continue };
+        let found = data.train.stream_shape(stream).ok_or_else(|| FitError::UnknownStream {
+            input: node.name.clone(),
+            stream: stream.clone(),
+            origin: data.origin.clone(),
+        })?;
+        let per_clip = &shape.dims()[1..];
+        let fits = per_clip.len() == 2
+            && per_clip.iter().zip(found).all(|(d, n)| match d {
+                Dim::Fixed(k) => *k == n as i64,
+                _ => true,
+            });
+        if !fits {
+            let width_fits = per_clip.len() == 2 && matches!(per_clip[1], Dim::Fixed(k) if k == found[1] as i64);
+            return Err(FitError::DataShape {
+                input: node.name.clone(),
+                stream: stream.clone(),
+                declared: crate::shape::Shape(per_clip.to_vec()).to_string(),
+                found,
+                origin: data.origin.clone(),
+                only_length: width_fits,
+            });
+        }
+    }
+    Ok(())
+}
