@@ -5,8 +5,8 @@
 //!
 //! Run with `cargo bench --bench compile`.
 
-use avc::compile::compile;
-use avc::source::SourceFile;
+use avc_lang::compile::compile;
+use avc_lang::source::SourceFile;
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 30;
@@ -63,7 +63,7 @@ fn main() {
     for file in ["architectures/final.yaml", "architectures/final.avc"] {
         let text = std::fs::read_to_string(file).expect("run from the repository root");
         let source = SourceFile::new(file, text);
-        let (parse, parse_min) = time(|| avc::front::parse(&source).expect("parses"));
+        let (parse, parse_min) = time(|| avc_lang::front::parse(&source).expect("parses"));
         let (check, check_min) = time(|| compile(&source).ok().expect("compiles"));
         let compiled = compile(&source).ok().expect("compiles");
         let (lower, lower_min) =
@@ -78,7 +78,7 @@ fn main() {
         println!("  lower (weights on CPU)    {} / {}", ms(lower), ms(lower_min));
         println!("  all three                 {} / {}   (goal: under 20 ms)", ms(all), ms(all_min));
         // What `avc lsp` does on every keystroke: re-analyse the changed text.
-        let opened = avc::lsp::analysis::Analysis::new(file, source.text());
+        let opened = avc_lang::lsp::analysis::Analysis::new(file, source.text());
         let edited = source.text().replacen("out: 1", "out: 2", 1);
         let (change, change_min) = time(|| opened.update(&edited));
         println!("  lsp: analyse a change     {} / {}   (goal: under 10 ms)", ms(change), ms(change_min));

@@ -14,12 +14,12 @@
 //! `-- --budget MIB` the engine's memory budget (default: the CLI's). Features are random
 //! uint8 (timings do not depend on the values).
 
-use avc::check::Tower;
-use avc::compile::{Compiled, compile};
 use avc::eval::engine::{Scorer, Silent, Stream, default_budget, tower_macs};
 use avc::eval::protocol::Direction;
 use avc::lower::{self, Model, Split};
-use avc::source::SourceFile;
+use avc_lang::check::Tower;
+use avc_lang::compile::{Compiled, compile};
+use avc_lang::source::SourceFile;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;

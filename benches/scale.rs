@@ -7,9 +7,9 @@
 //! Run with `cargo bench --bench scale` (`-- --quick` stops at 10,000 nodes; `-- sum`
 //! runs only the models whose name contains `sum`).
 
-use avc::front::Format;
-use avc::graph::PictureFormat;
-use avc::source::SourceFile;
+use avc_lang::front::Format;
+use avc_lang::graph::PictureFormat;
+use avc_lang::source::SourceFile;
 use std::time::Duration;
 
 /// A chain of `n` linear nodes on the video tower (DSL), one comment per node.
@@ -92,17 +92,17 @@ fn cpu_time() -> Duration {
 /// Times check, fmt and graph (SVG, DOT) of one model; prints one table row.
 fn measure(shape: &str, file: &str, text: String) {
     let source = SourceFile::new(file, text);
-    let (compiled, check) = timed(|| avc::compile::compile(&source));
+    let (compiled, check) = timed(|| avc_lang::compile::compile(&source));
     let Ok(compiled) = compiled else {
         let failed = compiled.err().expect("failed");
-        panic!("{file}: {}", avc::diag::render_all(&failed.diagnostics, &source, false));
+        panic!("{file}: {}", avc_lang::diag::render_all(&failed.diagnostics, &source, false));
     };
     let nodes = compiled.graph.len();
-    let module = avc::front::parse(&source).expect("parses");
+    let module = avc_lang::front::parse(&source).expect("parses");
     let to = if file.ends_with(".avc") { Format::Yaml } else { Format::Dsl };
-    let (_, fmt) = timed(|| avc::fmt::format(&module, to));
-    let (_, svg) = timed(|| avc::graph::render(&compiled.graph, &compiled.checked, PictureFormat::Svg));
-    let (_, dot) = timed(|| avc::graph::render(&compiled.graph, &compiled.checked, PictureFormat::Dot));
+    let (_, fmt) = timed(|| avc_lang::fmt::format(&module, to));
+    let (_, svg) = timed(|| avc_lang::graph::render(&compiled.graph, &compiled.checked, PictureFormat::Svg));
+    let (_, dot) = timed(|| avc_lang::graph::render(&compiled.graph, &compiled.checked, PictureFormat::Dot));
     let per_node = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6 / nodes as f64);
     println!(
         "| {shape} | {nodes} | {} | {} | {} | {} | {} / {} / {} |",

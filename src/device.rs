@@ -56,7 +56,7 @@ pub fn memory_bytes(device: Device) -> Option<u64> {
 /// The memory a model on `device` is measured against (`avc check`, `avc train`), with
 /// where the number comes from; `None` when it cannot be found out. The same query as the
 /// light `avc check --device` (`avc_lang::host`).
-pub fn memory_budget(device: Device) -> Option<crate::check::memory::Budget> {
+pub fn memory_budget(device: Device) -> Option<avc_lang::check::memory::Budget> {
     match device {
         Device::Cpu => avc_lang::host::cpu_budget(),
         Device::Cuda(n) => avc_lang::host::cuda_budget(n),

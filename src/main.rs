@@ -275,7 +275,7 @@ fn train_cmd(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
             dataset.train.len(),
             dataset.test.len(),
             avc::device::device_name(opts.device),
-            avc::check::render_count(compiled.checked.total_params()),
+            avc_lang::check::render_count(compiled.checked.total_params()),
         );
     }
     avc::interrupt::install();
@@ -338,7 +338,7 @@ fn doctor() -> Result<(), u8> {
     println!("default device (--device auto): {}", env.default_device);
     for device in std::iter::once(tch::Device::Cpu).chain((0..env.gpus.max(0) as usize).map(tch::Device::Cuda)) {
         if let Some(budget) = avc::device::memory_budget(device) {
-            let size = avc::check::memory::bytes(budget.bytes);
+            let size = avc_lang::check::memory::bytes(budget.bytes);
             println!("memory models are checked against: {size} ({})", budget.source);
         }
     }

@@ -2,11 +2,11 @@
 //! difference (resume refuses with all of them), and `--init-from` copies an audio tower
 //! into a new model, optionally frozen.
 
-use avc::compile::Compiled;
-use avc::train::checkpoint::{Checkpoint, OPTIMIZER, WEIGHTS};
+use avc::run::checkpoint::{Checkpoint, OPTIMIZER, WEIGHTS};
+use avc::run::weights::{self, LoadReport, NamedShape, ShapeMismatch};
 use avc::train::init::InitFrom;
-use avc::train::weights::{self, LoadReport, NamedShape, ShapeMismatch};
 use avc::train::{DataSource, Ending, RunReport, TrainConfig, TrainOptions, resume, train};
+use avc_lang::compile::Compiled;
 use std::collections::HashMap;
 use std::path::Path;
 use tch::Tensor;

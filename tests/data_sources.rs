@@ -303,7 +303,7 @@ fn options(runs: &Path, source: &DataSource) -> avc::train::TrainOptions {
     }
 }
 
-fn small() -> (avc::compile::Compiled, TrainConfig) {
+fn small() -> (avc_lang::compile::Compiled, TrainConfig) {
     let compiled = crate::training::compile_text(&crate::small_model(8, "{epochs: 2, batch_size: 8}"));
     let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
     (compiled, cfg)

@@ -2,7 +2,7 @@
 //! saves `last`, exits with 130 and prints the command that continues; that command then
 //! finishes the work.
 
-use avc::train::checkpoint::{Checkpoint, TrainingState, WEIGHTS};
+use avc::run::checkpoint::{Checkpoint, TrainingState, WEIGHTS};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Killing `avc train` at arbitrary moments (SIGKILL, no chance to clean up) always leaves
 //! a readable `last` checkpoint, from which `--resume` finishes the run.
 
-use avc::train::checkpoint::{Checkpoint, WEIGHTS};
+use avc::run::checkpoint::{Checkpoint, WEIGHTS};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

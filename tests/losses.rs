@@ -65,7 +65,7 @@ fn embeddings_train_with_infonce() {
 fn a_loss_for_another_output_kind_is_a_located_error() {
     // In the file: every compile refuses it (so `avc check` does too), at the setting.
     let text = model(EMBEDDINGS).replace("lr: 0.01}", "lr: 0.01, loss: contrastive}");
-    let Err(failed) = avc::compile::compile(&avc::source::SourceFile::new("tiny.yaml", &text)) else {
+    let Err(failed) = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("tiny.yaml", &text)) else {
         panic!("a loss that does not fit the output compiled");
     };
     assert_eq!(failed.diagnostics.len(), 1, "one error, no follow-on");

@@ -1,9 +1,9 @@
 //! The tower-aware forward pass (towers once per clip, joint nodes per pair) computes
 //! exactly what running every pair through the whole model computes.
 
-use avc::compile::compile;
 use avc::lower::{self, PairBatch};
-use avc::source::SourceFile;
+use avc_lang::compile::compile;
+use avc_lang::source::SourceFile;
 use tch::{Device, Kind, Tensor};
 
 const MODEL: &str = "
@@ -103,8 +103,8 @@ fn many_pairs_are_scored_in_slices_with_the_same_result() {
         let model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).unwrap();
         let video = Tensor::randn([25, 10, 6], (Kind::Float, Device::Cpu));
         let audio = Tensor::randn([25, 10, 3], (Kind::Float, Device::Cpu));
-        let v = model.encode(avc::check::Tower::Video, &video, false).unwrap();
-        let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+        let v = model.encode(avc_lang::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc_lang::check::Tower::Audio, &audio, false).unwrap();
         let p = Tensor::arange(625, (Kind::Int64, Device::Cpu));
         let (vi, ai) = (p.floor_divide_scalar(25), p.remainder(25));
         let all = model.score_pairs(&v, &a, &vi, &ai, false).unwrap();
@@ -115,7 +115,7 @@ fn many_pairs_are_scored_in_slices_with_the_same_result() {
         for (k, output) in all.iter().enumerate() {
             for (i, t) in output.iter().enumerate() {
                 let pieces: Vec<&Tensor> = parts.iter().map(|p| &p[k][i]).collect();
-                let per_pair = model.outputs[k].kind != avc::ast::OutputKind::Embeddings;
+                let per_pair = model.outputs[k].kind != avc_lang::ast::OutputKind::Embeddings;
                 let expected = if per_pair { Tensor::cat(&pieces, 0) } else { pieces[0].shallow_clone() };
                 assert_eq!(t.size(), expected.size(), "output {k}, tensor {i}");
                 let diff = (t - expected).abs().max().double_value(&[]);
@@ -148,7 +148,7 @@ fn a_shared_instance_is_the_owner_called_again() {
     let _rng = crate::torch_rng_lock();
     let compiled = match compile(&SourceFile::new("s.avc", SHARED_INSTANCE)) {
         Ok(c) => c,
-        Err(f) => panic!("{}", avc::diag::render_all(&f.diagnostics, &f.source, false)),
+        Err(f) => panic!("{}", avc_lang::diag::render_all(&f.diagnostics, &f.source, false)),
     };
     for inner in ["a.proj", "a.rnn", "a.emb"] {
         let id = compiled.graph.find(inner).expect("expanded");
@@ -186,7 +186,7 @@ fn many_clips_are_encoded_in_slices_with_the_same_result() {
             let parts: Vec<_> = (0..3).map(|k| encode(tower, &clips.narrow(0, k * 50, 50))).collect();
             avc::lower::Encoded::cat(&parts).unwrap()
         };
-        let (video_tower, audio_tower) = (avc::check::Tower::Video, avc::check::Tower::Audio);
+        let (video_tower, audio_tower) = (avc_lang::check::Tower::Video, avc_lang::check::Tower::Audio);
         let whole = (encode(video_tower, &video), encode(audio_tower, &audio));
         let parts = (in_parts(video_tower, &video), in_parts(audio_tower, &audio));
         assert_eq!(whole.0.clips, 150);
@@ -230,8 +230,8 @@ fn pairs_scored_on_worker_threads_equal_one_threads_result() {
     let (vi, ai) = (rows.remainder(20), rows.floor_divide_scalar(20));
     let score = |threads: i32| {
         tch::set_num_threads(threads);
-        let v = model.encode(avc::check::Tower::Video, &video, false).unwrap();
-        let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+        let v = model.encode(avc_lang::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc_lang::check::Tower::Audio, &audio, false).unwrap();
         model.score_pairs(&v, &a, &vi, &ai, false).unwrap().remove(0).remove(0)
     };
     let threads = tch::get_num_threads();
@@ -253,8 +253,8 @@ fn clips_encoded_on_worker_threads_equal_one_threads_encoding() {
     let threads = tch::get_num_threads();
     let encode = |n: i32| {
         tch::set_num_threads(n);
-        let v = model.encode(avc::check::Tower::Video, &video, false).unwrap();
-        let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+        let v = model.encode(avc_lang::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc_lang::check::Tower::Audio, &audio, false).unwrap();
         (v, a)
     };
     let (alone, shared) = (encode(1), encode(3));
@@ -281,10 +281,10 @@ fn clips_given_as_bytes_encode_as_their_dequantized_floats() {
     let rows: Vec<usize> = (0..150).collect();
     let q = avc::lower::feed::gather_bytes(&bytes, 10, 6, &rows).unwrap();
     let x = avc::lower::feed::gather(&bytes, 10, 6, &rows, Device::Cpu).unwrap();
-    let a = model.encode(avc::check::Tower::Audio, &audio, false).unwrap();
+    let a = model.encode(avc_lang::check::Tower::Audio, &audio, false).unwrap();
     let pairs = Tensor::arange(150, (Kind::Int64, Device::Cpu));
     let score = |clips: &Tensor| {
-        let v = model.encode(avc::check::Tower::Video, clips, false).unwrap();
+        let v = model.encode(avc_lang::check::Tower::Video, clips, false).unwrap();
         model.score_pairs(&v, &a, &pairs, &pairs, false).unwrap().remove(0).remove(0)
     };
     let (from_bytes, from_floats) = (score(&q), score(&x));

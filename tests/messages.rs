@@ -4,15 +4,15 @@
 //! list, a relative `--data` resumed from elsewhere, an architecture copy that no longer
 //! compiles).
 
-use avc::source::SourceFile;
+use avc_lang::source::SourceFile;
 use std::path::Path;
 use std::process::Command;
 
-fn compile(name: &str, text: &str) -> Result<avc::compile::Compiled, Box<avc::compile::Failed>> {
-    avc::compile::compile(&SourceFile::new(name, text))
+fn compile(name: &str, text: &str) -> Result<avc_lang::compile::Compiled, Box<avc_lang::compile::Failed>> {
+    avc_lang::compile::compile(&SourceFile::new(name, text))
 }
 
-fn errors(name: &str, text: &str) -> Vec<avc::diag::Diagnostic> {
+fn errors(name: &str, text: &str) -> Vec<avc_lang::diag::Diagnostic> {
     match compile(name, text) {
         Ok(_) => panic!("{name} compiles:\n{text}"),
         Err(f) => f.diagnostics.into_iter().filter(|d| d.is_error()).collect(),
@@ -71,10 +71,10 @@ fn a_byte_order_mark_is_skipped_by_both_front_ends() {
         let name = path.display().to_string();
         let plain = crate::compile_ok(&path);
         let with_bom = compile(&name, &format!("\u{feff}{text}"))
-            .unwrap_or_else(|f| panic!("{name} with a BOM:\n{}", avc::compile::explain(&f)));
+            .unwrap_or_else(|f| panic!("{name} with a BOM:\n{}", avc_lang::compile::explain(&f)));
         assert_eq!(
-            avc::check::fingerprint(&plain.graph, &plain.checked),
-            avc::check::fingerprint(&with_bom.graph, &with_bom.checked),
+            avc_lang::check::fingerprint(&plain.graph, &plain.checked),
+            avc_lang::check::fingerprint(&with_bom.graph, &with_bom.checked),
             "{name}"
         );
         // A mistake is still placed on the right line and column.
@@ -104,11 +104,11 @@ outputs:
 
 #[test]
 fn yaml_merge_keys_merge_and_a_bad_one_says_what_merges_take() {
-    let merged = compile("m.yaml", MERGED).unwrap_or_else(|f| panic!("{}", avc::compile::explain(&f)));
+    let merged = compile("m.yaml", MERGED).unwrap_or_else(|f| panic!("{}", avc_lang::compile::explain(&f)));
     let written_out =
         MERGED.replace("{<<: *proj, name: a, in: audio}", "{name: a, op: linear, in: audio, out: 4, bias: false}");
-    let expanded = compile("m.yaml", &written_out).unwrap_or_else(|f| panic!("{}", avc::compile::explain(&f)));
-    let fp = |c: &avc::compile::Compiled| avc::check::fingerprint(&c.graph, &c.checked);
+    let expanded = compile("m.yaml", &written_out).unwrap_or_else(|f| panic!("{}", avc_lang::compile::explain(&f)));
+    let fp = |c: &avc_lang::compile::Compiled| avc_lang::check::fingerprint(&c.graph, &c.checked);
     assert_eq!(fp(&merged), fp(&expanded));
     // A list of mappings: the first wins, the mapping's own keys win over both.
     let listed = MERGED
@@ -116,7 +116,7 @@ fn yaml_merge_keys_merge_and_a_bad_one_says_what_merges_take() {
         .replace("{<<: *proj, name: a, in: audio}", "{<<: [*proj, *wide], name: a, in: audio, out: 4}")
         .replace("  - {name: vm", "  - {name: wm, op: mean, in: w}\n  - {name: vm")
         .replace("[vm, am]", "[vm, am, wm]");
-    let c = compile("l.yaml", &listed).unwrap_or_else(|f| panic!("{}", avc::compile::explain(&f)));
+    let c = compile("l.yaml", &listed).unwrap_or_else(|f| panic!("{}", avc_lang::compile::explain(&f)));
     let a = c.graph.find("a").unwrap();
     assert_eq!(c.checked.params[a.index()], 8 * 4, "audio [.., 8] -> out 4, no bias (from *proj, not *wide)");
     for bad in ["<<: 3", "<<: [*proj, 3]", "<<: name"] {
@@ -166,7 +166,7 @@ fn one_mistake_in_a_block_used_many_times_is_reported_once_listing_the_instances
     }
     // A warning too: an unused node inside the block.
     let text = repeated(3, "  y = linear(x, out: 16)\n  unused = relu(y)\n  z = relu(y)");
-    let c = compile("w.avc", &text).unwrap_or_else(|f| panic!("{}", avc::compile::explain(&f)));
+    let c = compile("w.avc", &text).unwrap_or_else(|f| panic!("{}", avc_lang::compile::explain(&f)));
     let warnings = c.checked.diagnostics();
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(warnings[0].message.contains("the same in 3 block instances"), "{}", warnings[0].message);

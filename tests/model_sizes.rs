@@ -4,8 +4,8 @@
 //! device's memory is refused by `avc check` and `avc train` with the node and the size,
 //! before libtorch allocates; libtorch's own failures read as one line.
 
-use avc::check::memory::{Budget, refuse_oversized};
-use avc::source::SourceFile;
+use avc_lang::check::memory::{Budget, refuse_oversized};
+use avc_lang::source::SourceFile;
 use std::path::Path;
 
 /// Sizes to try in place of every integer: the largest i64, past 32 bits, the largest size
@@ -40,7 +40,7 @@ fn integer_literals(text: &str) -> Vec<(usize, usize)> {
 
 /// What must hold for any compiled model: no count wrapped, and one too large for the
 /// budget is refused naming a node of the graph.
-fn assert_counts_sane(what: &str, c: &avc::compile::Compiled) {
+fn assert_counts_sane(what: &str, c: &avc_lang::compile::Compiled) {
     let checked = &c.checked;
     for (i, &p) in checked.params.iter().enumerate() {
         assert!((0..i64::MAX).contains(&p), "{what}: node {i} has {p} parameters");
@@ -77,7 +77,7 @@ fn no_size_in_any_architecture_wraps_a_count() {
                 let mutated = format!("{}{size}{}", &text[..start], &text[end..]);
                 let what = format!("{} with {size} at byte {start}", path.display());
                 let source = SourceFile::new(path.display().to_string(), mutated);
-                match avc::compile::compile(&source) {
+                match avc_lang::compile::compile(&source) {
                     Ok(c) => assert_counts_sane(&what, &c),
                     Err(failed) => {
                         let errors: Vec<_> = failed.diagnostics.iter().filter(|d| d.is_error()).collect();
@@ -100,10 +100,10 @@ fn model(video_node: &str) -> String {
     )
 }
 
-fn compiled(text: &str) -> avc::compile::Compiled {
-    match avc::compile::compile(&SourceFile::new("m.avc", text)) {
+fn compiled(text: &str) -> avc_lang::compile::Compiled {
+    match avc_lang::compile::compile(&SourceFile::new("m.avc", text)) {
         Ok(c) => c,
-        Err(f) => panic!("{}", avc::diag::render_all(&f.diagnostics, &f.source, false)),
+        Err(f) => panic!("{}", avc_lang::diag::render_all(&f.diagnostics, &f.source, false)),
     }
 }
 

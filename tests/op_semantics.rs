@@ -5,10 +5,10 @@
 //! an error instead of a panic. (One file: it was two, op_semantics and ops_semantics.)
 
 use crate::ops::{image, seq};
-use avc::ast::{Ident, Value, ValueKind};
 use avc::ops::{self, ArgError, ArgReader, Layer, LowerOp, Op, ResolvedArg};
-use avc::shape::{Dim, Shape};
-use avc::source::{SourceFile, Span};
+use avc_lang::ast::{Ident, Value, ValueKind};
+use avc_lang::shape::{Dim, Shape};
+use avc_lang::source::{SourceFile, Span};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor, nn};
 
@@ -412,14 +412,14 @@ fn unsqueeze_inserts_an_axis_but_never_before_the_batch() {
 
 // ------------------------------------------------------------------ front-ends
 
-fn compile(name: &str, text: &str) -> avc::compile::Compiled {
-    match avc::compile::compile(&SourceFile::new(name, text)) {
+fn compile(name: &str, text: &str) -> avc_lang::compile::Compiled {
+    match avc_lang::compile::compile(&SourceFile::new(name, text)) {
         Ok(c) => c,
-        Err(f) => panic!("{name}:\n{}", avc::diag::render_all(&f.diagnostics, &f.source, false)),
+        Err(f) => panic!("{name}:\n{}", avc_lang::diag::render_all(&f.diagnostics, &f.source, false)),
     }
 }
 
-fn shape_of(c: &avc::compile::Compiled, node: &str) -> String {
+fn shape_of(c: &avc_lang::compile::Compiled, node: &str) -> String {
     let id = c.graph.ids().find(|&id| c.graph.node(id).name == node).expect("node exists");
     c.checked.shape(id).expect("checked").to_string()
 }
@@ -454,11 +454,11 @@ fn both_front_ends_accept_integer_lists_with_references() {
 fn attention_takes_one_or_two_inputs() {
     let text = "input audio: [T, 8]\ninput video: [4]\nq = linear(video, out: 3)\n\
         a = attention(audio, q, q, hidden: 4)\noutput o: logit(a)\n";
-    let failed = match avc::compile::compile(&SourceFile::new("arity.avc", text)) {
+    let failed = match avc_lang::compile::compile(&SourceFile::new("arity.avc", text)) {
         Ok(_) => panic!("three inputs accepted"),
         Err(f) => f,
     };
-    let text = avc::diag::render_all(&failed.diagnostics, &failed.source, false);
+    let text = avc_lang::diag::render_all(&failed.diagnostics, &failed.source, false);
     assert!(text.contains("`attention` takes 1 or 2 inputs, found 3"), "{text}");
 }
 

@@ -1,10 +1,10 @@
 //! Every op's shape rule agrees with its lowering: each op runs on random input, and the
 //! real output shape is compared with the inferred one, for concrete and symbolic sizes.
 
-use avc::ast::{Ident, Value, ValueKind};
 use avc::ops::{self, ArgReader, LowerOp, Op, ResolvedArg};
-use avc::shape::{Dim, Shape};
-use avc::source::Span;
+use avc_lang::ast::{Ident, Value, ValueKind};
+use avc_lang::shape::{Dim, Shape};
+use avc_lang::source::Span;
 use tch::{Device, Kind, Tensor, nn};
 
 pub(crate) fn arg(name: &str, kind: ValueKind) -> ResolvedArg {

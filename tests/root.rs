@@ -49,13 +49,13 @@ pub fn architecture_files() -> Vec<std::path::PathBuf> {
 
 /// Compiles an architecture file, failing the test with the rendered diagnostics if it
 /// does not compile.
-pub fn compile_ok(path: &std::path::Path) -> avc::compile::Compiled {
-    match avc::compile::compile_file(path).expect("readable") {
+pub fn compile_ok(path: &std::path::Path) -> avc_lang::compile::Compiled {
+    match avc_lang::compile::compile_file(path).expect("readable") {
         Ok(c) => c,
         Err(failed) => panic!(
             "{} does not compile:\n{}",
             path.display(),
-            avc::diag::render_all(&failed.diagnostics, &failed.source, false)
+            avc_lang::diag::render_all(&failed.diagnostics, &failed.source, false)
         ),
     }
 }

@@ -3,9 +3,9 @@
 
 use avc::eval::Ranking;
 use avc::train::EpochMetrics;
-use avc::train::curves::{CURVES_SIZE, plot_curves};
-use avc::train::summary_md::summary_markdown;
-use avc::train::tensorboard::{Event, EventWriter, What, crc32c, masked_crc32c};
+use avc::train::report::curves::{CURVES_SIZE, plot_curves};
+use avc::train::report::summary_md::summary_markdown;
+use avc::train::report::tensorboard::{Event, EventWriter, What, crc32c, masked_crc32c};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

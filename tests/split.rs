@@ -2,8 +2,8 @@
 //! computes what the unsplit layer computes: outputs and gradients, in evaluation and in
 //! training, for `linear`, `lstm` and `gru` with their options.
 
-use avc::check::{Tower, split_sites};
 use avc::lower::{self, Model, PairBatch, Split};
+use avc_lang::check::{Tower, split_sites};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 

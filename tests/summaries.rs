@@ -9,9 +9,9 @@
 //! 0.694 after 4, training seeds 1-3).
 
 use super::training::{options, scratch};
-use avc::compile::compile;
-use avc::source::SourceFile;
 use avc::train::{DataSource, TrainConfig, train};
+use avc_lang::compile::compile;
+use avc_lang::source::SourceFile;
 
 /// Content data (scenes from a vocabulary of 32, one to four long segments per clip, no
 /// unshared distractor timeline) with a constant offset of std 0.5 per value shared by every

@@ -1,10 +1,10 @@
 //! Training end to end on tiny data: the loss falls, the run directory is complete, and
 //! the data checks reject a mismatch before anything trains.
 
-use avc::compile::{Compiled, compile};
 use avc::data::synth::generate;
-use avc::source::SourceFile;
 use avc::train::{DataSource, Ending, TrainConfig, TrainOptions, resume, train};
+use avc_lang::compile::{Compiled, compile};
+use avc_lang::source::SourceFile;
 use std::path::PathBuf;
 
 const TINY: &str = "
@@ -38,7 +38,7 @@ pub fn tiny_data() -> avc::data::TrainingData {
 pub fn compile_text(text: &str) -> Compiled {
     match compile(&SourceFile::new("tiny.yaml", text)) {
         Ok(c) => c,
-        Err(f) => panic!("{}", avc::diag::render_all(&f.diagnostics, &f.source, false)),
+        Err(f) => panic!("{}", avc_lang::diag::render_all(&f.diagnostics, &f.source, false)),
     }
 }
 

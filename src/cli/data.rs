@@ -202,7 +202,8 @@ pub fn run(command: DataCommand) -> Result<(), u8> {
             print!("{}", data::stats::render(&stats));
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&stats).map_err(|e| fail(2, e))?;
-                avc::atomic::write(&path, text.as_bytes()).map_err(|e| fail(2, format!("{}: {e}", path.display())))?;
+                avc_lang::atomic::write(&path, text.as_bytes())
+                    .map_err(|e| fail(2, format!("{}: {e}", path.display())))?;
                 println!("wrote {}", path.display());
             }
             Ok(())

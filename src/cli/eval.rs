@@ -335,7 +335,7 @@ fn check_shortlist(
     videos: usize,
     audios: usize,
 ) -> Result<usize, EvalError> {
-    if s.kind() != avc::ast::OutputKind::Embeddings {
+    if s.kind() != avc_lang::ast::OutputKind::Embeddings {
         return Err(EvalError::Input(
             "--shortlist: expected a run whose first output is `embeddings` (a two-tower model)".into(),
         ));

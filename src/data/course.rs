@@ -684,7 +684,7 @@ pub fn write_list(path: &Path, names: &[String]) -> Result<(), DataError> {
 /// Writes `path` through a temporary sibling and a rename; on any error the temporary file is
 /// removed and the previous content of `path` (if any) is untouched.
 fn write_atomic(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> Result<(), DataError> {
-    let written = crate::atomic::write_with(path, |tmp| {
+    let written = avc_lang::atomic::write_with(path, |tmp| {
         let mut w = BufWriter::new(File::create(tmp)?);
         body(&mut w)?;
         w.flush()

@@ -3,8 +3,8 @@
 //! evaluation, retrieval and export all load a run's data through here.
 
 use super::{DataError, DataSource, Expect, TrainingData};
-use crate::compile::Compiled;
-use crate::shape::Dim;
+use avc_lang::compile::Compiled;
+use avc_lang::shape::Dim;
 
 /// Data that cannot feed a model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,7 +36,7 @@ pub fn declared(compiled: &Compiled) -> Expect {
 /// The fixed per-clip `[steps, dim]` a model declares for a stream, if any.
 pub fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
     compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
-        crate::ir::NodeKind::Input { stream: s, shape } if s == stream => match shape.dims() {
+        avc_lang::ir::NodeKind::Input { stream: s, shape } if s == stream => match shape.dims() {
             [_, Dim::Fixed(t), Dim::Fixed(f)] => Some([*t as usize, *f as usize]),
             _ => None,
         },
@@ -49,7 +49,7 @@ pub fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
 pub fn check(compiled: &Compiled, data: &TrainingData) -> Result<(), FitError> {
     for &id in &compiled.graph.inputs {
         let node = compiled.graph.node(id);
-        let crate::ir::NodeKind::Input { stream, shape } = &node.kind else { continue };
+        let avc_lang::ir::NodeKind::Input { stream, shape } = &node.kind else { continue };
         let found = data.train.stream_shape(stream).ok_or_else(|| FitError::UnknownStream {
             input: node.name.clone(),
             stream: stream.clone(),
@@ -66,7 +66,7 @@ pub fn check(compiled: &Compiled, data: &TrainingData) -> Result<(), FitError> {
             return Err(FitError::DataShape {
                 input: node.name.clone(),
                 stream: stream.clone(),
-                declared: crate::shape::Shape(per_clip.to_vec()).to_string(),
+                declared: avc_lang::shape::Shape(per_clip.to_vec()).to_string(),
                 found,
                 origin: data.origin.clone(),
                 only_length: width_fits,

@@ -147,7 +147,7 @@ impl ShardIndex {
         let built = ShardIndex::build(path)?;
         if let Ok(text) = serde_json::to_vec(&built) {
             let _ = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")));
-            let _ = crate::atomic::write(&file, &text);
+            let _ = avc_lang::atomic::write(&file, &text);
         }
         Ok(built)
     }

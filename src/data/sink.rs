@@ -267,7 +267,8 @@ impl ClipSink for Yt8mSink {
         let text = "# Written by avc: train shards, and test shards whose records are the test pairs.\n\
                     source: yt8m\npath: train-*.tfrecord\ntest_shards: test-*.tfrecord\n";
         let file = self.dir.join(DATA_FILE);
-        crate::atomic::write(&file, text.as_bytes()).map_err(|e| DataError::Write { path: file.clone(), source: e })?;
+        avc_lang::atomic::write(&file, text.as_bytes())
+            .map_err(|e| DataError::Write { path: file.clone(), source: e })?;
         Ok(format!(
             "wrote {} train clips in {} shards and {} test pairs in {} shards to {}; use --data {}",
             self.clips[0],

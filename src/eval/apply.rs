@@ -5,12 +5,13 @@ use super::EvalError;
 use super::engine::{Cost, Observer, Scorer, Stream, tower_macs};
 use super::metrics::Bootstrap;
 use super::protocol::{Direction, DirectionResult, Oriented, read_direction};
-use crate::ast::OutputKind;
-use crate::check::Tower;
 use crate::data::Clips;
 use crate::lower::{self, Model};
 use crate::run::open::OpenedRun;
-use crate::train::{self, DataSource, checkpoint::Checkpoint};
+use crate::run::{self, checkpoint::Checkpoint};
+use crate::train::DataSource;
+use avc_lang::ast::OutputKind;
+use avc_lang::check::Tower;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -34,7 +35,7 @@ pub fn load_run(run: &Path, which: &str, device: Device) -> Result<LoadedRun, Ev
     let bad = |reason: String| EvalError::Checkpoint { run: run.display().to_string(), reason };
     let dir = Checkpoint::locate(run, which).map_err(|e| bad(e.to_string()))?;
     let state = Checkpoint::read_state(&dir).map_err(|e| bad(e.to_string()))?;
-    train::weights::load_exact(&model.vs, &dir.join(train::checkpoint::WEIGHTS)).map_err(|e| bad(e.to_string()))?;
+    run::weights::load_exact(&model.vs, &dir.join(run::checkpoint::WEIGHTS)).map_err(|e| bad(e.to_string()))?;
     Ok(LoadedRun { dir: run.to_path_buf(), opened, model, checkpoint: which.to_string(), epoch: state.epoch })
 }
 

@@ -8,9 +8,9 @@
 
 use super::EvalError;
 use super::protocol::Direction;
-use crate::ast::OutputKind;
-use crate::check::Tower;
 use crate::lower::{Encoded, Model, feed};
+use avc_lang::ast::OutputKind;
+use avc_lang::check::Tower;
 use std::ops::Range;
 use tch::{Device, Kind, Tensor};
 
@@ -373,7 +373,7 @@ impl Encoded {
 /// per-node counts; `None` if any node's count is unknown. `split` names the layers whose
 /// input map runs split in evaluation ([`Model::split_nodes`]): their moved multiply-adds
 /// count once per clip of each tower, not per pair, as they run.
-pub fn tower_macs(compiled: &crate::compile::Compiled, split: &[&str]) -> Option<(u64, u64, u64)> {
+pub fn tower_macs(compiled: &avc_lang::compile::Compiled, split: &[&str]) -> Option<(u64, u64, u64)> {
     let checked = &compiled.checked;
     let mut sums = [0u64; 3];
     for (i, macs) in checked.macs.iter().enumerate() {
@@ -384,7 +384,7 @@ pub fn tower_macs(compiled: &crate::compile::Compiled, split: &[&str]) -> Option
         };
         sums[slot] = sums[slot].checked_add(u64::try_from((*macs)?).ok()?)?;
     }
-    let sites = crate::check::split_sites(&compiled.graph, checked);
+    let sites = avc_lang::check::split_sites(&compiled.graph, checked);
     for site in sites.iter().filter(|s| split.contains(&compiled.graph.node(s.node).name.as_str())) {
         let moved = u64::try_from(site.macs_per_pair?).ok()?;
         sums[2] = sums[2].checked_sub(moved)?;
@@ -426,7 +426,7 @@ mod tests {
         let arch = "inputs: {video: [4, 3], audio: [4, 2]}\nnodes:\n  - {name: v, op: linear, in: video, out: 5}\n  \
                     - {name: vp, op: mean, in: v}\n  - {name: a, op: linear, in: audio, out: 5}\n  \
                     - {name: ap, op: mean, in: a}\noutputs:\n  - {name: e, kind: embeddings, from: [vp, ap]}\n";
-        let c = crate::compile::compile(&crate::source::SourceFile::new("e.yaml", arch)).ok().expect("compiles");
+        let c = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("e.yaml", arch)).ok().expect("compiles");
         let model = crate::lower::lower(&c.graph, &c.checked, Device::Cpu).expect("lowers");
         let scorer = Scorer::new(&model, 1 << 20, 4, tower_macs(&c, &model.split_nodes(false))).expect("a scorer");
         let n = 400;
@@ -454,7 +454,7 @@ mod tests {
                     - {name: a, op: linear, in: audio, out: 5}\n  - {name: j, op: concat, in: [v, a]}\n  \
                     - {name: f, op: linear, in: j, out: 6}\n  - {name: m, op: mean, in: f}\n  \
                     - {name: head, op: linear, in: m, out: 1}\noutputs:\n  - {name: s, kind: logit, from: head}\n";
-        let c = crate::compile::compile(&crate::source::SourceFile::new("s.yaml", arch)).ok().expect("compiles");
+        let c = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("s.yaml", arch)).ok().expect("compiles");
         let model = crate::lower::lower(&c.graph, &c.checked, Device::Cpu).expect("lowers");
         assert_eq!(model.split_nodes(false), ["f"]);
         let (v0, a0, j0) = tower_macs(&c, &[]).expect("known counts");

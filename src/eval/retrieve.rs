@@ -10,11 +10,11 @@ use super::EvalError;
 use super::engine::{Observer, Scorer, Stream};
 use super::evaldir::{csv_field, npy_f32};
 use super::protocol::Direction;
-use crate::ast::OutputKind;
-use crate::check::Tower;
 use crate::data::course::{Listed, parse_list, read_list};
 use crate::lower::Encoded;
 use crate::train::DataSource;
+use avc_lang::ast::OutputKind;
+use avc_lang::check::Tower;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ pub fn read_ids(list: &Path) -> Result<Vec<Listed>, EvalError> {
 /// training ids alike).
 pub fn load_stream(
     source: &DataSource,
-    compiled: &crate::compile::Compiled,
+    compiled: &avc_lang::compile::Compiled,
     ids: &[Listed],
     list: &Path,
     stream: &str,
@@ -328,7 +328,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf, EvalErr
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(fail)?;
     }
-    crate::atomic::write(path, bytes).map_err(fail)?;
+    avc_lang::atomic::write(path, bytes).map_err(fail)?;
     Ok(path.to_path_buf())
 }
 

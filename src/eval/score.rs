@@ -1,9 +1,9 @@
 //! Scoring every (video, audio) pair of a group with a lowered model.
 
 use super::EvalError;
-use crate::ast::OutputKind;
 use crate::data::Clips;
 use crate::lower::{self, Model, PairBatch, feed};
+use avc_lang::ast::OutputKind;
 use std::ops::Range;
 use tch::{Device, Kind, Tensor};
 

@@ -4,10 +4,11 @@
 //! nodes). Optionally a sample: inputs and the outputs avc computes for them, so a port to
 //! PyTorch can be checked number for number. docs/export.md lists the names per op.
 
-use crate::ast::OutputKind;
-use crate::ir::NodeKind;
 use crate::lower::{self, PairBatch, feed};
-use crate::train::{self, TrainError, checkpoint::Checkpoint};
+use crate::run::{self, checkpoint::Checkpoint};
+use crate::train::TrainError;
+use avc_lang::ast::OutputKind;
+use avc_lang::ir::NodeKind;
 use safetensors::{Dtype, tensor::TensorView};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
     let graph = &opened.compiled.graph;
     let mut model = lower::lower(graph, &opened.compiled.checked, Device::Cpu).map_err(TrainError::from)?;
     let dir = Checkpoint::locate(run, which).map_err(TrainError::from)?;
-    let weights = dir.join(train::checkpoint::WEIGHTS);
+    let weights = dir.join(run::checkpoint::WEIGHTS);
     model
         .vs
         .load(&weights)
@@ -139,5 +140,5 @@ fn write(
         .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| bad(e.to_string())))
         .collect::<Result<_, _>>()?;
     let bytes = safetensors::serialize(views, metadata).map_err(|e| bad(e.to_string()))?;
-    crate::atomic::write(path, &bytes).map_err(|e| bad(e.to_string()))
+    avc_lang::atomic::write(path, &bytes).map_err(|e| bad(e.to_string()))
 }

@@ -21,7 +21,7 @@
 
 use super::joint::{Pairs, shares};
 use super::{ENCODE_SLICE, Encoded, LowerError, Model, encode_slices_of};
-use crate::check::Tower;
+use avc_lang::check::Tower;
 use tch::{Device, Kind, Tensor};
 
 /// Fewer pairs than this per thread are not worth a thread.

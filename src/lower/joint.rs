@@ -4,8 +4,8 @@
 use super::ops::ProjectedPart;
 use super::plan::{Split, Step, StepKind};
 use super::{Encoded, LowerError, Model};
-use crate::ast::OutputKind;
-use crate::check::Tower;
+use avc_lang::ast::OutputKind;
+use avc_lang::check::Tower;
 use tch::Tensor;
 
 /// Pairs the joint part runs at once in evaluation; larger calls run in slices of this many

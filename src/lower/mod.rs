@@ -15,10 +15,10 @@ mod plan;
 
 pub use plan::Split;
 
-use crate::ast::OutputKind;
-use crate::check::{Checked, Tower};
-use crate::ir::{Graph, NodeKind};
-use crate::shape::{Dim, Shape};
+use avc_lang::ast::OutputKind;
+use avc_lang::check::{Checked, Tower};
+use avc_lang::ir::{Graph, NodeKind};
+use avc_lang::shape::{Dim, Shape};
 use ops::{Layer, LowerOp, SplitInput};
 use plan::{LoweredSite, Plan, Step, StepKind};
 use tch::{Device, Kind, Tensor, nn};
@@ -52,7 +52,7 @@ pub fn torch_summary(error: &tch::TchError) -> String {
         Some((_, rest)) => rest.trim_start_matches("data. "),
         None => line,
     };
-    crate::diag::shorten(line, 300).into_owned()
+    avc_lang::diag::shorten(line, 300).into_owned()
 }
 
 /// libtorch's whole message (its C++ backtrace included) behind an error, when a libtorch
@@ -180,7 +180,7 @@ fn lower_sites(
     shapes: &mut Vec<(Tower, Option<Shape>)>,
 ) -> Vec<LoweredSite> {
     let mut sites = Vec::new();
-    for site in crate::check::split_sites(graph, checked) {
+    for site in avc_lang::check::split_sites(graph, checked) {
         let owner = graph.node(site.node).shares.unwrap_or(site.node);
         if layers.get(layer_of[owner.index()]).and_then(|l| l.split_input()).is_none() {
             continue;

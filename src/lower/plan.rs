@@ -4,7 +4,7 @@
 //! each value can be dropped.
 
 use super::OutputBinding;
-use crate::check::Tower;
+use avc_lang::check::Tower;
 
 /// When the compiler's split of a first joint layer (`check::split_sites`) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,11 +5,11 @@
 //! digest, list digests, skipped records, cropping), which `--resume` checks before
 //! continuing. A resumed run adds one entry per session under `resumed`.
 
-use crate::compile::Compiled;
 use crate::data::{Provenance, TrainingData};
 use crate::device::Resources;
 use crate::run::rundir::{RunDir, RunDirError};
 use crate::train::{TrainConfig, TrainOptions};
+use avc_lang::compile::Compiled;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 

@@ -1,9 +1,9 @@
 //! Opening a run directory for what comes after training (evaluation, retrieval, export,
 //! resume): its recorded settings and its architecture copy, compiled again.
 
-use crate::compile::Compiled;
 use crate::data::DataSource;
 use crate::train::report::{RecordedRun, read_config};
+use avc_lang::compile::Compiled;
 use std::path::Path;
 
 /// A run directory whose recorded settings or architecture copy cannot be read.
@@ -33,11 +33,11 @@ pub fn open_run(run_dir: &Path) -> Result<OpenedRun, OpenRunError> {
 pub(crate) fn open_recorded(run_dir: &Path) -> Result<(RecordedRun, Compiled), OpenRunError> {
     let bad = |reason: String| OpenRunError { run: run_dir.display().to_string(), reason };
     let recorded = read_config(run_dir).map_err(|e| bad(e.to_string()))?;
-    let compiled = crate::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
+    let compiled = avc_lang::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
         .map_err(|failed| {
             let copy = &recorded.architecture_copy;
-            bad(format!("its architecture copy {copy} no longer compiles:\n{}", crate::compile::explain(&failed)))
+            bad(format!("its architecture copy {copy} no longer compiles:\n{}", avc_lang::compile::explain(&failed)))
         })?;
     Ok((recorded, compiled))
 }

@@ -74,7 +74,7 @@ impl RunDir {
     }
 }
 
-/// [`crate::atomic::write_with`], its error naming `path`.
+/// [`avc_lang::atomic::write_with`], its error naming `path`.
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), RunDirError> {
-    crate::atomic::write_with(path, write).map_err(|e| RunDirError::new(path, e))
+    avc_lang::atomic::write_with(path, write).map_err(|e| RunDirError::new(path, e))
 }

@@ -6,7 +6,7 @@
 //! does not, and what has another shape (both shapes). Resuming needs an exact match;
 //! initialising from another run (`--init-from`) copies what matches.
 
-use crate::diag::{Align, pad};
+use avc_lang::diag::{Align, pad};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt::Write;

@@ -32,12 +32,12 @@ pub mod status;
 pub mod table;
 pub mod task;
 
-use crate::compile::Compiled;
 use crate::data::TrainingData;
 use crate::interrupt;
 use crate::run::checkpoint::Checkpoint;
 use crate::run::rundir::{RunDir, RunDirError};
 use crate::train::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions};
+use avc_lang::compile::Compiled;
 use grid::{Grid, GridError, PlannedRun};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -229,11 +229,11 @@ pub(crate) fn write_record(dir: &RunDir, record: &SweepRecord, compiled: &Compil
 pub(crate) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
     let record = read_record(dir)?;
     let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
-    let compiled = crate::compile::compile_file(&dir.join(&record.architecture_copy))
+    let compiled = avc_lang::compile::compile_file(&dir.join(&record.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
         .map_err(|failed| {
             let copy = &record.architecture_copy;
-            bad(format!("its {copy} no longer compiles:\n{}", crate::compile::explain(&failed)))
+            bad(format!("its {copy} no longer compiles:\n{}", avc_lang::compile::explain(&failed)))
         })?;
     Ok((record, compiled))
 }

@@ -13,13 +13,13 @@
 //! ordinary run directory, resumes it when run again, and leaves a finished run alone.
 //! Paths in the scripts are absolute, so tasks may start anywhere.
 
-use crate::compile::Compiled;
 use crate::run::rundir::RunDir;
 use crate::sweep::grid::Grid;
 use crate::sweep::slurm::{self, ScriptValues};
 use crate::sweep::task::TASKS;
 use crate::sweep::{self, RECORD, SweepError, SweepRecord};
 use crate::train::DataSource;
+use avc_lang::compile::Compiled;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -118,7 +118,7 @@ pub fn plot_sweep(axes: &[Axis], summaries: &[PointSummary], title: &str, path: 
         return Err(error("no finished run to plot".to_string()));
     }
     register_font().map_err(error)?;
-    let written = crate::atomic::write_with(path, |tmp| {
+    let written = avc_lang::atomic::write_with(path, |tmp| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(axes, &x, &lines, title, tmp)))
             .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
             .map_err(std::io::Error::other)

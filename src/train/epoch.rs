@@ -8,7 +8,6 @@ use super::profile::{Phase, Profiler};
 use super::report::tensorboard::EventWriter;
 use super::schedule::Schedule;
 use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions};
-use crate::compile::Compiled;
 use crate::data::crop::Pass;
 use crate::data::prefetch::prefetch;
 use crate::data::{Clips, Split, TrainingData};
@@ -18,6 +17,7 @@ use crate::lower::{self, Model, PairBatch, feed};
 use crate::random::at as mix;
 use crate::run::checkpoint::{Checkpoint, TrainingState};
 use crate::run::rundir::{RunDir, RunDirError};
+use avc_lang::compile::Compiled;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -102,7 +102,7 @@ impl<'a> Session<'a> {
             history = keep_history(&run, state.epoch, state.epoch_complete)?;
         }
         let events = EventWriter::create(&run.path).map_err(|e| RunDirError::new(&run.path, e))?;
-        let table = crate::check::render_table(&compiled.graph, &compiled.checked);
+        let table = avc_lang::check::render_table(&compiled.graph, &compiled.checked);
         let arch_name = opts.arch_path.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_string();
         Ok(Session {
             model,

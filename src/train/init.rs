@@ -14,10 +14,10 @@
 //! state is restored.
 
 use super::{TrainError, TrainOptions};
-use crate::diag::did_you_mean;
 use crate::run::checkpoint::{Checkpoint, WEIGHTS};
 use crate::run::rundir::{RunDir, RunDirError};
 use crate::run::weights::{self, LoadReport, selected};
+use avc_lang::diag::did_you_mean;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;

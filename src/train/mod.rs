@@ -8,11 +8,11 @@
 //! Every random draw is derived from the seed and the (epoch, batch) position, so a run
 //! interrupted anywhere and resumed gives the same numbers as one that never stopped.
 //!
-//! This module is the loop (`epoch`, with `loss`, `optim`, `schedule`, `events`); what it
-//! reads and writes is cut by stage: [`run`] (run directories, checkpoints, the manifest,
-//! weights and partial loading, the list of runs), [`report`] (the epoch lines, curves,
-//! summary.md, TensorBoard files) and [`sweep`] (grids of runs, here or on Slurm / GNU
-//! parallel).
+//! This module is the loop (`epoch`, with `loss`, `optim`, `schedule`, `events`) and what it
+//! reports ([`report`]: the epoch lines, curves, summary.md, TensorBoard files). Beside it:
+//! [`crate::run`] (run directories, checkpoints, the manifest, weights and partial loading,
+//! the list of runs, a finished run opened again) and [`crate::sweep`] (grids of runs, here
+//! or on Slurm / GNU parallel).
 
 pub mod config;
 mod epoch;
@@ -25,20 +25,16 @@ pub mod profile;
 pub mod report;
 pub mod schedule;
 
-// The paths these modules had before the harness was cut by stage (tests name them).
-pub use crate::run::{checkpoint, rundir, runs, weights};
-pub use report::{curves, summary_md, tensorboard};
-
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};
 pub use report::format_epoch_line;
 
-use crate::compile::Compiled;
 use crate::data::{self, DataError, TrainingData};
 use crate::eval::Ranking;
 use crate::lower::LowerError;
 use crate::run::checkpoint::CheckpointError;
 use crate::run::rundir::RunDirError;
+use avc_lang::compile::Compiled;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -67,7 +63,7 @@ pub enum TrainError {
     Step(Box<StepFailure>),
     /// The model cannot fit in the device's memory; found before anything is allocated.
     #[error("{0}")]
-    TooLarge(Box<crate::check::CheckError>),
+    TooLarge(Box<avc_lang::check::CheckError>),
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
     #[error("cannot write the run directory: {0}")]
@@ -178,7 +174,7 @@ pub fn train_observed(
     fits_device(compiled, cfg, opts.device)?;
     let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let run = rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
+    let run = crate::run::rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
     let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
     report::write_config(&run, compiled, data, cfg, opts, train_idx.len(), val_idx.len())?;
     crate::run::manifest::write(&run, compiled, data, cfg, opts, &resources)?;
@@ -211,7 +207,7 @@ fn training_list(source: &DataSource) -> String {
 }
 
 /// Refuses a model whose training cannot fit in `device`'s memory (when that is known),
-/// before libtorch allocates anything: see [`crate::check::memory`].
+/// before libtorch allocates anything: see [`avc_lang::check::memory`].
 fn in_function(function: &Option<String>) -> String {
     function.as_ref().map(|f| format!(" in libtorch's `{f}`")).unwrap_or_default()
 }
@@ -250,9 +246,9 @@ impl Suspect {
     /// The heaviest node of `compiled` for batches of `batch` pairs.
     pub fn of(compiled: &Compiled, batch: i64) -> Option<Suspect> {
         let batch = u64::try_from(batch).unwrap_or(1);
-        let (id, bytes, _) = crate::check::memory::heaviest(&compiled.graph, &compiled.checked, batch)?;
+        let (id, bytes, _) = avc_lang::check::memory::heaviest(&compiled.graph, &compiled.checked, batch)?;
         let node = compiled.graph.node(id);
-        let bytes = crate::check::memory::bytes(bytes);
+        let bytes = avc_lang::check::memory::bytes(bytes);
         Some(Suspect { node: node.name.clone(), op: node.op_name().to_string(), bytes })
     }
 
@@ -271,7 +267,7 @@ impl Suspect {
 pub fn fits_device(compiled: &Compiled, cfg: &TrainConfig, device: Device) -> Result<(), TrainError> {
     let Some(budget) = crate::device::memory_budget(device) else { return Ok(()) };
     let batch = u64::try_from(cfg.batch_size).unwrap_or(1);
-    match crate::check::memory::refuse_oversized(&compiled.graph, &compiled.checked, batch, &budget) {
+    match avc_lang::check::memory::refuse_oversized(&compiled.graph, &compiled.checked, batch, &budget) {
         Some(e) => Err(TrainError::TooLarge(Box::new(e))),
         None => Ok(()),
     }
@@ -318,8 +314,8 @@ pub fn resume_with(
         init: None,
         profile,
     };
-    let run = rundir::RunDir { path: run_dir.to_path_buf() };
-    let from = checkpoint::Checkpoint::locate(run_dir, "last")?;
+    let run = crate::run::rundir::RunDir { path: run_dir.to_path_buf() };
+    let from = crate::run::checkpoint::Checkpoint::locate(run_dir, "last")?;
     crate::run::manifest::record_resume(&run, &resources)?;
     epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from), observer)?.run()
 }

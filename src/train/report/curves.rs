@@ -41,7 +41,7 @@ pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result
     sorted.sort_by_key(|m| m.epoch);
     // plotters should not panic on sanitized data; this keeps a bug there from taking the
     // training run down with it.
-    let result = crate::atomic::write_with(path, |tmp| {
+    let result = avc_lang::atomic::write_with(path, |tmp| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(&sorted, title, tmp)))
             .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
             .map_err(std::io::Error::other)

@@ -6,12 +6,12 @@ pub mod curves;
 pub mod summary_md;
 pub mod tensorboard;
 
-use crate::compile::Compiled;
 use crate::data::TrainingData;
 use crate::device::device_name;
 use crate::run::rundir::{RunDir, RunDirError};
 use crate::train::DataSource;
 use crate::train::{EpochMetrics, TrainConfig, TrainOptions};
+use avc_lang::compile::Compiled;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
