@@ -38,7 +38,7 @@ impl SplitInput for LinearLayer {
     }
 
     fn forward_projected(&self, parts: &[ProjectedPart], _train: bool) -> Result<Tensor, tch::TchError> {
-        let (table, pairs) = super::recurrence::PairSum::new(parts)?;
+        let (table, pairs) = super::projected_rnn::PairSum::new(parts)?;
         let per_clip = table.size()[1..].to_vec();
         let summed = pairs.sum(&table.f_flatten(1, -1)?)?;
         summed.f_reshape([&[pairs.pairs][..], &per_clip].concat())

@@ -17,7 +17,7 @@ mod linalg;
 pub(crate) mod memory;
 mod multihead;
 mod norm;
-mod recurrence;
+mod projected_rnn;
 mod recurrent;
 mod reduce;
 mod residual;

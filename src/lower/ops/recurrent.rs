@@ -1,7 +1,7 @@
 //! The tch layers of the recurrent ops
 //! (their parameters, shapes and costs are `avc_lang::ops::recurrent`).
 
-use super::recurrence::{self, Direction, PairSum};
+use super::projected_rnn::{self, Direction, PairSum};
 use super::{Layer, LowerOp, ProjectedPart, SplitInput, bias_init};
 use avc_lang::ops::recurrent::*;
 use avc_lang::shape::Shape;
@@ -110,10 +110,10 @@ impl RecurrentLayer {
             hidden: self.cfg.hidden,
         };
         match self.cell {
-            Cell::Lstm => recurrence::lstm(&d),
+            Cell::Lstm => projected_rnn::lstm(&d),
             Cell::Gru => {
                 let b_hn = self.params[4 * dir + 3].f_narrow(0, 2 * self.cfg.hidden, self.cfg.hidden)?;
-                recurrence::gru(&d, &b_hn)
+                projected_rnn::gru(&d, &b_hn)
             }
         }
     }
@@ -130,7 +130,7 @@ impl Layer for RecurrentLayer {
 }
 
 /// The first layer's input projection is split; its recurrence runs step by step
-/// ([`recurrence`]), the layers above it in libtorch's kernel.
+/// ([`projected_rnn`]), the layers above it in libtorch's kernel.
 impl SplitInput for RecurrentLayer {
     fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError> {
         let width = x.size().last().copied().unwrap_or(0);
