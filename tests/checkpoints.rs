@@ -176,7 +176,7 @@ fn init_from_loads_an_audio_tower_and_freeze_keeps_it() {
         assert!(equal(&start[name], &pretrained[name]), "{name} was not loaded");
     }
     assert!(!equal(&start["rnn.weight_hh_l0"], &pretrained["rnn.weight_hh_l0"]), "--only must limit the copy");
-    let record = avc::train::init::read_record(&loaded.dir).expect("init.json");
+    let record = avc::train::init::read_init_record(&loaded.dir).expect("init.json");
     let names: Vec<&str> = record.report.matched.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, TOWER);
     assert!(record.frozen.is_empty());

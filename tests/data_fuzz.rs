@@ -279,7 +279,7 @@ fn fuzz_cached_shard_indexes() {
         let Ok(cached) = serde_json::from_slice::<ShardIndex>(b) else { return None };
         let mut payload = Vec::new();
         for r in &cached.records {
-            if let Err(e) = avc::data::split::read_record(&shard_path, r, &mut payload) {
+            if let Err(e) = avc::data::split::read_shard_record(&shard_path, r, &mut payload) {
                 return Some(e.to_string());
             }
         }

@@ -5,7 +5,7 @@
 //! too-large synth knob, test ids among the training clips).
 
 use avc::data::source::{Lists, ReadOptions};
-use avc::data::split::read_record;
+use avc::data::split::read_shard_record;
 use avc::data::{Clips, DataSource, Dataset, course, ids, index, open, sink, synth};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -165,7 +165,7 @@ fn records(dir: &Path) -> Vec<RecordBytes> {
     for rel in shards {
         let path = dir.join(&rel);
         for r in index::ShardIndex::build(&path).unwrap().records {
-            let rec = read_record(&path, &r, &mut Vec::new()).unwrap();
+            let rec = read_shard_record(&path, &r, &mut Vec::new()).unwrap();
             let audio_id = rec.audio_id().to_string();
             out.push((rel.display().to_string(), rec.id, audio_id, rec.rgb, rec.audio));
         }

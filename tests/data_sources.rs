@@ -6,7 +6,7 @@
 
 use avc::data::crop::{Crop, Pass};
 use avc::data::source::{Lists, Memory, Overrides, ReadOptions};
-use avc::data::split::read_record;
+use avc::data::split::read_shard_record;
 use avc::data::{DataSource, Split, TrainingData, course, index, open, sink, synth};
 use avc::train::{Ending, TrainConfig, resume, train};
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ fn tensorflow_shards_read_byte_identical() {
         assert!(index.corrupt.is_empty(), "{:?}", index.corrupt);
         let entry = &index.records[e.index];
         assert_eq!((entry.id.as_str(), entry.frames, entry.widths), (e.id.as_str(), e.frames, [1024, 128]));
-        let r = read_record(&shard, entry, &mut Vec::new()).unwrap();
+        let r = read_shard_record(&shard, entry, &mut Vec::new()).unwrap();
         let (rgb, rgb_shape) = npy(&e.rgb);
         let (audio, audio_shape) = npy(&e.audio);
         assert_eq!((rgb_shape, audio_shape), ([e.frames, 1024], [e.frames, 128]));
@@ -236,8 +236,8 @@ fn tensorflow_shards_convert_to_course_and_back() {
     let theirs = index::ShardIndex::build(Path::new(&fixture("ref-00000.tfrecord"))).unwrap();
     assert_eq!(ours.records.len(), theirs.records.len());
     for (o, t) in ours.records.iter().zip(&theirs.records) {
-        let a = read_record(&shards.join("train-00000.tfrecord"), o, &mut Vec::new()).unwrap();
-        let b = read_record(Path::new(&fixture("ref-00000.tfrecord")), t, &mut Vec::new()).unwrap();
+        let a = read_shard_record(&shards.join("train-00000.tfrecord"), o, &mut Vec::new()).unwrap();
+        let b = read_shard_record(Path::new(&fixture("ref-00000.tfrecord")), t, &mut Vec::new()).unwrap();
         assert_eq!(a, b);
     }
 }

@@ -294,7 +294,8 @@ fn plan_cmd(
 
 /// One task of a planned sweep: prints what it does (the scheduler keeps it as the task's log).
 fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
-    let run = sweep::read_record(dir).and_then(|record| task::run_name(&record, dir, index)).map_err(sweep_error)?;
+    let run =
+        sweep::read_sweep_record(dir).and_then(|record| task::run_name(&record, dir, index)).map_err(sweep_error)?;
     let job = avc::device::slurm_job().map(|j| format!(", slurm job {j}")).unwrap_or_default();
     println!(
         "task {index} of {}: {run} (on {}, pid {}{job})",

@@ -592,7 +592,7 @@ pub fn read_ids(
                     id: id.clone(),
                     origin: format!("yt8m:{pattern}"),
                 })?;
-                let rec = super::split::read_record(&shards[k], r, &mut payload)?;
+                let rec = super::split::read_shard_record(&shards[k], r, &mut payload)?;
                 let (data, dim) = if audio { (rec.audio, rec.audio_width) } else { (rec.rgb, rec.rgb_width) };
                 push(&data, [rec.frames, dim], format!("{} (record {})", shards[k].display(), r.index))?;
             }

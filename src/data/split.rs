@@ -172,7 +172,7 @@ impl Stream {
     /// One record of shard `shard`, checked against the split's widths.
     fn record(&self, shard: usize, entry: &Indexed, payload: &mut Vec<u8>) -> Result<yt8m::Record, DataError> {
         let path = &self.shards[shard];
-        let r = read_record(path, entry, payload)?;
+        let r = read_shard_record(path, entry, payload)?;
         if [r.rgb_width, r.audio_width] != [self.video_dim, self.audio_dim] {
             return Err(record_error(
                 path,
@@ -188,7 +188,7 @@ impl Stream {
 }
 
 /// Reads and decodes one indexed record, checking its CRC against the file.
-pub fn read_record(path: &Path, entry: &Indexed, payload: &mut Vec<u8>) -> Result<yt8m::Record, DataError> {
+pub fn read_shard_record(path: &Path, entry: &Indexed, payload: &mut Vec<u8>) -> Result<yt8m::Record, DataError> {
     let read_err = |source| DataError::Read { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(read_err)?;
     match tfrecord::read_at(&file, entry.frame(), payload) {

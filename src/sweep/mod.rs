@@ -202,7 +202,7 @@ pub fn sweep_observed(
     let existing = opts.name.as_ref().map(|n| opts.runs_dir.join(n)).filter(|d| d.join(RECORD).is_file());
     let (dir, record) = match existing {
         Some(dir) => {
-            let recorded = read_record(&dir)?;
+            let recorded = read_sweep_record(&dir)?;
             check_same(&dir, &recorded, &record, compiled)?;
             (RunDir { path: dir }, recorded)
         }
@@ -227,7 +227,7 @@ pub(crate) fn write_record(dir: &RunDir, record: &SweepRecord, compiled: &Compil
 
 /// A sweep directory read back: its record and its architecture copy, compiled again.
 pub(crate) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
-    let record = read_record(dir)?;
+    let record = read_sweep_record(dir)?;
     let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
     let compiled = avc_lang::compile::compile_file(&dir.join(&record.architecture_copy))
         .map_err(|e| bad(e.to_string()))?
@@ -286,7 +286,7 @@ pub(crate) fn resolve_all(compiled: &Compiled, grid: &Grid) -> Result<Vec<TrainC
     if errors.is_empty() { Ok(cfgs) } else { Err(SweepError::Settings(errors)) }
 }
 
-pub fn read_record(dir: &Path) -> Result<SweepRecord, SweepError> {
+pub fn read_sweep_record(dir: &Path) -> Result<SweepRecord, SweepError> {
     let path = dir.join(RECORD);
     let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
     let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("{RECORD}: {e}")))?;

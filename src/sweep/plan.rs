@@ -211,7 +211,7 @@ fn sweep_dir(compiled: &Compiled, record: &SweepRecord, opts: &PlanOptions) -> R
     if let Some(name) = &opts.name {
         let path = opts.runs_dir.join(name);
         if path.join(RECORD).is_file() {
-            let recorded = sweep::read_record(&path)?;
+            let recorded = sweep::read_sweep_record(&path)?;
             sweep::check_same(&path, &recorded, record, compiled)?;
             return Ok((RunDir { path }, true));
         }

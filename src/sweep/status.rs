@@ -143,7 +143,7 @@ pub fn status(dir: &Path) -> Result<SweepStatus, SweepError> {
 /// finished (the same tables an in-process sweep writes).
 pub fn collect(dir: &Path) -> Result<SweepStatus, SweepError> {
     let mut status = status(dir)?;
-    let record = sweep::read_record(dir)?;
+    let record = sweep::read_sweep_record(dir)?;
     if let Some(reason) = sweep::write_tables(&RunDir { path: dir.to_path_buf() }, &record, &status.rows)? {
         status.notes.push(format!("sweep.png not drawn: {reason}"));
     }

@@ -197,7 +197,7 @@ pub fn run_name(record: &SweepRecord, dir: &Path, index: usize) -> Result<String
 /// Runs task `index` of the sweep in `dir`: trains, resumes or skips its run (see the module
 /// docs), recording the attempt in `tasks/<index>.json`.
 pub fn run_task(dir: &Path, index: usize, opts: TaskOptions) -> Result<TaskReport, SweepError> {
-    let record = sweep::read_record(dir)?;
+    let record = sweep::read_sweep_record(dir)?;
     let run = run_name(&record, dir, index)?;
     let _lock = match TaskLock::acquire_patiently(dir, index)? {
         LockState::Held(lock) => Some(lock),

@@ -168,6 +168,6 @@ pub fn describe(record: &InitRecord) -> String {
 }
 
 /// Reads a run's `init.json`, if it has one.
-pub fn read_record(run: &Path) -> Option<InitRecord> {
+pub fn read_init_record(run: &Path) -> Option<InitRecord> {
     serde_json::from_str(&std::fs::read_to_string(run.join(INIT_FILE)).ok()?).ok()
 }
