@@ -232,3 +232,32 @@ fn claim_data_dir(out: &Path, layout: Layout, inputs: &[outputs::Input], force: 
         .map(drop)
         .map_err(|e| fail(e.exit_code(), e))
 }
+
+/// Where the data come from and where the model runs: the same for `train` and `sweep`.
+#[derive(clap::Args)]
+pub struct SourceArgs {
+    /// A course-layout directory (<id>/vfeat.npy, <id>/afeat.npy, train.txt, test_video.txt,
+    /// test_audio.txt), yt8m:PATH_OR_GLOB (YouTube-8M TFRecords), a data file (.yaml) or
+    /// synth[:SEED] (docs/data.md). Without it: the embedded synthetic data set.
+    #[arg(long, value_name = "SOURCE")]
+    pub data: Option<String>,
+    #[command(flatten)]
+    pub lists: ListArgs,
+    /// Seed of the embedded synthetic data set.
+    #[arg(long, default_value_t = 1)]
+    pub data_seed: u64,
+    /// Change a knob of the embedded synthetic data, e.g. `--synth noise=0.5`
+    /// (`avc data synth --help` lists them).
+    #[arg(long = "synth", value_name = "KEY=VALUE")]
+    pub synth: Vec<String>,
+    /// auto (the GPU when there is one), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+impl SourceArgs {
+    pub fn data_source(&self) -> Result<DataSource, u8> {
+        let source = source(self.data.as_deref(), &self.lists, &self.synth, Some(self.data_seed));
+        source.map(|s| s.unwrap_or(DataSource::synth(self.data_seed))).map_err(avc_lang::cli::fail_io)
+    }
+}

@@ -2,7 +2,7 @@
 //! (`--emit`), run one of its tasks (`--task`), and see or collect where it stands
 //! (`--status`, `--collect`). The work is in `avc::sweep`.
 
-use crate::{MessageFormat, SourceArgs, compile_or_report, fail_io};
+use super::data::SourceArgs;
 use avc::device::DeviceChoice;
 use avc::interrupt;
 use avc::sweep::grid::Grid;
@@ -12,6 +12,7 @@ use avc::sweep::table::RunStatus;
 use avc::sweep::task::{self, TaskOptions, TaskResult};
 use avc::sweep::{self, SweepEnding, SweepError, SweepEvent, SweepLimits, SweepObserver, SweepOptions, SweepReport};
 use avc::train::Ending;
+use avc_lang::cli::{MessageFormat, compile_or_report, fail_io};
 use std::path::{Path, PathBuf};
 
 /// Everything after `avc sweep`.

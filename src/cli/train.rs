@@ -1,10 +1,199 @@
-//! How `avc train` shows a run: a progress bar per epoch on a terminal, a line per epoch
-//! (unless `-q`), warnings always. The training loop itself prints nothing.
+//! `avc train`: its arguments, a new run or a resumed one, and how a run is shown: a
+//! progress bar per epoch on a terminal, a line per epoch (unless `-q`), warnings always.
+//! The training loop itself prints nothing.
 
+use super::data::SourceArgs;
 use avc::train::events::{Event, Observer};
+use avc::train::{self, TrainConfig, TrainOptions};
 use avc::train::{format_epoch_line, init};
+use avc_lang::cli::{MessageFormat, color, compile_or_report, fail_io, print_diagnostics};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// `avc train`'s arguments.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The architecture file (not needed with --resume).
+    #[arg(required_unless_present = "resume")]
+    pub file: Option<PathBuf>,
+    /// Continue a run directory from its `last` checkpoint, with its recorded settings
+    /// (plus any --set, e.g. more epochs).
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["file", "data", "name"])]
+    pub resume: Option<PathBuf>,
+    /// Override a setting of the file's `train:` section, e.g. `--set train.lr=0.001`.
+    #[arg(long = "set", value_name = "train.KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Parent directory of run directories.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Name of the run directory (default: <architecture>-<NNN>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Stop every epoch after this many batches (smoke tests).
+    #[arg(long, value_parser = super::at_least_one)]
+    pub max_batches: Option<usize>,
+    /// No per-epoch lines or progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Show libtorch's whole message when it fails (its C++ backtrace), not only its
+    /// first line.
+    #[arg(long, short, conflicts_with = "quiet")]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub init: InitArgs,
+    /// Time each training step's phases (data, forward, backward, optimiser step): a table at
+    /// the end (per epoch too unless -q) and profile.json in the run directory.
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// Starting a run from another run's weights.
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// Start from the weights of this run directory (or checkpoint directory) where they fit
+    /// by name and shape; prints what was loaded, skipped (another shape) and missing.
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
+    /// Which checkpoint of --init-from: best or last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"], requires = "init_from")]
+    pub checkpoint: String,
+    /// Load only the tensors of these nodes (dotted names as in the weights, e.g. `arnn` or
+    /// `arnn.rnn`); repeat for several.
+    #[arg(long, value_name = "NODE_PREFIX", requires = "init_from")]
+    pub only: Vec<String>,
+    /// Keep the loaded variables fixed: no gradients, not in the optimiser.
+    #[arg(long, requires = "init_from")]
+    pub freeze: bool,
+}
+
+impl InitArgs {
+    pub fn into_init(self) -> Option<train::init::InitFrom> {
+        let InitArgs { init_from, checkpoint, only, freeze } = self;
+        init_from.map(|run| train::init::InitFrom { run, checkpoint, only, freeze })
+    }
+}
+
+/// `avc train`: a new run, or `--resume RUN`.
+pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
+    let TrainArgs { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile } = args;
+    let device = avc::device::choose(&source.device);
+    match (device, resume, file, source.data_source()) {
+        (Err(e), ..) => Err(fail_io(e)),
+        (_, _, _, Err(code)) => Err(code),
+        (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile, verbose),
+        (Ok(device), None, Some(file), Ok(data_source)) => {
+            let opts = TrainOptions {
+                device,
+                runs_dir: runs,
+                run_name: name,
+                arch_path: file.clone(),
+                verbose: !quiet,
+                max_batches,
+                stop_at: None,
+                data_source,
+                overrides,
+                init: init.into_init(),
+                profile,
+            };
+            train_new(&file, &opts, verbose)
+        }
+        (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume RUN")),
+    }
+}
+
+fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> {
+    let compiled = compile_or_report(file, MessageFormat::Human)?;
+    let cfg = TrainConfig::resolve(&compiled.graph.train, &opts.overrides)
+        .and_then(|cfg| match train::loss::check(&compiled.graph, &cfg.loss, &opts.overrides) {
+            Ok(()) => Ok(cfg),
+            Err(e) => Err(vec![e]),
+        })
+        .map_err(|errs| {
+            for e in &errs {
+                if e.span.is_some() {
+                    eprint!("{}", e.to_diagnostic().render(&compiled.graph.source, color()));
+                } else {
+                    eprintln!("error: {e}{}", e.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
+                }
+            }
+            1
+        })?;
+    // train() refuses it too; checked here as well to fail before the data are loaded, and
+    // to show the node in its source.
+    if let Err(train::TrainError::TooLarge(e)) = train::fits_device(&compiled, &cfg, opts.device) {
+        print_diagnostics(&[e.to_diagnostic()], &compiled.graph.source, MessageFormat::Human);
+        return Err(1);
+    }
+    let dataset = avc::data::expect::load(&compiled, &opts.data_source).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })?;
+    for warning in &dataset.provenance.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if opts.verbose {
+        println!(
+            "training {} on {} ({} train / {} test clips) on {}; {} parameters",
+            file.display(),
+            dataset.origin,
+            dataset.train.len(),
+            dataset.test.len(),
+            avc::device::device_name(opts.device),
+            avc_lang::check::render_count(compiled.checked.total_params()),
+        );
+    }
+    avc::interrupt::install();
+    let result = train::train_observed(&compiled, &dataset, &cfg, opts, &mut Terminal::new(opts.verbose));
+    finish(result, verbose)
+}
+
+fn resume_cmd(
+    run: &Path,
+    overrides: &[String],
+    device: tch::Device,
+    quiet: bool,
+    profile: bool,
+    verbose: bool,
+) -> Result<(), u8> {
+    if !quiet {
+        println!("resuming {} on {}", run.display(), avc::device::device_name(device));
+    }
+    avc::interrupt::install();
+    let result = train::resume_with(run, overrides, device, !quiet, profile, &mut Terminal::new(!quiet));
+    finish(result, verbose)
+}
+
+/// Reports how a run ended; a libtorch failure in one line, its whole text with `-v`.
+fn finish(result: Result<train::RunReport, train::TrainError>, verbose: bool) -> Result<(), u8> {
+    let report = result.map_err(|e| {
+        eprintln!("error: {e}");
+        match avc::lower::torch_details(&e) {
+            Some(details) if verbose => eprintln!("libtorch's message:\n{details}"),
+            Some(_) => eprintln!("  (run with -v for libtorch's whole message and C++ backtrace)"),
+            None => {}
+        }
+        1
+    })?;
+    let dir = report.dir.display();
+    if let Some(profile) = &report.profile {
+        print!("{}", train::profile::render(profile));
+    }
+    if report.ending == train::Ending::Interrupted {
+        println!("stopped; the run directory keeps a checkpoint. Resume with: avc train --resume {dir}");
+        return Err(130);
+    }
+    println!(
+        "best epoch {} (by validation): test top-1 {:.1}%, top-5 {:.1}%, MRR {:.3}; run directory {dir}",
+        report.best_epoch,
+        100.0 * report.best_test.top1,
+        100.0 * report.best_test.top5,
+        report.best_test.mrr,
+    );
+    Ok(())
+}
 
 /// Renders a run's events on the terminal.
 pub struct Terminal {
