@@ -64,10 +64,10 @@ fn other_commands_are_avc_torch_with_their_exit_codes() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A model error in a torch command: exit code 1, as before.
-    let out = avc(&["train", "tests/fixtures/err/shape_concat.yaml", "--device", "cpu"]);
+    let out = avc(&["train", "crates/avc-lang/tests/fixtures/err/shape_concat.yaml", "--device", "cpu"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     // The language commands keep theirs too.
-    assert_eq!(avc(&["check", "tests/fixtures/err/shape_concat.yaml"]).status.code(), Some(1));
+    assert_eq!(avc(&["check", "crates/avc-lang/tests/fixtures/err/shape_concat.yaml"]).status.code(), Some(1));
     assert_eq!(avc(&["check", "no/such/file.avc"]).status.code(), Some(2));
     assert!(avc(&["check", "architectures/final.avc"]).status.success());
 }

@@ -1,10 +1,10 @@
-//! One bad file per error class (tests/fixtures/err/): each must be rejected (or warned
+//! One bad file per error class (crates/avc-lang/tests/fixtures/err/): each must be rejected (or warned
 //! about) with a message that names the place; the rendered diagnostics are snapshotted.
 
 use std::path::PathBuf;
 
 fn fixtures() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/err")
+    let mut files: Vec<PathBuf> = std::fs::read_dir("crates/avc-lang/tests/fixtures/err")
         .expect("fixtures exist")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
@@ -44,11 +44,13 @@ fn every_bad_file_gets_a_located_diagnostic() {
 #[test]
 fn a_failed_shape_check_still_shows_the_table_up_to_the_failure() {
     crate::at_workspace_root();
-    let failed = match avc_lang::compile::compile_file(&PathBuf::from("tests/fixtures/err/shape_concat.yaml")).unwrap()
-    {
-        Ok(_) => panic!("shape_concat.yaml must fail"),
-        Err(f) => f,
-    };
+    let failed =
+        match avc_lang::compile::compile_file(&PathBuf::from("crates/avc-lang/tests/fixtures/err/shape_concat.yaml"))
+            .unwrap()
+        {
+            Ok(_) => panic!("shape_concat.yaml must fail"),
+            Err(f) => f,
+        };
     let (graph, checked) = failed.partial.as_ref().expect("the graph was built");
     let table = avc_lang::check::render_table(graph, checked);
     assert!(table.contains("[B, 60, 1024]"), "the pooled video shape is shown:\n{table}");

@@ -1,5 +1,5 @@
 //! The text DSL: every `architectures/X.avc` compiles to the same IR as its twin
-//! `X.yaml`, node for node; every bad file in tests/fixtures/dsl/ is rejected with located
+//! `X.yaml`, node for node; every bad file in crates/avc-lang/tests/fixtures/dsl/ is rejected with located
 //! diagnostics, snapshotted.
 
 use avc_lang::compile::{Compiled, compile_file};
@@ -100,7 +100,7 @@ fn every_dsl_twin_compiles_to_the_same_ir_as_its_yaml() {
 #[test]
 fn every_bad_dsl_file_gets_a_located_diagnostic() {
     crate::at_workspace_root();
-    let fixtures = files("tests/fixtures/dsl", "avc");
+    let fixtures = files("crates/avc-lang/tests/fixtures/dsl", "avc");
     assert!(fixtures.len() >= 15, "expected the bad DSL fixtures, found {}", fixtures.len());
     for path in fixtures {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();

@@ -43,7 +43,12 @@ const TOKENS: &[&str] = &[
 fn corpus() -> Vec<(String, Vec<u8>)> {
     crate::at_workspace_root();
     let mut files: Vec<std::path::PathBuf> = crate::architecture_files();
-    for dir in ["tests/fixtures/ok", "tests/fixtures/err", "tests/fixtures/dsl", "tests/fixtures/yaml"] {
+    for dir in [
+        "crates/avc-lang/tests/fixtures/ok",
+        "crates/avc-lang/tests/fixtures/err",
+        "crates/avc-lang/tests/fixtures/dsl",
+        "crates/avc-lang/tests/fixtures/yaml",
+    ] {
         if let Ok(entries) = std::fs::read_dir(dir) {
             files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()));
         }

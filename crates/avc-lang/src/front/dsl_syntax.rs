@@ -10,7 +10,7 @@ use pest::iterators::Pair;
 
 /// The pest parser generated from `grammar/avc.pest`.
 #[derive(pest_derive::Parser)]
-#[grammar = "../../grammar/avc.pest"]
+#[grammar = "../grammar/avc.pest"]
 pub(super) struct AvcParser;
 
 /// Deepest bracket nesting accepted: far beyond any real model, far below what would

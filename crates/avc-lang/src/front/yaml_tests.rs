@@ -373,7 +373,7 @@ fn diagnostics_render_with_location_and_help() {
 
 #[test]
 fn fixtures_parse_as_expected() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/yaml");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/yaml");
     let read = |name: &str| {
         let text = std::fs::read_to_string(dir.join(name)).expect("fixture");
         SourceFile::new(name, text)
