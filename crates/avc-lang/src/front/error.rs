@@ -56,7 +56,7 @@ pub enum FrontError {
     IntOutOfRange { text: String, span: Span },
     /// An error in a `.avc` file (the DSL front-end's own errors).
     #[error(transparent)]
-    Dsl(#[from] super::dsl_error::DslError),
+    Dsl(#[from] super::dsl::error::DslError),
     /// A mistake inside a value expression of a YAML file.
     #[error(transparent)]
     Expr(super::expr::ExprError),

@@ -7,8 +7,8 @@
 //! Here the text only becomes an [`ast::Value`](crate::ast::Value); the builder substitutes
 //! references, reads widths and folds it to an integer (`ir::arith`).
 
-use super::dsl_error::DslError;
-use super::dsl_syntax::{AvcParser, Rule, check_nesting, syntax_error};
+use super::dsl::error::DslError;
+use super::dsl::syntax::{AvcParser, Rule, check_nesting, syntax_error};
 use crate::ast::{Arith, ArithOp, ArithStep, Ident, Value, ValueKind};
 use crate::diag::Diagnostic;
 use crate::source::Span;
@@ -46,7 +46,7 @@ pub enum ExprError {
     IntOutOfRange { text: String, span: Span },
     #[error("the number `{text}` is too large")]
     FloatOutOfRange { text: String, span: Span },
-    /// Parentheses nested past [`MAX_NESTING`](super::dsl_syntax::MAX_NESTING), the DSL's
+    /// Parentheses nested past [`MAX_NESTING`](super::dsl::syntax::MAX_NESTING), the DSL's
     /// limit (checked before parsing: the parser and every walk over the expression
     /// recurse once per level).
     #[error("parentheses nest more than {limit} deep")]

@@ -6,22 +6,11 @@
 //! into [`Diagnostic`](crate::diag::Diagnostic)s with [`FrontError::to_diagnostic`].
 
 pub mod dsl;
-mod dsl_error;
-mod dsl_lower;
-mod dsl_syntax;
 mod error;
 mod expr;
 pub mod yaml;
-mod yaml_graph;
-mod yaml_read;
-mod yaml_tree;
 
-#[cfg(test)]
-mod dsl_tests;
-#[cfg(test)]
-mod yaml_tests;
-
-pub use dsl_error::DslError;
+pub use dsl::error::DslError;
 pub use error::FrontError;
 pub use expr::ExprError;
 

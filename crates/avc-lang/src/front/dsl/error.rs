@@ -1,11 +1,11 @@
 //! The DSL front-end's errors: data with the span of the offending text, turned into a
 //! [`Diagnostic`] (labels on the narrowest spans, a help text) only when shown. They reach
-//! the rest of the compiler as [`FrontError::Dsl`](super::FrontError::Dsl).
+//! the rest of the compiler as [`FrontError::Dsl`](crate::front::FrontError::Dsl).
 
-use super::dsl_syntax::{A_STATEMENT, OPERATOR_CHARS};
-use super::expr::ARITHMETIC_HELP;
 use crate::ast::{OutputKind, ParamType};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
+use crate::front::dsl::syntax::{A_STATEMENT, OPERATOR_CHARS};
+use crate::front::expr::ARITHMETIC_HELP;
 use crate::source::Span;
 
 /// Everything that can be wrong with a `.avc` file before it becomes an AST.
@@ -24,7 +24,7 @@ pub enum DslError {
     /// the stack of a recursive-descent parser).
     #[error("brackets nest more than {limit} deep")]
     TooDeep { limit: usize, span: Span },
-    /// More than [`MAX_VALUES`](super::MAX_VALUES) values (names, numbers, strings,
+    /// More than [`MAX_VALUES`](crate::front::MAX_VALUES) values (names, numbers, strings,
     /// booleans, lists); `span` is where the count passed it.
     #[error("the file holds more than {} values", crate::check::render_count(*limit as i64))]
     TooLarge { limit: usize, span: Span },
@@ -68,7 +68,7 @@ pub enum DslError {
     InputAfterParam { what: String, span: Span },
     /// A mistake inside a value expression (shared with the YAML front-end).
     #[error(transparent)]
-    Expr(#[from] super::expr::ExprError),
+    Expr(#[from] crate::front::expr::ExprError),
 }
 
 const STATEMENT_HELP: &str = "statements start with `let`, `input`, `block`, `output`, `train` \
@@ -188,7 +188,7 @@ impl DslError {
             Syntax { .. } => return None,
             UnterminatedString { .. } => "strings are written on one line: `\"last\"`".into(),
             TooDeep { .. } | ParserLimit { .. } => LIMIT_HELP.into(),
-            TooLarge { .. } => super::TOO_LARGE_HELP.into(),
+            TooLarge { .. } => crate::front::TOO_LARGE_HELP.into(),
             Empty { .. } => "a model needs at least an input, a node and an output, e.g.\n\
                 `input video: [120, 1024]`, `head = linear(video, out: 1)`, `output match: logit(head)`"
                 .into(),

@@ -2,8 +2,8 @@
 //! front-end makes for the same model, every name and value with the span of its text.
 //!
 //! Three steps: a nesting guard and the pest grammar (`grammar/avc.pest`, module
-//! `dsl_syntax`), then the parse tree lowered into the AST with the checks a grammar cannot
-//! make (module `dsl_lower`). Op names and parameters are checked later, by `ir::build`,
+//! `syntax`), then the parse tree lowered into the AST with the checks a grammar cannot
+//! make (module `lower`). Op names and parameters are checked later, by `ir::build`,
 //! as for YAML.
 //!
 //! # The language
@@ -59,11 +59,17 @@
 //!   on numbers, names and `width(x)`: `padding: d * (k - 1) / 2` (module `expr`).
 //! * Brackets nest at most 32 deep; a model needs at least one `input` and one `output`.
 
-use super::FrontError;
-use super::dsl_error::DslError;
-use super::dsl_lower::lower;
-use super::dsl_syntax::{Rule, parse_file};
+pub(crate) mod error;
+mod lower;
+pub(crate) mod syntax;
+#[cfg(test)]
+mod tests;
+
 use crate::ast;
+use crate::front::FrontError;
+use crate::front::dsl::error::DslError;
+use crate::front::dsl::lower::lower;
+use crate::front::dsl::syntax::{Rule, parse_file};
 use crate::source::SourceFile;
 
 /// Parses a DSL architecture file; on failure returns every error found, in file order.
@@ -78,7 +84,7 @@ pub fn parse_dsl(src: &SourceFile) -> Result<ast::Module, Vec<DslError>> {
     lower(src, file)
 }
 
-/// Refuses a file of more than [`MAX_VALUES`](super::MAX_VALUES) values, the YAML
+/// Refuses a file of more than [`MAX_VALUES`](crate::front::MAX_VALUES) values, the YAML
 /// front-end's limit, counted as YAML would count the same model: every name, number,
 /// string, boolean and list.
 fn check_size(tree: &pest::iterators::Pair<'_, Rule>) -> Result<(), DslError> {
@@ -86,10 +92,10 @@ fn check_size(tree: &pest::iterators::Pair<'_, Rule>) -> Result<(), DslError> {
         use Rule::*;
         matches!(p.as_rule(), ident | int | float | string | boolean | list | setting_key)
     });
-    match values.enumerate().nth(super::MAX_VALUES) {
+    match values.enumerate().nth(crate::front::MAX_VALUES) {
         Some((_, pair)) => {
             let at = pair.as_span().start();
-            Err(DslError::TooLarge { limit: super::MAX_VALUES, span: crate::source::Span::new(at, at) })
+            Err(DslError::TooLarge { limit: crate::front::MAX_VALUES, span: crate::source::Span::new(at, at) })
         }
         None => Ok(()),
     }

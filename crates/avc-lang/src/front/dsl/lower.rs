@@ -8,13 +8,13 @@
 //! nodes in the order the YAML of the same model would. An anonymous node's name points at
 //! its op's name (or its `+`), its declaration's span covers the whole expression.
 
-use super::dsl_error::DslError;
-use super::dsl_syntax::Rule;
-use super::expr::{ExprError, ExprReader, RefStyle};
 use crate::ast::{
     Arg, BlockDecl, BlockParam, Constant, DimExpr, Ident, InputDecl, Module, NodeDecl, OutputDecl, OutputKind,
     ParamType, Setting, Value, ValueKind,
 };
+use crate::front::dsl::error::DslError;
+use crate::front::dsl::syntax::Rule;
+use crate::front::expr::{ExprError, ExprReader, RefStyle};
 use crate::source::{SourceFile, Span};
 use pest::iterators::Pair;
 use std::collections::{HashMap, HashSet};
@@ -30,7 +30,7 @@ enum BareWord {
 }
 
 /// Lowers a parsed `file` into the AST, or returns every error found.
-pub(super) fn lower(src: &SourceFile, file: Tree) -> Result<Module, Vec<DslError>> {
+pub(in crate::front) fn lower(src: &SourceFile, file: Tree) -> Result<Module, Vec<DslError>> {
     let statements: Vec<Tree> = parts(file).collect();
     if statements.is_empty() {
         return Err(vec![DslError::Empty { span: Span::empty() }]);

@@ -1,7 +1,7 @@
 //! The YAML front-end: an architecture file in YAML -> [`ast::Module`], every name and
 //! value with the span of its text.
 //!
-//! The file is read with yaml-rust2's event parser into a marked tree (module `yaml_tree`)
+//! The file is read with yaml-rust2's event parser into a marked tree (module `tree`)
 //! so that semantic errors, not only syntax errors, point at `file:line:col`. Op names and
 //! op parameters are not checked here: `ir::build` does that against the op registry.
 //!
@@ -58,10 +58,16 @@
 //! * Names are identifiers, `[A-Za-z_][A-Za-z0-9_]*`. Keys may not repeat in a mapping.
 //!   Anchors and aliases work; tags other than the core ones (`!!str`, ...) do not.
 
-use super::FrontError;
-use super::yaml_read::{Expect, Fields, Reader};
-use super::yaml_tree::{Kind, Node, ScalarValue, parse_tree};
+mod graph;
+pub(crate) mod read;
+#[cfg(test)]
+mod tests;
+mod tree;
+
 use crate::ast::{self, Constant, DimExpr, Ident, InputDecl, OutputDecl, OutputKind, Setting, ValueKind};
+use crate::front::FrontError;
+use crate::front::yaml::read::{Expect, Fields, Reader};
+use crate::front::yaml::tree::{Kind, Node, ScalarValue, parse_tree};
 use crate::source::{SourceFile, Span};
 
 const TOP_KEYS: &[&str] = &["constants", "inputs", "blocks", "nodes", "outputs", "train"];
@@ -101,8 +107,8 @@ fn module(r: &mut Reader, src: &SourceFile, root: &Node) -> Option<ast::Module> 
     let optional = |key| top.get(key).map(|f| f.value).filter(|n| !n.is_null());
     let constants = optional("constants").map_or(Some(Vec::new()), |n| constants(r, n));
     let inputs = r.require(&top, "inputs", "the model").and_then(|n| inputs(r, n));
-    let blocks = optional("blocks").map_or(Some(Vec::new()), |n| super::yaml_graph::blocks(r, n));
-    let nodes = r.require(&top, "nodes", "the model").and_then(|n| super::yaml_graph::nodes(r, n));
+    let blocks = optional("blocks").map_or(Some(Vec::new()), |n| crate::front::yaml::graph::blocks(r, n));
+    let nodes = r.require(&top, "nodes", "the model").and_then(|n| crate::front::yaml::graph::nodes(r, n));
     let outputs = r.require(&top, "outputs", "the model").and_then(|n| outputs(r, n));
     let train = optional("train").map_or(Some(Vec::new()), |n| train(r, n));
     Some(ast::Module {
@@ -207,9 +213,11 @@ fn dim(node: &Node) -> Option<DimExpr> {
     let scalar = node.as_scalar()?;
     match &scalar.value {
         ScalarValue::Int(n) if *n > 0 => Some(DimExpr::Fixed(*n, node.span)),
-        ScalarValue::Str(s) if super::yaml_read::is_ident(s) => Some(DimExpr::Symbol(Ident::new(s, scalar.inner))),
+        ScalarValue::Str(s) if crate::front::yaml::read::is_ident(s) => {
+            Some(DimExpr::Symbol(Ident::new(s, scalar.inner)))
+        }
         ScalarValue::Str(s) => {
-            let name = s.strip_prefix('$').filter(|n| super::yaml_read::is_ident(n))?;
+            let name = s.strip_prefix('$').filter(|n| crate::front::yaml::read::is_ident(n))?;
             let span = Span::new(scalar.inner.end.saturating_sub(name.len()), scalar.inner.end);
             Some(DimExpr::Symbol(Ident::new(name, span)))
         }
@@ -256,7 +264,7 @@ pub(super) fn context_name(what: &str, index: usize, node: &Node) -> String {
     let name = match &node.kind {
         Kind::Map(entries) => entries.iter().find_map(|e| {
             e.key.as_scalar().filter(|k| k.text == "name")?;
-            let value = e.value.as_scalar().filter(|v| super::yaml_read::is_ident(&v.text))?;
+            let value = e.value.as_scalar().filter(|v| crate::front::yaml::read::is_ident(&v.text))?;
             Some(value.text.clone())
         }),
         _ => None,
@@ -284,7 +292,7 @@ fn settings_into(r: &mut Reader, node: &Node, prefix: &str, out: &mut Vec<Settin
     };
     let mut ok = true;
     for f in &fields.list {
-        if !f.key.split('.').all(super::yaml_read::is_ident) {
+        if !f.key.split('.').all(crate::front::yaml::read::is_ident) {
             r.error(FrontError::BadName { name: f.key.to_string(), what: "setting name", span: f.span });
             ok = false;
             continue;

@@ -2,7 +2,7 @@
 //! deep enough to exhaust the parser's stack, and pest errors turned into
 //! "expected `)`, found `head`" with the words of [`expected_words`].
 
-use super::dsl_error::DslError;
+use crate::front::dsl::error::DslError;
 use crate::source::Span;
 use pest::Parser;
 use pest::error::{Error, ErrorVariant, InputLocation};
@@ -11,14 +11,14 @@ use pest::iterators::Pair;
 /// The pest parser generated from `grammar/avc.pest`.
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/avc.pest"]
-pub(super) struct AvcParser;
+pub(in crate::front) struct AvcParser;
 
 /// Deepest bracket nesting accepted: far beyond any real model, far below what would
 /// exhaust the stack of the recursive-descent parser (or of the tree walk after it).
-pub(super) const MAX_NESTING: usize = 32;
+pub(in crate::front) const MAX_NESTING: usize = 32;
 
 /// Parses a whole file into its `file` pair.
-pub(super) fn parse_file(text: &str) -> Result<Pair<'_, Rule>, DslError> {
+pub(in crate::front) fn parse_file(text: &str) -> Result<Pair<'_, Rule>, DslError> {
     check_nesting(text)?;
     let mut pairs = AvcParser::parse(Rule::file, text).map_err(|e| syntax_error(text, &e))?;
     // A successful parse of `file` yields exactly one `file` pair.
@@ -26,7 +26,7 @@ pub(super) fn parse_file(text: &str) -> Result<Pair<'_, Rule>, DslError> {
 }
 
 /// Rejects brackets nested more than [`MAX_NESTING`] deep, skipping comments and strings.
-pub(super) fn check_nesting(text: &str) -> Result<(), DslError> {
+pub(in crate::front) fn check_nesting(text: &str) -> Result<(), DslError> {
     let (mut depth, mut in_comment, mut in_string, mut escaped) = (0usize, false, false, false);
     for (i, c) in text.char_indices() {
         if in_comment {
@@ -52,7 +52,7 @@ pub(super) fn check_nesting(text: &str) -> Result<(), DslError> {
     Ok(())
 }
 
-pub(super) fn syntax_error(text: &str, error: &Error<Rule>) -> DslError {
+pub(in crate::front) fn syntax_error(text: &str, error: &Error<Rule>) -> DslError {
     let pos = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((start, _)) => start,
@@ -89,7 +89,7 @@ fn relevant(positives: &[Rule], found: &str) -> Vec<Rule> {
 }
 
 /// Characters that read as an operator: one the language lacks gets the arithmetic help.
-pub(super) const OPERATOR_CHARS: [char; 12] = ['+', '-', '*', '/', '%', '^', '&', '|', '<', '>', '!', '$'];
+pub(in crate::front) const OPERATOR_CHARS: [char; 12] = ['+', '-', '*', '/', '%', '^', '&', '|', '<', '>', '!', '$'];
 
 fn floor_char_boundary(text: &str, mut pos: usize) -> usize {
     while !text.is_char_boundary(pos) {
@@ -128,13 +128,13 @@ fn expected_words(rules: &[Rule]) -> String {
 }
 
 /// What a syntax error says when a top-level statement could start (its help lists them).
-pub(super) const A_STATEMENT: &str = "a statement";
+pub(in crate::front) const A_STATEMENT: &str = "a statement";
 
 /// The words of the rules that can start a top-level statement.
 const STATEMENT_STARTS: [&str; 6] = ["`let`", "`input`", "`block`", "`output`", "`train`", "a name"];
 
 /// How an error message names a rule it expected.
-pub(super) fn rule_words(rule: Rule) -> &'static str {
+pub(in crate::front) fn rule_words(rule: Rule) -> &'static str {
     match rule {
         Rule::EOI => "end of file",
         Rule::file => "a statement",

@@ -1,10 +1,10 @@
 //! The graph sections of a YAML file: `nodes` (top level and inside blocks) and `blocks`.
 
-use super::FrontError;
-use super::yaml::{all, context_name};
-use super::yaml_read::{Expect, Fields, Reader};
-use super::yaml_tree::{Kind, Node};
 use crate::ast::{Arg, BlockDecl, BlockParam, NodeDecl, ParamType, Value};
+use crate::front::FrontError;
+use crate::front::yaml::read::{Expect, Fields, Reader};
+use crate::front::yaml::tree::{Kind, Node};
+use crate::front::yaml::{all, context_name};
 
 const BLOCK_KEYS: &[&str] = &["name", "params", "in", "nodes", "out"];
 const PARAM_KEYS: &[&str] = &["type", "default"];
@@ -12,7 +12,7 @@ const PARAM_KEYS: &[&str] = &["type", "default"];
 const NODE_KEYS: &[&str] = &["name", "op", "in"];
 
 /// A list of node mappings.
-pub(super) fn nodes(r: &mut Reader, node: &Node) -> Option<Vec<NodeDecl>> {
+pub(in crate::front) fn nodes(r: &mut Reader, node: &Node) -> Option<Vec<NodeDecl>> {
     let expect =
         Expect::new("`nodes`", "a list of nodes", Some("nodes: [{name: proj, op: linear, in: video, out: 128}]"));
     let items = r.list(node, &expect)?;
@@ -47,7 +47,7 @@ fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<NodeDecl> {
 }
 
 /// A list of block mappings.
-pub(super) fn blocks(r: &mut Reader, node: &Node) -> Option<Vec<BlockDecl>> {
+pub(in crate::front) fn blocks(r: &mut Reader, node: &Node) -> Option<Vec<BlockDecl>> {
     let expect =
         Expect::new("`blocks`", "a list of blocks", Some("blocks: [{name: tower, in: [x], nodes: [...], out: y}]"));
     let items = r.list(node, &expect)?;

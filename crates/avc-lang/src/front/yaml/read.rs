@@ -2,15 +2,15 @@
 //! lists of names and parameter values. Every reader records its errors and returns
 //! `None` on failure, so one pass over the file reports every independent problem.
 
-use super::FrontError;
-use super::expr::{ExprError, looks_like_expr, parse_yaml};
-use super::yaml_tree::{Entry, Kind, Node, Scalar, ScalarValue};
 use crate::ast::{Ident, Value, ValueKind};
 use crate::diag::did_you_mean;
+use crate::front::FrontError;
+use crate::front::expr::{ExprError, looks_like_expr, parse_yaml};
+use crate::front::yaml::tree::{Entry, Kind, Node, Scalar, ScalarValue};
 use crate::source::{SourceFile, Span};
 
 /// One `key: value` of a mapping whose key is a scalar.
-pub(super) struct Field<'n> {
+pub(in crate::front) struct Field<'n> {
     pub key: &'n str,
     /// The key's text (without quotes).
     pub span: Span,
@@ -18,7 +18,7 @@ pub(super) struct Field<'n> {
 }
 
 /// The fields of one mapping, in file order.
-pub(super) struct Fields<'n> {
+pub(in crate::front) struct Fields<'n> {
     pub list: Vec<Field<'n>>,
     /// Where to point when a key is missing.
     pub head: Span,
@@ -34,7 +34,7 @@ impl<'n> Fields<'n> {
 }
 
 /// What a mapping should look like, for "must be ..., found ..." errors.
-pub(super) struct Expect {
+pub(in crate::front) struct Expect {
     pub what: String,
     pub expected: &'static str,
     pub example: Option<&'static str>,
@@ -47,14 +47,14 @@ impl Expect {
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`.
-pub(super) fn is_ident(s: &str) -> bool {
+pub(in crate::front) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Collects errors while the tree is read.
-pub(super) struct Reader {
+pub(in crate::front) struct Reader {
     pub src: SourceFile,
     pub errors: Vec<FrontError>,
 }

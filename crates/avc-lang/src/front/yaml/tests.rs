@@ -1,8 +1,8 @@
 //! Tests of the YAML front-end: a full model, one test per error kind (message and
 //! `file:line:col`), the fixtures, and a mutation fuzz that must never panic.
 
-use super::{Format, FrontError, format_of, parse};
 use crate::ast::{DimExpr, Module, OutputKind, ParamType, ValueKind};
+use crate::front::{Format, FrontError, format_of, parse};
 use crate::source::SourceFile;
 use std::path::Path;
 

@@ -1,10 +1,10 @@
 //! The DSL front-end on small texts: the AST it makes (the same as YAML's), the names of
 //! anonymous nodes, spans, errors, and a deterministic fuzz run that no input may panic.
 
-use super::dsl::{parse, parse_dsl};
-use super::{DslError, FrontError};
 use crate::ast::{DimExpr, Module, OutputKind, ParamType, ValueKind};
 use crate::diag::render_all;
+use crate::front::dsl::{parse, parse_dsl};
+use crate::front::{DslError, FrontError};
 use crate::source::SourceFile;
 
 const EXAMPLE: &str = r#"# the example of the module docs
@@ -144,7 +144,7 @@ train: {lr: 1.0e-3, schedule: {factor: 0.5}, list: [1, 2.5, "s"]}
           d = dropout(x, p: p)\n  s = d + y + x\n  return s\n}\n\
         v = tower(video, video, hidden: H)\nh = linear(v, out: 1, bias: false)\nl = concat(h, h, axis: -1)\n\
         output m: embeddings(h, l)\ntrain { lr: 1e-3, schedule.factor: 0.5, list: [1, 2.5, \"s\"] }\n";
-    let from_yaml = super::yaml::parse(&SourceFile::new("m.yaml", yaml)).expect("the YAML parses");
+    let from_yaml = crate::front::yaml::parse(&SourceFile::new("m.yaml", yaml)).expect("the YAML parses");
     let (_, from_dsl) = parse_ok(dsl);
     assert_eq!(ast_text(&from_dsl), ast_text(&from_yaml));
 }
@@ -325,7 +325,8 @@ fn survives_long_flat_inputs() {
 
 #[test]
 fn goes_through_the_front_end_dispatch() {
-    let errors = super::parse(&SourceFile::new("m.avc", "input x: [0]\noutput o: logit(x)")).expect_err("bad dim");
+    let errors =
+        crate::front::parse(&SourceFile::new("m.avc", "input x: [0]\noutput o: logit(x)")).expect_err("bad dim");
     assert!(matches!(&errors[..], [FrontError::Dsl(DslError::BadDim { .. })]));
     assert_eq!(errors[0].to_diagnostic().code, "dsl::dim");
     assert!(parse(&src(EXAMPLE)).is_ok());
@@ -390,8 +391,8 @@ fn mutate(rng: &mut Rng, base: &str) -> String {
 fn no_input_panics() {
     let bases = [
         EXAMPLE,
-        include_str!("../../../../architectures/final.avc"),
-        include_str!("../../../../architectures/meanpool.avc"),
+        include_str!("../../../../../architectures/final.avc"),
+        include_str!("../../../../../architectures/meanpool.avc"),
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut ok, mut failed) = (0, 0);

@@ -7,7 +7,7 @@
 //! YAML 1.2 core schema to plain scalars, rejects duplicate keys, expands aliases within a
 //! budget and refuses runaway nesting, so the AST builder only sees well-formed data.
 
-use super::FrontError;
+use crate::front::FrontError;
 use crate::source::{SourceFile, Span};
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser, Tag};
@@ -17,13 +17,13 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 const MAX_DEPTH: usize = 64;
 /// Most values the document may hold once aliases are expanded (also guards against alias
 /// bombs); the same limit as the DSL's.
-const MAX_VALUES: usize = super::MAX_VALUES;
+const MAX_VALUES: usize = crate::front::MAX_VALUES;
 /// The prefix yaml-rust2 gives the `!!` handle: the YAML core tags.
 const CORE_TAG: &str = "tag:yaml.org,2002:";
 
 /// One value of the document with the span of its text.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Node {
+pub(in crate::front) struct Node {
     pub kind: Kind,
     /// Scalars: the token (quotes included). Collections: from the opening bracket or first
     /// entry to the closing bracket or the end of the last value.
@@ -31,7 +31,7 @@ pub(super) struct Node {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Kind {
+pub(in crate::front) enum Kind {
     Scalar(Scalar),
     Seq(Vec<Node>),
     /// Entries in file order; a duplicate key is reported and dropped while building.
@@ -39,13 +39,13 @@ pub(super) enum Kind {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Entry {
+pub(in crate::front) struct Entry {
     pub key: Node,
     pub value: Node,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Scalar {
+pub(in crate::front) struct Scalar {
     /// The scalar's text after unquoting and unescaping, before type resolution.
     pub text: String,
     pub value: ScalarValue,
@@ -59,7 +59,7 @@ pub(super) struct Scalar {
 
 /// A scalar resolved with the YAML 1.2 core schema (quoted scalars are always strings).
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum ScalarValue {
+pub(in crate::front) enum ScalarValue {
     Null,
     Bool(bool),
     Int(i64),
@@ -110,7 +110,7 @@ impl Node {
 
 /// Reads the text into a tree. Returns the root (`None` for an empty stream or after a
 /// fatal error) and every error found; errors such as duplicate keys still give a tree.
-pub(super) fn parse_tree(src: &SourceFile) -> (Option<Node>, Vec<FrontError>) {
+pub(in crate::front) fn parse_tree(src: &SourceFile) -> (Option<Node>, Vec<FrontError>) {
     let mut builder = Builder::new(src);
     let mut parser = Parser::new_from_str(src.text());
     loop {
@@ -432,7 +432,7 @@ fn closing_quote(rest: &str, quote: u8) -> Option<usize> {
 /// The YAML 1.2 core schema for plain scalars: `~`/`null`/empty, `true`/`false` (three
 /// capitalisations each), decimal, `0x` and `0o` integers, floats with `.inf` and `.nan`;
 /// everything else (including `yes` and `no`) is a string.
-pub(super) fn resolve_plain(text: &str) -> ScalarValue {
+pub(in crate::front) fn resolve_plain(text: &str) -> ScalarValue {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarValue::Null,
         "true" | "True" | "TRUE" => return ScalarValue::Bool(true),
