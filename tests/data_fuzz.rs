@@ -19,22 +19,7 @@ fn inputs() -> usize {
     std::env::var("AVC_FUZZ_INPUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(INPUTS)
 }
 
-/// splitmix64.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::Gen;
 
 /// Bytes that parsers treat specially.
 const INTERESTING: [u8; 16] =
@@ -78,7 +63,7 @@ fn mutate(g: &mut Gen, input: &mut Vec<u8>) {
             }
             4 => {
                 let n = g.below(16);
-                let bytes: Vec<u8> = (0..n).map(|_| g.next() as u8).collect();
+                let bytes: Vec<u8> = (0..n).map(|_| g.draw() as u8).collect();
                 input.splice(at..at, bytes);
             }
             5 if input.len() >= 8 => {
@@ -95,7 +80,7 @@ fn mutate(g: &mut Gen, input: &mut Vec<u8>) {
                 let chunk = input[from..to].to_vec();
                 input.splice(at..at, chunk);
             }
-            _ => input.push(g.next() as u8),
+            _ => input.push(g.draw() as u8),
         }
     }
 }
@@ -224,7 +209,7 @@ fn shard(ids: &[&str], frames: usize) -> Vec<u8> {
 /// produce), so the scanner trusts a huge or wrong length: the case the size limit is for.
 fn trusted_length(g: &mut Gen, input: &mut [u8]) {
     if input.len() >= 12 {
-        let huge = [1_000_000_000_000u64, u64::MAX, (1 << 30) + 1, g.next() % 4096][g.below(4)];
+        let huge = [1_000_000_000_000u64, u64::MAX, (1 << 30) + 1, g.draw() % 4096][g.below(4)];
         let len = huge.to_le_bytes();
         input[..8].copy_from_slice(&len);
         input[8..12].copy_from_slice(&tfrecord::masked_crc32c(&len).to_le_bytes());

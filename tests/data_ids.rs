@@ -10,23 +10,7 @@ use avc::data::{Clips, DataSource, Dataset, course, ids, index, open, sink, synt
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
-/// splitmix64: a seeded generator with no dependency, so a failure reproduces from the
-/// case number alone.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::{Gen, data_tree as tree};
 
 /// Pieces ids are made of: everything the list format or a file name could misread.
 const PIECES: [&str; 26] = [
@@ -87,7 +71,7 @@ fn fresh_ids(g: &mut Gen, n: usize, taken: &mut Vec<String>) -> Vec<String> {
 fn random_set(g: &mut Gen) -> Dataset {
     let (steps, vdim, adim) = (1 + g.below(3), 1 + g.below(4), 1 + g.below(3));
     let mut taken = Vec::new();
-    let bytes = |g: &mut Gen, n: usize| -> Vec<u8> { (0..n).map(|_| g.next() as u8).collect() };
+    let bytes = |g: &mut Gen, n: usize| -> Vec<u8> { (0..n).map(|_| g.draw() as u8).collect() };
     let n_train = 1 + g.below(4);
     let train_ids = fresh_ids(g, n_train, &mut taken);
     let train = Clips {
@@ -116,25 +100,6 @@ fn random_set(g: &mut Gen) -> Dataset {
 }
 
 /// Every file under `dir` (relative path, bytes), sorted.
-/// Every file under `dir` with its bytes, but the marker `convert` leaves in its outputs
-/// (docs/safety.md), which `course::write` does not write.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name() != Some(std::ffi::OsStr::new(avc_lang::output::MARKER)) {
-                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn convert(source: &DataSource, to: sink::Layout, out: &Path) -> Result<String, String> {
     avc::data::convert::convert(source, to, out, 2, &mut |_, _| {}).map_err(|e| e.to_string())
 }

@@ -4,6 +4,7 @@
 //! the same training as memory, random crops that resume exactly, and `--resume` refusing
 //! data that changed.
 
+use crate::data_tree as tree;
 use avc::data::crop::{Crop, Pass};
 use avc::data::source::{Lists, Memory, Overrides, ReadOptions};
 use avc::data::split::read_shard_record;
@@ -156,25 +157,6 @@ fn corrupt_shards_name_shard_and_record_or_are_skipped() {
     assert!(msg.contains("ref-00000.tfrecord: record 0: frames of 1024 values in `rgb`, expected 512"), "{msg}");
 }
 
-/// Every file under `dir` (relative path -> bytes), sorted.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn small_synth(n_train: usize, n_test: usize, steps: usize) -> avc::data::SynthConfig {
     let knobs = [
         format!("n_train={n_train}"),
@@ -209,7 +191,6 @@ fn convert_round_trips_course_and_tfrecords() {
     // `convert` marks its output as avc's (docs/safety.md); `course::write` does not.
     let marker = std::fs::read_to_string(back.join(avc_lang::output::MARKER)).unwrap();
     assert_eq!(marker, "course-layout data\n");
-    std::fs::remove_file(back.join(avc_lang::output::MARKER)).unwrap();
     assert_eq!(tree(&back), tree(&course_dir), "course -> TFRecords -> course changes nothing");
 }
 

@@ -102,3 +102,38 @@ pub fn scratch_dir(name: &str) -> Scratch {
     let dir = tempfile::Builder::new().prefix(&format!("avc-test-{name}-")).tempdir();
     Scratch(dir.expect("a scratch directory under the system's temporary directory"))
 }
+
+/// A seeded generator for the property and fuzz tests (SplitMix64, avc's own:
+/// `avc::random`), so a failure reproduces from the seed and case number alone.
+pub struct Gen(pub u64);
+
+impl Gen {
+    pub fn draw(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(avc::random::GAMMA);
+        avc::random::finish(self.0)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.draw() % n.max(1) as u64) as usize
+    }
+}
+
+/// Every file under `dir` with its bytes, but the marker `convert` leaves in its outputs
+/// (docs/safety.md), which `course::write` does not write.
+pub fn data_tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name() != Some(std::ffi::OsStr::new(avc_lang::output::MARKER)) {
+                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
