@@ -305,10 +305,10 @@ impl<'a> Session<'a> {
             return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
         }
         self.optimizer.zero_grad();
-        let suspect = &self.suspect.clone();
-        loss.f_backward().map_err(|e| super::Suspect::blame(suspect, "backward pass", e))?;
+        loss.f_backward().map_err(|e| super::Suspect::blame(&self.suspect, "backward pass", e))?;
         self.profile.mark(Phase::Backward);
-        self.optimizer_step().map_err(|e| super::Suspect::blame(suspect, "optimiser step", e))?;
+        let stepped = self.optimizer_step();
+        stepped.map_err(|e| super::Suspect::blame(&self.suspect, "optimiser step", e))?;
         self.profile.mark(Phase::Step);
         self.state.loss_sum += value;
         self.state.loss_count += 1;
