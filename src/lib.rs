@@ -38,6 +38,7 @@ pub mod export;
 pub mod interrupt;
 pub mod lower;
 pub mod outputs;
+pub mod plot;
 pub mod random;
 pub mod run;
 pub mod sweep;

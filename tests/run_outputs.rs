@@ -318,7 +318,10 @@ fn curves_of_one_epoch_and_of_odd_numbers() {
 
     let empty = dir.join("empty.png");
     let err = plot_curves(&[], "empty", &empty).unwrap_err();
-    assert_eq!((err.picture.as_path(), err.reason.as_str()), (empty.as_path(), "no epoch to plot"));
+    assert_eq!(
+        (err.picture.as_path(), &err.reason),
+        (empty.as_path(), &avc::plot::DrawError::Nothing("no epoch to plot"))
+    );
     assert!(!empty.exists());
 
     // A directory that does not exist: an error, not a panic.

@@ -88,7 +88,7 @@ fn write_files(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir
     put("audio_ids.txt", lines(&eval.audio_ids).as_bytes())?;
     let picture = |name: &str, draw: &dyn Fn(&Path) -> Result<(), PlotError>| {
         let path = dir.join(name);
-        draw(&path).map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.reason })
+        draw(&path).map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.reason.to_string() })
     };
     picture("heatmap.png", &|p| plots::heatmap(eval, p))?;
     picture("ranks.png", &|p| plots::rank_histogram(eval, p))?;

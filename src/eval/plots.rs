@@ -3,8 +3,8 @@
 
 use super::apply::Evaluation;
 use super::protocol::Direction;
-pub use crate::train::report::curves::PlotError;
-use crate::train::report::curves::{FONT, house_style, register_font};
+pub use crate::plot::PlotError;
+use crate::plot::{DrawError, FONT, house_style, write_png};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -40,9 +40,8 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
             counts[k] += 1;
         }
     }
-    register_font().map_err(|reason| PlotError { picture: path.to_path_buf(), reason })?;
     draw_safely(path, |root| {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE)?;
         let title = format!(
             "scores, {n} videos x {n} audios{} (rows scaled; bright = better; true pairs on the diagonal)",
             if block > 1 { format!(", {block}x{block} blocks averaged") } else { String::new() }
@@ -52,34 +51,28 @@ pub fn heatmap(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0..n, 0..n)
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d(0..n, 0..n)?;
         house_style(&mut chart.configure_mesh())
             .disable_mesh()
             .x_desc("audio (candidate)")
             .y_desc("video (query)")
             .y_label_formatter(&|y| (n - y).to_string())
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series((0..cells * cells).map(|k| {
-                let (r, c) = (k / cells, k % cells);
-                let value = if counts[k] > 0 { grid[k] / counts[k] as f64 } else { 0.0 };
-                let (x0, y0) = (c * block, n - ((r + 1) * block).min(n));
-                let (x1, y1) = (((c + 1) * block).min(n), n - r * block);
-                Rectangle::new([(x0, y0), (x1, y1)], ramp(value).filled())
-            }))
-            .map_err(|e| e.to_string())?;
+            .draw()?;
+        chart.draw_series((0..cells * cells).map(|k| {
+            let (r, c) = (k / cells, k % cells);
+            let value = if counts[k] > 0 { grid[k] / counts[k] as f64 } else { 0.0 };
+            let (x0, y0) = (c * block, n - ((r + 1) * block).min(n));
+            let (x1, y1) = (((c + 1) * block).min(n), n - r * block);
+            Rectangle::new([(x0, y0), (x1, y1)], ramp(value).filled())
+        }))?;
         // The true pairs: a thin white outline around each diagonal cell, where cells are
         // large enough for an outline not to hide them.
         let outlined = if cells <= 60 { cells } else { 0 };
-        chart
-            .draw_series((0..outlined).map(|d| {
-                let (x0, y0) = (d * block, n - ((d + 1) * block).min(n));
-                let (x1, y1) = (((d + 1) * block).min(n), n - d * block);
-                Rectangle::new([(x0, y0), (x1, y1)], WHITE.stroke_width(1))
-            }))
-            .map_err(|e| e.to_string())?;
+        chart.draw_series((0..outlined).map(|d| {
+            let (x0, y0) = (d * block, n - ((d + 1) * block).min(n));
+            let (x1, y1) = (((d + 1) * block).min(n), n - d * block);
+            Rectangle::new([(x0, y0), (x1, y1)], WHITE.stroke_width(1))
+        }))?;
         Ok(())
     })
 }
@@ -127,9 +120,8 @@ pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
             })
             .collect();
     let top = series.iter().flat_map(|(_, c, _)| c.iter().copied()).max().unwrap_or(1).max(1);
-    register_font().map_err(|reason| PlotError { picture: path.to_path_buf(), reason })?;
     draw_safely(path, |root| {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE)?;
         let labels: Vec<String> =
             bins.iter().map(|&(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") }).collect();
         let mut chart = ChartBuilder::on(root)
@@ -137,8 +129,7 @@ pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(55)
-            .build_cartesian_2d(0.0..bins.len() as f64, 0.0..top as f64 * 1.1)
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d(0.0..bins.len() as f64, 0.0..top as f64 * 1.1)?;
         house_style(&mut chart.configure_mesh())
             .disable_x_mesh()
             .x_labels(bins.len() * 2 + 1)
@@ -153,16 +144,14 @@ pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
             .y_label_formatter(&|y| format!("{y:.0}"))
             .x_desc("rank (binned)")
             .y_desc("queries")
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
         for (s, (direction, counts, color)) in series.iter().enumerate() {
             let offset = 0.1 + 0.4 * s as f64;
             chart
                 .draw_series(counts.iter().enumerate().map(|(k, &c)| {
                     let x = k as f64 + offset;
                     Rectangle::new([(x, 0.0), (x + 0.38, c as f64)], color.filled())
-                }))
-                .map_err(|e| e.to_string())?
+                }))?
                 .label(direction_label(*direction))
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
         }
@@ -172,8 +161,7 @@ pub fn rank_histogram(eval: &Evaluation, path: &Path) -> Result<(), PlotError> {
             .background_style(WHITE.mix(0.9))
             .border_style(RGBColor(200, 200, 200))
             .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
         Ok(())
     })
 }
@@ -185,18 +173,17 @@ fn direction_label(d: Direction) -> &'static str {
     }
 }
 
-/// Draws into a 1000x800 PNG at `path`; a panic inside the plotting library becomes an error.
+/// Draws into a 1000x800 PNG at `path`, whole or not at all; a panic inside the plotting
+/// library becomes an error ([`write_png`]).
 fn draw_safely(
     path: &Path,
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), DrawError>,
 ) -> Result<(), PlotError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
+    write_png(path, |tmp| {
+        let root = BitMapBackend::new(tmp, (1000, 800)).into_drawing_area();
         draw(&root)?;
-        root.present().map_err(|e| e.to_string())
-    }))
-    .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
-    .map_err(|reason| PlotError { picture: path.to_path_buf(), reason })
+        Ok(root.present()?)
+    })
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 //! setting is numeric, the first one's values are evenly spaced categories, and a sweep of
 //! seeds only shows one point.
 
+use crate::plot::{DrawError, FONT, PlotError, format_tick, house_style, log_tick, padded_range, write_png};
 use crate::sweep::grid::Axis;
 use crate::sweep::table::PointSummary;
-use crate::train::report::curves::{FONT, PlotError, format_tick, house_style, log_tick, padded_range, register_font};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -111,27 +111,20 @@ fn series(axes: &[Axis], x: &XAxis, summaries: &[PointSummary]) -> Vec<Series> {
 /// Draws the picture at `path` ([`SWEEP_SIZE`]), written whole or not at all. A grid with
 /// no finished run draws nothing and is an error.
 pub fn plot_sweep(axes: &[Axis], summaries: &[PointSummary], title: &str, path: &Path) -> Result<(), PlotError> {
-    let error = |reason: String| PlotError { picture: path.to_path_buf(), reason };
     let x = choose_x(axes);
     let lines = series(axes, &x, summaries);
     if lines.iter().all(|l| l.points.is_empty()) {
-        return Err(error("no finished run to plot".to_string()));
+        return Err(PlotError { picture: path.to_path_buf(), reason: DrawError::Nothing("no finished run to plot") });
     }
-    register_font().map_err(error)?;
-    let written = avc_lang::atomic::write_with(path, |tmp| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(axes, &x, &lines, title, tmp)))
-            .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
-            .map_err(std::io::Error::other)
-    });
-    written.map_err(|e| error(e.to_string()))
+    write_png(path, |tmp| draw(axes, &x, &lines, title, tmp))
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-fn draw(axes: &[Axis], x: &XAxis, lines: &[Series], title: &str, path: &Path) -> Result<(), String> {
+fn draw(axes: &[Axis], x: &XAxis, lines: &[Series], title: &str, path: &Path) -> Result<(), DrawError> {
     let root = BitMapBackend::new(path, SWEEP_SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let body = root.titled(title, (FONT, 26).into_font().color(&BLACK)).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)?;
+    let body = root.titled(title, (FONT, 26).into_font().color(&BLACK))?;
     let (chart_area, legend_area) = body.split_horizontally(SWEEP_SIZE.0 - LEGEND_WIDTH);
     let ys =
         lines.iter().flat_map(|l| l.points.iter().flat_map(|p| [p.1 - p.2.unwrap_or(0.0), p.1 + p.2.unwrap_or(0.0)]));
@@ -144,15 +137,14 @@ fn draw(axes: &[Axis], x: &XAxis, lines: &[Series], title: &str, path: &Path) ->
         XAxis::Numeric { axis, log: true } => {
             // A third of a decade beyond the outermost values.
             let range = (x_lo / 10f64.powf(0.33))..(x_hi * 10f64.powf(0.33));
-            let mut chart = builder(&chart_area).build_cartesian_2d(range.log_scale(), y).map_err(|e| e.to_string())?;
+            let mut chart = builder(&chart_area).build_cartesian_2d(range.log_scale(), y)?;
             let desc = format!("{} (log scale)", axes[*axis].short_key());
             house_style(&mut chart.configure_mesh())
                 .x_desc(desc)
                 .y_desc("test top-1 (%), mean ± std over seeds")
                 .x_label_formatter(&log_tick)
                 .y_label_formatter(&|v| format_tick(*v))
-                .draw()
-                .map_err(|e| e.to_string())?;
+                .draw()?;
             draw_lines(&mut chart, lines)?;
         }
         _ => {
@@ -184,7 +176,7 @@ fn draw(axes: &[Axis], x: &XAxis, lines: &[Series], title: &str, path: &Path) ->
                     String::new()
                 }
             };
-            let mut chart = builder(&chart_area).build_cartesian_2d(range, y).map_err(|e| e.to_string())?;
+            let mut chart = builder(&chart_area).build_cartesian_2d(range, y)?;
             let mut mesh = chart.configure_mesh();
             if categorical {
                 mesh.x_labels(labels.len().max(1));
@@ -194,13 +186,12 @@ fn draw(axes: &[Axis], x: &XAxis, lines: &[Series], title: &str, path: &Path) ->
                 .y_desc("test top-1 (%), mean ± std over seeds")
                 .x_label_formatter(&label)
                 .y_label_formatter(&|v| format_tick(*v))
-                .draw()
-                .map_err(|e| e.to_string())?;
+                .draw()?;
             draw_lines(&mut chart, lines)?;
         }
     }
     legend(&legend_area, lines)?;
-    root.present().map_err(|e| e.to_string())
+    Ok(root.present()?)
 }
 
 /// Shifts the lines slightly apart along x, so error bars at the same value stay apart:
@@ -237,46 +228,42 @@ fn builder<'a, 'b>(area: &'a Area<'b>) -> ChartBuilder<'a, 'b, BitMapBackend<'b>
 fn draw_lines<'a, X>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
     lines: &[Series],
-) -> Result<(), String>
+) -> Result<(), DrawError>
 where
     X: Ranged<ValueType = f64>,
 {
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
     for (i, line) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let style = color.stroke_width(2);
-        chart.draw_series(LineSeries::new(line.points.iter().map(|p| (p.0, p.1)), style)).map_err(err)?;
-        chart.draw_series(line.points.iter().map(|p| Circle::new((p.0, p.1), 4, color.filled()))).map_err(err)?;
+        chart.draw_series(LineSeries::new(line.points.iter().map(|p| (p.0, p.1)), style))?;
+        chart.draw_series(line.points.iter().map(|p| Circle::new((p.0, p.1), 4, color.filled())))?;
         for &(x, mean, std) in &line.points {
             let Some(sd) = std.filter(|sd| *sd > 0.0) else { continue };
             let (lo, hi) = (mean - sd, mean + sd);
-            chart
-                .draw_series(std::iter::once(PathElement::new(vec![(x, lo), (x, hi)], color.stroke_width(1))))
-                .map_err(err)?;
+            chart.draw_series(std::iter::once(PathElement::new(vec![(x, lo), (x, hi)], color.stroke_width(1))))?;
             let cap =
                 |y: f64| EmptyElement::at((x, y)) + PathElement::new(vec![(-6, 0), (6, 0)], color.stroke_width(1));
-            chart.draw_series([cap(lo), cap(hi)]).map_err(err)?;
+            chart.draw_series([cap(lo), cap(hi)])?;
         }
     }
     Ok(())
 }
 
 /// The legend, in its own column so it never hides a point.
-fn legend(area: &Area<'_>, lines: &[Series]) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+fn legend(area: &Area<'_>, lines: &[Series]) -> Result<(), DrawError> {
     let font = (FONT, 14).into_font().color(&BLACK);
     for (i, line) in lines.iter().take(LEGEND_ROWS).enumerate() {
         let y = 40 + 26 * i as i32;
         let color = PALETTE[i % PALETTE.len()];
-        area.draw(&PathElement::new(vec![(4, y), (34, y)], color.stroke_width(2))).map_err(err)?;
-        area.draw(&Circle::new((19, y), 4, color.filled())).map_err(err)?;
+        area.draw(&PathElement::new(vec![(4, y), (34, y)], color.stroke_width(2)))?;
+        area.draw(&Circle::new((19, y), 4, color.filled()))?;
         let label: String = line.label.chars().take(30).collect();
-        area.draw_text(&label, &font, (42, y - 8)).map_err(err)?;
+        area.draw_text(&label, &font, (42, y - 8))?;
     }
     if lines.len() > LEGEND_ROWS {
         let y = 40 + 26 * LEGEND_ROWS as i32;
         let more = format!("… and {} more (summary.csv)", lines.len() - LEGEND_ROWS);
-        area.draw_text(&more, &font, (4, y - 8)).map_err(err)?;
+        area.draw_text(&more, &font, (4, y - 8))?;
     }
     Ok(())
 }

@@ -1,22 +1,17 @@
-//! Training curves as a PNG: losses, top-k accuracy and the learning rate against the epoch.
-//!
-//! Text is drawn with DejaVu Sans embedded in the binary (assets/fonts, with its license),
-//! so the picture needs no system fonts.
+//! Training curves as a PNG: losses, top-k accuracy and the learning rate against the epoch
+//! (font, style and writing: [`crate::plot`]).
 
+pub use crate::plot::PlotError;
+use crate::plot::{DrawError, FONT, format_tick, house_style, log_tick, padded_range, write_png};
 use crate::train::EpochMetrics;
-use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordi64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// The picture's size in pixels.
 pub const CURVES_SIZE: (u32, u32) = (1200, 900);
-
-pub(crate) const FONT: &str = "sans-serif";
-const FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 const TRAIN: RGBColor = RGBColor(60, 60, 60);
 const VAL: RGBColor = RGBColor(31, 119, 180);
@@ -32,40 +27,12 @@ const LEGEND_WIDTH: u32 = 190;
 /// lines. The file is written whole or not at all (through a temporary file beside it).
 /// An empty `metrics` writes nothing and is an error.
 pub fn plot_curves(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), PlotError> {
-    let error = |reason: String| PlotError { picture: path.to_path_buf(), reason };
     if metrics.is_empty() {
-        return Err(error("no epoch to plot".to_string()));
+        return Err(PlotError { picture: path.to_path_buf(), reason: DrawError::Nothing("no epoch to plot") });
     }
-    register_font().map_err(error)?;
     let mut sorted = metrics.to_vec();
     sorted.sort_by_key(|m| m.epoch);
-    // plotters should not panic on sanitized data; this keeps a bug there from taking the
-    // training run down with it.
-    let result = avc_lang::atomic::write_with(path, |tmp| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| draw(&sorted, title, tmp)))
-            .unwrap_or_else(|_| Err("the plotting library panicked".to_string()))
-            .map_err(std::io::Error::other)
-    });
-    result.map_err(|e| error(e.to_string()))
-}
-
-/// A picture that could not be drawn (the run or evaluation goes on without it, or reports
-/// it): which file, and plotters' or the file system's reason.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("cannot draw {}: {reason}", picture.display())]
-pub struct PlotError {
-    pub picture: std::path::PathBuf,
-    pub reason: String,
-}
-
-pub(crate) fn register_font() -> Result<(), String> {
-    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
-                .map_err(|_| "the embedded font does not load".to_string())
-        })
-        .clone()
+    write_png(path, |tmp| draw(&sorted, title, tmp))
 }
 
 /// One line: a label, a colour, dashed or not, and its finite points.
@@ -89,10 +56,10 @@ impl Line {
     }
 }
 
-fn draw(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), String> {
+fn draw(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), DrawError> {
     let root = BitMapBackend::new(path, CURVES_SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let body = root.titled(title, (FONT, 28).into_font().color(&BLACK)).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)?;
+    let body = root.titled(title, (FONT, 28).into_font().color(&BLACK))?;
     // Three rows, each a chart and its legend column.
     let chart_width = CURVES_SIZE.0 - LEGEND_WIDTH;
     let panels: Vec<_> = body.split_evenly((3, 1)).iter().map(|p| p.split_horizontally(chart_width)).collect();
@@ -123,21 +90,7 @@ fn draw(metrics: &[EpochMetrics], title: &str, path: &Path) -> Result<(), String
 
     let lr = Line::new("learning rate", LR, false, metrics, |m| m.lr);
     lr_panel(&panels[2].0, epochs, &lr, marker)?;
-    root.present().map_err(|e| e.to_string())
-}
-
-/// The range of the finite values, padded by 5% of its width (10% of the value when they are
-/// all equal); [0, 1] when there are none. A range of non-negative values does not start
-/// below 0.
-pub(crate) fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if lo > hi {
-        return (0.0, 1.0);
-    }
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { (0.1 * lo.abs()).max(1e-3) };
-    let bottom = if lo >= 0.0 { (lo - pad).max(0.0) } else { lo - pad };
-    let top = hi + pad;
-    if bottom.is_finite() && top.is_finite() && top > bottom { (bottom, top) } else { (0.0, 1.0) }
+    Ok(root.present()?)
 }
 
 fn epoch_label(e: &i64) -> String {
@@ -152,55 +105,41 @@ fn linear_panel(
     y: std::ops::Range<f64>,
     lines: &[Line],
     marker: u32,
-) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+) -> Result<(), DrawError> {
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 20))
         .margin(12)
         .margin_right(24)
         .x_label_area_size(44)
         .y_label_area_size(76)
-        .build_cartesian_2d(epochs, y)
-        .map_err(err)?;
+        .build_cartesian_2d(epochs, y)?;
     house_style(&mut chart.configure_mesh())
         .x_desc("epoch")
         .y_desc(y_desc)
         .x_label_formatter(&epoch_label)
         .y_label_formatter(&|v| format_tick(*v))
-        .draw()
-        .map_err(err)?;
+        .draw()?;
     for line in lines {
         draw_line(&mut chart, line, marker)?;
     }
     Ok(())
 }
 
-/// The look every chart avc draws shares: one font, a light major grid, no minor lines.
-pub(crate) fn house_style<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
-    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
-) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
-    mesh.label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-}
-
 /// The legend, in its own column right of the chart so it never hides a line.
-fn legend(area: &DrawingArea<BitMapBackend<'_>, Shift>, lines: &[Line]) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+fn legend(area: &DrawingArea<BitMapBackend<'_>, Shift>, lines: &[Line]) -> Result<(), DrawError> {
     let font = (FONT, 15).into_font().color(&BLACK);
     for (i, line) in lines.iter().enumerate() {
         let y = 62 + 26 * i as i32;
         let style = line.color.stroke_width(2);
         if line.dashed {
-            area.draw(&DashedPathElement::new(vec![(4, y), (34, y)], 8, 5, style)).map_err(err)?;
+            area.draw(&DashedPathElement::new(vec![(4, y), (34, y)], 8, 5, style))?;
         } else {
-            area.draw(&PathElement::new(vec![(4, y), (34, y)], style)).map_err(err)?;
+            area.draw(&PathElement::new(vec![(4, y), (34, y)], style))?;
         }
         let fill = if line.dashed { WHITE.filled() } else { line.color.filled() };
-        area.draw(&Circle::new((19, y), 3, fill)).map_err(err)?;
-        area.draw(&Circle::new((19, y), 3, line.color.stroke_width(1))).map_err(err)?;
-        area.draw_text(line.label, &font, (42, y - 8)).map_err(err)?;
+        area.draw(&Circle::new((19, y), 3, fill))?;
+        area.draw(&Circle::new((19, y), 3, line.color.stroke_width(1)))?;
+        area.draw_text(line.label, &font, (42, y - 8))?;
     }
     Ok(())
 }
@@ -210,8 +149,7 @@ fn lr_panel(
     epochs: std::ops::Range<i64>,
     lr: &Line,
     marker: u32,
-) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+) -> Result<(), DrawError> {
     let positive: Vec<(i64, f64)> = lr.points.iter().copied().filter(|p| p.1 > 0.0).collect();
     let (lo, hi) = positive.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     // Whole decades, so the axis always has labelled powers of ten.
@@ -229,8 +167,7 @@ fn lr_panel(
         .margin_right(24)
         .x_label_area_size(44)
         .y_label_area_size(76)
-        .build_cartesian_2d(epochs, y.log_scale())
-        .map_err(err)?;
+        .build_cartesian_2d(epochs, y.log_scale())?;
     chart
         .configure_mesh()
         .x_desc("epoch")
@@ -241,12 +178,11 @@ fn lr_panel(
         .axis_desc_style((FONT, 16))
         .light_line_style(TRANSPARENT)
         .bold_line_style(RGBColor(225, 225, 225))
-        .draw()
-        .map_err(err)?;
+        .draw()?;
     if positive.is_empty() {
         let (w, h) = area.dim_in_pixel();
         let style = (FONT, 18).into_font().color(&RGBColor(120, 120, 120));
-        area.draw_text("no positive learning rate to show", &style, (w as i32 / 2 - 140, h as i32 / 2)).map_err(err)?;
+        area.draw_text("no positive learning rate to show", &style, (w as i32 / 2 - 140, h as i32 / 2))?;
         return Ok(());
     }
     draw_line(&mut chart, &Line { points: positive, ..*lr }, marker)
@@ -256,49 +192,20 @@ fn draw_line<'a, Y>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordi64, Y>>,
     line: &Line,
     marker: u32,
-) -> Result<(), String>
+) -> Result<(), DrawError>
 where
     Y: Ranged<ValueType = f64>,
 {
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
     let style = line.color.stroke_width(2);
     if line.dashed {
-        chart.draw_series(DashedLineSeries::new(line.points.iter().copied(), 8, 5, style)).map_err(err)?;
+        chart.draw_series(DashedLineSeries::new(line.points.iter().copied(), 8, 5, style))?;
     } else {
-        chart.draw_series(LineSeries::new(line.points.iter().copied(), style)).map_err(err)?;
+        chart.draw_series(LineSeries::new(line.points.iter().copied(), style))?;
     }
     if marker > 0 {
         let fill = if line.dashed { WHITE.filled() } else { line.color.filled() };
-        chart.draw_series(line.points.iter().map(|&p| Circle::new(p, marker, fill))).map_err(err)?;
-        chart
-            .draw_series(line.points.iter().map(|&p| Circle::new(p, marker, line.color.stroke_width(1))))
-            .map_err(err)?;
+        chart.draw_series(line.points.iter().map(|&p| Circle::new(p, marker, fill)))?;
+        chart.draw_series(line.points.iter().map(|&p| Circle::new(p, marker, line.color.stroke_width(1))))?;
     }
     Ok(())
-}
-
-/// A log-axis tick label: `1e-3`, `2e-3` and `5e-3` for each decade; the other ticks (whose
-/// grid lines show the scale) stay unlabelled so the labels do not crowd.
-pub(crate) fn log_tick(v: &f64) -> String {
-    if *v <= 0.0 || !v.is_finite() {
-        return String::new();
-    }
-    let mantissa = v / 10f64.powf(v.log10().floor());
-    let near = |m: f64| (mantissa - m).abs() < 0.05 || (m == 1.0 && (mantissa - 10.0).abs() < 0.5);
-    if near(1.0) || near(2.0) || near(5.0) { format!("{v:.0e}") } else { String::new() }
-}
-
-/// A tick label: as few digits as the value needs.
-pub(crate) fn format_tick(v: f64) -> String {
-    let a = v.abs();
-    if a == 0.0 {
-        "0".to_string()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{v:.1e}")
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
 }
