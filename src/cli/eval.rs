@@ -1,13 +1,13 @@
 //! `avc eval` and `avc retrieve`: argument handling, the cost line, the progress bar and the
 //! result lines. The work is in `avc::eval`.
 
+use avc::eval::EvalError;
 use avc::eval::apply::{self, LoadedRun};
 use avc::eval::engine::{self, Cost, Observer, Stage};
 use avc::eval::evaldir::{self, Provenance};
 use avc::eval::metrics::{Bootstrap, Metrics};
 use avc::eval::protocol::Direction;
 use avc::eval::retrieve::{self, Shortlist};
-use avc::eval::{EvalError, engine::Scorer};
 use avc::interrupt;
 use avc::outputs;
 use avc::train::DataSource;
@@ -289,8 +289,8 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     };
     let shortlist = match &short_scorer {
         Some(scorer) => {
-            let k = check_shortlist(scorer, args.shortlist_k, direction, videos.ids.len(), audios.ids.len());
-            Some(Shortlist { scorer, k: k.map_err(fail)? })
+            let counts = (videos.ids.len(), audios.ids.len());
+            Some(Shortlist::new(scorer, args.shortlist_k, direction, counts).map_err(fail)?)
         }
         None => None,
     };
@@ -325,28 +325,6 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     println!("{}, top {} each: {}", counted(r.ranked.len(), "query", "queries"), args.top, shown.join(", "));
     Ok(())
-}
-
-/// The shortlist's length, once the shortlisting run is known to fit.
-fn check_shortlist(
-    s: &Scorer,
-    k: usize,
-    direction: Direction,
-    videos: usize,
-    audios: usize,
-) -> Result<usize, EvalError> {
-    if s.kind() != avc_lang::ast::OutputKind::Embeddings {
-        return Err(EvalError::Input(
-            "--shortlist: expected a run whose first output is `embeddings` (a two-tower model)".into(),
-        ));
-    }
-    let candidates = if direction == Direction::VideoToAudio { audios } else { videos };
-    if k == 0 || k > candidates {
-        return Err(EvalError::Input(format!(
-            "--shortlist-k {k}: expected 1 to {candidates} (the number of candidates)"
-        )));
-    }
-    Ok(k)
 }
 
 /// The progress bar on a terminal (nothing otherwise), and Ctrl-C.

@@ -136,6 +136,31 @@ pub struct Shortlist<'a> {
     pub k: usize,
 }
 
+impl<'a> Shortlist<'a> {
+    /// A shortlist of `k` candidates per query from `scorer`'s run, once it is known to fit:
+    /// an embeddings (two-tower) model, and `k` within the candidates of `direction` among
+    /// `(videos, audios)`.
+    pub fn new(
+        scorer: &'a Scorer<'a>,
+        k: usize,
+        direction: Direction,
+        (videos, audios): (usize, usize),
+    ) -> Result<Shortlist<'a>, EvalError> {
+        if scorer.kind() != OutputKind::Embeddings {
+            return Err(EvalError::Input(
+                "--shortlist: expected a run whose first output is `embeddings` (a two-tower model)".into(),
+            ));
+        }
+        let candidates = if direction == Direction::VideoToAudio { audios } else { videos };
+        if k == 0 || k > candidates {
+            return Err(EvalError::Input(format!(
+                "--shortlist-k {k}: expected 1 to {candidates} (the number of candidates)"
+            )));
+        }
+        Ok(Shortlist { scorer, k })
+    }
+}
+
 /// Ranks every query's candidates and keeps the best `top`.
 pub fn retrieve(
     scorer: &Scorer,
