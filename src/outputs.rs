@@ -7,13 +7,41 @@ use avc_lang::output::{self, Output, recognise};
 pub use avc_lang::output::{DirKind, FileKind, Input, Kind, OutputError, is_own_file};
 use std::path::{Path, PathBuf};
 
-pub const EVALUATION: DirKind = DirKind { name: "evaluation", own_marker: None };
-pub const RANKING: DirKind = DirKind { name: "ranking", own_marker: None };
-pub const EMBEDDINGS: DirKind = DirKind { name: "embeddings", own_marker: None };
-pub const COURSE_DATA: DirKind = DirKind { name: "course-layout data", own_marker: None };
-pub const YT8M_DATA: DirKind = DirKind { name: "TFRecord data", own_marker: None };
+/// An evaluation directory; one from before markers is known by its eight files (another
+/// system's scores for `avc compare`, which need only four, are not).
+pub const EVALUATION: DirKind = DirKind {
+    name: "evaluation",
+    own_marker: None,
+    files: &[
+        "metrics.json",
+        "scores.npy",
+        "video_ids.txt",
+        "audio_ids.txt",
+        "queries_v2a.csv",
+        "queries_a2v.csv",
+        "heatmap.png",
+        "ranks.png",
+    ],
+    optional: &[],
+};
+pub const RANKING: DirKind = DirKind {
+    name: "ranking",
+    own_marker: None,
+    files: &["ranking.csv", "ranking.jsonl"],
+    optional: &["shortlist.json"],
+};
+pub const EMBEDDINGS: DirKind = DirKind {
+    name: "embeddings",
+    own_marker: None,
+    files: &["video_embeddings.npy", "audio_embeddings.npy", "video_ids.txt", "audio_ids.txt"],
+    optional: &[],
+};
+/// Data directories are never recognised by their files: a set avc did not write looks the
+/// same, and may be the only copy.
+pub const COURSE_DATA: DirKind = DirKind { name: "course-layout data", own_marker: None, files: &[], optional: &[] };
+pub const YT8M_DATA: DirKind = DirKind { name: "TFRecord data", own_marker: None, files: &[], optional: &[] };
 /// A sweep directory is marked by its plan, `sweep.json`.
-pub const SWEEP: DirKind = DirKind { name: "sweep", own_marker: Some("sweep.json") };
+pub const SWEEP: DirKind = DirKind { name: "sweep", own_marker: Some("sweep.json"), files: &[], optional: &[] };
 
 pub const COMPARISON: FileKind = FileKind {
     name: "a comparison (avc compare --json)",

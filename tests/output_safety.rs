@@ -98,6 +98,15 @@ fn eval_writes_only_its_own_directories() {
     // Its own output is replaced without --force; a foreign directory only with it.
     ok(&dir, &[&eval[..], &["--out", "evals/a"]].concat());
     ok(&dir, &[&eval[..], &["--out", "evals/a"]].concat());
+    // An evaluation written before markers existed is still avc's own; another system's
+    // scores (the four files compare reads, docs/eval.md) are not.
+    std::fs::remove_file(dir.join("evals/a/.avc-output")).unwrap();
+    ok(&dir, &[&eval[..], &["--out", "evals/a"]].concat());
+    std::fs::create_dir(dir.join("theirs")).unwrap();
+    for file in ["metrics.json", "scores.npy", "video_ids.txt", "audio_ids.txt"] {
+        std::fs::copy(dir.join("evals/a").join(file), dir.join("theirs").join(file)).unwrap();
+    }
+    refused_everywhere(&dir, &eval, "--out", &["theirs"]);
     ok(&dir, &[&forced[..], &["--out", "foreign"]].concat());
     assert!(dir.join("foreign/metrics.json").is_file() && !dir.join("foreign/thesis.tex").exists());
 }

@@ -38,6 +38,12 @@ pub struct DirKind {
     pub name: &'static str,
     /// A file whose presence marks the kind instead of [`MARKER`].
     pub own_marker: Option<&'static str>,
+    /// The files this kind always writes: a directory holding all of them and nothing else
+    /// (but [`DirKind::optional`] ones) was written by avc before markers existed, and is its
+    /// own too. Empty: no unmarked directory is recognised (a data set is never guessed at).
+    pub files: &'static [&'static str],
+    /// Files this kind writes only sometimes.
+    pub optional: &'static [&'static str],
 }
 
 /// A kind of output file; `recognise` says whether an existing file's first bytes are avc's
@@ -175,10 +181,19 @@ pub fn is_own_file(path: &Path, kind: FileKind) -> bool {
 
 /// Whether `dir` carries the marker of `kind`.
 pub fn is_marked(dir: &Path, kind: DirKind) -> bool {
-    match kind.own_marker {
+    let marked = match kind.own_marker {
         Some(file) => dir.join(file).is_file(),
         None => fs::read_to_string(dir.join(MARKER)).is_ok_and(|text| text.trim() == kind.name),
-    }
+    };
+    marked || written_before_markers(dir, kind)
+}
+
+/// Whether `dir` holds every file `kind` always writes and nothing it does not write.
+fn written_before_markers(dir: &Path, kind: DirKind) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    let known = |n: &std::ffi::OsString| kind.files.iter().chain(kind.optional).any(|f| n.as_os_str() == *f);
+    !kind.files.is_empty() && kind.files.iter().all(|f| dir.join(f).is_file()) && names.iter().all(known)
 }
 
 /// Writes the marker of `kind` into `dir` (a directory being written, before it is renamed
@@ -294,7 +309,8 @@ pub mod recognise {
 mod tests {
     use super::*;
 
-    const EVAL: DirKind = DirKind { name: "evaluation", own_marker: None };
+    const EVAL: DirKind =
+        DirKind { name: "evaluation", own_marker: None, files: &["metrics.json", "scores.npy"], optional: &["a.png"] };
     const JSON: FileKind =
         FileKind { name: "a comparison", recognise: Some(|h| recognise::json_with_key(h, "baseline")) };
 
@@ -366,6 +382,23 @@ mod tests {
         assert!(matches!(claim(&dir_out(&dir), &[], false), Err(OutputError::Foreign { .. })), "another kind");
         mark(&dir, EVAL).unwrap();
         assert!(claim(&dir_out(&dir), &[], false).unwrap());
+    }
+
+    #[test]
+    fn an_output_written_before_markers_is_recognised_by_its_files_alone() {
+        let root = tempfile::TempDir::new().unwrap();
+        let dir = root.path().join("eval-best");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("metrics.json"), "{}").unwrap();
+        fs::write(dir.join("scores.npy"), "").unwrap();
+        assert!(claim(&dir_out(&dir), &[], false).unwrap());
+        fs::write(dir.join("thesis.tex"), "mine").unwrap();
+        assert!(matches!(claim(&dir_out(&dir), &[], false), Err(OutputError::Foreign { .. })), "another file");
+        fs::remove_file(dir.join("thesis.tex")).unwrap();
+        fs::write(dir.join("a.png"), "").unwrap();
+        assert!(claim(&dir_out(&dir), &[], false).unwrap(), "an optional file");
+        fs::remove_file(dir.join("metrics.json")).unwrap();
+        assert!(matches!(claim(&dir_out(&dir), &[], false), Err(OutputError::Foreign { .. })), "a file missing");
     }
 
     #[test]
