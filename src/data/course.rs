@@ -445,14 +445,7 @@ pub fn read_list(path: &Path) -> Result<Vec<Listed>, DataError> {
 
 /// [`read_list`] on the bytes of a list already read; `path` names it in errors.
 pub fn parse_list_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Listed>, DataError> {
-    if bytes.len() as u64 > MAX_LIST_BYTES {
-        return Err(DataError::TooLarge {
-            path: path.to_path_buf(),
-            what: "a list file".into(),
-            size: bytes.len() as u64,
-            limit: MAX_LIST_BYTES,
-        });
-    }
+    within_cap(bytes, path, MAX_LIST_BYTES, "a list file")?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         DataError::DataFile {
@@ -480,6 +473,15 @@ pub fn read_capped(file: File, path: &Path, limit: u64, what: &str) -> Result<Ve
         return Err(too_large(out.len() as u64));
     }
     Ok(out)
+}
+
+/// Refuses bytes already read past a reader's cap, naming the file and the limit.
+pub(crate) fn within_cap(bytes: &[u8], path: &Path, limit: u64, what: &str) -> Result<(), DataError> {
+    let size = bytes.len() as u64;
+    if size > limit {
+        return Err(DataError::TooLarge { path: path.to_path_buf(), what: what.to_string(), size, limit });
+    }
+    Ok(())
 }
 
 /// The lines of a list: ended by LF, CR LF or a lone CR (old Mac files), so no line break

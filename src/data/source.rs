@@ -346,14 +346,7 @@ pub const MAX_DATA_FILE_BYTES: u64 = 1 << 20;
 /// [`read_data_file`] on the bytes of a data file already read; `path` names it in errors
 /// and is what relative paths are relative to.
 pub fn parse_data_file(bytes: &[u8], path: &Path) -> Result<DataSource, DataError> {
-    if bytes.len() as u64 > MAX_DATA_FILE_BYTES {
-        return Err(DataError::TooLarge {
-            path: path.to_path_buf(),
-            what: "a data file".into(),
-            size: bytes.len() as u64,
-            limit: MAX_DATA_FILE_BYTES,
-        });
-    }
+    super::course::within_cap(bytes, path, MAX_DATA_FILE_BYTES, "a data file")?;
     let text = std::str::from_utf8(bytes).map_err(|e| DataError::DataFile {
         path: path.to_path_buf(),
         at: format!(":{}", 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count()),

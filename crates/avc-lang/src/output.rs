@@ -219,9 +219,16 @@ pub fn write_dir<E>(
     let name = dir.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
+    // A fresh sibling, never one already there (a crashed run's is left alone, not deleted).
+    let mut attempt = 0;
+    let tmp = loop {
+        let tmp = parent.join(format!(".{name}.partial-{}-{attempt}", std::process::id()));
+        match fs::create_dir(&tmp) {
+            Ok(()) => break tmp,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
+            Err(e) => return Err(io(&tmp, e)),
+        }
+    };
     let written = body(&tmp)
         .and_then(|()| mark(&tmp, kind).map_err(|e| io(&tmp, e)))
         .and_then(|()| replace_dir(&tmp, dir).map_err(|e| io(dir, e)));
