@@ -66,6 +66,20 @@ pub fn streams(clips: &Clips) -> (Stream<'_>, Stream<'_>) {
     )
 }
 
+/// The `[n, n]` score matrix of paired streams, row-major (video i, audio j), in the
+/// direction of the first output: the one scoring path, used by `avc eval` and by
+/// training's validation alike.
+pub fn score_matrix(
+    scorer: &Scorer,
+    video: &Stream,
+    audio: &Stream,
+    obs: &mut dyn Observer,
+) -> Result<Vec<f32>, EvalError> {
+    let venc = scorer.encode(Tower::Video, video, obs)?;
+    let aenc = scorer.encode(Tower::Audio, audio, obs)?;
+    scorer.matrix(&venc, &aenc, obs)
+}
+
 /// A square score matrix of paired test clips, read both ways.
 pub struct Evaluation {
     pub video_ids: Vec<String>,
@@ -100,9 +114,7 @@ pub fn evaluate(
     obs: &mut dyn Observer,
 ) -> Result<Evaluation, EvalError> {
     let (v, a) = streams(clips);
-    let venc = scorer.encode(Tower::Video, &v, obs)?;
-    let aenc = scorer.encode(Tower::Audio, &a, obs)?;
-    let scores = scorer.matrix(&venc, &aenc, obs)?;
+    let scores = score_matrix(scorer, &v, &a, obs)?;
     let mut eval = Evaluation {
         video_ids: clips.video_ids.clone(),
         audio_ids: clips.audio_ids.clone(),

@@ -23,7 +23,13 @@ pub struct Stream<'a> {
     pub dim: usize,
 }
 
-impl Stream<'_> {
+impl<'a> Stream<'a> {
+    /// Clips `rows` of the stream, without copying.
+    pub fn range(&self, rows: Range<usize>) -> Stream<'a> {
+        let clip = self.steps * self.dim;
+        Stream { ids: &self.ids[rows.clone()], data: &self.data[rows.start * clip..rows.end * clip], ..*self }
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }
@@ -104,6 +110,8 @@ pub struct Scorer<'m> {
     steps: usize,
     /// Multiply-adds per clip of each tower and per pair of the joint part, if known.
     macs: Option<(u64, u64, u64)>,
+    /// Pairs per chunk when set (training's `eval_chunk`), instead of the budget's choice.
+    fixed_chunk: Option<u64>,
 }
 
 impl<'m> Scorer<'m> {
@@ -117,7 +125,14 @@ impl<'m> Scorer<'m> {
         macs: Option<(u64, u64, u64)>,
     ) -> Result<Scorer<'m>, EvalError> {
         let kind = model.outputs.first().ok_or(EvalError::NoOutput)?.kind;
-        Ok(Scorer { model, kind, budget: budget.max(1 << 20), steps, macs })
+        Ok(Scorer { model, kind, budget: budget.max(1 << 20), steps, macs, fixed_chunk: None })
+    }
+
+    /// A scorer that runs exactly `pairs` pairs a chunk (training's validation, whose
+    /// `eval_chunk` setting says how many), with the default budget for the towers.
+    pub fn with_pair_chunk(model: &'m Model, steps: usize, pairs: u64) -> Result<Scorer<'m>, EvalError> {
+        let scorer = Scorer::new(model, default_budget(), steps, None)?;
+        Ok(Scorer { fixed_chunk: Some(pairs.max(1)), ..scorer })
     }
 
     /// How the first output's scores sort.
@@ -131,6 +146,9 @@ impl<'m> Scorer<'m> {
     /// model, its joint part's values per pair; for embeddings, a score and its copy in
     /// the top-k (a block of queries times every candidate).
     pub fn pair_chunk(&self) -> u64 {
+        if let Some(pairs) = self.fixed_chunk {
+            return pairs;
+        }
         let per_pair = if self.kind == OutputKind::Embeddings {
             8
         } else {

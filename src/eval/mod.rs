@@ -15,10 +15,8 @@ pub mod metrics;
 mod plots;
 pub mod protocol;
 pub mod retrieve;
-mod score;
 
 pub use error::EvalError;
-pub use score::score_group;
 
 use serde::{Deserialize, Serialize};
 use std::ops::Range;

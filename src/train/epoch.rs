@@ -11,7 +11,8 @@ use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions};
 use crate::data::crop::Pass;
 use crate::data::prefetch::prefetch;
 use crate::data::{Clips, Split, TrainingData};
-use crate::eval::{self, Ranking};
+use crate::eval::engine::{Scorer, Silent};
+use crate::eval::{self, Ranking, apply};
 use crate::interrupt;
 use crate::lower::{self, Model, PairBatch, feed};
 use crate::random::at as mix;
@@ -173,8 +174,8 @@ impl<'a> Session<'a> {
     /// Evaluates, steps the schedule, writes checkpoints and the metrics line. Returns
     /// true when early stopping ends the run.
     fn finish_epoch(&mut self, epoch: i64, started: Instant) -> Result<bool, TrainError> {
-        let (val, val_loss) = evaluate_rows(&self.model, &self.data.train, &self.val_idx, self.cfg)?;
-        let (test, test_loss) = evaluate(&self.model, &self.data.test, self.cfg)?;
+        let (val, val_loss) = evaluate(&self.model, Held::Rows(&self.data.train, &self.val_idx), self.cfg)?;
+        let (test, test_loss) = evaluate(&self.model, Held::Clips(&self.data.test), self.cfg)?;
         let lr = self.state.lr;
         let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
         let m = EpochMetrics { epoch, train_loss, val_loss, val, test_loss, test, lr, seconds: 0.0 };
@@ -456,40 +457,44 @@ fn pair_loss(
     Ok(total.ok_or(crate::eval::EvalError::NoOutput)?)
 }
 
-/// [`evaluate`] on rows of a split, read one 30-clip group at a time (so a streamed
-/// validation set is never whole in memory).
-pub fn evaluate_rows(
-    model: &Model,
-    split: &Split,
-    rows: &[usize],
-    cfg: &TrainConfig,
-) -> Result<(Ranking, f64), TrainError> {
-    let kind = model.outputs.first().ok_or(crate::eval::EvalError::NoOutput)?.kind;
-    let loss_kind = cfg.loss.for_output(kind);
-    let mut ranks = Vec::new();
-    let (mut loss, mut terms) = (0.0, 0usize);
-    for group in eval::groups(rows.len()) {
-        let clips = split.gather(&rows[group], Pass::Eval)?;
-        let n = clips.len();
-        let scores = eval::score_group(model, &clips, 0..n, cfg.eval_chunk as usize)?;
-        ranks.extend(eval::true_ranks(&scores, n, kind.higher_is_better()));
-        let (sum, count) = loss::group_loss(loss_kind, &cfg.loss, &scores, n);
-        loss += sum;
-        terms += count;
-    }
-    Ok((eval::ranking(&ranks), if terms == 0 { 0.0 } else { loss / terms as f64 }))
+/// The clips a validation pass reads: a split's chosen rows, gathered one 30-clip group at
+/// a time (so a streamed validation set is never whole in memory), or clips in memory.
+#[derive(Clone, Copy)]
+pub enum Held<'a> {
+    Rows(&'a Split, &'a [usize]),
+    Clips(&'a Clips),
 }
 
-/// Ranks every group of a split by the first output and computes that output's loss from
-/// the same scores (see [`loss::group_loss`]).
-pub fn evaluate(model: &Model, clips: &Clips, cfg: &TrainConfig) -> Result<(Ranking, f64), TrainError> {
+impl Held<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Held::Rows(_, rows) => rows.len(),
+            Held::Clips(c) => c.len(),
+        }
+    }
+}
+
+/// Ranks every group of held-out clips by the first output and computes that output's loss
+/// from the same scores (see [`loss::group_loss`]). Scoring goes through
+/// [`eval::engine::Scorer`], as `avc eval` does, with `eval_chunk` pairs a chunk.
+pub fn evaluate(model: &Model, held: Held, cfg: &TrainConfig) -> Result<(Ranking, f64), TrainError> {
     let kind = model.outputs.first().ok_or(crate::eval::EvalError::NoOutput)?.kind;
     let loss_kind = cfg.loss.for_output(kind);
     let mut ranks = Vec::new();
     let (mut loss, mut terms) = (0.0, 0usize);
-    for group in eval::groups(clips.len()) {
+    for group in eval::groups(held.len()) {
         let n = group.len();
-        let scores = eval::score_group(model, clips, group, cfg.eval_chunk as usize)?;
+        let gathered;
+        let (clips, rows) = match held {
+            Held::Rows(split, rows) => {
+                gathered = split.gather(&rows[group], Pass::Eval)?;
+                (&gathered, 0..n)
+            }
+            Held::Clips(clips) => (clips, group),
+        };
+        let scorer = Scorer::with_pair_chunk(model, clips.steps, cfg.eval_chunk as u64)?;
+        let (video, audio) = apply::streams(clips);
+        let scores = apply::score_matrix(&scorer, &video.range(rows.clone()), &audio.range(rows), &mut Silent)?;
         ranks.extend(eval::true_ranks(&scores, n, kind.higher_is_better()));
         let (sum, count) = loss::group_loss(loss_kind, &cfg.loss, &scores, n);
         loss += sum;
