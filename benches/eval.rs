@@ -243,13 +243,13 @@ fn time_train_step(c: &Compiled, split: Split, o: &Options) -> f64 {
 /// Seconds of `avc train` over `batches` batches of one epoch less its first batch (its
 /// profile: the steps only, not the end-of-epoch evaluation).
 fn time_avc_train(c: &Compiled, batches: usize) -> f64 {
-    use avc::train::{DataSource, TrainConfig, TrainOptions};
+    use avc::train::{DataSource, TrainOptions};
     let dir = std::env::temp_dir().join(format!("avc-bench-train-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // 90% of the clips train (the rest validate): enough for `batches` full batches.
     let knobs = vec![format!("n_train={}", batches * 64 * 10 / 9 + 16), "n_test=4".to_string()];
     let data = avc::data::synth::generate(&avc::train::synth_config(1, &knobs).expect("valid knobs"));
-    let cfg = TrainConfig::resolve(&c.graph.train, &["train.epochs=1".into()]).expect("a valid config");
+    let cfg = avc::train::settle(c, &["train.epochs=1".into()], tch::Device::Cpu).expect("a valid config");
     let opts = TrainOptions {
         device: Device::Cpu,
         runs_dir: dir.clone(),

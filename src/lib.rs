@@ -40,6 +40,7 @@ pub mod lower;
 pub mod outputs;
 pub mod plot;
 pub mod random;
+pub mod report;
 pub mod run;
 pub mod sweep;
 pub mod train;

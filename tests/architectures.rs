@@ -14,7 +14,7 @@ fn every_architecture_trains_a_few_steps() {
     for path in crate::architecture_files() {
         let compiled = crate::compile_ok(&path);
         let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=6"].map(String::from).to_vec();
-        let cfg = avc::train::TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+        let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");
         let opts = avc::train::TrainOptions {
             device: tch::Device::Cpu,

@@ -5,7 +5,7 @@
 use avc::run::checkpoint::{Checkpoint, OPTIMIZER, WEIGHTS};
 use avc::run::weights::{self, LoadReport, NamedShape, ShapeMismatch};
 use avc::train::init::InitFrom;
-use avc::train::{DataSource, Ending, RunReport, TrainConfig, TrainOptions, resume, train};
+use avc::train::{DataSource, Ending, RunReport, TrainOptions, resume, train};
 use avc_lang::compile::Compiled;
 use std::collections::HashMap;
 use std::path::Path;
@@ -73,7 +73,7 @@ fn run(
     init: Option<InitFrom>,
     stop_at: Option<(i64, usize)>,
 ) -> Result<RunReport, avc::train::TrainError> {
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let cfg = avc::train::settle(compiled, &[], tch::Device::Cpu).unwrap();
     let opts = TrainOptions {
         device: tch::Device::Cpu,
         runs_dir: dir.join("runs"),

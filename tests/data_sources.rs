@@ -9,7 +9,7 @@ use avc::data::crop::{Crop, Pass};
 use avc::data::source::{Lists, Memory, Overrides, ReadOptions};
 use avc::data::split::read_shard_record;
 use avc::data::{DataSource, Split, TrainingData, course, index, open, sink, synth};
-use avc::train::{Ending, TrainConfig, resume, train};
+use avc::train::{Ending, resume, train};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -284,9 +284,9 @@ fn options(runs: &Path, source: &DataSource) -> avc::train::TrainOptions {
     }
 }
 
-fn small() -> (avc_lang::compile::Compiled, TrainConfig) {
+fn small() -> (avc_lang::compile::Compiled, avc::train::Settled) {
     let compiled = crate::training::compile_text(&crate::small_model(8, "{epochs: 2, batch_size: 8}"));
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let cfg = avc::train::settle(&compiled, &[], tch::Device::Cpu).unwrap();
     (compiled, cfg)
 }
 
@@ -326,7 +326,7 @@ fn random_crops_resume_exactly_and_changed_data_is_refused() {
         ReadOptions { crop: Some(Crop::Random), ..ReadOptions::default() },
     );
     let (compiled, _) = small();
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=3".into()]).unwrap();
+    let cfg = avc::train::settle(&compiled, &["train.epochs=3".into()], tch::Device::Cpu).unwrap();
     let data = avc::data::expect::load(&compiled, &source).unwrap();
     assert_eq!(data.provenance.fitted.as_ref().map(|f| f.cropped), Some(40));
     let whole = train(&compiled, &data, &cfg, &options(&tmp.path().join("a"), &source)).unwrap();

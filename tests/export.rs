@@ -2,7 +2,7 @@
 //! ta_lstm_metric, a hand-written torch.nn twin (tests/python/torch_twins.py) loads the
 //! exported file with `strict=True` and reproduces avc's outputs on the same clips.
 
-use avc::train::{DataSource, TrainConfig, TrainOptions, train};
+use avc::train::{DataSource, TrainOptions, train};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,7 +13,7 @@ const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
 fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
     let compiled = crate::compile_ok(Path::new(&format!("architectures/{arch}")));
     let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+    let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
     let knobs: Vec<String> = KNOBS.map(String::from).to_vec();
     let data: avc::data::TrainingData =
         avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap()).into();

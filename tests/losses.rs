@@ -2,7 +2,7 @@
 //! another kind is refused, located, before anything is loaded.
 
 use crate::training::{compile_text, options, scratch, tiny_data};
-use avc::train::{TrainConfig, loss, train};
+use avc::train::{loss, train};
 
 /// Two small towers; `HEAD` is replaced by each test's output part.
 const TOWERS: &str = "
@@ -34,7 +34,7 @@ fn train_losses(text: &str, overrides: &[&str]) -> Vec<f64> {
     let _rng = crate::torch_rng_lock();
     let compiled = compile_text(text);
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+    let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
     let runs = scratch("loss-kind");
     let mut opts = options(runs.to_path_buf());
     opts.overrides = overrides;
@@ -73,18 +73,14 @@ fn a_loss_for_another_output_kind_is_a_located_error() {
     // From the command line, the flag is named instead.
     let compiled = compile_text(&model(EMBEDDINGS));
     let flag = vec!["train.loss=bce".to_string()];
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &flag).unwrap();
+    let cfg = avc::train::TrainConfig::resolve(&compiled.graph.train, &flag).unwrap();
     let err = loss::check(&compiled.graph, &cfg.loss, &flag).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "--set train.loss=bce: loss `bce` needs a `logit` output, but output `towers` is of kind `embeddings`"
-    );
-    // train() refuses it too, before writing a run directory.
-    let runs = scratch("loss-refused");
-    let mut opts = options(runs.to_path_buf());
-    opts.overrides = flag;
-    assert!(train(&compiled, &tiny_data(), &cfg, &opts).is_err());
-    assert!(std::fs::read_dir(&*runs).unwrap().next().is_none(), "nothing written under the runs directory");
+    let said = "--set train.loss=bce: loss `bce` needs a `logit` output, but output `towers` is of kind `embeddings`";
+    assert_eq!(err.to_string(), said);
+    // Training settles its settings before anything else, so train() cannot be reached with
+    // them: settle refuses with the same message.
+    let refused = avc::train::settle(&compiled, &flag, tch::Device::Cpu).unwrap_err();
+    assert_eq!(refused.to_string(), said);
 }
 
 #[test]
@@ -105,7 +101,7 @@ fn an_embeddings_export_samples_both_towers() {
     let _rng = crate::torch_rng_lock();
     let compiled = compile_text(&model(EMBEDDINGS));
     let overrides = vec!["train.epochs=1".to_string()];
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+    let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
     let runs = scratch("export-embeddings");
     let mut opts = options(runs.to_path_buf());
     opts.overrides = overrides;

@@ -2,7 +2,7 @@
 //! step, every phase measured, shares adding up, written to profile.json.
 
 use avc::train::profile::{PROFILE_FILE, Phase, ProfileSummary};
-use avc::train::{DataSource, TrainConfig, TrainOptions, train};
+use avc::train::{DataSource, TrainOptions, train};
 use std::path::PathBuf;
 
 fn arch() -> String {
@@ -17,7 +17,7 @@ fn profiled_shares_cover_every_phase_and_add_up() {
     let dir = crate::scratch_dir("profile");
     std::fs::write(dir.join("tiny.yaml"), arch()).unwrap();
     let compiled = crate::compile_ok(&dir.join("tiny.yaml"));
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let cfg = avc::train::settle(&compiled, &[], tch::Device::Cpu).unwrap();
     let data: avc::data::TrainingData =
         avc::data::synth::generate(&avc::train::synth_config(5, &KNOBS.map(String::from)).unwrap()).into();
     let options = |name: &str, profile: bool| TrainOptions {

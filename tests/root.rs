@@ -20,6 +20,7 @@ mod op_semantics;
 mod ops;
 mod output_safety;
 mod profile;
+mod reports;
 mod run_outputs;
 pub use run_outputs::venv_python;
 mod split;

@@ -9,7 +9,7 @@
 //! 0.694 after 4, training seeds 1-3).
 
 use super::training::{options, scratch};
-use avc::train::{DataSource, TrainConfig, train};
+use avc::train::{DataSource, train};
 use avc_lang::compile::compile;
 use avc_lang::source::SourceFile;
 
@@ -37,7 +37,7 @@ fn train_small(file: &str, clips: usize, epochs: usize) -> (Vec<f64>, f64) {
     assert!(text.contains("[48, 256]") && text.contains("[48, 64]"), "{file} changed its inputs: update this test");
     let compiled = compile(&SourceFile::new(file, &text)).unwrap_or_else(|_| panic!("{file} compiles"));
     let overrides = [format!("train.epochs={epochs}"), "train.batch_size=32".into(), "train.seed=1".into()].to_vec();
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides).unwrap();
+    let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
     let mut knobs: Vec<String> = KNOBS.iter().map(|k| k.to_string()).collect();
     knobs.push(format!("n_train={clips}"));
     let data: avc::data::TrainingData =

@@ -2,7 +2,7 @@
 //! the data checks reject a mismatch before anything trains.
 
 use avc::data::synth::generate;
-use avc::train::{DataSource, Ending, TrainConfig, TrainOptions, resume, train};
+use avc::train::{DataSource, Ending, TrainOptions, resume, train};
 use avc_lang::compile::{Compiled, compile};
 use avc_lang::source::SourceFile;
 use std::path::PathBuf;
@@ -75,7 +75,7 @@ fn numbers(report: &avc::train::RunReport) -> Vec<String> {
 fn loss_falls_and_the_run_directory_is_complete() {
     let _rng = crate::torch_rng_lock();
     let compiled = compile_text(TINY);
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let cfg = avc::train::settle(&compiled, &[], tch::Device::Cpu).unwrap();
     let runs = scratch("loss");
     let report = train(&compiled, &tiny_data(), &cfg, &options(runs.to_path_buf())).unwrap();
     let losses: Vec<f64> = report.epochs.iter().map(|m| m.train_loss).collect();
@@ -99,7 +99,7 @@ fn loss_falls_and_the_run_directory_is_complete() {
 #[test]
 fn data_that_does_not_fit_the_inputs_is_rejected_by_name() {
     let compiled = compile_text(&TINY.replace("video: [24, 16]", "video: [24, 32]"));
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let cfg = avc::train::settle(&compiled, &[], tch::Device::Cpu).unwrap();
     let err = train(&compiled, &tiny_data(), &cfg, &options(scratch("shape").to_path_buf())).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("input `video` is declared as [24, 32]"), "{text}");
@@ -115,13 +115,14 @@ fn data_that_does_not_fit_the_inputs_is_rejected_by_name() {
 fn same_seed_same_numbers() {
     let _rng = crate::torch_rng_lock();
     let compiled = compile_text(TINY);
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=2".into()]).unwrap();
+    let cfg = avc::train::settle(&compiled, &["train.epochs=2".into()], tch::Device::Cpu).unwrap();
     let data = tiny_data();
     let (a, b) = (scratch("repro-a"), scratch("repro-b"));
     let first = train(&compiled, &data, &cfg, &options(a.to_path_buf())).unwrap();
     let second = train(&compiled, &data, &cfg, &options(b.to_path_buf())).unwrap();
     assert_eq!(numbers(&first), numbers(&second));
-    let other = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=2".into(), "train.seed=9".into()]).unwrap();
+    let other =
+        avc::train::settle(&compiled, &["train.epochs=2".into(), "train.seed=9".into()], tch::Device::Cpu).unwrap();
     let third = train(&compiled, &data, &other, &options(scratch("repro-c").to_path_buf())).unwrap();
     assert_ne!(numbers(&first), numbers(&third), "another seed must change the run");
     let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
@@ -132,7 +133,7 @@ fn an_interrupted_run_resumes_to_the_same_numbers() {
     let _rng = crate::torch_rng_lock();
     let compiled = compile_text(TINY);
     let data = tiny_data();
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &["train.epochs=3".into()]).unwrap();
+    let cfg = avc::train::settle(&compiled, &["train.epochs=3".into()], tch::Device::Cpu).unwrap();
     let whole = train(&compiled, &data, &cfg, &options(scratch("whole").to_path_buf())).unwrap();
     // Stop in the middle of epoch 2, as Ctrl-C would, then resume from `last`.
     let runs = scratch("resumed");
@@ -168,7 +169,7 @@ train: {epochs: 1, batch_size: 16}
     );
     let runs = tempfile::TempDir::new().unwrap();
     // Nothing left to train once `--freeze` took every weight.
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &[]).unwrap();
+    let cfg = avc::train::settle(&compiled, &[], tch::Device::Cpu).unwrap();
     let first = train(&compiled, &tiny_data(), &cfg, &options(runs.path().join("a"))).expect("the model trains");
     let mut opts = options(runs.path().join("b"));
     opts.init = Some(avc::train::init::InitFrom {

@@ -4,6 +4,7 @@
 use avc::eval::compare::{self, Comparison};
 use avc::eval::metrics::{Bootstrap, Difference, Interval};
 use avc::outputs::Input;
+use avc::report::report;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -35,19 +36,15 @@ fn inputs(given: &[&std::path::Path], opened: &[&std::path::Path]) -> Vec<Input>
 }
 
 pub fn compare_cmd(args: CompareArgs) -> Result<(), u8> {
-    let fail = |e: avc::eval::EvalError| {
-        eprintln!("error: {e}");
-        e.exit_code()
-    };
     let boot = Bootstrap { resamples: args.resamples, seed: args.seed, ..Bootstrap::default() };
-    let baseline = compare::open(&args.baseline).map_err(fail)?;
+    let baseline = compare::open(&args.baseline).map_err(|e| report(&e))?;
     // Every directory read and checked before anything is printed: a bad third run stops
     // the command before the first two's lines.
     let mut all = Vec::new();
     let mut dirs = Vec::new();
     for other in &args.others {
-        let other = compare::open(other).map_err(fail)?;
-        all.push(compare::compare(&baseline, &other, &boot).map_err(fail)?);
+        let other = compare::open(other).map_err(|e| report(&e))?;
+        all.push(compare::compare(&baseline, &other, &boot).map_err(|e| report(&e))?);
         dirs.push(other.dir);
     }
     if let Some(path) = &args.json {
@@ -55,10 +52,7 @@ pub fn compare_cmd(args: CompareArgs) -> Result<(), u8> {
             std::iter::once(&args.baseline).chain(&args.others).map(PathBuf::as_path).collect();
         let opened: Vec<&std::path::Path> = std::iter::once(&baseline.dir).chain(&dirs).map(PathBuf::as_path).collect();
         let kind = avc::outputs::Kind::File(avc::outputs::COMPARISON);
-        avc::outputs::claim("--json", path, kind, &inputs(&given, &opened), args.force).map_err(|e| {
-            eprintln!("error: {e}");
-            e.exit_code()
-        })?;
+        avc::outputs::claim("--json", path, kind, &inputs(&given, &opened), args.force).map_err(|e| report(&e))?;
     }
     for (k, (c, dir)) in all.iter().zip(&dirs).enumerate() {
         if k > 0 {
@@ -67,7 +61,7 @@ pub fn compare_cmd(args: CompareArgs) -> Result<(), u8> {
         print(c, &baseline.dir, dir);
     }
     if let Some(path) = &args.json {
-        let path = compare::write_json(&all, path).map_err(fail)?;
+        let path = compare::write_json(&all, path).map_err(|e| report(&e))?;
         println!("differences written to {}", path.display());
     }
     Ok(())

@@ -6,6 +6,7 @@ use avc::data::sink::Layout;
 use avc::data::source::Overrides;
 use avc::data::{self, DataSource};
 use avc::outputs::{self, Kind};
+use avc::report::{report, usage};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -146,20 +147,9 @@ pub enum DataCommand {
     },
 }
 
-fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
-    code
-}
-
-/// Exit code of a data error: a file or directory that cannot be read or written is an I/O
-/// problem (2), anything about the data's content a data error (1).
+/// A data error printed (its exit code: [`avc::report::Report`] for `DataError`).
 fn data_error(e: data::DataError) -> u8 {
-    use data::DataError as E;
-    let code = match e {
-        E::Read { .. } | E::Write { .. } | E::Missing { .. } | E::MissingList { .. } | E::Pattern { .. } => 2,
-        _ => 1,
-    };
-    fail(code, e)
+    report(&e)
 }
 
 /// A progress line on a terminal, rewritten in place.
@@ -182,7 +172,7 @@ pub fn run(command: DataCommand) -> Result<(), u8> {
         DataCommand::Synth { out, seed, clips, test_clips, layout, shard_clips, force, mut synth } => {
             synth.extend(clips.map(|n| format!("n_train={n}")));
             synth.extend(test_clips.map(|n| format!("n_test={n}")));
-            data::synth::config(seed, &synth).map_err(|e| fail(2, e))?;
+            data::synth::config(seed, &synth).map_err(usage)?;
             claim_data_dir(&out, layout, &[], force)?;
             let source = DataSource::Synth { seed, knobs: synth };
             let summary = data::convert::convert(&source, layout, &out, shard_clips, &mut progress("generated"))
@@ -191,26 +181,24 @@ pub fn run(command: DataCommand) -> Result<(), u8> {
             Ok(())
         }
         DataCommand::Stats { source: text, lists, steps, sample, json, force } => {
-            let source =
-                source(Some(&text), &lists, &[], None).map_err(|e| fail(2, e))?.unwrap_or(DataSource::synth(1));
+            let source = source(Some(&text), &lists, &[], None).map_err(usage)?.unwrap_or(DataSource::synth(1));
             if let Some(path) = &json {
                 let inputs = outputs::of_source(Some(&text), &source);
                 outputs::claim("--json", path, Kind::File(outputs::DATA_STATS), &inputs, force)
-                    .map_err(|e| fail(e.exit_code(), e))?;
+                    .map_err(|e| report(&e))?;
             }
             let stats = data::stats::stats(&source, steps, sample).map_err(data_error)?;
             print!("{}", data::stats::render(&stats));
             if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&stats).map_err(|e| fail(2, e))?;
+                let text = serde_json::to_string_pretty(&stats).map_err(usage)?;
                 avc_lang::atomic::write(&path, text.as_bytes())
-                    .map_err(|e| fail(2, format!("{}: {e}", path.display())))?;
+                    .map_err(|e| usage(format!("{}: {e}", path.display())))?;
                 println!("wrote {}", path.display());
             }
             Ok(())
         }
         DataCommand::Convert { source: text, lists, to, out, shard_clips, force } => {
-            let source =
-                source(Some(&text), &lists, &[], None).map_err(|e| fail(2, e))?.unwrap_or(DataSource::synth(1));
+            let source = source(Some(&text), &lists, &[], None).map_err(usage)?.unwrap_or(DataSource::synth(1));
             claim_data_dir(&out, to, &outputs::of_source(Some(&text), &source), force)?;
             let summary = data::convert::convert(&source, to, &out, shard_clips, &mut progress("converted"))
                 .map_err(data_error)?;
@@ -228,9 +216,7 @@ fn data_kind(layout: Layout) -> outputs::DirKind {
 }
 
 fn claim_data_dir(out: &Path, layout: Layout, inputs: &[outputs::Input], force: bool) -> Result<(), u8> {
-    outputs::claim("--out", out, Kind::Dir(data_kind(layout)), inputs, force)
-        .map(drop)
-        .map_err(|e| fail(e.exit_code(), e))
+    outputs::claim("--out", out, Kind::Dir(data_kind(layout)), inputs, force).map(drop).map_err(|e| report(&e))
 }
 
 /// Where the data come from and where the model runs: the same for `train` and `sweep`.
@@ -258,6 +244,6 @@ pub struct SourceArgs {
 impl SourceArgs {
     pub fn data_source(&self) -> Result<DataSource, u8> {
         let source = source(self.data.as_deref(), &self.lists, &self.synth, Some(self.data_seed));
-        source.map(|s| s.unwrap_or(DataSource::synth(self.data_seed))).map_err(avc_lang::cli::fail_io)
+        source.map(|s| s.unwrap_or(DataSource::synth(self.data_seed))).map_err(usage)
     }
 }

@@ -5,11 +5,13 @@ use avc::eval::EvalError;
 use avc::eval::apply::{self, LoadedRun};
 use avc::eval::engine::{self, Cost, Observer, Stage};
 use avc::eval::evaldir::{self, Provenance};
-use avc::eval::metrics::{Bootstrap, Metrics};
+use avc::eval::metrics::Bootstrap;
 use avc::eval::protocol::Direction;
 use avc::eval::retrieve::{self, Shortlist};
+use avc::eval::summary::{self, counted};
 use avc::interrupt;
 use avc::outputs;
+use avc::report::{report, usage};
 use avc::train::DataSource;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -99,8 +101,7 @@ pub struct RetrieveArgs {
 
 /// Prints an error and gives its exit code.
 fn fail(e: EvalError) -> u8 {
-    eprintln!("error: {e}");
-    e.exit_code()
+    report(&e)
 }
 
 struct Prepared {
@@ -122,21 +123,11 @@ impl Prepared {
 
 /// Claims an output directory, printing why not.
 fn claim_dir(flag: &str, dir: &Path, kind: outputs::DirKind, inputs: &[outputs::Input], force: bool) -> Result<(), u8> {
-    match outputs::claim(flag, dir, outputs::Kind::Dir(kind), inputs, force) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            Err(e.exit_code())
-        }
-    }
+    outputs::claim(flag, dir, outputs::Kind::Dir(kind), inputs, force).map(drop).map_err(|e| report(&e))
 }
 
 fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
-    let usage = |m: String| {
-        eprintln!("error: {m}");
-        2
-    };
-    let device = avc::device::choose(&args.device).map_err(|e| usage(e.to_string()))?;
+    let device = avc::device::choose(&args.device).map_err(|e| report(&e))?;
     let budget = match &args.max_memory {
         Some(text) => engine::parse_size(text).map_err(|e| usage(format!("--max-memory {e}")))?,
         None => engine::default_budget(),
@@ -181,18 +172,8 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
         );
     }
     let dir = evaldir::write(&eval, &provenance, &boot, &dir).map_err(fail)?;
-    for r in &eval.directions {
-        println!("{}", line(r.direction, "full", &r.full));
-        println!("{}", line(r.direction, "30-way", &r.groups));
-    }
-    println!(
-        "{}, checkpoint {} (epoch {}), scored in {:.1} s; evaluation directory {}",
-        counted(eval.n, "clip", "clips"),
-        provenance.checkpoint,
-        provenance.epoch,
-        scored.as_secs_f64(),
-        dir.display()
-    );
+    print!("{}", summary::render(&eval));
+    println!("{}", summary::closing(eval.n, &provenance, scored, &dir));
     Ok(())
 }
 
@@ -216,36 +197,10 @@ fn default_eval_dir(run: &Path, args: &ApplyArgs) -> PathBuf {
     run.join(format!("eval-{}{}", args.checkpoint, data.unwrap_or_default()))
 }
 
-/// `v2a full    top-1 93.3% [83.3, 100.0]  top-5 ...` in percent, ranks as they are.
-fn line(d: Direction, protocol: &str, m: &Metrics) -> String {
-    let pct = |i: &avc::eval::metrics::Interval| {
-        format!("{:.1}% [{:.1}, {:.1}]", 100.0 * i.value, 100.0 * i.low, 100.0 * i.high)
-    };
-    format!(
-        "{} {protocol:<6} top-1 {}  top-5 {}  top-10 {}  MRR {:.3} [{:.3}, {:.3}]  median rank {} (of {}, {})",
-        d.name(),
-        pct(&m.top1),
-        pct(&m.top5),
-        pct(&m.top10),
-        m.mrr.value,
-        m.mrr.low,
-        m.mrr.high,
-        m.median_rank.value,
-        m.candidates,
-        counted(m.queries, "query", "queries")
-    )
-}
-
-/// `1 clip`, `30 clips`.
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// `avc retrieve`.
 pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     if args.videos.as_os_str() == "-" && args.audios.as_os_str() == "-" {
-        eprintln!("error: only one of --videos and --audios can be read from standard input (-)");
-        return Err(2);
+        return Err(usage("only one of --videos and --audios can be read from standard input (-)"));
     }
     let p = prepare(&args.run, &args.apply)?;
     let direction = Direction::parse(&args.direction).unwrap_or(Direction::VideoToAudio);
@@ -259,25 +214,17 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     if let Some(embeddings) = &args.embeddings_out {
         let (a, b) = (avc_lang::output::resolve(&dir), avc_lang::output::resolve(embeddings));
         if a.starts_with(&b) || b.starts_with(&a) {
-            eprintln!(
-                "error: --embeddings-out {}: the ranking goes to {}, and each is written whole; give two separate directories",
+            return Err(usage(format!(
+                "--embeddings-out {}: the ranking goes to {}, and each is written whole; give two separate directories",
                 embeddings.display(),
                 dir.display()
-            );
-            return Err(2);
+            )));
         }
         claim_dir("--embeddings-out", embeddings, outputs::EMBEDDINGS, &inputs, args.apply.force)?;
     }
     let source = p.source.clone().unwrap_or_else(|| p.loaded.opened.data_source.clone());
     let compiled = &p.loaded.opened.compiled;
-    let video_ids = retrieve::read_ids(&args.videos).map_err(fail)?;
-    let audio_ids = retrieve::read_ids(&args.audios).map_err(fail)?;
-    let videos = retrieve::load_stream(&source, compiled, &video_ids, &args.videos, "video").map_err(fail)?;
-    let audios = retrieve::load_stream(&source, compiled, &audio_ids, &args.audios, "audio").map_err(fail)?;
-    if videos.steps != audios.steps {
-        eprintln!("error: the videos have {} steps per clip but the audios {}", videos.steps, audios.steps);
-        return Err(1);
-    }
+    let (videos, audios) = retrieve::load_lists(&source, compiled, &args.videos, &args.audios).map_err(fail)?;
     let scorer = p.loaded.scorer(p.budget, videos.steps).map_err(fail)?;
     let short_loaded = match &args.shortlist {
         Some(run) => Some(apply::load_run(run, "best", p.loaded.model.device()).map_err(fail)?),

@@ -2,6 +2,7 @@
 //! work is in `avc::export`; the outputs go through the one rule for outputs first.
 
 use avc::outputs::{self, Kind};
+use avc::report::report;
 use std::path::{Path, PathBuf};
 
 /// `avc export`'s arguments.
@@ -37,7 +38,7 @@ pub fn export_cmd(args: ExportArgs) -> Result<(), u8> {
 }
 
 fn write(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)>) -> Result<(), u8> {
-    let done = avc::export::export(run, which, out, sample).map_err(avc_lang::cli::fail_io)?;
+    let done = avc::export::export(run, which, out, sample).map_err(|e| report(&e))?;
     let values: i64 = done.tensors.iter().map(|(_, s)| s.iter().product::<i64>()).sum();
     println!("wrote {} ({} tensors, {values} values, checkpoint `{which}`)", done.path.display(), done.tensors.len());
     if let Some(sample) = done.sample {
@@ -60,10 +61,7 @@ fn claims(
     let mut inputs = outputs::of_run(run, checkpoint);
     let entries = std::fs::read_dir(run).into_iter().flatten().flatten().map(|e| e.path());
     inputs.extend(entries.filter(|p| !own(p)).map(outputs::Input::Path));
-    let refused = |e: outputs::OutputError| {
-        eprintln!("error: {e}");
-        e.exit_code()
-    };
+    let refused = |e: outputs::OutputError| report(&e);
     outputs::claim(flag, out, Kind::File(outputs::EXPORTED), &inputs, force).map_err(refused)?;
     if let Some(sample) = sample {
         inputs.push(outputs::Input::Path(out.to_path_buf()));

@@ -20,7 +20,7 @@ pub fn at_least_one(text: &str) -> Result<usize, String> {
 
 /// `avc runs DIR`: the run directories with their best epoch's numbers.
 pub fn runs_cmd(dir: &std::path::Path) -> Result<(), u8> {
-    let rows = avc::run::runs::list(dir).map_err(|e| avc_lang::cli::fail_io(format!("{}: {e}", dir.display())))?;
+    let rows = avc::run::runs::list(dir).map_err(|e| avc::report::usage(format!("{}: {e}", dir.display())))?;
     print!("{}", avc::run::runs::render(&rows));
     Ok(())
 }

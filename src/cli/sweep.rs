@@ -5,6 +5,7 @@
 use super::data::SourceArgs;
 use avc::device::DeviceChoice;
 use avc::interrupt;
+use avc::report::{report, usage};
 use avc::sweep::grid::Grid;
 use avc::sweep::plan::{self, Engine, PlanOptions, TaskResources};
 use avc::sweep::status;
@@ -12,7 +13,7 @@ use avc::sweep::table::RunStatus;
 use avc::sweep::task::{self, TaskOptions, TaskResult};
 use avc::sweep::{self, SweepEnding, SweepError, SweepEvent, SweepLimits, SweepObserver, SweepOptions, SweepReport};
 use avc::train::Ending;
-use avc_lang::cli::{MessageFormat, compile_or_report, fail_io};
+use avc_lang::cli::{MessageFormat, compile_or_report};
 use std::path::{Path, PathBuf};
 
 /// Everything after `avc sweep`.
@@ -138,7 +139,7 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
         }
         return plan_cmd(file, &engine, &overrides, &seeds, source, runs_dir, name, max_batches, plan);
     }
-    let device = avc::device::choose(&source.device).map_err(fail_io)?;
+    let device = avc::device::choose(&source.device).map_err(usage)?;
     let limits = SweepLimits { max_runs, stop_at: None };
     match (resume, file) {
         (Some(dir), _) => {
@@ -159,7 +160,7 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
             };
             run_cmd(&file, &overrides, &seeds, &opts, quiet)
         }
-        (None, None) => Err(fail_io("give an architecture file, or --resume SWEEP_DIR")),
+        (None, None) => Err(usage("give an architecture file, or --resume SWEEP_DIR")),
     }
 }
 
@@ -167,7 +168,7 @@ pub fn sweep_cmd(args: SweepArgs) -> Result<(), u8> {
 /// sweep's own (its `sweep.json`); printing why not.
 fn claim(flag: &str, dir: &Path, inputs: &[avc::outputs::Input]) -> Result<(), u8> {
     use avc::outputs::{Kind, SWEEP};
-    avc::outputs::claim(flag, dir, Kind::Dir(SWEEP), inputs, false).map(drop).map_err(fail_io)
+    avc::outputs::claim(flag, dir, Kind::Dir(SWEEP), inputs, false).map(drop).map_err(usage)
 }
 
 /// `--out DIR` as the parent and the name of the sweep directory.
@@ -175,17 +176,16 @@ fn split_out(out: &Path) -> Result<(PathBuf, Option<String>), u8> {
     let name = out.file_name().and_then(|n| n.to_str()).map(String::from);
     match name {
         Some(name) => Ok((out.parent().map(Path::to_path_buf).unwrap_or_default(), Some(name))),
-        None => Err(fail_io(format!("--out {}: expected a directory path ending in its name", out.display()))),
+        None => Err(usage(format!("--out {}: expected a directory path ending in its name", out.display()))),
     }
 }
 
 fn sweep_error(e: SweepError) -> u8 {
-    eprintln!("error: {e}");
-    e.exit_code()
+    report(&e)
 }
 
 fn run_cmd(file: &Path, sets: &[String], seeds: &str, opts: &SweepOptions, quiet: bool) -> Result<(), u8> {
-    let grid = Grid::parse(sets, seeds).map_err(fail_io)?;
+    let grid = Grid::parse(sets, seeds).map_err(usage)?;
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     if opts.verbose {
         let runs = grid.runs().len();
@@ -250,12 +250,12 @@ fn plan_cmd(
     plan: PlanArgs,
 ) -> Result<(), u8> {
     let engine: Engine = engine.parse().map_err(sweep_error)?;
-    source.device.parse::<DeviceChoice>().map_err(fail_io)?;
-    let grid = Grid::parse(sets, seeds).map_err(fail_io)?;
+    source.device.parse::<DeviceChoice>().map_err(usage)?;
+    let grid = Grid::parse(sets, seeds).map_err(usage)?;
     let avc = std::env::current_exe()
         .and_then(std::fs::canonicalize)
         .map(|exe| avc_next_to(&exe))
-        .map_err(|e| fail_io(format!("cannot find this avc binary's path for the scripts: {e}")))?;
+        .map_err(|e| usage(format!("cannot find this avc binary's path for the scripts: {e}")))?;
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     let opts = PlanOptions {
         engine,

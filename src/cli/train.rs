@@ -3,10 +3,11 @@
 //! The training loop itself prints nothing.
 
 use super::data::SourceArgs;
+use avc::report::{report, usage};
 use avc::train::events::{Event, Observer};
-use avc::train::{self, TrainConfig, TrainOptions};
+use avc::train::{self, TrainOptions};
 use avc::train::{format_epoch_line, init};
-use avc_lang::cli::{MessageFormat, color, compile_or_report, fail_io, print_diagnostics};
+use avc_lang::cli::{MessageFormat, compile_or_report, print_diagnostics};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -81,7 +82,7 @@ pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
     let TrainArgs { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile } = args;
     let device = avc::device::choose(&source.device);
     match (device, resume, file, source.data_source()) {
-        (Err(e), ..) => Err(fail_io(e)),
+        (Err(e), ..) => Err(report(&e)),
         (_, _, _, Err(code)) => Err(code),
         (Ok(device), Some(run), ..) => resume_cmd(&run, &overrides, device, quiet, profile, verbose),
         (Ok(device), None, Some(file), Ok(data_source)) => {
@@ -100,37 +101,15 @@ pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
             };
             train_new(&file, &opts, verbose)
         }
-        (Ok(_), None, None, _) => Err(fail_io("give an architecture file, or --resume RUN")),
+        (Ok(_), None, None, _) => Err(usage("give an architecture file, or --resume RUN")),
     }
 }
 
 fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> {
     let compiled = compile_or_report(file, MessageFormat::Human)?;
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &opts.overrides)
-        .and_then(|cfg| match train::loss::check(&compiled.graph, &cfg.loss, &opts.overrides) {
-            Ok(()) => Ok(cfg),
-            Err(e) => Err(vec![e]),
-        })
-        .map_err(|errs| {
-            for e in &errs {
-                if e.span.is_some() {
-                    eprint!("{}", e.to_diagnostic().render(&compiled.graph.source, color()));
-                } else {
-                    eprintln!("error: {e}{}", e.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
-                }
-            }
-            1
-        })?;
-    // train() refuses it too; checked here as well to fail before the data are loaded, and
-    // to show the node in its source.
-    if let Err(train::TrainError::TooLarge(e)) = train::fits_device(&compiled, &cfg, opts.device) {
-        print_diagnostics(&[e.to_diagnostic()], &compiled.graph.source, MessageFormat::Human);
-        return Err(1);
-    }
-    let dataset = avc::data::expect::load(&compiled, &opts.data_source).map_err(|e| {
-        eprintln!("error: {e}");
-        1
-    })?;
+    // Settled once, before the data are loaded; shown against the file's source.
+    let cfg = train::settle(&compiled, &opts.overrides, opts.device).map_err(|e| settle_failed(&e, &compiled))?;
+    let dataset = avc::data::expect::load(&compiled, &opts.data_source).map_err(|e| report(&e))?;
     for warning in &dataset.provenance.warnings {
         eprintln!("warning: {warning}");
     }
@@ -148,6 +127,19 @@ fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
     avc::interrupt::install();
     let result = train::train_observed(&compiled, &dataset, &cfg, opts, &mut Terminal::new(opts.verbose));
     finish(result, verbose)
+}
+
+/// Prints why the settings cannot train this model: located in the file where they come from
+/// it, else naming the flag.
+fn settle_failed(e: &train::SettleError, compiled: &avc_lang::compile::Compiled) -> u8 {
+    for d in e.diagnostics() {
+        if d.labels.is_empty() {
+            eprintln!("error: {}{}", d.message, d.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
+        } else {
+            print_diagnostics(std::slice::from_ref(&d), &compiled.graph.source, MessageFormat::Human);
+        }
+    }
+    1
 }
 
 fn resume_cmd(
@@ -169,13 +161,13 @@ fn resume_cmd(
 /// Reports how a run ended; a libtorch failure in one line, its whole text with `-v`.
 fn finish(result: Result<train::RunReport, train::TrainError>, verbose: bool) -> Result<(), u8> {
     let report = result.map_err(|e| {
-        eprintln!("error: {e}");
+        let code = avc::report::report(&e);
         match avc::lower::torch_details(&e) {
             Some(details) if verbose => eprintln!("libtorch's message:\n{details}"),
             Some(_) => eprintln!("  (run with -v for libtorch's whole message and C++ backtrace)"),
             None => {}
         }
-        1
+        code
     })?;
     let dir = report.dir.display();
     if let Some(profile) = &report.profile {

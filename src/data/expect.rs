@@ -22,6 +22,16 @@ pub enum FitError {
     DataShape { input: String, stream: String, declared: String, found: [usize; 2], origin: String, only_length: bool },
 }
 
+impl crate::report::Report for FitError {
+    fn place(&self) -> Option<crate::report::Place> {
+        match self {
+            FitError::UnknownStream { input, .. } | FitError::DataShape { input, .. } => {
+                Some(crate::report::Place::Node(input.clone()))
+            }
+        }
+    }
+}
+
 /// Opens the data a model will train on (any source: the synthetic set, a course directory,
 /// TFRecords), checked against the model's declared input shapes and fitted to its length.
 pub fn load(compiled: &Compiled, source: &DataSource) -> Result<TrainingData, DataError> {

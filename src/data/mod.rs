@@ -302,6 +302,45 @@ pub enum DataError {
     UnknownId { list: PathBuf, line: usize, id: String, origin: String },
 }
 
+impl crate::report::Report for DataError {
+    /// A file or directory that cannot be read or written is an I/O problem (2), anything
+    /// about the data's content a data error (1).
+    fn exit_code(&self) -> u8 {
+        use DataError as E;
+        match self {
+            E::Read { .. } | E::Write { .. } | E::Missing { .. } | E::MissingList { .. } | E::Pattern { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    fn place(&self) -> Option<crate::report::Place> {
+        use crate::report::Place;
+        use DataError as E;
+        match self {
+            E::Missing { path, .. }
+            | E::Read { path, .. }
+            | E::Npy { path, .. }
+            | E::Dtype { path, .. }
+            | E::Shape { path, .. }
+            | E::MissingList { path }
+            | E::EmptyList { path }
+            | E::TooLarge { path, .. }
+            | E::Write { path, .. }
+            | E::Conflict { path, .. }
+            | E::DataFile { path, .. } => Some(Place::Path(path.clone())),
+            E::Steps { audio, .. } => Some(Place::Path(audio.clone())),
+            E::ListLengths { audio_list, .. } => Some(Place::Path(audio_list.clone())),
+            E::DuplicateId { path, line, .. } | E::BadId { path, line, .. } => {
+                Some(Place::Line { path: path.clone(), line: *line })
+            }
+            E::UnknownId { list, line, .. } => Some(Place::Line { path: list.clone(), line: *line }),
+            E::Record { shard, index, .. } => Some(Place::Record { shard: shard.clone(), index: *index }),
+            E::Setting { key, .. } => Some(Place::Setting(key.clone())),
+            E::Inconsistent { .. } | E::Pattern { .. } => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,10 +32,10 @@ pub struct LoadedRun {
 pub fn load_run(run: &Path, which: &str, device: Device) -> Result<LoadedRun, EvalError> {
     let opened = crate::run::open::open_run(run).map_err(crate::train::TrainError::from)?;
     let model = lower::lower(&opened.compiled.graph, &opened.compiled.checked, device)?;
-    let bad = |reason: String| EvalError::Checkpoint { run: run.display().to_string(), reason };
-    let dir = Checkpoint::locate(run, which).map_err(|e| bad(e.to_string()))?;
-    let state = Checkpoint::read_state(&dir).map_err(|e| bad(e.to_string()))?;
-    run::weights::load_exact(&model.vs, &dir.join(run::checkpoint::WEIGHTS)).map_err(|e| bad(e.to_string()))?;
+    let bad = |source: crate::report::Cause| EvalError::Checkpoint { run: run.display().to_string(), source };
+    let dir = Checkpoint::locate(run, which).map_err(|e| bad(e.into()))?;
+    let state = Checkpoint::read_state(&dir).map_err(|e| bad(e.into()))?;
+    run::weights::load_exact(&model.vs, &dir.join(run::checkpoint::WEIGHTS)).map_err(|e| bad(e.into()))?;
     Ok(LoadedRun { dir: run.to_path_buf(), opened, model, checkpoint: which.to_string(), epoch: state.epoch })
 }
 

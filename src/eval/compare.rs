@@ -179,8 +179,7 @@ pub fn compare(baseline: &Scored, other: &Scored, boot: &Bootstrap) -> Result<Co
 
 /// Writes the comparisons as one JSON document (a list), atomically.
 pub fn write_json(comparisons: &[Comparison], path: &Path) -> Result<PathBuf, EvalError> {
-    let json = serde_json::to_string_pretty(comparisons)
-        .map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.to_string() })?;
+    let json = serde_json::to_string_pretty(comparisons).map_err(|e| EvalError::write(path.display(), e))?;
     super::retrieve::write_atomic(path, format!("{json}\n").as_bytes())
 }
 

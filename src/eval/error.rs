@@ -1,6 +1,7 @@
 //! What can go wrong applying a trained model.
 
 use crate::lower::LowerError;
+use crate::report::{Cause, Place, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -17,14 +18,24 @@ pub enum EvalError {
     /// Opening the run or loading its data failed.
     #[error(transparent)]
     Run(Box<crate::train::TrainError>),
-    #[error("{run}: {reason}")]
-    Checkpoint { run: String, reason: String },
+    #[error("{run}: {source}")]
+    Checkpoint {
+        run: String,
+        #[source]
+        source: crate::report::Cause,
+    },
     /// A list of ids, a flag or a data set that cannot be used (exit code 2 for flags and
     /// files, as for any usage error).
     #[error("{0}")]
     Input(String),
-    #[error("cannot write {path}: {reason}")]
-    Write { path: String, reason: String },
+    #[error("the videos have {video} steps per clip but the audios {audio}")]
+    Lengths { video: usize, audio: usize },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: crate::report::Cause,
+    },
 }
 
 impl From<crate::train::TrainError> for EvalError {
@@ -40,13 +51,29 @@ impl From<crate::data::DataError> for EvalError {
 }
 
 impl EvalError {
-    /// The process exit code: 130 for Ctrl-C, 2 for bad input files and flags and for
-    /// writing, 1 for everything about the model and its data.
-    pub fn exit_code(&self) -> u8 {
+    /// A failed write of `path`.
+    pub fn write(path: impl std::fmt::Display, source: impl Into<Cause>) -> EvalError {
+        EvalError::Write { path: path.to_string(), source: source.into() }
+    }
+}
+
+impl Report for EvalError {
+    /// 130 for Ctrl-C, 2 for bad input files and flags and for writing, 1 for everything
+    /// about the model and its data.
+    fn exit_code(&self) -> u8 {
         match self {
             EvalError::Interrupted => 130,
             EvalError::Input(_) | EvalError::Write { .. } => 2,
             _ => 1,
+        }
+    }
+
+    fn place(&self) -> Option<Place> {
+        match self {
+            EvalError::Run(e) => e.place(),
+            EvalError::Checkpoint { run, .. } => Some(Place::Run(run.into())),
+            EvalError::Write { path, .. } => Some(Place::Path(path.into())),
+            _ => None,
         }
     }
 }

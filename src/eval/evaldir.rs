@@ -51,8 +51,7 @@ struct DirectionMetrics {
 /// Writes the evaluation directory `dir` (replacing an older one whole; the caller has
 /// claimed `dir` through [`crate::outputs::claim`]).
 pub fn write(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: &Path) -> Result<PathBuf, EvalError> {
-    let io =
-        |path: &Path, e: std::io::Error| EvalError::Write { path: path.display().to_string(), reason: e.to_string() };
+    let io = |path: &Path, e: std::io::Error| EvalError::write(path.display(), e);
     avc_lang::output::write_dir(dir, crate::outputs::EVALUATION, |tmp| write_files(eval, provenance, boot, tmp), io)?;
     Ok(dir.to_path_buf())
 }
@@ -60,8 +59,7 @@ pub fn write(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: 
 fn write_files(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir: &Path) -> Result<(), EvalError> {
     let put = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
-        std::fs::write(&path, bytes)
-            .map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.to_string() })
+        std::fs::write(&path, bytes).map_err(|e| EvalError::write(path.display(), e))
     };
     let direction = |d: Direction| {
         let r = eval.directions.iter().find(|r| r.direction == d).ok_or(EvalError::NoOutput)?;
@@ -81,14 +79,13 @@ fn write_files(eval: &Evaluation, provenance: &Provenance, boot: &Bootstrap, dir
     for r in &eval.directions {
         put(&format!("queries_{}.csv", r.direction.name()), per_query_csv(eval, r.direction).as_bytes())?;
     }
-    let npy = npy_f32(&eval.scores, eval.n, eval.n)
-        .map_err(|e| EvalError::Write { path: "scores.npy".into(), reason: e.to_string() })?;
+    let npy = npy_f32(&eval.scores, eval.n, eval.n).map_err(|e| EvalError::write("scores.npy", e))?;
     put("scores.npy", &npy)?;
     put("video_ids.txt", lines(&eval.video_ids).as_bytes())?;
     put("audio_ids.txt", lines(&eval.audio_ids).as_bytes())?;
     let picture = |name: &str, draw: &dyn Fn(&Path) -> Result<(), PlotError>| {
         let path = dir.join(name);
-        draw(&path).map_err(|e| EvalError::Write { path: path.display().to_string(), reason: e.reason.to_string() })
+        draw(&path).map_err(|e| EvalError::write(path.display(), e.reason))
     };
     picture("heatmap.png", &|p| plots::heatmap(eval, p))?;
     picture("ranks.png", &|p| plots::rank_histogram(eval, p))?;

@@ -15,6 +15,7 @@ pub mod metrics;
 mod plots;
 pub mod protocol;
 pub mod retrieve;
+pub mod summary;
 
 pub use error::EvalError;
 

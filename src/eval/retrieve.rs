@@ -46,6 +46,24 @@ pub fn read_ids(list: &Path) -> Result<Vec<Listed>, EvalError> {
     read_list(list).map_err(|e| EvalError::Input(e.to_string()))
 }
 
+/// Both lists' clips (`-` reads one list from standard input): the video clips of
+/// `videos` and the audio clips of `audios`, of the same length.
+pub fn load_lists(
+    source: &DataSource,
+    compiled: &avc_lang::compile::Compiled,
+    videos: &Path,
+    audios: &Path,
+) -> Result<(OwnedStream, OwnedStream), EvalError> {
+    let video_ids = read_ids(videos)?;
+    let audio_ids = read_ids(audios)?;
+    let v = load_stream(source, compiled, &video_ids, videos, "video")?;
+    let a = load_stream(source, compiled, &audio_ids, audios, "audio")?;
+    if v.steps != a.steps {
+        return Err(EvalError::Lengths { video: v.steps, audio: a.steps });
+    }
+    Ok((v, a))
+}
+
 /// The features of the clips `ids` of one stream, from a course-layout directory or TFRecord
 /// shards (looked up by id), or, for the synthetic set, from the generated clips (test and
 /// training ids alike).
@@ -311,7 +329,7 @@ pub fn write_ranking(r: &Retrieval, dir: &Path) -> Result<Vec<PathBuf>, EvalErro
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> EvalError {
-    EvalError::Write { path: path.display().to_string(), reason: e.to_string() }
+    EvalError::write(path.display(), e)
 }
 
 /// Writes each stream's unit-length embeddings (`video_embeddings.npy`, `[Nv, D]` float32;
@@ -337,7 +355,7 @@ pub fn write_embeddings(
         let size = e.size();
         let values = super::engine::to_vec(&e)?;
         let npy = npy_f32(&values, size[0] as usize, size.get(1).copied().unwrap_or(1) as usize)
-            .map_err(|e| EvalError::Write { path: dir.display().to_string(), reason: e.to_string() })?;
+            .map_err(|e| EvalError::write(dir.display(), e))?;
         files.push((format!("{name}_embeddings.npy"), npy));
         let ids = super::evaldir::lines(stream.ids);
         files.push((format!("{name}_ids.txt"), ids.into_bytes()));
@@ -349,7 +367,7 @@ pub fn write_embeddings(
 
 /// Writes a file atomically (see [`crate::atomic`]), creating its directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf, EvalError> {
-    let fail = |e: std::io::Error| EvalError::Write { path: path.display().to_string(), reason: e.to_string() };
+    let fail = |e: std::io::Error| EvalError::write(path.display(), e);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(fail)?;
     }

@@ -5,6 +5,7 @@
 //! PyTorch can be checked number for number. docs/export.md lists the names per op.
 
 use crate::lower::{self, PairBatch, feed};
+use crate::report::{Cause, Place, Report};
 use crate::run::{self, checkpoint::Checkpoint};
 use crate::train::TrainError;
 use avc_lang::ast::OutputKind;
@@ -18,12 +19,38 @@ use tch::{Device, Kind, Tensor};
 pub enum ExportError {
     #[error(transparent)]
     Run(#[from] TrainError),
-    #[error("cannot load {path}: {reason}")]
-    Load { path: String, reason: String },
-    #[error("cannot write {path}: {reason}")]
-    Write { path: String, reason: String },
+    #[error("cannot load {path}: {source}")]
+    Load {
+        path: String,
+        #[source]
+        source: Cause,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: Cause,
+    },
     #[error("libtorch failed: {0}")]
     Torch(#[from] tch::TchError),
+}
+
+impl Report for ExportError {
+    /// 2: a run, checkpoint or file that cannot be read or written; 1 only for libtorch.
+    fn exit_code(&self) -> u8 {
+        match self {
+            ExportError::Torch(_) => 1,
+            _ => 2,
+        }
+    }
+
+    fn place(&self) -> Option<Place> {
+        match self {
+            ExportError::Run(e) => e.place(),
+            ExportError::Load { path, .. } | ExportError::Write { path, .. } => Some(Place::Path(path.into())),
+            ExportError::Torch(_) => None,
+        }
+    }
 }
 
 /// What [`export`] wrote.
@@ -43,10 +70,7 @@ pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
     let mut model = lower::lower(graph, &opened.compiled.checked, Device::Cpu).map_err(TrainError::from)?;
     let dir = Checkpoint::locate(run, which).map_err(TrainError::from)?;
     let weights = dir.join(run::checkpoint::WEIGHTS);
-    model
-        .vs
-        .load(&weights)
-        .map_err(|e| ExportError::Load { path: weights.display().to_string(), reason: e.to_string() })?;
+    model.vs.load(&weights).map_err(|e| ExportError::Load { path: weights.display().to_string(), source: e.into() })?;
     let mut named: Vec<(String, Tensor)> =
         model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().contiguous())).collect();
     // State PyTorch's modules keep that avc has no variable for (BatchNorm's step counter:
@@ -134,11 +158,11 @@ fn write(
         t.f_copy_data_u8(&mut bytes, t.numel())?;
         buffers.push((name.clone(), dtype, shape, bytes));
     }
-    let bad = |reason: String| ExportError::Write { path: path.display().to_string(), reason };
+    let bad = |source: Cause| ExportError::Write { path: path.display().to_string(), source };
     let views: Vec<(String, TensorView)> = buffers
         .iter()
-        .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| bad(e.to_string())))
+        .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)).map_err(|e| bad(e.into())))
         .collect::<Result<_, _>>()?;
-    let bytes = safetensors::serialize(views, metadata).map_err(|e| bad(e.to_string()))?;
-    avc_lang::atomic::write(path, &bytes).map_err(|e| bad(e.to_string()))
+    let bytes = safetensors::serialize(views, metadata).map_err(|e| bad(e.into()))?;
+    avc_lang::atomic::write(path, &bytes).map_err(|e| bad(e.into()))
 }

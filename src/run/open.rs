@@ -2,16 +2,24 @@
 //! resume): its recorded settings and its architecture copy, compiled again.
 
 use crate::data::DataSource;
+use crate::report::{Cause, Place, Report};
 use crate::train::report::{RecordedRun, read_config};
 use avc_lang::compile::Compiled;
 use std::path::Path;
 
 /// A run directory whose recorded settings or architecture copy cannot be read.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("cannot open run {run}: {reason}")]
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open run {run}: {source}")]
 pub struct OpenRunError {
     pub run: String,
-    pub reason: String,
+    #[source]
+    pub source: Cause,
+}
+
+impl Report for OpenRunError {
+    fn place(&self) -> Option<Place> {
+        Some(Place::Run(self.run.clone().into()))
+    }
 }
 
 /// A finished or running run directory, opened: its architecture (the copy it recorded,
@@ -31,13 +39,14 @@ pub fn open_run(run_dir: &Path) -> Result<OpenedRun, OpenRunError> {
 
 /// A run's recorded settings and its architecture copy, compiled again.
 pub(crate) fn open_recorded(run_dir: &Path) -> Result<(RecordedRun, Compiled), OpenRunError> {
-    let bad = |reason: String| OpenRunError { run: run_dir.display().to_string(), reason };
-    let recorded = read_config(run_dir).map_err(|e| bad(e.to_string()))?;
+    let bad = |source: Cause| OpenRunError { run: run_dir.display().to_string(), source };
+    let recorded = read_config(run_dir).map_err(|e| bad(e.into()))?;
     let compiled = avc_lang::compile::compile_file(&run_dir.join(&recorded.architecture_copy))
-        .map_err(|e| bad(e.to_string()))?
+        .map_err(|e| bad(e.into()))?
         .map_err(|failed| {
             let copy = &recorded.architecture_copy;
-            bad(format!("its architecture copy {copy} no longer compiles:\n{}", avc_lang::compile::explain(&failed)))
+            bad(format!("its architecture copy {copy} no longer compiles:\n{}", avc_lang::compile::explain(&failed))
+                .into())
         })?;
     Ok((recorded, compiled))
 }

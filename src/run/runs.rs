@@ -69,5 +69,6 @@ pub fn render(rows: &[RunRow]) -> String {
             None => out.push_str(&format!("{name:<32} {:>6} {:>5}  {state}\n", r.epochs_done, "-")),
         }
     }
-    out
+    // No trailing blanks where the state column is empty (copied tables, diffs).
+    out.lines().map(|l| format!("{}\n", l.trim_end())).collect()
 }

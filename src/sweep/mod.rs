@@ -36,10 +36,11 @@ use crate::data::TrainingData;
 use crate::interrupt;
 use crate::run::checkpoint::Checkpoint;
 use crate::run::rundir::{RunDir, RunDirError};
-use crate::train::{ConfigError, DataSource, Ending, TrainConfig, TrainError, TrainOptions};
+use crate::train::{ConfigError, DataSource, Ending, SettleError, Settled, TrainConfig, TrainError, TrainOptions};
 use avc_lang::compile::Compiled;
 use grid::{Grid, GridError, PlannedRun};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use table::{ResultRow, RunStatus};
 use task::{LockState, TaskLock};
@@ -171,9 +172,9 @@ pub enum SweepError {
     Busy { run: String, holder: String },
 }
 
-impl SweepError {
-    /// The CLI's exit code: 1 for the model, settings or data, 2 for usage and I/O.
-    pub fn exit_code(&self) -> u8 {
+impl crate::report::Report for SweepError {
+    /// 1 for the model, settings or data, 2 for usage and I/O.
+    fn exit_code(&self) -> u8 {
         match self {
             SweepError::Settings(_) | SweepError::Train(_) | SweepError::Run { .. } | SweepError::Failed { .. } => 1,
             _ => 2,
@@ -194,7 +195,7 @@ pub fn sweep_observed(
     opts: &SweepOptions,
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepReport, SweepError> {
-    let cfgs = resolve_all(compiled, grid)?;
+    let cfgs = settle_all(compiled, grid, opts.device)?;
     let data = crate::data::expect::load(compiled, &opts.data_source).map_err(crate::train::TrainError::from)?;
     crate::data::expect::check(compiled, &data).map_err(crate::train::TrainError::from)?;
     let mut record = SweepRecord::new(compiled, grid, &opts.arch_path, &opts.data_source, &opts.command);
@@ -252,7 +253,7 @@ pub fn resume_sweep_observed(
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepReport, SweepError> {
     let (record, compiled) = open(dir)?;
-    let cfgs = resolve_all(&compiled, &record.grid)?;
+    let cfgs = settle_all(&compiled, &record.grid, device)?;
     let data = crate::data::expect::load(&compiled, &record.data_source).map_err(crate::train::TrainError::from)?;
     crate::data::expect::check(&compiled, &data).map_err(crate::train::TrainError::from)?;
     let job = Job {
@@ -267,23 +268,32 @@ pub fn resume_sweep_observed(
     job.run(limits, observer)
 }
 
-/// Every run's settings, checked before anything trains; each bad value is reported once.
+/// Every run's settings, checked before anything trains (see [`crate::train::settle`]);
+/// each bad value is reported once. Without a device, the checks that need none.
 pub(crate) fn resolve_all(compiled: &Compiled, grid: &Grid) -> Result<Vec<TrainConfig>, SweepError> {
     let mut cfgs = Vec::new();
     let mut errors: Vec<ConfigError> = Vec::new();
     for run in grid.runs() {
-        match TrainConfig::resolve(&compiled.graph.train, &run.overrides) {
+        match crate::train::settle::resolve(compiled, &run.overrides) {
             Ok(cfg) => cfgs.push(cfg),
-            Err(errs) => {
+            Err(SettleError::Settings(errs)) => {
                 for e in errs {
                     if !errors.iter().any(|f| f.origin == e.origin) {
                         errors.push(e);
                     }
                 }
             }
+            Err(e) => return Err(TrainError::from(e).into()),
         }
     }
     if errors.is_empty() { Ok(cfgs) } else { Err(SweepError::Settings(errors)) }
+}
+
+/// [`resolve_all`], and each run's model fitted to `device`'s memory.
+pub(crate) fn settle_all(compiled: &Compiled, grid: &Grid, device: Device) -> Result<Vec<Settled>, SweepError> {
+    resolve_all(compiled, grid)?;
+    let settled = grid.runs().into_iter().map(|run| crate::train::settle(compiled, &run.overrides, device));
+    settled.collect::<Result<_, _>>().map_err(|e| TrainError::from(e).into())
 }
 
 pub fn read_sweep_record(dir: &Path) -> Result<SweepRecord, SweepError> {
@@ -361,7 +371,7 @@ pub(crate) struct SweepContext<'a> {
 pub(crate) fn train_run(
     ctx: &SweepContext,
     run: &PlannedRun,
-    cfg: &TrainConfig,
+    cfg: &Settled,
     status: &RunStatus,
     stop_at: Option<(i64, usize)>,
 ) -> Result<crate::train::RunReport, TrainError> {
@@ -394,7 +404,7 @@ pub(crate) fn train_run(
 }
 
 /// Every run's row of results.csv, its status read from its directory.
-pub(crate) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec<ResultRow> {
+pub(crate) fn rows<C: Borrow<TrainConfig>>(dir: &Path, runs: &[PlannedRun], cfgs: &[C]) -> Vec<ResultRow> {
     runs.iter()
         .zip(cfgs)
         .map(|(run, cfg)| {
@@ -403,7 +413,7 @@ pub(crate) fn rows(dir: &Path, runs: &[PlannedRun], cfgs: &[TrainConfig]) -> Vec
                 name: run.name.clone(),
                 point: run.point.clone(),
                 seed: run.seed,
-                status: run_status(&run_dir, cfg),
+                status: run_status(&run_dir, cfg.borrow()),
                 best: crate::run::runs::read(&run_dir).best,
             }
         })
@@ -492,7 +502,7 @@ struct Job<'a> {
     record: &'a SweepRecord,
     data: &'a TrainingData,
     /// Each planned run's settings, in grid order.
-    cfgs: Vec<TrainConfig>,
+    cfgs: Vec<Settled>,
     device: Device,
     verbose: bool,
 }

@@ -270,10 +270,11 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
     }
     let choice = record.plan.as_ref().map_or("auto", |p| p.device.as_str());
     let device = crate::device::choose(choice)?;
+    let cfg = crate::train::settle(&compiled, &run.overrides, device).map_err(crate::train::TrainError::from)?;
     let data = crate::data::expect::load(&compiled, &record.data_source).map_err(crate::train::TrainError::from)?;
     crate::data::expect::check(&compiled, &data).map_err(crate::train::TrainError::from)?;
     let ctx = SweepContext { dir, compiled: &compiled, record: &record, data: &data, device, verbose: opts.verbose };
-    sweep::train_run(&ctx, run, cfg, &status, opts.stop_at)
+    sweep::train_run(&ctx, run, &cfg, &status, opts.stop_at)
         .map(|report| TaskResult::Trained(Box::new(report)))
         .map_err(|e| SweepError::Run { run: run.name.clone(), error: Box::new(e) })
 }

@@ -93,11 +93,12 @@ impl<'a> Session<'a> {
         let mut state = TrainingState { epoch: 1, lr: schedule.lr_at_start(1, cfg.lr), ..Default::default() };
         let mut history = Vec::new();
         if let Some(dir) = from {
-            let resume_err = |reason: String| TrainError::Resume { run: run.path.display().to_string(), reason };
+            let resume_err =
+                |source: crate::report::Cause| TrainError::Resume { run: run.path.display().to_string(), source };
             crate::run::weights::load_exact(&model.vs, &dir.join(crate::run::checkpoint::WEIGHTS))
-                .map_err(|e| resume_err(e.to_string()))?;
+                .map_err(|e| resume_err(e.into()))?;
             let saved = Checkpoint::read_tensors(&dir.join(crate::run::checkpoint::OPTIMIZER))?;
-            optimizer.load_state(&saved).map_err(|e| resume_err(e.to_string()))?;
+            optimizer.load_state(&saved).map_err(|e| resume_err(e.into()))?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();
             history = keep_history(&run, state.epoch, state.epoch_complete)?;

@@ -24,10 +24,12 @@ pub mod optim;
 pub mod profile;
 pub mod report;
 pub mod schedule;
+pub mod settle;
 
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, evaluate, pairs};
 pub use report::format_epoch_line;
+pub use settle::{SettleError, Settled, settle};
 
 use crate::data::{self, DataError, TrainingData};
 use crate::eval::Ranking;
@@ -43,9 +45,9 @@ pub enum TrainError {
     /// Data that cannot feed the model (a stream it lacks, another shape).
     #[error(transparent)]
     Fit(#[from] crate::data::expect::FitError),
-    /// A setting that does not fit the model (e.g. a loss for another output kind).
+    /// Settings that do not fit the model or the device (see [`settle`]).
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Settle(#[from] SettleError),
     #[error(
         "the training set has {clips} clip{} (from {from}); at least 4 are needed (some are held out for \
          validation)",
@@ -61,17 +63,18 @@ pub enum TrainError {
     /// A failure in a phase of a training step that no single node owns (boxed: it is large).
     #[error(transparent)]
     Step(Box<StepFailure>),
-    /// The model cannot fit in the device's memory; found before anything is allocated.
-    #[error("{0}")]
-    TooLarge(Box<avc_lang::check::CheckError>),
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
     #[error("cannot write the run directory: {0}")]
     RunDir(#[from] RunDirError),
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] CheckpointError),
-    #[error("cannot resume {run}: {reason}")]
-    Resume { run: String, reason: String },
+    #[error("cannot resume {run}: {source}")]
+    Resume {
+        run: String,
+        #[source]
+        source: crate::report::Cause,
+    },
     /// A run directory whose recorded settings or architecture copy cannot be read (for
     /// resume, eval, retrieve and export alike).
     #[error(transparent)]
@@ -87,6 +90,30 @@ pub enum TrainError {
          checkpoint is kept: try a lower `train.lr` or `train.clip_norm`"
     )]
     Diverged { epoch: i64, batch: usize, loss: f64, lr: f64 },
+}
+
+impl crate::report::Report for TrainError {
+    /// 1 (the model, its settings or its data), but 2 for data files that cannot be read.
+    fn exit_code(&self) -> u8 {
+        match self {
+            TrainError::Data(e) => e.exit_code(),
+            TrainError::Eval(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+
+    fn place(&self) -> Option<crate::report::Place> {
+        use crate::report::Place;
+        match self {
+            TrainError::Data(e) => e.place(),
+            TrainError::Eval(e) => e.place(),
+            TrainError::Fit(e) => e.place(),
+            TrainError::OpenRun(e) => e.place(),
+            TrainError::Resume { run, .. } => Some(Place::Run(run.into())),
+            TrainError::Step(s) => Some(Place::Node(s.node.clone())),
+            _ => None,
+        }
+    }
 }
 
 pub use crate::data::DataSource;
@@ -152,7 +179,7 @@ pub fn split(n: usize, share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 pub fn train(
     compiled: &Compiled,
     data: &TrainingData,
-    cfg: &TrainConfig,
+    cfg: &Settled,
     opts: &TrainOptions,
 ) -> Result<RunReport, TrainError> {
     train_observed(compiled, data, cfg, opts, &mut events::Silent)
@@ -162,16 +189,14 @@ pub fn train(
 pub fn train_observed(
     compiled: &Compiled,
     data: &TrainingData,
-    cfg: &TrainConfig,
+    cfg: &Settled,
     opts: &TrainOptions,
     observer: &mut dyn events::Observer,
 ) -> Result<RunReport, TrainError> {
-    loss::check(&compiled.graph, &cfg.loss, &opts.overrides)?;
     crate::data::expect::check(compiled, data)?;
     if data.train.len() < 4 {
         return Err(TrainError::TooFewClips { clips: data.train.len(), from: training_list(&opts.data_source) });
     }
-    fits_device(compiled, cfg, opts.device)?;
     let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     let run = crate::run::rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
@@ -264,15 +289,6 @@ impl Suspect {
     }
 }
 
-pub fn fits_device(compiled: &Compiled, cfg: &TrainConfig, device: Device) -> Result<(), TrainError> {
-    let Some(budget) = crate::device::memory_budget(device) else { return Ok(()) };
-    let batch = u64::try_from(cfg.batch_size).unwrap_or(1);
-    match avc_lang::check::memory::refuse_oversized(&compiled.graph, &compiled.checked, batch, &budget) {
-        Some(e) => Err(TrainError::TooLarge(Box::new(e))),
-        None => Ok(()),
-    }
-}
-
 /// Continues a run from its `last` checkpoint, with its recorded settings plus `extra`
 /// overrides (e.g. more epochs).
 pub fn resume(run_dir: &Path, extra: &[String], device: Device, verbose: bool) -> Result<RunReport, TrainError> {
@@ -289,18 +305,20 @@ pub fn resume_with(
     profile: bool,
     observer: &mut dyn events::Observer,
 ) -> Result<RunReport, TrainError> {
-    let bad = |reason: String| TrainError::Resume { run: run_dir.display().to_string(), reason };
+    let bad = |source: crate::report::Cause| TrainError::Resume { run: run_dir.display().to_string(), source };
     let resources = crate::device::Resources::current(device, &crate::device::apply_thread_budget());
     let (recorded, compiled) = crate::run::open::open_recorded(run_dir)?;
     let mut overrides = recorded.overrides.clone();
     overrides.extend_from_slice(extra);
-    let cfg = TrainConfig::resolve(&compiled.graph.train, &overrides)
-        .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
-    loss::check(&compiled.graph, &cfg.loss, &overrides)?;
-    fits_device(&compiled, &cfg, device)?;
+    let cfg = settle(&compiled, &overrides, device).map_err(|e| match e {
+        SettleError::Settings(errors) => {
+            bad(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ").into())
+        }
+        e => e.into(),
+    })?;
     let data = crate::data::expect::load(&compiled, &recorded.data_source)?;
     crate::data::expect::check(&compiled, &data)?;
-    crate::run::manifest::check_same_data(run_dir, &data).map_err(|e| bad(e.to_string()))?;
+    crate::run::manifest::check_same_data(run_dir, &data).map_err(|e| bad(e.into()))?;
     let opts = TrainOptions {
         device,
         runs_dir: run_dir.parent().map(Path::to_path_buf).unwrap_or_default(),
