@@ -242,10 +242,7 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
         None => None,
     };
     let (v, a) = (videos.view(), audios.view());
-    let pairs = match &shortlist {
-        Some(s) => (if direction == Direction::VideoToAudio { v.len() } else { a.len() } * s.k) as u64,
-        None => (v.len() * a.len()) as u64,
-    };
+    let pairs = retrieve::planned_pairs(shortlist.as_ref(), direction, v.len(), a.len());
     let mut watch = Watch::new(args.apply.quiet);
     watch.announce(&scorer.cost(&v, &a, pairs));
     interrupt::install_saying("stopping the scoring; nothing will be written");
@@ -255,19 +252,8 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     }
     watch.finish();
     let files = retrieve::write_ranking(&r, &dir).map_err(fail)?;
-    if args.shortlist.is_some() && r.shortlist.is_none() {
-        println!(
-            "shortlist: no query's true candidate is known (lists of different lengths and no id in both), so its recall is not reported"
-        );
-    }
-    if let Some(s) = &r.shortlist {
-        println!(
-            "shortlist: the true candidate survived the top {} for {} of {} queries ({:.1}%)",
-            s.k,
-            s.survived,
-            s.queries,
-            100.0 * s.survived as f64 / s.queries.max(1) as f64
-        );
+    if args.shortlist.is_some() {
+        println!("{}", summary::shortlist(r.shortlist.as_ref()));
     }
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     println!("{}, top {} each: {}", counted(r.ranked.len(), "query", "queries"), args.top, shown.join(", "));

@@ -154,6 +154,14 @@ pub struct Shortlist<'a> {
     pub k: usize,
 }
 
+/// Pairs a retrieval scores: every query against every candidate, or against its shortlist.
+pub fn planned_pairs(shortlist: Option<&Shortlist>, direction: Direction, videos: usize, audios: usize) -> u64 {
+    match shortlist {
+        Some(s) => (if direction == Direction::VideoToAudio { videos } else { audios } * s.k) as u64,
+        None => (videos * audios) as u64,
+    }
+}
+
 impl<'a> Shortlist<'a> {
     /// A shortlist of `k` candidates per query from `scorer`'s run, once it is known to fit:
     /// an embeddings (two-tower) model, and `k` within the candidates of `direction` among

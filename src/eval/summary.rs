@@ -6,6 +6,7 @@ use super::apply::Evaluation;
 use super::evaldir::Provenance;
 use super::metrics::{Interval, Metrics};
 use super::protocol::Direction;
+use super::retrieve::ShortlistRecall;
 use std::path::Path;
 use std::time::Duration;
 
@@ -49,6 +50,22 @@ pub fn line(d: Direction, protocol: &str, m: &Metrics) -> String {
         m.candidates,
         counted(m.queries, "query", "queries")
     )
+}
+
+/// How a shortlist fared (`avc retrieve --shortlist`).
+pub fn shortlist(recall: Option<&ShortlistRecall>) -> String {
+    match recall {
+        Some(s) => format!(
+            "shortlist: the true candidate survived the top {} for {} of {} queries ({:.1}%)",
+            s.k,
+            s.survived,
+            s.queries,
+            100.0 * s.survived as f64 / s.queries.max(1) as f64
+        ),
+        None => "shortlist: no query's true candidate is known (lists of different lengths and no id in both), so \
+                 its recall is not reported"
+            .into(),
+    }
 }
 
 /// `1 clip`, `30 clips`.

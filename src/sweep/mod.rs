@@ -157,8 +157,13 @@ pub enum SweepError {
     Run { run: String, error: Box<TrainError> },
     #[error(transparent)]
     Dir(#[from] RunDirError),
-    #[error("{dir}: {reason}")]
-    Record { dir: String, reason: String },
+    /// A sweep directory whose record or architecture copy cannot be used.
+    #[error("{dir}: {source}")]
+    Record {
+        dir: String,
+        #[source]
+        source: crate::report::Cause,
+    },
     /// A plan that cannot be written as asked (a template, a flag that does not fit).
     #[error("{0}")]
     Plan(String),
@@ -229,12 +234,12 @@ pub(crate) fn write_record(dir: &RunDir, record: &SweepRecord, compiled: &Compil
 /// A sweep directory read back: its record and its architecture copy, compiled again.
 pub(crate) fn open(dir: &Path) -> Result<(SweepRecord, Compiled), SweepError> {
     let record = read_sweep_record(dir)?;
-    let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
+    let bad = |source: crate::report::Cause| SweepError::Record { dir: dir.display().to_string(), source };
     let compiled = avc_lang::compile::compile_file(&dir.join(&record.architecture_copy))
-        .map_err(|e| bad(e.to_string()))?
+        .map_err(|e| bad(e.into()))?
         .map_err(|failed| {
             let copy = &record.architecture_copy;
-            bad(format!("its {copy} no longer compiles:\n{}", avc_lang::compile::explain(&failed)))
+            bad(format!("its {copy} no longer compiles:\n{}", avc_lang::compile::explain(&failed)).into())
         })?;
     Ok((record, compiled))
 }
@@ -298,9 +303,9 @@ pub(crate) fn settle_all(compiled: &Compiled, grid: &Grid, device: Device) -> Re
 
 pub fn read_sweep_record(dir: &Path) -> Result<SweepRecord, SweepError> {
     let path = dir.join(RECORD);
-    let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("{RECORD}: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| bad(format!("{RECORD}: {e}")))
+    let bad = |source: crate::report::Cause| SweepError::Record { dir: dir.display().to_string(), source };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("{RECORD}: {e}").into()))?;
+    serde_json::from_str(&text).map_err(|e| bad(format!("{RECORD}: {e}").into()))
 }
 
 /// A sweep is continued by name (or planned again into its directory) only when it is the
@@ -330,12 +335,13 @@ pub(crate) fn check_same(
     }
     Err(SweepError::Record {
         dir: dir.display().to_string(),
-        reason: format!(
+        source: format!(
             "a sweep of that name exists and differs in {}; give another --name, or continue it with \
              `avc sweep --resume {}`",
             differences.join(", "),
             dir.display()
-        ),
+        )
+        .into(),
     })
 }
 

@@ -235,7 +235,7 @@ pub fn run_task(dir: &Path, index: usize, opts: TaskOptions) -> Result<TaskRepor
 /// The task's work once it holds the lock: checks that the plan still describes this avc and
 /// this architecture, then trains the run unless it is finished.
 fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions) -> Result<TaskResult, SweepError> {
-    let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), reason };
+    let bad = |reason: String| SweepError::Record { dir: dir.display().to_string(), source: reason.into() };
     if record.avc_version != env!("CARGO_PKG_VERSION") {
         return Err(bad(format!(
             "planned with avc {}, but this is avc {}: run the tasks with the avc that planned them",
