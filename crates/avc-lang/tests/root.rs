@@ -9,6 +9,7 @@ mod fuzz;
 mod graph;
 mod lsp;
 mod lsp_frames;
+mod messages;
 mod pipes;
 mod reads;
 mod sizes;
