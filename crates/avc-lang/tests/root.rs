@@ -10,6 +10,7 @@ mod graph;
 mod lsp;
 mod lsp_frames;
 mod messages;
+mod model_sizes;
 mod pipes;
 mod reads;
 mod sizes;
