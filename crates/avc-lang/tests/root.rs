@@ -9,6 +9,8 @@ mod fuzz;
 mod graph;
 mod lsp;
 mod lsp_frames;
+mod messages;
+mod model_sizes;
 mod pipes;
 mod reads;
 mod sizes;
