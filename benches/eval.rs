@@ -7,7 +7,7 @@
 //! - (d) with `--full`: the N-way eval of `final` on 1,270 clips (1.6 M pairs), time and peak
 //!   memory; without it, the same extrapolated from the first `--rows` video rows;
 //! - (p), only when asked for (`--only p`): the joint part's cost per pair against the
-//!   number of pairs per batch, first joint layer split (`Split::Auto`) and unsplit.
+//!   number of pairs per batch, first joint layer factored (`Factoring::Auto`) and unfactored.
 //!
 //! Run with `cargo bench --bench eval` (or `make bench`); `-- --threads N` sets the threads
 //! of both sides (default: all cores), `-- --only abcd` picks sections, `-- --repeats R`,
@@ -16,7 +16,7 @@
 
 use avc::eval::engine::{Scorer, Silent, Stream, default_budget, tower_macs};
 use avc::eval::protocol::Direction;
-use avc::lower::{self, Model, Split};
+use avc::lower::{self, Factoring, Model};
 use avc_lang::check::Tower;
 use avc_lang::compile::{Compiled, compile};
 use avc_lang::source::SourceFile;
@@ -135,26 +135,26 @@ fn eval_30(o: &Options) {
     let mut m = model(&c);
     let mut rounds = Vec::new();
     for _ in 0..o.repeats {
-        m.set_split(Split::Never);
-        let unsplit = time_eval_30(&m, &c, o.budget);
-        m.set_split(Split::Auto);
+        m.set_factoring(Factoring::Never);
+        let unfactored = time_eval_30(&m, &c, o.budget);
+        m.set_factoring(Factoring::Auto);
         let ours = time_eval_30(&m, &c, o.budget);
         let args = ["eval", "--threads", &o.threads.to_string(), "--repeats", "3", "--chunk", "30"];
         match pytorch(&args.map(String::from)) {
-            Ok((theirs, _)) => rounds.push((ours, unsplit, theirs)),
+            Ok((theirs, _)) => rounds.push((ours, unfactored, theirs)),
             Err(e) => return println!("(a) PyTorch not measured: {e}"),
         }
     }
     let ours = median(rounds.iter().map(|r| r.0).collect());
-    let unsplit = median(rounds.iter().map(|r| r.1).collect());
+    let unfactored = median(rounds.iter().map(|r| r.1).collect());
     let theirs = median(rounds.iter().map(|r| r.2).collect());
     println!("(a) eval of final, 30 x 30 pairs ({} rounds)", rounds.len());
-    println!("    avc      {ours:>8.3} s   (first joint layer split; unsplit {unsplit:.3} s)");
+    println!("    avc      {ours:>8.3} s   (first joint layer factored; unfactored {unfactored:.3} s)");
     println!("    pytorch  {theirs:>8.3} s   (every pair through the whole model, a video's 30 pairs per batch)");
     let ratios: Vec<f64> = rounds.iter().map(|r| r.0 / r.2).collect();
-    let unsplit_ratio = median(rounds.iter().map(|r| r.1 / r.2).collect());
+    let unfactored_ratio = median(rounds.iter().map(|r| r.1 / r.2).collect());
     println!(
-        "    ratio    {:>8.2}x  (rounds {}; goal: at most 0.25x; unsplit {unsplit_ratio:.2}x)",
+        "    ratio    {:>8.2}x  (rounds {}; goal: at most 0.25x; unfactored {unfactored_ratio:.2}x)",
         median(ratios.clone()),
         spread(&ratios)
     );
@@ -166,7 +166,7 @@ fn time_eval_30(m: &Model, c: &Compiled, budget: u64) -> f64 {
     let (vids, aids) = (ids("v", n), ids("a", n));
     let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
     let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
-    let scorer = Scorer::new(m, budget, STEPS, tower_macs(c, &m.split_nodes(false))).expect("a scorer");
+    let scorer = Scorer::new(m, budget, STEPS, tower_macs(c, &m.factored_nodes(false))).expect("a scorer");
     let score = || {
         let v = scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes");
         let a = scorer.encode(Tower::Audio, &audios, &mut Silent).expect("encodes");
@@ -177,8 +177,8 @@ fn time_eval_30(m: &Model, c: &Compiled, budget: u64) -> f64 {
 }
 
 /// (b) training `final`: `avc train`'s own loop, profiled, against PyTorch's, alternating
-/// in rounds; and the forward + backward step alone with the first joint layer split and
-/// unsplit.
+/// in rounds; and the forward + backward step alone with the first joint layer factored and
+/// unfactored.
 fn train_final(o: &Options) {
     const BATCHES: usize = 10;
     let c = compiled("architectures/final.avc");
@@ -199,7 +199,7 @@ fn train_final(o: &Options) {
             (Err(e), _) | (_, Err(e)) => return println!("(b) PyTorch not measured: {e}"),
         }
     }
-    let (split, unsplit) = (time_train_step(&c, Split::Always, o), time_train_step(&c, Split::Never, o));
+    let (factored, unfactored) = (time_train_step(&c, Factoring::Always, o), time_train_step(&c, Factoring::Never, o));
     let ours = median(rounds.iter().map(|r| r.0).collect());
     let theirs = median(rounds.iter().map(|r| r.1).collect());
     let tuned = median(rounds.iter().map(|r| r.2).collect());
@@ -213,18 +213,18 @@ fn train_final(o: &Options) {
     println!("    pytorch  {theirs:>8.0} pairs/s   (every pair through the whole model)");
     println!("    ratio    {ratio:>8.2}x  (rounds {}; goal: at least 2x)", spread(&ratios));
     println!("             against PyTorch given avc's malloc thresholds: {tuned:.0} pairs/s, {tuned_ratio:.2}x");
-    let runs = if model(&c).split_nodes(true).is_empty() { "unsplit" } else { "split" };
+    let runs = if model(&c).factored_nodes(true).is_empty() { "unfactored" } else { "factored" };
     println!(
-        "             forward + backward alone: {:.0} ms split, {:.0} ms unsplit (training runs {runs})",
-        split * 1e3,
-        unsplit * 1e3
+        "             forward + backward alone: {:.0} ms factored, {:.0} ms unfactored (training runs {runs})",
+        factored * 1e3,
+        unfactored * 1e3
     );
 }
 
 /// Median seconds of a forward and backward pass on the course's pairs of 64 clips.
-fn time_train_step(c: &Compiled, split: Split, o: &Options) -> f64 {
+fn time_train_step(c: &Compiled, factoring: Factoring, o: &Options) -> f64 {
     let mut m = model(c);
-    m.set_split(split);
+    m.set_factoring(factoring);
     let (b, vdata, adata) = (64, random_clips(64, VIDEO_DIM, 3), random_clips(64, AUDIO_DIM, 4));
     let all: Vec<usize> = (0..b).collect();
     let video = avc::lower::feed::gather(&vdata, STEPS, VIDEO_DIM, &all, Device::Cpu).expect("gathers");
@@ -282,7 +282,7 @@ fn rank_two_tower(o: &Options) {
     let (vids, aids) = (ids("v", N), ids("a", N));
     let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
     let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
-    let scorer = Scorer::new(&m, o.budget, STEPS, tower_macs(&c, &m.split_nodes(false))).expect("a scorer");
+    let scorer = Scorer::new(&m, o.budget, STEPS, tower_macs(&c, &m.factored_nodes(false))).expect("a scorer");
     let mut runs = Vec::new();
     for _ in 0..o.repeats.min(3) {
         let (v, ev) = time(|| scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
@@ -337,7 +337,7 @@ fn full_eval(o: &Options) {
     let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
     let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
     let budget = o.budget;
-    let scorer = Scorer::new(&m, budget, STEPS, tower_macs(&c, &m.split_nodes(false))).expect("a scorer");
+    let scorer = Scorer::new(&m, budget, STEPS, tower_macs(&c, &m.factored_nodes(false))).expect("a scorer");
     let rows = if o.full { N as u64 } else { o.rows.min(N as u64) };
     let _ = std::fs::write("/proc/self/clear_refs", "5"); // resets the peak resident size
     let before = peak_rss_mib();
@@ -375,8 +375,8 @@ fn peak_rss_mib() -> u64 {
 }
 
 /// (p) the joint part of `final` (`Model::score_pairs`) on batches of 16 to 1,024 pairs of
-/// 32 encoded clips: microseconds per pair, unsplit, split and `Split::Auto` (the default:
-/// split from the layer's `min_pairs` on) alternating.
+/// 32 encoded clips: microseconds per pair, unfactored, factored and `Factoring::Auto` (the default:
+/// factored from the layer's `min_pairs` on) alternating.
 fn sweep_pairs(o: &Options) {
     let _guard = tch::no_grad_guard();
     let c = compiled("architectures/final.avc");
@@ -390,8 +390,8 @@ fn sweep_pairs(o: &Options) {
         let (vi, ai) = (rows.remainder(32), rows.floor_divide_scalar(32).remainder(32));
         let mut us = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..o.repeats {
-            for (k, split) in [Split::Never, Split::Always, Split::Auto].into_iter().enumerate() {
-                m.set_split(split);
+            for (k, factoring) in [Factoring::Never, Factoring::Always, Factoring::Auto].into_iter().enumerate() {
+                m.set_factoring(factoring);
                 let v = m.encode(Tower::Video, &video, false).expect("encodes");
                 let a = m.encode(Tower::Audio, &audio, false).expect("encodes");
                 let batches = (2048 / p).max(1);
@@ -403,8 +403,10 @@ fn sweep_pairs(o: &Options) {
                 us[k].push(t / (batches * p) as f64 * 1e6);
             }
         }
-        let [unsplit, split, auto] = us.map(median);
-        println!("    {p:>5} pairs: unsplit {unsplit:>5.0} us, split {split:>5.0} us, default (Auto) {auto:>5.0} us");
+        let [unfactored, factored, auto] = us.map(median);
+        println!(
+            "    {p:>5} pairs: unfactored {unfactored:>5.0} us, factored {factored:>5.0} us, default (Auto) {auto:>5.0} us"
+        );
     }
 }
 

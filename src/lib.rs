@@ -27,7 +27,7 @@
 /// The op registry (`avc_lang::ops`) with the lowering's traits beside it, so that
 /// `avc::ops::{Op, Layer, LowerOp}` name an op and what it becomes.
 pub mod ops {
-    pub use crate::lower::ops::{Layer, LowerOp, ProjectedPart, SplitInput};
+    pub use crate::lower::ops::{FactorInput, Layer, LowerOp, ProjectedPart};
     pub use avc_lang::ops::*;
 }
 

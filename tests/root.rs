@@ -23,7 +23,7 @@ mod profile;
 mod reports;
 mod run_outputs;
 pub use run_outputs::venv_python;
-mod split;
+mod factor;
 mod summaries;
 mod sweep;
 mod sweep_engines;

@@ -54,7 +54,7 @@ impl LoadedRun {
 
     /// A scorer for clips of `steps` steps under a memory budget.
     pub fn scorer(&self, budget: u64, steps: usize) -> Result<Scorer<'_>, EvalError> {
-        Scorer::new(&self.model, budget, steps, tower_macs(&self.opened.compiled, &self.model.split_nodes(false)))
+        Scorer::new(&self.model, budget, steps, tower_macs(&self.opened.compiled, &self.model.factored_nodes(false)))
     }
 }
 

@@ -388,10 +388,10 @@ impl Encoded {
 }
 
 /// Multiply-adds per video clip, per audio clip and per pair, from the compiled model's
-/// per-node counts; `None` if any node's count is unknown. `split` names the layers whose
-/// input map runs split in evaluation ([`Model::split_nodes`]): their moved multiply-adds
+/// per-node counts; `None` if any node's count is unknown. `factored` names the layers whose
+/// input map runs factored in evaluation ([`Model::factored_nodes`]): their moved multiply-adds
 /// count once per clip of each tower, not per pair, as they run.
-pub fn tower_macs(compiled: &avc_lang::compile::Compiled, split: &[&str]) -> Option<(u64, u64, u64)> {
+pub fn tower_macs(compiled: &avc_lang::compile::Compiled, factored: &[&str]) -> Option<(u64, u64, u64)> {
     let checked = &compiled.checked;
     let mut sums = [0u64; 3];
     for (i, macs) in checked.macs.iter().enumerate() {
@@ -402,8 +402,8 @@ pub fn tower_macs(compiled: &avc_lang::compile::Compiled, split: &[&str]) -> Opt
         };
         sums[slot] = sums[slot].checked_add(u64::try_from((*macs)?).ok()?)?;
     }
-    let sites = avc_lang::check::split_sites(&compiled.graph, checked);
-    for site in sites.iter().filter(|s| split.contains(&compiled.graph.node(s.node).name.as_str())) {
+    let sites = avc_lang::check::factor_sites(&compiled.graph, checked);
+    for site in sites.iter().filter(|s| factored.contains(&compiled.graph.node(s.node).name.as_str())) {
         let moved = u64::try_from(site.macs_per_pair?).ok()?;
         sums[2] = sums[2].checked_sub(moved)?;
         for (slot, tower) in [(0, Tower::Video), (1, Tower::Audio)] {
@@ -446,7 +446,7 @@ mod tests {
                     - {name: ap, op: mean, in: a}\noutputs:\n  - {name: e, kind: embeddings, from: [vp, ap]}\n";
         let c = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("e.yaml", arch)).ok().expect("compiles");
         let model = crate::lower::lower(&c.graph, &c.checked, Device::Cpu).expect("lowers");
-        let scorer = Scorer::new(&model, 1 << 20, 4, tower_macs(&c, &model.split_nodes(false))).expect("a scorer");
+        let scorer = Scorer::new(&model, 1 << 20, 4, tower_macs(&c, &model.factored_nodes(false))).expect("a scorer");
         let n = 400;
         let ids: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
         let (vdata, adata) = (vec![7u8; n * 4 * 3], vec![9u8; n * 4 * 2]);
@@ -463,20 +463,20 @@ mod tests {
         assert_eq!(blocks, [(0, vec![327, 400]), (327, vec![73, 400])]);
     }
 
-    /// The cost line counts a split layer's map per clip of each tower, as it runs, not
+    /// The cost line counts a factored layer's map per clip of each tower, as it runs, not
     /// per pair: `f` maps 4 steps of 10 columns to 6 per pair (240 multiply-adds), or 4 x 5
     /// x 6 = 120 per video clip and per audio clip.
     #[test]
-    fn a_split_layer_costs_per_clip() {
+    fn a_factored_layer_costs_per_clip() {
         let arch = "inputs: {video: [4, 3], audio: [4, 2]}\nnodes:\n  - {name: v, op: linear, in: video, out: 5}\n  \
                     - {name: a, op: linear, in: audio, out: 5}\n  - {name: j, op: concat, in: [v, a]}\n  \
                     - {name: f, op: linear, in: j, out: 6}\n  - {name: m, op: mean, in: f}\n  \
                     - {name: head, op: linear, in: m, out: 1}\noutputs:\n  - {name: s, kind: logit, from: head}\n";
         let c = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("s.yaml", arch)).ok().expect("compiles");
         let model = crate::lower::lower(&c.graph, &c.checked, Device::Cpu).expect("lowers");
-        assert_eq!(model.split_nodes(false), ["f"]);
+        assert_eq!(model.factored_nodes(false), ["f"]);
         let (v0, a0, j0) = tower_macs(&c, &[]).expect("known counts");
-        let (v1, a1, j1) = tower_macs(&c, &model.split_nodes(false)).expect("known counts");
+        let (v1, a1, j1) = tower_macs(&c, &model.factored_nodes(false)).expect("known counts");
         assert_eq!((v1 - v0, a1 - a0, j0 - j1), (120, 120, 240));
     }
 }

@@ -2,7 +2,7 @@
 //! two encodings where the towers meet.
 
 use super::ops::ProjectedPart;
-use super::plan::{Split, Step, StepKind};
+use super::plan::{Factoring, Step, StepKind};
 use super::{Encoded, LowerError, Model};
 use avc_lang::ast::OutputKind;
 use avc_lang::check::Tower;
@@ -68,7 +68,7 @@ impl Model {
         audio_rows: &Tensor,
         train: bool,
     ) -> Result<Vec<Vec<Tensor>>, LowerError> {
-        if self.plans[0].split != self.plans[1].split {
+        if self.plans[0].factored != self.plans[1].factored {
             for enc in [video, audio] {
                 if enc.train != train {
                     return Err(LowerError::ModeMismatch { encoded: enc.train, scored: train });
@@ -90,7 +90,7 @@ impl Model {
             return self.score_slice(pairs, train);
         }
         let torch = |error| LowerError::Torch { node: "pairs".into(), error };
-        // Slices of equal size (within one): no short tail below a split layer's min_pairs.
+        // Slices of equal size (within one): no short tail below a factored layer's min_pairs.
         let count = (n + EVAL_SLICE - 1) / EVAL_SLICE;
         let mut slices = Vec::with_capacity(count as usize);
         for (start, len) in shares(n, count) {
@@ -162,8 +162,8 @@ impl Model {
         Ok(outputs)
     }
 
-    /// A split layer on a batch of pairs: from the towers' shares; or, when the batch is too
-    /// small for the split to pay, whole on the concatenation of the tower values.
+    /// A factored layer on a batch of pairs: from the towers' shares; or, when the batch is too
+    /// small for the factoring to pay, whole on the concatenation of the tower values.
     fn projected(
         &self,
         step: &Step,
@@ -172,13 +172,13 @@ impl Model {
         train: bool,
     ) -> Result<Tensor, LowerError> {
         let torch = |error| LowerError::Torch { node: step.node.clone(), error };
-        let split = self.split_input(step).map_err(torch)?;
-        if self.split == Split::Always || pairs.len() >= split.min_pairs() {
+        let factored = self.factor_input(step).map_err(torch)?;
+        if self.factoring == Factoring::Always || pairs.len() >= factored.min_pairs() {
             let mut parts: Vec<ProjectedPart> = Vec::with_capacity(step.inputs.len());
             for (&slot, &tower) in step.inputs.iter().zip(&step.input_towers) {
                 parts.push((pairs.value(slot, tower)?, pairs.rows(tower)));
             }
-            return split.forward_projected(&parts, train).map_err(torch);
+            return factored.forward_projected(&parts, train).map_err(torch);
         }
         let mut gathered = Vec::with_capacity(whole.len());
         for &(slot, tower) in whole {

@@ -4,8 +4,8 @@
 //!
 //! Tower nodes run once per clip ([`Model::encode`]), joint nodes once per pair
 //! ([`Model::score_pairs`]). A first joint layer that maps a concatenation of tower values
-//! linearly (`check::split_sites`) can run split: each tower's share of the map once per
-//! clip, only their sum per pair ([`Split`] says when).
+//! linearly (`check::factor_sites`) can run factored: each tower's share of the map once per
+//! clip, only their sum per pair ([`Factoring`] says when).
 
 mod concurrent;
 pub mod feed;
@@ -13,13 +13,13 @@ mod joint;
 pub mod ops;
 mod plan;
 
-pub use plan::Split;
+pub use plan::Factoring;
 
 use avc_lang::ast::OutputKind;
 use avc_lang::check::{Checked, Tower};
 use avc_lang::ir::{Graph, NodeKind};
 use avc_lang::shape::{Dim, Shape};
-use ops::{Layer, LowerOp, SplitInput};
+use ops::{FactorInput, Layer, LowerOp};
 use plan::{LoweredSite, Plan, Step, StepKind};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -35,7 +35,7 @@ pub enum LowerError {
     },
     #[error("no tensor was given for input `{input}` (stream `{stream}`)")]
     MissingInput { input: String, stream: String },
-    #[error("clips encoded for {} cannot be scored for {}: the split layers differ", mode(*.encoded), mode(*.scored))]
+    #[error("clips encoded for {} cannot be scored for {}: the factored layers differ", mode(*.encoded), mode(*.scored))]
     ModeMismatch { encoded: bool, scored: bool },
 }
 
@@ -100,15 +100,15 @@ pub struct Model {
     pub inputs: Vec<InputBinding>,
     pub outputs: Vec<OutputBinding>,
     layers: Vec<Box<dyn Layer>>,
-    /// The graph's steps in topological order, nothing split.
+    /// The graph's steps in topological order, nothing factored.
     steps: Vec<Step>,
-    /// The first joint layers that can be split (see `check::split_sites`).
+    /// The first joint layers that can be factored (see `check::factor_sites`).
     sites: Vec<LoweredSite>,
-    split: Split,
-    /// What runs in evaluation and in training, under `split`.
+    factoring: Factoring,
+    /// What runs in evaluation and in training, under `factoring`.
     plans: [Plan; 2],
     slots: usize,
-    /// Every value's tower and per-sample shape, by slot (the graph's nodes, then the split
+    /// Every value's tower and per-sample shape, by slot (the graph's nodes, then the factored
     /// layers' per-tower shares): what sizes chunks of clips and pairs against a memory
     /// budget.
     shapes: Vec<(Tower, Option<Shape>)>,
@@ -165,12 +165,12 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
         .collect();
     let mut shapes: Vec<_> = (0..graph.len()).map(|i| (checked.towers[i], checked.shapes[i].clone())).collect();
     let sites = lower_sites(graph, checked, &layers, &layer_of, &mut shapes);
-    let split = Split::default();
-    let plans = [false, true].map(|train| Plan::build(&steps, &sites, &outputs, split, train));
-    Ok(Model { vs, inputs, outputs, layers, steps, sites, split, plans, slots: shapes.len(), shapes })
+    let factoring = Factoring::default();
+    let plans = [false, true].map(|train| Plan::build(&steps, &sites, &outputs, factoring, train));
+    Ok(Model { vs, inputs, outputs, layers, steps, sites, factoring, plans, slots: shapes.len(), shapes })
 }
 
-/// The split sites whose layer can split its input map, each with a new slot (and shape)
+/// The factored sites whose layer can factor its input map, each with a new slot (and shape)
 /// per tower for that tower's share.
 fn lower_sites(
     graph: &Graph,
@@ -180,9 +180,9 @@ fn lower_sites(
     shapes: &mut Vec<(Tower, Option<Shape>)>,
 ) -> Vec<LoweredSite> {
     let mut sites = Vec::new();
-    for site in avc_lang::check::split_sites(graph, checked) {
+    for site in avc_lang::check::factor_sites(graph, checked) {
         let owner = graph.node(site.node).shares.unwrap_or(site.node);
-        if layers.get(layer_of[owner.index()]).and_then(|l| l.split_input()).is_none() {
+        if layers.get(layer_of[owner.index()]).and_then(|l| l.factor_input()).is_none() {
             continue;
         }
         let share_shape = checked.shape(site.concat).map(|s| s.with_dim(s.rank() - 1, Dim::Fixed(site.width)));
@@ -374,7 +374,7 @@ impl Model {
     /// to bound how many pairs run at once.
     pub fn joint_elems_per_pair(&self, steps: i64) -> i64 {
         let plan = self.plan(false);
-        // A split layer's shares stay per clip: pairs read them row by row, never gathered.
+        // A factored layer's shares stay per clip: pairs read them row by row, never gathered.
         let shares: Vec<usize> =
             plan.steps.iter().filter(|s| matches!(s.kind, StepKind::Project { .. })).map(|s| s.slot).collect();
         let gathered = plan.frontier.iter().map(|&(slot, _)| slot).filter(|slot| !shares.contains(slot));
@@ -409,19 +409,19 @@ impl Model {
         self.steps.iter().any(|s| s.tower == Tower::Joint)
     }
 
-    /// Chooses when the first joint layers are split (default: [`Split::Auto`]).
-    pub fn set_split(&mut self, split: Split) {
-        self.split = split;
-        self.plans = [false, true].map(|train| Plan::build(&self.steps, &self.sites, &self.outputs, split, train));
+    /// Chooses when the first joint layers are factored (default: [`Factoring::Auto`]).
+    pub fn set_factoring(&mut self, factoring: Factoring) {
+        self.factoring = factoring;
+        self.plans = [false, true].map(|train| Plan::build(&self.steps, &self.sites, &self.outputs, factoring, train));
     }
 
-    /// The current split policy.
-    pub fn split(&self) -> Split {
-        self.split
+    /// The current factoring policy.
+    pub fn factoring(&self) -> Factoring {
+        self.factoring
     }
 
-    /// The nodes whose input map runs split in evaluation (`false`) or training (`true`).
-    pub fn split_nodes(&self, train: bool) -> Vec<&str> {
+    /// The nodes whose input map runs factored in evaluation (`false`) or training (`true`).
+    pub fn factored_nodes(&self, train: bool) -> Vec<&str> {
         let plan = self.plan(train);
         plan.steps.iter().filter(|s| matches!(s.kind, StepKind::Projected { .. })).map(|s| s.node.as_str()).collect()
     }
@@ -430,18 +430,18 @@ impl Model {
         &self.plans[usize::from(train)]
     }
 
-    fn split_input(&self, step: &Step) -> Result<&dyn SplitInput, tch::TchError> {
+    fn factor_input(&self, step: &Step) -> Result<&dyn FactorInput, tch::TchError> {
         self.layers[step.layer]
-            .split_input()
-            .ok_or_else(|| tch::TchError::Kind(format!("`{}` cannot split its input", step.node)))
+            .factor_input()
+            .ok_or_else(|| tch::TchError::Kind(format!("`{}` cannot factor its input", step.node)))
     }
 
-    /// A tower's share of a split layer: the sum of its inputs' projections.
+    /// A tower's share of a factored layer: the sum of its inputs' projections.
     fn project(&self, step: &Step, xs: &[&Tensor], starts: &[i64], bias: bool) -> Result<Tensor, tch::TchError> {
-        let split = self.split_input(step)?;
+        let factored = self.factor_input(step)?;
         let mut sum: Option<Tensor> = None;
         for (k, (x, &start)) in xs.iter().zip(starts).enumerate() {
-            let share = split.project(x, start, bias && k == 0)?;
+            let share = factored.project(x, start, bias && k == 0)?;
             sum = Some(match sum {
                 Some(s) => s.f_add(&share)?,
                 None => share,

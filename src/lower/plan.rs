@@ -1,19 +1,19 @@
 //! The steps a lowered model runs, per mode (evaluation, training): the graph's nodes in
-//! topological order, with the split of the first joint layer applied where the [`Split`]
+//! topological order, with the factoring of the first joint layer applied where the [`Factoring`]
 //! policy asks for it, which tower values the joint part reads (the frontier), and when
 //! each value can be dropped.
 
 use super::OutputBinding;
 use avc_lang::check::Tower;
 
-/// When the compiler's split of a first joint layer (`check::split_sites`) runs.
+/// When the compiler's factoring of a first joint layer (`check::factor_sites`) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Split {
+pub enum Factoring {
     /// Never: the layer runs on the concatenation, per pair.
     Never,
     /// Where it is faster: always for `linear`; for `lstm` and `gru` in evaluation only
-    /// (see `ops::InputMap::split_in_training`), on batches of at least the layer's
-    /// `SplitInput::min_pairs` pairs.
+    /// (see `ops::InputMap::factor_in_training`), on batches of at least the layer's
+    /// `FactorInput::min_pairs` pairs.
     #[default]
     Auto,
     /// Always, in evaluation and training, whatever the batch.
@@ -25,11 +25,11 @@ pub enum Split {
 pub(super) enum StepKind {
     /// The layer's forward pass on its inputs.
     Forward,
-    /// A tower's share of a split layer's input map, summed over its inputs; input `i`
+    /// A tower's share of a factored layer's input map, summed over its inputs; input `i`
     /// holds the layer's input columns from `starts[i]` on. One share carries the bias.
     Project { starts: Vec<i64>, bias: bool },
-    /// A split layer from its per-tower shares (one input per tower), gathered per pair;
-    /// or, for a batch of fewer pairs than the layer's `SplitInput::min_pairs`, the layer
+    /// A factored layer from its per-tower shares (one input per tower), gathered per pair;
+    /// or, for a batch of fewer pairs than the layer's `FactorInput::min_pairs`, the layer
     /// whole on the concatenation of `whole` (its concatenated tower values, in order).
     Projected { whole: Vec<(usize, Tower)> },
 }
@@ -48,7 +48,7 @@ pub(super) struct Step {
     pub kind: StepKind,
 }
 
-/// A split site with slots for its values: the parts' slots and, per tower, a new slot
+/// A factored site with slots for its values: the parts' slots and, per tower, a new slot
 /// (past the graph's) for that tower's share.
 #[derive(Debug, Clone)]
 pub(super) struct LoweredSite {
@@ -59,16 +59,16 @@ pub(super) struct LoweredSite {
     pub parts: Vec<(usize, Tower, i64)>,
     /// `(tower, slot)` of each tower's share, video first.
     pub shares: Vec<(Tower, usize)>,
-    /// Whether `Split::Auto` splits it in training too.
+    /// Whether `Factoring::Auto` factors it in training too.
     pub in_training: bool,
 }
 
 impl LoweredSite {
-    fn active(&self, policy: Split, train: bool) -> bool {
+    fn active(&self, policy: Factoring, train: bool) -> bool {
         match policy {
-            Split::Never => false,
-            Split::Always => true,
-            Split::Auto => !train || self.in_training,
+            Factoring::Never => false,
+            Factoring::Always => true,
+            Factoring::Auto => !train || self.in_training,
         }
     }
 
@@ -105,13 +105,19 @@ pub(super) struct Plan {
     /// Tower values (and inputs) that joint steps or outputs read, with their tower: what
     /// `Model::encode` keeps.
     pub frontier: Vec<(usize, Tower)>,
-    /// The slots of the split layers, for `avc check`-like reports.
-    pub split: Vec<usize>,
+    /// The slots of the factored layers, for `avc check`-like reports.
+    pub factored: Vec<usize>,
 }
 
 impl Plan {
-    /// The graph's steps with the active sites split.
-    pub fn build(base: &[Step], sites: &[LoweredSite], outputs: &[OutputBinding], policy: Split, train: bool) -> Plan {
+    /// The graph's steps with the active sites factored.
+    pub fn build(
+        base: &[Step],
+        sites: &[LoweredSite],
+        outputs: &[OutputBinding],
+        policy: Factoring,
+        train: bool,
+    ) -> Plan {
         let active: Vec<&LoweredSite> = sites.iter().filter(|s| s.active(policy, train)).collect();
         let mut steps = Vec::with_capacity(base.len() + 2 * active.len());
         for step in base {
@@ -123,7 +129,7 @@ impl Plan {
         }
         let frontier = frontier(&steps, outputs);
         plan_frees(&mut steps, outputs);
-        Plan { steps, frontier, split: active.iter().map(|s| s.node_slot).collect() }
+        Plan { steps, frontier, factored: active.iter().map(|s| s.node_slot).collect() }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The tch layers of the dense ops (their parameters, shapes and costs are `avc_lang::ops::dense`).
 
-use super::{Layer, LowerOp, ProjectedPart, SplitInput, bias_init, xavier};
+use super::{FactorInput, Layer, LowerOp, ProjectedPart, bias_init, xavier};
 use avc_lang::ops::dense::*;
 use avc_lang::shape::{Dim, Shape};
 use tch::{Tensor, nn};
@@ -24,13 +24,13 @@ impl Layer for LinearLayer {
         xs[0].f_linear(&self.weight, self.bias.as_ref())
     }
 
-    fn split_input(&self) -> Option<&dyn SplitInput> {
+    fn factor_input(&self) -> Option<&dyn FactorInput> {
         Some(self)
     }
 }
 
-/// The whole layer is its input map: the split layer is a sum of gathered projections.
-impl SplitInput for LinearLayer {
+/// The whole layer is its input map: the factored layer is a sum of gathered projections.
+impl FactorInput for LinearLayer {
     fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError> {
         let width = x.size().last().copied().unwrap_or(0);
         let columns = self.weight.f_narrow(1, start, width)?;

@@ -32,15 +32,15 @@ use tch::{Tensor, nn};
 pub trait Layer: Send {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError>;
 
-    /// The layer as a split input map, for layers that begin with a linear map of their
-    /// input's last axis (see [`SplitInput`]).
-    fn split_input(&self) -> Option<&dyn SplitInput> {
+    /// The layer as a factored input map, for layers that begin with a linear map of their
+    /// input's last axis (see [`FactorInput`]).
+    fn factor_input(&self) -> Option<&dyn FactorInput> {
         None
     }
 }
 
-/// One tower's share of a split layer's input, for the pairs of a batch: the projection of
-/// that tower's clips (`[N, ...]`, from [`SplitInput::project`]) and, per pair, the row of
+/// One tower's share of a factored layer's input, for the pairs of a batch: the projection of
+/// that tower's clips (`[N, ...]`, from [`FactorInput::project`]) and, per pair, the row of
 /// its clip.
 pub type ProjectedPart<'a> = (&'a Tensor, &'a Tensor);
 
@@ -48,9 +48,9 @@ pub type ProjectedPart<'a> = (&'a Tensor, &'a Tensor);
 /// input projection of `lstm` and `gru`'s first layer). On a concatenation of tower values,
 /// `W [v; a] = W_v v + W_a a`: each tower's columns can be mapped once per clip and the
 /// results added per pair, which is what the compiler does with the first joint layer
-/// (`avc_lang::check::split_sites`). The weights stay the layer's own variables, sliced at run time,
-/// so gradients, checkpoints and exports are those of the unsplit layer.
-pub trait SplitInput {
+/// (`avc_lang::check::factor_sites`). The weights stay the layer's own variables, sliced at run time,
+/// so gradients, checkpoints and exports are those of the unfactored layer.
+pub trait FactorInput {
     /// `x`'s share of the input map, where `x` holds the input columns from `start` on
     /// (as many as its last axis has); adds the map's bias when `bias` (one share has it).
     fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError>;
@@ -59,7 +59,7 @@ pub trait SplitInput {
     /// projections, each gathered at its rows.
     fn forward_projected(&self, parts: &[ProjectedPart], train: bool) -> Result<Tensor, tch::TchError>;
 
-    /// The fewest pairs in a batch for which the split layer is faster than the whole one;
+    /// The fewest pairs in a batch for which the factored layer is faster than the whole one;
     /// smaller batches run the layer whole on the concatenation.
     fn min_pairs(&self) -> i64 {
         0

@@ -1,5 +1,5 @@
-//! LSTM and GRU recurrences over precomputed input projections, for the split first joint
-//! layer (see [`super::SplitInput`]): step t's gates are its gathered projection plus
+//! LSTM and GRU recurrences over precomputed input projections, for the factored first joint
+//! layer (see [`super::FactorInput`]): step t's gates are its gathered projection plus
 //! `h W_hh^T`, with PyTorch's gate order and equations (LSTM: i, f, g, o; GRU: r, z, n with
 //! `n = tanh(x_n + r * (W_hn h + b_hn))`), so results and gradients are those of
 //! `nn.LSTM` / `nn.GRU` on the concatenated input.
@@ -25,7 +25,7 @@ impl PairSum {
     /// The stacked table (`[sum of N, ...]`) and how to sum pairs from it.
     pub fn new(parts: &[ProjectedPart]) -> Result<(Tensor, PairSum), tch::TchError> {
         let Some((first, rows)) = parts.first() else {
-            return Err(tch::TchError::Kind("a split layer needs at least one projected part".into()));
+            return Err(tch::TchError::Kind("a factored layer needs at least one projected part".into()));
         };
         let pairs = rows.size().first().copied().unwrap_or(0);
         let clips: i64 = parts.iter().map(|(projection, _)| projection.size().first().copied().unwrap_or(0)).sum();

@@ -2,7 +2,7 @@
 //! (their parameters, shapes and costs are `avc_lang::ops::recurrent`).
 
 use super::projected_rnn::{self, Direction, PairSum};
-use super::{Layer, LowerOp, ProjectedPart, SplitInput, bias_init};
+use super::{FactorInput, Layer, LowerOp, ProjectedPart, bias_init};
 use avc_lang::ops::recurrent::*;
 use avc_lang::shape::Shape;
 use tch::{Tensor, nn};
@@ -124,14 +124,14 @@ impl Layer for RecurrentLayer {
         self.run(xs[0], &self.params, self.cfg.layers, train)
     }
 
-    fn split_input(&self) -> Option<&dyn SplitInput> {
+    fn factor_input(&self) -> Option<&dyn FactorInput> {
         Some(self)
     }
 }
 
-/// The first layer's input projection is split; its recurrence runs step by step
+/// The first layer's input projection is factored; its recurrence runs step by step
 /// ([`projected_rnn`]), the layers above it in libtorch's kernel.
-impl SplitInput for RecurrentLayer {
+impl FactorInput for RecurrentLayer {
     fn project(&self, x: &Tensor, start: i64, bias: bool) -> Result<Tensor, tch::TchError> {
         let width = x.size().last().copied().unwrap_or(0);
         let dirs = self.cfg.dirs() as usize;

@@ -6,14 +6,14 @@
 //! reported), so independent mistakes surface in one run.
 
 mod bounded;
+mod factor;
 mod fingerprint;
 pub mod memory;
-mod split;
 mod summary;
 mod towers;
 
+pub use factor::{FactorPart, FactorSite, factor_sites};
 pub use fingerprint::fingerprint;
-pub use split::{SplitPart, SplitSite, split_sites};
 pub use summary::{group as render_count, render_table};
 pub use towers::Tower;
 

@@ -54,7 +54,7 @@ pub fn render_table(graph: &Graph, checked: &Checked) -> String {
         let from: Vec<String> = o.from.iter().map(|&id| graph.node(id).name.clone()).collect();
         out.push_str(&format!("output `{}`: {} from {}\n", o.name, o.kind.keyword(), from.join(", ")));
     }
-    out.push_str(&super::split::notes(graph, checked));
+    out.push_str(&super::factor::notes(graph, checked));
     out
 }
 

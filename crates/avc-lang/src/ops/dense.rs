@@ -62,6 +62,6 @@ impl OpImpl for Linear {
     /// Splitting never costs more: a product per clip and a sum per pair replace a
     /// concatenation and a product per pair.
     fn input_map(&self) -> Option<InputMap> {
-        Some(InputMap { width: self.out, split_in_training: true })
+        Some(InputMap { width: self.out, factor_in_training: true })
     }
 }

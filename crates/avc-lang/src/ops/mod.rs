@@ -184,15 +184,15 @@ pub(crate) fn fixed_axis(ins: &[Shape], i: usize, axis: usize, what: &str) -> Re
 
 /// The linear map of its input's last axis that an op's layer begins with: on a
 /// concatenation of tower values, `W [v; a] = W_v v + W_a a`, so each tower's columns can be
-/// mapped once per clip and the results added per pair (`check::split_sites`; the layers
-/// that do it implement `avc::lower::ops::SplitInput`).
+/// mapped once per clip and the results added per pair (`check::factor_sites`; the layers
+/// that do it implement `avc::lower::ops::FactorInput`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InputMap {
     /// The map's output width.
     pub width: i64,
-    /// Whether splitting it pays in training too (two pairs per clip), not only when each
+    /// Whether factoring it pays in training too (two pairs per clip), not only when each
     /// clip meets many others (evaluation, retrieval).
-    pub split_in_training: bool,
+    pub factor_in_training: bool,
 }
 
 /// The behaviour of one op, implemented by its config struct.
@@ -233,7 +233,7 @@ pub trait OpImpl {
     /// The parameters as `key=value` text, for summaries and pictures.
     fn describe(&self) -> String;
     /// For ops whose layer begins with a linear map of their (only) input's last axis, that
-    /// map; their layers implement `avc::lower::ops::SplitInput`.
+    /// map; their layers implement `avc::lower::ops::FactorInput`.
     fn input_map(&self) -> Option<InputMap> {
         None
     }

@@ -108,12 +108,12 @@ impl Recurrent {
     }
 
     /// The first layer's input projection, every direction's gates side by side. Split only
-    /// outside training: with two pairs per clip the split saves half of one projection,
+    /// outside training: with two pairs per clip the factoring saves half of one projection,
     /// while its step loop replaces libtorch's fused kernel (oneDNN on the CPU, cuDNN on a
     /// GPU); measured on the CPU, a training step of `final` takes as long either way
     /// (docs/performance.md).
     fn input_map(&self, cell: Cell) -> InputMap {
-        InputMap { width: self.dirs() * cell.gates() * self.hidden, split_in_training: false }
+        InputMap { width: self.dirs() * cell.gates() * self.hidden, factor_in_training: false }
     }
 
     fn describe(&self) -> String {

@@ -1,9 +1,9 @@
-//! The split of the first joint layer (`W [v; a] = W_v v + W_a a`, each share per clip)
-//! computes what the unsplit layer computes: outputs and gradients, in evaluation and in
+//! The factoring of the first joint layer (`W [v; a] = W_v v + W_a a`, each share per clip)
+//! computes what the unfactored layer computes: outputs and gradients, in evaluation and in
 //! training, for `linear`, `lstm` and `gru` with their options.
 
-use avc::lower::{self, Model, PairBatch, Split};
-use avc_lang::check::{Tower, split_sites};
+use avc::lower::{self, Factoring, Model, PairBatch};
+use avc_lang::check::{Tower, factor_sites};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 
@@ -126,22 +126,22 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 #[test]
-fn the_split_layer_computes_the_unsplit_outputs_and_gradients() {
+fn the_factored_layer_computes_the_unfactored_outputs_and_gradients() {
     for (what, text) in cases() {
         let compiled = crate::training::compile_text(&text);
-        let sites = split_sites(&compiled.graph, &compiled.checked);
-        assert_eq!(sites.len(), 1, "{what}: one split site");
+        let sites = factor_sites(&compiled.graph, &compiled.checked);
+        assert_eq!(sites.len(), 1, "{what}: one factored site");
         let mut model = {
             let _rng = crate::torch_rng_lock();
             tch::manual_seed(11);
             lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).expect("lowers")
         };
         for (train, pairs) in [(false, 7), (true, 7), (false, 5), (true, 5)] {
-            model.set_split(Split::Never);
-            assert!(model.split_nodes(train).is_empty());
+            model.set_factoring(Factoring::Never);
+            assert!(model.factored_nodes(train).is_empty());
             let (plain, plain_grads) = run(&model, train, pairs);
-            model.set_split(Split::Always);
-            assert_eq!(model.split_nodes(train), ["layer"], "{what}: the split runs");
+            model.set_factoring(Factoring::Always);
+            assert_eq!(model.factored_nodes(train), ["layer"], "{what}: the factoring runs");
             let (split, split_grads) = run(&model, train, pairs);
             let mode = format!("{}, {pairs} pairs", if train { "training" } else { "evaluation" });
             assert_eq!(plain.size(), split.size());
@@ -156,46 +156,46 @@ fn the_split_layer_computes_the_unsplit_outputs_and_gradients() {
             }
             let moved =
                 plain_grads.iter().filter(|(n, g)| n.starts_with("layer.") && g.abs().max().double_value(&[]) > 0.0);
-            assert!(moved.count() > 0, "{what}: the split layer's weights get gradients");
+            assert!(moved.count() > 0, "{what}: the factored layer's weights get gradients");
         }
     }
 }
 
 #[test]
-fn a_batch_too_small_for_the_split_runs_the_layer_whole() {
+fn a_batch_too_small_for_the_factoring_runs_the_layer_whole() {
     let compiled = crate::training::compile_text(&cases()[3].1);
     let mut model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).expect("lowers");
-    model.set_split(Split::Never);
+    model.set_factoring(Factoring::Never);
     let plain = output(&model, false, false);
-    // `Auto` splits lstm in evaluation, but 7 pairs are below its `min_pairs`: the encoding
+    // `Auto` factors lstm in evaluation, but 7 pairs are below its `min_pairs`: the encoding
     // must still hold the concatenated tower values for the layer to run whole.
-    model.set_split(Split::Auto);
-    assert_eq!(model.split_nodes(false), ["layer"]);
+    model.set_factoring(Factoring::Auto);
+    assert_eq!(model.factored_nodes(false), ["layer"]);
     let diff = max_diff(&plain, &output(&model, false, false));
     assert!(diff < 1e-6, "outputs differ by {diff}");
 }
 
 #[test]
-fn the_split_keeps_the_variables_and_their_names() {
+fn the_factoring_keeps_the_variables_and_their_names() {
     let text = &cases()[4].1;
     let compiled = crate::training::compile_text(text);
     let mut model = lower::lower(&compiled.graph, &compiled.checked, Device::Cpu).expect("lowers");
     let names = |m: &Model| m.vs.variables().into_iter().map(|(n, t)| (n, t.size())).collect::<BTreeMap<_, _>>();
     let before = names(&model);
-    model.set_split(Split::Always);
+    model.set_factoring(Factoring::Always);
     assert_eq!(names(&model), before);
     assert!(before.contains_key("layer.weight_ih_l0_reverse"), "{before:?}");
 }
 
 #[test]
-fn a_concat_of_joint_values_or_a_second_layer_is_not_split() {
+fn a_concat_of_joint_values_or_a_second_layer_is_not_factored() {
     let text = model_text(
         SEQ,
         "{name: layer, op: lstm, in: joint, hidden: 4}",
         "  - {name: again, op: concat, in: [layer, v]}\n  - {name: second, op: linear, in: again, out: 2}\n  - {name: pooled, op: max, in: second}\n  - {name: head, op: linear, in: pooled, out: 1}",
     );
     let compiled = crate::training::compile_text(&text);
-    let sites = split_sites(&compiled.graph, &compiled.checked);
+    let sites = factor_sites(&compiled.graph, &compiled.checked);
     let names: Vec<&str> = sites.iter().map(|s| compiled.graph.node(s.node).name.as_str()).collect();
     assert_eq!(names, ["layer"], "`second` reads a joint value");
     let site = &sites[0];
@@ -203,5 +203,5 @@ fn a_concat_of_joint_values_or_a_second_layer_is_not_split() {
     assert_eq!(site.macs_per_pair, Some(7 * 10 * 16), "T x F x 4 * hidden");
     assert_eq!(site.share_macs(Tower::Video), Some(7 * 4 * 16));
     assert_eq!(site.share_macs(Tower::Audio), Some(7 * 6 * 16));
-    assert!(!site.in_training, "lstm splits in evaluation only");
+    assert!(!site.in_training, "lstm is factored in evaluation only");
 }
