@@ -27,6 +27,7 @@ mod factor;
 mod summaries;
 mod sweep;
 mod sweep_engines;
+mod torch_grads;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from
