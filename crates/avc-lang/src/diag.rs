@@ -196,12 +196,15 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     if chars > MAX_SUGGEST_CHARS {
         return None;
     }
-    let limit = (chars / 3).max(1);
+    // Close means one edit in four to six letters, two from seven on: a three-letter name
+    // one letter off is another word (`glu` is not `gru`), unless only its case differs.
+    let limit = chars.saturating_sub(1) / 3;
+    let lower = word.to_lowercase();
     candidates
         .into_iter()
         // The distance is at least the difference in length: most candidates stop here.
         .filter(|c| c.len().abs_diff(word.len()) <= 4 * limit && c.chars().count().abs_diff(chars) <= limit)
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)

@@ -206,3 +206,26 @@ fn graph_output_mistakes_are_refused_with_what_is_wrong() {
         );
     }
 }
+
+/// A PyTorch name is answered with the avc form; a guess is given only for a close name.
+#[test]
+fn pytorch_names_get_the_avc_form_and_guesses_stay_close() {
+    let file = |call: &str| {
+        format!(
+            "input video: [T, 16]\ninput audio: [T, 16]\nv = {call}\na = relu(audio)\nvp = mean(v, axis: 1)\n\
+             ap = mean(a, axis: 1)\noutput match: embeddings(vp, ap)\n"
+        )
+    };
+    let help = |call: &str| {
+        let errs = errors("p.avc", &file(call));
+        assert_eq!(errs.len(), 1, "{call}: {errs:#?}");
+        assert_eq!(errs[0].code, "name::unknown-op", "{call}");
+        errs[0].help.clone().unwrap_or_default()
+    };
+    assert!(help("Linear(video, out: 8)").contains("in avc, write `linear(x, out: N)`"));
+    assert!(help("MultiheadAttention(video)").contains("`self_attention(x, heads: H)`"));
+    assert_eq!(help("rellu(video)"), "did you mean `relu`?");
+    assert_eq!(help("LAST(video)"), "did you mean `last`?");
+    // One letter off a three-letter name is another word, not a typo.
+    assert!(!help("gry(video)").contains("did you mean"), "{}", help("gry(video)"));
+}

@@ -30,39 +30,41 @@ fn masked(message: &str) -> (String, Option<&str>) {
 }
 
 /// Merges diagnostics that repeat one mistake across block instances, keeping the order of
-/// first appearance. A merged message ends with the instances it stands for.
+/// first appearance. A merged message ends with the instances it stands for. A diagnostic
+/// that names no node but repeats word for word at the same place (an unknown op inside a
+/// block) is the same mistake expanded again: merged and counted.
 pub fn merge_repeats(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     if diags.len() < 2 {
         return diags;
     }
-    // (the kept diagnostic, its key, the instance names it stands for)
-    let mut kept: Vec<(Diagnostic, String, Vec<String>)> = Vec::new();
+    // (the kept diagnostic, the instance names it stands for, how many it stands for)
+    let mut kept: Vec<(Diagnostic, Vec<String>, usize)> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for d in diags {
         let (key_message, name) = masked(&d.message);
         let name = name.map(str::to_string);
-        let key = match name {
-            Some(_) => format!("{:?}\u{0}{}\u{0}{key_message}\u{0}{:?}\u{0}{:?}", d.severity, d.code, d.labels, d.help),
-            None => String::new(), // not inside an instance: never merged
-        };
-        match (name, index.get(&key)) {
-            (Some(name), Some(&i)) => kept[i].2.push(name),
-            (Some(name), None) => {
-                index.insert(key.clone(), kept.len());
-                kept.push((d, key, vec![name]));
+        let key = format!("{:?}\u{0}{}\u{0}{key_message}\u{0}{:?}\u{0}{:?}", d.severity, d.code, d.labels, d.help);
+        match index.get(&key) {
+            Some(&i) => {
+                kept[i].1.extend(name);
+                kept[i].2 += 1;
             }
-            (None, _) => kept.push((d, key, Vec::new())),
+            None => {
+                index.insert(key, kept.len());
+                kept.push((d, name.into_iter().collect(), 1));
+            }
         }
     }
     kept.into_iter()
-        .map(|(mut d, _, names)| {
-            if names.len() > 1 {
+        .map(|(mut d, names, count)| {
+            if count > 1 && names.len() == count {
                 let mut listed: Vec<String> = names.iter().take(LISTED).map(|n| format!("`{n}`")).collect();
                 if names.len() > LISTED {
                     listed.push(format!("and {} more", names.len() - LISTED));
                 }
-                d.message =
-                    format!("{} (the same in {} block instances: {})", d.message, names.len(), listed.join(", "));
+                d.message = format!("{} (the same in {count} block instances: {})", d.message, listed.join(", "));
+            } else if count > 1 {
+                d.message = format!("{} (the same in {count} block instances)", d.message);
             }
             d
         })
@@ -103,5 +105,15 @@ mod tests {
         let merged = merge_repeats(vec![diag("node `v1.y`: x"), elsewhere, diag("node `v3.y`: y")]);
         assert_eq!(merged.len(), 3);
         assert!(merged.iter().all(|d| !d.message.contains("block instances")));
+    }
+
+    #[test]
+    fn word_for_word_repeats_at_one_place_are_counted() {
+        let unknown = || {
+            Diagnostic::error("name::unknown-op", "unknown op or block `glu`").with_label(Span::new(3, 6), "not an op")
+        };
+        let merged = merge_repeats(vec![unknown(), unknown(), unknown()]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].message, "unknown op or block `glu` (the same in 3 block instances)");
     }
 }

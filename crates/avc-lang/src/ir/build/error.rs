@@ -14,7 +14,8 @@ pub enum BuildError {
     #[error("`{name}` is defined twice")]
     Duplicate { name: String, span: Span, first: Span },
     #[error("unknown op or block `{}`", name.name)]
-    UnknownCallee { name: Ident, suggestion: Option<String> },
+    /// `help`: the avc form of a PyTorch name, or a close name.
+    UnknownCallee { name: Ident, help: Option<String> },
     #[error("node `{node}` reads `{}`, which is not defined", name.name)]
     UnknownRef { node: String, name: Ident, suggestion: Option<String>, known: Vec<String> },
     #[error("node `{node}`: {error}")]
@@ -124,10 +125,10 @@ impl BuildError {
                 .with_label(*span, "defined again here")
                 .with_label(*first, "first defined here")
                 .with_help("names must be unique across inputs, nodes, blocks and outputs"),
-            BuildError::UnknownCallee { name, suggestion } => {
+            BuildError::UnknownCallee { name, help } => {
                 let d = Diagnostic::error("name::unknown-op", msg).with_label(name.span, "not an op or block");
-                match suggestion {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                match help {
+                    Some(help) => d.with_help(help.clone()),
                     None => d.with_help(format!("ops are {} (`avc ops` documents them)", ops::names().join(", "))),
                 }
             }

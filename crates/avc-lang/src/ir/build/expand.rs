@@ -84,8 +84,10 @@ impl<'a> Builder<'a> {
         } else {
             let mut candidates = ops::names();
             candidates.extend(self.blocks.keys().copied());
-            let suggestion = did_you_mean(&decl.callee.name, candidates).map(str::to_string);
-            self.errors.push(BuildError::UnknownCallee { name: decl.callee.clone(), suggestion });
+            // A PyTorch name the user knows is answered with the avc form, before any guess.
+            let help = super::pytorch::hint(&decl.callee.name)
+                .or_else(|| did_you_mean(&decl.callee.name, candidates).map(|s| format!("did you mean `{s}`?")));
+            self.errors.push(BuildError::UnknownCallee { name: decl.callee.clone(), help });
             self.broken.insert(full_name);
         }
     }

@@ -17,6 +17,7 @@ mod cycles;
 mod declarations;
 mod error;
 mod expand;
+mod pytorch;
 mod resolve;
 mod share;
 mod size;
