@@ -229,3 +229,27 @@ fn pytorch_names_get_the_avc_form_and_guesses_stay_close() {
     // One letter off a three-letter name is another word, not a typo.
     assert!(!help("gry(video)").contains("did you mean"), "{}", help("gry(video)"));
 }
+
+/// An invalid op parameter (`heads: 5` with 64 features) inside a block is reported at its own
+/// line, once for all instances, and not as follow-on errors at the lines whose `width(x)`
+/// reads that node's shape.
+#[test]
+fn a_failing_node_read_by_width_is_reported_at_its_own_line() {
+    let text = "input video: [T, 1024]\ninput audio: [T, 128]\n\
+        block ff(x) {\n  h = linear(x, out: width(x) * 4)\n  g = relu(h)\n  y = linear(g, out: width(x))\n  return add(x, y)\n}\n\
+        block enc(x) {\n  a = ff(x)\n  c = self_attention(a, heads: 5)\n  return ff(c)\n}\n\
+        v0 = linear(video, out: 64)\na0 = linear(audio, out: 64)\nv1 = enc(v0)\nv2 = enc(v1)\na1 = enc(a0)\na2 = enc(a1)\n\
+        vp = mean(v2, axis: 1)\nap = mean(a2, axis: 1)\noutput match: embeddings(vp, ap)\n";
+    let failed = compile("heads.avc", text).err().expect("the heads do not divide the width");
+    assert_eq!(failed.diagnostics.len(), 1, "{:#?}", failed.diagnostics);
+    let d = &failed.diagnostics[0];
+    assert_eq!(d.code, "shape::mismatch");
+    assert!(
+        d.message.starts_with("node `v1.c` (self_attention): expected a last axis divisible by heads = 5"),
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("the same in 2 block instances"), "{}", d.message);
+    let location = d.location(&failed.source).map(|l| l.to_string()).unwrap_or_default();
+    assert!(location.starts_with("heads.avc:11:"), "{location}");
+}

@@ -20,8 +20,12 @@ use std::collections::{HashMap, VecDeque};
 #[derive(Clone)]
 enum Known {
     Shape(Shape),
-    /// The shape check of this node or one before it fails, in these words.
-    Failed(String),
+    /// The shape check of node `origin` (this one or one before it) fails.
+    Failed {
+        origin: usize,
+        expected: String,
+        found: String,
+    },
     /// Not worked out: an input is missing, broken or waits forever (all reported).
     Unknown,
 }
@@ -57,13 +61,29 @@ pub(super) fn resolve(nodes: &mut [FlatNode], aliases: &HashMap<String, String>,
     };
     let order = dependency_order(&inputs, &widths);
     let mut known = vec![Known::Unknown; nodes.len()];
+    // Nodes whose failing shape check a width read, with the first read's place: reported
+    // once each, at the node itself, instead of an error at every read.
+    let mut failed_reads: Vec<(usize, crate::source::Span)> = Vec::new();
     for i in order {
         if let Some(deferred) = nodes[i].deferred.take() {
-            let width_of = |name: &Ident| width(&known, width_targets.get(&name.name).copied(), name);
+            let reads = std::cell::RefCell::new(Vec::new());
+            let width_of = |name: &Ident| {
+                let target = width_targets.get(&name.name).copied();
+                if let Some(Known::Failed { origin, .. }) = target.map(|t| &known[t]) {
+                    reads.borrow_mut().push((*origin, name.span));
+                    return Ok(None);
+                }
+                width(&known, target, name)
+            };
             match parse(&nodes[i].name, deferred.spec, &deferred.args, nodes[i].span, &width_of) {
                 Ok(Some(op)) => nodes[i].kind = NodeKind::Op(op),
                 Ok(None) => {}
                 Err(mut found) => errors.append(&mut found),
+            }
+            for (origin, span) in reads.into_inner() {
+                if !failed_reads.iter().any(|(o, _)| *o == origin) {
+                    failed_reads.push((origin, span));
+                }
             }
             if matches!(nodes[i].kind, NodeKind::Input { .. }) {
                 // Still a placeholder: its error is reported; keep it waiting, shapeless.
@@ -71,7 +91,19 @@ pub(super) fn resolve(nodes: &mut [FlatNode], aliases: &HashMap<String, String>,
                 continue;
             }
         }
-        known[i] = infer(&nodes[i], &inputs[i], &known);
+        known[i] = infer(i, &nodes[i], &inputs[i], &known);
+    }
+    for (origin, reader) in failed_reads {
+        if let (Known::Failed { expected, found, .. }, NodeKind::Op(op)) = (&known[origin], &nodes[origin].kind) {
+            errors.push(BuildError::WidthSource {
+                node: nodes[origin].name.clone(),
+                op: op.name(),
+                expected: expected.clone(),
+                found: found.clone(),
+                span: nodes[origin].span,
+                reader,
+            });
+        }
     }
 }
 
@@ -138,7 +170,8 @@ fn width(known: &[Known], target: Option<usize>, name: &Ident) -> Result<Option<
             Some(Dim::Sym(s)) => Err(unknown(format!("its last axis is `{s}` in {shape}, not a fixed size"))),
             _ => Err(unknown(format!("it is {shape}: one number per clip, no feature axis"))),
         },
-        Known::Failed(reason) => Err(unknown(reason.clone())),
+        // Read by the caller, which reports the failing node itself.
+        Known::Failed { .. } => Ok(None),
         Known::Unknown => Ok(None),
     }
 }
@@ -173,8 +206,8 @@ fn parse(
     })
 }
 
-/// A node's shape from its inputs' (inputs are declared; ops infer).
-fn infer(node: &FlatNode, inputs: &[Option<usize>], known: &[Known]) -> Known {
+/// Node `index`'s shape from its inputs' (inputs are declared; ops infer).
+fn infer(index: usize, node: &FlatNode, inputs: &[Option<usize>], known: &[Known]) -> Known {
     let op = match &node.kind {
         NodeKind::Input { shape, .. } => return Known::Shape(shape.clone()),
         NodeKind::Op(op) => op,
@@ -183,7 +216,7 @@ fn infer(node: &FlatNode, inputs: &[Option<usize>], known: &[Known]) -> Known {
     for input in inputs {
         match input.map(|i| &known[i]) {
             Some(Known::Shape(s)) => shapes.push(s.clone()),
-            Some(Known::Failed(reason)) => return Known::Failed(reason.clone()),
+            Some(failed @ Known::Failed { .. }) => return failed.clone(),
             _ => return Known::Unknown,
         }
     }
@@ -192,12 +225,6 @@ fn infer(node: &FlatNode, inputs: &[Option<usize>], known: &[Known]) -> Known {
     }
     match op.infer(&shapes) {
         Ok(shape) => Known::Shape(shape),
-        Err(e) => Known::Failed(format!(
-            "the shape check of `{}` ({}) fails: it expects {}, found {}",
-            node.name,
-            op.name(),
-            e.expected,
-            e.found
-        )),
+        Err(e) => Known::Failed { origin: index, expected: e.expected.to_string(), found: e.found.to_string() },
     }
 }

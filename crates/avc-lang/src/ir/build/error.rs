@@ -20,6 +20,10 @@ pub enum BuildError {
     UnknownRef { node: String, name: Ident, suggestion: Option<String>, known: Vec<String> },
     #[error("node `{node}`: {error}")]
     Arg { node: String, error: ArgError },
+    /// A node whose shape check fails, found because a later `width(...)` reads its shape
+    /// (the build cannot finish without that width, so `check` would never report it).
+    #[error("node `{node}` ({op}): expected {expected}, found {found}")]
+    WidthSource { node: String, op: &'static str, expected: String, found: String, span: Span, reader: Span },
     #[error("node `{node}`: `{op}` takes {expected}, found {found}")]
     Arity { node: String, op: String, expected: Arity, found: usize, span: Span },
     #[error("the graph has a cycle: {}", nodes.join(" -> "))]
@@ -204,6 +208,10 @@ impl BuildError {
                     crate::check::render_count(MAX_NODES as i64)
                 )),
             BuildError::Arith { error, .. } => error.to_diagnostic(msg),
+            BuildError::WidthSource { span, reader, .. } => Diagnostic::error("shape::mismatch", msg)
+                .with_label(*span, "in this node")
+                .with_label(*reader, "`width(...)` reads its shape")
+                .with_help("fix this node first: the nodes whose parameters read its width wait for it"),
             BuildError::OutputArity { span, .. } => Diagnostic::error("output::arity", msg)
                 .with_label(*span, "here")
                 .with_help("`logit` and `distance` read one node; `embeddings` reads two (video, audio)"),
