@@ -36,6 +36,9 @@ pub enum LangCommand {
         /// svg, dot or mermaid (overrides the extension).
         #[arg(long)]
         format: Option<String>,
+        /// Draw each top-level block instance as one box.
+        #[arg(long)]
+        collapse: bool,
         /// Replace an existing file that avc did not draw (docs/safety.md).
         #[arg(long)]
         force: bool,
@@ -75,7 +78,10 @@ impl LangCommand {
             LangCommand::Check { file, message_format, device, max_memory } => {
                 check(&file, message_format, &device, max_memory.as_deref())
             }
-            LangCommand::Graph { file, output, format, force } => graph_cmd(&file, output, format.as_deref(), force),
+            LangCommand::Graph { file, output, format, collapse, force } => {
+                let drawing = crate::graph::Drawing { collapse };
+                graph_cmd(&file, output, format.as_deref(), drawing, force)
+            }
             LangCommand::Fmt { file, to, output, force } => fmt_cmd(&file, to.as_deref(), output.as_deref(), force),
             LangCommand::Lsp => crate::lsp::server::run_stdio().map_err(fail_io),
             LangCommand::Ops { markdown } => {
@@ -189,7 +195,13 @@ pub fn refuse_oversized(c: &Compiled, batch: u64, budget: Option<&Budget>, forma
     }
 }
 
-fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>, force: bool) -> Result<(), u8> {
+fn graph_cmd(
+    file: &Path,
+    output: Option<PathBuf>,
+    format: Option<&str>,
+    drawing: crate::graph::Drawing,
+    force: bool,
+) -> Result<(), u8> {
     use crate::graph::PictureFormat;
     let format = match (format, &output) {
         (Some(f), _) => f.parse::<PictureFormat>().map_err(fail_io)?,
@@ -213,7 +225,7 @@ fn graph_cmd(file: &Path, output: Option<PathBuf>, format: Option<&str>, force: 
     let claimed = Output { flag, path: &output, kind: Kind::File(crate::graph::PICTURE) };
     output::claim(&claimed, &[Input::Path(file.to_path_buf())], force).map_err(fail_io)?;
     let compiled = compile_or_report(file, MessageFormat::Human)?;
-    let text = crate::graph::render(&compiled.graph, &compiled.checked, format);
+    let text = crate::graph::render_with(&compiled.graph, &compiled.checked, format, drawing);
     let signed = format!("{}\n{text}", format.signature());
     crate::atomic::write(&output, signed.as_bytes()).map_err(|e| fail_io(format!("{}: {e}", output.display())))?;
     println!("wrote {}", output.display());

@@ -301,3 +301,21 @@ fn deep_models_lay_out() {
         std::fs::write(PathBuf::from(dir).join("deep.svg"), &svg).expect("writable");
     }
 }
+
+/// `--collapse`: each top-level block instance is one box; edges between boxes stay, the
+/// insides go; the boxes say which block and how many parameters; nothing is lost from the
+/// total. Boxes show their key arguments (kernel, heads) in both drawings.
+#[test]
+fn collapsed_blocks_are_one_box_each_and_boxes_show_their_arguments() {
+    let (_, c) = architectures().into_iter().find(|(n, _)| n == "residual_rnn_avc").expect("residual_rnn.avc");
+    let full = graph::render(&c.graph, &c.checked, PictureFormat::Dot);
+    let drawing = graph::Drawing { collapse: true };
+    let collapsed = graph::render_with(&c.graph, &c.checked, PictureFormat::Dot, drawing);
+    let boxes = |dot: &str| dot.lines().filter(|l| l.contains("[label=") && !l.contains("->")).count();
+    assert!(boxes(&collapsed) < boxes(&full), "{} boxes collapsed, {} whole", boxes(&collapsed), boxes(&full));
+    assert!(!collapsed.contains("subgraph"), "no clusters once collapsed:\n{collapsed}");
+    assert!(collapsed.contains("block, "), "{collapsed}");
+    let svg = graph::render_with(&c.graph, &c.checked, PictureFormat::Svg, drawing);
+    check_xml(svg.trim_start_matches(|ch| ch != '<'));
+    assert!(full.contains("hidden="), "a recurrent box shows its hidden size:\n{full}");
+}

@@ -23,7 +23,10 @@ fn quote(text: &str) -> String {
 
 /// Draws the graph as a Graphviz `digraph`.
 pub fn to_dot(graph: &Graph, checked: &Checked) -> String {
-    let scene = Scene::new(graph, checked);
+    dot_of(&Scene::new(graph, checked))
+}
+
+pub(crate) fn dot_of(scene: &Scene) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph avc {{");
     let _ = writeln!(

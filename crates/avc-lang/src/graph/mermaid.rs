@@ -24,7 +24,10 @@ fn escape(text: &str) -> String {
 
 /// Draws the graph as a Mermaid flowchart.
 pub fn to_mermaid(graph: &Graph, checked: &Checked) -> String {
-    let scene = Scene::new(graph, checked);
+    mermaid_of(&Scene::new(graph, checked))
+}
+
+pub(crate) fn mermaid_of(scene: &Scene) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "---\ntitle: \"{}\"\n---", escape(&scene.title));
     s.push_str("flowchart TB\n");

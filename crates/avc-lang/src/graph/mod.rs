@@ -96,10 +96,27 @@ pub const PICTURE: crate::output::FileKind = crate::output::FileKind {
 
 /// Draws the graph in the given format.
 pub fn render(graph: &Graph, checked: &Checked, format: PictureFormat) -> String {
+    render_with(graph, checked, format, Drawing::default())
+}
+
+/// How much of the graph a picture shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drawing {
+    /// Each top-level block instance as one box (`avc graph --collapse`): a Conformer of
+    /// 200 nodes is a dozen boxes, its blocks' insides drawn once each in their own file.
+    pub collapse: bool,
+}
+
+/// [`render`], drawn as `drawing` asks.
+pub fn render_with(graph: &Graph, checked: &Checked, format: PictureFormat, drawing: Drawing) -> String {
+    let mut scene = Scene::new(graph, checked);
+    if drawing.collapse {
+        scene = scene.collapsed();
+    }
     match format {
-        PictureFormat::Svg => to_svg(graph, checked),
-        PictureFormat::Dot => to_dot(graph, checked),
-        PictureFormat::Mermaid => to_mermaid(graph, checked),
+        PictureFormat::Svg => svg::svg_of(&scene),
+        PictureFormat::Dot => dot::dot_of(&scene),
+        PictureFormat::Mermaid => mermaid::mermaid_of(&scene),
     }
 }
 
@@ -127,6 +144,8 @@ pub(crate) struct SceneNode {
     pub lines: Vec<String>,
     /// The innermost block instance the node belongs to.
     pub cluster: Option<usize>,
+    /// Parameters it owns (for a collapsed block: all of its nodes').
+    pub params: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -183,7 +202,13 @@ impl Scene {
                 NodeKind::Input { .. } => (NodeRole::Input, "input".to_string()),
                 NodeKind::Op(_) => (NodeRole::Op, node.op_name().to_string()),
             };
-            let mut lines = vec![node.name.clone(), op, shape.clone()];
+            let mut lines = vec![node.name.clone(), op];
+            // The arguments that tell boxes apart (kernel, dilation, heads, out), as
+            // `avc check`'s table shows them.
+            if let NodeKind::Op(op) = &node.kind {
+                lines.extend(wrap(&op.describe(), ARG_LINE_CHARS));
+            }
+            lines.push(shape.clone());
             shapes.push(shape);
             let params = checked.params.get(id.index()).copied().unwrap_or(0);
             if params != 0 {
@@ -200,6 +225,7 @@ impl Scene {
                 tower: checked.towers.get(id.index()).copied().unwrap_or(Tower::Other),
                 lines,
                 cluster: parent,
+                params,
             });
         }
         let mut edges: Vec<(usize, usize, usize)> =
@@ -220,6 +246,7 @@ impl Scene {
                 tower,
                 lines: vec![out.name.clone(), format!("output: {}", out.kind.keyword())],
                 cluster: None,
+                params: 0,
             });
             for from in froms {
                 edges.push(SceneEdge { from, to: index, label: shapes[from].clone(), tower: nodes[from].tower });
@@ -241,6 +268,61 @@ impl Scene {
         let total = checked.total_params();
         let title = format!("{file}: {} nodes, {} params", graph.len(), render_count(total));
         Scene { title, nodes, edges, clusters }
+    }
+
+    /// The scene with each top-level block instance drawn as one box: its name, `block`,
+    /// its result's shape and its parameters; edges into and out of it kept (once per pair
+    /// of boxes), edges inside it dropped.
+    pub fn collapsed(&self) -> Scene {
+        let top = |n: &SceneNode| self.chain(n.cluster).first().copied();
+        let mut nodes: Vec<SceneNode> = Vec::new();
+        let mut new_of = vec![0usize; self.nodes.len()];
+        let mut box_of_cluster: HashMap<usize, usize> = HashMap::new();
+        let mut members: HashMap<usize, usize> = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            match top(n) {
+                None => {
+                    new_of[i] = nodes.len();
+                    nodes.push(SceneNode { cluster: None, ..n.clone() });
+                }
+                Some(c) => {
+                    let index = *box_of_cluster.entry(c).or_insert_with(|| {
+                        let name = self.clusters[c].name.clone();
+                        nodes.push(SceneNode {
+                            name: name.clone(),
+                            id: name.clone(),
+                            role: NodeRole::Op,
+                            tower: self.clusters[c].tower,
+                            lines: vec![name],
+                            cluster: None,
+                            params: 0,
+                        });
+                        nodes.len() - 1
+                    });
+                    new_of[i] = index;
+                    *members.entry(index).or_default() += 1;
+                    nodes[index].params += n.params;
+                }
+            }
+        }
+        let mut edges: Vec<SceneEdge> = Vec::new();
+        for e in &self.edges {
+            let (from, to) = (new_of[e.from], new_of[e.to]);
+            if from != to && !edges.iter().any(|f| f.from == from && f.to == to) {
+                edges.push(SceneEdge { from, to, ..e.clone() });
+            }
+        }
+        for (&index, &count) in &members {
+            // The shape a collapsed box gives: what its outgoing edges carry.
+            let out = edges.iter().find(|e| e.from == index).map(|e| e.label.clone());
+            let box_ = &mut nodes[index];
+            box_.lines.push(format!("block, {count} nodes"));
+            box_.lines.extend(out);
+            if box_.params != 0 {
+                box_.lines.push(format!("{} params", render_count(box_.params)));
+            }
+        }
+        Scene { title: format!("{} (blocks collapsed)", self.title), nodes, edges, clusters: Vec::new() }
     }
 
     /// What lies directly inside each level, in order of first appearance: index 0 is the
@@ -274,6 +356,25 @@ impl Scene {
         chain.reverse();
         chain
     }
+}
+
+/// Arguments wrap at this many characters, so a box is about as wide as its shape line
+/// (wide boxes push the towers' columns into each other).
+const ARG_LINE_CHARS: usize = 18;
+
+/// `text`'s words in lines of at most `width` characters (a longer word stands alone).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// An entry of [`Scene::children`]: an index into `nodes` or into `clusters`.

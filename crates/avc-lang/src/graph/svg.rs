@@ -21,8 +21,11 @@ const OUTPUT_TEXT: &str = "#78350f";
 
 /// Draws the graph as a standalone SVG document.
 pub fn to_svg(graph: &Graph, checked: &Checked) -> String {
-    let scene = Scene::new(graph, checked);
-    let lay = layout::layout_scene(&scene);
+    svg_of(&Scene::new(graph, checked))
+}
+
+pub(crate) fn svg_of(scene: &Scene) -> String {
+    let lay = layout::layout_scene(scene);
     draw(&scene.title, &lay)
 }
 
