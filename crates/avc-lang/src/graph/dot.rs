@@ -39,7 +39,7 @@ pub(crate) fn dot_of(scene: &Scene) -> String {
     let towers: Vec<String> =
         super::TOWERS[..3].iter().map(|&t| format!("{} {}", t.label(), palette(t).fill)).collect();
     let _ = writeln!(s, "  // towers: {}; inputs bold, outputs double octagons", towers.join(", "));
-    emit(&scene, &scene.children(), None, 1, &mut s);
+    emit(scene, &scene.children(), None, 1, &mut s);
     let inputs: Vec<String> = scene.nodes.iter().filter(|n| n.role == NodeRole::Input).map(|n| quote(&n.id)).collect();
     if !inputs.is_empty() {
         let _ = writeln!(s, "  {{ rank=source; {}; }}", inputs.join("; "));

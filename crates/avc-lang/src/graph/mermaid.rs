@@ -37,7 +37,7 @@ pub(crate) fn mermaid_of(scene: &Scene) -> String {
     }
     s.push_str("  classDef input stroke-width:3px\n");
     s.push_str("  classDef output fill:#fef3c7,stroke:#b45309,color:#78350f,stroke-width:2px\n");
-    emit(&scene, &scene.children(), None, 1, &mut s);
+    emit(scene, &scene.children(), None, 1, &mut s);
     for e in &scene.edges {
         let _ = writeln!(s, "  n{} -->|\"{}\"| n{}", e.from, escape(&e.label), e.to);
     }
