@@ -12,7 +12,8 @@ Every clip is 12 s at 10 steps/s (120 steps, the length avc's architectures decl
   background whose mouth opens with the speech's loudness envelope (band 300 Hz - 3 kHz of
   the clean speech, before the noise), after a random lag of -1..2 steps, a random
   nonlinearity and a random mouth inertia; eye blinks, head sway, camera jitter, drifting
-  light, a distractor blob that moves or pulses on its own schedule, and pixel noise.
+  light, a distractor blob off the face that wanders or pulses on its own speech-like
+  schedule, and pixel noise.
 
 The mouth's drive is standardised per clip (fixed mean and spread), so the time average of
 a video (what a mean-pooling model sees) says nothing about how much the clip speaks; the
@@ -38,7 +39,7 @@ from multiprocessing import Pool
 
 import numpy as np
 
-VERSION = 1
+VERSION = 2
 STEPS = 120  # avc's architectures declare [120, 1024] and [120, 128]
 RATE = 10  # steps per second
 SR = 22050  # espeak-ng's output rate
@@ -300,17 +301,17 @@ def make_video(rng, env):
     light = 1.0 + 0.08 * smooth_noise(rng, STEPS, 15.0)
     # Camera jitter (a random walk, pulled back to the centre) and head sway (slow).
     jit = np.zeros((STEPS, 2))
-    amp = rng.uniform(0.0, 0.6)
+    amp = rng.uniform(0.0, 0.35)
     for t in range(1, STEPS):
         jit[t] = 0.8 * jit[t - 1] + rng.normal(size=2) * amp
-    sway = np.stack([smooth_noise(rng, STEPS, 12.0), smooth_noise(rng, STEPS, 12.0)], 1) * rng.uniform(0.0, 1.2)
+    sway = np.stack([smooth_noise(rng, STEPS, 12.0), smooth_noise(rng, STEPS, 12.0)], 1) * rng.uniform(0.0, 0.8)
     # The face.
-    fy, fx = 15.5 + rng.uniform(-3, 3), 15.5 + rng.uniform(-3, 3)
-    ry, rx = rng.uniform(9, 12.5), rng.uniform(7, 10)
+    fy, fx = 15.5 + rng.uniform(-1.5, 1.5), 15.5 + rng.uniform(-1.5, 1.5)
+    ry, rx = rng.uniform(10, 12), rng.uniform(8, 10)
     face_b = rng.uniform(0.25, 0.9)
-    mouth_c = rng.choice([-1.0, 1.0], p=[0.8, 0.2]) * rng.uniform(0.3, 0.55)  # usually dark
+    mouth_c = -rng.uniform(0.35, 0.6)  # a dark mouth on the face
     mouth_w = rx * rng.uniform(0.35, 0.55)
-    mouth_h = rng.uniform(2.5, 4.5)  # height of a wide-open mouth, pixels
+    mouth_h = rng.uniform(3.0, 5.0)  # height of a wide-open mouth, pixels
     eye_c = -rng.uniform(0.2, 0.5)
     blink = np.zeros(STEPS)
     t = int(rng.integers(0, 30))
@@ -320,10 +321,9 @@ def make_video(rng, env):
     # A distractor: a blob that wanders, or one that pulses on a speech-like schedule of
     # its own, or none.
     kind = rng.choice(["none", "wander", "pulse"], p=[0.3, 0.4, 0.3])
-    dy, dx = rng.uniform(2, 29), rng.uniform(2, 29)
-    if kind == "pulse":  # keep it off the face
-        dy, dx = rng.choice([3.0, 28.0]) + rng.uniform(-1, 1), rng.choice([3.0, 28.0]) + rng.uniform(-1, 1)
-    dpath = np.stack([smooth_noise(rng, STEPS, 8.0), smooth_noise(rng, STEPS, 8.0)], 1) * (6.0 if kind == "wander" else 0.0)
+    # Off the face: near a corner, wandering along the border.
+    dy, dx = rng.choice([3.0, 28.0]) + rng.uniform(-1, 1), rng.choice([3.0, 28.0]) + rng.uniform(-1, 1)
+    dpath = np.stack([smooth_noise(rng, STEPS, 8.0), smooth_noise(rng, STEPS, 8.0)], 1) * (2.5 if kind == "wander" else 0.0)
     dc = rng.choice([-1, 1]) * rng.uniform(0.2, 0.5)
     dsize = rng.uniform(1.5, 3.5)
     fake = np.clip(smooth_noise(rng, STEPS, 1.5) + rng.uniform(-0.5, 0.5), 0, None)
