@@ -136,6 +136,8 @@ fn an_editor_session_on_final_avc() {
     let shown =
         c.request("textDocument/hover", at(URI, line, col + 7))["contents"]["value"].as_str().unwrap().to_string();
     assert!(shown.contains("block **res_lstm**"), "{shown}");
+    // The parameters with their defaults: what a use may leave out.
+    assert!(shown.contains("hidden: int, p: float = 0.5"), "{shown}");
 
     // Definition: a use of `arnn` goes to its declaration, `res_lstm` to the block, `H` to the constant.
     let (use_line, use_col) = find(&text, "concat(vrnn, arnn)");

@@ -469,7 +469,15 @@ fn callee_doc(m: &Module, name: &str) -> Option<String> {
         ));
     }
     let b = m.blocks.iter().find(|b| b.name.name == name)?;
-    let params: Vec<String> = b.params.iter().map(|p| format!("{}: {}", p.name.name, p.ty.keyword())).collect();
+    // Defaults as the file writes them: what a use may leave out.
+    let params: Vec<String> = b
+        .params
+        .iter()
+        .map(|p| match &p.default {
+            Some(d) => format!("{}: {} = {d}", p.name.name, p.ty.keyword()),
+            None => format!("{}: {}", p.name.name, p.ty.keyword()),
+        })
+        .collect();
     let inputs: Vec<&str> = b.inputs.iter().map(|i| i.name.as_str()).collect();
     Some(format!(
         "block **{}**({}{}{}) returns `{}` · {} nodes",
