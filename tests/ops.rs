@@ -135,6 +135,7 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("bmm", &[]), vec![seq(t, 6), seq(Some(6), 4)]),
         (op("cosine", &[]), vec![seq(t, 6), seq(t, 6)]),
         (op("cosine", &[]), vec![vec(6), vec(6)]),
+        (op("lagged_cosine", &[int("max_lag", 2)]), vec![seq(t, 6), seq(t, 6)]),
         (op("l2_distance", &[]), vec![seq(t, 6), seq(t, 6)]),
         (op("l2_distance", &[]), vec![vec(6), vec(6)]),
         (op("mean", &[]), vec![seq(t, 6)]),

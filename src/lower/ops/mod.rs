@@ -23,6 +23,7 @@ mod reduce;
 mod residual;
 mod self_attention;
 mod similarity;
+pub mod sync;
 
 use avc_lang::ops::Op;
 use avc_lang::shape::Shape;
@@ -89,7 +90,7 @@ lower_each! {
     Linear, Lstm, Gru, Conv1d, MaxPool1d, AvgPool1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm,
     Dropout, Relu, LeakyRelu, Tanh, Sigmoid, Softmax, Concat, Add, Residual, Matmul, Bmm, Cosine,
     L2Distance, Mean, Max, Last, Attention, SelfAttention, CrossAttention, Flatten, Transpose, Reshape,
-    Unsqueeze, Permute,
+    Unsqueeze, Permute, LaggedCosine,
 }
 
 /// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.

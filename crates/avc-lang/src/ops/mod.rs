@@ -26,6 +26,7 @@ pub mod reduce;
 pub mod residual;
 pub mod self_attention;
 pub mod similarity;
+pub mod sync;
 
 pub use args::{ArgError, ArgReader, ResolvedArg};
 
@@ -299,6 +300,7 @@ op_enum! {
     Reshape(axes::Reshape),
     Unsqueeze(axes::Unsqueeze),
     Permute(axes::Permute),
+    LaggedCosine(sync::LaggedCosine),
 }
 
 impl Op {
