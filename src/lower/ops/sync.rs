@@ -43,7 +43,7 @@ impl Layer for LaggedCosine {
             per_lag.push(dot.f_mean_dim(-1, false, Kind::Float)?);
         }
         let stacked = Tensor::f_stack(&per_lag, 1)?;
-        Ok(stacked.f_amax(-1, true)?)
+        stacked.f_amax(-1, true)
     }
 }
 
