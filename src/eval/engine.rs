@@ -329,6 +329,18 @@ impl<'m> Scorer<'m> {
     ) -> Result<Tensor, EvalError> {
         let m = if direction == Direction::VideoToAudio { audio.clips } else { video.clips };
         let device = self.model.device();
+        // A joint part with a matrix form scores the block as a grid, gathering nothing.
+        let queries = Tensor::f_arange_start(rows.start as i64, rows.end as i64, (Kind::Int64, Device::Cpu))?;
+        let all = Tensor::f_arange(m, (Kind::Int64, Device::Cpu))?;
+        let grid = match direction {
+            Direction::VideoToAudio => self.model.score_grid(video, audio, &queries, &all)?,
+            Direction::AudioToVideo => {
+                self.model.score_grid(video, audio, &all, &queries)?.map(|g| g.f_transpose(0, 1)).transpose()?
+            }
+        };
+        if let Some(grid) = grid {
+            return Ok(grid);
+        }
         let p = Tensor::f_arange_start((rows.start as i64) * m, (rows.end as i64) * m, (Kind::Int64, device))?;
         let (query, candidate) = (p.f_floor_divide_scalar(m)?, p.f_remainder(m)?);
         let (vi, ai) = match direction {

@@ -188,3 +188,78 @@ impl Model {
         self.layers[step.layer].forward(&[&joined], train).map_err(torch)
     }
 }
+
+impl Model {
+    /// The first output's score for every (video, audio) pair of the given rows, as a
+    /// `[videos, audios]` matrix, when the joint part allows it: one joint layer reads the
+    /// towers (a video value and an audio value), it has a matrix form ([`Layer::pairwise`]:
+    /// `lagged_cosine`), and every later joint node reads only joint values (a scale, an
+    /// offset). Then no pair's tower values are gathered: the first layer is a few matrix
+    /// products and the rest runs on its `[videos x audios, 1]` values. `None` when the
+    /// joint part has another form (it runs per pair, [`Model::score_pairs`]). Evaluation
+    /// only.
+    ///
+    /// [`Layer::pairwise`]: super::ops::Layer::pairwise
+    pub fn score_grid(
+        &self,
+        video: &Encoded,
+        audio: &Encoded,
+        video_rows: &Tensor,
+        audio_rows: &Tensor,
+    ) -> Result<Option<Tensor>, LowerError> {
+        let Some(output) = self.outputs.first().filter(|o| o.kind != OutputKind::Embeddings) else {
+            return Ok(None);
+        };
+        if output.towers.first() != Some(&Tower::Joint) {
+            return Ok(None);
+        }
+        let steps: Vec<&Step> = self.plan(false).steps.iter().filter(|s| s.tower == Tower::Joint).collect();
+        let reads_towers = |s: &&&Step| s.input_towers.iter().any(|&t| t != Tower::Joint);
+        let roots: Vec<&&Step> = steps.iter().filter(reads_towers).collect();
+        let [root] = roots.as_slice() else { return Ok(None) };
+        if root.kind != StepKind::Forward || root.input_towers.len() != 2 {
+            return Ok(None);
+        }
+        let video_first = match root.input_towers.as_slice() {
+            [Tower::Video, Tower::Audio] => true,
+            [Tower::Audio, Tower::Video] => false,
+            _ => return Ok(None),
+        };
+        let (vslot, aslot) =
+            if video_first { (root.inputs[0], root.inputs[1]) } else { (root.inputs[1], root.inputs[0]) };
+        fn torch(node: &str) -> impl Fn(tch::TchError) -> LowerError + '_ {
+            move |error| LowerError::Torch { node: node.to_string(), error }
+        }
+        let device = self.device();
+        let pick = |enc: &Encoded, slot: usize, rows: &Tensor| -> Result<Tensor, tch::TchError> {
+            let value = enc.get(slot).ok_or_else(|| tch::TchError::Kind("a tower value is missing".into()))?;
+            value.f_index_select(0, &rows.f_to_device(value.device())?)?.f_to_device(device)
+        };
+        let v = pick(video, vslot, video_rows).map_err(torch(&root.node))?;
+        let a = pick(audio, aslot, audio_rows).map_err(torch(&root.node))?;
+        let layer = &self.layers[root.layer];
+        let matrix = if video_first { layer.pairwise(&v, &a) } else { layer.pairwise(&a, &v) };
+        let Some(matrix) = matrix else { return Ok(None) };
+        let mut matrix = matrix.map_err(torch(&root.node))?;
+        if !video_first {
+            matrix = matrix.f_transpose(0, 1).map_err(torch(&root.node))?;
+        }
+        let (nv, na) = (v.size()[0], a.size()[0]);
+        let mut values: Vec<Option<Tensor>> = (0..self.slots).map(|_| None).collect();
+        values[root.slot] = Some(matrix.f_reshape([nv * na, 1]).map_err(torch(&root.node))?);
+        for step in steps.iter().filter(|s| s.slot != root.slot) {
+            if step.kind != StepKind::Forward {
+                return Ok(None);
+            }
+            let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
+            if xs.len() != step.inputs.len() {
+                return Ok(None);
+            }
+            let value = self.layers[step.layer].forward(&xs, false).map_err(torch(&step.node))?;
+            values[step.slot] = Some(value);
+        }
+        let slot = *output.slots.first().ok_or(LowerError::Unchecked)?;
+        let score = values[slot].as_ref().ok_or(LowerError::Unchecked)?;
+        Ok(Some(score.f_reshape([nv, na]).map_err(torch(&output.name))?))
+    }
+}

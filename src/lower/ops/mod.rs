@@ -38,6 +38,13 @@ pub trait Layer: Send {
     fn factor_input(&self) -> Option<&dyn FactorInput> {
         None
     }
+
+    /// For a two-input layer whose output is one number per pair: its value for every pair
+    /// of rows of `a` (`[Na, ...]`) and `b` (`[Nb, ...]`) as an `[Na, Nb]` matrix, computed
+    /// without forming the pairs (matrix products). `None`: the layer has no such form.
+    fn pairwise(&self, _a: &Tensor, _b: &Tensor) -> Option<Result<Tensor, tch::TchError>> {
+        None
+    }
 }
 
 /// One tower's share of a factored layer's input, for the pairs of a batch: the projection of

@@ -45,6 +45,10 @@ impl Layer for LaggedCosine {
         let stacked = Tensor::f_stack(&per_lag, 1)?;
         stacked.f_amax(-1, true)
     }
+
+    fn pairwise(&self, a: &Tensor, b: &Tensor) -> Option<Result<Tensor, tch::TchError>> {
+        Some(lagged_cosine_matrix(self, a, b))
+    }
 }
 
 /// `[Na, Nb]`: the op's value for every pair of rows of `a` (`[Na, T, D]`) and `b`
