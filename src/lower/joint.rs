@@ -190,6 +190,27 @@ impl Model {
 }
 
 impl Model {
+    /// The joint layer a grid starts from, and whether it reads the video first, when the
+    /// joint part has the form [`Model::score_grid`] needs (the layer's matrix form itself
+    /// is asked for when scoring).
+    pub(super) fn grid_root(&self) -> Option<(&Step, bool)> {
+        let output = self.outputs.first().filter(|o| o.kind != OutputKind::Embeddings)?;
+        if output.towers.first() != Some(&Tower::Joint) {
+            return None;
+        }
+        let steps = self.plan(false).steps.iter().filter(|s| s.tower == Tower::Joint);
+        let roots: Vec<&Step> = steps.filter(|s| s.input_towers.iter().any(|&t| t != Tower::Joint)).collect();
+        let [root] = roots.as_slice() else { return None };
+        if root.kind != StepKind::Forward || self.layers[root.layer].pairwise_form().is_none() {
+            return None;
+        }
+        match root.input_towers.as_slice() {
+            [Tower::Video, Tower::Audio] => Some((root, true)),
+            [Tower::Audio, Tower::Video] => Some((root, false)),
+            _ => None,
+        }
+    }
+
     /// The first output's score for every (video, audio) pair of the given rows, as a
     /// `[videos, audios]` matrix, when the joint part allows it: one joint layer reads the
     /// towers (a video value and an audio value), it has a matrix form ([`Layer::pairwise`]:
@@ -207,24 +228,9 @@ impl Model {
         video_rows: &Tensor,
         audio_rows: &Tensor,
     ) -> Result<Option<Tensor>, LowerError> {
-        let Some(output) = self.outputs.first().filter(|o| o.kind != OutputKind::Embeddings) else {
-            return Ok(None);
-        };
-        if output.towers.first() != Some(&Tower::Joint) {
-            return Ok(None);
-        }
+        let Some((root, video_first)) = self.grid_root() else { return Ok(None) };
+        let Some(output) = self.outputs.first() else { return Ok(None) };
         let steps: Vec<&Step> = self.plan(false).steps.iter().filter(|s| s.tower == Tower::Joint).collect();
-        let reads_towers = |s: &&&Step| s.input_towers.iter().any(|&t| t != Tower::Joint);
-        let roots: Vec<&&Step> = steps.iter().filter(reads_towers).collect();
-        let [root] = roots.as_slice() else { return Ok(None) };
-        if root.kind != StepKind::Forward || root.input_towers.len() != 2 {
-            return Ok(None);
-        }
-        let video_first = match root.input_towers.as_slice() {
-            [Tower::Video, Tower::Audio] => true,
-            [Tower::Audio, Tower::Video] => false,
-            _ => return Ok(None),
-        };
         let (vslot, aslot) =
             if video_first { (root.inputs[0], root.inputs[1]) } else { (root.inputs[1], root.inputs[0]) };
         fn torch(node: &str) -> impl Fn(tch::TchError) -> LowerError + '_ {

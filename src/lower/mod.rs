@@ -374,6 +374,12 @@ impl Model {
     /// to bound how many pairs run at once.
     pub fn joint_elems_per_pair(&self, steps: i64) -> i64 {
         let plan = self.plan(false);
+        // Scored as a grid, nothing is gathered per pair: the joint values and the first
+        // layer's own working floats.
+        if let Some((root, _)) = self.grid_root() {
+            let joint = plan.steps.iter().filter(|s| s.tower == Tower::Joint).map(|s| s.slot);
+            return self.elems(joint, steps) + self.layers[root.layer].pairwise_form().unwrap_or(0);
+        }
         // A factored layer's shares stay per clip: pairs read them row by row, never gathered.
         let shares: Vec<usize> =
             plan.steps.iter().filter(|s| matches!(s.kind, StepKind::Project { .. })).map(|s| s.slot).collect();

@@ -45,6 +45,12 @@ pub trait Layer: Send {
     fn pairwise(&self, _a: &Tensor, _b: &Tensor) -> Option<Result<Tensor, tch::TchError>> {
         None
     }
+
+    /// Whether [`Layer::pairwise`] is available, and the floats it keeps per pair while it
+    /// works (to size blocks of pairs).
+    fn pairwise_form(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// One tower's share of a factored layer's input, for the pairs of a batch: the projection of

@@ -49,6 +49,11 @@ impl Layer for LaggedCosine {
     fn pairwise(&self, a: &Tensor, b: &Tensor) -> Option<Result<Tensor, tch::TchError>> {
         Some(lagged_cosine_matrix(self, a, b))
     }
+
+    fn pairwise_form(&self) -> Option<i64> {
+        // One lag's matrix and the running best.
+        Some(2)
+    }
 }
 
 /// `[Na, Nb]`: the op's value for every pair of rows of `a` (`[Na, T, D]`) and `b`
