@@ -196,16 +196,22 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     if chars > MAX_SUGGEST_CHARS {
         return None;
     }
-    // Close means one edit in four to six letters, two from seven on: a three-letter name
-    // one letter off is another word (`glu` is not `gru`), unless only its case differs.
-    let limit = chars.saturating_sub(1) / 3;
+    // Close means one edit per three letters (at least one). But a name of one to three
+    // letters with one letter replaced is another word (`glu` is not `gru`, `z` not `x`):
+    // there only a letter left out or added counts (`arn` for `arnn`), or the case.
+    let limit = |candidate_chars: usize| {
+        if chars <= 3 && candidate_chars == chars { 0 } else { (chars / 3).max(1) }
+    };
     let lower = word.to_lowercase();
     candidates
         .into_iter()
         // The distance is at least the difference in length: most candidates stop here.
-        .filter(|c| c.len().abs_diff(word.len()) <= 4 * limit && c.chars().count().abs_diff(chars) <= limit)
+        .filter(|c| {
+            let n = c.chars().count();
+            c.len().abs_diff(word.len()) <= 4 * limit(n) && n.abs_diff(chars) <= limit(n)
+        })
         .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, c)| *d <= limit(c.chars().count()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
