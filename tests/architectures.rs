@@ -2,17 +2,18 @@
 //! avc-lang's tests/architectures.rs, which needs no libtorch).
 
 /// Every architecture trains for a couple of batches on a few clips of the default shapes
-/// and is evaluated: its loss (whatever its output kind picks) is finite and its ranking
-/// covers the test clips. Not for accuracy, only that each file is trainable end to end.
+/// (or of the lengths its inputs declare, e.g. audio_2x's 240 audio steps) and is evaluated:
+/// its loss (whatever its output kind picks) is finite and its ranking covers the test
+/// clips. Not for accuracy, only that each file is trainable end to end.
 #[test]
 fn every_architecture_trains_a_few_steps() {
     let _rng = crate::torch_rng_lock();
-    let knobs: Vec<String> = ["n_train=20", "n_test=6"].map(String::from).to_vec();
-    let data: avc::data::TrainingData =
-        avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap()).into();
     let scratch = crate::scratch_dir("every-arch");
     for path in crate::architecture_files() {
         let compiled = crate::compile_ok(&path);
+        let knobs = knobs_for(&compiled);
+        let data: avc::data::TrainingData =
+            avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap()).into();
         let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=6"].map(String::from).to_vec();
         let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");
@@ -36,4 +37,16 @@ fn every_architecture_trains_a_few_steps() {
         assert_eq!(epoch.test.queries, 6, "{}", path.display());
     }
     let _ = std::fs::remove_dir_all(scratch);
+}
+
+/// Synthetic data for an architecture: a few clips of the default shapes, with each stream's
+/// length set to what the model declares where the two differ (audio at another frame rate).
+fn knobs_for(compiled: &avc_lang::compile::Compiled) -> Vec<String> {
+    let mut knobs: Vec<String> = ["n_train=20", "n_test=6"].map(String::from).to_vec();
+    if let [Some([video, _]), Some([audio, _])] = avc::data::expect::declared(compiled)
+        && video != audio
+    {
+        knobs.extend([format!("steps={video}"), format!("audio_steps={audio}")]);
+    }
+    knobs
 }

@@ -79,7 +79,8 @@ fn random_set(g: &mut Gen) -> Dataset {
         audio_ids: train_ids,
         video: bytes(g, n_train * steps * vdim),
         audio: bytes(g, n_train * steps * adim),
-        steps,
+        video_steps: steps,
+        audio_steps: steps,
         video_dim: vdim,
         audio_dim: adim,
     };
@@ -92,7 +93,8 @@ fn random_set(g: &mut Gen) -> Dataset {
         audio_ids,
         video: bytes(g, n_test * steps * vdim),
         audio: bytes(g, n_test * steps * adim),
-        steps,
+        video_steps: steps,
+        audio_steps: steps,
         video_dim: vdim,
         audio_dim: adim,
     };

@@ -24,6 +24,7 @@ mod reports;
 mod run_outputs;
 pub use run_outputs::venv_python;
 mod factor;
+mod lengths;
 mod summaries;
 mod sweep;
 mod sweep_engines;

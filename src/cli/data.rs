@@ -100,7 +100,7 @@ pub enum DataCommand {
         #[arg(long)]
         force: bool,
         /// Change a knob, e.g. `--synth noise=0.5`. Knobs: seed, n_train, n_test, steps,
-        /// video_dim, audio_dim, scenes, latent_dim, min_segment, max_segment, max_lag,
+        /// video_steps, audio_steps, video_dim, audio_dim, scenes, latent_dim, min_segment, max_segment, max_lag,
         /// shuffled_deck, signal, nuisance, distractor, ambient, noise, onset, global_offset.
         #[arg(long = "synth", value_name = "KEY=VALUE")]
         synth: Vec<String>,

@@ -147,7 +147,7 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
     let flag = if args.out.is_some() { "--out" } else { "the default output" };
     claim_dir(flag, &dir, outputs::EVALUATION, &p.inputs(&args.run, &args.apply), args.apply.force)?;
     let (clips, origin) = p.loaded.test_clips(p.source.as_ref()).map_err(fail)?;
-    let scorer = p.loaded.scorer(p.budget, clips.steps).map_err(fail)?;
+    let scorer = p.loaded.scorer(p.budget, clips.video_steps.max(clips.audio_steps)).map_err(fail)?;
     let cost = apply::plan(&scorer, &clips);
     let mut watch = Watch::new(args.apply.quiet);
     watch.announce(&cost);
@@ -225,13 +225,13 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     let source = p.source.clone().unwrap_or_else(|| p.loaded.opened.data_source.clone());
     let compiled = &p.loaded.opened.compiled;
     let (videos, audios) = retrieve::load_lists(&source, compiled, &args.videos, &args.audios).map_err(fail)?;
-    let scorer = p.loaded.scorer(p.budget, videos.steps).map_err(fail)?;
+    let scorer = p.loaded.scorer(p.budget, videos.steps.max(audios.steps)).map_err(fail)?;
     let short_loaded = match &args.shortlist {
         Some(run) => Some(apply::load_run(run, "best", p.loaded.model.device()).map_err(fail)?),
         None => None,
     };
     let short_scorer = match &short_loaded {
-        Some(l) => Some(l.scorer(p.budget, videos.steps).map_err(fail)?),
+        Some(l) => Some(l.scorer(p.budget, videos.steps.max(audios.steps)).map_err(fail)?),
         None => None,
     };
     let shortlist = match &short_scorer {

@@ -38,7 +38,15 @@ pub fn convert(
         let cfg = synth::config(*seed, knobs)?;
         return write_whole(layout, out, clips_per_shard, |sink| synth::write_to(&cfg, sink, progress));
     }
-    let p = plan(source, [None, None])?;
+    let mut p = plan(source, [None, None])?;
+    // Streams of different lengths (audio at another frame rate) are written whole, at the
+    // ratio of the first training clip's; equal ones, as always, cut to the shorter stream.
+    let ratio = p.train.items.first().map(|i| i.stream_frames()).filter(|[v, a]| v != a);
+    if let Some(ratio) = ratio {
+        for s in [Some(&mut p.train), p.val.as_mut(), Some(&mut p.test)].into_iter().flatten() {
+            s.fit.steps = ratio;
+        }
+    }
     check_overlap(source, &p, layout, out)?;
     if layout == Layout::Course {
         check_dir_names(&p)?;

@@ -65,7 +65,8 @@ impl Layout {
 /// Loads a data set. `expect_video` / `expect_audio` are the per-clip shapes the model
 /// declares (`[steps, dim]`); a file with another shape is an error naming the file, the
 /// expected and the found shape. Without an expectation, every clip must agree with the first
-/// one read. A pair's video and audio must have the same number of steps.
+/// one read. A pair's video and audio must have the same number of steps, unless the
+/// expectations give the streams different lengths (audio at another frame rate).
 pub fn load(
     layout: &Layout,
     expect_video: Option<[usize; 2]>,
@@ -85,10 +86,12 @@ pub fn load(
             audio_len: audio_ids.len(),
         });
     }
+    let apart = matches!((expect_video, expect_audio), (Some([v, _]), Some([a, _])) if v != a);
     let mut reader = Reader {
         dir: &layout.dir,
         video: expect_video.map(Expected::Declared),
         audio: expect_audio.map(Expected::Declared),
+        apart,
     };
     let train_pairs: Vec<(&Listed, &Listed)> = train_ids.iter().map(|e| (e, e)).collect();
     let train = reader.clips(&train_pairs, &layout.train_list, &layout.train_list)?;
@@ -164,6 +167,8 @@ struct Reader<'a> {
     dir: &'a Path,
     video: Option<Expected>,
     audio: Option<Expected>,
+    /// The streams have their own lengths (the expectations say so).
+    apart: bool,
 }
 
 impl Reader<'_> {
@@ -174,7 +179,7 @@ impl Reader<'_> {
         video_list: &Path,
         audio_list: &Path,
     ) -> Result<Clips, DataError> {
-        let mut clips = Clips::empty(0, 0, 0);
+        let mut clips = Clips::empty([0, 0], 0, 0);
         for &((vline, vid), (aline, aid)) in pairs {
             let vpath = clip_dir(self.dir, vid).join(VIDEO_FILE);
             let apath = clip_dir(self.dir, aid).join(AUDIO_FILE);
@@ -182,10 +187,10 @@ impl Reader<'_> {
             let awhat = format!("audio features of clip '{aid}' ({}, line {aline})", audio_list.display());
             let (video, [vsteps, vdim]) = read_clip(&vpath, &vwhat, "video", &mut self.video)?;
             let (audio, [asteps, adim]) = read_clip(&apath, &awhat, "audio", &mut self.audio)?;
-            if vsteps != asteps {
+            if vsteps != asteps && !self.apart {
                 return Err(DataError::Steps { video: vpath, video_steps: vsteps, audio: apath, audio_steps: asteps });
             }
-            (clips.steps, clips.video_dim, clips.audio_dim) = (vsteps, vdim, adim);
+            (clips.video_steps, clips.audio_steps, clips.video_dim, clips.audio_dim) = (vsteps, asteps, vdim, adim);
             clips.video.extend_from_slice(&video);
             clips.audio.extend_from_slice(&audio);
             clips.video_ids.push(vid.clone());
@@ -198,7 +203,7 @@ impl Reader<'_> {
 /// Gives an empty split the per-clip shape of the other split, so `stream_shape` stays
 /// meaningful.
 fn fill_shape(clips: Clips, other: &Clips) -> Clips {
-    if clips.is_empty() { Clips::empty(other.steps, other.video_dim, other.audio_dim) } else { clips }
+    if clips.is_empty() { Clips::empty(other.steps(), other.video_dim, other.audio_dim) } else { clips }
 }
 
 /// Reads one uint8 2-D `.npy` file as row-major bytes, checking it against (and, on first
@@ -316,13 +321,13 @@ pub struct IndexedClip {
     pub audio_id: String,
     pub video: PathBuf,
     pub audio: PathBuf,
-    /// The shorter of the two files' lengths.
-    pub frames: usize,
+    /// The two files' lengths, `[video, audio]`.
+    pub frames: [usize; 2],
 }
 
 /// Reads the headers (not the data) of the pairs `(video entry, audio entry)`: the index a
 /// streamed course split reads from. `strict`: every file must have the expected shape (the
-/// model's, or the first file's) and a pair's lengths must agree, as [`load`] requires;
+/// model's, or the first file's, per stream: the two streams may have different lengths);
 /// otherwise only the widths must agree and lengths may differ (they are cropped or padded).
 /// Returns the clips and the `[video, audio]` widths.
 pub fn index_pairs(
@@ -362,17 +367,13 @@ pub fn index_pairs(
             };
             shapes[k] = shape;
         }
-        if strict && shapes[0][0] != shapes[1][0] {
-            let [video, audio] = paths;
-            return Err(DataError::Steps { video, video_steps: shapes[0][0], audio, audio_steps: shapes[1][0] });
-        }
         let [video, audio] = paths;
         out.push(IndexedClip {
             video_id: vid.clone(),
             audio_id: aid.clone(),
             video,
             audio,
-            frames: shapes[0][0].min(shapes[1][0]),
+            frames: [shapes[0][0], shapes[1][0]],
         });
         widths = [Some(shapes[0][1]), Some(shapes[1][1])];
     }
@@ -620,10 +621,10 @@ impl<'a> Plan<'a> {
     /// Adds one stream of `clips` under its ids (video ids for video, audio ids for audio);
     /// `list` is the list file the ids will be written to, for error messages.
     fn add(&mut self, list: &Path, clips: &'a Clips, video: bool) -> Result<(), DataError> {
-        let (ids, file, dim) = if video {
-            (&clips.video_ids, VIDEO_FILE, clips.video_dim)
+        let (ids, file, shape) = if video {
+            (&clips.video_ids, VIDEO_FILE, [clips.video_steps, clips.video_dim])
         } else {
-            (&clips.audio_ids, AUDIO_FILE, clips.audio_dim)
+            (&clips.audio_ids, AUDIO_FILE, [clips.audio_steps, clips.audio_dim])
         };
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, id) in ids.iter().enumerate() {
@@ -641,10 +642,10 @@ impl<'a> Plan<'a> {
             let path = self.dir.join(name).join(file);
             match self.files.entry(path.clone()) {
                 Entry::Vacant(slot) => {
-                    slot.insert((data, [clips.steps, dim]));
+                    slot.insert((data, shape));
                     self.order.push(path);
                 }
-                Entry::Occupied(slot) if *slot.get() == (data, [clips.steps, dim]) => {}
+                Entry::Occupied(slot) if *slot.get() == (data, shape) => {}
                 Entry::Occupied(_) => {
                     return Err(DataError::Conflict {
                         path,

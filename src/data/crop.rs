@@ -11,6 +11,11 @@
 //! * `random`: for training, uniformly at random per clip and epoch, drawn from the run's
 //!   seed, the epoch and the clip's position, so the same seed gives the same windows and a
 //!   resumed run the windows it would have had. Validation and test use `center`.
+//!
+//! A window is a span of seconds, the same in both streams: when a model declares different
+//! lengths for video and audio (`[120, 1024]` and `[240, 128]`: audio at twice the video's
+//! frame rate), the window is chosen in video steps and the audio's starts at the same
+//! second ([`Fit::starts`]). Equal lengths behave exactly as one length always did.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,21 +59,45 @@ pub enum Pass {
     Eval,
 }
 
-/// How clips are fitted to the model's length.
+/// How clips are fitted to the model's lengths.
+///
+/// `steps` is `[video, audio]`: the two lengths span the same seconds, so their ratio is the
+/// streams' rate ratio (`[120, 240]`: audio at twice the video's frame rate). A window is
+/// chosen in video steps and the audio's starts at the same second, `start * audio /
+/// video` audio steps (rounded down); with equal lengths both start at the same step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fit {
-    /// The declared length, in steps.
-    pub steps: usize,
+    /// The declared lengths, in steps, `[video, audio]`.
+    pub steps: [usize; 2],
     pub crop: Crop,
     /// The byte padded steps are filled with.
     pub pad: u8,
 }
 
 impl Fit {
+    /// The same length for both streams (rates 1:1).
+    pub fn equal(steps: usize, crop: Crop, pad: u8) -> Fit {
+        Fit { steps: [steps, steps], crop, pad }
+    }
+
+    /// The frames of a clip of `frames` (`[video, audio]`) that span the same seconds, in
+    /// each stream: the shorter stream (at the fit's rates) decides, the other is cut to it.
+    /// With equal lengths that is the shorter stream's frame count for both.
+    pub fn span(&self, frames: [usize; 2]) -> [usize; 2] {
+        let [sv, sa] = self.steps;
+        if sv == sa || sv == 0 || sa == 0 {
+            let n = frames[0].min(frames[1]);
+            return [n, n];
+        }
+        // The audio's frames in video steps, rounded down.
+        let video = frames[0].min(scale(frames[1], sv, sa));
+        [video, frames[1].min(scale(video, sa, sv))]
+    }
+
     /// The first frame of the window of clip `clip` (its position in the split), which has
-    /// `frames` frames.
+    /// `frames` frames, in the video stream (or in both, with equal lengths).
     pub fn start(&self, frames: usize, clip: usize, pass: Pass) -> usize {
-        let spare = frames.saturating_sub(self.steps);
+        let spare = frames.saturating_sub(self.steps[0]);
         match (self.crop, pass) {
             _ if spare == 0 => 0,
             (Crop::Start, _) => 0,
@@ -79,14 +108,53 @@ impl Fit {
         }
     }
 
-    /// Appends `steps * width` bytes to `out`: the window of `data` (`[frames, width]`
-    /// row-major) starting at `start`, then mask rows if the clip is short.
-    pub fn append(&self, data: &[u8], width: usize, start: usize, out: &mut Vec<u8>) {
-        let frames = data.len() / width.max(1);
-        let take = frames.saturating_sub(start).min(self.steps);
-        out.extend_from_slice(&data[start * width..(start + take) * width]);
-        out.resize(out.len() + (self.steps - take) * width, self.pad);
+    /// The window's first frame in each stream, `[video, audio]`, for a clip whose
+    /// [`Fit::span`] is `span`: the same second in both.
+    pub fn starts(&self, span: [usize; 2], clip: usize, pass: Pass) -> [usize; 2] {
+        let video = self.start(span[0], clip, pass);
+        let [sv, sa] = self.steps;
+        let audio = if sv == sa { video } else { scale(video, sa, sv.max(1)) };
+        [video, audio]
     }
+
+    /// Appends `steps[stream] * width` bytes to `out`: the window of `data` (`[frames, width]`
+    /// row-major) starting at `start`, then mask rows if the clip is short.
+    pub fn append(&self, stream: usize, data: &[u8], width: usize, start: usize, out: &mut Vec<u8>) {
+        let steps = self.steps[stream];
+        let frames = data.len() / width.max(1);
+        let take = frames.saturating_sub(start).min(steps);
+        out.extend_from_slice(&data[start * width..(start + take) * width]);
+        out.resize(out.len() + (steps - take) * width, self.pad);
+    }
+
+    /// Why a clip of `frames` (`[video, audio]`) does not fit the fit's rate ratio, if it
+    /// does not: with different declared lengths, a clip's audio must have about `audio /
+    /// video` frames per video frame (within 5% and one frame), or its windows would cover
+    /// different seconds. Equal lengths accept any clip (the shorter stream decides).
+    pub fn rate_mismatch(&self, frames: [usize; 2]) -> Option<String> {
+        let [sv, sa] = self.steps;
+        if sv == sa || sv == 0 || sa == 0 {
+            return None;
+        }
+        let expected = scale(frames[0], sa, sv);
+        let off = expected.abs_diff(frames[1]);
+        (off > expected / 20 + 1).then(|| {
+            format!(
+                "its video has {} frames and its audio {}, but the model's lengths ({sv} video and {sa} audio \
+                 steps for the same seconds) want about {expected} audio frames for {} video frames ({} {})",
+                frames[0],
+                frames[1],
+                frames[0],
+                off,
+                if frames[1] > expected { "too many" } else { "too few" }
+            )
+        })
+    }
+}
+
+/// `n * num / den`, rounded down, without overflow for any sizes avc reads.
+fn scale(n: usize, num: usize, den: usize) -> usize {
+    (n as u128 * num as u128 / den.max(1) as u128).min(usize::MAX as u128) as usize
 }
 
 /// An independent random number per (epoch, clip), salted so crops do not share
@@ -101,7 +169,7 @@ mod tests {
 
     #[test]
     fn windows_and_padding() {
-        let fit = |crop| Fit { steps: 3, crop, pad: 9 };
+        let fit = |crop| Fit::equal(3, crop, 9);
         let data: Vec<u8> = (0..7 * 2).map(|v| v as u8).collect();
         let train = Pass::Train { seed: 1, epoch: 1 };
         assert_eq!(fit(Crop::Start).start(7, 0, train), 0);
@@ -115,13 +183,46 @@ mod tests {
         let next = Pass::Train { seed: 1, epoch: 2 };
         assert_ne!(starts, (0..200).map(|c| fit(Crop::Random).start(7, c, next)).collect::<Vec<_>>());
         let mut out = Vec::new();
-        fit(Crop::Center).append(&data, 2, 2, &mut out);
+        fit(Crop::Center).append(0, &data, 2, 2, &mut out);
         assert_eq!(out, [4, 5, 6, 7, 8, 9]);
         let mut out = Vec::new();
-        fit(Crop::Start).append(&data[..4], 2, 0, &mut out);
+        fit(Crop::Start).append(1, &data[..4], 2, 0, &mut out);
         assert_eq!(out, [0, 1, 2, 3, 9, 9]);
         assert_eq!(fit(Crop::Random).start(2, 5, train), 0);
         assert_eq!("centre".parse::<Crop>(), Ok(Crop::Center));
         assert!("middle".parse::<Crop>().is_err());
+    }
+
+    #[test]
+    fn streams_of_different_rates_share_their_seconds() {
+        // Audio at twice the video's rate: 4 video and 8 audio steps per window.
+        let fit = Fit { steps: [4, 8], crop: Crop::Center, pad: 0 };
+        // 10 s of video, 20 s worth of audio frames: the window is seconds 3..7 of both.
+        assert_eq!(fit.span([10, 20]), [10, 20]);
+        assert_eq!(fit.starts([10, 20], 0, Pass::Eval), [3, 6]);
+        // The audio is short (only 7 s): both streams are cut to 7 s.
+        assert_eq!(fit.span([10, 14]), [7, 14]);
+        assert_eq!(fit.starts(fit.span([10, 14]), 0, Pass::Eval), [1, 2]);
+        // Random windows move both streams to the same second.
+        let random = Fit { crop: Crop::Random, ..fit };
+        for clip in 0..50 {
+            let [v, a] = random.starts([30, 60], clip, Pass::Train { seed: 3, epoch: 1 });
+            assert_eq!(a, 2 * v);
+            assert!(v <= 26);
+        }
+        let mut out = Vec::new();
+        let audio: Vec<u8> = (0..20).collect();
+        fit.append(1, &audio, 1, 6, &mut out);
+        assert_eq!(out, [6, 7, 8, 9, 10, 11, 12, 13]);
+        // Equal lengths: the old rule, whatever the clip's streams have.
+        let equal = Fit::equal(4, Crop::Center, 0);
+        assert_eq!(equal.span([10, 7]), [7, 7]);
+        assert_eq!(equal.starts([7, 7], 0, Pass::Eval), [1, 1]);
+        assert_eq!(equal.rate_mismatch([300, 120]), None);
+        // A 1:1 clip for a 1:2 model is named with the frames it has and wants.
+        assert_eq!(fit.rate_mismatch([300, 600]), None);
+        assert_eq!(fit.rate_mismatch([300, 610]), None);
+        let msg = fit.rate_mismatch([300, 300]).unwrap_or_default();
+        assert!(msg.contains("about 600 audio frames") && msg.contains("300 too few"), "{msg}");
     }
 }

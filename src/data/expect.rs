@@ -16,10 +16,44 @@ pub enum FitError {
     #[error(
         "input `{input}` is declared as {declared} per clip, but the `{stream}` features of {origin} are [{}, {}]{}",
         found[0], found[1],
-        if *only_length { "; only the length differs: `--crop start|center|random` fits a course directory's or \
-                           TFRecords' clips to the model's length (cropping longer clips, padding shorter ones)" } else { "" }
+        match only_length {
+            Some(d) => format!(
+                "; only the length differs: `--crop start|center|random` fits a course directory's or TFRecords' \
+                 clips to the model's length (cropping longer clips, padding shorter ones) (the `{stream}` stream \
+                 has {} steps too {})",
+                (*d as usize).abs_diff(found[0]),
+                if found[0] > *d as usize { "many" } else { "few" }
+            ),
+            None => String::new(),
+        }
     )]
-    DataShape { input: String, stream: String, declared: String, found: [usize; 2], origin: String, only_length: bool },
+    DataShape {
+        input: String,
+        stream: String,
+        declared: String,
+        found: [usize; 2],
+        origin: String,
+        /// The declared length when only the length differs (the message says by how much).
+        /// (`u32`: a declared dimension is at most 2^24, and the error stays small.)
+        only_length: Option<u32>,
+    },
+    #[error(
+        "inputs `{}` and `{}` share the length `{symbol}`, but in {origin} the `{}` features have {} steps per clip \
+         and the `{}` features {} ({} {}); give each input its own length symbol (e.g. `[Tv, ...]` and \
+         `[Ta, ...]`) if the streams have different frame rates",
+        inputs[0].name, inputs[1].name, inputs[0].stream, inputs[0].steps, inputs[1].stream, inputs[1].steps,
+        inputs[0].steps.abs_diff(inputs[1].steps),
+        if inputs[1].steps > inputs[0].steps { "more" } else { "fewer" }
+    )]
+    SharedLength { symbol: String, inputs: Box<[Bound; 2]>, origin: String },
+}
+
+/// An input whose length symbol is bound by its stream's length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub name: String,
+    pub stream: String,
+    pub steps: usize,
 }
 
 impl crate::report::Report for FitError {
@@ -28,6 +62,7 @@ impl crate::report::Report for FitError {
             FitError::UnknownStream { input, .. } | FitError::DataShape { input, .. } => {
                 Some(crate::report::Place::Node(input.clone()))
             }
+            FitError::SharedLength { inputs, .. } => Some(crate::report::Place::Node(inputs[1].name.clone())),
         }
     }
 }
@@ -55,8 +90,11 @@ pub fn declared_shape(compiled: &Compiled, stream: &str) -> Option<[usize; 2]> {
 }
 
 /// Checks that the data can feed the model: every input's stream exists and has the
-/// declared per-clip shape (symbols match any size); and that the outputs are trainable.
+/// declared per-clip shape (symbols match any size, but inputs that share a length symbol
+/// must find the same length in their streams); and that the outputs are trainable.
 pub fn check(compiled: &Compiled, data: &TrainingData) -> Result<(), FitError> {
+    // Length symbol -> the first input that bound it.
+    let mut bound: std::collections::HashMap<String, Bound> = std::collections::HashMap::new();
     for &id in &compiled.graph.inputs {
         let node = compiled.graph.node(id);
         let avc_lang::ir::NodeKind::Input { stream, shape } = &node.kind else { continue };
@@ -79,9 +117,44 @@ pub fn check(compiled: &Compiled, data: &TrainingData) -> Result<(), FitError> {
                 declared: avc_lang::shape::Shape(per_clip.to_vec()).to_string(),
                 found,
                 origin: data.origin.clone(),
-                only_length: width_fits,
+                only_length: per_clip
+                    .first()
+                    .and_then(Dim::fixed)
+                    .and_then(|d| u32::try_from(d).ok())
+                    .filter(|_| width_fits),
             });
+        }
+        if let Some(Dim::Sym(symbol)) = per_clip.first() {
+            let this = Bound { name: node.name.clone(), stream: stream.clone(), steps: found[0] };
+            match bound.get(symbol) {
+                Some(first) if first.steps != this.steps => {
+                    return Err(FitError::SharedLength {
+                        symbol: symbol.clone(),
+                        inputs: Box::new([first.clone(), this]),
+                        origin: data.origin.clone(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    bound.insert(symbol.clone(), this);
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The length symbol the video and audio inputs share, if they declare the same one (`[T,
+/// 1024]` and `[T, 128]`): such a model needs both streams of one length.
+pub fn shared_length(compiled: &Compiled) -> Option<String> {
+    let time = |stream: &str| {
+        compiled.graph.inputs.iter().find_map(|&id| match &compiled.graph.node(id).kind {
+            avc_lang::ir::NodeKind::Input { stream: s, shape } if s == stream => match shape.dims() {
+                [_, Dim::Sym(t), _] => Some(t.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    time("video").filter(|t| time("audio").as_ref() == Some(t))
 }

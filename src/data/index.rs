@@ -34,7 +34,11 @@ pub struct Indexed {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_id: Option<String>,
+    /// Frames of `rgb` (and of `audio`, unless `audio_frames` is set).
     pub frames: usize,
+    /// Frames of `audio`, where they differ from `frames` (audio at another frame rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_frames: Option<usize>,
     /// Values per frame of `rgb` and of `audio`.
     pub widths: [usize; 2],
 }
@@ -42,6 +46,11 @@ pub struct Indexed {
 impl Indexed {
     pub fn frame(&self) -> Frame {
         Frame { offset: self.offset, length: self.length, crc: self.crc }
+    }
+
+    /// Frames of each stream, `[rgb, audio]`.
+    pub fn stream_frames(&self) -> [usize; 2] {
+        [self.frames, self.audio_frames.unwrap_or(self.frames)]
     }
 
     /// The pair's audio id (`audio_id`, else `id`).
@@ -97,6 +106,7 @@ impl ShardIndex {
                 // Owned as `Bytes`: the frames are decoded as slices, not copied one by one.
                 Ok(frame) => match yt8m::decode(prost::bytes::Bytes::from(std::mem::take(&mut payload))) {
                     Ok(r) => out.records.push(Indexed {
+                        audio_frames: (r.audio_frames() != r.frames).then(|| r.audio_frames()),
                         index,
                         offset: frame.offset,
                         length: frame.length,
@@ -259,6 +269,10 @@ pub fn digest(shards: &[ShardIndex]) -> String {
                 format!("{} {} {} {} {} {} {:?}\n", r.offset, r.length, r.crc, r.frames, r.id, r.audio_id(), r.widths)
                     .as_bytes(),
             );
+            // Only where the streams differ, so that equal-length sets keep their digests.
+            if let Some(a) = r.audio_frames {
+                h.update(format!("audio_frames {a}\n").as_bytes());
+            }
         }
         for c in &s.corrupt {
             h.update(format!("corrupt {} {}\n", c.index, c.offset).as_bytes());

@@ -51,34 +51,40 @@ pub use training::{Provenance, TrainingData};
 pub const STREAMS: [&str; 2] = ["video", "audio"];
 
 /// Feature sequences of paired clips, kept quantized (uint8) in memory; row-major
-/// `[n, steps, dim]`.
+/// `[n, video_steps, video_dim]` and `[n, audio_steps, audio_dim]`.
 ///
 /// Clip `i`'s video and audio match. For training data `video_ids == audio_ids`; for test
 /// data the ids come from two lists whose line `i` is a matching pair, so they may differ.
-/// Every clip has the same number of steps in both streams, which is what lets a batch be one
-/// dense tensor per stream.
+/// Every clip has the same number of steps within a stream, which is what lets a batch be
+/// one dense tensor per stream; the two streams may have different lengths (audio at twice
+/// the video's frame rate has twice its steps for the same seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clips {
     pub video_ids: Vec<String>,
     pub audio_ids: Vec<String>,
-    /// `len() * steps * video_dim` bytes.
+    /// `len() * video_steps * video_dim` bytes.
     pub video: Vec<u8>,
-    /// `len() * steps * audio_dim` bytes.
+    /// `len() * audio_steps * audio_dim` bytes.
     pub audio: Vec<u8>,
-    pub steps: usize,
+    /// Steps per clip of the video stream.
+    pub video_steps: usize,
+    /// Steps per clip of the audio stream (the same seconds as the video's).
+    pub audio_steps: usize,
     pub video_dim: usize,
     pub audio_dim: usize,
 }
 
 impl Clips {
-    /// No clips, with the given per-clip shapes (useful to fill clip by clip).
-    pub fn empty(steps: usize, video_dim: usize, audio_dim: usize) -> Clips {
+    /// No clips, with the given per-clip shapes (useful to fill clip by clip): `steps` is
+    /// `[video_steps, audio_steps]`.
+    pub fn empty(steps: [usize; 2], video_dim: usize, audio_dim: usize) -> Clips {
         Clips {
             video_ids: Vec::new(),
             audio_ids: Vec::new(),
             video: Vec::new(),
             audio: Vec::new(),
-            steps,
+            video_steps: steps[0],
+            audio_steps: steps[1],
             video_dim,
             audio_dim,
         }
@@ -93,17 +99,22 @@ impl Clips {
         self.video_ids.is_empty()
     }
 
-    /// Bytes per clip in the video stream (`steps * video_dim`).
+    /// Steps per clip of each stream, `[video_steps, audio_steps]`.
+    pub fn steps(&self) -> [usize; 2] {
+        [self.video_steps, self.audio_steps]
+    }
+
+    /// Bytes per clip in the video stream (`video_steps * video_dim`).
     pub fn video_clip_len(&self) -> usize {
-        self.steps * self.video_dim
+        self.video_steps * self.video_dim
     }
 
-    /// Bytes per clip in the audio stream (`steps * audio_dim`).
+    /// Bytes per clip in the audio stream (`audio_steps * audio_dim`).
     pub fn audio_clip_len(&self) -> usize {
-        self.steps * self.audio_dim
+        self.audio_steps * self.audio_dim
     }
 
-    /// Clip `i`'s video features, `[steps, video_dim]` row-major.
+    /// Clip `i`'s video features, `[video_steps, video_dim]` row-major.
     ///
     /// Panics if `i >= len()`: indices come from the harness, never from a user.
     pub fn video_clip(&self, i: usize) -> &[u8] {
@@ -111,7 +122,7 @@ impl Clips {
         &self.video[i * n..(i + 1) * n]
     }
 
-    /// Clip `i`'s audio features, `[steps, audio_dim]` row-major.
+    /// Clip `i`'s audio features, `[audio_steps, audio_dim]` row-major.
     ///
     /// Panics if `i >= len()`: indices come from the harness, never from a user.
     pub fn audio_clip(&self, i: usize) -> &[u8] {
@@ -123,7 +134,7 @@ impl Clips {
     ///
     /// Panics if an index is out of range: indices come from the harness, never from a user.
     pub fn subset(&self, idx: &[usize]) -> Clips {
-        let mut out = Clips::empty(self.steps, self.video_dim, self.audio_dim);
+        let mut out = Clips::empty(self.steps(), self.video_dim, self.audio_dim);
         out.video.reserve(idx.len() * self.video_clip_len());
         out.audio.reserve(idx.len() * self.audio_clip_len());
         for &i in idx {
@@ -135,12 +146,13 @@ impl Clips {
         out
     }
 
-    /// Per-clip shape of a stream by name: `"video"` -> `[steps, video_dim]`, `"audio"` ->
-    /// `[steps, audio_dim]`, anything else `None` (the caller reports the unknown stream).
+    /// Per-clip shape of a stream by name: `"video"` -> `[video_steps, video_dim]`,
+    /// `"audio"` -> `[audio_steps, audio_dim]`, anything else `None` (the caller reports the
+    /// unknown stream).
     pub fn stream_shape(&self, stream: &str) -> Option<[usize; 2]> {
         match stream {
-            "video" => Some([self.steps, self.video_dim]),
-            "audio" => Some([self.steps, self.audio_dim]),
+            "video" => Some([self.video_steps, self.video_dim]),
+            "audio" => Some([self.audio_steps, self.audio_dim]),
             _ => None,
         }
     }
@@ -159,7 +171,7 @@ impl Clips {
                 "video holds {} bytes, expected {} clips x {} steps x {} = {}",
                 self.video.len(),
                 n,
-                self.steps,
+                self.video_steps,
                 self.video_dim,
                 n * self.video_clip_len()
             ))
@@ -168,7 +180,7 @@ impl Clips {
                 "audio holds {} bytes, expected {} clips x {} steps x {} = {}",
                 self.audio.len(),
                 n,
-                self.steps,
+                self.audio_steps,
                 self.audio_dim,
                 n * self.audio_clip_len()
             ))
@@ -371,7 +383,8 @@ mod tests {
             audio_ids: vec!["a".into(), "b".into(), "c".into()],
             video: (0..3 * 2 * 3).map(|v| v as u8).collect(),
             audio: (0..3 * 2).map(|v| 100 + v as u8).collect(),
-            steps: 2,
+            video_steps: 2,
+            audio_steps: 2,
             video_dim: 3,
             audio_dim: 1,
         }
@@ -392,7 +405,7 @@ mod tests {
         assert_eq!(s.stream_shape("audio"), Some([2, 1]));
         assert_eq!(s.stream_shape("text"), None);
         assert!(s.validate("subset").is_ok());
-        assert!(Clips::empty(2, 3, 1).is_empty());
+        assert!(Clips::empty([2, 2], 3, 1).is_empty());
     }
 
     #[test]
@@ -401,5 +414,19 @@ mod tests {
         c.video.pop();
         let msg = c.validate("train clips").map(|_| ()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("train clips") && msg.contains("17 bytes") && msg.contains("18"), "{msg}");
+    }
+
+    #[test]
+    fn streams_of_different_lengths() {
+        // Audio at twice the video's rate: 2 video and 4 audio steps per clip.
+        let c = Clips { audio: (0..3 * 4).map(|v| v as u8).collect(), audio_steps: 4, ..tiny() };
+        assert!(c.validate("clips").is_ok());
+        assert_eq!(c.steps(), [2, 4]);
+        assert_eq!(c.audio_clip(1), &[4, 5, 6, 7]);
+        assert_eq!(c.stream_shape("audio"), Some([4, 1]));
+        assert_eq!(c.subset(&[2]).audio, [8, 9, 10, 11]);
+        let short = Clips { audio_steps: 5, ..c };
+        let msg = short.validate("test clips").map(|_| ()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("audio holds 12 bytes, expected 3 clips x 5 steps x 1 = 15"), "{msg}");
     }
 }

@@ -86,7 +86,7 @@ fn unfitted(video_dim: usize, audio_dim: usize, pad: u8) -> Stream {
         shards: Vec::new(),
         video_dim,
         audio_dim,
-        fit: Fit { steps: 0, crop: Crop::Start, pad },
+        fit: Fit::equal(0, Crop::Start, pad),
     }
 }
 
@@ -124,8 +124,8 @@ fn course_plan(dir: &Path, lists: &Lists, options: &ReadOptions, expect: Expect)
     let (train, widths) =
         index_pairs_skipping(dir, &refs(&train_pairs), [&train_list, &train_list], expect, strict, &mut skip)?;
     // Later splits must look like the first: the model's shapes, or the training clips'.
-    let first = train.first().map(|c| c.frames).unwrap_or(0);
-    let later: Expect = [expect[0].or(Some([first, widths[0]])), expect[1].or(Some([first, widths[1]]))];
+    let first = train.first().map(|c| c.frames).unwrap_or([0, 0]);
+    let later: Expect = [expect[0].or(Some([first[0], widths[0]])), expect[1].or(Some([first[1], widths[1]]))];
     let test_pairs: Vec<(Listed, Listed)> = video_ids.iter().cloned().zip(audio_ids.iter().cloned()).collect();
     let (test, _) =
         index_pairs_skipping(dir, &refs(&test_pairs), [&video_list, &audio_list], later, strict, &mut skip)?;
@@ -155,7 +155,10 @@ fn course_plan(dir: &Path, lists: &Lists, options: &ReadOptions, expect: Expect)
     let mut lines = vec![format!("course {} {}", widths[0], widths[1])];
     for (name, clips) in [("train", Some(&train)), ("val", val.as_ref()), ("test", Some(&test))] {
         for c in clips.into_iter().flatten() {
-            lines.push(format!("{name} {} {} {}", c.video_id, c.audio_id, c.frames));
+            // One length where the streams agree (as before they could differ), both otherwise.
+            let [v, a] = c.frames;
+            let frames = if v == a { v.to_string() } else { format!("{} {v} {a}", v.min(a)) };
+            lines.push(format!("{name} {} {} {frames}", c.video_id, c.audio_id));
         }
     }
     Ok(Plan {
@@ -189,8 +192,8 @@ fn index_pairs_skipping(
     for pair in pairs {
         match index_pairs(dir, std::slice::from_ref(pair), lists, expect, strict) {
             Ok((mut clip, w)) => {
-                let frames = clip.first().map_or(0, |c| c.frames);
-                expect = [0, 1].map(|k| expect[k].or(Some([frames, w[k]])));
+                let frames = clip.first().map_or([0, 0], |c| c.frames);
+                expect = [0, 1].map(|k| expect[k].or(Some([frames[k], w[k]])));
                 widths = w;
                 out.append(&mut clip);
             }
@@ -453,18 +456,13 @@ impl Plan {
     /// Fits every clip to the declared length and decides what is held in memory.
     pub fn fit(self, expect: Expect) -> Result<TrainingData, DataError> {
         let Plan { mut train, val, mut test, origin, mut provenance, strict, tfrecords, options } = self;
-        let declared = expect[0].or(expect[1]).map(|[s, _]| s);
-        let steps = if strict {
-            declared.or(train.items.first().map(Item::frames)).unwrap_or(0)
-        } else {
-            declared.or(options.steps).ok_or_else(|| DataError::Setting {
-                key: "steps".into(),
-                reason: "the model's inputs do not declare a length (a symbol such as T): set `steps` in a data \
-                         file so clips of different lengths can be cropped or padded to it"
-                    .into(),
-            })?
-        };
+        let steps = fitted_steps(expect, &options, strict, train.items.first())?;
         let fit = Fit { steps, crop: options.crop.unwrap_or_default(), pad: options.pad };
+        if !strict {
+            for s in [Some(&train), val.as_ref(), Some(&test)].into_iter().flatten() {
+                s.check_rates(&fit)?;
+            }
+        }
         let validation = match val {
             Some(v) => {
                 let first = train.items.len();
@@ -482,16 +480,21 @@ impl Plan {
                 ValidationRule::Hash => Validation::Hash,
             },
         };
-        let cropped = train.items.iter().filter(|i| i.frames() > steps).count();
-        let padded = train.items.iter().filter(|i| i.frames() < steps).count();
+        let span = |i: &Item| fit.span(i.stream_frames())[0];
+        let cropped = train.items.iter().filter(|i| span(i) > steps[0]).count();
+        let padded = train.items.iter().filter(|i| span(i) < steps[0]).count();
         if !strict {
-            provenance.fitted = Some(Fitted { steps, crop: fit.crop, pad: fit.pad, cropped, padded });
+            let audio_steps = (steps[1] != steps[0]).then_some(steps[1]);
+            provenance.fitted =
+                Some(Fitted { steps: steps[0], audio_steps, crop: fit.crop, pad: fit.pad, cropped, padded });
         }
         train.fit = fit;
         test.fit = fit;
         let all: Vec<usize> = (0..test.items.len()).collect();
         let test = test.gather(&all, Pass::Eval)?;
-        let bytes = train.items.len().saturating_mul(steps.saturating_mul(train.video_dim + train.audio_dim));
+        let per_clip =
+            steps[0].saturating_mul(train.video_dim).saturating_add(steps[1].saturating_mul(train.audio_dim));
+        let bytes = train.items.len().saturating_mul(per_clip);
         let moving = fit.crop == Crop::Random && cropped > 0;
         let load = match options.memory {
             Memory::Load if moving => {
@@ -530,17 +533,14 @@ pub fn read_ids(
 ) -> Result<(Vec<u8>, [usize; 2]), DataError> {
     let audio = stream == "audio";
     let options = source.options();
-    let steps = expect.map(|[s, _]| s).or(options.steps);
-    let fit = |frames: usize| Fit {
-        steps: steps.unwrap_or(frames),
-        crop: options.crop.unwrap_or_default(),
-        pad: options.pad,
-    };
+    let steps = expect.map(|[s, _]| s).or(if audio { options.audio_steps.or(options.steps) } else { options.steps });
+    // One stream at a time: its own length, its window centred in its own frames.
+    let fit = |frames: usize| Fit::equal(steps.unwrap_or(frames), options.crop.unwrap_or_default(), options.pad);
     let mut out = Vec::new();
     let mut shape: Option<[usize; 2]> = None;
     let mut push = |data: &[u8], [frames, dim]: [usize; 2], what: String| -> Result<(), DataError> {
         let f = fit(frames);
-        let want = shape.get_or_insert([f.steps, expect.map_or(dim, |[_, d]| d)]);
+        let want = shape.get_or_insert([f.steps[0], expect.map_or(dim, |[_, d]| d)]);
         if dim != want[1] || (options.crop.is_none() && frames != want[0]) {
             return Err(DataError::Shape {
                 path: PathBuf::from(what),
@@ -548,7 +548,7 @@ pub fn read_ids(
                 found: format!("{:?}", [frames, dim]),
             });
         }
-        f.append(data, dim, f.start(frames, 0, Pass::Eval), &mut out);
+        f.append(0, data, dim, f.start(frames, 0, Pass::Eval), &mut out);
         Ok(())
     };
     match source {
@@ -593,10 +593,63 @@ pub fn read_ids(
                     origin: format!("yt8m:{pattern}"),
                 })?;
                 let rec = super::split::read_shard_record(&shards[k], r, &mut payload)?;
+                let frames = if audio { rec.audio_frames() } else { rec.frames };
                 let (data, dim) = if audio { (rec.audio, rec.audio_width) } else { (rec.rgb, rec.rgb_width) };
-                push(&data, [rec.frames, dim], format!("{} (record {})", shards[k].display(), r.index))?;
+                push(&data, [frames, dim], format!("{} (record {})", shards[k].display(), r.index))?;
             }
         }
     }
     Ok((out, shape.unwrap_or([0, 0])))
+}
+
+/// The `[video, audio]` lengths clips are fitted to: the model's (per stream), else the data
+/// file's `steps` / `audio_steps`; a stream that has none takes the other's (one length for
+/// both, as before streams could differ). Without a crop policy (`strict`), the first clip's
+/// own lengths where the model declares none.
+fn fitted_steps(
+    expect: Expect,
+    options: &ReadOptions,
+    strict: bool,
+    first: Option<&Item>,
+) -> Result<[usize; 2], DataError> {
+    let declared = expect.map(|e| e.map(|[s, _]| s));
+    let [video, audio] = if strict {
+        let own = first.map(Item::stream_frames);
+        [0, 1].map(|k| declared[k].or(own.map(|f| f[k])))
+    } else {
+        [declared[0].or(options.steps), declared[1].or(options.audio_steps).or(options.steps)]
+    };
+    match (video.or(audio), audio.or(video)) {
+        (Some(v), Some(a)) => Ok([v, a]),
+        _ if strict => Ok([0, 0]),
+        _ => Err(DataError::Setting {
+            key: "steps".into(),
+            reason: "the model's inputs do not declare a length (a symbol such as T): set `steps` in a data \
+                     file so clips of different lengths can be cropped or padded to it"
+                .into(),
+        }),
+    }
+}
+
+impl Stream {
+    /// Checks that every clip's streams have the fit's rate ratio (see
+    /// [`Fit::rate_mismatch`]); the error names the clip's file or record.
+    fn check_rates(&self, fit: &Fit) -> Result<(), DataError> {
+        for (row, item) in self.items.iter().enumerate() {
+            let Some(reason) = fit.rate_mismatch(item.stream_frames()) else { continue };
+            return Err(match item {
+                Item::Record { shard, entry } | Item::Pair { audio: (shard, entry), .. } => DataError::Record {
+                    shard: self.shards.get(*shard).cloned().unwrap_or_default(),
+                    index: entry.index,
+                    reason: format!("clip '{}': {reason}", super::ids::encode(&self.audio_ids[row])),
+                },
+                Item::Course { audio, .. } => DataError::Shape {
+                    path: audio.clone(),
+                    expected: format!("the audio of clip '{}' at the model's audio rate", self.audio_ids[row]),
+                    found: reason,
+                },
+            });
+        }
+        Ok(())
+    }
 }

@@ -74,11 +74,11 @@ pub fn difficulty(cfg: &SynthConfig, clips: usize) -> Difficulty {
     let (mv, ma) = (centred(&video), centred(&audio));
     let mean_pool = ranks(n, |i, j| cosine(&mv[i], &ma[j]));
 
-    let max_lag = cfg.max_lag.min(test.steps.saturating_sub(1));
+    let max_lag = cfg.max_lag.min(test.video_steps.saturating_sub(1));
     let temporal = ranks(n, |i, j| {
         (0..=max_lag)
             .map(|lag| {
-                let len = (test.steps - lag) * scenes;
+                let len = (test.video_steps - lag) * scenes;
                 cosine(&video.steps[i][..len], &audio.steps[j][lag * scenes..lag * scenes + len])
             })
             .fold(f64::MIN, f64::max)
@@ -93,7 +93,8 @@ pub fn difficulty(cfg: &SynthConfig, clips: usize) -> Difficulty {
 struct Projected {
     /// Per clip, `[scenes]`: the time-averaged features' projections.
     means: Vec<Vec<f64>>,
-    /// Per clip, `[steps, scenes]`: each step's projections minus the clip's mean.
+    /// Per clip, `[video_steps, scenes]`: each step's projections minus the clip's mean (audio
+    /// at another rate is read at the video's steps: step t takes the audio step of its second).
     steps: Vec<Vec<f64>>,
 }
 
@@ -110,15 +111,19 @@ impl Projected {
         let (mut means, mut steps) = (Vec::new(), Vec::new());
         for i in 0..clips.len() {
             let bytes = if video { clips.video_clip(i) } else { clips.audio_clip(i) };
-            let mut proj = vec![0f64; clips.steps * scenes];
-            for (row, out) in bytes.chunks_exact(dim.max(1)).zip(proj.chunks_exact_mut(scenes.max(1))) {
+            let own = if video { clips.video_steps } else { clips.audio_steps };
+            let (vs, dim1) = (clips.video_steps, dim.max(1));
+            let row_at = |t: usize| t * own / vs.max(1);
+            let rows = (0..vs).map(|t| bytes.get(row_at(t) * dim1..(row_at(t) + 1) * dim1).unwrap_or(&[]));
+            let mut proj = vec![0f64; vs * scenes];
+            for (row, out) in rows.zip(proj.chunks_exact_mut(scenes.max(1))) {
                 for (o, tpl) in out.iter_mut().zip(centred.chunks_exact(dim.max(1))) {
                     *o = row.iter().zip(tpl).map(|(&q, &t)| f64::from(dequantize(q)) * t).sum();
                 }
             }
             let mut mean = vec![0f64; scenes];
             for out in proj.chunks_exact(scenes.max(1)) {
-                mean.iter_mut().zip(out).for_each(|(m, x)| *m += x / clips.steps as f64);
+                mean.iter_mut().zip(out).for_each(|(m, x)| *m += x / vs as f64);
             }
             for out in proj.chunks_exact_mut(scenes.max(1)) {
                 out.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);

@@ -148,6 +148,10 @@ pub struct ReadOptions {
     /// The length clips are fitted to when the model does not declare one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
+    /// The audio's length when the model does not declare one and it differs from `steps`
+    /// (audio at another frame rate): the same seconds as `steps` video steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_steps: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationRule>,
     /// Skip unreadable records (counted in the run's manifest) instead of failing.
@@ -313,6 +317,8 @@ struct DataFile {
     #[serde(default)]
     steps: Option<usize>,
     #[serde(default)]
+    audio_steps: Option<usize>,
+    #[serde(default)]
     validation: Option<ValidationRule>,
     #[serde(default)]
     skip_corrupt: bool,
@@ -362,7 +368,8 @@ pub fn parse_data_file(bytes: &[u8], path: &Path) -> Result<DataSource, DataErro
             at,
             reason: format!(
                 "{e}; expected `source: course|yt8m`, `path`, and optionally test_shards, lists (train, \
-                 test_video, test_audio, val), crop, pad, steps, validation, skip_corrupt, memory, index_cache"
+                 test_video, test_audio, val), crop, pad, steps, audio_steps, validation, skip_corrupt, memory, \
+                 index_cache"
             ),
         }
     })?;
@@ -379,6 +386,7 @@ pub fn parse_data_file(bytes: &[u8], path: &Path) -> Result<DataSource, DataErro
         crop: file.crop,
         pad: file.pad,
         steps: file.steps,
+        audio_steps: file.audio_steps,
         validation: file.validation,
         skip_corrupt: file.skip_corrupt,
         memory: file.memory,

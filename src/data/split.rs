@@ -28,20 +28,30 @@ pub enum Item {
     /// A test pair whose video and audio come from two records.
     Pair { video: (usize, Indexed), audio: (usize, Indexed) },
     /// A course clip: `DIR/<video id>/vfeat.npy` and `DIR/<audio id>/afeat.npy`, with the
-    /// frame counts the index found.
-    Course { video: PathBuf, audio: PathBuf, frames: usize },
+    /// frame counts the index found, `[video, audio]`.
+    Course { video: PathBuf, audio: PathBuf, frames: [usize; 2] },
 }
 
 impl Item {
-    /// The clip's length in frames (before fitting).
+    /// The clip's length in frames (before fitting): the shorter stream's, which for audio
+    /// at a higher rate than the video is the video's (its seconds).
     pub fn frames(&self) -> usize {
+        let [v, a] = self.stream_frames();
+        v.min(a)
+    }
+
+    /// The clip's frames in each stream, `[video, audio]` (before fitting).
+    pub fn stream_frames(&self) -> [usize; 2] {
         match self {
-            Item::Record { entry, .. } => entry.frames,
-            Item::Pair { video, audio } => video.1.frames.min(audio.1.frames),
+            Item::Record { entry, .. } => entry.stream_frames(),
+            Item::Pair { video, audio } => [video.1.stream_frames()[0], audio.1.stream_frames()[1]],
             Item::Course { frames, .. } => *frames,
         }
     }
 }
+
+/// One clip's features, `(video, audio, [video frames, audio frames])`, row-major.
+pub type ClipBytes = (Vec<u8>, Vec<u8>, [usize; 2]);
 
 /// Clips read per batch from their files.
 #[derive(Debug)]
@@ -87,17 +97,17 @@ impl Split {
         match self {
             Split::Memory(c) => c.stream_shape(stream),
             Split::Stream(s) => match stream {
-                "video" => Some([s.fit.steps, s.video_dim]),
-                "audio" => Some([s.fit.steps, s.audio_dim]),
+                "video" => Some([s.fit.steps[0], s.video_dim]),
+                "audio" => Some([s.fit.steps[1], s.audio_dim]),
                 _ => None,
             },
         }
     }
 
-    /// Steps per clip, as batches have them.
-    pub fn steps(&self) -> usize {
+    /// Steps per clip of each stream, `[video, audio]`, as batches have them.
+    pub fn steps(&self) -> [usize; 2] {
         match self {
-            Split::Memory(c) => c.steps,
+            Split::Memory(c) => c.steps(),
             Split::Stream(s) => s.fit.steps,
         }
     }
@@ -125,27 +135,35 @@ impl Stream {
         let mut payload = Vec::new();
         for &row in rows {
             let (video, audio, frames) = self.read(row, &mut payload)?;
-            let start = self.fit.start(frames, row, pass);
-            self.fit.append(&video, self.video_dim, start, &mut out.video);
-            self.fit.append(&audio, self.audio_dim, start, &mut out.audio);
+            let [sv, sa] = self.fit.starts(frames, row, pass);
+            self.fit.append(0, &video, self.video_dim, sv, &mut out.video);
+            self.fit.append(1, &audio, self.audio_dim, sa, &mut out.audio);
             out.video_ids.push(self.video_ids[row].clone());
             out.audio_ids.push(self.audio_ids[row].clone());
         }
         Ok(out)
     }
 
-    /// One clip's full-length features: (video, audio, frames).
-    pub fn read(&self, row: usize, payload: &mut Vec<u8>) -> Result<(Vec<u8>, Vec<u8>, usize), DataError> {
+    /// One clip's features, cut to the seconds both streams span ([`Fit::span`]): (video,
+    /// audio, `[video frames, audio frames]`).
+    pub fn read(&self, row: usize, payload: &mut Vec<u8>) -> Result<ClipBytes, DataError> {
+        let cut = |v: &[u8], vd: usize, a: &[u8], ad: usize, frames: [usize; 2]| {
+            let [fv, fa] = self.fit.span(frames);
+            (v[..fv * vd].to_vec(), a[..fa * ad].to_vec(), [fv, fa])
+        };
         match &self.items[row] {
             Item::Record { shard, entry } => {
                 let r = self.record(*shard, entry, payload)?;
-                Ok((r.rgb, r.audio, r.frames))
+                let frames = [r.frames, r.audio_frames()];
+                if self.fit.span(frames) == frames {
+                    return Ok((r.rgb, r.audio, frames));
+                }
+                Ok(cut(&r.rgb, r.rgb_width, &r.audio, r.audio_width, frames))
             }
             Item::Pair { video, audio } => {
                 let v = self.record(video.0, &video.1, payload)?;
                 let a = self.record(audio.0, &audio.1, payload)?;
-                let frames = v.frames.min(a.frames);
-                Ok((v.rgb[..frames * v.rgb_width].to_vec(), a.audio[..frames * a.audio_width].to_vec(), frames))
+                Ok(cut(&v.rgb, v.rgb_width, &a.audio, a.audio_width, [v.frames, a.audio_frames()]))
             }
             Item::Course { video, audio, .. } => {
                 let id = &self.video_ids[row];
@@ -160,9 +178,8 @@ impl Stream {
                         });
                     }
                 }
-                // The shorter stream decides the window; the other is cut to it.
-                let frames = vf.min(af);
-                Ok((v[..frames * vd].to_vec(), a[..frames * ad].to_vec(), frames))
+                // The shorter stream (at the fit's rates) decides the window; the other is cut to it.
+                Ok(cut(&v, vd, &a, ad, [vf, af]))
             }
         }
     }

@@ -115,7 +115,7 @@ const BUCKET: usize = 30;
 pub fn stats(source: &DataSource, steps: usize, sample: usize) -> Result<Stats, DataError> {
     if let DataSource::Synth { seed, knobs } = source {
         let ds = synth::try_generate(&synth::config(*seed, knobs)?)?;
-        let frames = vec![ds.train.steps; ds.train.len()];
+        let frames = vec![ds.train.video_steps; ds.train.len()];
         let rows = sample_rows(ds.train.len(), sample);
         let (mut v, mut a) = (Accumulator::new(ds.train.video_dim), Accumulator::new(ds.train.audio_dim));
         for &i in &rows {

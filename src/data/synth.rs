@@ -68,8 +68,16 @@ pub struct SynthConfig {
     pub n_train: usize,
     /// Number of test pairs (ids `synth-test-00`, ...).
     pub n_test: usize,
-    /// Time steps per clip (seconds in the course data).
+    /// Time steps per clip (seconds in the course data): the clip's length, and each stream's
+    /// unless `video_steps` / `audio_steps` say otherwise.
     pub steps: usize,
+    /// The video's steps for the same `steps` seconds (its frame rate is `video_steps / steps`
+    /// per second); unset: `steps`.
+    pub video_steps: Option<usize>,
+    /// The audio's steps for the same `steps` seconds (`audio_steps=240` with `steps=120`:
+    /// audio at two frames per second); unset: `steps`. Both streams show the same scene at
+    /// the same second, whatever their rates.
+    pub audio_steps: Option<usize>,
     /// Values per video step.
     pub video_dim: usize,
     /// Values per audio step.
@@ -118,6 +126,8 @@ impl Default for SynthConfig {
             n_train: 1270,
             n_test: 30,
             steps: 120,
+            video_steps: None,
+            audio_steps: None,
             video_dim: 1024,
             audio_dim: 128,
             scenes: 12,
@@ -139,11 +149,13 @@ impl Default for SynthConfig {
 
 /// The field names, in declaration order (serde's map order depends on crate features, so
 /// messages and [`SynthConfig::describe`] use this list; a test keeps it in sync).
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 21] = [
     "seed",
     "n_train",
     "n_test",
     "steps",
+    "video_steps",
+    "audio_steps",
     "video_dim",
     "audio_dim",
     "scenes",
@@ -169,10 +181,12 @@ const MAX_CLIP_BYTES: u64 = super::npy::MAX_DATA_BYTES;
 /// Upper bound on the shared world's `f32` tables, generated before any clip.
 const MAX_WORLD_BYTES: u64 = 4 << 30;
 /// Upper bound of each count setting, checked first so that a typo is named by its knob.
-const KNOB_LIMITS: [(&str, usize); 10] = [
+const KNOB_LIMITS: [(&str, usize); 12] = [
     ("n_train", 10_000_000),
     ("n_test", 1_000_000),
     ("steps", 100_000),
+    ("video_steps", 100_000),
+    ("audio_steps", 100_000),
     ("video_dim", 65_536),
     ("audio_dim", 65_536),
     ("scenes", 100_000),
@@ -221,6 +235,8 @@ impl SynthConfig {
         }
         for (key, v) in [
             ("steps", self.steps),
+            ("video_steps", self.stream_steps()[0]),
+            ("audio_steps", self.stream_steps()[1]),
             ("video_dim", self.video_dim),
             ("audio_dim", self.audio_dim),
             ("scenes", self.scenes),
@@ -254,14 +270,22 @@ impl SynthConfig {
             }
         }
         // Within those limits the products below cannot overflow a u64.
-        let clip = self.steps as u64 * (self.video_dim + self.audio_dim) as u64;
+        let [vs, as_] = self.stream_steps().map(|s| s as u64);
+        let clip = vs * self.video_dim as u64 + as_ * self.audio_dim as u64;
         if clip > MAX_CLIP_BYTES {
-            return bad(
-                self.largest(&["steps", "video_dim", "audio_dim"]),
+            let what = if vs == as_ {
+                format!("steps {} x (video_dim {} + audio_dim {})", self.steps, self.video_dim, self.audio_dim)
+            } else {
                 format!(
-                    "one clip would be {clip} bytes (steps {} x (video_dim {} + audio_dim {})), more than the \
-                     limit of {MAX_CLIP_BYTES} (a clip avc reads back from a .npy file or record)",
-                    self.steps, self.video_dim, self.audio_dim
+                    "video_steps {vs} x video_dim {} + audio_steps {as_} x audio_dim {}",
+                    self.video_dim, self.audio_dim
+                )
+            };
+            return bad(
+                self.largest(&["steps", "video_steps", "audio_steps", "video_dim", "audio_dim"]),
+                format!(
+                    "one clip would be {clip} bytes ({what}), more than the limit of {MAX_CLIP_BYTES} (a clip avc \
+                     reads back from a .npy file or record)"
                 ),
             );
         }
@@ -297,6 +321,8 @@ impl SynthConfig {
             "n_train" => self.n_train,
             "n_test" => self.n_test,
             "steps" => self.steps,
+            "video_steps" => self.video_steps.unwrap_or(0),
+            "audio_steps" => self.audio_steps.unwrap_or(0),
             "video_dim" => self.video_dim,
             "audio_dim" => self.audio_dim,
             "scenes" => self.scenes,
@@ -314,6 +340,12 @@ impl SynthConfig {
         let default = SynthConfig::default();
         let ratio = |k: &str| self.count(k) as f64 / default.count(k).max(1) as f64;
         keys.iter().copied().max_by(|a, b| ratio(a).total_cmp(&ratio(b))).unwrap_or("n_train")
+    }
+
+    /// Steps per clip of each stream, `[video, audio]`: `video_steps` and `audio_steps`, or
+    /// `steps` where unset.
+    pub fn stream_steps(&self) -> [usize; 2] {
+        [self.video_steps.unwrap_or(self.steps), self.audio_steps.unwrap_or(self.steps)]
     }
 
     /// Human-readable origin: `synthetic (seed 1)`, plus every setting that differs from the
@@ -347,6 +379,9 @@ impl SynthConfig {
             max_segment: self.max_segment.max(min_segment),
             // A lag beyond the clip is meaningless and would overflow the timeline's length.
             max_lag: self.max_lag.min(self.steps),
+            // A clip of no seconds has no steps in either stream.
+            video_steps: self.video_steps.filter(|_| self.steps > 0),
+            audio_steps: self.audio_steps.filter(|_| self.steps > 0),
             signal: amp(self.signal),
             nuisance: amp(self.nuisance),
             distractor: amp(self.distractor),
@@ -362,9 +397,11 @@ impl SynthConfig {
 /// What generated a clip: the scene shown at each step of each stream, and the audio lag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClipTruth {
-    /// Scene id at each video step (`steps` entries).
+    /// Scene id at each video step (`video_steps` entries).
     pub video_scenes: Vec<usize>,
-    /// Scene id at each audio step: `audio_scenes[t] == video_scenes[t - lag]` where defined.
+    /// Scene id at each audio step (`audio_steps` entries): with equal lengths
+    /// `audio_scenes[t] == video_scenes[t - lag]` where defined; otherwise the same holds per
+    /// second (lag in seconds).
     pub audio_scenes: Vec<usize>,
     /// Audio lag in steps, in `[0, max_lag]`.
     pub lag: usize,
@@ -558,7 +595,8 @@ fn make_range(
     let offset = range.start;
     let n = range.len();
     let ids: Vec<String> = range.map(|i| clip_id(split, i)).collect();
-    let (vlen, alen) = (cfg.steps * cfg.video_dim, cfg.steps * cfg.audio_dim);
+    let [vsteps, asteps] = cfg.stream_steps();
+    let (vlen, alen) = (vsteps * cfg.video_dim, asteps * cfg.audio_dim);
     let mut video = vec![0u8; n * vlen];
     let mut audio = vec![0u8; n * alen];
     let threads = thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, 16);
@@ -594,7 +632,8 @@ fn make_range(
         video_ids: ids,
         video,
         audio,
-        steps: cfg.steps,
+        video_steps: vsteps,
+        audio_steps: asteps,
         video_dim: cfg.video_dim,
         audio_dim: cfg.audio_dim,
     };
@@ -676,22 +715,27 @@ fn make_clip(cfg: &SynthConfig, world: &World, stream: u64, video: &mut [u8], au
     let video_offsets = offset(&mut rng, &world.pv, cfg.video_dim, &world.onset_video, &world.global_video);
     let audio_offsets = offset(&mut rng, &world.pa, cfg.audio_dim, &world.onset_audio, &world.global_audio);
 
-    let video_at = |t: usize| cfg.max_lag + t;
-    let audio_at = |t: usize| cfg.max_lag + t - lag;
+    // A stream's step t shows the second `t * steps / stream steps` (the identity when the
+    // stream has `steps` steps); an onset is on the first step of its second only.
+    let [vsteps, asteps] = cfg.stream_steps();
+    let second = |t: usize, n: usize| t * cfg.steps / n.max(1);
+    let first_of_second = |t: usize, n: usize| t == 0 || second(t - 1, n) != second(t, n);
+    let video_at = |t: usize| cfg.max_lag + second(t, vsteps);
+    let audio_at = |t: usize| cfg.max_lag + second(t, asteps) - lag;
     let amp = Amplitudes { noise: cfg.noise, distractor: cfg.distractor };
     fill(amp, &mut rng, video, cfg.video_dim, &world.scene_video, &video_offsets, |t| {
         let p = video_at(t);
-        (scenes[p], onsets[p], video_distractors[t])
+        (scenes[p], onsets[p] && first_of_second(t, vsteps), video_distractors[second(t, vsteps)])
     });
     fill(amp, &mut rng, audio, cfg.audio_dim, &world.scene_audio, &audio_offsets, |t| {
         let p = audio_at(t);
-        (scenes[p], onsets[p], audio_distractors[t])
+        (scenes[p], onsets[p] && first_of_second(t, asteps), audio_distractors[second(t, asteps)])
     });
     ClipTruth {
-        video_scenes: (0..cfg.steps).map(|t| scenes[video_at(t)]).collect(),
-        audio_scenes: (0..cfg.steps).map(|t| scenes[audio_at(t)]).collect(),
+        video_scenes: (0..vsteps).map(|t| scenes[video_at(t)]).collect(),
+        audio_scenes: (0..asteps).map(|t| scenes[audio_at(t)]).collect(),
         lag,
-        video_onsets: (0..cfg.steps).map(|t| onsets[video_at(t)]).collect(),
+        video_onsets: (0..vsteps).map(|t| onsets[video_at(t)] && first_of_second(t, vsteps)).collect(),
         video_distractors,
         audio_distractors,
     }

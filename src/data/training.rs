@@ -73,7 +73,11 @@ pub struct Skipped {
 /// Clips cropped or padded to the declared length (training and validation clips).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fitted {
+    /// The video's length (and the audio's, unless `audio_steps` says otherwise).
     pub steps: usize,
+    /// The audio's length, where it differs from the video's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_steps: Option<usize>,
     pub crop: Crop,
     pub pad: u8,
     pub cropped: usize,
@@ -88,10 +92,16 @@ impl From<Dataset> for TrainingData {
         lists.insert("train".to_string(), digest_lines(&ds.train.video_ids));
         lists.insert("test_video".to_string(), digest_lines(&ds.test.video_ids));
         lists.insert("test_audio".to_string(), digest_lines(&ds.test.audio_ids));
-        let index = digest_lines(&[
-            ds.origin.clone(),
-            format!("{} {} {} {}", ds.train.len(), ds.train.steps, ds.train.video_dim, ds.train.audio_dim),
-        ]);
+        let index = digest_lines(
+            &[
+                ds.origin.clone(),
+                format!("{} {} {} {}", ds.train.len(), ds.train.video_steps, ds.train.video_dim, ds.train.audio_dim),
+            ]
+            .into_iter()
+            // Only where the streams differ, so that equal-length sets keep their digests.
+            .chain((ds.train.audio_steps != ds.train.video_steps).then(|| format!("audio {}", ds.train.audio_steps)))
+            .collect::<Vec<_>>(),
+        );
         TrainingData {
             origin: ds.origin,
             train: Split::Memory(ds.train),

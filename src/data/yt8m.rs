@@ -9,7 +9,11 @@
 //! The features are quantized exactly like the course's (`q * 4/255 + 4/512 - 2`), so they
 //! feed a model unchanged. avc writes one context feature of its own, `audio_id`, only for a
 //! test pair whose audio comes from another clip than its video (the course's test lists
-//! allow that); YouTube-8M's records never have it.
+//! allow that); YouTube-8M's records never have it. A second one, `audio_frames` (an
+//! int64), is written only for a record whose audio has another frame count than its video
+//! (audio at another frame rate, e.g. `avc data synth --synth audio_steps=240`): it declares
+//! that count, so that a record whose streams differ without it is still refused as damaged
+//! (YouTube-8M's streams are one frame per second each).
 //!
 //! The messages are TensorFlow's (`tensorflow/core/example/{example,feature}.proto`),
 //! declared here with `prost`'s derive: field numbers and types are the wire format.
@@ -98,6 +102,8 @@ pub const AUDIO: &str = "audio";
 pub const ID: &str = "id";
 /// avc's context feature for a test pair's audio id, when it differs from `id`.
 pub const AUDIO_ID: &str = "audio_id";
+/// avc's context feature declaring the audio's frame count, when it differs from the video's.
+pub const AUDIO_FRAMES: &str = "audio_frames";
 /// YouTube-8M's widths: 1024 visual values and 128 audio values per second.
 pub const WIDTHS: [usize; 2] = [1024, 128];
 
@@ -107,6 +113,7 @@ pub struct Record {
     pub id: String,
     /// The pair's audio id when it is not `id` (avc's test pairs only).
     pub audio_id: Option<String>,
+    /// Frames of `rgb` (and of `audio`, unless `audio_frames` says otherwise).
     pub frames: usize,
     pub rgb: Vec<u8>,
     pub rgb_width: usize,
@@ -118,6 +125,11 @@ impl Record {
     /// The audio's id: `audio_id` if the record has one, else `id`.
     pub fn audio_id(&self) -> &str {
         self.audio_id.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Frames of the audio stream.
+    pub fn audio_frames(&self) -> usize {
+        self.audio.len() / self.audio_width.max(1)
     }
 }
 
@@ -135,8 +147,15 @@ pub fn decode(payload: impl prost::bytes::Buf) -> Result<Record, String> {
     let lists = example.feature_lists.unwrap_or_default();
     let (rgb, rgb_frames, rgb_width) = frames(&lists, RGB)?;
     let (audio, audio_frames, audio_width) = frames(&lists, AUDIO)?;
-    if rgb_frames != audio_frames {
-        return Err(format!("`rgb` has {rgb_frames} frames but `audio` has {audio_frames}; expected the same count"));
+    let declared = single_int(&context, AUDIO_FRAMES)?;
+    if rgb_frames != audio_frames && declared != Some(audio_frames as i64) {
+        return Err(match declared {
+            None => format!(
+                "`rgb` has {rgb_frames} frames but `audio` has {audio_frames}; expected the same count (or an \
+                 `{AUDIO_FRAMES}` context feature declaring the audio's)"
+            ),
+            Some(n) => format!("`audio` has {audio_frames} frames but the context feature `{AUDIO_FRAMES}` says {n}"),
+        });
     }
     Ok(Record { id, audio_id, frames: rgb_frames, rgb, rgb_width, audio, audio_width })
 }
@@ -152,6 +171,15 @@ fn single_bytes(context: &Features, name: &str) -> Result<Option<String>, String
             Err(format!("context feature `{name}` holds {} byte strings, expected 1", list.value.len()))
         }
         _ => Err(format!("context feature `{name}` is not a bytes_list")),
+    }
+}
+
+/// A context feature that must be one int64, or absent.
+fn single_int(context: &Features, name: &str) -> Result<Option<i64>, String> {
+    let Some(feature) = context.feature.get(name) else { return Ok(None) };
+    match &feature.kind {
+        Some(Kind::Int64List(list)) if list.value.len() == 1 => Ok(Some(list.value[0])),
+        _ => Err(format!("context feature `{name}` is not one int64")),
     }
 }
 
@@ -208,6 +236,11 @@ pub fn encode(
     if let Some(a) = audio_id {
         context.feature.insert(AUDIO_ID.into(), bytes(a.as_bytes()));
     }
+    let audio_frames = audio.len() / audio_width.max(1);
+    if audio_frames != rgb.len() / rgb_width.max(1) {
+        let count = Int64List { value: vec![audio_frames as i64] };
+        context.feature.insert(AUDIO_FRAMES.into(), Feature { kind: Some(Kind::Int64List(count)) });
+    }
     let list =
         |data: &[u8], width: usize| FeatureList { feature: data.chunks_exact(width.max(1)).map(bytes).collect() };
     let mut lists = FeatureLists::default();
@@ -255,5 +288,27 @@ mod tests {
         }
         assert!(err(uneven).contains("`rgb` has 2 frames but `audio` has 1"));
         assert!(decode(&b"\xff\xff\xff"[..]).is_err_and(|e| e.contains("not a tf.train.SequenceExample")));
+    }
+
+    #[test]
+    fn audio_at_another_rate_is_declared_in_the_context() {
+        // 3 video frames, 6 audio frames: the record says so, and reads back whole.
+        let rgb = [7u8; 3 * 4];
+        let audio: Vec<u8> = (0..6 * 2).collect();
+        let bytes = encode("x", None, &rgb, 4, &audio, 2);
+        let r = decode(&bytes[..]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.frames, r.audio_frames(), &r.audio), (3, 6, &audio));
+        let example = SequenceExample::decode(&bytes[..]).unwrap_or_default();
+        assert!(example.context.as_ref().is_some_and(|c| c.feature.contains_key(AUDIO_FRAMES)));
+        // Equal streams carry no such feature (YouTube-8M's records are unchanged).
+        let equal = SequenceExample::decode(&encode("x", None, &rgb, 4, &audio[..6], 2)[..]).unwrap_or_default();
+        assert!(equal.context.as_ref().is_some_and(|c| !c.feature.contains_key(AUDIO_FRAMES)));
+        // A count that does not match the list is damage, named.
+        let mut lying = example;
+        if let Some(l) = lying.feature_lists.as_mut().and_then(|l| l.feature_list.get_mut(AUDIO)) {
+            l.feature.pop();
+        }
+        let err = decode(&lying.encode_to_vec()[..]).err().unwrap_or_default();
+        assert!(err.contains("`audio` has 5 frames but the context feature `audio_frames` says 6"), "{err}");
     }
 }

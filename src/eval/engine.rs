@@ -106,7 +106,8 @@ pub struct Scorer<'m> {
     model: &'m Model,
     kind: OutputKind,
     budget: u64,
-    /// Steps per clip of the data, for models whose sizes depend on a symbolic length.
+    /// Steps per clip of the data (the longer stream's, when they differ), for models whose
+    /// sizes depend on a symbolic length: an upper bound of what a pair's values take.
     steps: usize,
     /// Multiply-adds per clip of each tower and per pair of the joint part, if known.
     macs: Option<(u64, u64, u64)>,

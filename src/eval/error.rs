@@ -28,7 +28,13 @@ pub enum EvalError {
     /// files, as for any usage error).
     #[error("{0}")]
     Input(String),
-    #[error("the videos have {video} steps per clip but the audios {audio}")]
+    #[error(
+        "the videos have {video} steps per clip but the audios {audio} ({} {}), and the model's inputs share one \
+         length symbol; give each input its own (e.g. `[Tv, ...]` and `[Ta, ...]`) if the streams have different \
+         frame rates",
+        video.abs_diff(*audio),
+        if audio > video { "more" } else { "fewer" }
+    )]
     Lengths { video: usize, audio: usize },
     #[error("cannot write {path}: {source}")]
     Write {

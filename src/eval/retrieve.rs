@@ -47,7 +47,8 @@ pub fn read_ids(list: &Path) -> Result<Vec<Listed>, EvalError> {
 }
 
 /// Both lists' clips (`-` reads one list from standard input): the video clips of
-/// `videos` and the audio clips of `audios`, of the same length.
+/// `videos` and the audio clips of `audios`, each stream at its own length (the same one
+/// when the model's inputs share a length symbol).
 pub fn load_lists(
     source: &DataSource,
     compiled: &avc_lang::compile::Compiled,
@@ -58,7 +59,7 @@ pub fn load_lists(
     let audio_ids = read_ids(audios)?;
     let v = load_stream(source, compiled, &video_ids, videos, "video")?;
     let a = load_stream(source, compiled, &audio_ids, audios, "audio")?;
-    if v.steps != a.steps {
+    if v.steps != a.steps && crate::data::expect::shared_length(compiled).is_some() {
         return Err(EvalError::Lengths { video: v.steps, audio: a.steps });
     }
     Ok((v, a))
@@ -93,7 +94,8 @@ pub fn load_stream(
                     by_id.entry(id.as_str()).or_insert((clips, i));
                 }
             }
-            let mut out = OwnedStream { ids: owned_ids, data: Vec::new(), steps: data.test.steps, dim: 0 };
+            let steps = if stream == "audio" { data.test.audio_steps } else { data.test.video_steps };
+            let mut out = OwnedStream { ids: owned_ids, data: Vec::new(), steps, dim: 0 };
             for (line, id) in ids {
                 let (clips, i) = by_id.get(id.as_str()).ok_or_else(|| {
                     EvalError::Input(format!(

@@ -116,8 +116,8 @@ fn write_sample(
         crate::data::expect::load(&opened.compiled, &opened.data_source).map_err(crate::train::TrainError::from)?;
     let test = &data.test;
     let rows: Vec<usize> = (0..clips.min(test.len())).collect();
-    let video = feed::gather(&test.video, test.steps, test.video_dim, &rows, Device::Cpu)?;
-    let audio = feed::gather(&test.audio, test.steps, test.audio_dim, &rows, Device::Cpu)?;
+    let video = feed::gather(&test.video, test.video_steps, test.video_dim, &rows, Device::Cpu)?;
+    let audio = feed::gather(&test.audio, test.audio_steps, test.audio_dim, &rows, Device::Cpu)?;
     let aligned = lower::aligned_rows(rows.len(), Device::Cpu)?;
     let batch = PairBatch { video: &video, audio: &audio, video_rows: &aligned, audio_rows: &aligned };
     let outs = {

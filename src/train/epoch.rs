@@ -355,12 +355,12 @@ impl Batch {
         Ok(Batch::Dequantized {
             video: feed::dequantize_bytes(
                 &clips.video,
-                &[n as i64, clips.steps as i64, clips.video_dim as i64],
+                &[n as i64, clips.video_steps as i64, clips.video_dim as i64],
                 levels,
             )?,
             audio: feed::dequantize_bytes(
                 &clips.audio,
-                &[n as i64, clips.steps as i64, clips.audio_dim as i64],
+                &[n as i64, clips.audio_steps as i64, clips.audio_dim as i64],
                 levels,
             )?,
             clips: n,
@@ -381,8 +381,8 @@ impl Batch {
             Batch::Quantized(c) => {
                 let rows: Vec<usize> = (0..c.len()).collect();
                 Ok((
-                    feed::gather(&c.video, c.steps, c.video_dim, &rows, device)?,
-                    feed::gather(&c.audio, c.steps, c.audio_dim, &rows, device)?,
+                    feed::gather(&c.video, c.video_steps, c.video_dim, &rows, device)?,
+                    feed::gather(&c.audio, c.audio_steps, c.audio_dim, &rows, device)?,
                 ))
             }
         }
@@ -493,7 +493,7 @@ pub fn evaluate(model: &Model, held: Held, cfg: &TrainConfig) -> Result<(Ranking
             }
             Held::Clips(clips) => (clips, group),
         };
-        let scorer = Scorer::with_pair_chunk(model, clips.steps, cfg.eval_chunk as u64)?;
+        let scorer = Scorer::with_pair_chunk(model, clips.video_steps.max(clips.audio_steps), cfg.eval_chunk as u64)?;
         let (video, audio) = apply::streams(clips);
         let scores = apply::score_matrix(&scorer, &video.range(rows.clone()), &audio.range(rows), &mut Silent)?;
         ranks.extend(eval::true_ranks(&scores, n, kind.higher_is_better()));
@@ -512,10 +512,11 @@ mod tests {
     /// model (and what evaluation feeds it), for every byte value.
     #[test]
     fn prefetched_batches_hold_the_gathered_values() {
+        // Audio at twice the video's rate: each stream keeps its own length.
         let (n, steps, vdim, adim) = (3, 4, 64, 32);
-        let mut clips = Clips::empty(steps, vdim, adim);
+        let mut clips = Clips::empty([steps, 2 * steps], vdim, adim);
         clips.video = (0..n * steps * vdim).map(|i| (i * 7 % 256) as u8).collect();
-        clips.audio = (0..n * steps * adim).map(|i| (i * 13 % 256) as u8).collect();
+        clips.audio = (0..n * 2 * steps * adim).map(|i| (i * 13 % 256) as u8).collect();
         clips.video_ids = (0..n).map(|i| format!("c{i}")).collect();
         clips.audio_ids = clips.video_ids.clone();
         let split = Split::Memory(clips);
@@ -527,6 +528,7 @@ mod tests {
         let bytes = Batch::load(&split, &rows, Pass::Eval, None).unwrap();
         let (v_ref, a_ref) = bytes.tensors(tch::Device::Cpu).unwrap();
         assert_eq!(video.size(), [2, steps as i64, vdim as i64]);
+        assert_eq!(audio.size(), [2, 2 * steps as i64, adim as i64]);
         assert!(video.equal(&v_ref) && audio.equal(&a_ref));
         let want: Vec<f32> = (0..=255u8).map(crate::data::dequantize).collect();
         assert_eq!(levels.to_vec(), want);
