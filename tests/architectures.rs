@@ -6,13 +6,26 @@
 /// covers the test clips. Not for accuracy, only that each file is trainable end to end.
 #[test]
 fn every_architecture_trains_a_few_steps() {
+    trains_a_few_steps(&crate::architecture_files(), "every-arch");
+}
+
+/// The Conformer-style fixture of the op set of current models (avc-lang's
+/// tests/fixtures/ok/conformer.avc: grouped causal conv1d, GLU, SiLU, RMSNorm, sinusoidal
+/// positions) trains as an architecture does.
+#[test]
+fn the_conformer_fixture_trains_a_few_steps() {
+    let path = std::path::PathBuf::from("crates/avc-lang/tests/fixtures/ok/conformer.avc");
+    trains_a_few_steps(&[path], "conformer");
+}
+
+fn trains_a_few_steps(files: &[std::path::PathBuf], scratch_name: &str) {
     let _rng = crate::torch_rng_lock();
     let knobs: Vec<String> = ["n_train=20", "n_test=6"].map(String::from).to_vec();
     let data: avc::data::TrainingData =
         avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap()).into();
-    let scratch = crate::scratch_dir("every-arch");
-    for path in crate::architecture_files() {
-        let compiled = crate::compile_ok(&path);
+    let scratch = crate::scratch_dir(scratch_name);
+    for path in files {
+        let compiled = crate::compile_ok(path);
         let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=6"].map(String::from).to_vec();
         let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().replace('.', "_");

@@ -41,7 +41,7 @@ pub enum ArgError {
     Unresolved,
     /// None of a set of optional parameters, of which the op needs at least one
     /// (`clamp`'s `min` and `max`).
-    #[error("op `{op}` needs at least one of {}", crate::diag::one_of(params))]
+    #[error("op `{op}` needs at least one of {}", params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" and "))]
     MissingOneOf { op: &'static str, params: &'static [&'static str], kind: String, span: Span },
     #[error("parameter `{param}` is given twice")]
     Duplicate { param: Ident, first: Span },
@@ -284,7 +284,12 @@ impl<'a> ArgReader<'a> {
             Some(Default::Int(i)) => IntOrChoice::Int(i),
             _ => IntOrChoice::Int(min),
         };
-        let expected = format!("an integer or {}", crate::diag::one_of(options));
+        let words: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+        let expected = match words.split_last() {
+            Some((last, [])) => format!("an integer or {last}"),
+            Some((last, rest)) => format!("an integer, {} or {last}", rest.join(", ")),
+            None => "an integer".into(),
+        };
         match value.map(|v| (&v.kind, v)) {
             None => fallback,
             Some((ValueKind::Int(_), _)) => IntOrChoice::Int(self.int_at_least(name, min)),

@@ -230,9 +230,12 @@ fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
             .with_help(format!("add `{param}: <{kind}>` to the node (`avc ops` documents every parameter)")),
         ArgError::MissingOneOf { span, params, kind, .. } => {
             let forms: Vec<String> = params.iter().map(|p| format!("`{p}: <{kind}>`")).collect();
-            Diagnostic::error("op::missing-param", msg)
-                .with_label(*span, "in this node")
-                .with_help(format!("add {} (or several)", forms.join(" or ")))
+            Diagnostic::error("op::missing-param", msg).with_label(*span, "in this node").with_help(
+                match forms.as_slice() {
+                    [a, b] => format!("add {a}, {b} or both"),
+                    _ => format!("add one or more of {}", forms.join(", ")),
+                },
+            )
         }
         ArgError::Type { span, .. } => Diagnostic::error("op::param-type", msg).with_label(*span, "wrong type"),
         ArgError::Range { span, .. } => Diagnostic::error("op::param-range", msg).with_label(*span, "out of range"),
