@@ -62,3 +62,34 @@ impl Layer for LearnedPositionLayer {
         xs[0].f_add(&self.weight.f_narrow(0, 0, t)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn a_sequence_longer_than_the_table_is_an_error_naming_both_lengths() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let symbolic = Shape::batched([Dim::Sym("T".into()), Dim::Fixed(3)]);
+        let layer = LearnedPosition { max_len: 4 }.lower(&vs.root(), &[symbolic]).unwrap();
+        let fits = Tensor::zeros([2, 4, 3], (Kind::Float, Device::Cpu));
+        assert_eq!(layer.forward(&[&fits], true).unwrap().size(), vec![2, 4, 3]);
+        let long = Tensor::zeros([2, 6, 3], (Kind::Float, Device::Cpu));
+        let message = layer.forward(&[&long], false).expect_err("refused").to_string();
+        assert!(message.contains("6 steps") && message.contains("max_len = 4"), "{message}");
+    }
+
+    #[test]
+    fn the_sinusoid_table_starts_with_sine_zero_and_cosine_one() {
+        let table = sinusoid_table(3, 4, 10000.0, Device::Cpu).unwrap();
+        let first: Vec<f64> = table.get(0).try_into().unwrap();
+        assert_eq!(first, vec![0.0, 1.0, 0.0, 1.0]);
+        // Step 1, pair 0: sin(1), cos(1); pair 1: the rate 10000^(-2/4) = 0.01.
+        let second: Vec<f64> = table.get(1).try_into().unwrap();
+        let expected = [1f64.sin(), 1f64.cos(), 0.01f64.sin(), 0.01f64.cos()];
+        for (got, want) in second.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{second:?}");
+        }
+    }
+}
