@@ -7,10 +7,23 @@
 /// clips. Not for accuracy, only that each file is trainable end to end.
 #[test]
 fn every_architecture_trains_a_few_steps() {
+    trains_a_few_steps(&crate::architecture_files(), "every-arch");
+}
+
+/// The Conformer-style fixture of the op set of current models (avc-lang's
+/// tests/fixtures/ok/conformer.avc: grouped causal conv1d, GLU, SiLU, RMSNorm, sinusoidal
+/// positions) trains as an architecture does.
+#[test]
+fn the_conformer_fixture_trains_a_few_steps() {
+    let path = std::path::PathBuf::from("crates/avc-lang/tests/fixtures/ok/conformer.avc");
+    trains_a_few_steps(&[path], "conformer");
+}
+
+fn trains_a_few_steps(files: &[std::path::PathBuf], scratch_name: &str) {
     let _rng = crate::torch_rng_lock();
-    let scratch = crate::scratch_dir("every-arch");
-    for path in crate::architecture_files() {
-        let compiled = crate::compile_ok(&path);
+    let scratch = crate::scratch_dir(scratch_name);
+    for path in files {
+        let compiled = crate::compile_ok(path);
         let knobs = knobs_for(&compiled);
         let data: avc::data::TrainingData =
             avc::data::synth::generate(&avc::train::synth_config(2, &knobs).unwrap()).into();

@@ -37,6 +37,15 @@ pub(crate) fn image(c: i64, h: Option<i64>, w: i64) -> Shape {
     Shape::batched([Dim::Fixed(c), h, Dim::Fixed(w)])
 }
 
+fn float(name: &str, v: f64) -> ResolvedArg {
+    arg(name, ValueKind::Float(v))
+}
+
+/// A string argument: a choice such as `padding: "same"`.
+fn word(name: &str, v: &str) -> ResolvedArg {
+    arg(name, ValueKind::Str(v.into()))
+}
+
 fn yes(name: &str) -> ResolvedArg {
     arg(name, ValueKind::Bool(true))
 }
@@ -162,6 +171,54 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("unsqueeze", &[int("axis", -1)]), vec![seq(t, 6)]),
         (op("permute", &[ints("dims", &[0, 2, 1])]), vec![seq(t, 6)]),
         (op("permute", &[ints("dims", &[0, 2, -3, 3])]), vec![grid(6)]),
+        (op("gelu", &[]), vec![seq(t, 6)]),
+        (op("gelu", &[word("approximate", "tanh")]), vec![image(2, t, 5)]),
+        (op("silu", &[]), vec![seq(t, 6)]),
+        (op("glu", &[]), vec![seq(t, 6)]),
+        (op("glu", &[int("axis", 1)]), vec![seq(Some(4), 6)]),
+        (op("softplus", &[]), vec![seq(t, 6)]),
+        (op("softplus", &[float("beta", 2.0), float("threshold", 5.0)]), vec![vec(6)]),
+        (op("elu", &[]), vec![seq(t, 6)]),
+        (op("elu", &[float("alpha", 0.5)]), vec![vec(6)]),
+        (op("log_softmax", &[]), vec![seq(t, 6)]),
+        (op("log_softmax", &[int("axis", 1)]), vec![seq(t, 6)]),
+        (op("exp", &[]), vec![seq(t, 6)]),
+        (op("log", &[]), vec![seq(t, 6)]),
+        (op("sqrt", &[]), vec![seq(t, 6)]),
+        (op("abs", &[]), vec![seq(t, 6)]),
+        (op("clamp", &[float("min", -0.5)]), vec![seq(t, 6)]),
+        (op("clamp", &[float("max", 0.5)]), vec![seq(t, 6)]),
+        (op("clamp", &[float("min", -1.0), float("max", 1.0)]), vec![vec(6)]),
+        (op("pow", &[float("exponent", 3.0)]), vec![seq(t, 6)]),
+        (op("rmsnorm", &[]), vec![seq(t, 6)]),
+        (op("rmsnorm", &[arg("affine", ValueKind::Bool(false)), float("eps", 1e-5)]), vec![image(2, t, 5)]),
+        (
+            op("conv1d", &[int("out", 6), int("kernel", 3), int("groups", 6), word("padding", "causal")]),
+            vec![seq(t, 6)],
+        ),
+        (
+            op("conv1d", &[int("out", 4), int("kernel", 4), int("dilation", 2), word("padding", "same")]),
+            vec![seq(t, 6)],
+        ),
+        (
+            op("conv1d", &[int("out", 4), int("kernel", 3), int("stride", 2), word("padding", "causal")]),
+            vec![seq(t, 6)],
+        ),
+        (op("conv1d", &[int("out", 4), int("kernel", 3), int("groups", 2), int("padding", 1)]), vec![seq(t, 6)]),
+        (
+            op("conv2d", &[int("out", 4), int("kernel", 3), int("groups", 2), word("padding", "same")]),
+            vec![image(2, t, 8)],
+        ),
+        (
+            op("conv2d", &[int("out", 3), int("kernel", 2), int("groups", 3), word("padding", "same")]),
+            vec![image(3, t, 7)],
+        ),
+        (op("adaptive_avgpool1d", &[int("size", 4)]), vec![seq(t, 6)]),
+        (op("adaptive_maxpool1d", &[int("size", 3)]), vec![seq(t, 6)]),
+        (op("adaptive_avgpool2d", &[int("size", 2)]), vec![image(3, t, 8)]),
+        (op("adaptive_maxpool2d", &[int("size", 1)]), vec![image(2, t, 5)]),
+        (op("sinusoidal_position", &[]), vec![seq(t, 6)]),
+        (op("learned_position", &[int("max_len", 16)]), vec![seq(t, 6)]),
     ]
 }
 

@@ -29,6 +29,7 @@ mod summaries;
 mod sweep;
 mod sweep_engines;
 mod torch_grads;
+mod torch_grads_ops;
 mod torch_grads_sync;
 mod training;
 

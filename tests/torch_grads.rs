@@ -55,12 +55,25 @@ fn lower(case: &Case) -> (nn::VarStore, Box<dyn Layer>) {
     (vs, layer)
 }
 
+/// Draws a case's input of the given shape (after seeding).
+pub type Draw = fn(&[i64]) -> Tensor;
+
+/// Standard normal inputs, the default.
+fn normal(dims: &[i64]) -> Tensor {
+    Tensor::randn(dims, (Kind::Float, Device::Cpu))
+}
+
+/// Inputs uniform in [0.25, 2.25]: for ops defined on positive numbers only (`log`, `sqrt`, a
+/// fractional `pow`), where a normal input would compare NaN with NaN.
+pub fn positive(dims: &[i64]) -> Tensor {
+    Tensor::rand(dims, (Kind::Float, Device::Cpu)) * 2.0 + 0.25
+}
+
 /// Runs `case` in avc and writes what PyTorch needs to check it to `file`.
-fn record(case: &Case, seed: i64, file: &std::path::Path) {
+fn record(case: &Case, seed: i64, file: &std::path::Path, draw: Draw) {
     tch::manual_seed(seed);
     let (vs, layer) = lower(case);
-    let xs: Vec<Tensor> =
-        case.inputs.iter().map(|d| Tensor::randn(d, (Kind::Float, Device::Cpu)).set_requires_grad(true)).collect();
+    let xs: Vec<Tensor> = case.inputs.iter().map(|d| draw(d).set_requires_grad(true)).collect();
     let refs: Vec<&Tensor> = xs.iter().collect();
     let out = layer.forward(&refs, true).unwrap_or_else(|e| panic!("{}: runs: {e}", case.name));
     let cot = Tensor::randn(out.size(), (Kind::Float, Device::Cpu));
@@ -85,11 +98,16 @@ fn record(case: &Case, seed: i64, file: &std::path::Path) {
 /// Checks every case against PyTorch in one Python process; fails listing each case that
 /// differs, with its differences.
 pub fn check(cases: &[Case]) {
+    check_drawn(cases, normal);
+}
+
+/// [`check`] on inputs drawn by `draw` (e.g. [`positive`]).
+pub fn check_drawn(cases: &[Case], draw: Draw) {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let mut manifest = Vec::new();
     for (k, case) in cases.iter().enumerate() {
         let file = dir.path().join(format!("{k}.safetensors"));
-        record(case, 1000 + k as i64, &file);
+        record(case, 1000 + k as i64, &file, draw);
         manifest.push(serde_json::json!({"name": case.name, "file": file, "torch": case.torch}));
     }
     let path = dir.path().join("manifest.json");

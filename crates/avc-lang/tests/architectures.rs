@@ -18,3 +18,14 @@ fn every_architecture_compiles_and_its_summary_is_stable() {
         );
     }
 }
+
+/// A Conformer-style block written with the op set of current models (depthwise conv1d
+/// with causal padding, GLU, SiLU, RMSNorm, sinusoidal positions): its table shows the
+/// shapes, the depthwise conv's `F * kernel` weights and its MACs.
+#[test]
+fn a_conformer_block_checks_and_its_summary_is_stable() {
+    crate::at_workspace_root();
+    let compiled = crate::compile_ok(std::path::Path::new("crates/avc-lang/tests/fixtures/ok/conformer.avc"));
+    assert!(compiled.checked.diagnostics().is_empty(), "no warnings");
+    insta::assert_snapshot!("summary_ok_conformer", avc_lang::check::render_table(&compiled.graph, &compiled.checked));
+}

@@ -1,4 +1,4 @@
-//! `avc fmt`: every architecture converts to the other language and back to the same IR;
+//! `avc fmt`: every architecture (and model fixture) converts to the other language and back to the same IR;
 //! formatting is idempotent; no comment is lost.
 
 use avc_lang::check::fingerprint;
@@ -34,7 +34,11 @@ fn comment_lines(text: &str) -> usize {
 #[test]
 fn conversion_keeps_the_ir_and_formatting_is_idempotent() {
     crate::at_workspace_root();
-    for path in crate::architecture_files() {
+    // The architectures, and the models kept as fixtures (the op set of current models).
+    let fixtures = std::fs::read_dir("crates/avc-lang/tests/fixtures/ok").expect("the ok fixtures exist");
+    let mut files = crate::architecture_files();
+    files.extend(fixtures.filter_map(|e| e.ok().map(|e| e.path())));
+    for path in files {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
         let original = fingerprint(&compiled(&name, &text).graph, &compiled(&name, &text).checked);

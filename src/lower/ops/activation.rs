@@ -6,9 +6,13 @@ use avc_lang::ops::activation::*;
 use avc_lang::shape::Shape;
 use tch::{Tensor, nn};
 
-/// Lowers a parameterless element-wise op to itself, computing `$body` of its input `$x`.
+/// Lowers an element-wise op to itself, computing `$body` of its input `$x` (and of the
+/// op's config `$op`, for its parameters).
 macro_rules! elementwise_layer {
     ($ty:ident, |$x:ident| $body:expr) => {
+        elementwise_layer!($ty, |$x, _op| $body);
+    };
+    ($ty:ident, |$x:ident, $op:ident| $body:expr) => {
         impl LowerOp for $ty {
             fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
                 Ok(Box::new(self.clone()))
@@ -17,7 +21,7 @@ macro_rules! elementwise_layer {
 
         impl Layer for $ty {
             fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-                let $x = xs[0];
+                let ($x, $op) = (xs[0], self);
                 $body
             }
         }
@@ -70,6 +74,59 @@ impl LowerOp for Softmax {
 impl Layer for Softmax {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
         xs[0].f_softmax(self.axis, None::<tch::Kind>)
+    }
+}
+
+elementwise_layer!(Silu, |x| x.f_silu());
+elementwise_layer!(Gelu, |x, op| x.f_gelu(op.approximate()));
+elementwise_layer!(Softplus, |x, op| softplus(x, op.beta, op.threshold));
+elementwise_layer!(Elu, |x, op| elu(x, op.alpha));
+
+/// nn.Softplus: libtorch's own kernel (tch binds it at beta 1, threshold 20) on `beta * x`,
+/// divided by beta, and `x` itself where `beta * x` exceeds another threshold. Above 20 the
+/// kernel's value is `beta * x`, which `log1p(exp(beta * x))` rounds to in float32 too.
+fn softplus(x: &Tensor, beta: f64, threshold: f64) -> Result<Tensor, tch::TchError> {
+    let scaled = x.f_mul_scalar(beta)?;
+    let soft = scaled.f_softplus()?.f_div_scalar(beta)?;
+    if threshold == 20.0 {
+        return Ok(soft);
+    }
+    soft.f_where_self(&scaled.f_le(threshold)?, x)
+}
+
+/// nn.ELU: libtorch's kernel at alpha 1 (tch binds no other); elsewhere
+/// `relu(x) + alpha * expm1(min(x, 0))`, whose gradient is 1 above 0 and `alpha * exp(x)`
+/// below, as ELU's, and never exponentiates a large input.
+fn elu(x: &Tensor, alpha: f64) -> Result<Tensor, tch::TchError> {
+    if alpha == 1.0 {
+        return x.f_elu();
+    }
+    x.f_relu()?.f_add(&x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(alpha)?)
+}
+
+impl LowerOp for Glu {
+    fn lower(&self, _vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        let axis = ins[0].axis(self.axis).unwrap_or(1) as i64;
+        Ok(Box::new(Glu { axis }))
+    }
+}
+
+impl Layer for Glu {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        xs[0].f_glu(self.axis)
+    }
+}
+
+impl LowerOp for LogSoftmax {
+    fn lower(&self, _vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        let axis = ins[0].axis(self.axis).unwrap_or(1) as i64;
+        Ok(Box::new(LogSoftmax { axis }))
+    }
+}
+
+impl Layer for LogSoftmax {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        xs[0].f_log_softmax(self.axis, None::<tch::Kind>)
     }
 }
 

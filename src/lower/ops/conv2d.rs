@@ -8,11 +8,18 @@ use tch::{Tensor, nn};
 
 impl LowerOp for Conv2d {
     fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
-        let c = ins[0].0[1].fixed().unwrap_or(1);
         let (k, fan_in) = (self.kernel, self.fan_in(ins));
-        let weight = vs.f_var("weight", &[self.out, c, k, k], xavier(fan_in, self.out * k * k))?;
+        let shape = [self.out, self.in_per_group(ins), k, k];
+        let weight = vs.f_var("weight", &shape, xavier(fan_in, self.out * k * k))?;
         let bias = if self.bias { Some(vs.f_var("bias", &[self.out], bias_init(fan_in))?) } else { None };
-        Ok(Box::new(Conv2dLayer { weight, bias, stride: self.stride, padding: self.padding, dilation: self.dilation }))
+        Ok(Box::new(Conv2dLayer {
+            weight,
+            bias,
+            stride: self.stride,
+            sides: self.padding.sides(self.kernel, self.dilation),
+            dilation: self.dilation,
+            groups: self.groups,
+        }))
     }
 }
 
@@ -20,14 +27,22 @@ struct Conv2dLayer {
     weight: Tensor,
     bias: Option<Tensor>,
     stride: i64,
-    padding: i64,
+    /// Zero rows (and columns) before and after.
+    sides: (i64, i64),
     dilation: i64,
+    groups: i64,
 }
 
 impl Layer for Conv2dLayer {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let (s, p, d) = (self.stride, self.padding, self.dilation);
-        xs[0].f_conv2d(&self.weight, self.bias.as_ref(), [s, s], [p, p], [d, d], 1)
+        let (s, d, (before, after)) = (self.stride, self.dilation, self.sides);
+        if before == after {
+            let p = before;
+            return xs[0].f_conv2d(&self.weight, self.bias.as_ref(), [s, s], [p, p], [d, d], self.groups);
+        }
+        // `same` with an odd total: the extra row and column at the end, as PyTorch's.
+        let padded = xs[0].f_constant_pad_nd([before, after, before, after])?;
+        padded.f_conv2d(&self.weight, self.bias.as_ref(), [s, s], [0, 0], [d, d], self.groups)
     }
 }
 

@@ -4,6 +4,7 @@
 //! is exhaustive, so a new op does not compile until it can be lowered.
 
 mod activation;
+mod adaptive;
 mod attention;
 mod axes;
 mod combine;
@@ -14,9 +15,11 @@ mod dense;
 mod dropout;
 mod layout;
 mod linalg;
+mod math;
 pub(crate) mod memory;
 mod multihead;
 mod norm;
+mod position;
 mod projected_rnn;
 mod recurrent;
 mod reduce;
@@ -103,7 +106,9 @@ lower_each! {
     Linear, Lstm, Gru, Conv1d, MaxPool1d, AvgPool1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm,
     Dropout, Relu, LeakyRelu, Tanh, Sigmoid, Softmax, Concat, Add, Residual, Matmul, Bmm, Cosine,
     L2Distance, Mean, Max, Last, Attention, SelfAttention, CrossAttention, Flatten, Transpose, Reshape,
-    Unsqueeze, Permute, LaggedCosine,
+    Unsqueeze, Permute, Gelu, Silu, Glu, Softplus, Elu, LogSoftmax, Exp, Log, Sqrt, Abs, Clamp, Pow, RmsNorm,
+    AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, SinusoidalPosition,
+    LearnedPosition, LaggedCosine,
 }
 
 /// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.

@@ -121,6 +121,33 @@ impl Layer for LayerNormLayer {
     }
 }
 
+impl LowerOp for RmsNorm {
+    fn lower(&self, vs: &nn::Path, ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {
+        let weight = if self.affine { Some(vs.f_var("weight", &[features(ins)], nn::Init::Const(1.0))?) } else { None };
+        Ok(Box::new(RmsNormLayer { eps: self.eps, weight }))
+    }
+}
+
+struct RmsNormLayer {
+    eps: f64,
+    weight: Option<Tensor>,
+}
+
+impl Layer for RmsNormLayer {
+    /// `x * rsqrt(mean(x²) + eps) * weight` over the last axis, the formula of PyTorch's
+    /// composite `rms_norm` (tch 0.26 binds only the fused kernel, whose backward not every
+    /// libtorch build has).
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        let x = xs[0];
+        let mean_square = x.f_square()?.f_mean_dim([-1i64].as_slice(), true, None)?;
+        let y = x.f_mul(&mean_square.f_add_scalar(self.eps)?.f_rsqrt()?)?;
+        match &self.weight {
+            Some(w) => y.f_mul(w),
+            None => Ok(y),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,7 @@ fn both_front_ends_fold_the_same_expressions() {
     }
     let Op::Conv1d(c) = op(&dsl, "v.c") else { panic!() };
     // width(video) * 2 = 24; padding 4 * (5 - 1) / 2 = 8 keeps the length.
-    assert_eq!((c.out, c.kernel, c.dilation, c.padding), (24, 5, 4, 8));
+    assert_eq!((c.out, c.kernel, c.dilation, c.padding), (24, 5, 4, crate::ops::conv::Padding::Fixed(8)));
     let Op::Reshape(r) = op(&dsl, "r") else { panic!() };
     assert_eq!(r.shape, [-1, 8, 3], "a width inside a list");
     let Op::Linear(h) = op(&dsl, "h") else { panic!() };

@@ -3,6 +3,14 @@
 //! each with the span of the offending text.
 
 use super::{Default, OpSpec, ParamKind};
+
+/// What an [`ArgReader::int_or_choice`] parameter holds: the integer, or the index of the
+/// word in the spec's list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IntOrChoice {
+    Int(i64),
+    Choice(usize),
+}
 use crate::ast::{Ident, Value, ValueKind};
 use crate::source::Span;
 
@@ -31,6 +39,10 @@ pub enum ArgError {
     /// carries no message of its own.
     #[error("unresolved reference")]
     Unresolved,
+    /// None of a set of optional parameters, of which the op needs at least one
+    /// (`clamp`'s `min` and `max`).
+    #[error("op `{op}` needs at least one of {}", params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" and "))]
+    MissingOneOf { op: &'static str, params: &'static [&'static str], kind: String, span: Span },
     #[error("parameter `{param}` is given twice")]
     Duplicate { param: Ident, first: Span },
 }
@@ -39,7 +51,10 @@ impl ArgError {
     pub fn span(&self) -> Span {
         match self {
             ArgError::Unknown { param, .. } | ArgError::Duplicate { param, .. } => param.span,
-            ArgError::Missing { span, .. } | ArgError::Type { span, .. } | ArgError::Range { span, .. } => *span,
+            ArgError::Missing { span, .. }
+            | ArgError::MissingOneOf { span, .. }
+            | ArgError::Type { span, .. }
+            | ArgError::Range { span, .. } => *span,
             ArgError::Unresolved => Span::empty(),
         }
     }
@@ -256,8 +271,59 @@ impl<'a> ArgReader<'a> {
         out
     }
 
-    /// Records a well-typed value that the op cannot accept.
-    fn out_of_range(&mut self, name: &'static str, problem: String, found: String) {
+    /// An integer of at least `min` (and at most [`MAX_SIZE`]), or one of the spec's
+    /// words (a [`ParamKind::IntOrChoice`]: `padding: 2`, `padding: "same"`). Anything else
+    /// is a type error listing every form allowed.
+    pub fn int_or_choice(&mut self, name: &'static str, min: i64) -> IntOrChoice {
+        let (value, spec) = self.lookup(name);
+        let ParamKind::IntOrChoice(options) = spec.kind else {
+            panic!("parameter `{name}` of `{}` is not an integer or a choice", self.spec.name)
+        };
+        let fallback = match spec.default {
+            Some(Default::Str(s)) => IntOrChoice::Choice(options.iter().position(|o| *o == s).unwrap_or(0)),
+            Some(Default::Int(i)) => IntOrChoice::Int(i),
+            _ => IntOrChoice::Int(min),
+        };
+        let words: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+        let expected = match words.split_last() {
+            Some((last, [])) => format!("an integer or {last}"),
+            Some((last, rest)) => format!("an integer, {} or {last}", rest.join(", ")),
+            None => "an integer".into(),
+        };
+        match value.map(|v| (&v.kind, v)) {
+            None => fallback,
+            Some((ValueKind::Int(_), _)) => IntOrChoice::Int(self.int_at_least(name, min)),
+            Some((ValueKind::Str(s), v)) => match options.iter().position(|o| o == s) {
+                Some(i) => IntOrChoice::Choice(i),
+                None => {
+                    self.type_error(name, &expected, v);
+                    fallback
+                }
+            },
+            Some((_, v)) => {
+                self.type_error(name, &expected, v);
+                fallback
+            }
+        }
+    }
+
+    /// A float that may be left out (no default): `None` when it is.
+    pub fn optional_float(&mut self, name: &'static str) -> Option<f64> {
+        let given = self.args.iter().any(|a| a.name.name == name);
+        let x = self.float(name);
+        given.then_some(x)
+    }
+
+    /// Records that none of `params` (each optional) was given, though the op needs one.
+    pub fn missing_one_of(&mut self, params: &'static [&'static str]) {
+        let kind = params.first().and_then(|p| self.spec.param(p)).map_or(String::new(), |p| p.kind.describe());
+        self.errors.push(ArgError::MissingOneOf { op: self.spec.name, params, kind, span: self.node_span });
+    }
+
+    /// Records a well-typed value that the op cannot accept, or a combination of values it
+    /// cannot (`padding: "same"` with a stride): `problem` says what is wrong with `name`'s
+    /// value, `found` what was given.
+    pub fn out_of_range(&mut self, name: &'static str, problem: String, found: String) {
         let span = self.span_of(name);
         self.errors.push(ArgError::Range { op: self.spec.name, param: name, problem, found, span });
     }

@@ -3,7 +3,10 @@
 //! researcher never writes the transpose and weights keep nn.Conv1d's `[out, in, kernel]`.
 
 use super::product;
-use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
+use super::{
+    ArgReader, Arity, Default, IntOrChoice, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank,
+    fixed_axis,
+};
 use crate::shape::{Dim, Shape};
 
 /// `conv1d(x, out: C, kernel: K)`: a 1-D convolution over the time axis.
@@ -12,9 +15,10 @@ pub struct Conv1d {
     pub out: i64,
     pub kernel: i64,
     pub stride: i64,
-    pub padding: i64,
+    pub padding: Padding,
     pub dilation: i64,
     pub bias: bool,
+    pub groups: i64,
 }
 
 impl Conv1d {
@@ -22,8 +26,10 @@ impl Conv1d {
         name: "conv1d",
         family: "conv",
         summary: "1-D convolution over time; the feature axis is the channel axis. \
-                  Xavier-initialised weight of shape [out, F, kernel].",
-        shape_rule: "[B, T, F] -> [B, (T + 2*padding - dilation*(kernel - 1) - 1) / stride + 1, out]",
+                  Xavier-initialised weight of shape [out, F / groups, kernel]; `groups: F` is a \
+                  depthwise convolution.",
+        shape_rule: "[B, T, F] -> [B, (T + 2*padding - dilation*(kernel - 1) - 1) / stride + 1, out]; \
+                     [B, T, F] -> [B, T, out] with `same`, and with `causal` at stride 1",
         arity: Arity::Exactly(1),
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
@@ -36,9 +42,11 @@ impl Conv1d {
             },
             ParamSpec {
                 name: "padding",
-                kind: ParamKind::Int,
+                kind: ParamKind::IntOrChoice(PADDINGS_1D),
                 default: Some(Default::Int(0)),
-                doc: "zero steps added at both ends (dilation * (kernel - 1) / 2 keeps the length for odd kernels)",
+                doc: "zero steps added at both ends; `same`: as many as keep the length (stride 1 only, \
+                      as PyTorch's padding='same': dilation * (kernel - 1) in all, the odd one at the end); \
+                      `causal`: dilation * (kernel - 1) at the start only, so step t sees steps up to t",
             },
             DILATION,
             ParamSpec {
@@ -47,18 +55,123 @@ impl Conv1d {
                 default: Some(Default::Bool(true)),
                 doc: "learn a bias per channel",
             },
+            GROUPS,
         ],
         parse: |r: &mut ArgReader| {
+            let stride = r.int_at_least("stride", 1);
             Op::Conv1d(Conv1d {
                 out: r.int_at_least("out", 1),
                 kernel: r.int_at_least("kernel", 1),
-                stride: r.int_at_least("stride", 1),
-                padding: r.int_at_least("padding", 0),
+                stride,
+                padding: read_padding(r, PADDINGS_1D, stride),
                 dilation: r.int_at_least("dilation", 1),
                 bias: r.bool("bias"),
+                groups: r.int_at_least("groups", 1),
             })
         },
     };
+}
+
+/// How a convolution pads its input with zeros.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Padding {
+    /// This many zeros at both ends of each spatial axis.
+    Fixed(i64),
+    /// As many as keep the size at stride 1: `dilation * (kernel - 1)` in all, half before
+    /// and the rest (one more when odd) after, as PyTorch's `padding='same'`.
+    Same,
+    /// `dilation * (kernel - 1)` zeros before the sequence and none after: each output step
+    /// sees only its own and earlier input steps (conv1d only).
+    Causal,
+}
+
+/// The words a 1-D convolution's `padding` accepts besides an integer.
+pub const PADDINGS_1D: &[&str] = &["same", "causal"];
+
+impl Padding {
+    /// The zeros added before and after an axis, for a kernel of `kernel` taps `dilation`
+    /// apart.
+    pub fn sides(self, kernel: i64, dilation: i64) -> (i64, i64) {
+        let total = span_of_kernel(kernel, dilation) - 1;
+        match self {
+            Padding::Fixed(p) => (p, p),
+            Padding::Same => (total / 2, total - total / 2),
+            Padding::Causal => (total, 0),
+        }
+    }
+
+    /// ` padding=...` when it is not 0, for `describe`.
+    pub fn describe(self) -> String {
+        match self {
+            Padding::Fixed(0) => String::new(),
+            Padding::Fixed(p) => format!(" padding={p}"),
+            Padding::Same => " padding=same".into(),
+            Padding::Causal => " padding=causal".into(),
+        }
+    }
+
+    /// The output size of an axis of size `n`: `n` itself for `same` and for `causal` at
+    /// stride 1 (a symbol stays the symbol), PyTorch's floor formula otherwise, after
+    /// checking that the window fits (`windowed`'s arguments).
+    pub fn output(
+        self,
+        ins: &[Shape],
+        axis: usize,
+        (what, hint): (&str, &str),
+        (kernel, stride, dilation): (i64, i64, i64),
+    ) -> Result<Dim, ShapeError> {
+        match self {
+            Padding::Fixed(p) => windowed(ins, axis, what, hint, (kernel, stride, p), dilation),
+            Padding::Same => Ok(ins[0].0[axis].clone()),
+            // n + total - (total + 1) steps of `stride`, plus one: a window of 1, unpadded.
+            Padding::Causal => Ok(ins[0].0[axis].window_out(1, stride, 0)),
+        }
+    }
+}
+
+/// Reads a convolution's `padding`; `same` with a stride is refused, as PyTorch refuses it.
+pub fn read_padding(r: &mut ArgReader, words: &'static [&'static str], stride: i64) -> Padding {
+    let padding = match r.int_or_choice("padding", 0) {
+        IntOrChoice::Int(p) => Padding::Fixed(p),
+        IntOrChoice::Choice(i) if words.get(i) == Some(&"causal") => Padding::Causal,
+        IntOrChoice::Choice(_) => Padding::Same,
+    };
+    if padding == Padding::Same && stride > 1 {
+        let problem = "cannot be `same` with a stride above 1 (PyTorch refuses padding='same' there too); \
+                       give the padding as a number";
+        r.out_of_range("padding", problem.into(), format!("stride {stride}"));
+    }
+    padding
+}
+
+/// The `groups` parameter of the convolutions.
+pub const GROUPS: ParamSpec = ParamSpec {
+    name: "groups",
+    kind: ParamKind::Int,
+    default: Some(Default::Int(1)),
+    doc: "channel groups convolved separately (in and out channels must both divide by it); \
+          the input channels make a depthwise convolution",
+};
+
+/// Checks that `groups` divides both the input channels `c` and the output channels `out`,
+/// naming both when one does not.
+pub fn check_groups(ins: &[Shape], axis: usize, (c, out, groups): (i64, i64, i64)) -> Result<(), ShapeError> {
+    if c % groups == 0 && out % groups == 0 {
+        return Ok(());
+    }
+    let expected = format!(
+        "input and output channels divisible by groups {groups}: in {c}{}, out {out}{}",
+        if c % groups == 0 { "" } else { " is not" },
+        if out % groups == 0 { "" } else { " is not" }
+    );
+    Err(ShapeError::input(0, expected, &ins[0])
+        .at_axis(axis)
+        .hint("`groups` must divide both channel counts; `groups` equal to both is a depthwise convolution"))
+}
+
+/// ` groups=G` when it is not 1, for `describe`.
+pub fn describe_groups(groups: i64) -> String {
+    if groups == 1 { String::new() } else { format!(" groups={groups}") }
 }
 
 /// The `dilation` parameter of the convolutions: taps `dilation` steps apart, so a kernel of
@@ -121,6 +234,13 @@ fn windowed_time(ins: &[Shape], kernel: i64, stride: i64, pad: i64, dilation: i6
     windowed(ins, 1, "time steps", hint, (kernel, stride, pad), dilation)
 }
 
+impl Conv1d {
+    /// The input channels each output channel reads: `F / groups`.
+    pub fn in_per_group(&self, ins: &[Shape]) -> i64 {
+        ins[0].0[2].fixed().unwrap_or(0) / self.groups.max(1)
+    }
+}
+
 impl OpImpl for Conv1d {
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
@@ -128,19 +248,20 @@ impl OpImpl for Conv1d {
 
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         expect_rank(ins, 0, 3, "[B, T, F]")?;
-        fixed_axis(ins, 0, 2, "input channels")?;
-        let t = windowed_time(ins, self.kernel, self.stride, self.padding, self.dilation)?;
+        let f = fixed_axis(ins, 0, 2, "input channels")?;
+        check_groups(ins, 2, (f, self.out, self.groups))?;
+        let hint = "the sequence is shorter than the window; lower `kernel` or pool less before this node";
+        let t = self.padding.output(ins, 1, ("time steps", hint), (self.kernel, self.stride, self.dilation))?;
         Ok(Shape::batched([t, Dim::Fixed(self.out)]))
     }
 
     fn param_count(&self, ins: &[Shape]) -> i64 {
-        let f = ins[0].0[2].fixed().unwrap_or(0);
-        product(&[self.out, f, self.kernel]).saturating_add(if self.bias { self.out } else { 0 })
+        product(&[self.out, self.in_per_group(ins), self.kernel]).saturating_add(if self.bias { self.out } else { 0 })
     }
 
     fn macs(&self, ins: &[Shape], out: &Shape) -> Option<i64> {
-        let f = ins[0].0[2].fixed()?;
-        Some(product(&[out.per_sample_elems()?, f, self.kernel]))
+        ins[0].0[2].fixed()?;
+        Some(product(&[out.per_sample_elems()?, self.in_per_group(ins), self.kernel]))
     }
 
     fn describe(&self) -> String {
@@ -148,10 +269,9 @@ impl OpImpl for Conv1d {
         if self.stride != 1 {
             s += &format!(" stride={}", self.stride);
         }
-        if self.padding != 0 {
-            s += &format!(" padding={}", self.padding);
-        }
+        s += &self.padding.describe();
         s += &describe_dilation(self.dilation);
+        s += &describe_groups(self.groups);
         if !self.bias {
             s += " bias=false";
         }

@@ -3,7 +3,10 @@
 //! one-channel image `[B, 1, T, F]` by inserting an axis first; these ops never guess it.
 //! Kernels are square; sizes follow PyTorch's floor formula on both spatial axes.
 
-use super::conv::{DILATION, POOL_STRIDE, describe_dilation, describe_pool, pool_args, windowed};
+use super::conv::{
+    DILATION, GROUPS, POOL_STRIDE, Padding, check_groups, describe_dilation, describe_groups, describe_pool, pool_args,
+    read_padding, windowed,
+};
 use super::product;
 use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError, expect_rank, fixed_axis};
 use crate::shape::{Dim, Shape};
@@ -30,19 +33,25 @@ pub struct Conv2d {
     pub out: i64,
     pub kernel: i64,
     pub stride: i64,
-    pub padding: i64,
+    pub padding: Padding,
     pub dilation: i64,
     pub bias: bool,
+    pub groups: i64,
 }
+
+/// The words a 2-D convolution's `padding` accepts besides an integer (no `causal`: an
+/// image has no direction of time).
+pub const PADDINGS_2D: &[&str] = &["same"];
 
 impl Conv2d {
     pub const SPEC: OpSpec = OpSpec {
         name: "conv2d",
         family: "conv",
         summary: "2-D convolution with a square kernel over images in PyTorch's layout. \
-                  Xavier-initialised weight of shape [out, C, kernel, kernel].",
+                  Xavier-initialised weight of shape [out, C / groups, kernel, kernel].",
         shape_rule: "[B, C, H, W] -> [B, out, (H + 2*padding - dilation*(kernel - 1) - 1) / stride + 1, \
-                     (W + 2*padding - dilation*(kernel - 1) - 1) / stride + 1]",
+                     (W + 2*padding - dilation*(kernel - 1) - 1) / stride + 1]; [B, C, H, W] -> [B, out, H, W] \
+                     with `same`",
         arity: Arity::Exactly(1),
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
@@ -55,9 +64,10 @@ impl Conv2d {
             },
             ParamSpec {
                 name: "padding",
-                kind: ParamKind::Int,
+                kind: ParamKind::IntOrChoice(PADDINGS_2D),
                 default: Some(Default::Int(0)),
-                doc: "zero rows and columns added on every side (dilation * (kernel - 1) / 2 keeps the size for odd kernels)",
+                doc: "zero rows and columns added on every side; `same`: as many as keep the size (stride 1 \
+                      only, as PyTorch's padding='same': dilation * (kernel - 1) per axis, the odd one at the end)",
             },
             DILATION,
             ParamSpec {
@@ -66,22 +76,31 @@ impl Conv2d {
                 default: Some(Default::Bool(true)),
                 doc: "learn a bias per channel",
             },
+            GROUPS,
         ],
         parse: |r: &mut ArgReader| {
+            let stride = r.int_at_least("stride", 1);
             Op::Conv2d(Conv2d {
                 out: r.int_at_least("out", 1),
                 kernel: r.int_at_least("kernel", 1),
-                stride: r.int_at_least("stride", 1),
-                padding: r.int_at_least("padding", 0),
+                stride,
+                padding: read_padding(r, PADDINGS_2D, stride),
                 dilation: r.int_at_least("dilation", 1),
                 bias: r.bool("bias"),
+                groups: r.int_at_least("groups", 1),
             })
         },
     };
 
-    /// Weight entries per output channel: the input channels times the window area.
+    /// Weight entries per output channel: the input channels of its group times the window
+    /// area.
     pub fn fan_in(&self, ins: &[Shape]) -> i64 {
-        product(&[ins[0].0[1].fixed().unwrap_or(1), self.kernel, self.kernel])
+        product(&[self.in_per_group(ins), self.kernel, self.kernel])
+    }
+
+    /// The input channels each output channel reads: `C / groups`.
+    pub fn in_per_group(&self, ins: &[Shape]) -> i64 {
+        ins[0].0[1].fixed().unwrap_or(1) / self.groups.max(1)
     }
 }
 
@@ -92,8 +111,12 @@ impl OpImpl for Conv2d {
 
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         expect_image(ins)?;
-        fixed_axis(ins, 0, 1, "input channels")?;
-        let (h, w) = windowed_image(ins, self.kernel, self.stride, self.padding, self.dilation)?;
+        let c = fixed_axis(ins, 0, 1, "input channels")?;
+        check_groups(ins, 1, (c, self.out, self.groups))?;
+        let hint = "the image is smaller than the window; lower `kernel` or pool less before this node";
+        let window = (self.kernel, self.stride, self.dilation);
+        let h = self.padding.output(ins, 2, ("rows (H)", hint), window)?;
+        let w = self.padding.output(ins, 3, ("columns (W)", hint), window)?;
         Ok(Shape::batched([Dim::Fixed(self.out), h, w]))
     }
 
@@ -111,10 +134,9 @@ impl OpImpl for Conv2d {
         if self.stride != 1 {
             s += &format!(" stride={}", self.stride);
         }
-        if self.padding != 0 {
-            s += &format!(" padding={}", self.padding);
-        }
+        s += &self.padding.describe();
         s += &describe_dilation(self.dilation);
+        s += &describe_groups(self.groups);
         if !self.bias {
             s += " bias=false";
         }

@@ -8,6 +8,7 @@
 //! public so the lowering can implement its trait for each config.
 
 pub mod activation;
+pub mod adaptive;
 mod args;
 pub mod attention;
 pub mod axes;
@@ -19,8 +20,10 @@ pub mod dense;
 pub mod docs;
 pub mod layout;
 pub mod linalg;
+pub mod math;
 pub mod multihead;
 pub mod norm;
+pub mod position;
 pub mod recurrent;
 pub mod reduce;
 pub mod residual;
@@ -28,7 +31,7 @@ pub mod self_attention;
 pub mod similarity;
 pub mod sync;
 
-pub use args::{ArgError, ArgReader, ResolvedArg};
+pub use args::{ArgError, ArgReader, IntOrChoice, ResolvedArg};
 
 use crate::shape::Shape;
 
@@ -42,6 +45,8 @@ pub enum ParamKind {
     Choice(&'static [&'static str]),
     /// A list of integers, such as a shape (`[8, -1]`) or an axis order (`[0, 2, 1]`).
     IntList,
+    /// An integer or a string from a fixed set (a convolution's `padding`: `2` or `same`).
+    IntOrChoice(&'static [&'static str]),
 }
 
 impl ParamKind {
@@ -52,6 +57,7 @@ impl ParamKind {
             ParamKind::Bool => "bool".into(),
             ParamKind::Choice(c) => c.join("|"),
             ParamKind::IntList => "[int]".into(),
+            ParamKind::IntOrChoice(c) => format!("int|{}", c.join("|")),
         }
     }
 }
@@ -300,6 +306,25 @@ op_enum! {
     Reshape(axes::Reshape),
     Unsqueeze(axes::Unsqueeze),
     Permute(axes::Permute),
+    Gelu(activation::Gelu),
+    Silu(activation::Silu),
+    Glu(activation::Glu),
+    Softplus(activation::Softplus),
+    Elu(activation::Elu),
+    LogSoftmax(activation::LogSoftmax),
+    Exp(math::Exp),
+    Log(math::Log),
+    Sqrt(math::Sqrt),
+    Abs(math::Abs),
+    Clamp(math::Clamp),
+    Pow(math::Pow),
+    RmsNorm(norm::RmsNorm),
+    AdaptiveAvgPool1d(adaptive::AdaptiveAvgPool1d),
+    AdaptiveMaxPool1d(adaptive::AdaptiveMaxPool1d),
+    AdaptiveAvgPool2d(adaptive::AdaptiveAvgPool2d),
+    AdaptiveMaxPool2d(adaptive::AdaptiveMaxPool2d),
+    SinusoidalPosition(position::SinusoidalPosition),
+    LearnedPosition(position::LearnedPosition),
     LaggedCosine(sync::LaggedCosine),
 }
 

@@ -217,3 +217,63 @@ impl OpImpl for Dropout {
         format!("p={}", self.p)
     }
 }
+
+/// `rmsnorm(x)`: root-mean-square normalisation of the last axis, as nn.RMSNorm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RmsNorm {
+    pub affine: bool,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    pub const SPEC: OpSpec = OpSpec {
+        name: "rmsnorm",
+        family: "norm",
+        summary: "x / sqrt(mean(x²) + eps) over the last axis, per sample and step: a layer norm \
+                  without the mean's shift and without a bias, as nn.RMSNorm. With `affine`, a \
+                  learned scale per feature, `weight` (ones). PyTorch's eps defaults to the float \
+                  type's epsilon; a twin passes avc's `eps` explicitly.",
+        shape_rule: "[B, ..., F] -> [B, ..., F]",
+        arity: Arity::Exactly(1),
+        params: &[
+            ParamSpec {
+                name: "affine",
+                kind: ParamKind::Bool,
+                default: Some(Default::Bool(true)),
+                doc: "learn a scale per feature (nn.RMSNorm's `elementwise_affine`)",
+            },
+            ParamSpec {
+                name: "eps",
+                kind: ParamKind::Float,
+                default: Some(Default::Float(1e-6)),
+                doc: "added to the mean square",
+            },
+        ],
+        parse: |r: &mut ArgReader| Op::RmsNorm(RmsNorm { affine: r.bool("affine"), eps: r.float_in("eps", 0.0, 1.0) }),
+    };
+}
+
+impl OpImpl for RmsNorm {
+    fn spec(&self) -> &'static OpSpec {
+        &Self::SPEC
+    }
+
+    fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
+        LayerNorm { affine: self.affine, eps: self.eps }.infer(ins)
+    }
+
+    fn param_count(&self, ins: &[Shape]) -> i64 {
+        if self.affine { features(ins) } else { 0 }
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.affine {
+            parts.push("affine=false".to_string());
+        }
+        if self.eps != 1e-6 {
+            parts.push(format!("eps={}", self.eps));
+        }
+        parts.join(" ")
+    }
+}

@@ -236,6 +236,15 @@ fn arg_diagnostic(error: &ArgError, msg: String) -> Diagnostic {
         ArgError::Missing { span, param, kind, .. } => Diagnostic::error("op::missing-param", msg)
             .with_label(*span, "in this node")
             .with_help(format!("add `{param}: <{kind}>` to the node (`avc ops` documents every parameter)")),
+        ArgError::MissingOneOf { span, params, kind, .. } => {
+            let forms: Vec<String> = params.iter().map(|p| format!("`{p}: <{kind}>`")).collect();
+            Diagnostic::error("op::missing-param", msg).with_label(*span, "in this node").with_help(
+                match forms.as_slice() {
+                    [a, b] => format!("add {a}, {b} or both"),
+                    _ => format!("add one or more of {}", forms.join(", ")),
+                },
+            )
+        }
         ArgError::Type { span, .. } => Diagnostic::error("op::param-type", msg).with_label(*span, "wrong type"),
         ArgError::Range { span, .. } => Diagnostic::error("op::param-range", msg).with_label(*span, "out of range"),
         ArgError::Unresolved => Diagnostic::error("name::unknown-value", msg),

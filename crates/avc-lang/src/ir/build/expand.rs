@@ -64,8 +64,11 @@ impl<'a> Builder<'a> {
                 BuildError::Arith { node: node @ None, .. } => *node = Some(full_name.clone()),
                 BuildError::UnknownValueRef { span, choice_of, .. } => {
                     let param = decl.args.iter().find(|a| a.value.span == *span).map(|a| a.name.name.as_str());
-                    if let Some(ParamSpec { name: param, kind: ParamKind::Choice(choices), .. }) =
-                        param.and_then(|p| spec.and_then(|s| s.param(p)))
+                    if let Some(ParamSpec {
+                        name: param,
+                        kind: ParamKind::Choice(choices) | ParamKind::IntOrChoice(choices),
+                        ..
+                    }) = param.and_then(|p| spec.and_then(|s| s.param(p)))
                     {
                         *choice_of = Some((param.to_string(), choices));
                     }

@@ -47,6 +47,12 @@ const NAMES: &[(&str, &str)] = &[
     ("avgpool1d", "`avgpool1d(x, kernel: K)`"),
     ("adaptiveavgpool1d", "`mean(x, axis: 1)` over time, or `adaptive_avgpool1d(x, size: N)`"),
     ("sum", "`mean` times the axis length (avc has no `sum`)"),
+    ("adaptivemaxpool1d", "`adaptive_maxpool1d(x, size: N)` (or `max(x, axis: 1)` over time)"),
+    ("adaptiveavgpool2d", "`adaptive_avgpool2d(x, size: N)`"),
+    ("adaptivemaxpool2d", "`adaptive_maxpool2d(x, size: N)`"),
+    ("clip", "`clamp(x, min: A, max: B)`"),
+    ("square", "`pow(x, exponent: 2)`"),
+    ("positionalencoding", "`sinusoidal_position(x)` (adds the table), or `learned_position(x, max_len: N)`"),
 ];
 
 /// The avc form of a PyTorch name (`nn.Linear`, `torch.cat`, `F.gelu`, `Swish`), if it is one.
@@ -83,6 +89,8 @@ mod tests {
         assert!(hint("torch.cat").is_some_and(|h| h.contains("`concat")));
         assert!(hint("MultiheadAttention").is_some_and(|h| h.contains("self_attention")));
         assert_eq!(hint("vproj"), None);
+        assert!(hint("nn.AdaptiveMaxPool2d").is_some_and(|h| h.contains("`adaptive_maxpool2d(x, size: N)`")));
+        assert!(hint("Swish").is_some_and(|h| h.contains("`silu(x)`")));
     }
 
     #[test]
