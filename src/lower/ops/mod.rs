@@ -4,6 +4,7 @@
 //! is exhaustive, so a new op does not compile until it can be lowered.
 
 mod activation;
+pub(crate) mod arith;
 mod attention;
 mod axes;
 mod combine;
@@ -89,7 +90,7 @@ lower_each! {
     Linear, Lstm, Gru, Conv1d, MaxPool1d, AvgPool1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm,
     Dropout, Relu, LeakyRelu, Tanh, Sigmoid, Softmax, Concat, Add, Residual, Matmul, Bmm, Cosine,
     L2Distance, Mean, Max, Last, Attention, SelfAttention, CrossAttention, Flatten, Transpose, Reshape,
-    Unsqueeze, Permute,
+    Unsqueeze, Permute, Sub, Mul, Div, Neg, Param, Slice,
 }
 
 /// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.
