@@ -160,6 +160,21 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("unsqueeze", &[int("axis", 1)]), vec![seq(t, 6)]),
         (op("unsqueeze", &[int("axis", -1)]), vec![seq(t, 6)]),
         (op("permute", &[ints("dims", &[0, 2, 1])]), vec![seq(t, 6)]),
+        // Tensor arithmetic, broadcasting: [B, T, F] with [B, 1, F], [F], a scalar learned tensor.
+        (op("sub", &[]), vec![seq(t, 6), Shape::batched([Dim::Fixed(1), Dim::Fixed(6)])]),
+        (op("mul", &[]), vec![seq(t, 6), Shape::new(vec![Dim::Fixed(6)])]),
+        (op("div", &[]), vec![seq(t, 6), Shape::new(vec![])]),
+        (op("sub", &[arg("left", ValueKind::Float(1.0))]), vec![seq(t, 6)]),
+        (op("mul", &[arg("right", ValueKind::Float(0.5))]), vec![vec(6)]),
+        (op("div", &[arg("left", ValueKind::Int(8))]), vec![vec(6)]),
+        (op("add", &[arg("right", ValueKind::Float(1.0))]), vec![seq(t, 6)]),
+        (op("add", &[]), vec![seq(t, 6), Shape::new(vec![Dim::Fixed(1), Dim::Fixed(6)])]),
+        (op("neg", &[]), vec![seq(t, 6)]),
+        (op("param", &[ints("shape", &[1, 1, 6])]), vec![]),
+        (op("param", &[ints("shape", &[]), arg("value", ValueKind::Float(2.5))]), vec![]),
+        (op("slice", &[int("axis", 2), int("start", 1), int("end", -1)]), vec![seq(t, 6)]),
+        (op("slice", &[int("axis", 1), int("start", 1), int("end", -2)]), vec![seq(t, 6)]),
+        (op("slice", &[int("axis", -1), int("start", -4)]), vec![seq(t, 6)]),
         (op("permute", &[ints("dims", &[0, 2, -3, 3])]), vec![grid(6)]),
     ]
 }

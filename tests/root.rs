@@ -28,6 +28,7 @@ mod summaries;
 mod sweep;
 mod sweep_engines;
 mod torch_grads;
+mod torch_grads_arith;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from
