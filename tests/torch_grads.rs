@@ -91,6 +91,8 @@ fn record(case: &Case, seed: i64, file: &std::path::Path, draw: Draw) {
     }
     named.push(("out".into(), out.detach()));
     named.push(("cot".into(), cot));
+    // safetensors stores dense tensors only: a slice's output is a view.
+    let named: Vec<(String, Tensor)> = named.into_iter().map(|(n, t)| (n, t.contiguous())).collect();
     let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
     Tensor::write_safetensors(&refs, file).expect("writes the case");
 }

@@ -125,7 +125,8 @@ impl Model {
     /// [`Model::score_pairs`] on one batch of pairs.
     fn score_slice(&self, pairs: &Pairs, train: bool) -> Result<Vec<Vec<Tensor>>, LowerError> {
         let mut values: Vec<Option<Tensor>> = (0..self.slots).map(|_| None).collect();
-        for step in self.plan(train).steps.iter().filter(|s| s.tower == Tower::Joint) {
+        self.run_unbatched(self.plan(train), &mut values, train)?;
+        for step in self.plan(train).steps.iter().filter(|s| s.tower == Tower::Joint && !s.unbatched) {
             let torch = |error| LowerError::Torch { node: step.node.clone(), error };
             let value = match &step.kind {
                 StepKind::Projected { whole } => self.projected(step, whole, pairs, train)?,

@@ -128,8 +128,16 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
         let (NodeKind::Op(op), None) = (&node.kind, node.shares) else { continue };
         let in_shapes: Vec<_> = graph.inputs_of(id).iter().filter_map(|&i| checked.shape(i).cloned()).collect();
         let path = node.name.split('.').fold(vs.root(), |p, part| p / part);
-        let layer =
-            op.lower(&path, &in_shapes).map_err(|error| LowerError::Torch { node: node.name.clone(), error })?;
+        let lowered = match op {
+            // A learned tensor is named as its node, not under it (`cls`, not `cls.value`).
+            avc_lang::ops::Op::Param(p) => {
+                let (parent, name) = node.name.rsplit_once('.').unwrap_or(("", &node.name));
+                let parent = parent.split('.').filter(|s| !s.is_empty()).fold(vs.root(), |p, part| p / part);
+                ops::arith::lower_param(p, &parent, name)
+            }
+            _ => op.lower(&path, &in_shapes),
+        };
+        let layer = lowered.map_err(|error| LowerError::Torch { node: node.name.clone(), error })?;
         layer_of[id.index()] = layers.len();
         layers.push(layer);
     }
@@ -151,6 +159,7 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
             inputs: in_ids.iter().map(|i| i.index()).collect(),
             frees: Vec::new(),
             kind: StepKind::Forward,
+            unbatched: checked.shape(id).is_some_and(|s| !avc_lang::ops::arith::is_batched(s)),
         });
     }
     let outputs: Vec<OutputBinding> = graph
@@ -342,7 +351,8 @@ impl Model {
         }
         let plan = self.plan(train);
         let mine = |t: Tower| t == tower || (tower == Tower::Video && t == Tower::Other);
-        for step in plan.steps.iter().filter(|s| mine(s.tower)) {
+        self.run_unbatched(plan, &mut values, train)?;
+        for step in plan.steps.iter().filter(|s| mine(s.tower) && !s.unbatched) {
             let torch = |error| LowerError::Torch { node: step.node.clone(), error };
             let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
             let value = match &step.kind {
@@ -361,6 +371,17 @@ impl Model {
             kept.push((slot, values[slot].take().ok_or(LowerError::Unchecked)?));
         }
         Ok(Encoded { tower, clips: clips.size().first().copied().unwrap_or(0), values: kept, train })
+    }
+
+    /// The steps whose values have no batch axis (learned tensors): run first in every
+    /// phase, since any phase may read them.
+    fn run_unbatched(&self, plan: &Plan, values: &mut [Option<Tensor>], train: bool) -> Result<(), LowerError> {
+        for step in plan.steps.iter().filter(|s| s.unbatched) {
+            let torch = |error| LowerError::Torch { node: step.node.clone(), error };
+            let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
+            values[step.slot] = Some(self.layers[step.layer].forward(&xs, train).map_err(torch)?);
+        }
+        Ok(())
     }
 
     /// The device the model's weights live on.

@@ -46,6 +46,9 @@ pub(super) struct Step {
     pub inputs: Vec<usize>,
     pub frees: Vec<usize>,
     pub kind: StepKind,
+    /// Its value has no batch axis (a learned tensor, or arithmetic on learned tensors
+    /// only): it is computed first in every phase that runs, never gathered per clip or pair.
+    pub unbatched: bool,
 }
 
 /// A factored site with slots for its values: the parts' slots and, per tower, a new slot
@@ -86,6 +89,7 @@ impl LoweredSite {
                 inputs: mine.iter().map(|p| p.0).collect(),
                 frees: Vec::new(),
                 kind: StepKind::Project { starts: mine.iter().map(|p| p.2).collect(), bias: k == 0 },
+                unbatched: false,
             });
         }
         steps.push(Step {
@@ -127,7 +131,8 @@ impl Plan {
                 steps.push(step.clone());
             }
         }
-        let frontier = frontier(&steps, outputs);
+        let mut frontier = frontier(&steps, outputs);
+        frontier.retain(|&(slot, _)| !steps.iter().any(|s| s.unbatched && s.slot == slot));
         plan_frees(&mut steps, outputs);
         Plan { steps, frontier, factored: active.iter().map(|s| s.node_slot).collect() }
     }

@@ -2,6 +2,7 @@
 //! (their parameters, shapes and costs are `avc_lang::ops::combine`).
 
 use super::{Layer, LowerOp};
+use avc_lang::ops::arith::Scalar;
 use avc_lang::ops::combine::*;
 use avc_lang::shape::Shape;
 use tch::{Tensor, nn};
@@ -26,11 +27,17 @@ impl LowerOp for Add {
 
 impl Layer for Add {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let mut sum = add_in_order(xs[0], xs[1])?;
-        for x in &xs[2..] {
+        let mut sum = match xs {
+            [only] => only.shallow_clone(),
+            _ => add_in_order(xs[0], xs[1])?,
+        };
+        for x in xs.iter().skip(2) {
             sum = sum.f_add(x)?;
         }
-        Ok(sum)
+        match self.scalar {
+            Scalar::Left(x) | Scalar::Right(x) => sum.f_add_scalar(x),
+            Scalar::None => Ok(sum),
+        }
     }
 }
 
@@ -58,7 +65,7 @@ mod tests {
         let extra = Tensor::randn([4, 9, 5], (Kind::Float, Device::Cpu));
         for inputs in [vec![&rnn, &seq], vec![&seq, &rnn], vec![&rnn, &seq, &extra]] {
             let expected = inputs[2..].iter().fold(inputs[0] + inputs[1], |sum, x| sum + *x);
-            let got = Add.forward(&inputs, true).unwrap();
+            let got = Add { scalar: Scalar::None }.forward(&inputs, true).unwrap();
             assert!(got.equal(&expected), "the same sum, bit for bit");
             assert!(got.is_contiguous(), "in sequence order");
         }

@@ -5,6 +5,7 @@
 
 mod activation;
 mod adaptive;
+pub(crate) mod arith;
 mod attention;
 mod axes;
 mod combine;
@@ -108,7 +109,7 @@ lower_each! {
     L2Distance, Mean, Max, Last, Attention, SelfAttention, CrossAttention, Flatten, Transpose, Reshape,
     Unsqueeze, Permute, Gelu, Silu, Glu, Softplus, Elu, LogSoftmax, Exp, Log, Sqrt, Abs, Clamp, Pow, RmsNorm,
     AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, SinusoidalPosition,
-    LearnedPosition, LaggedCosine,
+    LearnedPosition, LaggedCosine, Sub, Mul, Div, Neg, Param, Slice,
 }
 
 /// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.

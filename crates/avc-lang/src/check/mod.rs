@@ -185,7 +185,19 @@ fn infer_node(graph: &Graph, id: NodeId, c: &mut Checked) {
     let Some(in_shapes) = inputs.iter().map(|&i| c.shapes[i.index()].clone()).collect::<Option<Vec<Shape>>>() else {
         return; // an input already failed: its error is reported, this one would be noise
     };
-    match op.infer(&in_shapes) {
+    let unbatched =
+        if op.takes_unbatched() { None } else { in_shapes.iter().position(|s| !crate::ops::arith::is_batched(s)) };
+    let inferred = match unbatched {
+        Some(i) => Err(ShapeError::input(i, "a batched tensor [B, ...]", &in_shapes[i]).hint(format!(
+            "`{}` is a learned tensor (or arithmetic on learned tensors only) with no batch axis; `{}` reads axis 0 \
+             as the batch, so only tensor arithmetic (`+ - * /`, `neg`), `matmul` and `slice` take it: combine it with \
+             a batched tensor first",
+            graph.node(inputs[i]).name,
+            op.name()
+        ))),
+        None => op.infer(&in_shapes),
+    };
+    match inferred {
         Ok(out) => {
             // A node sharing another's weights adds no parameters of its own.
             let params = if node.shares.is_some() { 0 } else { op.param_count(&in_shapes) };

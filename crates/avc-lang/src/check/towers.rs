@@ -47,8 +47,36 @@ impl Tower {
     }
 }
 
-/// The tower of every node, indexed by node id.
+/// The tower of every node, indexed by node id. A node of no stream (a learned tensor,
+/// `param`, and arithmetic on learned tensors only) belongs to the tower of the nodes that
+/// read it when they agree (a `param` read only by the video tower is the video tower's);
+/// read from several towers it stays `Other`, and the lowering computes it wherever it is
+/// read.
 pub fn towers(graph: &Graph) -> Vec<Tower> {
+    let mut out = streams(graph);
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); graph.len()];
+    for &id in graph.topo() {
+        for i in graph.inputs_of(id) {
+            readers[i.index()].push(id.index());
+        }
+    }
+    for &id in graph.topo().iter().rev() {
+        let k = id.index();
+        if out[k] != Tower::Other || matches!(graph.node(id).kind, NodeKind::Input { .. }) {
+            continue;
+        }
+        let mut of_readers = readers[k].iter().map(|&r| out[r]);
+        if let Some(first) = of_readers.next()
+            && of_readers.all(|t| t == first)
+        {
+            out[k] = first;
+        }
+    }
+    out
+}
+
+/// The tower of every node from the streams it reads.
+fn streams(graph: &Graph) -> Vec<Tower> {
     let mut out = vec![Tower::Other; graph.len()];
     for &id in graph.topo() {
         out[id.index()] = match &graph.node(id).kind {

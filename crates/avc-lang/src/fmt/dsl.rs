@@ -27,11 +27,12 @@ fn argument(a: &crate::ast::Arg) -> String {
     }
 }
 
-/// `name = op(inputs, key: value)`, or `name = a + b` for a parameterless `add`.
+/// `name = op(inputs, key: value)`, or the operator form of tensor arithmetic and slicing
+/// (`a + b`, `1 - z`, `-x`, `x[:, 0:64]`) where the node is one.
 fn node(n: &NodeDecl) -> String {
     let inputs: Vec<&str> = n.inputs.iter().map(|i| i.name.as_str()).collect();
-    if n.callee.name == "add" && n.args.is_empty() && inputs.len() >= 2 {
-        return format!("{} = {}", n.name.name, inputs.join(" + "));
+    if let Some(expr) = operator_form(n, &inputs) {
+        return format!("{} = {expr}", n.name.name);
     }
     let mut parts: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
     parts.extend(n.args.iter().map(|a| format!("{}: {}", a.name.name, argument(a))));
@@ -102,4 +103,61 @@ pub(super) fn print(m: &Module, c: &mut Comments) -> String {
         let _ = writeln!(out, "#{text}");
     }
     out
+}
+
+/// A number as a tensor operand: an integer or float literal, nothing else (a reference is
+/// value arithmetic's, written in the call form: `mul(x, left: scale)`).
+fn literal(v: &Value) -> Option<String> {
+    match v.kind {
+        ValueKind::Int(i) => Some(i.to_string()),
+        ValueKind::Float(x) if x.is_finite() => Some(format_float(x)),
+        _ => None,
+    }
+}
+
+/// The DSL's operator form of an arithmetic or `slice` node, when it has one.
+fn operator_form(n: &NodeDecl, inputs: &[&str]) -> Option<String> {
+    let symbol = match n.callee.name.as_str() {
+        "add" => "+",
+        "sub" => "-",
+        "mul" => "*",
+        "div" => "/",
+        "neg" => return (n.args.is_empty() && inputs.len() == 1).then(|| format!("-{}", inputs[0])),
+        "slice" => return slice_form(n, inputs),
+        _ => return None,
+    };
+    match (n.args.as_slice(), inputs) {
+        ([], [_, _, ..]) if symbol == "+" || inputs.len() == 2 => Some(inputs.join(&format!(" {symbol} "))),
+        ([arg], [x]) => {
+            let number = literal(&arg.value)?;
+            match arg.name.name.as_str() {
+                "left" => Some(format!("{number} {symbol} {x}")),
+                "right" => Some(format!("{x} {symbol} {number}")),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `x[:, 0:64]`: a slice of a positive axis with integer bounds.
+fn slice_form(n: &NodeDecl, inputs: &[&str]) -> Option<String> {
+    let [x] = inputs else { return None };
+    let (mut axis, mut start, mut end) = (None, String::new(), String::new());
+    for a in &n.args {
+        let text = match a.value.kind {
+            ValueKind::Int(_) | ValueKind::Arith(_) | ValueKind::Ref(_) | ValueKind::Width(_) => value(&a.value),
+            _ => return None,
+        };
+        match (a.name.name.as_str(), &a.value.kind) {
+            ("axis", ValueKind::Int(k)) if *k >= 1 && *k <= 32 => axis = Some(*k as usize),
+            ("start", _) => start = text,
+            ("end", _) => end = text,
+            _ => return None,
+        }
+    }
+    let axis = axis?;
+    let mut entries = vec![":".to_string(); axis - 1];
+    entries.push(format!("{start}:{end}"));
+    Some(format!("{x}[{}]", entries.join(", ")))
 }

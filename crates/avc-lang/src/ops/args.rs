@@ -238,6 +238,31 @@ impl<'a> ArgReader<'a> {
         }
     }
 
+    /// Whether the parameter was written (an optional one with [`Default::Unset`]).
+    pub fn given(&self, name: &str) -> bool {
+        self.args.iter().any(|a| a.name.name == name)
+    }
+
+    /// An optional number: `None` unless written.
+    pub fn float_opt(&mut self, name: &'static str) -> Option<f64> {
+        let given = self.given(name);
+        let x = self.float(name);
+        given.then_some(x)
+    }
+
+    /// An optional integer: `None` unless written.
+    pub fn int_opt(&mut self, name: &'static str) -> Option<i64> {
+        let given = self.given(name);
+        let x = self.int(name);
+        given.then_some(x)
+    }
+
+    /// Records that a well-typed parameter does not fit the others (`problem` says why).
+    pub fn refuse(&mut self, name: &'static str, problem: impl Into<String>) {
+        let found = self.args.iter().find(|a| a.name.name == name).map_or_else(String::new, |a| a.value.to_string());
+        self.out_of_range(name, problem.into(), found);
+    }
+
     /// A list of integers (`shape: [8, -1]`). Each element is type-checked, with the span
     /// of the element at fault; references inside were substituted by the IR builder.
     pub fn int_list(&mut self, name: &'static str) -> Vec<i64> {

@@ -1,5 +1,6 @@
 //! Ops that merge several inputs.
 
+use super::arith::{SCALAR_PARAMS, Scalar, broadcast};
 use super::{ArgReader, Arity, Default, Op, OpImpl, OpSpec, ParamKind, ParamSpec, ShapeError};
 use crate::shape::{Dim, Shape};
 
@@ -74,19 +75,35 @@ impl OpImpl for Concat {
     }
 }
 
-/// `add(a, b)`: element-wise sum, the residual connection.
+/// `add(a, b, ...)`: element-wise sum, broadcasting; the residual connection.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Add;
+pub struct Add {
+    /// A number added too (`x + 1`: `add(x, right: 1)`).
+    pub scalar: Scalar,
+}
 
 impl Add {
     pub const SPEC: OpSpec = OpSpec {
         name: "add",
         family: "combine",
-        summary: "Element-wise sum of inputs of one shape: the residual connection (`a + b` in the DSL).",
-        shape_rule: "[B, ...], [B, ...] -> [B, ...] (all equal)",
-        arity: Arity::AtLeast(2),
-        params: &[],
-        parse: |_r: &mut ArgReader| Op::Add(Add),
+        summary: "Element-wise sum of its inputs, broadcasting as NumPy does: the residual connection \
+                  (`a + b` in the DSL; a run of `+` between tensors is one node). With `left:` or `right:`, \
+                  a number is added too (`x + 1`).",
+        shape_rule: "[B, T, F], [B, T, F] -> [B, T, F]; [B, T, F] + [F] -> [B, T, F] (NumPy broadcasting)",
+        arity: Arity::AtLeast(1),
+        params: SCALAR_PARAMS,
+        parse: |r: &mut ArgReader| {
+            let scalar = match (r.float_opt("left"), r.float_opt("right")) {
+                (Some(_), Some(_)) => {
+                    r.refuse("right", "cannot be given with `left`: a node has one number operand at most");
+                    Scalar::None
+                }
+                (Some(x), None) => Scalar::Left(x),
+                (None, Some(x)) => Scalar::Right(x),
+                (None, None) => Scalar::None,
+            };
+            Op::Add(Add { scalar })
+        },
     };
 }
 
@@ -95,23 +112,29 @@ impl OpImpl for Add {
         &Self::SPEC
     }
 
+    fn takes_unbatched(&self) -> bool {
+        true
+    }
+
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
-        let first = &ins[0];
-        for (i, s) in ins.iter().enumerate().skip(1) {
-            if s.rank() != first.rank() {
-                return Err(ShapeError::input(i, first.to_string(), s).hint(all_shapes(ins)));
-            }
-            if let Some(bad) = (0..s.rank()).find(|&a| s.0[a] != first.0[a]) {
-                return Err(ShapeError::input(i, first.to_string(), s).at_axis(bad).hint(format!(
-                    "a residual add needs equal shapes ({}); project one side with `linear` to match",
-                    all_shapes(ins)
-                )));
-            }
+        if ins.len() == 1 && self.scalar == Scalar::None {
+            return Err(ShapeError::input(0, "a second operand", &ins[0])
+                .hint("`add` needs two operands at least: another input, or a number as `right:` (`x + 1`)"));
         }
-        Ok(first.clone())
+        broadcast(ins).map_err(|e| match e.axis {
+            Some(_) if ins.iter().all(|s| s.rank() == ins[0].rank()) => e.hint(format!(
+                "a residual add needs shapes that broadcast ({}); project one side with `linear` to match",
+                all_shapes(ins)
+            )),
+            _ => e,
+        })
     }
 
     fn describe(&self) -> String {
-        String::new()
+        match self.scalar {
+            Scalar::None => String::new(),
+            Scalar::Left(x) => format!("left={}", crate::ast::format_float(x)),
+            Scalar::Right(x) => format!("right={}", crate::ast::format_float(x)),
+        }
     }
 }

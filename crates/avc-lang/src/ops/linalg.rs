@@ -11,6 +11,9 @@ use crate::shape::{Dim, Shape};
 /// when `transpose_b`): checks ranks, leading axes and inner sizes, returns `[.., n, m]`.
 fn product_shape(ins: &[Shape], transpose_b: bool) -> Result<Shape, ShapeError> {
     let (a, b) = (&ins[0], &ins[1]);
+    if !super::arith::is_batched(a) || !super::arith::is_batched(b) {
+        return broadcast_product(a, b, transpose_b);
+    }
     let r = a.rank();
     if r < 3 {
         return Err(ShapeError::input(0, "rank 3 or more [B, ..., n, k]", a));
@@ -37,6 +40,36 @@ fn product_shape(ins: &[Shape], transpose_b: bool) -> Result<Shape, ShapeError> 
     Ok(a.with_dim(r - 1, b.0[m_axis].clone()))
 }
 
+/// A product with a learned tensor (`param`, no batch axis), as torch.matmul: the leading
+/// axes (all but the last two) broadcast, so `[B, n, k] @ [k, m]` is `[B, n, m]` and
+/// `[B, k] @ [k, m]` is `[B, m]` (the batch as the rows).
+fn broadcast_product(a: &Shape, b: &Shape, transpose_b: bool) -> Result<Shape, ShapeError> {
+    for (i, s) in [(0, a), (1, b)] {
+        if s.rank() < 2 {
+            return Err(ShapeError::input(i, "rank 2 or more [..., n, k]", s));
+        }
+    }
+    let (ra, rb) = (a.rank(), b.rank());
+    let (k_axis, m_axis) = if transpose_b { (rb - 1, rb - 2) } else { (rb - 2, rb - 1) };
+    let k = &a.0[ra - 1];
+    if b.0[k_axis] != *k {
+        return Err(ShapeError::input(1, expected_with(b, k_axis, k), b)
+            .at_axis(k_axis)
+            .hint(format!("the inner sizes must agree: input 1's last axis is {k}, input 2's is {}", b.0[k_axis])));
+    }
+    let lead = |s: &Shape, r: usize| Shape(s.0[..r - 2].to_vec());
+    let mut out =
+        super::arith::broadcast(&[lead(a, ra), lead(b, rb)]).map_err(|e| ShapeError { input: Some(1), ..e })?;
+    out.0.push(a.0[ra - 2].clone());
+    out.0.push(b.0[m_axis].clone());
+    if (super::arith::is_batched(a) || super::arith::is_batched(b)) && !super::arith::is_batched(&out) {
+        return Err(ShapeError::input(1, "a product that keeps the batch axis first", b).hint(format!(
+            "{a} times {b} gives {out}: the learned tensor has more leading axes than the batched one"
+        )));
+    }
+    Ok(out)
+}
+
 /// `s` with one axis replaced, as the shape an error expected.
 fn expected_with(s: &Shape, axis: usize, dim: &Dim) -> String {
     s.with_dim(axis, dim.clone()).to_string()
@@ -58,7 +91,8 @@ impl Matmul {
         name: "matmul",
         family: "linalg",
         summary: "Matrix product of the last two axes, batched over the others (which must agree; \
-                  no broadcasting). Inner sizes must be equal numbers or the same symbol.",
+                  a learned tensor without the batch axis, `param`, broadcasts as in torch.matmul: \
+                  `[B, n, k] @ [k, m]`). Inner sizes must be equal numbers or the same symbol.",
         shape_rule: "[B, ..., n, k], [B, ..., k, m] -> [B, ..., n, m]; with transpose_b: \
                      [B, ..., n, k], [B, ..., m, k] -> [B, ..., n, m]",
         arity: Arity::Exactly(2),
@@ -75,6 +109,10 @@ impl Matmul {
 impl OpImpl for Matmul {
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
+    }
+
+    fn takes_unbatched(&self) -> bool {
+        true
     }
 
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {

@@ -10,6 +10,7 @@
 pub mod activation;
 pub mod adaptive;
 mod args;
+pub mod arith;
 pub mod attention;
 pub mod axes;
 pub mod combine;
@@ -19,6 +20,7 @@ pub mod cross_attention;
 pub mod dense;
 pub mod docs;
 pub mod layout;
+pub mod learned;
 pub mod linalg;
 pub mod math;
 pub mod multihead;
@@ -30,6 +32,7 @@ pub mod residual;
 pub mod self_attention;
 pub mod similarity;
 pub mod sync;
+pub mod slice;
 
 pub use args::{ArgError, ArgReader, IntOrChoice, ResolvedArg};
 
@@ -69,6 +72,9 @@ pub enum Default {
     Float(f64),
     Bool(bool),
     Str(&'static str),
+    /// Optional, with no value unless given (`left:`/`right:` of the arithmetic ops, a
+    /// slice's `end`): the op reads its absence.
+    Unset,
 }
 
 impl std::fmt::Display for Default {
@@ -78,6 +84,7 @@ impl std::fmt::Display for Default {
             Default::Float(x) => write!(f, "{}", crate::ast::format_float(*x)),
             Default::Bool(b) => write!(f, "{b}"),
             Default::Str(s) => write!(f, "{s}"),
+            Default::Unset => write!(f, "none"),
         }
     }
 }
@@ -227,6 +234,12 @@ pub trait OpImpl {
     fn torch_extra_state(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Whether it accepts an input without the batch axis (a learned tensor, `param`):
+    /// tensor arithmetic, `matmul` and `slice` do; every other op is refused one by the
+    /// checker, since its layer reads axis 0 as the batch.
+    fn takes_unbatched(&self) -> bool {
+        false
+    }
     /// The output shape, or why the inputs do not fit.
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError>;
     /// Trainable parameters, given inputs that passed `infer`.
@@ -290,6 +303,11 @@ op_enum! {
     Softmax(activation::Softmax),
     Concat(combine::Concat),
     Add(combine::Add),
+    Sub(arith::Sub),
+    Mul(arith::Mul),
+    Div(arith::Div),
+    Neg(arith::Neg),
+    Param(learned::Param),
     Residual(residual::Residual),
     Matmul(linalg::Matmul),
     Bmm(linalg::Bmm),
@@ -326,6 +344,7 @@ op_enum! {
     SinusoidalPosition(position::SinusoidalPosition),
     LearnedPosition(position::LearnedPosition),
     LaggedCosine(sync::LaggedCosine),
+    Slice(slice::Slice),
 }
 
 impl Op {
@@ -343,6 +362,9 @@ impl Op {
     }
     pub fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         self.imp().infer(ins)
+    }
+    pub fn takes_unbatched(&self) -> bool {
+        self.imp().takes_unbatched()
     }
     pub fn param_count(&self, ins: &[Shape]) -> i64 {
         self.imp().param_count(ins)

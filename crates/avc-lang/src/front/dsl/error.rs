@@ -66,6 +66,10 @@ pub enum DslError {
     /// (`what` = "block `res`").
     #[error("an input comes after the parameters of {what}")]
     InputAfterParam { what: String, span: Span },
+    /// A mistake in tensor arithmetic or slicing (`2 * 3` as a node, `x[0]`, a step):
+    /// `problem` is the whole message, `help` what to write instead.
+    #[error("{problem}")]
+    Tensor { problem: String, help: String, span: Span },
     /// A mistake inside a value expression (shared with the YAML front-end).
     #[error(transparent)]
     Expr(#[from] crate::front::expr::ExprError),
@@ -97,7 +101,8 @@ impl DslError {
             | BadEscape { span, .. }
             | BadConstant { span, .. }
             | Alias { span, .. }
-            | InputAfterParam { span, .. } => *span,
+            | InputAfterParam { span, .. }
+            | Tensor { span, .. } => *span,
             Expr(e) => e.span(),
         }
     }
@@ -120,6 +125,7 @@ impl DslError {
             BadConstant { .. } => "dsl::constant",
             Alias { .. } => "dsl::alias",
             InputAfterParam { .. } => "dsl::order",
+            Tensor { .. } => "dsl::tensor-arithmetic",
             Expr(e) => e.code(),
         }
     }
@@ -162,6 +168,7 @@ impl DslError {
             BadConstant { .. } => "not a scalar".into(),
             Alias { .. } => "no op or block called".into(),
             InputAfterParam { .. } => "an input after a parameter".into(),
+            Tensor { .. } => "here".into(),
             Expr(_) => String::new(),
         }
     }
@@ -210,6 +217,7 @@ impl DslError {
             InputAfterParam { .. } => {
                 "write the inputs first, then the parameters: `lstm(x, hidden: 64)`, `block res(x, hidden: int)`".into()
             }
+            Tensor { help, .. } => help.clone(),
             Expr(_) => return None,
         })
     }

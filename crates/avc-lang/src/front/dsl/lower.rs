@@ -19,6 +19,11 @@ use crate::source::{SourceFile, Span};
 use pest::iterators::Pair;
 use std::collections::{HashMap, HashSet};
 
+#[path = "tensor.rs"]
+mod tensor;
+
+use tensor::{Operand, Target, anchor, lone_name};
+
 type Tree<'i> = Pair<'i, Rule>;
 
 /// What a bare name means as a value: a reference (to a constant or block parameter) in
@@ -354,25 +359,21 @@ impl Lowerer {
 
     /// Defines `name` as `expr`, naming anonymous nodes inside after `owner`.
     fn define_owned(&mut self, name: Ident, expr: Tree, span: Span, owner: &str, scope: &mut Scope) {
-        if let Some(plus) = token_span(&expr, Rule::plus) {
-            let terms: Vec<Tree> = parts(expr).collect();
-            let inputs = terms.into_iter().filter_map(|t| self.node_input(t, owner, scope)).collect();
-            let callee = Ident::new("add", plus);
-            scope.nodes.push(NodeDecl { name, callee, inputs, args: Vec::new(), span });
-            return;
-        }
-        let Some(term) = parts(expr).next() else { return };
-        match term.as_rule() {
-            Rule::call => self.call(name, term, span, owner, scope),
-            Rule::group => {
-                if let Some(inner) = parts(term).next() {
-                    self.define_owned(name, inner, span, owner, scope);
-                }
+        let target = Target { named: Some((name.clone(), span)), owner };
+        match self.tensor(expr, &target, scope) {
+            Some(Operand::Node(node)) if node.name != name.name => {
+                self.error(DslError::Alias { name: name.name, target: node.name, span: node.span });
             }
-            _ => {
-                let target = term.as_str().to_string();
-                self.error(DslError::Alias { name: name.name, target, span: span_of(&term) });
-            }
+            Some(Operand::Number(v)) => self.error(DslError::Tensor {
+                problem: format!("`{} = {v}` defines no node: `{v}` is a number, not a tensor", name.name),
+                help: format!(
+                    "a constant is written `let {} = {v}` (value arithmetic); a node needs a tensor \
+                               operand (`{} = {v} * x`) or a call",
+                    name.name, name.name
+                ),
+                span: v.span,
+            }),
+            _ => {}
         }
     }
 
@@ -403,26 +404,34 @@ impl Lowerer {
     }
 
     /// An input of a node: a name as written, or the name of the anonymous node that a
-    /// nested call or sum becomes.
+    /// nested call or expression becomes. A number is refused: inputs are tensors.
     fn node_input(&mut self, term: Tree, owner: &str, scope: &mut Scope) -> Option<Ident> {
-        let span = span_of(&term);
-        match term.as_rule() {
-            Rule::ident => Some(ident(&term)),
-            Rule::group => self.node_input(parts(term).next()?, owner, scope),
-            Rule::expr if token_span(&term, Rule::plus).is_none() => self.node_input(parts(term).next()?, owner, scope),
-            Rule::expr => {
-                let name = Ident::new(scope.fresh(&format!("{owner}_add")), anchor(&term));
-                self.define_owned(name.clone(), term, span, owner, scope);
-                Some(name)
+        match self.tensor(term, &Target { named: None, owner }, scope)? {
+            Operand::Node(name) => Some(name),
+            Operand::Number(v) => {
+                self.error(DslError::Tensor {
+                    problem: format!("the number `{v}` stands where a node's input goes"),
+                    help: "an op's inputs come first (tensors: nodes, by name or expression), then its parameters \
+                           by name: `transpose(x, a: 1, b: 2)`, `dropout(x, p: 0.5)`; a number is a tensor operand \
+                           only beside an operator (`0.5 * x`)"
+                        .into(),
+                    span: v.span,
+                });
+                None
             }
-            Rule::call => {
-                let callee = parts(term.clone()).next()?;
-                let name = Ident::new(scope.fresh(&format!("{owner}_{}", callee.as_str())), span_of(&callee));
-                self.call(name.clone(), term, span, owner, scope);
-                Some(name)
-            }
-            _ => None,
         }
+    }
+
+    /// An integer-arithmetic value (`0`, `H / 2`, `width(x)`), as a parameter takes it.
+    fn arith_value(&mut self, inner: Tree) -> Option<Value> {
+        let mut reader = ExprReader { offset: 0, style: RefStyle::Bare, bare_is_str: false, errors: Vec::new() };
+        let value = reader.arith(inner);
+        self.errors.extend(reader.errors.into_iter().map(|e| match e {
+            ExprError::IntOutOfRange { text, span } => DslError::IntOutOfRange { text, span },
+            ExprError::FloatOutOfRange { text, span } => DslError::FloatOutOfRange { text, span },
+            other => DslError::Expr(other),
+        }));
+        value
     }
 
     /// A parameter or setting value.
@@ -494,30 +503,4 @@ fn lone_operand(value: Tree) -> Tree {
         }
     }
     pair
-}
-
-/// Where an anonymous node's name points: its op's name, or the first `+` of a sum (not
-/// the whole expression, which would cover the spans of its inputs too).
-fn anchor(expr: &Tree) -> Span {
-    if let Some(plus) = token_span(expr, Rule::plus) {
-        return plus;
-    }
-    match parts(expr.clone()).next() {
-        Some(term) if term.as_rule() == Rule::group => parts(term).next().map_or_else(|| span_of(expr), |e| anchor(&e)),
-        Some(term) if term.as_rule() == Rule::call => parts(term).next().map_or_else(|| span_of(expr), |c| span_of(&c)),
-        _ => span_of(expr),
-    }
-}
-
-/// The name an expression is, when it is only a name (possibly in parentheses).
-fn lone_name(expr: &Tree) -> Option<Ident> {
-    if token_span(expr, Rule::plus).is_some() {
-        return None;
-    }
-    let term = parts(expr.clone()).next()?;
-    match term.as_rule() {
-        Rule::ident => Some(ident(&term)),
-        Rule::group => lone_name(&parts(term).next()?),
-        _ => None,
-    }
 }

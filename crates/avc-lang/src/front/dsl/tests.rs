@@ -228,8 +228,11 @@ fn keywords_are_only_keywords_where_a_statement_starts() {
 fn reports_syntax_errors_with_readable_tokens() {
     let cases = [
         ("input x: [4]\ny = lstm(x, hidden: 3\nout = relu(y)\n", "expected `,` or `)`, found `out`"),
-        ("input x: [4]\ny = lstm(x hidden: 3)\n", "expected `,`, `)`, `(`, `:` or `+`, found `hidden`"),
-        ("input x: [4]\nblock b(x) { y = relu(x) }\n", "expected `return`, a name or `+`, found `}`"),
+        ("input x: [4]\ny = lstm(x hidden: 3)\n", "expected `,`, `)`, `(`, `[` or `:`, found `hidden`"),
+        (
+            "input x: [4]\nblock b(x) { y = relu(x) }\n",
+            "expected `return`, a name, `[`, `+`, `-`, `*` or `/`, found `}`",
+        ),
         ("input x: 4\n", "expected `[`, found `4`"),
         ("input x: [4]\n123\n", "expected a statement, `from` or end of file, found `123`"),
         ("input x: [4]\ny = relu(x) }\n", "found `}`"),

@@ -17,7 +17,9 @@ pub enum BuildError {
     /// `help`: the avc form of a PyTorch name, or a close name.
     UnknownCallee { name: Ident, help: Option<String> },
     #[error("node `{node}` reads `{}`, which is not defined", name.name)]
-    UnknownRef { node: String, name: Ident, suggestion: Option<String>, known: Vec<String> },
+    /// `value`: the name is a constant or block parameter here (value arithmetic's), used
+    /// where a tensor goes.
+    UnknownRef { node: String, name: Ident, suggestion: Option<String>, known: Vec<String>, value: bool },
     #[error("node `{node}`: {error}")]
     Arg { node: String, error: ArgError },
     /// A node whose shape check fails, found because a later `width(...)` reads its shape
@@ -136,7 +138,19 @@ impl BuildError {
                     None => d.with_help(format!("ops are {} (`avc ops` documents them)", ops::names().join(", "))),
                 }
             }
-            BuildError::UnknownRef { name, suggestion, known, .. } => {
+            BuildError::UnknownRef { node, name, suggestion, known, value } => {
+                if *value {
+                    let msg = format!(
+                        "node `{node}` reads `{}` as a tensor, but it is a constant or block parameter (a value)",
+                        name.name
+                    );
+                    return Diagnostic::error("name::value-as-tensor", msg).with_label(name.span, "a value, not a node").with_help(format!(
+                        "`{0}` is a value, for value arithmetic in parameters (`out: 2 * {0}`); tensor arithmetic \
+                         takes nodes, inputs and literal numbers: write the number (`0.5 * x`), or scale by it with \
+                         `mul(x, left: {0})`",
+                        name.name
+                    ));
+                }
                 let d = Diagnostic::error("name::unknown-ref", msg).with_label(name.span, "not defined");
                 match suggestion {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),

@@ -39,6 +39,7 @@ impl<'a> Builder<'a> {
                         name: r.clone(),
                         suggestion,
                         known,
+                        value: scope.values.contains_key(&r.name),
                     });
                 }
             }

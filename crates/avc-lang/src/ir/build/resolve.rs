@@ -156,6 +156,7 @@ impl<'a> Builder<'a> {
                             name: r.clone(),
                             suggestion,
                             known: self.module.nodes.iter().map(|n| n.name.name.clone()).collect(),
+                            value: false,
                         });
                     }
                 }
