@@ -29,9 +29,9 @@ mod summaries;
 mod sweep;
 mod sweep_engines;
 mod torch_grads;
+mod torch_grads_arith;
 mod torch_grads_ops;
 mod torch_grads_sync;
-mod torch_grads_arith;
 mod training;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from

@@ -5,6 +5,7 @@ mod architectures;
 mod diagnostics;
 mod dsl;
 mod fmt;
+mod from_pytorch;
 mod fuzz;
 mod graph;
 mod lsp;

@@ -31,8 +31,8 @@ pub mod reduce;
 pub mod residual;
 pub mod self_attention;
 pub mod similarity;
-pub mod sync;
 pub mod slice;
+pub mod sync;
 
 pub use args::{ArgError, ArgReader, IntOrChoice, ResolvedArg};
 
