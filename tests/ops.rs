@@ -150,6 +150,7 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("mean", &[]), vec![seq(t, 6)]),
         (op("max", &[int("axis", -1)]), vec![seq(t, 6)]),
         (op("last", &[]), vec![seq(t, 6)]),
+        (op("sum", &[int("axis", -1)]), vec![seq(t, 6)]),
         (op("attention", &[int("hidden", 4)]), vec![seq(t, 6)]),
         (op("attention", &[int("hidden", 4), weights()]), vec![seq(t, 6)]),
         (op("attention", &[int("hidden", 4)]), vec![seq(t, 6), vec(3)]),
@@ -234,14 +235,47 @@ fn cases(t: Option<i64>) -> Vec<(Op, Vec<Shape>)> {
         (op("adaptive_maxpool2d", &[int("size", 1)]), vec![image(2, t, 5)]),
         (op("sinusoidal_position", &[]), vec![seq(t, 6)]),
         (op("learned_position", &[int("max_len", 16)]), vec![seq(t, 6)]),
+        (op("chunk", &[int("chunks", 2), int("index", 1)]), vec![seq(t, 6)]),
+        (op("chunk", &[int("chunks", 3), int("axis", 1), int("index", 2)]), vec![image(3, t, 6)]),
+        (op("split", &[ints("sizes", &[2, 4]), int("index", 1)]), vec![seq(t, 6)]),
+        (op("split", &[ints("sizes", &[1, 2]), int("axis", 1), int("index", 0)]), vec![image(3, t, 6)]),
+        (op("select", &[int("index", 0)]), vec![seq(t, 6)]),
+        (op("select", &[int("axis", 1), int("index", -1)]), vec![seq(t, 6)]),
+        (op("select", &[int("axis", -1), int("index", 2)]), vec![image(2, t, 5)]),
+        (op("index", &[ints("indices", &[0, 4, 4, 1])]), vec![seq(t, 6)]),
+        (op("index", &[int("axis", 2), ints("indices", &[-1, 0])]), vec![seq(t, 6)]),
+        (op("stack", &[]), vec![vec(6), vec(6), vec(6)]),
+        (op("stack", &[int("axis", -1)]), vec![seq(t, 6), seq(t, 6)]),
+        (op("pad", &[int("before", 2), int("after", 1)]), vec![seq(t, 6)]),
+        (op("pad", &[int("axis", -1), int("after", 3), float("value", -1.0)]), vec![image(2, t, 5)]),
+        (op("repeat", &[int("times", 3)]), vec![seq(t, 6)]),
+        (op("repeat", &[int("axis", 2), int("times", 2)]), vec![seq(t, 6)]),
+        (op("expand", &[int("axis", 2), int("size", 5)]), vec![seq(t, 1)]),
+        (op("expand", &[]), vec![Shape::new(vec![Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(6)]), seq(t, 6)]),
+        (op("flip", &[]), vec![seq(t, 6)]),
+        (op("flip", &[int("axis", -1)]), vec![image(2, t, 5)]),
+        (op("positions", &[]), vec![seq(t, 6)]),
+        (
+            op("embedding", &[int("count", 11), int("dim", 4)]),
+            vec![Shape::batched([t.map_or(Dim::Sym("T".into()), Dim::Fixed)])],
+        ),
     ]
+}
+
+/// A random input of `op`: normal numbers, or whole numbers below 11 for `embedding` (whose
+/// input holds indexes).
+fn draw(op: &Op, dims: &[i64]) -> Tensor {
+    match op {
+        Op::Embedding(_) => Tensor::randint(11, dims, (Kind::Float, Device::Cpu)),
+        _ => Tensor::randn(dims, (Kind::Float, Device::Cpu)),
+    }
 }
 
 /// Runs an op on random tensors (batch 3, symbols as 11 steps) and returns the real shape.
 fn run(op: &Op, ins: &[Shape], train: bool) -> Vec<i64> {
     let vs = nn::VarStore::new(Device::Cpu);
     let layer = op.lower(&vs.root(), ins).expect("lowers");
-    let xs: Vec<Tensor> = ins.iter().map(|s| Tensor::randn(s.concrete(3, 11), (Kind::Float, Device::Cpu))).collect();
+    let xs: Vec<Tensor> = ins.iter().map(|s| draw(op, &s.concrete(3, 11))).collect();
     let refs: Vec<&Tensor> = xs.iter().collect();
     layer.forward(&refs, train).expect("runs").size()
 }

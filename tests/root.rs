@@ -31,6 +31,7 @@ mod sweep_engines;
 mod torch_grads;
 mod torch_grads_arith;
 mod torch_grads_ops;
+mod torch_grads_parts;
 mod torch_grads_sync;
 mod training;
 

@@ -76,12 +76,19 @@ fn record(case: &Case, seed: i64, file: &std::path::Path, draw: Draw) {
     let xs: Vec<Tensor> = case.inputs.iter().map(|d| draw(d).set_requires_grad(true)).collect();
     let refs: Vec<&Tensor> = xs.iter().collect();
     let out = layer.forward(&refs, true).unwrap_or_else(|e| panic!("{}: runs: {e}", case.name));
-    let cot = Tensor::randn(out.size(), (Kind::Float, Device::Cpu));
-    (&out * &cot).sum(Kind::Float).backward();
+    // An output that depends on no weight or input value (`positions`) has no gradient:
+    // only its values are compared.
+    let cot = out.requires_grad().then(|| Tensor::randn(out.size(), (Kind::Float, Device::Cpu)));
+    if let Some(cot) = &cot {
+        (&out * cot).sum(Kind::Float).backward();
+    }
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for (i, x) in xs.iter().enumerate() {
         named.push((format!("in.{i}"), x.detach()));
-        named.push((format!("grad.in.{i}"), x.grad()));
+        // An input the output does not depend on differentiably (an index) has no
+        // gradient: zeros, as PyTorch's `None` is read.
+        let grad = x.grad();
+        named.push((format!("grad.in.{i}"), if grad.defined() { grad } else { x.zeros_like() }));
     }
     for (name, v) in vs.variables() {
         named.push((format!("param.{name}"), v.detach()));
@@ -90,7 +97,7 @@ fn record(case: &Case, seed: i64, file: &std::path::Path, draw: Draw) {
         }
     }
     named.push(("out".into(), out.detach()));
-    named.push(("cot".into(), cot));
+    named.extend(cot.map(|c| ("cot".to_string(), c)));
     // safetensors stores dense tensors only: a slice's output is a view.
     let named: Vec<(String, Tensor)> = named.into_iter().map(|(n, t)| (n, t.contiguous())).collect();
     let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();

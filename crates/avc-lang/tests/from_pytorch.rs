@@ -26,7 +26,7 @@ fn from_pytorch_forms_compile() {
     crate::at_workspace_root();
     let doc = std::fs::read_to_string("docs/from-pytorch.md").expect("docs/from-pytorch.md");
     let rows = rows(&doc);
-    assert_eq!(rows.len(), 20, "the twenty idioms");
+    assert_eq!(rows.len(), 27, "twenty layers and seven shape idioms");
     let mut failed = Vec::new();
     for (number, statements) in &rows {
         for statement in statements.iter().filter(|s| s.contains('=') || s.starts_with("output")) {

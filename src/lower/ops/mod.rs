@@ -14,12 +14,15 @@ mod conv2d;
 mod cross_attention;
 mod dense;
 mod dropout;
+mod embedding;
+mod extend;
 mod layout;
 mod linalg;
 mod math;
 pub(crate) mod memory;
 mod multihead;
 mod norm;
+mod parts;
 mod position;
 mod projected_rnn;
 mod recurrent;
@@ -106,10 +109,11 @@ macro_rules! lower_each {
 lower_each! {
     Linear, Lstm, Gru, Conv1d, MaxPool1d, AvgPool1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm,
     Dropout, Relu, LeakyRelu, Tanh, Sigmoid, Softmax, Concat, Add, Residual, Matmul, Bmm, Cosine,
-    L2Distance, Mean, Max, Last, Attention, SelfAttention, CrossAttention, Flatten, Transpose, Reshape,
+    L2Distance, Mean, Max, Sum, Last, Attention, SelfAttention, CrossAttention, Flatten, Transpose, Reshape,
     Unsqueeze, Permute, Gelu, Silu, Glu, Softplus, Elu, LogSoftmax, Exp, Log, Sqrt, Abs, Clamp, Pow, RmsNorm,
     AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, SinusoidalPosition,
-    LearnedPosition, LaggedCosine, Sub, Mul, Div, Neg, Param, Slice,
+    LearnedPosition, LaggedCosine, Sub, Mul, Div, Neg, Param, Slice, Chunk, Split, Select, Index, Stack, Pad,
+    Repeat, Expand, Flip, Positions, Embedding,
 }
 
 /// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.

@@ -28,6 +28,7 @@ macro_rules! reduction_layer {
 
 reduction_layer!(Mean, |x, axis| x.f_mean_dim(axis, false, None));
 reduction_layer!(Max, |x, axis| x.f_amax(axis, false));
+reduction_layer!(Sum, |x, axis| x.f_sum_dim_intlist(axis, false, None));
 
 impl LowerOp for Last {
     fn lower(&self, _vs: &nn::Path, _ins: &[Shape]) -> Result<Box<dyn Layer>, tch::TchError> {

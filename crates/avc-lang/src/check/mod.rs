@@ -219,14 +219,27 @@ fn infer_node(graph: &Graph, id: NodeId, c: &mut Checked) {
             c.macs[id.index()] = macs;
             c.shapes[id.index()] = Some(out);
         }
-        Err(error) => c.errors.push(CheckError::Shape {
-            node: node.name.clone(),
-            op: op.name(),
-            inputs: inputs.iter().map(|&i| graph.node(i).name.clone()).collect(),
-            input_span: error.input.and_then(|i| node.input_spans.get(i).copied()),
-            error,
-            span: node.span,
-        }),
+        Err(error) => {
+            let input_span = error.input.and_then(|i| node.input_spans.get(i).copied());
+            // The parts of one `a, b = chunk(x)` fail alike: the first part's error stands
+            // for the statement.
+            let parts = matches!(op.spec().results, crate::ops::Results::Parts { .. });
+            let reported = |e: &CheckError| {
+                matches!(e, CheckError::Shape { op: o, input_span: s, error: was, .. }
+                    if *o == op.name() && *s == input_span && *was == error)
+            };
+            if parts && c.errors.iter().any(reported) {
+                return;
+            }
+            c.errors.push(CheckError::Shape {
+                node: node.name.clone(),
+                op: op.name(),
+                inputs: inputs.iter().map(|&i| graph.node(i).name.clone()).collect(),
+                input_span,
+                error,
+                span: node.span,
+            })
+        }
     }
 }
 

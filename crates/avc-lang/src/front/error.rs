@@ -54,6 +54,10 @@ pub enum FrontError {
     BadRef { text: String, span: Span },
     #[error("the integer `{text}` does not fit in 64 bits")]
     IntOutOfRange { text: String, span: Span },
+    /// `name: [a, b]` on a node whose op gives one result, or a count that disagrees with
+    /// the names (`crate::front::parts`).
+    #[error("{problem}")]
+    Parts { problem: String, help: String, span: Span },
     /// An error in a `.avc` file (the DSL front-end's own errors).
     #[error(transparent)]
     Dsl(#[from] super::dsl::error::DslError),
@@ -86,7 +90,8 @@ impl FrontError {
             | UnknownOutputKind { span, .. }
             | UnknownParamType { span, .. }
             | BadRef { span, .. }
-            | IntOutOfRange { span, .. } => Some(*span),
+            | IntOutOfRange { span, .. }
+            | Parts { span, .. } => Some(*span),
             Dsl(e) => Some(e.span()),
             Expr(e) => Some(e.span()),
         }
@@ -113,6 +118,7 @@ impl FrontError {
             UnknownParamType { .. } => "yaml::param-type",
             BadRef { .. } => "yaml::ref",
             IntOutOfRange { .. } => "yaml::int-range",
+            Parts { .. } => "yaml::parts",
             Dsl(e) => e.code(),
             Expr(e) => e.code(),
         }
@@ -154,6 +160,7 @@ impl FrontError {
             UnknownParamType { .. } => "unknown type".into(),
             BadRef { .. } => "bad reference".into(),
             IntOutOfRange { .. } => "too large".into(),
+            Parts { .. } => "here".into(),
             Dsl(_) | Expr(_) => String::new(),
         }
     }
@@ -205,6 +212,7 @@ impl FrontError {
                 e.g. `$hidden`"
                 .into(),
             IntOutOfRange { .. } => "integers must lie between -2^63 and 2^63 - 1".into(),
+            Parts { help, .. } => help.clone(),
             Dsl(_) | Expr(_) => String::new(),
         }
     }

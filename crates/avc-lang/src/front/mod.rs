@@ -8,6 +8,7 @@
 pub mod dsl;
 mod error;
 mod expr;
+pub mod parts;
 pub mod yaml;
 
 pub use dsl::error::DslError;

@@ -17,6 +17,7 @@ macro_rules! elementwise {
                 summary: $summary,
                 shape_rule: "[B, ...] -> [B, ...]",
                 arity: Arity::Exactly(1),
+                results: super::Results::One,
                 params: &[],
                 parse: |_r: &mut ArgReader| Op::$ty($ty),
             };
@@ -64,6 +65,7 @@ impl LeakyRelu {
         summary: "x where x > 0, slope * x elsewhere.",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "slope",
             kind: ParamKind::Float,
@@ -100,6 +102,7 @@ impl Softmax {
                   negative counts from the end). The batch axis is refused: samples stay independent.",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "axis",
             kind: ParamKind::Int,
@@ -149,6 +152,7 @@ impl Gelu {
                   `approximate: \"tanh\"` uses 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))).",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "approximate",
             kind: ParamKind::Choice(GELU_APPROXIMATIONS),
@@ -193,6 +197,7 @@ impl Glu {
                   is halved, so its size must be even.",
         shape_rule: "[B, ..., 2F] -> [B, ..., F] (axis: -1)",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "axis",
             kind: ParamKind::Int,
@@ -244,6 +249,7 @@ impl Softplus {
                   below 0.",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec {
                 name: "beta",
@@ -296,6 +302,7 @@ impl Elu {
         summary: "x where x > 0, alpha * (exp(x) - 1) elsewhere (ELU), as nn.ELU.",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "alpha",
             kind: ParamKind::Float,
@@ -333,6 +340,7 @@ impl LogSoftmax {
                   The batch axis is refused.",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "axis",
             kind: ParamKind::Int,

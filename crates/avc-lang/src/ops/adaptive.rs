@@ -30,6 +30,7 @@ macro_rules! adaptive1d {
                 summary: $summary,
                 shape_rule: "[B, T, F] -> [B, size, F]",
                 arity: Arity::Exactly(1),
+                results: super::Results::One,
                 params: &[SIZE_1D],
                 parse: |r: &mut ArgReader| Op::$ty($ty { size: r.int_at_least("size", 1) }),
             };
@@ -69,6 +70,7 @@ macro_rules! adaptive2d {
                 summary: $summary,
                 shape_rule: "[B, C, H, W] -> [B, C, size, size]",
                 arity: Arity::Exactly(1),
+                results: super::Results::One,
                 params: &[SIZE_2D],
                 parse: |r: &mut ArgReader| Op::$ty($ty { size: r.int_at_least("size", 1) }),
             };

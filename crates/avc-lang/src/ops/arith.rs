@@ -153,6 +153,7 @@ macro_rules! binary_op {
                     " [F] -> [B, T, F] (NumPy broadcasting)"
                 ),
                 arity: Arity::Range(1, 2),
+                results: super::Results::One,
                 params: SCALAR_PARAMS,
                 parse: |r: &mut ArgReader| Op::$ty($ty { scalar: Scalar::read(r) }),
             };
@@ -220,6 +221,7 @@ impl Neg {
         summary: "Negation `-x` element by element (`-x` in the DSL).",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[],
         parse: |_r: &mut ArgReader| Op::Neg(Neg),
     };

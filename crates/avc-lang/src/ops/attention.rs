@@ -30,6 +30,7 @@ impl Attention {
                   [hidden, Q] (or `query` [hidden] without a query input), `score.weight` [1, hidden] (v).",
         shape_rule: "[B, T, F] (, [B, Q]) -> [B, F] (output: context) or [B, T] (output: weights)",
         arity: Arity::Range(1, 2),
+        results: super::Results::One,
         params: &[
             ParamSpec { name: "hidden", kind: ParamKind::Int, default: None, doc: "width of the scoring layer" },
             ParamSpec {

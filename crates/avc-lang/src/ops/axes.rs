@@ -26,6 +26,7 @@ impl Reshape {
                   time; with a symbolic size and no -1, only when the model runs.",
         shape_rule: "[B, d1, d2, ...] -> [B, shape...] (same number of elements per sample)",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "shape",
             kind: ParamKind::IntList,
@@ -145,6 +146,7 @@ impl Unsqueeze {
                   end, so -1 appends. E.g. a one-channel image for conv2d.",
         shape_rule: "[B, T, F] -> [B, 1, T, F] (axis: 1)",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "axis",
             kind: ParamKind::Int,
@@ -216,6 +218,7 @@ impl Permute {
                   must start with 0: the batch axis must stay first.",
         shape_rule: "[B, C, T, F] -> [B, T, C, F] (dims: [0, 2, 1, 3])",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "dims",
             kind: ParamKind::IntList,

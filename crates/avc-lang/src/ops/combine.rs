@@ -24,6 +24,7 @@ impl Concat {
                   counts from the end). All other axes must agree.",
         shape_rule: "[B, T, F1], [B, T, F2] -> [B, T, F1 + F2] (axis: -1)",
         arity: Arity::AtLeast(2),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "axis",
             kind: ParamKind::Int,
@@ -91,6 +92,7 @@ impl Add {
                   a number is added too (`x + 1`).",
         shape_rule: "[B, T, F], [B, T, F] -> [B, T, F]; [B, T, F] + [F] -> [B, T, F] (NumPy broadcasting)",
         arity: Arity::AtLeast(1),
+        results: super::Results::One,
         params: SCALAR_PARAMS,
         parse: |r: &mut ArgReader| {
             let scalar = match (r.float_opt("left"), r.float_opt("right")) {

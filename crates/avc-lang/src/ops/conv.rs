@@ -31,6 +31,7 @@ impl Conv1d {
         shape_rule: "[B, T, F] -> [B, (T + 2*padding - dilation*(kernel - 1) - 1) / stride + 1, out]; \
                      [B, T, F] -> [B, T, out] with `same`, and with `causal` at stride 1",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
             ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
@@ -317,6 +318,7 @@ macro_rules! pool1d {
                 summary: $summary,
                 shape_rule: "[B, T, F] -> [B, (T - kernel) / stride + 1, F]",
                 arity: Arity::Exactly(1),
+                results: super::Results::One,
                 params: &[
                     ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window length in steps" },
                     POOL_STRIDE,

@@ -53,6 +53,7 @@ impl Conv2d {
                      (W + 2*padding - dilation*(kernel - 1) - 1) / stride + 1]; [B, C, H, W] -> [B, out, H, W] \
                      with `same`",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output channels" },
             ParamSpec { name: "kernel", kind: ParamKind::Int, default: None, doc: "window side (height and width)" },
@@ -162,6 +163,7 @@ macro_rules! pool2d {
                 summary: $summary,
                 shape_rule: "[B, C, H, W] -> [B, C, (H - kernel) / stride + 1, (W - kernel) / stride + 1]",
                 arity: Arity::Exactly(1),
+                results: super::Results::One,
                 params: &[
                     ParamSpec {
                         name: "kernel",

@@ -28,6 +28,7 @@ impl CrossAttention {
                   first if not); their lengths may differ.",
         shape_rule: "[B, Tq, F], [B, Tk, F] -> [B, Tq, F] (F divisible by heads)",
         arity: Arity::Exactly(2),
+        results: super::Results::One,
         params: &[HEADS, DROPOUT],
         parse: |r: &mut ArgReader| {
             let (heads, dropout) = heads_and_dropout(r);

@@ -18,6 +18,7 @@ impl Linear {
         summary: "Affine map of the last axis, `y = x W^T + b`; Xavier-initialised weight.",
         shape_rule: "[B, ..., F] -> [B, ..., out]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec { name: "out", kind: ParamKind::Int, default: None, doc: "output features" },
             ParamSpec {

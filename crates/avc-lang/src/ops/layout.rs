@@ -14,6 +14,7 @@ impl Flatten {
         summary: "Merges every axis after the batch into one (row-major, as torch.flatten(x, 1)).",
         shape_rule: "[B, d1, d2, ...] -> [B, d1 * d2 * ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[],
         parse: |_r: &mut ArgReader| Op::Flatten(Flatten),
     };
@@ -52,6 +53,7 @@ impl Transpose {
         summary: "Swaps two axes (counted with the batch as axis 0; the batch cannot move).",
         shape_rule: "[B, T, F] -> [B, F, T] (a: 1, b: 2)",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec { name: "a", kind: ParamKind::Int, default: Some(super::Default::Int(1)), doc: "first axis" },
             ParamSpec { name: "b", kind: ParamKind::Int, default: Some(super::Default::Int(2)), doc: "second axis" },

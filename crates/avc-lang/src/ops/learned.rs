@@ -43,6 +43,7 @@ impl Param {
                   (`cls`, `block.cls`).",
         shape_rule: "() -> shape (no batch axis; `[]` is a scalar)",
         arity: Arity::Exactly(0),
+        results: super::Results::One,
         params: &[
             ParamSpec {
                 name: "shape",

@@ -96,6 +96,7 @@ impl Matmul {
         shape_rule: "[B, ..., n, k], [B, ..., k, m] -> [B, ..., n, m]; with transpose_b: \
                      [B, ..., n, k], [B, ..., m, k] -> [B, ..., n, m]",
         arity: Arity::Exactly(2),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "transpose_b",
             kind: ParamKind::Bool,
@@ -140,6 +141,7 @@ impl Bmm {
                   be equal numbers or the same symbol.",
         shape_rule: "[B, n, k], [B, k, m] -> [B, n, m]",
         arity: Arity::Exactly(2),
+        results: super::Results::One,
         params: &[],
         parse: |_r: &mut ArgReader| Op::Bmm(Bmm),
     };

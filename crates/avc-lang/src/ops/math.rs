@@ -19,6 +19,7 @@ macro_rules! unary {
                 summary: $summary,
                 shape_rule: "[B, ...] -> [B, ...]",
                 arity: Arity::Exactly(1),
+                results: super::Results::One,
                 params: &[],
                 parse: |_r: &mut ArgReader| Op::$ty($ty),
             };
@@ -71,6 +72,7 @@ impl Clamp {
                   torch.clamp. Either bound may be left out, not both.",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec {
                 name: "min",
@@ -132,6 +134,7 @@ impl Pow {
                   fractional power of a negative number is NaN.",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "exponent",
             kind: ParamKind::Float,

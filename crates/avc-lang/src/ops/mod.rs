@@ -19,12 +19,15 @@ pub mod conv2d;
 pub mod cross_attention;
 pub mod dense;
 pub mod docs;
+pub mod embedding;
+pub mod extend;
 pub mod layout;
 pub mod learned;
 pub mod linalg;
 pub mod math;
 pub mod multihead;
 pub mod norm;
+pub mod parts;
 pub mod position;
 pub mod recurrent;
 pub mod reduce;
@@ -129,6 +132,20 @@ impl std::fmt::Display for Arity {
     }
 }
 
+/// The results of an op. A statement may name several targets (`a, b = chunk(x)`) only for
+/// an op of [`Results::Parts`]: each target becomes a node of its own holding one part,
+/// chosen by the op's `index` parameter, and shape-checked on its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Results {
+    One,
+    /// Several parts. `count` is the parameter that says how many when it is an integer
+    /// (`chunks`), filled in from the number of targets when not written; when it is a
+    /// list (`sizes`), its length must equal the number of targets.
+    Parts {
+        count: &'static str,
+    },
+}
+
 /// Everything the tool knows about an op besides its behaviour.
 pub struct OpSpec {
     pub name: &'static str,
@@ -137,6 +154,8 @@ pub struct OpSpec {
     /// The shape rule in words, e.g. `[B, T, F] -> [B, T, hidden]`.
     pub shape_rule: &'static str,
     pub arity: Arity,
+    /// How many results a node of it holds: one, or one of several parts (`chunk`, `split`).
+    pub results: Results,
     pub params: &'static [ParamSpec],
     /// Reads and type-checks the arguments into the op's config.
     pub parse: fn(&mut ArgReader) -> Op,
@@ -315,6 +334,7 @@ op_enum! {
     L2Distance(similarity::L2Distance),
     Mean(reduce::Mean),
     Max(reduce::Max),
+    Sum(reduce::Sum),
     Last(reduce::Last),
     Attention(attention::Attention),
     SelfAttention(self_attention::SelfAttention),
@@ -345,6 +365,17 @@ op_enum! {
     LearnedPosition(position::LearnedPosition),
     LaggedCosine(sync::LaggedCosine),
     Slice(slice::Slice),
+    Chunk(parts::Chunk),
+    Split(parts::Split),
+    Select(parts::Select),
+    Index(parts::Index),
+    Stack(extend::Stack),
+    Pad(extend::Pad),
+    Repeat(extend::Repeat),
+    Expand(extend::Expand),
+    Flip(extend::Flip),
+    Positions(embedding::Positions),
+    Embedding(embedding::Embedding),
 }
 
 impl Op {

@@ -31,6 +31,7 @@ impl BatchNorm {
                   for evaluation (`running_mean`, `running_var`), as nn.BatchNorm1d/2d does.",
         shape_rule: "[B, F] -> [B, F]; [B, T, F] -> [B, T, F]; [B, C, H, W] -> [B, C, H, W]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec {
                 name: "affine",
@@ -132,6 +133,7 @@ impl LayerNorm {
                   statistics). Variables as nn.LayerNorm's: `weight` (ones) and `bias` (zeros).",
         shape_rule: "[B, ..., F] -> [B, ..., F]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec {
                 name: "affine",
@@ -191,6 +193,7 @@ impl Dropout {
                   multiple of 2^-16 (0.1 drops 6,554 in 65,536).",
         shape_rule: "[B, ...] -> [B, ...]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "p",
             kind: ParamKind::Float,
@@ -235,6 +238,7 @@ impl RmsNorm {
                   type's epsilon; a twin passes avc's `eps` explicitly.",
         shape_rule: "[B, ..., F] -> [B, ..., F]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec {
                 name: "affine",

@@ -22,6 +22,7 @@ impl SinusoidalPosition {
                   F must be even.",
         shape_rule: "[B, T, F] -> [B, T, F]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "base",
             kind: ParamKind::Float,
@@ -72,6 +73,7 @@ impl LearnedPosition {
                   length is checked when the model runs (a longer batch is an error naming both).",
         shape_rule: "[B, T, F] -> [B, T, F] (T <= max_len)",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "max_len",
             kind: ParamKind::Int,

@@ -146,6 +146,7 @@ impl Lstm {
                   names them (`weight_ih_l0`, `bias_hh_l1_reverse`, ...).",
         shape_rule: SHAPE_RULE,
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: PARAMS,
         parse: |r: &mut ArgReader| Op::Lstm(Lstm(Recurrent::parse(r))),
     };
@@ -164,6 +165,7 @@ impl Gru {
                   [3 * hidden, F], `bias_hh_l1_reverse`, ...).",
         shape_rule: SHAPE_RULE,
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: PARAMS,
         parse: |r: &mut ArgReader| Op::Gru(Gru(Recurrent::parse(r))),
     };

@@ -19,7 +19,7 @@ fn reduced(ins: &[Shape], axis: i64) -> Result<(Shape, usize), ShapeError> {
 
 /// Declares a reduction op over one axis.
 macro_rules! reduction {
-    ($ty:ident, $name:literal, $summary:literal) => {
+    ($ty:ident, $name:literal, $summary:literal, $range:expr) => {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty {
             pub axis: i64,
@@ -32,6 +32,7 @@ macro_rules! reduction {
                 summary: $summary,
                 shape_rule: "[B, T, F] -> [B, F] (axis: 1)",
                 arity: Arity::Exactly(1),
+                results: super::Results::One,
                 params: &[AXIS],
                 parse: |r: &mut ArgReader| Op::$ty($ty { axis: r.int("axis") }),
             };
@@ -42,7 +43,7 @@ macro_rules! reduction {
                 &Self::SPEC
             }
             fn value_range(&self) -> ValueRange {
-                ValueRange::OfInput
+                $range
             }
             fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
                 reduced(ins, self.axis).map(|(s, _)| s)
@@ -54,8 +55,15 @@ macro_rules! reduction {
     };
 }
 
-reduction!(Mean, "mean", "Mean over an axis (time by default): mean pooling.");
-reduction!(Max, "max", "Maximum over an axis (time by default): max pooling.");
+reduction!(Mean, "mean", "Mean over an axis (time by default): mean pooling.", ValueRange::OfInput);
+reduction!(Max, "max", "Maximum over an axis (time by default): max pooling.", ValueRange::OfInput);
+reduction!(
+    Sum,
+    "sum",
+    "Sum over an axis (time by default), as `x.sum(dim)`: with `axis: -1` after a product, a dot product \
+     (`sum(matmul(u, W) * v, axis: -1)` is the bilinear form `u^T W v`).",
+    ValueRange::Unbounded
+);
 
 /// `last(x)`: the final time step of a sequence.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +76,7 @@ impl Last {
         summary: "The last time step of a sequence.",
         shape_rule: "[B, T, F] -> [B, F]",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[],
         parse: |_r: &mut ArgReader| Op::Last(Last),
     };

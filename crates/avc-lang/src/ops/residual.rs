@@ -18,6 +18,7 @@ impl Residual {
                   nn.Linear names it; Xavier-initialised). Every other axis must agree.",
         shape_rule: "[B, ..., F_skip], [B, ..., F_x] -> [B, ..., F_x] (inputs: skip, x)",
         arity: Arity::Exactly(2),
+        results: super::Results::One,
         params: &[],
         parse: |_r: &mut ArgReader| Op::Residual(Residual),
     };

@@ -24,6 +24,7 @@ impl SelfAttention {
                   `out_proj.bias` [F].",
         shape_rule: "[B, T, F] -> [B, T, F] (F divisible by heads)",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[HEADS, DROPOUT],
         parse: |r: &mut ArgReader| {
             let (heads, dropout) = heads_and_dropout(r);

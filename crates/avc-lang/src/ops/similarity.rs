@@ -34,6 +34,7 @@ macro_rules! comparison {
                 summary: $summary,
                 shape_rule: "[B, ..., D], [B, ..., D] -> [B, ..., 1]",
                 arity: Arity::Exactly(2),
+                results: super::Results::One,
                 params: &[],
                 parse: |_r: &mut ArgReader| Op::$ty($ty),
             };

@@ -27,6 +27,7 @@ impl Slice {
                   symbolic axis (`T`) is only trimmed: `start` from 0 on and `end` negative or absent.",
         shape_rule: "[B, T, F] -> [B, T, end - start] (axis: 2); [B, T, F] -> [B, T-1, F] (axis: 1, end: -1)",
         arity: Arity::Exactly(1),
+        results: super::Results::One,
         params: &[
             ParamSpec {
                 name: "axis",

@@ -22,6 +22,7 @@ impl LaggedCosine {
                   lag's mean, in [-1, 1].",
         shape_rule: "[B, T, D], [B, T, D] -> [B, 1]",
         arity: Arity::Exactly(2),
+        results: super::Results::One,
         params: &[ParamSpec {
             name: "max_lag",
             kind: ParamKind::Int,

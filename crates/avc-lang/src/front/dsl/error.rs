@@ -70,6 +70,10 @@ pub enum DslError {
     /// `problem` is the whole message, `help` what to write instead.
     #[error("{problem}")]
     Tensor { problem: String, help: String, span: Span },
+    /// Several targets where the call gives one result, or a count that disagrees with
+    /// them (`crate::front::parts`).
+    #[error("{problem}")]
+    Parts { problem: String, help: String, span: Span },
     /// A mistake inside a value expression (shared with the YAML front-end).
     #[error(transparent)]
     Expr(#[from] crate::front::expr::ExprError),
@@ -102,7 +106,8 @@ impl DslError {
             | BadConstant { span, .. }
             | Alias { span, .. }
             | InputAfterParam { span, .. }
-            | Tensor { span, .. } => *span,
+            | Tensor { span, .. }
+            | Parts { span, .. } => *span,
             Expr(e) => e.span(),
         }
     }
@@ -126,6 +131,7 @@ impl DslError {
             Alias { .. } => "dsl::alias",
             InputAfterParam { .. } => "dsl::order",
             Tensor { .. } => "dsl::tensor-arithmetic",
+            Parts { .. } => "dsl::parts",
             Expr(e) => e.code(),
         }
     }
@@ -168,7 +174,7 @@ impl DslError {
             BadConstant { .. } => "not a scalar".into(),
             Alias { .. } => "no op or block called".into(),
             InputAfterParam { .. } => "an input after a parameter".into(),
-            Tensor { .. } => "here".into(),
+            Tensor { .. } | Parts { .. } => "here".into(),
             Expr(_) => String::new(),
         }
     }
@@ -217,7 +223,7 @@ impl DslError {
             InputAfterParam { .. } => {
                 "write the inputs first, then the parameters: `lstm(x, hidden: 64)`, `block res(x, hidden: int)`".into()
             }
-            Tensor { help, .. } => help.clone(),
+            Tensor { help, .. } | Parts { help, .. } => help.clone(),
             Expr(_) => return None,
         })
     }

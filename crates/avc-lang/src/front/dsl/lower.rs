@@ -50,7 +50,7 @@ pub(in crate::front) fn lower(src: &SourceFile, file: Tree) -> Result<Module, Ve
         train: Vec::new(),
     };
     let mut lowerer = Lowerer { errors: Vec::new(), train_at: None };
-    let mut top = Scope::new(statements.iter().filter_map(defined_name).collect());
+    let mut top = Scope::new(statements.iter().flat_map(defined_names).collect());
     for statement in &statements {
         lowerer.statement(statement.clone(), &mut module, &mut top);
     }
@@ -118,9 +118,12 @@ fn token_span(pair: &Tree, rule: Rule) -> Option<Span> {
     pair.clone().into_inner().find(|p| p.as_rule() == rule).map(|p| span_of(&p))
 }
 
-/// The name a statement defines (all of them start with it, after the keyword).
-fn defined_name(statement: &Tree) -> Option<String> {
-    parts(statement.clone()).next().filter(|p| p.as_rule() == Rule::ident).map(|p| p.as_str().to_string())
+/// The names a statement defines: the one it starts with (after the keyword), or every
+/// target of `a, b = chunk(x)`.
+fn defined_names(statement: &Tree) -> Vec<String> {
+    let names = parts(statement.clone()).take_while(|p| p.as_rule() == Rule::ident).map(|p| p.as_str().to_string());
+    let count = if statement.as_rule() == Rule::parts_def { usize::MAX } else { 1 };
+    names.take(count).collect()
 }
 
 /// The names taken in one scope (top level or a block) and the nodes defined in it.
@@ -170,6 +173,7 @@ impl Lowerer {
             Rule::output_decl => module.outputs.extend(self.output(statement)),
             Rule::train_section => self.train(statement, &mut module.train),
             Rule::node_def => self.node_def(statement, top),
+            Rule::parts_def => self.parts_def(statement, top),
             _ => {}
         }
     }
@@ -285,12 +289,15 @@ impl Lowerer {
         let body: Vec<Tree> = it.collect();
         let mut taken: HashSet<String> =
             inputs.iter().chain(params.iter().flatten().map(|p| &p.name)).map(|i| i.name.clone()).collect();
-        taken.extend(body.iter().filter(|p| p.as_rule() == Rule::node_def).filter_map(defined_name));
+        taken.extend(
+            body.iter().filter(|p| matches!(p.as_rule(), Rule::node_def | Rule::parts_def)).flat_map(defined_names),
+        );
         let mut scope = Scope::new(taken);
         let mut output = None;
         for statement in body {
             match statement.as_rule() {
                 Rule::node_def => self.node_def(statement, &mut scope),
+                Rule::parts_def => self.parts_def(statement, &mut scope),
                 Rule::return_stmt => output = self.block_output(statement, &mut scope),
                 _ => {}
             }
@@ -348,6 +355,22 @@ impl Lowerer {
         let mut it = parts(pair);
         if let (Some(name), Some(expr)) = (it.next(), it.next()) {
             self.define(ident(&name), expr, span, scope);
+        }
+    }
+
+    /// `a, b = chunk(x)`: the call lowered once, then one node per target
+    /// ([`crate::front::parts::expand`]).
+    fn parts_def(&mut self, pair: Tree, scope: &mut Scope) {
+        let span = span_of(&pair);
+        let items: Vec<Tree> = parts(pair).collect();
+        let Some((call, names)) = items.split_last() else { return };
+        let targets: Vec<Ident> = names.iter().map(ident).collect();
+        let owner = targets[0].name.clone();
+        self.call(targets[0].clone(), call.clone(), span, &owner, scope);
+        let Some(node) = scope.nodes.pop() else { return };
+        match crate::front::parts::expand(node, &targets) {
+            Ok(nodes) => scope.nodes.extend(nodes),
+            Err(e) => self.error(DslError::Parts { problem: e.problem, help: e.help, span: e.span }),
         }
     }
 

@@ -150,6 +150,7 @@ pub(in crate::front) fn rule_words(rule: Rule) -> &'static str {
         Rule::setting => "a setting (`key: value`)",
         Rule::setting_key => "a setting name",
         Rule::node_def => "a node (`name = op(...)`)",
+        Rule::parts_def => "several targets (`a, b = chunk(...)`)",
         Rule::expr | Rule::product_t | Rule::unary_t | Rule::postfix_t => "an expression",
         Rule::number => "a number",
         Rule::index => "`[`",

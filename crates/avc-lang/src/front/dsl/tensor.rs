@@ -254,7 +254,7 @@ impl Lowerer {
         Some(Operand::Number(Value { kind, span }))
     }
 
-    /// `x[...][...]`: one `slice` node per sliced axis, in order; the last takes the name.
+    /// `x[...][...]`: one `slice` or `select` node per indexed axis; the last takes the name.
     fn postfix(&mut self, pair: Tree, target: &Target, scope: &mut Scope) -> Option<Operand> {
         let mut it = pair.into_inner();
         let base = it.next()?;
@@ -289,17 +289,18 @@ impl Lowerer {
         }
         let count = slices.len();
         let mut acc = x;
-        for (k, (args, bracket, end)) in slices.into_iter().enumerate() {
+        for (k, (op, args, bracket, end)) in slices.into_iter().enumerate() {
             let here = if k + 1 == count { target.clone() } else { target.anonymous() };
-            let callee = Ident::new("slice", bracket);
+            let callee = Ident::new(op, bracket);
             acc = self.make(callee, vec![acc], args, Span::new(base_span.start, end), &here, scope);
         }
         Some(Operand::Node(acc))
     }
 
-    /// One `[...]`: the `slice` arguments of each entry that is not `:`, with the entry's
-    /// span and the end of the index. Entry k is axis k + 1: the batch is not written.
-    fn index(&mut self, index: Tree) -> Option<Vec<(Vec<Arg>, Span, usize)>> {
+    /// One `[...]`: the op (`slice` for a range, `select` for one position) and arguments of
+    /// each entry that is not `:`, with the entry's span and the end of the index, from the
+    /// last axis to the first. Entry k is axis k + 1: the batch is not written.
+    fn index(&mut self, index: Tree) -> Option<Vec<Indexing>> {
         let end = span_of(&index).end;
         let mut out = Vec::new();
         let mut ok = true;
@@ -307,17 +308,17 @@ impl Lowerer {
             let span = span_of(&item);
             let Some(inner) = item.into_inner().next() else { continue };
             if inner.as_rule() == Rule::arith {
-                let text = inner.as_str().trim().to_string();
-                self.error(DslError::Tensor {
-                    problem: format!("`{text}` picks one position; avc slices ranges only"),
-                    help: format!(
-                        "write `{text}:{}` to keep the axis with one entry (then `mean`/`reshape` to drop it); \
-                         `last(x)` takes the last step",
-                        text.parse::<i64>().map_or_else(|_| format!("{text} + 1"), |n| (n + 1).to_string())
-                    ),
-                    span,
-                });
-                ok = false;
+                // `x[:, 0]`: one position, the axis dropped (Python's and PyTorch's meaning).
+                let index = self.arith_value(inner);
+                ok &= index.is_some();
+                if let Some(index) = index {
+                    let axis = Value { kind: ValueKind::Int(k as i64 + 1), span };
+                    let args = vec![
+                        Arg { name: Ident::new("axis", span), value: axis },
+                        Arg { name: Ident::new("index", index.span), value: index },
+                    ];
+                    out.push(("select", args, span, end));
+                }
                 continue;
             }
             // Bounds between the colons: start, end, step (each optional).
@@ -357,11 +358,18 @@ impl Lowerer {
             let mut args = vec![Arg { name: Ident::new("axis", span), value: axis }];
             args.extend(start.map(|v| Arg { name: Ident::new("start", v.span), value: v }));
             args.extend(stop.map(|v| Arg { name: Ident::new("end", v.span), value: v }));
-            out.push((args, span, end));
+            out.push(("slice", args, span, end));
         }
+        // A `select` drops its axis: taking the entries from the last axis to the first
+        // keeps every entry's axis number that of the tensor as written.
+        out.reverse();
         ok.then_some(out)
     }
 }
+
+/// One entry of an index as a node: its op (`slice` or `select`), arguments, the entry's
+/// span and the end of the index.
+type Indexing = (&'static str, Vec<Arg>, Span, usize);
 
 /// Where an anonymous node's name points for a whole expression (a block's `return`): its
 /// first operator, `[`, or call's name.

@@ -16,11 +16,13 @@ pub(in crate::front) fn nodes(r: &mut Reader, node: &Node) -> Option<Vec<NodeDec
     let expect =
         Expect::new("`nodes`", "a list of nodes", Some("nodes: [{name: proj, op: linear, in: video, out: 128}]"));
     let items = r.list(node, &expect)?;
-    all(items.iter().enumerate(), |(i, item)| node_decl(r, i, item))
+    let nodes = all(items.iter().enumerate(), |(i, item)| node_decl(r, i, item))?;
+    Some(nodes.into_iter().flatten().collect())
 }
 
-/// `{name, op, in, param: value...}`.
-fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<NodeDecl> {
+/// `{name, op, in, param: value...}`: one node, or one per name of `name: [a, b]` for an op
+/// that gives several results (`crate::front::parts`).
+fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<Vec<NodeDecl>> {
     let expect = Expect::new(
         format!("node #{}", index + 1),
         "a mapping with `name`, `op`, `in` and the op's parameters",
@@ -28,7 +30,10 @@ fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<NodeDecl> {
     );
     let context = context_name("node", index, node);
     let fields = r.map(node, &expect)?;
-    let name = r.require(&fields, "name", &context).and_then(|n| r.ident(n, "node name"));
+    let names = r.require(&fields, "name", &context).and_then(|n| match &n.kind {
+        Kind::Seq(items) if items.len() > 1 => all(items.iter(), |item| r.ident(item, "node name")),
+        _ => r.ident(n, "node name").map(|n| vec![n]),
+    });
     let callee = r.require(&fields, "op", &context).and_then(|n| r.ident(n, "op name"));
     let inputs = match fields.get("in") {
         Some(f) => {
@@ -43,7 +48,18 @@ fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<NodeDecl> {
         let value = r.value(f.value, &format!("parameter `{}` of {context}", f.key));
         Some(Arg { name: name?, value: value? })
     });
-    Some(NodeDecl { name: name?, callee: callee?, inputs: inputs?, args: args?, span: node.span })
+    let (names, callee, inputs, args) = (names?, callee?, inputs?, args?);
+    let first = NodeDecl { name: names[0].clone(), callee, inputs, args, span: node.span };
+    if names.len() == 1 {
+        return Some(vec![first]);
+    }
+    match crate::front::parts::expand(first, &names) {
+        Ok(nodes) => Some(nodes),
+        Err(e) => {
+            r.error(FrontError::Parts { problem: e.problem, help: e.help, span: e.span });
+            None
+        }
+    }
 }
 
 /// A list of block mappings.
