@@ -79,6 +79,20 @@ pub struct NodeDecl {
     pub inputs: Vec<Ident>,
     pub args: Vec<Arg>,
     pub span: Span,
+    /// Where the DSL had it written without a statement of its own, so that `avc fmt` can
+    /// print it there again instead of as a statement the user never wrote; `None` for a
+    /// node with its own statement, and for every YAML node (YAML has no nesting).
+    pub nested: Option<Nested>,
+}
+
+/// Where a node without a statement of its own was written (set by the DSL front-end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nested {
+    /// Inside the statement of the node named here: `relu(x)` in
+    /// `h = linear(relu(x), out: 64)` is the node `h_relu`, written in `h`'s statement.
+    In(String),
+    /// As the expression of its block's `return` (`return layernorm(x + y)` is the node `out`).
+    Return,
 }
 
 #[derive(Debug, Clone, PartialEq)]

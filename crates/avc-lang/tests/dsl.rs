@@ -112,3 +112,20 @@ fn every_bad_dsl_file_gets_a_located_diagnostic() {
         insta::assert_snapshot!(format!("dsl_{stem}"), text);
     }
 }
+
+/// A block of the file shadows a built-in op of the same name: a file written before `split`
+/// became an op keeps its meaning.
+#[test]
+fn a_block_shadows_a_built_in_op_of_the_same_name() {
+    let text = "input audio: [T, 128]\n\
+        block split(x, parts: int) {\n  r = reshape(x, shape: [-1, parts, 32])\n  return r\n}\n\
+        s = split(audio, parts: 4)\nm = mean(s, axis: 1)\nh = linear(flatten(m), out: 1)\noutput o: logit(h)\n";
+    let source = avc_lang::source::SourceFile::new("shadow.avc", text);
+    let c = match avc_lang::compile::compile(&source) {
+        Ok(c) => c,
+        Err(f) => panic!("{}", avc_lang::diag::render_all(&f.diagnostics, &f.source, false)),
+    };
+    let g = &c.graph;
+    let r = g.ids().find(|&id| g.node(id).name == "s.r").expect("the block was expanded");
+    assert_eq!(c.checked.shape(r).map(|s| s.to_string()).as_deref(), Some("[B, T, 4, 32]"));
+}

@@ -1,20 +1,32 @@
 //! Finds the `#` comments of a source and assigns each to the item it belongs with.
+//!
+//! The items are what the printer writes as lines of their own: a node that the DSL printer
+//! writes nested inside another node's statement is no item, so a comment next to it goes
+//! with that statement (a comment inside a nested call that spans lines moves before the
+//! statement and is reported, as any comment inside an item).
 
-use crate::ast::Module;
+use crate::ast::{Module, Nested};
+use crate::front::{Format, format_of};
 use crate::source::Span;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+use std::path::Path;
 
 /// Comments keyed by the span start of the item they go with.
 pub(super) struct Comments {
-    /// Item start -> comment texts without the `#`: printed on their own lines before the item.
-    leading: HashMap<usize, Vec<String>>,
+    /// Item start -> (offset, comment text without the `#`): printed on their own lines
+    /// before the item. The offsets let a printer keep the blank lines between them.
+    leading: HashMap<usize, Vec<(usize, String)>>,
     /// Item start -> comment texts: printed at the end of the item's (first) line.
     trailing: HashMap<usize, Vec<String>>,
     /// Own-line comments before the first item: the file's header, printed first.
     pub head: Vec<String>,
+    /// Where the last comment of the header starts (0 without a header).
+    pub head_end: usize,
     /// Comments after the last item.
     pub tail: Vec<String>,
+    /// Where the first of them starts.
+    pub tail_start: Option<usize>,
     /// Notes about comments that could not stay where they were.
     pub moved: Vec<String>,
 }
@@ -22,24 +34,52 @@ pub(super) struct Comments {
 impl Comments {
     /// Assigns every comment in one pass over the comments (in file order) with the items
     /// sorted once: linear in the file (up to a log), not comments times items.
-    pub fn collect(module: &Module) -> Comments {
+    /// `is_item(block, i)` says whether node `i` of the top level (`block` `None`) or of a
+    /// block is printed as an item of its own.
+    pub fn collect(module: &Module, is_item: &dyn Fn(Option<usize>, usize) -> bool) -> Comments {
         let src = &module.source;
-        let items = ItemIndex::new(item_spans(module));
-        let mut c =
-            Comments { leading: HashMap::new(), trailing: HashMap::new(), head: vec![], tail: vec![], moved: vec![] };
+        let dsl = format_of(Path::new(src.name())) == Format::Dsl;
+        let items = ItemIndex::new(item_spans(module, is_item, dsl));
+        let mut c = Comments {
+            leading: HashMap::new(),
+            trailing: HashMap::new(),
+            head: vec![],
+            head_end: 0,
+            tail: vec![],
+            tail_start: None,
+            moved: vec![],
+        };
         let first = items.by_start.first().map_or(usize::MAX, |s| s.start);
+        // A DSL block is a list of statements, each on its lines: a comment between them
+        // belongs to one of them as at the top level. (A YAML block's keys are no items.)
+        let statement_lists: HashSet<Span> =
+            if dsl { module.blocks.iter().map(|b| b.span).collect() } else { HashSet::new() };
         let mut open = OpenItems::default();
         for (offset, text, own_line) in scan(src.text()) {
             let line_of = |o: usize| src.line_index(o);
-            // An item that contains the comment: the comment cannot stay inside it.
+            // An item that contains the comment: the comment cannot stay inside it (unless
+            // it is between the statements of a block).
             if let Some(inside) = open.innermost(&items.by_start, offset) {
                 if !own_line && line_of(inside.start) == line_of(offset) {
                     c.trailing.entry(inside.start).or_default().push(text);
                     continue;
                 }
+                if statement_lists.contains(&inside) {
+                    if !own_line
+                        && let Some(before) = items.last_ending_by(offset).filter(|s| s.start > inside.start)
+                        && line_of(before.end.max(1) - 1) == line_of(offset)
+                    {
+                        c.trailing.entry(before.start).or_default().push(text);
+                        continue;
+                    }
+                    if own_line && let Some(next) = items.first_starting_after(offset).filter(|s| s.end <= inside.end) {
+                        c.leading.entry(next.start).or_default().push((offset, text));
+                        continue;
+                    }
+                }
                 let (line, _) = src.line_col(offset);
                 c.moved.push(format!("{}:{line}: comment moved before the item it was inside: #{text}", src.name()));
-                c.leading.entry(inside.start).or_default().push(text);
+                c.leading.entry(inside.start).or_default().push((offset, text));
                 continue;
             }
             if !own_line
@@ -51,11 +91,15 @@ impl Comments {
             }
             if own_line && offset < first {
                 c.head.push(text);
+                c.head_end = offset;
                 continue;
             }
             match items.first_starting_after(offset) {
-                Some(next) => c.leading.entry(next.start).or_default().push(text),
-                None => c.tail.push(text),
+                Some(next) => c.leading.entry(next.start).or_default().push((offset, text)),
+                None => {
+                    c.tail_start.get_or_insert(offset);
+                    c.tail.push(text);
+                }
             }
         }
         c
@@ -63,6 +107,11 @@ impl Comments {
 
     /// Takes the comments to print before the item starting at `start`.
     pub fn leading(&mut self, start: usize) -> Vec<String> {
+        self.leading_at(start).into_iter().map(|(_, text)| text).collect()
+    }
+
+    /// Takes the comments to print before the item starting at `start`, with their offsets.
+    pub fn leading_at(&mut self, start: usize) -> Vec<(usize, String)> {
         self.leading.remove(&start).unwrap_or_default()
     }
 
@@ -131,16 +180,20 @@ impl OpenItems {
     }
 }
 
-/// The spans of every printable item, top level and inside blocks.
-fn item_spans(m: &Module) -> Vec<Span> {
+/// The spans of every printable item, top level and inside blocks; from a DSL file, a
+/// block's `return name` too (a `return <expr>` is its node's item).
+fn item_spans(m: &Module, is_item: &dyn Fn(Option<usize>, usize) -> bool, dsl: bool) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
     spans.extend(m.constants.iter().map(|c| c.name.span.join(c.value.span)));
     spans.extend(m.inputs.iter().map(|i| i.span));
-    for b in &m.blocks {
+    for (k, b) in m.blocks.iter().enumerate() {
         spans.push(b.span);
-        spans.extend(b.nodes.iter().map(|n| n.span));
+        spans.extend(b.nodes.iter().enumerate().filter(|(i, _)| is_item(Some(k), *i)).map(|(_, n)| n.span));
+        if dsl && !b.nodes.iter().any(|n| n.nested == Some(Nested::Return)) {
+            spans.push(b.output.span);
+        }
     }
-    spans.extend(m.nodes.iter().map(|n| n.span));
+    spans.extend(m.nodes.iter().enumerate().filter(|(i, _)| is_item(None, *i)).map(|(_, n)| n.span));
     spans.extend(m.outputs.iter().map(|o| o.span));
     spans.extend(m.train.iter().map(|s| s.key.span.join(s.value.span)));
     spans.retain(|s| !s.is_empty());

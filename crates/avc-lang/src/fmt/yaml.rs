@@ -107,7 +107,13 @@ pub(super) fn print(m: &Module, c: &mut Comments) -> String {
             for n in &b.nodes {
                 item(&mut out, c, n.span.start, "      ", &node(n));
             }
-            let _ = writeln!(out, "    out: {}", b.output.name);
+            // A comment keyed here came from a DSL block's `return name` line; a block read
+            // from YAML keys none here (its `out:` is no item), so its output is unchanged.
+            if b.output.span.is_empty() {
+                let _ = writeln!(out, "    out: {}", b.output.name);
+            } else {
+                item(&mut out, c, b.output.span.start, "    ", &format!("out: {}", b.output.name));
+            }
         }
     }
     out.push_str("\nnodes:\n");

@@ -99,6 +99,7 @@ mod tests {
             inputs: vec![Ident::new("x", Span::empty())],
             args,
             span: Span::empty(),
+            nested: None,
         }
     }
 

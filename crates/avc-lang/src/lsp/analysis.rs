@@ -449,49 +449,51 @@ fn param_completion(p: &ops::ParamSpec) -> Completion {
 }
 
 fn callee_doc(m: &Module, name: &str) -> Option<String> {
-    if let Some(spec) = ops::lookup(name) {
-        let params: Vec<String> = spec
+    // A block of the file shadows a built-in op of the same name, as in compilation.
+    if let Some(b) = m.blocks.iter().find(|b| b.name.name == name) {
+        // Defaults as the file writes them: what a use may leave out.
+        let params: Vec<String> = b
             .params
             .iter()
-            .map(|p| {
-                let default = p.default.map_or("required".to_string(), |d| format!("= {d}"));
-                format!("- `{}`: {} {default} — {}", p.name, p.kind.describe(), p.doc)
+            .map(|p| match &p.default {
+                Some(d) => format!("{}: {} = {d}", p.name.name, p.ty.keyword()),
+                None => format!("{}: {}", p.name.name, p.ty.keyword()),
             })
             .collect();
+        let inputs: Vec<&str> = b.inputs.iter().map(|i| i.name.as_str()).collect();
         return Some(format!(
-            "op **{}** ({}): {}\n\n`{}` · {}\n\n{}",
-            spec.name,
-            spec.family,
-            spec.summary,
-            spec.shape_rule,
-            spec.arity,
-            params.join("\n")
+            "block **{}**({}{}{}) returns `{}` · {} nodes",
+            b.name.name,
+            inputs.join(", "),
+            if params.is_empty() { "" } else { ", " },
+            params.join(", "),
+            b.output.name,
+            b.nodes.len()
         ));
     }
-    let b = m.blocks.iter().find(|b| b.name.name == name)?;
-    // Defaults as the file writes them: what a use may leave out.
-    let params: Vec<String> = b
+    let spec = ops::lookup(name)?;
+    let params: Vec<String> = spec
         .params
         .iter()
-        .map(|p| match &p.default {
-            Some(d) => format!("{}: {} = {d}", p.name.name, p.ty.keyword()),
-            None => format!("{}: {}", p.name.name, p.ty.keyword()),
+        .map(|p| {
+            let default = p.default.map_or("required".to_string(), |d| format!("= {d}"));
+            format!("- `{}`: {} {default} — {}", p.name, p.kind.describe(), p.doc)
         })
         .collect();
-    let inputs: Vec<&str> = b.inputs.iter().map(|i| i.name.as_str()).collect();
     Some(format!(
-        "block **{}**({}{}{}) returns `{}` · {} nodes",
-        b.name.name,
-        inputs.join(", "),
-        if params.is_empty() { "" } else { ", " },
-        params.join(", "),
-        b.output.name,
-        b.nodes.len()
+        "op **{}** ({}): {}\n\n`{}` · {}\n\n{}",
+        spec.name,
+        spec.family,
+        spec.summary,
+        spec.shape_rule,
+        spec.arity,
+        params.join("\n")
     ))
 }
 
 fn param_doc(m: &Module, callee: &str, name: &str) -> Option<String> {
-    if let Some(p) = ops::lookup(callee).and_then(|s| s.param(name)) {
+    let shadowed = m.blocks.iter().any(|b| b.name.name == callee);
+    if let Some(p) = ops::lookup(callee).filter(|_| !shadowed).and_then(|s| s.param(name)) {
         let default = p.default.map_or("required".to_string(), |d| format!("default {d}"));
         return Some(format!("`{name}`: {} ({default})\n\n{}", p.kind.describe(), p.doc));
     }

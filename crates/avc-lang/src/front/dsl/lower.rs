@@ -7,9 +7,11 @@
 //! node `out`. Anonymous nodes come before the node that reads them, so the AST lists
 //! nodes in the order the YAML of the same model would. An anonymous node's name points at
 //! its op's name (or its `+`), its declaration's span covers the whole expression.
+//! Each anonymous node records where it was written ([`Nested`]), so that `avc fmt` prints
+//! it nested again rather than as a statement of its own.
 
 use crate::ast::{
-    Arg, BlockDecl, BlockParam, Constant, DimExpr, Ident, InputDecl, Module, NodeDecl, OutputDecl, OutputKind,
+    Arg, BlockDecl, BlockParam, Constant, DimExpr, Ident, InputDecl, Module, Nested, NodeDecl, OutputDecl, OutputKind,
     ParamType, Setting, Value, ValueKind,
 };
 use crate::front::dsl::error::DslError;
@@ -346,6 +348,11 @@ impl Lowerer {
         let span = span_of(&expr);
         let name = Ident::new(scope.fresh("out"), anchor(&expr));
         self.define(name.clone(), expr, span, scope);
+        // The node the expression became (the last one made with that name; none if it
+        // failed): written in the `return`, not as a statement `out = ...`.
+        if let Some(node) = scope.nodes.iter_mut().rev().find(|n| n.name.name == name.name) {
+            node.nested = Some(Nested::Return);
+        }
         Some(name)
     }
 
@@ -366,7 +373,7 @@ impl Lowerer {
         let Some((call, names)) = items.split_last() else { return };
         let targets: Vec<Ident> = names.iter().map(ident).collect();
         let owner = targets[0].name.clone();
-        self.call(targets[0].clone(), call.clone(), span, &owner, scope);
+        self.call(targets[0].clone(), call.clone(), span, &owner, None, scope);
         let Some(node) = scope.nodes.pop() else { return };
         match crate::front::parts::expand(node, &targets) {
             Ok(nodes) => scope.nodes.extend(nodes),
@@ -400,8 +407,9 @@ impl Lowerer {
         }
     }
 
-    /// `callee(inputs..., key: value...)` as the node `name`.
-    fn call(&mut self, name: Ident, call: Tree, span: Span, owner: &str, scope: &mut Scope) {
+    /// `callee(inputs..., key: value...)` as the node `name`; `nested` says where an
+    /// anonymous one was written.
+    fn call(&mut self, name: Ident, call: Tree, span: Span, owner: &str, nested: Option<Nested>, scope: &mut Scope) {
         let mut it = parts(call);
         let Some(callee) = it.next().map(|c| ident(&c)) else { return };
         let (mut inputs, mut args) = (Vec::new(), Vec::new());
@@ -423,7 +431,7 @@ impl Lowerer {
             }
             inputs.extend(self.node_input(arg, owner, scope));
         }
-        scope.nodes.push(NodeDecl { name, callee, inputs, args, span });
+        scope.nodes.push(NodeDecl { name, callee, inputs, args, span, nested });
     }
 
     /// An input of a node: a name as written, or the name of the anonymous node that a

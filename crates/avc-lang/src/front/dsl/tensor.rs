@@ -9,7 +9,7 @@
 //! by recursion: only parentheses and calls nest, and the nesting guard bounds those.
 
 use super::{Lowerer, Scope, Tree, parts, span_of, token_span};
-use crate::ast::{Arg, ArithOp, Ident, NodeDecl, Value, ValueKind};
+use crate::ast::{Arg, ArithOp, Ident, Nested, NodeDecl, Value, ValueKind};
 use crate::front::dsl::error::DslError;
 use crate::front::dsl::syntax::Rule;
 use crate::source::Span;
@@ -34,6 +34,12 @@ pub(super) struct Target<'a> {
 impl Target<'_> {
     fn anonymous(&self) -> Self {
         Target { named: None, owner: self.owner }
+    }
+
+    /// Where a node made for this target was written: inside the owner's statement when
+    /// it is anonymous, nowhere special when it is the statement's own node.
+    fn nested(&self) -> Option<Nested> {
+        self.named.is_none().then(|| Nested::In(self.owner.to_string()))
     }
 }
 
@@ -75,7 +81,7 @@ impl Lowerer {
                         (Ident::new(scope.fresh(&base), span_of(&callee)), span_of(&pair))
                     }
                 };
-                self.call(name.clone(), pair, span, target.owner, scope);
+                self.call(name.clone(), pair, span, target.owner, target.nested(), scope);
                 Some(Operand::Node(name))
             }
             Rule::ident => Some(Operand::Node(super::ident(&pair))),
@@ -195,7 +201,7 @@ impl Lowerer {
             Some((name, statement)) => (name.clone(), *statement),
             None => (Ident::new(scope.fresh(&format!("{}_{}", target.owner, callee.name)), callee.span), span),
         };
-        scope.nodes.push(NodeDecl { name: name.clone(), callee, inputs, args, span });
+        scope.nodes.push(NodeDecl { name: name.clone(), callee, inputs, args, span, nested: target.nested() });
         name
     }
 

@@ -49,7 +49,7 @@ fn node_decl(r: &mut Reader, index: usize, node: &Node) -> Option<Vec<NodeDecl>>
         Some(Arg { name: name?, value: value? })
     });
     let (names, callee, inputs, args) = (names?, callee?, inputs?, args?);
-    let first = NodeDecl { name: names[0].clone(), callee, inputs, args, span: node.span };
+    let first = NodeDecl { name: names[0].clone(), callee, inputs, args, span: node.span, nested: None };
     if names.len() == 1 {
         return Some(vec![first]);
     }

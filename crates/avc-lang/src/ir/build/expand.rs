@@ -59,7 +59,10 @@ impl<'a> Builder<'a> {
             .collect();
         // An expression's error names the node it is in (in a block: which instance); an
         // unquoted choice (`output: last`) says how to write it.
-        let spec = ops::lookup(&decl.callee.name);
+        // A block defined in the file shadows a built-in op of the same name, so a file written
+        // before that op existed keeps its meaning.
+        let block = self.blocks.get(decl.callee.name.as_str()).copied();
+        let spec = if block.is_some() { None } else { ops::lookup(&decl.callee.name) };
         for e in &mut self.errors[errors_before..] {
             match e {
                 BuildError::Arith { node: node @ None, .. } => *node = Some(full_name.clone()),
@@ -77,14 +80,14 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        if let Some(spec) = ops::lookup(&decl.callee.name) {
-            self.add_op(spec, full_name, inputs, &args, decl, scope, shares);
-        } else if let Some(&block) = self.blocks.get(decl.callee.name.as_str()) {
+        if let Some(block) = block {
             if let Some(target) = shares {
                 let block = decl.callee.name.clone();
                 self.instance_shares.push(InstanceShare { node: full_name.clone(), block, target });
             }
             self.expand_block(block, full_name, inputs, &args, decl, scope);
+        } else if let Some(spec) = spec {
+            self.add_op(spec, full_name, inputs, &args, decl, scope, shares);
         } else {
             let mut candidates = ops::names();
             candidates.extend(self.blocks.keys().copied());
