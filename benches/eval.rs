@@ -164,8 +164,8 @@ fn eval_30(o: &Options) {
 fn time_eval_30(m: &Model, c: &Compiled, budget: u64) -> f64 {
     let (n, vdata, adata) = (30, random_clips(30, VIDEO_DIM, 1), random_clips(30, AUDIO_DIM, 2));
     let (vids, aids) = (ids("v", n), ids("a", n));
-    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
-    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
+    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM, lengths: &[] };
+    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM, lengths: &[] };
     let scorer = Scorer::new(m, budget, STEPS, tower_macs(c, &m.factored_nodes(false))).expect("a scorer");
     let score = || {
         let v = scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes");
@@ -231,7 +231,7 @@ fn time_train_step(c: &Compiled, factoring: Factoring, o: &Options) -> f64 {
     let audio = avc::lower::feed::gather(&adata, STEPS, AUDIO_DIM, &all, Device::Cpu).expect("gathers");
     let vi = tch::Tensor::arange(2 * b as i64, (tch::Kind::Int64, Device::Cpu)).remainder(b as i64);
     let ai = tch::Tensor::arange(2 * b as i64, (tch::Kind::Int64, Device::Cpu)).flip([0]).remainder(b as i64);
-    let batch = avc::lower::PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai };
+    let batch = avc::lower::PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai, lengths: None };
     let step = || {
         let out = m.forward(&batch, true).expect("runs").remove(0).remove(0);
         out.sum(tch::Kind::Float).backward();
@@ -280,8 +280,8 @@ fn rank_two_tower(o: &Options) {
     let m = model(&c);
     let (vdata, adata) = (random_clips(N, VIDEO_DIM, 5), random_clips(N, AUDIO_DIM, 6));
     let (vids, aids) = (ids("v", N), ids("a", N));
-    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
-    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
+    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM, lengths: &[] };
+    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM, lengths: &[] };
     let scorer = Scorer::new(&m, o.budget, STEPS, tower_macs(&c, &m.factored_nodes(false))).expect("a scorer");
     let mut runs = Vec::new();
     for _ in 0..o.repeats.min(3) {
@@ -334,8 +334,8 @@ fn full_eval(o: &Options) {
     let m = model(&c);
     let (vdata, adata) = (random_clips(N, VIDEO_DIM, 7), random_clips(N, AUDIO_DIM, 8));
     let (vids, aids) = (ids("v", N), ids("a", N));
-    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM };
-    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM };
+    let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM, lengths: &[] };
+    let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM, lengths: &[] };
     let budget = o.budget;
     let scorer = Scorer::new(&m, budget, STEPS, tower_macs(&c, &m.factored_nodes(false))).expect("a scorer");
     let rows = if o.full { N as u64 } else { o.rows.min(N as u64) };

@@ -83,6 +83,7 @@ fn random_set(g: &mut Gen) -> Dataset {
         audio_steps: steps,
         video_dim: vdim,
         audio_dim: adim,
+        lengths: [Vec::new(), Vec::new()],
     };
     let n_test = 1 + g.below(3);
     let video_ids = fresh_ids(g, n_test, &mut taken);
@@ -97,6 +98,7 @@ fn random_set(g: &mut Gen) -> Dataset {
         audio_steps: steps,
         video_dim: vdim,
         audio_dim: adim,
+        lengths: [Vec::new(), Vec::new()],
     };
     Dataset { train, test, origin: "random".into() }
 }

@@ -89,7 +89,7 @@ fn output_of(model: &Model, train: bool, grad: bool, pairs: i64) -> Tensor {
     let audio = fixed([4, 7, 3], 0.91);
     let vi = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 2]).narrow(0, 0, pairs);
     let ai = Tensor::from_slice(&[0i64, 1, 2, 3, 3, 0, 2]).narrow(0, 0, pairs);
-    let batch = PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai };
+    let batch = PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai, lengths: None };
     let forward = || model.forward(&batch, train).expect("runs").remove(0).remove(0);
     if grad { forward() } else { tch::no_grad(forward) }
 }

@@ -30,12 +30,12 @@ fn tower_forward_equals_per_pair_forward() {
     let audio = Tensor::randn([4, 10, 3], (Kind::Float, Device::Cpu));
     let vi = Tensor::from_slice(&[0i64, 1, 2, 3, 0, 1, 2, 3]);
     let ai = Tensor::from_slice(&[0i64, 1, 2, 3, 2, 0, 3, 1]);
-    let towers = PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai };
+    let towers = PairBatch { video: &video, audio: &audio, video_rows: &vi, audio_rows: &ai, lengths: None };
     let by_towers = model.forward(&towers, false).unwrap().remove(0).remove(0);
     // The same pairs, materialised: every pair's clips gathered before the model runs.
     let (pv, pa) = (video.index_select(0, &vi), audio.index_select(0, &ai));
     let rows = lower::aligned_rows(8, Device::Cpu).unwrap();
-    let naive = PairBatch { video: &pv, audio: &pa, video_rows: &rows, audio_rows: &rows };
+    let naive = PairBatch { video: &pv, audio: &pa, video_rows: &rows, audio_rows: &rows, lengths: None };
     let by_pairs = model.forward(&naive, false).unwrap().remove(0).remove(0);
     assert_eq!(by_towers.size(), [8, 1]);
     let diff = (by_towers - by_pairs).abs().max().double_value(&[]);
@@ -68,7 +68,7 @@ fn a_shared_node_applies_its_owners_weights() {
     // so the joint max over [vfc, afc] sees two equal halves.
     let clip = Tensor::randn([1, 10, 6], (Kind::Float, Device::Cpu));
     let rows = lower::aligned_rows(1, Device::Cpu).unwrap();
-    let batch = PairBatch { video: &clip, audio: &clip, video_rows: &rows, audio_rows: &rows };
+    let batch = PairBatch { video: &clip, audio: &clip, video_rows: &rows, audio_rows: &rows, lengths: None };
     let out = model.forward(&batch, false).unwrap().remove(0).remove(0);
     let vars = model.vs.variables();
     let features = clip.matmul(&vars["vfc.weight"].tr()) + &vars["vfc.bias"];
@@ -160,11 +160,11 @@ fn a_shared_instance_is_the_owner_called_again() {
     assert_eq!(names.len(), 2 + 4 + 2, "proj, gru and emb: weights and biases");
     let clip = Tensor::randn([2, 10, 6], (Kind::Float, Device::Cpu));
     let rows = lower::aligned_rows(2, Device::Cpu).unwrap();
-    let batch = PairBatch { video: &clip, audio: &clip, video_rows: &rows, audio_rows: &rows };
+    let batch = PairBatch { video: &clip, audio: &clip, video_rows: &rows, audio_rows: &rows, lengths: None };
     let gap = model.forward(&batch, false).unwrap().remove(0).remove(0);
     assert!(gap.abs().max().double_value(&[]) < 1e-5, "{gap}");
     let other = Tensor::randn([2, 10, 6], (Kind::Float, Device::Cpu));
-    let batch = PairBatch { video: &clip, audio: &other, video_rows: &rows, audio_rows: &rows };
+    let batch = PairBatch { video: &clip, audio: &other, video_rows: &rows, audio_rows: &rows, lengths: None };
     let gap = model.forward(&batch, false).unwrap().remove(0).remove(0);
     assert!(gap.min().double_value(&[]) > 1e-4, "different clips are apart: {gap}");
 }

@@ -99,7 +99,7 @@ fn learned_tensors_are_named_after_their_node_and_run_in_every_tower() {
     let audio = tch::Tensor::randn([2, 4, 5], (tch::Kind::Float, tch::Device::Cpu));
     let rows = |v: &[i64]| tch::Tensor::from_slice(v);
     let (vr, ar) = (rows(&[0, 1, 2, 0]), rows(&[0, 1, 1, 0]));
-    let batch = avc::lower::PairBatch { video: &video, audio: &audio, video_rows: &vr, audio_rows: &ar };
+    let batch = avc::lower::PairBatch { video: &video, audio: &audio, video_rows: &vr, audio_rows: &ar, lengths: None };
     let out = model.forward(&batch, true).expect("runs");
     assert_eq!(out[0][0].size(), [4, 1]);
     out[0][0].sum(tch::Kind::Float).backward();

@@ -118,13 +118,16 @@ impl Fit {
     }
 
     /// Appends `steps[stream] * width` bytes to `out`: the window of `data` (`[frames, width]`
-    /// row-major) starting at `start`, then mask rows if the clip is short.
-    pub fn append(&self, stream: usize, data: &[u8], width: usize, start: usize, out: &mut Vec<u8>) {
+    /// row-major) starting at `start`, then mask rows if the clip is short. Returns how many
+    /// steps are the clip's own (at least 1: an empty clip counts its first padded step, so a
+    /// pooling over its steps stays defined).
+    pub fn append(&self, stream: usize, data: &[u8], width: usize, start: usize, out: &mut Vec<u8>) -> usize {
         let steps = self.steps[stream];
         let frames = data.len() / width.max(1);
         let take = frames.saturating_sub(start).min(steps);
         out.extend_from_slice(&data[start * width..(start + take) * width]);
         out.resize(out.len() + (steps - take) * width, self.pad);
+        take.max(1).min(steps)
     }
 
     /// Why a clip of `frames` (`[video, audio]`) does not fit the fit's rate ratio, if it

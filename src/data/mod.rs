@@ -72,6 +72,11 @@ pub struct Clips {
     pub audio_steps: usize,
     pub video_dim: usize,
     pub audio_dim: usize,
+    /// Per stream (video, audio), each clip's own steps, the rest of its `*_steps` being
+    /// padding (the mask value), when some clip of the set was padded; both empty when every
+    /// clip fills its steps. A model's pooling over time leaves padded steps out
+    /// (`lower::PairBatch`).
+    pub lengths: [Vec<u32>; 2],
 }
 
 impl Clips {
@@ -87,7 +92,21 @@ impl Clips {
             audio_steps: steps[1],
             video_dim,
             audio_dim,
+            lengths: [Vec::new(), Vec::new()],
         }
+    }
+
+    /// Each clip's own steps per stream as `[N]` int64 tensors (video, audio), when some
+    /// clip of the set is padded.
+    pub fn length_tensors(&self, device: tch::Device) -> Result<Option<[tch::Tensor; 2]>, tch::TchError> {
+        if self.lengths.iter().any(Vec::is_empty) {
+            return Ok(None);
+        }
+        let stream = |k: usize| {
+            let values: Vec<i64> = self.lengths[k].iter().map(|&l| i64::from(l)).collect();
+            tch::Tensor::f_from_slice(&values)?.f_to_device(device)
+        };
+        Ok(Some([stream(0)?, stream(1)?]))
     }
 
     /// The number of clips (pairs).
@@ -142,6 +161,11 @@ impl Clips {
             out.audio_ids.push(self.audio_ids[i].clone());
             out.video.extend_from_slice(self.video_clip(i));
             out.audio.extend_from_slice(self.audio_clip(i));
+            for k in 0..2 {
+                if let Some(&l) = self.lengths[k].get(i) {
+                    out.lengths[k].push(l);
+                }
+            }
         }
         out
     }
@@ -387,6 +411,7 @@ mod tests {
             audio_steps: 2,
             video_dim: 3,
             audio_dim: 1,
+            lengths: [Vec::new(), Vec::new()],
         }
     }
 

@@ -136,10 +136,17 @@ impl Stream {
         for &row in rows {
             let (video, audio, frames) = self.read(row, &mut payload)?;
             let [sv, sa] = self.fit.starts(frames, row, pass);
-            self.fit.append(0, &video, self.video_dim, sv, &mut out.video);
-            self.fit.append(1, &audio, self.audio_dim, sa, &mut out.audio);
+            let lv = self.fit.append(0, &video, self.video_dim, sv, &mut out.video);
+            let la = self.fit.append(1, &audio, self.audio_dim, sa, &mut out.audio);
+            out.lengths[0].push(lv as u32);
+            out.lengths[1].push(la as u32);
             out.video_ids.push(self.video_ids[row].clone());
             out.audio_ids.push(self.audio_ids[row].clone());
+        }
+        // Only a set with a padded clip carries lengths: full clips run unmasked.
+        let [sv, sa] = self.fit.steps;
+        if out.lengths[0].iter().all(|&v| v as usize >= sv) && out.lengths[1].iter().all(|&a| a as usize >= sa) {
+            out.lengths = [Vec::new(), Vec::new()];
         }
         Ok(out)
     }

@@ -636,6 +636,7 @@ fn make_range(
         audio_steps: asteps,
         video_dim: cfg.video_dim,
         audio_dim: cfg.audio_dim,
+        lengths: [Vec::new(), Vec::new()],
     };
     (clips, truth)
 }

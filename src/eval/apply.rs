@@ -61,8 +61,20 @@ impl LoadedRun {
 /// Both streams of paired clips, as the engine reads them.
 pub fn streams(clips: &Clips) -> (Stream<'_>, Stream<'_>) {
     (
-        Stream { ids: &clips.video_ids, data: &clips.video, steps: clips.video_steps, dim: clips.video_dim },
-        Stream { ids: &clips.audio_ids, data: &clips.audio, steps: clips.audio_steps, dim: clips.audio_dim },
+        Stream {
+            ids: &clips.video_ids,
+            data: &clips.video,
+            steps: clips.video_steps,
+            dim: clips.video_dim,
+            lengths: &clips.lengths[0],
+        },
+        Stream {
+            ids: &clips.audio_ids,
+            data: &clips.audio,
+            steps: clips.audio_steps,
+            dim: clips.audio_dim,
+            lengths: &clips.lengths[1],
+        },
     )
 }
 

@@ -21,13 +21,16 @@ pub struct Stream<'a> {
     pub data: &'a [u8],
     pub steps: usize,
     pub dim: usize,
+    /// Each clip's own steps, the rest padding; empty when every clip fills `steps`.
+    pub lengths: &'a [u32],
 }
 
 impl<'a> Stream<'a> {
     /// Clips `rows` of the stream, without copying.
     pub fn range(&self, rows: Range<usize>) -> Stream<'a> {
         let clip = self.steps * self.dim;
-        Stream { ids: &self.ids[rows.clone()], data: &self.data[rows.start * clip..rows.end * clip], ..*self }
+        let lengths = if self.lengths.is_empty() { self.lengths } else { &self.lengths[rows.clone()] };
+        Stream { ids: &self.ids[rows.clone()], data: &self.data[rows.start * clip..rows.end * clip], lengths, ..*self }
     }
 
     pub fn len(&self) -> usize {
@@ -202,7 +205,13 @@ impl<'m> Scorer<'m> {
             } else {
                 feed::gather(stream.data, stream.steps, stream.dim, &rows, device)?
             };
-            let mut enc = self.model.encode(tower, &x, false)?;
+            let lengths = (!stream.lengths.is_empty())
+                .then(|| {
+                    let own: Vec<i64> = rows.iter().map(|&r| i64::from(stream.lengths[r])).collect();
+                    Tensor::f_from_slice(&own)
+                })
+                .transpose()?;
+            let mut enc = self.model.encode_with(tower, &x, lengths.as_ref(), false)?;
             if device != Device::Cpu && n > chunk {
                 // A catalogue's tower values may not fit on the device: keep them on the host.
                 enc = enc.to_device(Device::Cpu)?;
@@ -463,8 +472,8 @@ mod tests {
         let n = 400;
         let ids: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
         let (vdata, adata) = (vec![7u8; n * 4 * 3], vec![9u8; n * 4 * 2]);
-        let video = Stream { ids: &ids, data: &vdata, steps: 4, dim: 3 };
-        let audio = Stream { ids: &ids, data: &adata, steps: 4, dim: 2 };
+        let video = Stream { ids: &ids, data: &vdata, steps: 4, dim: 3, lengths: &[] };
+        let audio = Stream { ids: &ids, data: &adata, steps: 4, dim: 2, lengths: &[] };
         let v = scorer.encode(Tower::Video, &video, &mut Silent).expect("encodes");
         let a = scorer.encode(Tower::Audio, &audio, &mut Silent).expect("encodes");
         let mut blocks = Vec::new();

@@ -31,7 +31,7 @@ pub struct OwnedStream {
 
 impl OwnedStream {
     pub fn view(&self) -> Stream<'_> {
-        Stream { ids: &self.ids, data: &self.data, steps: self.steps, dim: self.dim }
+        Stream { ids: &self.ids, data: &self.data, steps: self.steps, dim: self.dim, lengths: &[] }
     }
 }
 

@@ -119,7 +119,7 @@ fn write_sample(
     let video = feed::gather(&test.video, test.video_steps, test.video_dim, &rows, Device::Cpu)?;
     let audio = feed::gather(&test.audio, test.audio_steps, test.audio_dim, &rows, Device::Cpu)?;
     let aligned = lower::aligned_rows(rows.len(), Device::Cpu)?;
-    let batch = PairBatch { video: &video, audio: &audio, video_rows: &aligned, audio_rows: &aligned };
+    let batch = PairBatch { video: &video, audio: &audio, video_rows: &aligned, audio_rows: &aligned, lengths: None };
     let outs = {
         let _guard = tch::no_grad_guard();
         model.forward(&batch, false).map_err(TrainError::from)?

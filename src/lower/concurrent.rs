@@ -121,6 +121,7 @@ impl Model {
         &self,
         tower: Tower,
         clips: &Tensor,
+        lengths: Option<&Tensor>,
         levels: Option<&[f32; 256]>,
         workers: i64,
     ) -> Result<Vec<Encoded>, LowerError> {
@@ -130,12 +131,14 @@ impl Model {
         let mut runs = Vec::with_capacity(workers as usize);
         for (first, count) in shares(slices, workers) {
             let start = first * ENCODE_SLICE;
-            runs.push(clips.f_narrow(0, start, (count * ENCODE_SLICE).min(n - start)).map_err(torch)?);
+            let len = (count * ENCODE_SLICE).min(n - start);
+            let run_lengths = lengths.map(|l| l.f_narrow(0, start, len)).transpose().map_err(torch)?;
+            runs.push((clips.f_narrow(0, start, len).map_err(torch)?, run_lengths));
         }
         let shared = ReadOnly((self, runs));
         let encoded = on_workers(workers, |k| {
             let (model, runs) = shared.get();
-            model.encode_slices(tower, &runs[k], levels)
+            model.encode_slices(tower, &runs[k].0, runs[k].1.as_ref(), levels)
         });
         let mut parts = Vec::with_capacity(slices as usize);
         for run in encoded {

@@ -40,6 +40,25 @@ impl Pairs<'_> {
         enc.get(slot).ok_or(LowerError::Unchecked)
     }
 
+    /// Each pair's own steps for a joint step that pools over time: the lengths of the
+    /// streams its input counts, gathered per pair (the shorter of the two where it counts
+    /// both). `None` when the step is not masked or no lengths were given.
+    fn lengths(&self, step: &Step) -> Result<Option<Tensor>, tch::TchError> {
+        let Some(streams) = step.mask else { return Ok(None) };
+        let mut out: Option<Tensor> = None;
+        for (wanted, enc, rows) in
+            [(streams.video, self.video, self.video_rows), (streams.audio, self.audio, self.audio_rows)]
+        {
+            let Some(lengths) = enc.lengths.as_ref().filter(|_| wanted) else { continue };
+            let per_pair = lengths.f_index_select(0, &rows.f_to_device(lengths.device())?)?;
+            out = Some(match out {
+                Some(o) => o.f_minimum(&per_pair)?,
+                None => per_pair,
+            });
+        }
+        Ok(out)
+    }
+
     /// A tower value of every pair, for `node`.
     fn gather(&self, slot: usize, tower: Tower, node: &str) -> Result<Tensor, LowerError> {
         let torch = |error| LowerError::Torch { node: node.to_string(), error };
@@ -137,7 +156,8 @@ impl Model {
                         }
                     }
                     let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
-                    self.layers[step.layer].forward(&xs, train).map_err(torch)?
+                    let lengths = pairs.lengths(step).map_err(torch)?;
+                    self.run_layer(step, &xs, lengths.as_ref(), train).map_err(torch)?
                 }
             };
             values[step.slot] = Some(value);

@@ -143,6 +143,7 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
     }
     let mut steps = Vec::new();
     let mut inputs = Vec::new();
+    let streams = avc_lang::check::step_streams(graph, checked);
     for &id in graph.topo() {
         let node = graph.node(id);
         if let NodeKind::Input { stream, .. } = &node.kind {
@@ -150,16 +151,20 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
             continue;
         }
         let in_ids = graph.inputs_of(id);
+        let layer = layer_of[node.shares.unwrap_or(id).index()];
+        let mask =
+            layers[layer].masked_input().and_then(|k| in_ids.get(k)).map(|i| streams[i.index()]).filter(|s| s.any());
         steps.push(Step {
             node: node.name.clone(),
             slot: id.index(),
             tower: checked.tower(id),
             input_towers: in_ids.iter().map(|&i| checked.tower(i)).collect(),
-            layer: layer_of[node.shares.unwrap_or(id).index()],
+            layer,
             inputs: in_ids.iter().map(|i| i.index()).collect(),
             frees: Vec::new(),
             kind: StepKind::Forward,
             unbatched: checked.shape(id).is_some_and(|s| !avc_lang::ops::arith::is_batched(s)),
+            mask,
         });
     }
     let outputs: Vec<OutputBinding> = graph
@@ -226,6 +231,9 @@ pub struct PairBatch<'a> {
     pub video_rows: &'a Tensor,
     /// `[P]` int64: the audio row of each pair.
     pub audio_rows: &'a Tensor,
+    /// `[Nv]` and `[Na]` int64: each clip's own steps (the rest is padding), when a clip
+    /// may be shorter than the batch; pooling over time leaves padded steps out.
+    pub lengths: Option<[&'a Tensor; 2]>,
 }
 
 /// The values one modality's tower hands to the joint part, for a set of clips: every
@@ -239,6 +247,9 @@ pub struct Encoded {
     values: Vec<(usize, Tensor)>,
     /// Encoded for training (the training plan's frontier) or for evaluation.
     train: bool,
+    /// `[N]` int64: each clip's own steps, when given (joint steps that pool over time
+    /// gather them per pair).
+    lengths: Option<Tensor>,
 }
 
 impl Encoded {
@@ -253,7 +264,10 @@ impl Encoded {
             let pieces: Vec<&Tensor> = parts.iter().map(|p| &p.values[k].1).collect();
             values.push((*slot, Tensor::f_cat(&pieces, 0)?));
         }
-        Ok(Encoded { tower: first.tower, clips: parts.iter().map(|p| p.clips).sum(), values, train: first.train })
+        let lengths: Option<Vec<&Tensor>> = parts.iter().map(|p| p.lengths.as_ref()).collect();
+        let lengths = lengths.map(|l| Tensor::f_cat(&l, 0)).transpose()?;
+        let clips = parts.iter().map(|p| p.clips).sum();
+        Ok(Encoded { tower: first.tower, clips, values, train: first.train, lengths })
     }
 
     /// The values of rows `rows` only (e.g. to move a shortlist's clips to the device).
@@ -263,7 +277,9 @@ impl Encoded {
             .iter()
             .map(|(s, t)| Ok::<_, tch::TchError>((*s, t.f_index_select(0, rows)?)))
             .collect::<Result<_, _>>()?;
-        Ok(Encoded { tower: self.tower, clips: rows.size().first().copied().unwrap_or(0), values, train: self.train })
+        let lengths = self.lengths.as_ref().map(|l| l.f_index_select(0, &rows.f_to_device(l.device())?)).transpose()?;
+        let clips = rows.size().first().copied().unwrap_or(0);
+        Ok(Encoded { tower: self.tower, clips, values, train: self.train, lengths })
     }
 
     /// Bytes held, to size chunks against a memory budget.
@@ -283,7 +299,8 @@ impl Encoded {
             .iter()
             .map(|(s, t)| Ok::<_, tch::TchError>((*s, t.f_to_device(device)?)))
             .collect::<Result<_, _>>()?;
-        Ok(Encoded { tower: self.tower, clips: self.clips, values, train: self.train })
+        let lengths = self.lengths.as_ref().map(|l| l.f_to_device(device)).transpose()?;
+        Ok(Encoded { tower: self.tower, clips: self.clips, values, train: self.train, lengths })
     }
 
     fn get(&self, slot: usize) -> Option<&Tensor> {
@@ -296,8 +313,9 @@ impl Model {
     /// `logit` and `distance` outputs; for `embeddings`, the video embedding of each video
     /// clip and the audio embedding of each audio clip (not per pair).
     pub fn forward(&self, batch: &PairBatch, train: bool) -> Result<Vec<Vec<Tensor>>, LowerError> {
-        let video = self.encode(Tower::Video, batch.video, train)?;
-        let audio = self.encode(Tower::Audio, batch.audio, train)?;
+        let [video_lengths, audio_lengths] = batch.lengths.map_or([None, None], |[v, a]| [Some(v), Some(a)]);
+        let video = self.encode_with(Tower::Video, batch.video, video_lengths, train)?;
+        let audio = self.encode_with(Tower::Audio, batch.audio, audio_lengths, train)?;
         self.score_pairs(&video, &audio, batch.video_rows, batch.audio_rows, train)
     }
 
@@ -309,15 +327,27 @@ impl Model {
     /// then dequantized a slice at a time: a catalogue's chunk of clips is held as bytes,
     /// and each slice's floats are written in one pass by the thread that encodes it.
     pub fn encode(&self, tower: Tower, clips: &Tensor, train: bool) -> Result<Encoded, LowerError> {
+        self.encode_with(tower, clips, None, train)
+    }
+
+    /// [`Model::encode`] of clips that may be shorter than the tensor's steps: `lengths`
+    /// (`[N]` int64) are each clip's own steps, and pooling over time leaves the rest out.
+    pub fn encode_with(
+        &self,
+        tower: Tower,
+        clips: &Tensor,
+        lengths: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Encoded, LowerError> {
         let torch = |error| LowerError::Torch { node: format!("{} clips", tower.label()), error };
         let levels = if clips.kind() == Kind::Uint8 { Some(feed::levels().map_err(torch)?) } else { None };
         let n = clips.size().first().copied().unwrap_or(0);
         if train || n <= ENCODE_SLICE {
-            return self.encode_slice(tower, &floats(clips, levels.as_ref()).map_err(torch)?, train);
+            return self.encode_slice(tower, &floats(clips, levels.as_ref()).map_err(torch)?, lengths, train);
         }
         let parts = match concurrent::encode_workers(self, n) {
-            Some(workers) => self.encode_concurrently(tower, clips, levels.as_ref(), workers)?,
-            None => self.encode_slices(tower, clips, levels.as_ref())?,
+            Some(workers) => self.encode_concurrently(tower, clips, lengths, levels.as_ref(), workers)?,
+            None => self.encode_slices(tower, clips, lengths, levels.as_ref())?,
         };
         Encoded::cat(&parts).map_err(torch)
     }
@@ -328,19 +358,33 @@ impl Model {
         &self,
         tower: Tower,
         clips: &Tensor,
+        lengths: Option<&Tensor>,
         levels: Option<&[f32; 256]>,
     ) -> Result<Vec<Encoded>, LowerError> {
         let torch = |error| LowerError::Torch { node: format!("{} clips", tower.label()), error };
         let n = clips.size().first().copied().unwrap_or(0);
         let mut parts = Vec::new();
         for start in (0..n).step_by(ENCODE_SLICE as usize) {
-            let slice = clips.f_narrow(0, start, ENCODE_SLICE.min(n - start)).map_err(torch)?;
-            parts.push(self.encode_slice(tower, &floats(&slice, levels).map_err(torch)?, false)?);
+            let len = ENCODE_SLICE.min(n - start);
+            let slice = clips.f_narrow(0, start, len).map_err(torch)?;
+            let slice_lengths = lengths.map(|l| l.f_narrow(0, start, len)).transpose().map_err(torch)?;
+            parts.push(self.encode_slice(
+                tower,
+                &floats(&slice, levels).map_err(torch)?,
+                slice_lengths.as_ref(),
+                false,
+            )?);
         }
         Ok(parts)
     }
 
-    fn encode_slice(&self, tower: Tower, clips: &Tensor, train: bool) -> Result<Encoded, LowerError> {
+    fn encode_slice(
+        &self,
+        tower: Tower,
+        clips: &Tensor,
+        lengths: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Encoded, LowerError> {
         let stream = if tower == Tower::Audio { "audio" } else { "video" };
         let mut values: Vec<Option<Tensor>> = (0..self.slots).map(|_| None).collect();
         for input in self.inputs.iter().filter(|i| i.stream == stream) {
@@ -357,7 +401,7 @@ impl Model {
             let xs: Vec<&Tensor> = step.inputs.iter().filter_map(|&s| values[s].as_ref()).collect();
             let value = match &step.kind {
                 StepKind::Project { starts, bias } => self.project(step, &xs, starts, *bias),
-                _ => self.layers[step.layer].forward(&xs, train),
+                _ => self.run_layer(step, &xs, lengths, train),
             };
             values[step.slot] = Some(value.map_err(torch)?);
             for &slot in &step.frees {
@@ -370,7 +414,33 @@ impl Model {
         for &(slot, _) in plan.frontier.iter().filter(|(_, t)| mine(*t)) {
             kept.push((slot, values[slot].take().ok_or(LowerError::Unchecked)?));
         }
-        Ok(Encoded { tower, clips: clips.size().first().copied().unwrap_or(0), values: kept, train })
+        let clips = clips.size().first().copied().unwrap_or(0);
+        let lengths = lengths.map(Tensor::shallow_clone);
+        Ok(Encoded { tower, clips, values: kept, train, lengths })
+    }
+
+    /// A step's layer on its inputs; with `lengths` (`[N]` int64, each row's own steps) and a
+    /// step that pools or attends over time ([`plan::Step::mask`]), padded steps left out.
+    /// Rows as long as the masked input (the usual batch) run unmasked, so data without
+    /// padding gives exactly the numbers it gave before masks existed.
+    fn run_layer(
+        &self,
+        step: &Step,
+        xs: &[&Tensor],
+        lengths: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor, tch::TchError> {
+        let layer = &self.layers[step.layer];
+        let masked = step.mask.and(lengths).zip(layer.masked_input().and_then(|k| xs.get(k)));
+        if let Some((lengths, x)) = masked {
+            let steps = x.size().get(1).copied().unwrap_or(0);
+            if lengths.f_min()?.int64_value(&[]) < steps {
+                let positions = Tensor::f_arange(steps, (Kind::Int64, x.device()))?.f_unsqueeze(0)?;
+                let valid = positions.f_lt_tensor(&lengths.f_to_device(x.device())?.f_unsqueeze(1)?)?;
+                return layer.forward_masked(xs, &valid, train);
+            }
+        }
+        layer.forward(xs, train)
     }
 
     /// The steps whose values have no batch axis (learned tensors): run first in every

@@ -4,7 +4,7 @@
 //! each value can be dropped.
 
 use super::OutputBinding;
-use avc_lang::check::Tower;
+use avc_lang::check::{StepStreams, Tower};
 
 /// When the compiler's factoring of a first joint layer (`check::factor_sites`) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +49,9 @@ pub(super) struct Step {
     /// Its value has no batch axis (a learned tensor, or arithmetic on learned tensors
     /// only): it is computed first in every phase that runs, never gathered per clip or pair.
     pub unbatched: bool,
+    /// For a layer that pools or attends over time: the streams whose clip lengths mask the
+    /// steps of its masked input (`Layer::masked_input`), when that input counts known steps.
+    pub mask: Option<StepStreams>,
 }
 
 /// A factored site with slots for its values: the parts' slots and, per tower, a new slot
@@ -90,6 +93,7 @@ impl LoweredSite {
                 frees: Vec::new(),
                 kind: StepKind::Project { starts: mine.iter().map(|p| p.2).collect(), bias: k == 0 },
                 unbatched: false,
+                mask: None,
             });
         }
         steps.push(Step {

@@ -342,7 +342,7 @@ const PREFETCH_DEPTH: usize = 4;
 /// copy, convert, scale and shift 35 MB per batch of `final`.
 enum Batch {
     /// Dequantized features, `[clips, steps, dim]` CPU tensors.
-    Dequantized { video: Tensor, audio: Tensor, clips: usize },
+    Dequantized { video: Tensor, audio: Tensor, clips: usize, lengths: Option<[Tensor; 2]> },
     /// The bytes, for a GPU: copied there as uint8 (4x less traffic) and dequantized there.
     Quantized(Clips),
 }
@@ -364,6 +364,7 @@ impl Batch {
                 levels,
             )?,
             clips: n,
+            lengths: clips.length_tensors(tch::Device::Cpu)?,
         })
     }
 
@@ -371,6 +372,17 @@ impl Batch {
         match self {
             Batch::Dequantized { clips, .. } => *clips,
             Batch::Quantized(clips) => clips.len(),
+        }
+    }
+
+    /// Each clip's own steps per stream on `device`, when some clip of the batch is padded.
+    fn lengths(&self, device: tch::Device) -> Result<Option<[Tensor; 2]>, tch::TchError> {
+        match self {
+            Batch::Dequantized { lengths: None, .. } => Ok(None),
+            Batch::Dequantized { lengths: Some([v, a]), .. } => {
+                Ok(Some([v.f_to_device(device)?, a.f_to_device(device)?]))
+            }
+            Batch::Quantized(c) => c.length_tensors(device),
         }
     }
 
@@ -442,7 +454,9 @@ fn pair_loss(
     let (video, audio) = (&video, &audio);
     let video_rows = Tensor::f_arange(2 * b, (tch::Kind::Int64, device))?.f_remainder(b)?;
     let audio_rows = Tensor::f_from_slice(audio_rows)?.f_to(device)?;
-    let pairs = PairBatch { video, audio, video_rows: &video_rows, audio_rows: &audio_rows };
+    let lengths = batch.lengths(device)?;
+    let lengths = lengths.as_ref().map(|[v, a]| [v, a]);
+    let pairs = PairBatch { video, audio, video_rows: &video_rows, audio_rows: &audio_rows, lengths };
     profile.mark(Phase::Data);
     let outputs = model.forward(&pairs, true)?;
     let target = Tensor::f_from_slice(labels)?.f_to(device)?;

@@ -75,6 +75,16 @@ impl Layer for Softmax {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
         xs[0].f_softmax(self.axis, None::<tch::Kind>)
     }
+
+    fn masked_input(&self) -> Option<usize> {
+        (self.axis == 1).then_some(0)
+    }
+
+    /// Over time, padded steps get weight 0 and the clip's own steps share all of it.
+    fn forward_masked(&self, xs: &[&Tensor], valid: &Tensor, _train: bool) -> Result<Tensor, tch::TchError> {
+        let padded = super::valid_like(valid, xs[0])?.f_logical_not()?;
+        xs[0].f_masked_fill(&padded, f64::NEG_INFINITY)?.f_softmax(self.axis, None::<tch::Kind>)
+    }
 }
 
 elementwise_layer!(Silu, |x| x.f_silu());

@@ -42,25 +42,42 @@ struct AttentionLayer {
 }
 
 impl AttentionLayer {
-    /// The attention weights `[B, T]`.
-    fn weights(&self, xs: &[&Tensor]) -> Result<Tensor, tch::TchError> {
+    /// The attention weights `[B, T]`; with `valid` (`[B, T]` bool), padded steps get 0.
+    fn weights(&self, xs: &[&Tensor], valid: Option<&Tensor>) -> Result<Tensor, tch::TchError> {
         let keys = xs[0].f_linear(&self.key_weight, Some(&self.key_bias))?; // [B, T, H]
         let q = match &self.query {
             Query::Projected(w) => xs[1].f_linear::<&Tensor>(w, None)?.f_unsqueeze(1)?, // [B, 1, H]
             Query::Learned(v) => v.shallow_clone(),                                     // [H]
         };
         let scores = keys.f_add(&q)?.f_tanh()?.f_linear::<&Tensor>(&self.score_weight, None)?; // [B, T, 1]
-        scores.f_squeeze_dim(-1)?.f_softmax(1, None)
+        let scores = scores.f_squeeze_dim(-1)?;
+        let scores = match valid {
+            Some(valid) => scores.f_masked_fill(&valid.f_logical_not()?, f64::NEG_INFINITY)?,
+            None => scores,
+        };
+        scores.f_softmax(1, None)
     }
-}
 
-impl Layer for AttentionLayer {
-    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let w = self.weights(xs)?;
+    fn pool(&self, xs: &[&Tensor], valid: Option<&Tensor>) -> Result<Tensor, tch::TchError> {
+        let w = self.weights(xs, valid)?;
         if self.weights {
             return Ok(w);
         }
         // [B, 1, T] x [B, T, F] -> [B, 1, F]
         w.f_unsqueeze(1)?.f_bmm(xs[0])?.f_squeeze_dim(1)
+    }
+}
+
+impl Layer for AttentionLayer {
+    fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
+        self.pool(xs, None)
+    }
+
+    fn masked_input(&self) -> Option<usize> {
+        Some(0)
+    }
+
+    fn forward_masked(&self, xs: &[&Tensor], valid: &Tensor, _train: bool) -> Result<Tensor, tch::TchError> {
+        self.pool(xs, Some(valid))
     }
 }

@@ -61,6 +61,18 @@ impl Layer for Conv1dLayer {
         )?;
         y.f_squeeze_dim(2)?.f_transpose(1, 2)
     }
+
+    /// A length-keeping convolution of a padded batch: it must not read a clip's padded
+    /// steps, so they are zeroed first, which is what the convolution's own padding puts
+    /// past a clip's end when the clip runs alone.
+    fn masked_input(&self) -> Option<usize> {
+        Some(0)
+    }
+
+    fn forward_masked(&self, xs: &[&Tensor], valid: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
+        let zeroed = xs[0].f_mul(&super::valid_like(valid, xs[0])?.f_to_kind(xs[0].kind())?)?;
+        self.forward(&[&zeroed], train)
+    }
 }
 
 /// Lowers a pooling op over time to itself, running `$pool(x, kernel, stride)` on

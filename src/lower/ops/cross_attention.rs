@@ -21,4 +21,13 @@ impl Layer for CrossAttentionLayer {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
         self.0.forward(xs[0], xs[1], train)
     }
+
+    /// The keys' (second input's) padded steps get no weight.
+    fn masked_input(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    fn forward_masked(&self, xs: &[&Tensor], valid: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
+        self.0.forward_masked(xs[0], xs[1], valid, train)
+    }
 }

@@ -40,6 +40,20 @@ use tch::{Tensor, nn};
 pub trait Layer: Send {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError>;
 
+    /// For a layer that pools or attends over the steps of a sequence input: that input,
+    /// whose padded steps [`Layer::forward_masked`] can leave out. `None`: the layer treats
+    /// every step alike (its output steps follow its input steps, or it is not over time).
+    fn masked_input(&self) -> Option<usize> {
+        None
+    }
+
+    /// The forward pass with `valid` (`[N, T]` bool, `T` the masked input's steps): which
+    /// steps of each row are its clip's own rather than padding. Only called on layers with
+    /// a [`Layer::masked_input`].
+    fn forward_masked(&self, xs: &[&Tensor], _valid: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
+        self.forward(xs, train)
+    }
+
     /// The layer as a factored input map, for layers that begin with a linear map of their
     /// input's last axis (see [`FactorInput`]).
     fn factor_input(&self) -> Option<&dyn FactorInput> {
@@ -114,6 +128,13 @@ lower_each! {
     AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, SinusoidalPosition,
     LearnedPosition, LaggedCosine, Sub, Mul, Div, Neg, Param, Slice, Chunk, Split, Select, Index, Stack, Pad,
     Repeat, Expand, Flip, Positions, Embedding,
+}
+
+/// `valid` (`[N, T]` bool) shaped to broadcast over `like` (`[N, T, ...]`): `[N, T, 1, ...]`.
+pub(crate) fn valid_like(valid: &Tensor, like: &Tensor) -> Result<Tensor, tch::TchError> {
+    let mut shape = valid.size();
+    shape.resize(like.dim(), 1);
+    valid.f_reshape(shape.as_slice())
 }
 
 /// Xavier (Glorot) uniform initialisation, as the seed used for linear and conv weights.

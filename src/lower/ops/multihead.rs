@@ -38,6 +38,25 @@ impl MultiHead {
     /// softmax(q k^T / sqrt(F / heads)) v per head, dropout on the weights while training,
     /// heads concatenated and projected. Returns [B, Tq, F].
     pub fn forward(&self, q: &Tensor, kv: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
+        self.attend(q, kv, None, train)
+    }
+
+    /// [`MultiHead::forward`] with `valid` (`[B, Tk]` bool): keys at `false` are padding and
+    /// get no weight (PyTorch's `key_padding_mask`, inverted).
+    pub fn forward_masked(
+        &self,
+        q: &Tensor,
+        kv: &Tensor,
+        valid: &Tensor,
+        train: bool,
+    ) -> Result<Tensor, tch::TchError> {
+        let (b, _, _) = kv.size3()?;
+        // [B, 1, 1, Tk]: one row of keys per clip, for every head and query.
+        let mask = valid.f_reshape([b, 1, 1, -1])?;
+        self.attend(q, kv, Some(&mask), train)
+    }
+
+    fn attend(&self, q: &Tensor, kv: &Tensor, mask: Option<&Tensor>, train: bool) -> Result<Tensor, tch::TchError> {
         let (b, tq, f) = q.size3()?;
         let tk = kv.size3()?.1;
         let head_dim = f / self.heads;
@@ -46,7 +65,7 @@ impl MultiHead {
         let (q, k, v) = (split(&q_proj, tq)?, split(&k_proj, tk)?, split(&v_proj, tk)?);
         let p = if train { self.dropout } else { 0.0 };
         let scale = 1.0 / (head_dim as f64).sqrt();
-        let ctx = Tensor::f_scaled_dot_product_attention::<&Tensor>(&q, &k, &v, None, p, false, scale, false)?;
+        let ctx = Tensor::f_scaled_dot_product_attention(&q, &k, &v, mask, p, false, scale, false)?;
         let merged = ctx.f_transpose(1, 2)?.f_reshape([b, tq, f])?;
         merged.f_linear(&self.out_weight, Some(&self.out_bias))
     }

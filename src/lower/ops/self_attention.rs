@@ -21,4 +21,14 @@ impl Layer for SelfAttentionLayer {
     fn forward(&self, xs: &[&Tensor], train: bool) -> Result<Tensor, tch::TchError> {
         self.0.forward(xs[0], xs[0], train)
     }
+
+    fn masked_input(&self) -> Option<usize> {
+        Some(0)
+    }
+
+    /// A clip's padded steps are no key for any step (the padded steps' own outputs are
+    /// left out by whatever pools them later).
+    fn forward_masked(&self, xs: &[&Tensor], valid: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
+        self.0.forward_masked(xs[0], xs[0], valid, train)
+    }
 }

@@ -9,11 +9,13 @@ mod bounded;
 mod factor;
 mod fingerprint;
 pub mod memory;
+pub mod steps;
 mod summary;
 mod towers;
 
 pub use factor::{FactorPart, FactorSite, factor_sites};
 pub use fingerprint::fingerprint;
+pub use steps::{StepStreams, step_streams};
 pub use summary::{group as render_count, render_table};
 pub use towers::Tower;
 

@@ -24,6 +24,9 @@ macro_rules! elementwise {
         }
 
         impl OpImpl for $ty {
+            fn steps(&self) -> super::Steps {
+                super::Steps::Kept
+            }
             fn spec(&self) -> &'static OpSpec {
                 &Self::SPEC
             }
@@ -77,6 +80,9 @@ impl LeakyRelu {
 }
 
 impl OpImpl for LeakyRelu {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -114,6 +120,11 @@ impl Softmax {
 }
 
 impl OpImpl for Softmax {
+    /// Over time, the lowering masks a clip's padded steps (they get weight 0); over another
+    /// axis each step is its own.
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn value_range(&self) -> ValueRange {
         ValueRange::Bounded("[0, 1]")
     }
@@ -169,6 +180,9 @@ impl Gelu {
 }
 
 impl OpImpl for Gelu {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -209,6 +223,9 @@ impl Glu {
 }
 
 impl OpImpl for Glu {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -271,6 +288,9 @@ impl Softplus {
 }
 
 impl OpImpl for Softplus {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -314,6 +334,9 @@ impl Elu {
 }
 
 impl OpImpl for Elu {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -352,6 +375,10 @@ impl LogSoftmax {
 }
 
 impl OpImpl for LogSoftmax {
+    /// Unmasked: over time (or an axis that may be time) its steps read the padded ones.
+    fn steps(&self) -> super::Steps {
+        if self.axis == -1 || self.axis >= 2 { super::Steps::Kept } else { super::Steps::Other }
+    }
     fn value_range(&self) -> ValueRange {
         ValueRange::Bounded("(-inf, 0]")
     }

@@ -160,6 +160,9 @@ macro_rules! binary_op {
         }
 
         impl OpImpl for $ty {
+            fn steps(&self) -> super::Steps {
+                super::Steps::Kept
+            }
             fn spec(&self) -> &'static OpSpec {
                 &Self::SPEC
             }
@@ -228,6 +231,9 @@ impl Neg {
 }
 
 impl OpImpl for Neg {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -36,6 +36,9 @@ impl Concat {
 }
 
 impl OpImpl for Concat {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -110,6 +113,9 @@ impl Add {
 }
 
 impl OpImpl for Add {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -243,6 +243,9 @@ impl Conv1d {
 }
 
 impl OpImpl for Conv1d {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

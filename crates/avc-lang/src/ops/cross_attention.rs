@@ -38,6 +38,9 @@ impl CrossAttention {
 }
 
 impl OpImpl for CrossAttention {
+    fn steps(&self) -> super::Steps {
+        super::Steps::KeptFrom(0)
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -33,6 +33,9 @@ impl Linear {
 }
 
 impl OpImpl for Linear {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

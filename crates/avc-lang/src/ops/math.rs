@@ -26,6 +26,9 @@ macro_rules! unary {
         }
 
         impl OpImpl for $ty {
+            fn steps(&self) -> super::Steps {
+                super::Steps::Kept
+            }
             fn spec(&self) -> &'static OpSpec {
                 &Self::SPEC
             }
@@ -102,6 +105,9 @@ impl Clamp {
 }
 
 impl OpImpl for Clamp {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -146,6 +152,9 @@ impl Pow {
 }
 
 impl OpImpl for Pow {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

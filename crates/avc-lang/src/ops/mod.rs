@@ -241,8 +241,28 @@ pub enum ValueRange {
     OfInput,
 }
 
+/// How an op's output steps (axis 1 of a `[B, T, ...]` value) relate to its inputs' steps:
+/// what tells the lowering which clip lengths mask a pooling over time
+/// ([`crate::check::steps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steps {
+    /// Output step t belongs to the same second as step t of every sequence input of the same
+    /// length (an element-wise op, a layer on the last axis, a length-keeping convolution or
+    /// recurrence, attention's queries): a clip's padded steps stay at its end.
+    Kept,
+    /// As [`Steps::Kept`], for one input only (`cross_attention`'s queries; its keys and
+    /// values come from the other input).
+    KeptFrom(usize),
+    /// Anything else (a reduction, a reshape, a reversal, a strided window): no claim.
+    Other,
+}
+
 pub trait OpImpl {
     fn spec(&self) -> &'static OpSpec;
+    /// How the output's steps follow the inputs' (see [`Steps`]).
+    fn steps(&self) -> Steps {
+        Steps::Other
+    }
     /// The range of the op's values (see [`ValueRange`]).
     fn value_range(&self) -> ValueRange {
         ValueRange::Unbounded
@@ -384,6 +404,9 @@ impl Op {
     }
     pub fn name(&self) -> &'static str {
         self.spec().name
+    }
+    pub fn steps(&self) -> Steps {
+        self.imp().steps()
     }
     pub fn value_range(&self) -> ValueRange {
         self.imp().value_range()

@@ -86,6 +86,9 @@ impl BatchNorm {
 }
 
 impl OpImpl for BatchNorm {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn torch_extra_state(&self) -> &'static [&'static str] {
         &["num_batches_tracked"]
     }
@@ -150,6 +153,9 @@ impl LayerNorm {
 }
 
 impl OpImpl for LayerNorm {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -205,6 +211,9 @@ impl Dropout {
 }
 
 impl OpImpl for Dropout {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn value_range(&self) -> ValueRange {
         ValueRange::OfInput
     }
@@ -258,6 +267,9 @@ impl RmsNorm {
 }
 
 impl OpImpl for RmsNorm {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

@@ -36,6 +36,9 @@ impl SinusoidalPosition {
 }
 
 impl OpImpl for SinusoidalPosition {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
@@ -85,6 +88,9 @@ impl LearnedPosition {
 }
 
 impl OpImpl for LearnedPosition {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

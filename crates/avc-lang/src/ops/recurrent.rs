@@ -175,6 +175,9 @@ impl Gru {
 macro_rules! recurrent_op {
     ($ty:ident, $cell:expr) => {
         impl OpImpl for $ty {
+            fn steps(&self) -> super::Steps {
+                super::Steps::Kept
+            }
             fn spec(&self) -> &'static OpSpec {
                 &Self::SPEC
             }

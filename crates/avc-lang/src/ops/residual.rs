@@ -31,6 +31,9 @@ impl Residual {
 }
 
 impl OpImpl for Residual {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }

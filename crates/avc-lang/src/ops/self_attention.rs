@@ -34,6 +34,9 @@ impl SelfAttention {
 }
 
 impl OpImpl for SelfAttention {
+    fn steps(&self) -> super::Steps {
+        super::Steps::Kept
+    }
     fn spec(&self) -> &'static OpSpec {
         &Self::SPEC
     }
