@@ -157,21 +157,34 @@ fn svg_layout_has_no_overlaps_and_clusters_hold_their_nodes() {
     }
 }
 
+/// The video tower's boxes all lie left of the audio tower's, whatever their ranks.
+fn assert_towers_apart(name: &str, lay: &graph::Layout) {
+    use avc_lang::check::Tower;
+    let right =
+        |t: Tower| lay.nodes.iter().filter(|n| n.tower == t).map(|n| n.rect.right()).fold(f64::NEG_INFINITY, f64::max);
+    let left = |t: Tower| lay.nodes.iter().filter(|n| n.tower == t).map(|n| n.rect.x).fold(f64::INFINITY, f64::min);
+    let (video, audio) = (right(Tower::Video), left(Tower::Audio));
+    assert!(video < audio, "{name}: towers interleave (video reaches x = {video}, audio starts at x = {audio})");
+}
+
 #[test]
 fn towers_are_apart_video_left_audio_right() {
     crate::at_workspace_root();
     for (name, c) in architectures() {
-        let lay = graph::layout(&c.graph, &c.checked);
-        let right = |t: avc_lang::check::Tower| {
-            lay.nodes.iter().filter(|n| n.tower == t).map(|n| n.rect.right()).fold(f64::NEG_INFINITY, f64::max)
-        };
-        let left = |t: avc_lang::check::Tower| {
-            lay.nodes.iter().filter(|n| n.tower == t).map(|n| n.rect.x).fold(f64::INFINITY, f64::min)
-        };
-        assert!(
-            right(avc_lang::check::Tower::Video) < left(avc_lang::check::Tower::Audio),
-            "{name}: towers interleave"
-        );
+        for collapse in [false, true] {
+            let lay = graph::layout_with(&c.graph, &c.checked, graph::Drawing { collapse });
+            assert_towers_apart(&format!("{name} (collapse: {collapse})"), &lay);
+        }
+    }
+}
+
+#[test]
+fn collapsed_layouts_have_no_overlaps() {
+    crate::at_workspace_root();
+    for (name, c) in architectures() {
+        let lay = graph::layout_with(&c.graph, &c.checked, graph::Drawing { collapse: true });
+        assert!(lay.clusters.is_empty(), "{name}: no clusters once collapsed");
+        assert_clean(&format!("{name} (collapsed)"), &lay);
     }
 }
 
@@ -318,4 +331,160 @@ fn collapsed_blocks_are_one_box_each_and_boxes_show_their_arguments() {
     let svg = graph::render_with(&c.graph, &c.checked, PictureFormat::Svg, drawing);
     check_xml(svg.trim_start_matches(|ch| ch != '<'));
     assert!(full.contains("hidden="), "a recurrent box shows its hidden size:\n{full}");
+}
+
+/// The Conformer fixture: two towers of wide boxes (`sinusoidal_position`, the convolution
+/// module's arguments) whose columns once drifted into each other. Whole and collapsed, its
+/// layout is clean, and the towers stay apart.
+#[test]
+fn conformer_lays_out_cleanly_whole_and_collapsed() {
+    crate::at_workspace_root();
+    let path = std::path::Path::new("crates/avc-lang/tests/fixtures/ok/conformer.avc");
+    let c = crate::compile_ok(path);
+    let svg = graph::render_with(&c.graph, &c.checked, PictureFormat::Svg, graph::Drawing { collapse: false });
+    check_xml(&svg);
+    if let Ok(dir) = std::env::var("AVC_GRAPH_DIR") {
+        std::fs::write(PathBuf::from(dir).join("conformer.svg"), &svg).expect("writable");
+    }
+    for collapse in [false, true] {
+        let lay = graph::layout_with(&c.graph, &c.checked, graph::Drawing { collapse });
+        let name = format!("conformer (collapse: {collapse})");
+        assert_clean(&name, &lay);
+        assert_towers_apart(&name, &lay);
+    }
+    assert_eq!(graph::layout(&c.graph, &c.checked).nodes.len(), c.graph.len() + c.graph.outputs.len());
+}
+
+/// Every fixture that compiles (the good files of tests/fixtures/ok, yaml and dsl; the bad
+/// ones are skipped) lays out cleanly too, whole and collapsed.
+#[test]
+fn every_compiling_fixture_lays_out_cleanly() {
+    crate::at_workspace_root();
+    let mut files: Vec<PathBuf> = ["ok", "yaml", "dsl"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(format!("crates/avc-lang/tests/fixtures/{dir}")).expect("fixtures exist"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "avc")))
+        .collect();
+    files.sort();
+    let mut laid_out = Vec::new();
+    for path in files {
+        let Ok(Ok(c)) = avc_lang::compile::compile_file(&path) else { continue };
+        let name = path.display().to_string();
+        for collapse in [false, true] {
+            let lay = graph::layout_with(&c.graph, &c.checked, graph::Drawing { collapse });
+            let name = format!("{name} (collapse: {collapse})");
+            assert_clean(&name, &lay);
+            assert_towers_apart(&name, &lay);
+        }
+        laid_out.push(name);
+    }
+    assert!(laid_out.iter().any(|n| n.ends_with("conformer.avc")), "laid out only {laid_out:?}");
+}
+
+/// Random models (fixed seed): chains, residual and nested blocks, fan-out, wide names,
+/// skip edges, joint blocks of both towers, two outputs. Every layout, whole and collapsed,
+/// is clean; the towers stay apart unless a block holds nodes of both towers (`cross`: two
+/// such blocks side by side cannot both straddle the line between the towers).
+#[test]
+fn random_models_lay_out_cleanly() {
+    crate::at_workspace_root();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    // One of the last three values of a pool.
+    let pick = |pool: &Vec<String>, r: usize| pool[pool.len() - 1 - r % pool.len().min(3)].clone();
+    const BLOCKS: &str = "\
+input video: [T, 32]
+input audio: [T, 32]
+block p(x) {
+    l = linear(x, out: 32)
+    a = leaky_relu(l)
+    return a
+}
+block r(x) {
+    a = p(x)
+    b = linear(a, out: 32)
+    s = x + b
+    return s
+}
+block deep(x) {
+    a = r(x)
+    b = r(a)
+    c = p(b)
+    s = a + c
+    return s
+}
+block fuse_two_streams(v, a) {
+    c = concat(v, a)
+    h = linear(c, out: 32)
+    return h
+}
+block cross(v, a) {
+    pv = linear(v, out: 32)
+    pa = leaky_relu(a)
+    c = concat(pv, pa)
+    h = linear(c, out: 32)
+    return h
+}
+";
+    let words = ["x", "hidden_state", "q", "projection", "a_very_very_long_identifier", "mm"];
+    for case in 0..300 {
+        let mut text = BLOCKS.to_string();
+        // Values of the video tower, the audio tower and the joint part.
+        let mut pools: Vec<Vec<String>> = vec![vec!["video".into()], vec!["audio".into()], vec![]];
+        let mut mixed = false;
+        for step in 0..3 + rnd(40) {
+            let tower = rnd(3);
+            let name = format!("{}_{}{step}", ["v", "a", "j"][tower], words[rnd(words.len())]);
+            let expr = if tower == 2 {
+                let (v, a) = (pick(&pools[0], rnd(3)), pick(&pools[1], rnd(3)));
+                match rnd(4) {
+                    0 if !pools[2].is_empty() => format!("{} + {}", pick(&pools[2], rnd(3)), pick(&pools[2], rnd(3))),
+                    1 => format!("fuse_two_streams({v}, {a})"),
+                    2 if case % 3 == 0 => {
+                        mixed = true;
+                        format!("cross({v}, {a})")
+                    }
+                    _ => format!("linear(concat({v}, {a}), out: 32)"),
+                }
+            } else {
+                let x = pick(&pools[tower], rnd(3));
+                match rnd(6) {
+                    0 => format!("p({x})"),
+                    1 => format!("r({x})"),
+                    2 => format!("deep({x})"),
+                    3 => format!("{x} + {}", pick(&pools[tower], rnd(3))),
+                    4 => format!("linear({x}, out: 32)"),
+                    _ => format!("leaky_relu({x})"),
+                }
+            };
+            text.push_str(&format!("{name} = {expr}\n"));
+            pools[tower].push(name);
+        }
+        let (v, a) = (pools[0].last().expect("video"), pools[1].last().expect("audio"));
+        text.push_str(&format!(
+            "ve = linear(mean({v}), out: 16)\nae = linear(mean({a}), out: 16)\noutput pair: embeddings(ve, ae)\n"
+        ));
+        if let Some(j) = pools[2].last() {
+            text.push_str(&format!("score = linear(mean({j}), out: 1)\noutput match: logit(score)\n"));
+        }
+        let source = avc_lang::source::SourceFile::new("random.avc", text.as_str());
+        let c = match avc_lang::compile::compile(&source) {
+            Ok(c) => c,
+            Err(failed) => panic!("{text}\n{}", avc_lang::diag::render_all(&failed.diagnostics, &failed.source, false)),
+        };
+        for collapse in [false, true] {
+            let lay = graph::layout_with(&c.graph, &c.checked, graph::Drawing { collapse });
+            let name = format!("random model {case} (collapse: {collapse}):\n{text}\n");
+            assert_clean(&name, &lay);
+            if !mixed {
+                assert_towers_apart(&name, &lay);
+            }
+        }
+    }
 }

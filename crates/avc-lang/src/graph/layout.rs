@@ -16,7 +16,9 @@
 //!    order constraints, then moved towards the median of the entities they connect to
 //!    (alternating sweeps, never breaking a constraint; up to 200 of them, fewer on a level
 //!    of more than 5,000 entities). A cluster's box is its content plus padding and a
-//!    label line.
+//!    label line. The towers keep to their columns on every rank, not only where they
+//!    meet: a barrier between them that no video box may pass rightwards and no audio box
+//!    leftwards (a block holding boxes of both straddles it).
 //!
 //! Every step is linear in the items (times the nesting depth, up to a log factor for
 //! sorting), so `avc graph` of a 100,000-node model finishes; benches/scale.rs measures it.
@@ -26,7 +28,7 @@
 //! Text sizes are estimated from character counts for a monospace font: boxes are sized
 //! so that their text fits.
 
-use super::{NodeRole, Scene};
+use super::{Drawing, NodeRole, Scene};
 use crate::check::{Checked, Tower};
 use crate::ir::Graph;
 use std::cmp::Ordering;
@@ -156,7 +158,13 @@ pub struct Layout {
 
 /// Lays out the picture of a checked graph.
 pub fn layout(graph: &Graph, checked: &Checked) -> Layout {
-    layout_scene(&Scene::new(graph, checked))
+    layout_with(graph, checked, Drawing::default())
+}
+
+/// [`layout`], drawn as `drawing` asks (`--collapse`: one box per top-level block instance).
+pub fn layout_with(graph: &Graph, checked: &Checked, drawing: Drawing) -> Layout {
+    let scene = Scene::new(graph, checked);
+    if drawing.collapse { layout_scene(&scene.collapsed()) } else { layout_scene(&scene) }
 }
 
 /// The width of `text` at [`FONT_SIZE`].
@@ -228,6 +236,54 @@ fn apart(a: Tower, b: Tower) -> bool {
     matches!((a, b), (Tower::Video, Tower::Audio) | (Tower::Audio, Tower::Video))
 }
 
+/// How far right an entity's video boxes reach and where its audio boxes start, relative
+/// to its left; `None` where it has none.
+type Extent = (Option<f64>, Option<f64>);
+
+/// Which tower constraints a level's placement keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Towers {
+    /// Every entity with boxes of a tower keeps to its side.
+    All,
+    /// Only entities of one tower do.
+    Pure,
+    /// None does: per-rank order only.
+    Off,
+}
+
+/// Predecessors and successors of each of `m` placed things under the constraints
+/// `(a, b, s)` (`x[a] + s <= x[b]`), a topological order of them (smallest index first,
+/// for stability), and whether that order is complete (the constraints have no cycle).
+type Order = (Vec<Vec<(usize, f64)>>, Vec<Vec<(usize, f64)>>, Vec<usize>, bool);
+
+fn constraint_order(m: usize, cons: &[(usize, usize, f64)]) -> Order {
+    let mut preds: Vec<Vec<(usize, f64)>> = vec![Vec::new(); m];
+    let mut succs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); m];
+    for &(a, b, s) in cons {
+        succs[a].push((b, s));
+        preds[b].push((a, s));
+    }
+    let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
+    let mut heap: BinaryHeap<std::cmp::Reverse<usize>> =
+        (0..m).filter(|&k| indeg[k] == 0).map(std::cmp::Reverse).collect();
+    let mut topo = Vec::with_capacity(m);
+    let mut done = vec![false; m];
+    while let Some(std::cmp::Reverse(k)) = heap.pop() {
+        topo.push(k);
+        done[k] = true;
+        for &(s, _) in &succs[k] {
+            indeg[s] -= 1;
+            if indeg[s] == 0 {
+                heap.push(std::cmp::Reverse(s));
+            }
+        }
+    }
+    let complete = topo.len() == m;
+    // Never loop or panic on a cycle: the rest go last.
+    topo.extend((0..m).filter(|&k| !done[k]));
+    (preds, succs, topo, complete)
+}
+
 /// One level of an item's sort key: (tower, barycenter, unique tag of the cluster or item).
 type KeyPart = (u8, f64, usize);
 
@@ -254,6 +310,8 @@ struct Builder<'a> {
     /// x of a cluster frame's left relative to its parent's frame (or the origin).
     rel_left: Vec<f64>,
     cluster_w: Vec<f64>,
+    /// [`Extent`] of each cluster's frame, set when its content is placed.
+    cluster_ext: Vec<Extent>,
 }
 
 fn total(a: f64, b: f64) -> Ordering {
@@ -284,6 +342,7 @@ impl<'a> Builder<'a> {
             rel_x: Vec::new(),
             rel_left: vec![0.0; scene.clusters.len()],
             cluster_w: vec![0.0; scene.clusters.len()],
+            cluster_ext: vec![(None, None); scene.clusters.len()],
         };
         for (i, node) in scene.nodes.iter().enumerate() {
             let (w, h) = node_size(node.role, &node.lines);
@@ -605,7 +664,7 @@ impl<'a> Builder<'a> {
             Ent::Cluster(c) => self.scene.clusters[c].tower,
         };
         let is_virtual = |e: Ent| matches!(e, Ent::Item(i) if self.items[i].is_virtual());
-        let w: Vec<f64> = ents.iter().map(|&e| width(e)).collect();
+        let mut w: Vec<f64> = ents.iter().map(|&e| width(e)).collect();
         let sep = |a: usize, b: usize| {
             let gap = if apart(tower(ents[a]), tower(ents[b])) {
                 GAP_TOWER
@@ -616,40 +675,71 @@ impl<'a> Builder<'a> {
             };
             w[a] + gap
         };
-        let mut preds: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
-        let mut succs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
-        for &(a, b) in &cons {
-            let s = sep(a, b);
-            succs[a].push((b, s));
-            preds[b].push((a, s));
+        let cons: Vec<(usize, usize, f64)> = cons.iter().map(|&(a, b)| (a, b, sep(a, b))).collect();
+        // The towers' columns. Per-rank order keeps a video entity left of an audio one on
+        // the same rank, not on different ranks: the audio tower's last nodes could drift
+        // left under wide boxes of the video tower higher up. Where a level holds boxes of
+        // both towers, a zero-width barrier (index `n`) stands between them: every video
+        // box ends GAP_TOWER / 2 left of it, every audio box starts GAP_TOWER / 2 right of
+        // it. An entity with boxes of both towers (a block reading both streams) is pinned
+        // to the barrier by the middle of its own gap between them.
+        let ext: Vec<Extent> = ents.iter().map(|&e| self.tower_extent(e)).collect();
+        let has_video = ext.iter().any(|e| e.0.is_some());
+        let has_audio = ext.iter().any(|e| e.1.is_some());
+        let barrier = has_video && has_audio;
+        if barrier {
+            w.push(0.0);
         }
-        // A topological order of the constraints (smallest index first, for stability).
-        let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
-        let mut heap: BinaryHeap<std::cmp::Reverse<usize>> =
-            (0..n).filter(|&k| indeg[k] == 0).map(std::cmp::Reverse).collect();
-        let mut topo = Vec::with_capacity(n);
-        let mut done = vec![false; n];
-        while let Some(std::cmp::Reverse(k)) = heap.pop() {
-            topo.push(k);
-            done[k] = true;
-            for &(s, _) in &succs[k] {
-                indeg[s] -= 1;
-                if indeg[s] == 0 {
-                    heap.push(std::cmp::Reverse(s));
+        // Entities, and the barrier if any.
+        let m = w.len();
+        let pure = |k: usize| matches!(tower(ents[k]), Tower::Video | Tower::Audio);
+        // Each entity is placed as `x[rep] + off`: pinned entities move with the barrier.
+        // Tried in turn: every tower constraint; only those of single-tower entities (which
+        // per-rank order, video, joint, audio, never contradicts); none.
+        let mut placed = None;
+        for mode in [Towers::All, Towers::Pure, Towers::Off] {
+            if mode != Towers::Off && !barrier {
+                continue;
+            }
+            let mut rep: Vec<usize> = (0..m).collect();
+            let mut off = vec![0.0; m];
+            let mut all: Vec<(usize, usize, f64)> = Vec::with_capacity(cons.len() + n);
+            let half = GAP_TOWER / 2.0;
+            for (k, &(video, audio)) in ext.iter().enumerate() {
+                let wanted = mode == Towers::All || (mode == Towers::Pure && pure(k));
+                match (video, audio) {
+                    _ if !wanted => {}
+                    (Some(v), Some(a)) => (rep[k], off[k]) = (n, -((v + a) / 2.0).round()),
+                    (Some(v), None) => all.push((k, n, v + half)),
+                    (None, Some(a)) => all.push((n, k, half - a)),
+                    (None, None) => {}
                 }
             }
+            let mut feasible = true;
+            for &(a, b, s) in &cons {
+                let (ra, rb, s) = (rep[a], rep[b], s + off[a] - off[b]);
+                if ra != rb {
+                    all.push((ra, rb, s));
+                } else if s > 1e-6 {
+                    feasible = false;
+                }
+            }
+            let (preds, succs, topo, complete) = constraint_order(m, &all);
+            if (feasible && complete) || mode == Towers::Off {
+                placed = Some((rep, off, preds, succs, topo));
+                break;
+            }
         }
-        // Cannot happen with a consistent order; never loop or panic if it does.
-        topo.extend((0..n).filter(|&k| !done[k]));
+        let (rep, off, preds, succs, topo) = placed.unwrap_or_default();
         let rank_of: Vec<usize> = {
-            let mut r = vec![0; n];
+            let mut r = vec![0; m];
             for (p, &k) in topo.iter().enumerate() {
                 r[k] = p;
             }
             r
         };
         // Leftmost packing, centres on one line where nothing is in the way.
-        let mut x = vec![0.0f64; n];
+        let mut x = vec![0.0f64; m];
         for &k in &topo {
             x[k] = preds[k]
                 .iter()
@@ -657,8 +747,9 @@ impl<'a> Builder<'a> {
                 .map(|&(p, s)| x[p] + s)
                 .fold(-w[k] / 2.0, f64::max);
         }
-        // Alignment pulls: every link between items of different entities.
-        let mut pulls: Vec<Vec<(usize, f64, f64)>> = vec![Vec::new(); n];
+        // Alignment pulls: every link between items of different entities (between what
+        // is placed: a pinned entity pulls the barrier).
+        let mut pulls: Vec<Vec<(usize, f64, f64)>> = vec![Vec::new(); m];
         let mut by_index = members.to_vec();
         by_index.sort_unstable();
         for a in by_index {
@@ -669,7 +760,11 @@ impl<'a> Builder<'a> {
                     continue;
                 }
                 let (ka, kb) = (index_of(ea, &mut ents), index_of(eb, &mut ents));
-                let (oa, ob) = (self.ent_offset(a, ea), self.ent_offset(b, eb));
+                let (oa, ob) = (self.ent_offset(a, ea) + off[ka], self.ent_offset(b, eb) + off[kb]);
+                let (ka, kb) = (rep[ka], rep[kb]);
+                if ka == kb {
+                    continue;
+                }
                 // x[ka] + oa should equal x[kb] + ob.
                 let weight = self.link_weight(a, b);
                 pulls[ka].push((kb, ob - oa, weight));
@@ -682,12 +777,12 @@ impl<'a> Builder<'a> {
             let order: Vec<usize> = if round % 2 == 0 { topo.clone() } else { topo.iter().rev().copied().collect() };
             let mut moved = false;
             for k in order {
-                if pulls[k].is_empty() {
+                let free = barrier && k == n && pulls[k].is_empty();
+                if pulls[k].is_empty() && !free {
                     continue;
                 }
                 want.clear();
                 want.extend(pulls[k].iter().map(|&(o, d, w)| (x[o] + d, w)));
-                let desired = weighted_median(&mut want);
                 let lo = preds[k]
                     .iter()
                     .filter(|(p, _)| rank_of[*p] < rank_of[k])
@@ -698,6 +793,15 @@ impl<'a> Builder<'a> {
                     .filter(|(s, _)| rank_of[*s] > rank_of[k])
                     .map(|&(s, d)| x[s] - d)
                     .fold(f64::INFINITY, f64::min);
+                // A barrier that pins nothing keeps to the middle of its room, so that
+                // either tower may close in on it.
+                let desired = if !free {
+                    weighted_median(&mut want)
+                } else if lo.is_finite() && hi.is_finite() {
+                    ((lo + hi) / 2.0).round()
+                } else {
+                    x[k]
+                };
                 let next = if lo > hi { lo } else { desired.clamp(lo, hi) };
                 moved |= next != x[k];
                 x[k] = next;
@@ -711,6 +815,7 @@ impl<'a> Builder<'a> {
         for v in &mut x {
             *v = v.round();
         }
+        let x: Vec<f64> = (0..n).map(|k| x[rep[k]] + off[k]).collect();
         let min = x.iter().copied().fold(f64::INFINITY, f64::min);
         let max = (0..n).map(|k| x[k] + w[k]).fold(f64::NEG_INFINITY, f64::max);
         let content = if n == 0 { 0.0 } else { max - min };
@@ -721,7 +826,34 @@ impl<'a> Builder<'a> {
                 Ent::Cluster(c) => self.rel_left[c] = s + x[k] - min,
             }
         }
+        if let Some(c) = container {
+            let left = |k: usize| s + x[k] - min;
+            let video = (0..n).filter_map(|k| ext[k].0.map(|v| left(k) + v)).reduce(f64::max);
+            let audio = (0..n).filter_map(|k| ext[k].1.map(|a| left(k) + a)).reduce(f64::min);
+            // Towers that overlap inside the frame (never when placed as asked) leave it
+            // out of the tower constraints of the level above.
+            self.cluster_ext[c] = match (video, audio) {
+                (Some(v), Some(a)) if v >= a => (None, None),
+                extent => extent,
+            };
+        }
         content
+    }
+
+    /// Where an entity's video boxes end and its audio boxes start, relative to its left.
+    /// Edges' points and labels belong to no tower's column.
+    fn tower_extent(&self, e: Ent) -> Extent {
+        let (tower, w) = match e {
+            Ent::Item(i) if self.items[i].is_virtual() => return (None, None),
+            Ent::Item(i) => (self.items[i].tower, self.items[i].w),
+            Ent::Cluster(c) => (self.scene.clusters[c].tower, self.cluster_w[c]),
+        };
+        match (tower, e) {
+            (Tower::Video, _) => (Some(w), None),
+            (Tower::Audio, _) => (None, Some(0.0)),
+            (_, Ent::Cluster(c)) => self.cluster_ext[c],
+            (_, Ent::Item(_)) => (None, None),
+        }
     }
 
     /// How strongly a link pulls its ends into line: hardest along a long edge (so it

@@ -13,7 +13,7 @@ mod mermaid;
 mod svg;
 
 pub use dot::to_dot;
-pub use layout::{Layout, layout};
+pub use layout::{Layout, layout, layout_with};
 pub use mermaid::to_mermaid;
 pub use svg::to_svg;
 
