@@ -1,6 +1,7 @@
 //! `avc export` writes weights a PyTorch user can load: for final, dual_cnn and
-//! ta_lstm_metric, a hand-written torch.nn twin (tests/python/torch_twins.py) loads the
-//! exported file with `strict=True` and reproduces avc's outputs on the same clips.
+//! ta_lstm_metric (tests/python/torch_twins.py) and for the five current designs of issue 22
+//! (tests/python/design_twins.py), a hand-written torch.nn twin loads the exported file with
+//! `strict=True` and reproduces avc's outputs on the same clips.
 
 use avc::train::{DataSource, TrainOptions, train};
 use std::path::{Path, PathBuf};
@@ -10,11 +11,18 @@ use std::process::Command;
 const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
 
 /// Trains `arch` for two batches (so BatchNorm's running statistics move) and exports it.
+/// The data have the stream lengths the file declares where the two differ (audio_2x's 240
+/// audio steps).
 fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
     let compiled = crate::compile_ok(Path::new(&format!("architectures/{arch}")));
     let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
     let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
-    let knobs: Vec<String> = KNOBS.map(String::from).to_vec();
+    let mut knobs: Vec<String> = KNOBS.map(String::from).to_vec();
+    if let [Some([video, _]), Some([audio, _])] = avc::data::expect::declared(&compiled)
+        && video != audio
+    {
+        knobs.extend([format!("steps={video}"), format!("audio_steps={audio}")]);
+    }
     let data: avc::data::TrainingData =
         avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap()).into();
     let opts = TrainOptions {
@@ -57,6 +65,31 @@ fn exported_weights_reproduce_avc_in_torch_nn() {
         assert!(text.contains("max abs difference"), "{text}");
     }
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The five current designs (tests/designs.rs): each trained for two batches and exported;
+/// its hand-written twin in tests/python/design_twins.py must reproduce avc's outputs on the
+/// sample's clips within 1e-5 of their scale (their largest magnitude, at least 1: float32
+/// rounding in another summation order grows with the outputs; a bilinear score of about 50
+/// differed by 2.3e-5), and the check must not be blind (nudged weights move them).
+#[test]
+fn the_five_designs_reproduce_avc_in_their_torch_nn_twins() {
+    let _rng = crate::torch_rng_lock();
+    let scratch = crate::scratch_dir("export-designs");
+    let python = crate::venv_python();
+    assert!(python.exists(), "{} is missing: run scripts/libtorch.sh", python.display());
+    for design in crate::designs::DESIGNS {
+        let (weights, sample) = trained_and_exported(&format!("{design}.avc"), &scratch);
+        let out = Command::new(&python)
+            .args(["tests/python/design_twins.py", "check", design])
+            .args([weights.to_str().unwrap(), sample.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{design}: the torch.nn twin disagrees or fails:\n{text}");
+        assert!(text.contains("max abs difference"), "{text}");
+        print!("{text}");
+    }
 }
 
 #[test]

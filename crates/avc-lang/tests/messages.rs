@@ -77,7 +77,8 @@ fn a_byte_order_mark_is_skipped_by_both_front_ends() {
             "{name}"
         );
         // A mistake is still placed on the right line and column.
-        let op = ["= linear(", "op: linear"].into_iter().find(|p| text.contains(p)).expect("a linear layer");
+        let op =
+            ["= linear(", "(linear(", "op: linear"].into_iter().find(|p| text.contains(p)).expect("a linear layer");
         let misspelt = text.replacen(op, &op.replace("linear", "lineer"), 1);
         let broken = format!("\u{feff}{misspelt}");
         let errs = errors(&name, &broken);
