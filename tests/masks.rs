@@ -127,6 +127,11 @@ fn clips_shorter_than_the_model_are_padded_and_left_out_when_scored() {
     let padded = open(&source, [Some([12, 6]), Some([12, 3])]).unwrap().test;
     assert_eq!(padded.steps(), [12, 12]);
     assert_eq!(padded.lengths, [vec![9; 5], vec![9; 5]], "each clip's own steps are kept");
+    // `avc retrieve`'s lists of ids are fitted the same way and keep the lengths too.
+    let listed: Vec<(usize, String)> = padded.video_ids.iter().enumerate().map(|(i, id)| (i + 1, id.clone())).collect();
+    let list = std::path::Path::new("videos.txt");
+    let (_, shape, lengths) = avc::data::open::read_ids(&source, &listed, list, "video", Some([12, 6])).unwrap();
+    assert_eq!((shape, lengths), ([12, 6], vec![9; 5]));
     let exact = open(&source, [Some([9, 6]), Some([9, 3])]).unwrap().test;
     assert!(exact.lengths.iter().all(Vec::is_empty), "unpadded clips carry no lengths");
 

@@ -520,6 +520,10 @@ impl Plan {
     }
 }
 
+/// One stream of listed clips: row-major `[clips, steps, dim]` bytes, `[steps, dim]`, and
+/// each clip's own steps when some clip was padded (empty otherwise).
+pub type ListedClips = (Vec<u8>, [usize; 2], Vec<u32>);
+
 /// One stream (`video` or `audio`) of the clips `ids` (from list file `list`), looked up in
 /// a course directory or TFRecord source and fitted like training clips (evaluation
 /// windows): row-major `[ids.len(), steps, dim]` bytes and the per-clip shape. `expect` is
@@ -530,13 +534,14 @@ pub fn read_ids(
     list: &Path,
     stream: &str,
     expect: Option<[usize; 2]>,
-) -> Result<(Vec<u8>, [usize; 2]), DataError> {
+) -> Result<ListedClips, DataError> {
     let audio = stream == "audio";
     let options = source.options();
     let steps = expect.map(|[s, _]| s).or(if audio { options.audio_steps.or(options.steps) } else { options.steps });
     // One stream at a time: its own length, its window centred in its own frames.
     let fit = |frames: usize| Fit::equal(steps.unwrap_or(frames), options.crop.unwrap_or_default(), options.pad);
     let mut out = Vec::new();
+    let mut lengths: Vec<u32> = Vec::new();
     let mut shape: Option<[usize; 2]> = None;
     let mut push = |data: &[u8], [frames, dim]: [usize; 2], what: String| -> Result<(), DataError> {
         let f = fit(frames);
@@ -548,7 +553,7 @@ pub fn read_ids(
                 found: format!("{:?}", [frames, dim]),
             });
         }
-        f.append(0, data, dim, f.start(frames, 0, Pass::Eval), &mut out);
+        lengths.push(f.append(0, data, dim, f.start(frames, 0, Pass::Eval), &mut out) as u32);
         Ok(())
     };
     match source {
@@ -559,7 +564,9 @@ pub fn read_ids(
             });
         }
         DataSource::Dir { path, options, .. } if options.crop.is_none() => {
-            return course::read_stream(path, ids, list, stream, expect);
+            // Without a crop every clip has the model's steps: nothing is padded.
+            let (data, shape) = course::read_stream(path, ids, list, stream, expect)?;
+            return Ok((data, shape, Vec::new()));
         }
         DataSource::Dir { path, .. } => {
             let file = if audio { course::AUDIO_FILE } else { course::VIDEO_FILE };
@@ -599,7 +606,12 @@ pub fn read_ids(
             }
         }
     }
-    Ok((out, shape.unwrap_or([0, 0])))
+    let shape = shape.unwrap_or([0, 0]);
+    // Only a list with a padded clip carries lengths: full clips run unmasked.
+    if lengths.iter().all(|&l| l as usize >= shape[0]) {
+        lengths.clear();
+    }
+    Ok((out, shape, lengths))
 }
 
 /// The `[video, audio]` lengths clips are fitted to: the model's (per stream), else the data

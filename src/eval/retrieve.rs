@@ -27,11 +27,13 @@ pub struct OwnedStream {
     pub data: Vec<u8>,
     pub steps: usize,
     pub dim: usize,
+    /// Each clip's own steps when some clip was padded; empty otherwise.
+    pub lengths: Vec<u32>,
 }
 
 impl OwnedStream {
     pub fn view(&self) -> Stream<'_> {
-        Stream { ids: &self.ids, data: &self.data, steps: self.steps, dim: self.dim, lengths: &[] }
+        Stream { ids: &self.ids, data: &self.data, steps: self.steps, dim: self.dim, lengths: &self.lengths }
     }
 }
 
@@ -79,8 +81,8 @@ pub fn load_stream(
     let owned_ids: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
     match source {
         DataSource::Dir { .. } | DataSource::Yt8m { .. } => {
-            let (data, [steps, dim]) = crate::data::open::read_ids(source, ids, list, stream, expect)?;
-            Ok(OwnedStream { ids: owned_ids, data, steps, dim })
+            let (data, [steps, dim], lengths) = crate::data::open::read_ids(source, ids, list, stream, expect)?;
+            Ok(OwnedStream { ids: owned_ids, data, steps, dim, lengths })
         }
         DataSource::Synth { .. } => {
             let data = crate::data::expect::load(compiled, source)?;
@@ -95,7 +97,7 @@ pub fn load_stream(
                 }
             }
             let steps = if stream == "audio" { data.test.audio_steps } else { data.test.video_steps };
-            let mut out = OwnedStream { ids: owned_ids, data: Vec::new(), steps, dim: 0 };
+            let mut out = OwnedStream { ids: owned_ids, data: Vec::new(), steps, dim: 0, lengths: Vec::new() };
             for (line, id) in ids {
                 let (clips, i) = by_id.get(id.as_str()).ok_or_else(|| {
                     EvalError::Input(format!(
