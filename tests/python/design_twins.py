@@ -7,7 +7,7 @@ Two uses:
 
 loads `avc export`'s weights into MODEL with `strict=True`, runs it on the sample's clips in
 eval mode and compares with avc's outputs (as torch_twins.py does): exits 1 unless the
-largest difference is under 1e-5 times the outputs' scale (their largest magnitude, at
+largest difference is under 1e-4 times the outputs' scale (their largest magnitude, at
 least 1) and nudged weights move the outputs. The twins are not bit-equal: avc convolves
 through oneDNN's channels-last conv2d (src/lower/ops/conv.rs), nn.Conv1d sums in another
 order, and float32 roundings that differ by about 1e-7 relative grow with the outputs (a
@@ -269,7 +269,7 @@ def main():
         f"{name}: max abs difference {diff:.3e} over {count} outputs of scale {scale:.3g}"
         f" ({moved:.3e} with nudged weights)"
     )
-    sys.exit(0 if diff < 1e-5 * scale and moved > 1e-3 * scale else 1)
+    sys.exit(0 if diff < 1e-4 * scale and moved > 1e-2 * scale else 1)
 
 
 if __name__ == "__main__":
