@@ -197,6 +197,53 @@ fn a_shortlist_of_every_candidate_reranks_to_the_full_ranking() {
     assert!(text(&few).contains("shortlist: the true candidate survived the top 3"), "{}", text(&few));
 }
 
+/// A model whose joint part scores a grid (`lagged_cosine`): cheap for every pair, so it
+/// may shortlist for a joint model.
+const SYNC: &str = "
+inputs: {video: [24, 16], audio: [24, 8]}
+nodes:
+  - {name: vproj, op: linear, in: video, out: 8}
+  - {name: aproj, op: linear, in: audio, out: 8}
+  - {name: sync, op: lagged_cosine, in: [vproj, aproj], max_lag: 2}
+  - {name: head, op: linear, in: sync, out: 1}
+outputs:
+  - {name: match, kind: logit, from: head}
+train: {epochs: 1, batch_size: 8}
+";
+
+#[test]
+fn a_grid_scored_model_shortlists_and_a_per_pair_joint_model_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    train(tmp.path(), &pair_model(), "pair");
+    train(tmp.path(), SYNC, "sync");
+    let e = run(avc(tmp.path(), &["eval", "runs/pair", "--device", "cpu", "-q"]));
+    assert!(e.status.success(), "{}", text(&e));
+    let lists = ["--videos", "runs/pair/eval-best/video_ids.txt", "--audios", "runs/pair/eval-best/audio_ids.txt"];
+    let full = run(avc(tmp.path(), &["retrieve", "runs/pair", "--top", "4", "-q", "--out", "full"]).args(lists));
+    assert!(full.status.success(), "{}", text(&full));
+    // Every candidate shortlisted by the grid model: the joint model's full ranking again.
+    let all = run(avc(tmp.path(), &["retrieve", "runs/pair", "--top", "4", "-q", "--out", "all"])
+        .args(lists)
+        .args(["--shortlist", "runs/sync", "--shortlist-k", "12"]));
+    assert!(all.status.success(), "{}", text(&all));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("full/ranking.csv")).unwrap(),
+        std::fs::read_to_string(tmp.path().join("all/ranking.csv")).unwrap()
+    );
+    let few = run(avc(tmp.path(), &["retrieve", "runs/pair", "--top", "2", "-q", "--out", "few"])
+        .args(lists)
+        .args(["--shortlist", "runs/sync", "--shortlist-k", "3"]));
+    assert!(few.status.success(), "{}", text(&few));
+    assert!(json(&tmp.path().join("few/shortlist.json"))["queries"].as_u64() == Some(12));
+    // A joint model that runs per pair would cost the full ranking: refused, nothing written.
+    let refused = run(avc(tmp.path(), &["retrieve", "runs/sync", "--top", "2", "-q", "--out", "no"])
+        .args(lists)
+        .args(["--shortlist", "runs/pair", "--shortlist-k", "3"]));
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("expected a run that scores every pair cheaply"), "{}", text(&refused));
+    assert!(!tmp.path().join("no").exists());
+}
+
 #[test]
 fn embeddings_go_to_faiss_and_come_back_with_the_same_top_k() {
     let tmp = TempDir::new().unwrap();

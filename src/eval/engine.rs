@@ -140,6 +140,12 @@ impl<'m> Scorer<'m> {
     }
 
     /// How the first output's scores sort.
+    /// Whether every pair of two catalogues is cheap to score: an embeddings model (a matrix
+    /// product) or a joint part with a matrix form (a grid, `lower::Model::score_grid`).
+    pub fn scores_every_pair_cheaply(&self) -> bool {
+        self.kind == OutputKind::Embeddings || self.model.scores_as_grid()
+    }
+
     pub fn kind(&self) -> OutputKind {
         self.kind
     }

@@ -2,9 +2,10 @@
 //! other modality with their scores: the course's deliverable, on clips that took no part
 //! in training.
 //!
-//! Two-stage retrieval for joint models: an embeddings (two-tower) run shortlists the
-//! candidates of each query by an exact top-k of one matrix product, and the joint model
-//! re-ranks only those: N k joint pairs instead of N^2.
+//! Two-stage retrieval for joint models: an embeddings (two-tower) run, or one whose joint
+//! part scores a grid (`lagged_cosine`), shortlists the candidates of each query by an exact
+//! top-k of matrix products, and the joint model re-ranks only those: N k joint pairs
+//! instead of N^2.
 
 use super::EvalError;
 use super::engine::{Observer, Scorer, Stream};
@@ -168,17 +169,25 @@ pub fn planned_pairs(shortlist: Option<&Shortlist>, direction: Direction, videos
 
 impl<'a> Shortlist<'a> {
     /// A shortlist of `k` candidates per query from `scorer`'s run, once it is known to fit:
-    /// an embeddings (two-tower) model, and `k` within the candidates of `direction` among
-    /// `(videos, audios)`.
+    /// a model that scores every pair cheaply (an embeddings model, or a joint part with a
+    /// matrix form such as `lagged_cosine`'s), and `k` within the candidates of `direction`
+    /// among `(videos, audios)`. A joint model that runs per pair would cost what the full
+    /// ranking costs, so it is refused.
     pub fn new(
         scorer: &'a Scorer<'a>,
         k: usize,
         direction: Direction,
         (videos, audios): (usize, usize),
     ) -> Result<Shortlist<'a>, EvalError> {
-        if scorer.kind() != OutputKind::Embeddings {
+        if !scorer.scores_every_pair_cheaply() {
             return Err(EvalError::Input(
-                "--shortlist: expected a run whose first output is `embeddings` (a two-tower model)".into(),
+                concat!(
+                    "--shortlist: expected a run that scores every pair cheaply: a first output of kind ",
+                    "`embeddings` (a two-tower model) or a joint part with a matrix form (`lagged_cosine`, ",
+                    "as architectures/sync_towers.avc); this run's joint part runs once per pair, which ",
+                    "costs as much as the full ranking"
+                )
+                .into(),
             ));
         }
         let candidates = if direction == Direction::VideoToAudio { audios } else { videos };

@@ -211,6 +211,12 @@ impl Model {
 }
 
 impl Model {
+    /// Whether evaluation scores every pair of two catalogues as a grid
+    /// ([`Model::score_grid`]), without running the joint part per pair.
+    pub fn scores_as_grid(&self) -> bool {
+        self.grid_root().is_some()
+    }
+
     /// The joint layer a grid starts from, and whether it reads the video first, when the
     /// joint part has the form [`Model::score_grid`] needs (the layer's matrix form itself
     /// is asked for when scoring).
