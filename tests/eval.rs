@@ -222,9 +222,11 @@ fn a_grid_scored_model_shortlists_and_a_per_pair_joint_model_is_refused() {
     let full = run(avc(tmp.path(), &["retrieve", "runs/pair", "--top", "4", "-q", "--out", "full"]).args(lists));
     assert!(full.status.success(), "{}", text(&full));
     // Every candidate shortlisted by the grid model: the joint model's full ranking again.
+    let by_sync = ["--shortlist", "runs/sync", "--shortlist-k"];
     let all = run(avc(tmp.path(), &["retrieve", "runs/pair", "--top", "4", "-q", "--out", "all"])
         .args(lists)
-        .args(["--shortlist", "runs/sync", "--shortlist-k", "12"]));
+        .args(by_sync)
+        .arg("12"));
     assert!(all.status.success(), "{}", text(&all));
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("full/ranking.csv")).unwrap(),
@@ -232,7 +234,8 @@ fn a_grid_scored_model_shortlists_and_a_per_pair_joint_model_is_refused() {
     );
     let few = run(avc(tmp.path(), &["retrieve", "runs/pair", "--top", "2", "-q", "--out", "few"])
         .args(lists)
-        .args(["--shortlist", "runs/sync", "--shortlist-k", "3"]));
+        .args(by_sync)
+        .arg("3"));
     assert!(few.status.success(), "{}", text(&few));
     assert!(json(&tmp.path().join("few/shortlist.json"))["queries"].as_u64() == Some(12));
     // A joint model that runs per pair would cost the full ranking: refused, nothing written.
