@@ -7,7 +7,11 @@
 //! - (d) with `--full`: the N-way eval of `final` on 1,270 clips (1.6 M pairs), time and peak
 //!   memory; without it, the same extrapolated from the first `--rows` video rows;
 //! - (p), only when asked for (`--only p`): the joint part's cost per pair against the
-//!   number of pairs per batch, first joint layer factored (`Factoring::Auto`) and unfactored.
+//!   number of pairs per batch, first joint layer factored (`Factoring::Auto`) and unfactored;
+//! - (s), only when asked for (`--only s`, `-- --clips 1000,10000`): two-stage retrieval at
+//!   scale, `sync_towers` shortlisting 50 candidates per video (every pair scored as a grid)
+//!   and `final` re-ranking them (`eval::retrieve::retrieve`, as `avc retrieve --shortlist`),
+//!   against `final` scoring every pair (extrapolated from its first `--rows` video rows).
 //!
 //! Run with `cargo bench --bench eval` (or `make bench`); `-- --threads N` sets the threads
 //! of both sides (default: all cores), `-- --only abcd` picks sections, `-- --repeats R`,
@@ -38,6 +42,8 @@ struct Options {
     rows: u64,
     /// The scoring engine's memory budget in bytes.
     budget: u64,
+    /// Catalogue sizes of (s).
+    clips: Vec<usize>,
 }
 
 fn options() -> Options {
@@ -52,6 +58,8 @@ fn options() -> Options {
         full: args.iter().any(|a| a == "--full"),
         rows: value("--rows").and_then(|v| v.parse().ok()).unwrap_or(64),
         budget: value("--budget").and_then(|v| v.parse::<u64>().ok()).map_or_else(default_budget, |mib| mib << 20),
+        clips: value("--clips")
+            .map_or_else(|| vec![1000, 10_000], |v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect()),
     }
 }
 
@@ -367,6 +375,55 @@ fn full_eval(o: &Options) {
     );
 }
 
+/// (s) two-stage retrieval at scale: `sync_towers` shortlists 50 audios per video, `final`
+/// re-ranks them and keeps 10; against `final` scoring every pair, extrapolated from its
+/// first `--rows` video rows. Random features: times only (recall is measured on the speech
+/// set, docs/speech-set.md).
+fn two_stage(o: &Options) {
+    use avc::eval::retrieve::{Shortlist, retrieve};
+    const K: usize = 50;
+    let (fc, sc) = (compiled("architectures/final.avc"), compiled("architectures/sync_towers.avc"));
+    let (fm, sm) = (model(&fc), model(&sc));
+    let final_scorer = Scorer::new(&fm, o.budget, STEPS, tower_macs(&fc, &fm.factored_nodes(false))).expect("a scorer");
+    let sync_scorer = Scorer::new(&sm, o.budget, STEPS, tower_macs(&sc, &sm.factored_nodes(false))).expect("a scorer");
+    for &n in &o.clips {
+        let (vdata, adata) = (random_clips(n, VIDEO_DIM, 11), random_clips(n, AUDIO_DIM, 12));
+        let (vids, aids) = (ids("v", n), ids("a", n));
+        let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM, lengths: &[] };
+        let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM, lengths: &[] };
+        let shortlist = Shortlist::new(&sync_scorer, K, Direction::VideoToAudio, (n, n)).expect("a shortlist");
+        let (ranked, total) = time(|| {
+            retrieve(&final_scorer, &videos, &audios, Direction::VideoToAudio, 10, Some(&shortlist), &mut Silent)
+                .expect("retrieves")
+        });
+        assert_eq!(ranked.ranked.len(), n);
+        // The shortlist stage alone: sync_towers' towers and its grid's top-k.
+        let (_, first) = time(|| {
+            retrieve(&sync_scorer, &videos, &audios, Direction::VideoToAudio, K, None, &mut Silent).expect("ranks")
+        });
+        // final on every pair: its towers, then the first rows' pairs, extrapolated.
+        let (v, encode_v) = time(|| final_scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
+        let (a, encode_a) = time(|| final_scorer.encode(Tower::Audio, &audios, &mut Silent).expect("encodes"));
+        let rows = o.rows.min(n as u64);
+        let ((), pairs_time) = time(|| {
+            let mut sink = |_: u64, _: &tch::Tensor| Ok(());
+            final_scorer.for_blocks(&v, &a, Direction::VideoToAudio, 0..rows, &mut Silent, &mut sink).expect("scores");
+        });
+        let every_pair = encode_v + encode_a + pairs_time / (rows as f64 * n as f64) * (n * n) as f64;
+        println!("(s) {n} videos x {n} audios, top 10 per video");
+        println!(
+            "    two-stage {total:>8.1} s   (goal at 10,000: under 60 s): sync_towers shortlist of {K} {first:.1} s, \
+             then final's towers and {} pairs",
+            n * K
+        );
+        println!(
+            "    final on every pair {every_pair:>8.1} s   (towers {:.1} s; {} pairs extrapolated from {rows} rows)",
+            encode_v + encode_a,
+            n * n
+        );
+    }
+}
+
 /// The process's peak resident set size (VmHWM), in MiB.
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -430,6 +487,9 @@ fn main() {
     }
     if o.only.contains(&'c') {
         rank_two_tower(&o);
+    }
+    if o.only.contains(&'s') {
+        two_stage(&o);
     }
     if o.only.contains(&'d') {
         if o.only.len() == 1 {
