@@ -1,6 +1,6 @@
 # The two commands of the README. Both install libtorch on first use (scripts/libtorch.sh).
 SHELL := bash
-.PHONY: setup build train test results test-slurm bench yt8m-fixtures bench-data
+.PHONY: setup build train test results results-speech test-slurm bench yt8m-fixtures bench-data
 
 # libtorch, and the tools the tests drive besides avc (GNU parallel, via apt-get when missing).
 setup:
@@ -20,6 +20,12 @@ test: setup
 # docs/results.md's table: every architecture, 8 epochs, seeds 1-5 (about an hour on 2 cores).
 results: build
 	scripts/results.sh --seeds "1 2 3 4 5" --set train.epochs=8
+
+# Issue 23's slow check: every architecture trained on the speech set (built first when
+# missing, docs/speech-set.md) and evaluated full-N with intervals; fails when one stays at
+# chance. SPEECH_ARGS passes options, e.g. SPEECH_ARGS="--epochs 8 --data /tmp/speech-set".
+results-speech: build
+	scripts/speech-results.sh $(SPEECH_ARGS)
 
 # A one-node Slurm cluster on this machine (installs slurm-wlm and munge with apt-get; needs
 # root) runs a sweep through sbatch, a task cancelled and resubmitted (docs/sweeps.md).
