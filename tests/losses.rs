@@ -1,5 +1,6 @@
-//! Each output kind trains with its loss (BCE, contrastive, InfoNCE), and a loss named for
-//! another kind is refused, located, before anything is loaded.
+//! Each output kind trains with its loss (BCE, contrastive, InfoNCE, triplet; BCE with label
+//! smoothing), and a loss named for another kind is refused, located, before anything is
+//! loaded.
 
 use crate::training::{compile_text, options, scratch, tiny_data};
 use avc::train::{loss, train};
@@ -59,6 +60,27 @@ fn embeddings_train_with_infonce() {
     assert!(losses[3] < losses[0], "InfoNCE did not fall: {losses:?}");
     // In-batch negatives of 16 clips: an untrained model starts near ln(16).
     assert!((losses[0] - 16f64.ln()).abs() < 1.5, "{losses:?}");
+}
+
+#[test]
+fn embeddings_train_with_a_triplet_loss_and_logits_with_label_smoothing() {
+    for mining in ["hardest", "semi_hard"] {
+        let mine = format!("train.mining={mining}");
+        let losses = train_losses(&model(EMBEDDINGS), &["train.loss=triplet", &mine]);
+        assert!(losses.iter().all(|l| l.is_finite() && *l >= 0.0), "{mining}: {losses:?}");
+        assert!(losses[3] < losses[0], "{mining}: the triplet loss did not fall: {losses:?}");
+    }
+    let logit = "  - {name: j, op: concat, in: [vemb, aemb]}
+  - {name: head, op: linear, in: j, out: 1}
+outputs:
+  - {name: match, kind: logit, from: head}";
+    let plain = train_losses(&model(logit), &[]);
+    let smoothed = train_losses(&model(logit), &["train.label_smoothing=0.2"]);
+    assert!(smoothed[3] < smoothed[0], "smoothed BCE did not fall: {smoothed:?}");
+    // The smoothed targets are another loss from the first batch on.
+    assert!((smoothed[0] - plain[0]).abs() > 1e-6, "label smoothing changed nothing: {smoothed:?} {plain:?}");
+    let bad = avc::train::settle(&compile_text(&model(logit)), &["train.label_smoothing=1.5".into()], tch::Device::Cpu);
+    assert!(bad.unwrap_err().to_string().contains("a number in [0, 1)"));
 }
 
 #[test]

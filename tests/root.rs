@@ -14,6 +14,7 @@ mod interrupt;
 mod kill;
 mod light;
 mod losses;
+mod loss_grads;
 mod lowering;
 mod messages;
 mod model_sizes;

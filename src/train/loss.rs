@@ -1,11 +1,12 @@
-//! Losses, chosen by what an output returns: BCE on a `logit`, the course's contrastive
-//! loss on a `distance`, InfoNCE over in-batch negatives on `embeddings`. `train.loss`
-//! may name one explicitly; a loss that does not fit the output's kind is refused, with
+//! Losses, chosen by what an output returns: BCE on a `logit` (with optional label
+//! smoothing), the course's contrastive loss on a `distance`, InfoNCE over in-batch
+//! negatives on `embeddings` (or a triplet loss with mined negatives). `train.loss` may name
+//! one explicitly; a loss that does not fit the output's kind is refused, with
 //! both places shown, before any data is loaded.
 
 use tch::{Kind, Reduction, Tensor};
 
-pub use avc_lang::settings::loss::{LossKind, LossSettings, check};
+pub use avc_lang::settings::loss::{LossKind, LossSettings, Mining, check};
 
 /// The training loss of one output on a batch. `outputs` are the output's tensors as
 /// [`crate::lower::Model::forward`] returns them: per pair for scores, per clip for
@@ -19,7 +20,9 @@ pub fn batch_loss(
     let first = outputs.first().ok_or_else(|| tch::TchError::Kind("an output without tensors".into()))?;
     match loss {
         LossKind::Bce => {
-            first.f_flatten(0, -1)?.f_binary_cross_entropy_with_logits::<Tensor>(labels, None, None, Reduction::Mean)
+            let smoothing = settings.label_smoothing;
+            let targets = labels.f_mul_scalar(1.0 - smoothing)?.f_add_scalar(smoothing / 2.0)?;
+            first.f_flatten(0, -1)?.f_binary_cross_entropy_with_logits::<Tensor>(&targets, None, None, Reduction::Mean)
         }
         LossKind::Contrastive => {
             let d = first.f_flatten(0, -1)?;
@@ -40,7 +43,52 @@ pub fn batch_loss(
                 logits.f_transpose(0, 1)?.f_cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0)?;
             rows.f_add(&cols)?.f_div_scalar(2.0)
         }
+        LossKind::Triplet => {
+            let [video, audio] = outputs else {
+                return Err(tch::TchError::Kind("triplet needs a video and an audio embedding".into()));
+            };
+            let distances = cosine_matrix(video, audio)?.f_neg()?.f_add_scalar(1.0)?;
+            let rows = triplet(&distances, settings)?;
+            let cols = triplet(&distances.f_transpose(0, 1)?, settings)?;
+            rows.f_add(&cols)?.f_div_scalar(2.0)
+        }
     }
+}
+
+/// The triplet loss of each row's anchor: its positive is the diagonal's distance, its
+/// negative one of the row's others, mined as `settings.mining` says; the mean over rows of
+/// `max(0, positive - negative + margin)`. The mining picks an index and takes no gradient
+/// of its own: the loss's gradient flows through the chosen distances, as in PyTorch's
+/// usual `TripletMarginLoss` on mined triplets.
+fn triplet(distances: &Tensor, settings: &LossSettings) -> Result<Tensor, tch::TchError> {
+    let n = distances.size()[0];
+    let device = distances.device();
+    if n < 2 {
+        // No negative in the batch: nothing to push apart (as `group_loss` counts it).
+        return distances.f_sum(Kind::Float)?.f_mul_scalar(0.0);
+    }
+    let margin = settings.triplet_margin;
+    let positive = distances.f_diagonal(0, 0, 1)?.f_unsqueeze(1)?; // [n, 1]
+    let others = Tensor::f_eye(n, (Kind::Bool, device))?.f_logical_not()?;
+    let plain = distances.f_detach()?;
+    let inf = f64::INFINITY;
+    // The hardest: the closest other candidate.
+    let hardest = plain.f_masked_fill(&others.f_logical_not()?, inf)?.f_argmin(1, true)?;
+    let chosen = match settings.mining {
+        Mining::Hardest => hardest,
+        Mining::SemiHard => {
+            let pos = positive.f_detach()?;
+            let semi = others
+                .f_logical_and(&plain.f_gt_tensor(&pos)?)?
+                .f_logical_and(&plain.f_lt_tensor(&pos.f_add_scalar(margin)?)?)?;
+            let closest_semi = plain.f_masked_fill(&semi.f_logical_not()?, inf)?.f_argmin(1, true)?;
+            let farthest = plain.f_masked_fill(&others.f_logical_not()?, -inf)?.f_argmax(1, true)?;
+            let has_semi = semi.f_any_dim(1, true)?;
+            closest_semi.f_where_self(&has_semi, &farthest)?
+        }
+    };
+    let negative = distances.f_gather(1, &chosen, false)?;
+    positive.f_sub(&negative)?.f_add_scalar(margin)?.f_clamp_min(0.0)?.f_mean(Kind::Float)
 }
 
 /// `[Nv, D] x [Na, D] -> [Nv, Na]` cosine similarities.
@@ -63,10 +111,12 @@ pub fn group_loss(loss: LossKind, settings: &LossSettings, scores: &[f32], n: us
     match loss {
         LossKind::Bce | LossKind::Contrastive => {
             let m = settings.margin;
-            // (cost of a matched pair, cost of a mismatched one) from the pair's score.
+            let smooth = settings.label_smoothing / 2.0;
+            // (cost of a matched pair, cost of a mismatched one) from the pair's score; with
+            // label smoothing the target is 1 - s/2 or s/2 instead of 1 or 0.
             let cost = |s: f64, matched: bool| match (loss, matched) {
-                (LossKind::Bce, true) => softplus(-s),
-                (LossKind::Bce, false) => softplus(s),
+                (LossKind::Bce, true) => (1.0 - smooth) * softplus(-s) + smooth * softplus(s),
+                (LossKind::Bce, false) => (1.0 - smooth) * softplus(s) + smooth * softplus(-s),
                 (_, true) => s * s,
                 (_, false) => (m - s).max(0.0).powi(2),
             };
@@ -88,8 +138,35 @@ pub fn group_loss(loss: LossKind, settings: &LossSettings, scores: &[f32], n: us
                 terms += 1;
             }
         }
+        LossKind::Triplet => {
+            // Cosine distances, as in training; each row and each column an anchor.
+            let d = |i: usize, j: usize| 1.0 - at(i, j);
+            for i in 0..n {
+                let row: Vec<f64> = (0..n).map(|j| d(i, j)).collect();
+                let col: Vec<f64> = (0..n).map(|j| d(j, i)).collect();
+                sum += (triplet_term(&row, i, settings) + triplet_term(&col, i, settings)) / 2.0;
+                terms += 1;
+            }
+        }
     }
     (sum, terms)
+}
+
+/// One anchor's triplet loss from its distances to every candidate (`own` is its positive),
+/// mined as in training.
+fn triplet_term(distances: &[f64], own: usize, settings: &LossSettings) -> f64 {
+    let positive = distances[own];
+    let margin = settings.triplet_margin;
+    let others = || distances.iter().enumerate().filter(move |&(j, _)| j != own).map(|(_, &d)| d);
+    let hardest = others().fold(f64::INFINITY, f64::min);
+    let negative = match settings.mining {
+        Mining::Hardest => hardest,
+        Mining::SemiHard => {
+            let semi = others().filter(|&d| d > positive && d < positive + margin).fold(f64::INFINITY, f64::min);
+            if semi.is_finite() { semi } else { others().fold(f64::NEG_INFINITY, f64::max) }
+        }
+    };
+    if negative.is_finite() { (positive - negative + margin).max(0.0) } else { 0.0 }
 }
 
 fn log_sum_exp(xs: &[f64]) -> f64 {

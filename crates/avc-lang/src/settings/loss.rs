@@ -19,11 +19,35 @@ pub enum LossKind {
     /// InfoNCE: each video must pick its audio among the batch's audios by cosine
     /// similarity over a temperature, and each audio its video (both directions averaged).
     InfoNce,
+    /// Triplet loss on cosine distances `1 - cos`: each clip's own pair must be closer than
+    /// a negative of the batch by `triplet_margin`, the negative mined as `mining` says
+    /// (both directions averaged).
+    Triplet,
+}
+
+/// Which in-batch negative a triplet takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mining {
+    /// The closest negative.
+    Hardest,
+    /// FaceNet's semi-hard negative: the closest one that is still farther than the
+    /// positive and within the margin of it; where none is, the farthest negative (as
+    /// TensorFlow Addons' `triplet_semihard_loss`).
+    SemiHard,
+}
+
+impl Mining {
+    pub const ALL: [(&'static str, Mining); 2] = [("hardest", Mining::Hardest), ("semi_hard", Mining::SemiHard)];
 }
 
 impl LossKind {
-    pub const ALL: [(&'static str, LossKind); 3] =
-        [("bce", LossKind::Bce), ("contrastive", LossKind::Contrastive), ("infonce", LossKind::InfoNce)];
+    pub const ALL: [(&'static str, LossKind); 4] = [
+        ("bce", LossKind::Bce),
+        ("contrastive", LossKind::Contrastive),
+        ("infonce", LossKind::InfoNce),
+        ("triplet", LossKind::Triplet),
+    ];
 
     pub fn parse(word: &str) -> Option<LossKind> {
         Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, k)| *k)
@@ -47,7 +71,7 @@ impl LossKind {
         match self {
             LossKind::Bce => OutputKind::Logit,
             LossKind::Contrastive => OutputKind::Distance,
-            LossKind::InfoNce => OutputKind::Embeddings,
+            LossKind::InfoNce | LossKind::Triplet => OutputKind::Embeddings,
         }
     }
 }
@@ -61,11 +85,24 @@ pub struct LossSettings {
     pub margin: f64,
     /// InfoNCE: the softmax temperature on cosine similarities.
     pub temperature: f64,
+    /// BCE: targets `y (1 - s) + s / 2` instead of 0 and 1 (0: none).
+    pub label_smoothing: f64,
+    /// Triplet: how much closer (in cosine distance) a clip's own pair must be.
+    pub triplet_margin: f64,
+    /// Triplet: which negative.
+    pub mining: Mining,
 }
 
 impl Default for LossSettings {
     fn default() -> Self {
-        LossSettings { kind: None, margin: 1.0, temperature: 0.1 }
+        LossSettings {
+            kind: None,
+            margin: 1.0,
+            temperature: 0.1,
+            label_smoothing: 0.0,
+            triplet_margin: 0.2,
+            mining: Mining::SemiHard,
+        }
     }
 }
 

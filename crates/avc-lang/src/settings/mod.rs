@@ -11,7 +11,7 @@ pub mod schedule;
 use crate::ast::{Setting, Value, ValueKind};
 use crate::diag::{Diagnostic, did_you_mean, one_of};
 use crate::source::Span;
-use loss::{LossKind, LossSettings};
+use loss::{LossKind, LossSettings, Mining};
 use optim::{OptimizerConfig, OptimizerKind};
 use schedule::{ScheduleConfig, ScheduleKind};
 use serde::Serialize;
@@ -167,9 +167,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ("early_stopping", "stop after this many epochs without a better monitored metric (int, default 0 = off)"),
     ("monitor", "`val_mrr` (default), `val_top1` or `val_top5`: what the schedule and best checkpoint watch"),
     ("eval_chunk", "pairs per forward pass in evaluation (int, default 1024)"),
-    ("loss", "`bce` (logit), `contrastive` (distance) or `infonce` (embeddings); default: by each output's kind"),
+    ("loss", "`bce` (logit), `contrastive` (distance), `infonce` or `triplet` (embeddings); default: by each output's kind"),
     ("margin", "contrastive: mismatched pairs closer than this are pushed apart (float, default 1, the course's)"),
     ("temperature", "infonce: softmax temperature on cosine similarities (float, default 0.1)"),
+    ("label_smoothing", "bce: targets y (1 - s) + s / 2 instead of 0 and 1 (float in [0, 1), default 0)"),
+    ("triplet_margin", "triplet: how much closer in cosine distance a clip's own pair must be (float, default 0.2)"),
+    ("mining", "triplet: `semi_hard` (default; FaceNet's, else the farthest negative) or `hardest`"),
 ];
 
 /// A bad setting: where it came from (a span in the file, or a command-line flag).
@@ -302,6 +305,19 @@ impl TrainConfig {
             }
             "margin" => self.loss.margin = positive_float(v).ok_or_else(|| bad("a positive number"))?,
             "temperature" => self.loss.temperature = positive_float(v).ok_or_else(|| bad("a positive number"))?,
+            "label_smoothing" => {
+                self.loss.label_smoothing =
+                    float(v).filter(|x| (0.0..1.0).contains(x)).ok_or_else(|| bad("a number in [0, 1)"))?
+            }
+            "triplet_margin" => {
+                self.loss.triplet_margin = positive_float(v).ok_or_else(|| bad("a positive number"))?
+            }
+            "mining" => {
+                let names: Vec<&str> = Mining::ALL.iter().map(|(n, _)| *n).collect();
+                self.loss.mining = word(v)
+                    .and_then(|w| Mining::ALL.iter().find(|(n, _)| *n == w).map(|(_, m)| *m))
+                    .ok_or_else(|| bad(&one_of(&names)))?
+            }
             "monitor" => {
                 let names: Vec<&str> = Monitor::ALL.iter().map(|(n, _)| *n).collect();
                 self.monitor = word(v)
