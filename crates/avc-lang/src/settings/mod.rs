@@ -167,7 +167,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("early_stopping", "stop after this many epochs without a better monitored metric (int, default 0 = off)"),
     ("monitor", "`val_mrr` (default), `val_top1` or `val_top5`: what the schedule and best checkpoint watch"),
     ("eval_chunk", "pairs per forward pass in evaluation (int, default 1024)"),
-    ("loss", "`bce` (logit), `contrastive` (distance), `infonce` or `triplet` (embeddings); default: by each output's kind"),
+    (
+        "loss",
+        "`bce` (logit), `contrastive` (distance), `infonce` or `triplet` (embeddings); default: by each output's kind",
+    ),
     ("margin", "contrastive: mismatched pairs closer than this are pushed apart (float, default 1, the course's)"),
     ("temperature", "infonce: softmax temperature on cosine similarities (float, default 0.1)"),
     ("label_smoothing", "bce: targets y (1 - s) + s / 2 instead of 0 and 1 (float in [0, 1), default 0)"),
@@ -309,9 +312,7 @@ impl TrainConfig {
                 self.loss.label_smoothing =
                     float(v).filter(|x| (0.0..1.0).contains(x)).ok_or_else(|| bad("a number in [0, 1)"))?
             }
-            "triplet_margin" => {
-                self.loss.triplet_margin = positive_float(v).ok_or_else(|| bad("a positive number"))?
-            }
+            "triplet_margin" => self.loss.triplet_margin = positive_float(v).ok_or_else(|| bad("a positive number"))?,
             "mining" => {
                 let names: Vec<&str> = Mining::ALL.iter().map(|(n, _)| *n).collect();
                 self.loss.mining = word(v)
