@@ -84,6 +84,47 @@ outputs:
 }
 
 #[test]
+fn loss_weights_scale_each_outputs_loss_and_check_shows_what_trains() {
+    let both = "  - {name: dist, op: l2_distance, in: [vemb, aemb]}
+outputs:
+  - {name: towers, kind: embeddings, from: [vemb, aemb]}
+  - {name: match, kind: distance, from: dist}";
+    let alone = train_losses(&model(EMBEDDINGS), &[]);
+    let together = train_losses(&model(both), &[]);
+    // Weight 0: the second output is evaluated but adds nothing; the first batch's loss is
+    // the InfoNCE term alone, as for the model without it (the same towers and seed).
+    let muted = train_losses(&model(both), &["train.loss_weight.match=0"]);
+    assert!((muted[0] - alone[0]).abs() < 1e-4, "{muted:?} vs {alone:?}");
+    // Half the weight: the epoch's mean loss lies between the two (the batches after the
+    // first train differently, so it is not exactly halfway).
+    let half = train_losses(&model(both), &["train.loss_weight.match=0.5"]);
+    assert!(muted[0] < half[0] && half[0] < together[0], "{muted:?} < {half:?} < {together:?}");
+    // A weight for an output that does not exist, or no output left to train: refused.
+    let compiled = compile_text(&model(both));
+    let settle = |o: &str| avc::train::settle(&compiled, &[o.to_string()], tch::Device::Cpu).unwrap_err().to_string();
+    let unknown = settle("train.loss_weight.aux=0.3");
+    assert!(unknown.contains("--set train.loss_weight.aux=0.3: `loss_weight.aux` names no output"), "{unknown}");
+    let weights = [("aux".to_string(), 0.3)];
+    let err = avc_lang::settings::loss::check_weights(&compiled.graph, &weights, &[]).unwrap_err();
+    assert!(err.help.as_deref().is_some_and(|h| h.contains("`towers`") && h.contains("`match`")), "{err:?}");
+    let text = model(both).replace("train: {", "train: {loss_weight.towers: 0, loss_weight.match: 0, ");
+    let failed = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("w.yaml", text.as_str()));
+    let message = match failed {
+        Ok(_) => panic!("a model with nothing to train compiled"),
+        Err(f) => avc_lang::diag::render_all(&f.diagnostics, &f.source, false),
+    };
+    assert!(message.contains("nothing would be trained"), "{message}");
+    // avc check: each output's line says whether and how it trains, and which one ranks.
+    let weighted = compile_text(&model(both).replace("train: {", "train: {loss_weight.match: 0.3, "));
+    let summary = avc_lang::check::render_table(&weighted.graph, &weighted.checked);
+    assert!(
+        summary.contains("output `towers`: embeddings from vemb, aemb; trains with infonce; ranks in evaluation"),
+        "{summary}"
+    );
+    assert!(summary.contains("output `match`: distance from dist; trains with contrastive x 0.3\n"), "{summary}");
+}
+
+#[test]
 fn a_loss_for_another_output_kind_is_a_located_error() {
     // In the file: every compile refuses it (so `avc check` does too), at the setting.
     let text = model(EMBEDDINGS).replace("lr: 0.01}", "lr: 0.01, loss: contrastive}");

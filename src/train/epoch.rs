@@ -462,8 +462,13 @@ fn pair_loss(
     let target = Tensor::f_from_slice(labels)?.f_to(device)?;
     let mut total: Option<Tensor> = None;
     for (binding, tensors) in model.outputs.iter().zip(&outputs) {
+        let weight = cfg.loss_weight(&binding.name);
+        if weight == 0.0 {
+            continue;
+        }
         let kind = cfg.loss.for_output(binding.kind);
         let l = loss::batch_loss(kind, &cfg.loss, tensors, &target)?;
+        let l = if weight == 1.0 { l } else { l.f_mul_scalar(weight)? };
         total = Some(match total {
             Some(t) => t.f_add(&l)?,
             None => l,

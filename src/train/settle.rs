@@ -69,5 +69,7 @@ pub fn settle(compiled: &Compiled, overrides: &[String], device: Device) -> Resu
 pub fn resolve(compiled: &Compiled, overrides: &[String]) -> Result<TrainConfig, SettleError> {
     let cfg = TrainConfig::resolve(&compiled.graph.train, overrides).map_err(SettleError::Settings)?;
     loss::check(&compiled.graph, &cfg.loss, overrides).map_err(|e| SettleError::Settings(vec![e]))?;
+    avc_lang::settings::loss::check_weights(&compiled.graph, &cfg.loss_weights, overrides)
+        .map_err(|e| SettleError::Settings(vec![e]))?;
     Ok(cfg)
 }

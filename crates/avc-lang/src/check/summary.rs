@@ -50,9 +50,24 @@ pub fn render_table(graph: &Graph, checked: &Checked) -> String {
     let blank = String::new;
     rows.push(["total".into(), blank(), blank(), blank(), blank(), group(checked.total_params()), total_macs]);
     let mut out = layout(&rows);
-    for o in &graph.outputs {
+    // With several outputs (or a loss weight set), each line says what the output is for:
+    // the first ranks in evaluation; each trains with its loss and weight, or not at all.
+    let cfg = crate::settings::TrainConfig::resolve(&graph.train, &[]).ok();
+    let roles = graph.outputs.len() > 1 || cfg.as_ref().is_some_and(|c| !c.loss_weights.is_empty());
+    for (k, o) in graph.outputs.iter().enumerate() {
         let from: Vec<String> = o.from.iter().map(|&id| graph.node(id).name.clone()).collect();
-        out.push_str(&format!("output `{}`: {} from {}\n", o.name, o.kind.keyword(), from.join(", ")));
+        out.push_str(&format!("output `{}`: {} from {}", o.name, o.kind.keyword(), from.join(", ")));
+        if let (true, Some(cfg)) = (roles, &cfg) {
+            let weight = cfg.loss_weight(&o.name);
+            let loss = cfg.loss.for_output(o.kind).name();
+            let trains = match weight {
+                0.0 => "not trained (loss weight 0)".to_string(),
+                1.0 => format!("trains with {loss}"),
+                w => format!("trains with {loss} x {w}"),
+            };
+            out.push_str(&format!("; {trains}{}", if k == 0 { "; ranks in evaluation" } else { "" }));
+        }
+        out.push('\n');
     }
     out.push_str(&super::factor::notes(graph, checked));
     out

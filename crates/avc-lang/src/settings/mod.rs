@@ -38,6 +38,17 @@ pub struct TrainConfig {
     /// Pairs per forward pass when scoring a group.
     pub eval_chunk: i64,
     pub loss: LossSettings,
+    /// `loss_weight.<output>`: the weight of an output's loss in the training loss (default
+    /// 1 each; 0: the output is evaluated but not trained). In setting order; an output
+    /// named twice takes the last.
+    pub loss_weights: Vec<(String, f64)>,
+}
+
+impl TrainConfig {
+    /// The weight of output `name`'s loss in the training loss.
+    pub fn loss_weight(&self, name: &str) -> f64 {
+        self.loss_weights.iter().rev().find(|(n, _)| n == name).map_or(1.0, |(_, w)| *w)
+    }
 }
 
 /// Every schedule's settings; `kind` picks which are used.
@@ -134,6 +145,7 @@ impl Default for TrainConfig {
             monitor: Monitor::ValMrr,
             eval_chunk: 1024,
             loss: LossSettings::default(),
+            loss_weights: Vec::new(),
         }
     }
 }
@@ -176,6 +188,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("label_smoothing", "bce: targets y (1 - s) + s / 2 instead of 0 and 1 (float in [0, 1), default 0)"),
     ("triplet_margin", "triplet: how much closer in cosine distance a clip's own pair must be (float, default 0.2)"),
     ("mining", "triplet: `semi_hard` (default; FaceNet's, else the farthest negative) or `hardest`"),
+    (
+        "loss_weight.OUTPUT",
+        "the weight of output OUTPUT's loss in the training loss (float >= 0, default 1; 0: evaluated only)",
+    ),
 ];
 
 /// A bad setting: where it came from (a span in the file, or a command-line flag).
@@ -206,7 +222,11 @@ impl ConfigError {
 /// report, so a file that checks cleanly also starts training.
 pub fn check(graph: &crate::ir::Graph) -> Vec<Diagnostic> {
     match TrainConfig::resolve(&graph.train, &[]) {
-        Ok(cfg) => loss::check(graph, &cfg.loss, &[]).err().map(|e| e.to_diagnostic()).into_iter().collect(),
+        Ok(cfg) => [loss::check(graph, &cfg.loss, &[]).err(), loss::check_weights(graph, &cfg.loss_weights, &[]).err()]
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_diagnostic())
+            .collect(),
         Err(errors) => errors.iter().map(ConfigError::to_diagnostic).collect(),
     }
 }
@@ -324,6 +344,11 @@ impl TrainConfig {
                 self.monitor = word(v)
                     .and_then(|w| Monitor::ALL.iter().find(|(n, _)| *n == w).map(|(_, m)| *m))
                     .ok_or_else(|| bad(&one_of(&names)))?
+            }
+            other if other.starts_with("loss_weight.") => {
+                let output = &other["loss_weight.".len()..];
+                let weight = non_negative(v).ok_or_else(|| bad("a number >= 0"))?;
+                self.loss_weights.push((output.to_string(), weight));
             }
             other => {
                 let names: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
