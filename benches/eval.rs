@@ -10,7 +10,7 @@
 //!   number of pairs per batch, first joint layer factored (`Factoring::Auto`) and unfactored;
 //! - (s), only when asked for (`--only s`, `-- --clips 1000,10000`): two-stage retrieval at
 //!   scale, `sync_towers` shortlisting 50 candidates per video (every pair scored as a grid)
-//!   and `final` re-ranking them (`eval::retrieve::retrieve`, as `avc retrieve --shortlist`),
+//!   and `final` (or `--reranker FILE`) re-ranking them (`eval::retrieve::retrieve`, as `avc retrieve --shortlist`),
 //!   against `final` scoring every pair (extrapolated from its first `--rows` video rows).
 //!
 //! Run with `cargo bench --bench eval` (or `make bench`); `-- --threads N` sets the threads
@@ -44,6 +44,8 @@ struct Options {
     budget: u64,
     /// Catalogue sizes of (s).
     clips: Vec<usize>,
+    /// The joint model that re-ranks in (s).
+    reranker: String,
 }
 
 fn options() -> Options {
@@ -60,6 +62,7 @@ fn options() -> Options {
         budget: value("--budget").and_then(|v| v.parse::<u64>().ok()).map_or_else(default_budget, |mib| mib << 20),
         clips: value("--clips")
             .map_or_else(|| vec![1000, 10_000], |v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect()),
+        reranker: value("--reranker").unwrap_or_else(|| "architectures/final.avc".into()),
     }
 }
 
@@ -382,9 +385,10 @@ fn full_eval(o: &Options) {
 fn two_stage(o: &Options) {
     use avc::eval::retrieve::{Shortlist, retrieve};
     const K: usize = 50;
-    let (fc, sc) = (compiled("architectures/final.avc"), compiled("architectures/sync_towers.avc"));
+    let (fc, sc) = (compiled(&o.reranker), compiled("architectures/sync_towers.avc"));
+    let name = std::path::Path::new(&o.reranker).file_stem().map_or("?".into(), |s| s.to_string_lossy().into_owned());
     let (fm, sm) = (model(&fc), model(&sc));
-    let final_scorer = Scorer::new(&fm, o.budget, STEPS, tower_macs(&fc, &fm.factored_nodes(false))).expect("a scorer");
+    let reranker = Scorer::new(&fm, o.budget, STEPS, tower_macs(&fc, &fm.factored_nodes(false))).expect("a scorer");
     let sync_scorer = Scorer::new(&sm, o.budget, STEPS, tower_macs(&sc, &sm.factored_nodes(false))).expect("a scorer");
     for &n in &o.clips {
         let (vdata, adata) = (random_clips(n, VIDEO_DIM, 11), random_clips(n, AUDIO_DIM, 12));
@@ -393,7 +397,7 @@ fn two_stage(o: &Options) {
         let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM, lengths: &[] };
         let shortlist = Shortlist::new(&sync_scorer, K, Direction::VideoToAudio, (n, n)).expect("a shortlist");
         let (ranked, total) = time(|| {
-            retrieve(&final_scorer, &videos, &audios, Direction::VideoToAudio, 10, Some(&shortlist), &mut Silent)
+            retrieve(&reranker, &videos, &audios, Direction::VideoToAudio, 10, Some(&shortlist), &mut Silent)
                 .expect("retrieves")
         });
         assert_eq!(ranked.ranked.len(), n);
@@ -402,22 +406,22 @@ fn two_stage(o: &Options) {
             retrieve(&sync_scorer, &videos, &audios, Direction::VideoToAudio, K, None, &mut Silent).expect("ranks")
         });
         // final on every pair: its towers, then the first rows' pairs, extrapolated.
-        let (v, encode_v) = time(|| final_scorer.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
-        let (a, encode_a) = time(|| final_scorer.encode(Tower::Audio, &audios, &mut Silent).expect("encodes"));
+        let (v, encode_v) = time(|| reranker.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
+        let (a, encode_a) = time(|| reranker.encode(Tower::Audio, &audios, &mut Silent).expect("encodes"));
         let rows = o.rows.min(n as u64);
         let ((), pairs_time) = time(|| {
             let mut sink = |_: u64, _: &tch::Tensor| Ok(());
-            final_scorer.for_blocks(&v, &a, Direction::VideoToAudio, 0..rows, &mut Silent, &mut sink).expect("scores");
+            reranker.for_blocks(&v, &a, Direction::VideoToAudio, 0..rows, &mut Silent, &mut sink).expect("scores");
         });
         let every_pair = encode_v + encode_a + pairs_time / (rows as f64 * n as f64) * (n * n) as f64;
         println!("(s) {n} videos x {n} audios, top 10 per video");
         println!(
             "    two-stage {total:>8.1} s   (goal at 10,000: under 60 s): sync_towers shortlist of {K} {first:.1} s, \
-             then final's towers and {} pairs",
+             then {name}'s towers and {} pairs",
             n * K
         );
         println!(
-            "    final on every pair {every_pair:>8.1} s   (towers {:.1} s; {} pairs extrapolated from {rows} rows)",
+            "    {name} on every pair {every_pair:>8.1} s   (towers {:.1} s; {} pairs extrapolated from {rows} rows)",
             encode_v + encode_a,
             n * n
         );
