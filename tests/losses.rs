@@ -27,6 +27,12 @@ const DISTANCE: &str = "  - {name: dist, op: l2_distance, in: [vemb, aemb]}
 outputs:
   - {name: match, kind: distance, from: dist}";
 
+/// Embeddings (ranked first) and a distance on the same towers.
+const TWO_OUTPUTS: &str = "  - {name: dist, op: l2_distance, in: [vemb, aemb]}
+outputs:
+  - {name: towers, kind: embeddings, from: [vemb, aemb]}
+  - {name: match, kind: distance, from: dist}";
+
 const EMBEDDINGS: &str = "outputs:
   - {name: towers, kind: embeddings, from: [vemb, aemb]}";
 
@@ -85,10 +91,7 @@ outputs:
 
 #[test]
 fn loss_weights_scale_each_outputs_loss_and_check_shows_what_trains() {
-    let both = "  - {name: dist, op: l2_distance, in: [vemb, aemb]}
-outputs:
-  - {name: towers, kind: embeddings, from: [vemb, aemb]}
-  - {name: match, kind: distance, from: dist}";
+    let both = TWO_OUTPUTS;
     let alone = train_losses(&model(EMBEDDINGS), &[]);
     let together = train_losses(&model(both), &[]);
     // Weight 0: the second output is evaluated but adds nothing; the first batch's loss is
@@ -148,10 +151,7 @@ fn a_loss_for_another_output_kind_is_a_located_error() {
 
 #[test]
 fn several_outputs_add_their_losses_and_the_first_is_ranked() {
-    let both = "  - {name: dist, op: l2_distance, in: [vemb, aemb]}
-outputs:
-  - {name: towers, kind: embeddings, from: [vemb, aemb]}
-  - {name: match, kind: distance, from: dist}";
+    let both = TWO_OUTPUTS;
     let alone = train_losses(&model(EMBEDDINGS), &[]);
     let together = train_losses(&model(both), &[]);
     assert!(together.iter().all(|l| l.is_finite()), "{together:?}");
