@@ -9,7 +9,8 @@
 //! - (p), only when asked for (`--only p`): the joint part's cost per pair against the
 //!   number of pairs per batch, first joint layer factored (`Factoring::Auto`) and unfactored;
 //! - (s), only when asked for (`--only s`, `-- --clips 1000,10000`): two-stage retrieval at
-//!   scale, `sync_towers` shortlisting 50 candidates per video (every pair scored as a grid)
+//!   scale, `sync_towers` shortlisting 50 candidates per video (`--shortlist-k K`; every
+//!   pair scored as a grid)
 //!   and `final` (or `--reranker FILE`) re-ranking them (`eval::retrieve::retrieve`, as `avc retrieve --shortlist`),
 //!   against `final` scoring every pair (extrapolated from its first `--rows` video rows).
 //!
@@ -46,6 +47,8 @@ struct Options {
     clips: Vec<usize>,
     /// The joint model that re-ranks in (s).
     reranker: String,
+    /// (s): how many candidates the first stage keeps per query.
+    shortlist_k: usize,
 }
 
 fn options() -> Options {
@@ -63,6 +66,7 @@ fn options() -> Options {
         clips: value("--clips")
             .map_or_else(|| vec![1000, 10_000], |v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect()),
         reranker: value("--reranker").unwrap_or_else(|| "architectures/final.avc".into()),
+        shortlist_k: value("--shortlist-k").and_then(|v| v.parse().ok()).filter(|k| *k > 0).unwrap_or(50),
     }
 }
 
@@ -378,13 +382,13 @@ fn full_eval(o: &Options) {
     );
 }
 
-/// (s) two-stage retrieval at scale: `sync_towers` shortlists 50 audios per video, `final`
-/// re-ranks them and keeps 10; against `final` scoring every pair, extrapolated from its
+/// (s) two-stage retrieval at scale: `sync_towers` shortlists `--shortlist-k` (50) audios per
+/// video, `final` (or `--reranker`) re-ranks them and keeps 10; against `final` scoring every pair, extrapolated from its
 /// first `--rows` video rows. Random features: times only (recall is measured on the speech
 /// set, docs/speech-set.md).
 fn two_stage(o: &Options) {
     use avc::eval::retrieve::{Shortlist, retrieve};
-    const K: usize = 50;
+    let k = o.shortlist_k;
     let (fc, sc) = (compiled(&o.reranker), compiled("architectures/sync_towers.avc"));
     let name = std::path::Path::new(&o.reranker).file_stem().map_or("?".into(), |s| s.to_string_lossy().into_owned());
     let (fm, sm) = (model(&fc), model(&sc));
@@ -395,15 +399,15 @@ fn two_stage(o: &Options) {
         let (vids, aids) = (ids("v", n), ids("a", n));
         let videos = Stream { ids: &vids, data: &vdata, steps: STEPS, dim: VIDEO_DIM, lengths: &[] };
         let audios = Stream { ids: &aids, data: &adata, steps: STEPS, dim: AUDIO_DIM, lengths: &[] };
-        let shortlist = Shortlist::new(&sync_scorer, K, Direction::VideoToAudio, (n, n)).expect("a shortlist");
+        let shortlist = Shortlist::new(&sync_scorer, k, Direction::VideoToAudio, (n, n)).expect("a shortlist");
         let (ranked, total) = time(|| {
-            retrieve(&reranker, &videos, &audios, Direction::VideoToAudio, 10, Some(&shortlist), &mut Silent)
+            retrieve(&reranker, &videos, &audios, Direction::VideoToAudio, 10.min(k), Some(&shortlist), &mut Silent)
                 .expect("retrieves")
         });
         assert_eq!(ranked.ranked.len(), n);
         // The shortlist stage alone: sync_towers' towers and its grid's top-k.
         let (_, first) = time(|| {
-            retrieve(&sync_scorer, &videos, &audios, Direction::VideoToAudio, K, None, &mut Silent).expect("ranks")
+            retrieve(&sync_scorer, &videos, &audios, Direction::VideoToAudio, k, None, &mut Silent).expect("ranks")
         });
         // final on every pair: its towers, then the first rows' pairs, extrapolated.
         let (v, encode_v) = time(|| reranker.encode(Tower::Video, &videos, &mut Silent).expect("encodes"));
@@ -416,9 +420,9 @@ fn two_stage(o: &Options) {
         let every_pair = encode_v + encode_a + pairs_time / (rows as f64 * n as f64) * (n * n) as f64;
         println!("(s) {n} videos x {n} audios, top 10 per video");
         println!(
-            "    two-stage {total:>8.1} s   (goal at 10,000: under 60 s): sync_towers shortlist of {K} {first:.1} s, \
+            "    two-stage {total:>8.1} s   (goal at 10,000: under 60 s): sync_towers shortlist of {k} {first:.1} s, \
              then {name}'s towers and {} pairs",
-            n * K
+            n * k
         );
         println!(
             "    {name} on every pair {every_pair:>8.1} s   (towers {:.1} s; {} pairs extrapolated from {rows} rows)",
