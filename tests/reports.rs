@@ -65,6 +65,7 @@ fn metrics(epoch: i64) -> EpochMetrics {
         test: ranking(0.3667, 0.7667, 0.5012),
         lr: 1e-3,
         seconds: 12.34,
+        temperature: None,
     }
 }
 

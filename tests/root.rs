@@ -37,6 +37,7 @@ mod torch_grads_ops;
 mod torch_grads_parts;
 mod torch_grads_sync;
 mod training;
+mod training_knobs;
 
 /// libtorch's random generator is global to the process: tests that seed it or draw from
 /// it (initialisation, dropout, random inputs) hold this lock, so tests running in

@@ -36,6 +36,7 @@ fn fake_run(epochs: i64) -> Vec<EpochMetrics> {
                 test: ranking(top1 * 0.9, top5 * 0.95, (top1 + top5) / 2.1, 4.0, 30),
                 lr: 0.005 * 0.5f64.powi(((e - 1) / 7) as i32),
                 seconds: 12.0 + wiggle * 10.0,
+                temperature: None,
             }
         })
         .collect()

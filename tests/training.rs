@@ -7,7 +7,7 @@ use avc_lang::compile::{Compiled, compile};
 use avc_lang::source::SourceFile;
 use std::path::PathBuf;
 
-const TINY: &str = "
+pub const TINY: &str = "
 inputs: {video: [24, 16], audio: [24, 8]}
 nodes:
   - {name: vproj, op: linear, in: video, out: 16}

@@ -236,6 +236,7 @@ impl Observer for Terminal {
                     }
                 }
             }
+            Event::Note(text) if self.verbose => println!("{text}"),
             Event::EarlyStopped { monitor, patience } if self.verbose => {
                 println!("early stopping: no better {monitor} for {patience} epochs");
             }

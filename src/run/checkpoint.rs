@@ -1,6 +1,8 @@
 //! Checkpoints: a directory per checkpoint (`last/`, `best/`) holding the weights, the
-//! optimiser state (both safetensors, PyTorch-style names) and `state.json` (where training
-//! stands: epoch, batch, lr, schedule, best so far).
+//! optimiser state (both safetensors, PyTorch-style names), `state.json` (where training
+//! stands: epoch, batch, lr, schedule, best so far) and, when training learns anything
+//! besides the model, `training.safetensors` (a learned temperature; with `train.ema` the
+//! live weights, while `weights.safetensors` holds their average, which evaluation uses).
 //!
 //! A checkpoint is written whole into `<name>.partial/`, synced, then swapped in by renames,
 //! so killing the process at any moment leaves a complete checkpoint: either the previous
@@ -17,6 +19,7 @@ use tch::{Tensor, nn::VarStore};
 pub const WEIGHTS: &str = "weights.safetensors";
 pub const OPTIMIZER: &str = "optimizer.safetensors";
 pub const STATE: &str = "state.json";
+pub const TRAINING: &str = "training.safetensors";
 
 /// Where training stands when a checkpoint is taken.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,12 +58,15 @@ fn io(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
 pub struct Checkpoint;
 
 impl Checkpoint {
-    /// Writes `run/<name>/` atomically.
+    /// Writes `run/<name>/` atomically: `vs`'s variables, or `weights` in their place when
+    /// given (an average of them), and the training-only tensors when there are any.
     pub fn save(
         run: &Path,
         name: &str,
         vs: &VarStore,
+        weights: Option<&[(String, Tensor)]>,
         optimizer: &[(String, Tensor)],
+        training: &[(String, Tensor)],
         state: &TrainingState,
     ) -> Result<(), CheckpointError> {
         let partial = run.join(format!("{name}.partial"));
@@ -68,13 +74,23 @@ impl Checkpoint {
         let target = run.join(name);
         let _ = fs::remove_dir_all(&partial);
         fs::create_dir_all(&partial).map_err(|e| io(&partial, e))?;
-        let weights = partial.join(WEIGHTS);
-        vs.save(&weights).map_err(|e| io(&weights, e))?;
+        let weights_path = partial.join(WEIGHTS);
+        match weights {
+            Some(named) => Tensor::write_safetensors(named, &weights_path),
+            None => vs.save(&weights_path),
+        }
+        .map_err(|e| io(&weights_path, e))?;
         let optim = partial.join(OPTIMIZER);
         Tensor::write_safetensors(optimizer, &optim).map_err(|e| io(&optim, e))?;
+        let mut files = vec![WEIGHTS, OPTIMIZER, STATE];
+        if !training.is_empty() {
+            let path = partial.join(TRAINING);
+            Tensor::write_safetensors(training, &path).map_err(|e| io(&path, e))?;
+            files.push(TRAINING);
+        }
         let json = serde_json::to_string_pretty(state).map_err(|e| io(&partial, e))?;
         fs::write(partial.join(STATE), json).map_err(|e| io(&partial, e))?;
-        for file in [WEIGHTS, OPTIMIZER, STATE] {
+        for file in files {
             let path = partial.join(file);
             fs::File::open(&path).and_then(|f| f.sync_all()).map_err(|e| io(&path, e))?;
         }

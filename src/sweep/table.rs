@@ -264,6 +264,7 @@ mod tests {
             test: r(test_top1),
             lr: 0.01,
             seconds: 1.0,
+            temperature: None,
         };
         ResultRow {
             name: format!("lr={lr},seed={seed}"),

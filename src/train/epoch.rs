@@ -2,6 +2,7 @@
 //! stopping (completion, early stopping, Ctrl-C, divergence).
 
 use super::events::{Event, Observer};
+use super::learned::TrainingVars;
 use super::loss;
 use super::optim::Optimizer;
 use super::profile::{Phase, Profiler};
@@ -38,6 +39,9 @@ pub struct EpochMetrics {
     pub test: Ranking,
     pub lr: f64,
     pub seconds: f64,
+    /// InfoNCE's temperature at the end of the epoch, when it is learned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
 }
 
 /// A training run in progress.
@@ -51,6 +55,8 @@ pub(super) struct Session<'a> {
     opts: &'a TrainOptions,
     run: RunDir,
     optimizer: Optimizer,
+    /// A learned temperature, the weights' average: what training keeps besides the model.
+    training: TrainingVars,
     schedule: Schedule,
     state: TrainingState,
     history: Vec<EpochMetrics>,
@@ -88,7 +94,12 @@ impl<'a> Session<'a> {
         if !model.vs.trainable_variables().iter().any(Tensor::requires_grad) {
             return Err(TrainError::NothingToTrain);
         }
-        let mut optimizer = Optimizer::new(&model.vs, cfg.optimizer.clone())?;
+        let mut training = TrainingVars::new(&model, &cfg.loss, cfg.ema, |o| cfg.loss_weight(o) > 0.0)?;
+        let params = super::groups::params(&model.vs, training.trained(), cfg)?;
+        for line in super::groups::describe(&params) {
+            observer.event(Event::Note(&line));
+        }
+        let mut optimizer = Optimizer::with_params(params, cfg.optimizer.clone())?;
         let mut schedule = Schedule::new(cfg.schedule.to_config(), cfg.lr, cfg.epochs);
         let mut state = TrainingState { epoch: 1, lr: schedule.lr_at_start(1, cfg.lr), ..Default::default() };
         let mut history = Vec::new();
@@ -99,6 +110,10 @@ impl<'a> Session<'a> {
                 .map_err(|e| resume_err(e.into()))?;
             let saved = Checkpoint::read_tensors(&dir.join(crate::run::checkpoint::OPTIMIZER))?;
             optimizer.load_state(&saved).map_err(|e| resume_err(e.into()))?;
+            let training_file = dir.join(crate::run::checkpoint::TRAINING);
+            let kept =
+                if training_file.is_file() { Checkpoint::read_tensors(&training_file)? } else { Default::default() };
+            training.load(model.vs.variables(), &kept).map_err(|e| resume_err(e.into()))?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();
             history = keep_history(&run, state.epoch, state.epoch_complete)?;
@@ -115,6 +130,7 @@ impl<'a> Session<'a> {
             opts,
             run,
             optimizer,
+            training,
             schedule,
             state,
             history,
@@ -169,17 +185,35 @@ impl<'a> Session<'a> {
     }
 
     fn save(&self, name: &str) -> Result<(), TrainError> {
-        Ok(Checkpoint::save(&self.run.path, name, &self.model.vs, &self.optimizer.state_tensors(), &self.state)?)
+        let averaged = self.training.averaged_weights();
+        Ok(Checkpoint::save(
+            &self.run.path,
+            name,
+            &self.model.vs,
+            averaged.as_deref(),
+            &self.optimizer.state_tensors(),
+            &self.training.checkpoint_tensors(),
+            &self.state,
+        )?)
     }
 
     /// Evaluates, steps the schedule, writes checkpoints and the metrics line. Returns
     /// true when early stopping ends the run.
     fn finish_epoch(&mut self, epoch: i64, started: Instant) -> Result<bool, TrainError> {
-        let (val, val_loss) = evaluate(&self.model, Held::Rows(&self.data.train, &self.val_idx), self.cfg)?;
-        let (test, test_loss) = evaluate(&self.model, Held::Clips(&self.data.test), self.cfg)?;
+        // With a learned temperature, held-out losses use its current value; with an
+        // average of the weights, the average is what is evaluated (and checkpointed).
+        let cfg = TrainConfig { loss: self.training.settings(&self.cfg.loss), ..self.cfg.clone() };
+        let (model, data, val_idx) = (&self.model, self.data, &self.val_idx);
+        let ((val, val_loss), (test, test_loss)) = self.training.with_average(|| {
+            Ok::<_, TrainError>((
+                evaluate(model, Held::Rows(&data.train, val_idx), &cfg)?,
+                evaluate(model, Held::Clips(&data.test), &cfg)?,
+            ))
+        })?;
         let lr = self.state.lr;
         let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
-        let m = EpochMetrics { epoch, train_loss, val_loss, val, test_loss, test, lr, seconds: 0.0 };
+        let temperature = self.training.temperature();
+        let m = EpochMetrics { epoch, train_loss, val_loss, val, test_loss, test, lr, seconds: 0.0, temperature };
         let watched = self.cfg.monitor.pick(val.mrr, val.top1, val.top5);
         // Ties (common on small sets) go to the lower validation loss.
         let score = watched - 1e-6 * val_loss;
@@ -290,7 +324,8 @@ impl<'a> Session<'a> {
         if self.cfg.clip_norm > 0.0 {
             self.optimizer.clip_grad_norm(self.cfg.clip_norm)?;
         }
-        self.optimizer.step(self.state.lr)
+        self.optimizer.step(self.state.lr)?;
+        self.training.after_step()
     }
 
     /// One optimiser step on a batch of clips (already read).
@@ -300,7 +335,8 @@ impl<'a> Session<'a> {
         let stream = mix(seed, epoch as u64, b as u64);
         tch::manual_seed((stream >> 1) as i64);
         let (audio_rows, labels) = pairs(clips.len(), &mut ChaCha8Rng::seed_from_u64(stream));
-        let loss = pair_loss(&self.model, clips, &audio_rows, &labels, self.cfg, &mut self.profile)?;
+        let log_scale = self.training.log_scale();
+        let loss = pair_loss(&self.model, clips, &audio_rows, &labels, self.cfg, log_scale, &mut self.profile)?;
         let value = loss.f_double_value(&[])?;
         self.profile.mark(Phase::Forward);
         if !value.is_finite() {
@@ -446,6 +482,7 @@ fn pair_loss(
     audio_rows: &[i64],
     labels: &[f32],
     cfg: &TrainConfig,
+    log_scale: Option<&Tensor>,
     profile: &mut Profiler,
 ) -> Result<Tensor, TrainError> {
     let device = model.device();
@@ -467,7 +504,7 @@ fn pair_loss(
             continue;
         }
         let kind = cfg.loss.for_output(binding.kind);
-        let l = loss::batch_loss(kind, &cfg.loss, tensors, &target)?;
+        let l = loss::batch_loss_scaled(kind, &cfg.loss, log_scale, tensors, &target)?;
         let l = if weight == 1.0 { l } else { l.f_mul_scalar(weight)? };
         total = Some(match total {
             Some(t) => t.f_add(&l)?,

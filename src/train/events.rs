@@ -27,6 +27,8 @@ pub enum Event<'a> {
     EarlyStopped { monitor: &'static str, patience: i64 },
     /// Something went wrong that does not stop the run (a picture that could not be drawn).
     Warning(&'a str),
+    /// A fact about how the run trains, told once at its start (parameter groups).
+    Note(&'a str),
 }
 
 /// Receives a run's events.

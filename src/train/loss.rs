@@ -6,7 +6,7 @@
 
 use tch::{Kind, Reduction, Tensor};
 
-pub use avc_lang::settings::loss::{LossKind, LossSettings, Mining, check};
+pub use avc_lang::settings::loss::{Directions, LossKind, LossSettings, MAX_LOGIT_SCALE, Mining, check};
 
 /// The training loss of one output on a batch. `outputs` are the output's tensors as
 /// [`crate::lower::Model::forward`] returns them: per pair for scores, per clip for
@@ -14,6 +14,19 @@ pub use avc_lang::settings::loss::{LossKind, LossSettings, Mining, check};
 pub fn batch_loss(
     loss: LossKind,
     settings: &LossSettings,
+    outputs: &[Tensor],
+    labels: &Tensor,
+) -> Result<Tensor, tch::TchError> {
+    batch_loss_scaled(loss, settings, None, outputs, labels)
+}
+
+/// [`batch_loss`] with InfoNCE's similarities multiplied by `exp(log_scale)` instead of
+/// divided by the fixed temperature, where the temperature is learned (CLIP's
+/// parametrisation: `log_scale = ln(1 / temperature)`, a scalar trained with the weights).
+pub fn batch_loss_scaled(
+    loss: LossKind,
+    settings: &LossSettings,
+    log_scale: Option<&Tensor>,
     outputs: &[Tensor],
     labels: &Tensor,
 ) -> Result<Tensor, tch::TchError> {
@@ -35,13 +48,19 @@ pub fn batch_loss(
             let [video, audio] = outputs else {
                 return Err(tch::TchError::Kind("infonce needs a video and an audio embedding".into()));
             };
-            let logits = cosine_matrix(video, audio)?.f_div_scalar(settings.temperature)?;
+            let cosines = cosine_matrix(video, audio)?;
+            let logits = match log_scale {
+                Some(s) => cosines.f_mul(&s.f_exp()?)?,
+                None => cosines.f_div_scalar(settings.temperature)?,
+            };
             let n = logits.size()[0];
             let target = Tensor::f_arange(n, (Kind::Int64, logits.device()))?;
-            let rows = logits.f_cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0)?;
-            let cols =
-                logits.f_transpose(0, 1)?.f_cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0)?;
-            rows.f_add(&cols)?.f_div_scalar(2.0)
+            let ce = |l: &Tensor| l.f_cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0);
+            match settings.directions {
+                Directions::V2a => ce(&logits),
+                Directions::A2v => ce(&logits.f_transpose(0, 1)?),
+                Directions::Both => ce(&logits)?.f_add(&ce(&logits.f_transpose(0, 1)?)?)?.f_div_scalar(2.0),
+            }
         }
         LossKind::Triplet => {
             let [video, audio] = outputs else {
@@ -102,7 +121,8 @@ pub fn cosine_matrix(video: &Tensor, audio: &Tensor) -> Result<Tensor, tch::TchE
 
 /// The same loss computed from an evaluation group's `n x n` score matrix (row = video,
 /// column = audio, the truth on the diagonal), so validation and test losses mean what
-/// the training loss means. BCE and contrastive take the true pairs against, for each
+/// the training loss means (a learned temperature: pass its current value in `settings`).
+/// BCE and contrastive take the true pairs against, for each
 /// video, the audio of the next clip (balanced, as in training); InfoNCE takes the whole
 /// matrix as one batch. Returns (sum, terms) so groups can be pooled.
 pub fn group_loss(loss: LossKind, settings: &LossSettings, scores: &[f32], n: usize) -> (f64, usize) {
@@ -134,7 +154,12 @@ pub fn group_loss(loss: LossKind, settings: &LossSettings, scores: &[f32], n: us
             for i in 0..n {
                 let row: Vec<f64> = (0..n).map(|j| at(i, j) / t).collect();
                 let col: Vec<f64> = (0..n).map(|j| at(j, i) / t).collect();
-                sum += (log_sum_exp(&row) - row[i] + log_sum_exp(&col) - col[i]) / 2.0;
+                let (v2a, a2v) = (log_sum_exp(&row) - row[i], log_sum_exp(&col) - col[i]);
+                sum += match settings.directions {
+                    Directions::V2a => v2a,
+                    Directions::A2v => a2v,
+                    Directions::Both => (v2a + a2v) / 2.0,
+                };
                 terms += 1;
             }
         }

@@ -17,7 +17,9 @@
 pub mod config;
 mod epoch;
 pub mod events;
+pub mod groups;
 pub mod init;
+pub mod learned;
 
 pub mod loss;
 pub mod optim;
@@ -27,7 +29,7 @@ pub mod schedule;
 pub mod settle;
 
 pub use config::{ConfigError, TrainConfig};
-pub use epoch::{EpochMetrics, evaluate, pairs};
+pub use epoch::{EpochMetrics, Held, evaluate, pairs};
 pub use report::format_epoch_line;
 pub use settle::{SettleError, Settled, settle};
 
@@ -81,6 +83,9 @@ pub enum TrainError {
     OpenRun(#[from] crate::run::open::OpenRunError),
     #[error("--init-from: {0}")]
     Init(String),
+    /// A parameter-group setting that selects nothing (`train.lr_mult.<prefix>`).
+    #[error("{0}")]
+    Groups(String),
     #[error(
         "nothing to train: the model has no trainable parameters (no node with weights, or --freeze froze them all)"
     )]

@@ -11,12 +11,32 @@ use tch::{TchError, Tensor, nn::VarStore};
 
 pub use avc_lang::settings::optim::{OptimizerConfig, OptimizerKind};
 
-/// An optimiser over a VarStore's trainable variables (sorted by name, so state files are
-/// stable).
+/// A tensor the optimiser trains, with its parameter group's settings (PyTorch's
+/// `param_groups`, one per variable here).
+pub struct Param {
+    pub name: String,
+    pub var: Tensor,
+    /// Its learning rate is the schedule's times this.
+    pub lr_mult: f64,
+    /// Whether weight decay applies to it.
+    pub decay: bool,
+}
+
+impl Param {
+    /// A variable in the default group: the schedule's lr, weight decay as configured.
+    pub fn plain(name: String, var: Tensor) -> Param {
+        Param { name, var, lr_mult: 1.0, decay: true }
+    }
+}
+
+/// An optimiser over trainable variables (sorted by name, so state files are stable).
 pub struct Optimizer {
     cfg: OptimizerConfig,
     names: Vec<String>,
     vars: Vec<Tensor>,
+    /// Per variable: its lr multiplier and whether it decays.
+    lr_mults: Vec<f64>,
+    decays: Vec<bool>,
     /// Per variable: Adam/AdamW (exp_avg, exp_avg_sq), SGD (momentum_buffer), RMSProp (square_avg).
     /// Adam's are views into `flat`.
     state: Vec<Vec<Tensor>>,
@@ -30,9 +50,18 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
+    /// Every trainable variable of `vs` in the default group.
     pub fn new(vs: &VarStore, cfg: OptimizerConfig) -> Result<Optimizer, TchError> {
-        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let params = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).map(|(n, v)| Param::plain(n, v));
+        Optimizer::with_params(params.collect(), cfg)
+    }
+
+    /// An optimiser over `params`, each with its group's lr multiplier and decay.
+    pub fn with_params(mut params: Vec<Param>, cfg: OptimizerConfig) -> Result<Optimizer, TchError> {
+        params.sort_by(|a, b| a.name.cmp(&b.name));
+        let lr_mults = params.iter().map(|p| p.lr_mult).collect();
+        let decays = params.iter().map(|p| p.decay).collect();
+        let named: Vec<(String, Tensor)> = params.into_iter().map(|p| (p.name, p.var)).collect();
         let slots = match cfg.kind {
             OptimizerKind::Adam | OptimizerKind::AdamW => 2,
             OptimizerKind::Sgd | OptimizerKind::RmsProp => 1,
@@ -56,7 +85,7 @@ impl Optimizer {
             }
             state
         };
-        Ok(Optimizer { cfg, names, vars, state, flat, steps: 0 })
+        Ok(Optimizer { cfg, names, vars, lr_mults, decays, state, flat, steps: 0 })
     }
 
     pub fn zero_grad(&mut self) {
@@ -108,11 +137,14 @@ impl Optimizer {
             return self.adam_flat(lr);
         }
         let c = self.cfg.clone();
-        for (v, state) in self.vars.iter_mut().zip(&mut self.state) {
+        let base_lr = lr;
+        for (i, (v, state)) in self.vars.iter_mut().zip(&mut self.state).enumerate() {
             let g = v.grad();
             if !g.defined() {
                 continue;
             }
+            let lr = base_lr * self.lr_mults[i];
+            let c = OptimizerConfig { weight_decay: if self.decays[i] { c.weight_decay } else { 0.0 }, ..c.clone() };
             let g = if c.weight_decay > 0.0 && c.kind != OptimizerKind::AdamW {
                 g.f_add(&v.f_mul_scalar(c.weight_decay)?)?
             } else {
@@ -159,23 +191,32 @@ impl Optimizer {
             let parts = ts.iter().map(|t| t.f_reshape([-1])).collect::<Result<Vec<_>, _>>()?;
             Tensor::f_cat(&parts, 0)
         };
-        let grads: Vec<Tensor> = self.vars.iter().map(Tensor::grad).collect();
-        let mut g = flat_of(&grads)?;
+        let mut grads: Vec<Tensor> = self.vars.iter().map(Tensor::grad).collect();
         if c.weight_decay > 0.0 {
-            if c.kind == OptimizerKind::AdamW {
-                for v in &mut self.vars {
-                    let _ = v.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
+            for (i, v) in self.vars.iter_mut().enumerate() {
+                if !self.decays[i] {
+                    continue;
                 }
-            } else {
-                g = g.f_add(&flat_of(&self.vars)?.f_mul_scalar(c.weight_decay)?)?;
+                if c.kind == OptimizerKind::AdamW {
+                    let _ = v.f_mul_scalar_(1.0 - lr * self.lr_mults[i] * c.weight_decay)?;
+                } else {
+                    grads[i] = grads[i].f_add(&v.f_mul_scalar(c.weight_decay)?)?;
+                }
             }
         }
+        let g = flat_of(&grads)?;
         let (m, rest) = self.flat.split_at_mut(1);
         let step = adam_moments(&c, self.steps, lr, &mut m[0], &mut rest[0], &g)?;
         let mut offset = 0;
-        for v in &mut self.vars {
+        for (i, v) in self.vars.iter_mut().enumerate() {
             let n = v.numel() as i64;
-            let _ = v.f_sub_(&step.f_narrow(0, offset, n)?.f_view(v.size().as_slice())?)?;
+            let part = step.f_narrow(0, offset, n)?.f_view(v.size().as_slice())?;
+            let mult = self.lr_mults[i];
+            if mult == 1.0 {
+                let _ = v.f_sub_(&part)?;
+            } else if mult != 0.0 {
+                let _ = v.f_sub_(&part.f_mul_scalar(mult)?)?;
+            }
             offset += n;
         }
         Ok(())
@@ -352,6 +393,48 @@ mod tests {
             let (a, want, b) = run(cfg, true);
             assert_close(&a, &want);
             assert_close(&b, &[1.0, -2.0, 0.1].map(|x: f32| f64::from(x)));
+        }
+    }
+
+    #[test]
+    fn groups_scale_the_learning_rate_and_spare_weights_from_decay() {
+        // The same three steps as `run`, with `a` in a group of its own; `b` is the default.
+        for (kind, skip_b) in
+            [(OptimizerKind::AdamW, false), (OptimizerKind::Adam, false), (OptimizerKind::AdamW, true)]
+        {
+            let cfg = adam(0.1, kind);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let a = vs.root().var_copy("a", &Tensor::from_slice(&[0.5f32, -1.0, 2.0]));
+            let b = vs.root().var_copy("b", &Tensor::from_slice(&[1.0f32, -2.0]));
+            let ca = [0.3f64, -0.2, 1.0];
+            let params = vec![
+                Param { name: "a".into(), var: a.shallow_clone(), lr_mult: 0.5, decay: false },
+                Param::plain("b".into(), b.shallow_clone()),
+            ];
+            let mut opt = Optimizer::with_params(params, cfg.clone()).unwrap();
+            let scales = [1.0, -0.5, 2.0];
+            for s in scales {
+                opt.zero_grad();
+                let mut loss = (&a * Tensor::from_slice(&ca).to_kind(Kind::Float)).sum(Kind::Float) * s;
+                if !skip_b {
+                    loss += (&b * 3.0).sum(Kind::Float) * s;
+                }
+                loss.backward();
+                opt.step(0.01).unwrap();
+            }
+            let undecayed = OptimizerConfig { weight_decay: 0.0, ..cfg.clone() };
+            let want: Vec<f64> = [0.5, -1.0, 2.0]
+                .iter()
+                .zip(ca)
+                .map(|(&p, c)| reference(&undecayed, p, &scales.map(|s| s * c), 0.005))
+                .collect();
+            let got = Vec::<f64>::try_from(a.to_kind(Kind::Double)).unwrap();
+            assert_close(&got, &want);
+            if !skip_b {
+                let want_b: Vec<f64> =
+                    [1.0, -2.0].iter().map(|&p| reference(&cfg, p, &scales.map(|s| s * 3.0), 0.01)).collect();
+                assert_close(&Vec::<f64>::try_from(b.to_kind(Kind::Double)).unwrap(), &want_b);
+            }
         }
     }
 

@@ -37,6 +37,30 @@ pub enum Mining {
     SemiHard,
 }
 
+/// Which way InfoNCE's softmax runs: each video picking its audio among the batch's audios
+/// (`v2a`, the rows of the similarity matrix), each audio its video (`a2v`, the columns),
+/// or both averaged (CLIP's symmetric loss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Directions {
+    Both,
+    V2a,
+    A2v,
+}
+
+impl Directions {
+    pub const ALL: [(&'static str, Directions); 3] =
+        [("both", Directions::Both), ("v2a", Directions::V2a), ("a2v", Directions::A2v)];
+}
+
+/// CLIP's initial temperature (Radford et al. 2021: a logit scale of 1 / 0.07), taken by
+/// `temperature: learned`.
+pub const CLIP_TEMPERATURE: f64 = 0.07;
+
+/// CLIP's bound on the learned logit scale (100, so the temperature stays >= 0.01): without
+/// it the scale grows until the softmax saturates and training becomes unstable.
+pub const MAX_LOGIT_SCALE: f64 = 100.0;
+
 impl Mining {
     pub const ALL: [(&'static str, Mining); 2] = [("hardest", Mining::Hardest), ("semi_hard", Mining::SemiHard)];
 }
@@ -83,8 +107,13 @@ pub struct LossSettings {
     pub kind: Option<LossKind>,
     /// Contrastive: how far apart mismatched pairs are pushed.
     pub margin: f64,
-    /// InfoNCE: the softmax temperature on cosine similarities.
+    /// InfoNCE: the softmax temperature on cosine similarities (the initial one when learned).
     pub temperature: f64,
+    /// InfoNCE: learn the temperature as CLIP does (as a log logit scale, trained with the
+    /// model's weights, its scale clamped to at most [`MAX_LOGIT_SCALE`] after each step).
+    pub learn_temperature: bool,
+    /// InfoNCE: which way the softmax runs.
+    pub directions: Directions,
     /// BCE: targets `y (1 - s) + s / 2` instead of 0 and 1 (0: none).
     pub label_smoothing: f64,
     /// Triplet: how much closer (in cosine distance) a clip's own pair must be.
@@ -99,6 +128,8 @@ impl Default for LossSettings {
             kind: None,
             margin: 1.0,
             temperature: 0.1,
+            learn_temperature: false,
+            directions: Directions::Both,
             label_smoothing: 0.0,
             triplet_margin: 0.2,
             mining: Mining::SemiHard,

@@ -42,12 +42,41 @@ pub struct TrainConfig {
     /// 1 each; 0: the output is evaluated but not trained). In setting order; an output
     /// named twice takes the last.
     pub loss_weights: Vec<(String, f64)>,
+    /// `lr_mult.<prefix>`: the learning rate of the weights under a dotted-name prefix (a
+    /// node, or a node inside a block instance) times this; the longest prefix wins. In
+    /// setting order; a prefix named twice takes the last.
+    pub lr_mults: Vec<(String, f64)>,
+    /// Whether 1-D weights (biases, norm weights, learned scalars) get weight decay. `None`:
+    /// not with `adamw` (the usual practice since BERT; timm's and nanoGPT's rule), as every
+    /// other weight with the other optimisers.
+    pub decay_1d: Option<bool>,
+    /// Keep an exponential moving average of the weights with this decay (0: off); when on,
+    /// validation, the best checkpoint, evaluation and export use the average.
+    pub ema: f64,
 }
 
 impl TrainConfig {
     /// The weight of output `name`'s loss in the training loss.
     pub fn loss_weight(&self, name: &str) -> f64 {
         self.loss_weights.iter().rev().find(|(n, _)| n == name).map_or(1.0, |(_, w)| *w)
+    }
+
+    /// The learning-rate multiplier of the weight `name` (dotted, as in the weights file):
+    /// the last-set value of the longest `lr_mult` prefix it falls under, else 1.
+    pub fn lr_mult(&self, name: &str) -> f64 {
+        let under = |prefix: &str| name == prefix || name.strip_prefix(prefix).is_some_and(|r| r.starts_with('.'));
+        let mut best: Option<(usize, f64)> = None;
+        for (prefix, mult) in &self.lr_mults {
+            if under(prefix) && best.is_none_or(|(len, _)| prefix.len() >= len) {
+                best = Some((prefix.len(), *mult));
+            }
+        }
+        best.map_or(1.0, |(_, m)| m)
+    }
+
+    /// Whether 1-D weights decay (see [`TrainConfig::decay_1d`]).
+    pub fn decays_1d(&self) -> bool {
+        self.decay_1d.unwrap_or(self.optimizer.kind != OptimizerKind::AdamW)
     }
 }
 
@@ -146,6 +175,9 @@ impl Default for TrainConfig {
             eval_chunk: 1024,
             loss: LossSettings::default(),
             loss_weights: Vec::new(),
+            lr_mults: Vec::new(),
+            decay_1d: None,
+            ema: 0.0,
         }
     }
 }
@@ -184,10 +216,23 @@ pub const KEYS: &[(&str, &str)] = &[
         "`bce` (logit), `contrastive` (distance), `infonce` or `triplet` (embeddings); default: by each output's kind",
     ),
     ("margin", "contrastive: mismatched pairs closer than this are pushed apart (float, default 1, the course's)"),
-    ("temperature", "infonce: softmax temperature on cosine similarities (float, default 0.1)"),
+    (
+        "temperature",
+        "infonce: softmax temperature on cosine similarities (float, default 0.1), or `learned` (CLIP's: from 0.07, \
+         trained with the weights)",
+    ),
+    ("learn_temperature", "infonce: train the temperature, starting from `temperature` (bool, default false)"),
+    ("infonce_directions", "infonce: `both` (default; the two directions averaged), `v2a` or `a2v`"),
     ("label_smoothing", "bce: targets y (1 - s) + s / 2 instead of 0 and 1 (float in [0, 1), default 0)"),
     ("triplet_margin", "triplet: how much closer in cosine distance a clip's own pair must be (float, default 0.2)"),
     ("mining", "triplet: `semi_hard` (default; FaceNet's, else the farthest negative) or `hardest`"),
+    (
+        "lr_mult.PREFIX",
+        "the lr of the weights under a dotted-name prefix (a node, `block.node`) times this (float >= 0; \
+         for fine-tuning with --init-from)",
+    ),
+    ("decay_1d", "weight decay on 1-D weights (biases, norm weights): default false with adamw, true otherwise (bool)"),
+    ("ema", "keep an exponential moving average of the weights with this decay (e.g. 0.999; default 0 = off)"),
     (
         "loss_weight.OUTPUT",
         "the weight of output OUTPUT's loss in the training loss (float >= 0, default 1; 0: evaluated only)",
@@ -327,7 +372,20 @@ impl TrainConfig {
                 self.loss.kind = Some(word(v).and_then(LossKind::parse).ok_or_else(|| bad(&one_of(&names)))?)
             }
             "margin" => self.loss.margin = positive_float(v).ok_or_else(|| bad("a positive number"))?,
-            "temperature" => self.loss.temperature = positive_float(v).ok_or_else(|| bad("a positive number"))?,
+            "temperature" if word(v) == Some("learned") => {
+                self.loss.temperature = loss::CLIP_TEMPERATURE;
+                self.loss.learn_temperature = true;
+            }
+            "temperature" => {
+                self.loss.temperature = positive_float(v).ok_or_else(|| bad("a positive number or `learned`"))?
+            }
+            "learn_temperature" => self.loss.learn_temperature = boolean(v).ok_or_else(|| bad("`true` or `false`"))?,
+            "infonce_directions" => {
+                let names: Vec<&str> = loss::Directions::ALL.iter().map(|(n, _)| *n).collect();
+                self.loss.directions = word(v)
+                    .and_then(|w| loss::Directions::ALL.iter().find(|(n, _)| *n == w).map(|(_, d)| *d))
+                    .ok_or_else(|| bad(&one_of(&names)))?
+            }
             "label_smoothing" => {
                 self.loss.label_smoothing =
                     float(v).filter(|x| (0.0..1.0).contains(x)).ok_or_else(|| bad("a number in [0, 1)"))?
@@ -344,6 +402,13 @@ impl TrainConfig {
                 self.monitor = word(v)
                     .and_then(|w| Monitor::ALL.iter().find(|(n, _)| *n == w).map(|(_, m)| *m))
                     .ok_or_else(|| bad(&one_of(&names)))?
+            }
+            "decay_1d" => self.decay_1d = Some(boolean(v).ok_or_else(|| bad("`true` or `false`"))?),
+            "ema" => self.ema = unit(v).ok_or_else(|| bad("a decay in [0, 1), e.g. 0.999"))?,
+            other if other.starts_with("lr_mult.") => {
+                let prefix = &other["lr_mult.".len()..];
+                let mult = non_negative(v).ok_or_else(|| bad("a number >= 0"))?;
+                self.lr_mults.push((prefix.to_string(), mult));
             }
             other if other.starts_with("loss_weight.") => {
                 let output = &other["loss_weight.".len()..];
