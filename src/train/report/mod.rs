@@ -95,10 +95,11 @@ pub(crate) fn read_config(run: &Path) -> Result<RecordedRun, crate::run::rundir:
 pub fn format_epoch_line(m: &EpochMetrics, epochs: i64, best: bool) -> String {
     let width = epochs.to_string().len();
     format!(
-        "epoch {:>w$}/{epochs}  loss {:.4}  lr {:.1e}  val top1 {:5.1}% top5 {:5.1}%  test top1 {:5.1}% top5 {:5.1}%  {:.0}s{}",
+        "epoch {:>w$}/{epochs}  loss {:.4}  lr {:.1e}{}  val top1 {:5.1}% top5 {:5.1}%  test top1 {:5.1}% top5 {:5.1}%  {:.0}s{}",
         m.epoch,
         m.train_loss,
         m.lr,
+        m.temperature.map(|t| format!("  temperature {t:.4}")).unwrap_or_default(),
         100.0 * m.val.top1,
         100.0 * m.val.top5,
         100.0 * m.test.top1,

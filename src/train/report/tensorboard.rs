@@ -76,7 +76,7 @@ impl EventWriter {
 
     /// Writes one epoch's metrics at step = epoch, then flushes. Tags: `loss/train`,
     /// `loss/val`, `loss/test`, `top1/val`, `top1/test`, `top5/val`, `top5/test`, `mrr/val`,
-    /// `mrr/test`, `lr`, `seconds`. Top-k and MRR are fractions in [0, 1], as in
+    /// `mrr/test`, `lr`, `seconds`, and `temperature` when it is learned. Top-k and MRR are fractions in [0, 1], as in
     /// `metrics.jsonl`.
     pub fn log_epoch(&mut self, m: &EpochMetrics) -> io::Result<()> {
         let scalars = [
@@ -94,6 +94,9 @@ impl EventWriter {
         ];
         for (tag, value) in scalars {
             self.scalar(tag, m.epoch, value as f32)?;
+        }
+        if let Some(t) = m.temperature {
+            self.scalar("temperature", m.epoch, t as f32)?;
         }
         self.flush()
     }
