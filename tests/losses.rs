@@ -125,6 +125,15 @@ fn loss_weights_scale_each_outputs_loss_and_check_shows_what_trains() {
         "{summary}"
     );
     assert!(summary.contains("output `match`: distance from dist; trains with contrastive x 0.3\n"), "{summary}");
+    // YAML's `loss: {OUTPUT: weight}` (issue 24's spelling) is the same setting.
+    let mapped = compile_text(&model(both).replace("train: {", "train: {loss: {match: 0.3}, "));
+    assert_eq!(avc_lang::check::render_table(&mapped.graph, &mapped.checked), summary);
+    let text = model(both).replace("train: {", "train: {loss: {aux: 0.3}, ");
+    let Err(failed) = avc_lang::compile::compile(&avc_lang::source::SourceFile::new("w.yaml", text.as_str())) else {
+        panic!("a weight for an output the model lacks compiled");
+    };
+    let message = avc_lang::diag::render_all(&failed.diagnostics, &failed.source, false);
+    assert!(message.contains("`loss.aux` names no output of the model") && message.contains("w.yaml:"), "{message}");
 }
 
 #[test]

@@ -179,29 +179,39 @@ pub fn check(graph: &Graph, settings: &LossSettings, overrides: &[String]) -> Re
 /// Checks that every `loss_weight.<output>` names an output of the model and that some
 /// output still trains, naming the setting (its span in the file, or the flag).
 pub fn check_weights(graph: &Graph, weights: &[(String, f64)], overrides: &[String]) -> Result<(), ConfigError> {
+    // Where the weight of output `name` was set, and under which of its two spellings
+    // (`loss_weight.NAME`, or `loss.NAME` from YAML's `loss: {NAME: w}`).
     let place = |name: &str| {
-        let key = format!("loss_weight.{name}");
-        let flag = overrides.iter().rev().find(|o| o.split('=').next().map(str::trim) == Some(&format!("train.{key}")));
-        let in_file = graph.train.iter().rev().find(|s| s.key.name == key);
+        let keys = [format!("loss_weight.{name}"), format!("loss.{name}")];
+        let is_key = |k: &str| keys.iter().any(|key| key == k);
+        let flag = overrides
+            .iter()
+            .rev()
+            .find(|o| o.split('=').next().map(str::trim).and_then(|k| k.strip_prefix("train.")).is_some_and(is_key));
+        let in_file = graph.train.iter().rev().find(|s| is_key(&s.key.name));
+        let key = in_file.map_or(keys[0].clone(), |s| s.key.name.clone());
         match (flag, in_file) {
-            (Some(flag), _) => (format!("--set {flag}"), None),
-            (None, Some(s)) => ("train".to_string(), Some(s.key.span)),
-            (None, None) => ("train".to_string(), None),
+            (Some(flag), _) => {
+                let key = flag.split('=').next().unwrap_or_default().trim().trim_start_matches("train.");
+                (format!("--set {flag}"), None, key.to_string())
+            }
+            (None, Some(s)) => ("train".to_string(), Some(s.key.span), key),
+            (None, None) => ("train".to_string(), None, key),
         }
     };
     let names: Vec<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
     if let Some((name, _)) = weights.iter().find(|(n, _)| !names.contains(&n.as_str())) {
-        let (origin, span) = place(name);
+        let (origin, span, key) = place(name);
         return Err(ConfigError {
             origin,
-            message: format!("`loss_weight.{name}` names no output of the model"),
+            message: format!("`{key}` names no output of the model"),
             span,
             help: Some(format!("the outputs are {}", crate::diag::one_of(&names))),
         });
     }
     let weight = |n: &str| weights.iter().rev().find(|(w, _)| w == n).map_or(1.0, |(_, w)| *w);
     if !names.is_empty() && names.iter().all(|n| weight(n) == 0.0) {
-        let (origin, span) = place(&weights.last().map(|(n, _)| n.clone()).unwrap_or_default());
+        let (origin, span, _) = place(&weights.last().map(|(n, _)| n.clone()).unwrap_or_default());
         return Err(ConfigError {
             origin,
             message: "every output's loss weight is 0: nothing would be trained".into(),

@@ -226,6 +226,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("label_smoothing", "bce: targets y (1 - s) + s / 2 instead of 0 and 1 (float in [0, 1), default 0)"),
     ("triplet_margin", "triplet: how much closer in cosine distance a clip's own pair must be (float, default 0.2)"),
     ("mining", "triplet: `semi_hard` (default; FaceNet's, else the farthest negative) or `hardest`"),
+    ("loss.OUTPUT", "the same as loss_weight.OUTPUT, so that YAML's `loss: {match: 1.0, aux: 0.3}` weighs each output"),
     (
         "lr_mult.PREFIX",
         "the lr of the weights under a dotted-name prefix (a node, `block.node`) times this (float >= 0; \
@@ -410,8 +411,8 @@ impl TrainConfig {
                 let mult = non_negative(v).ok_or_else(|| bad("a number >= 0"))?;
                 self.lr_mults.push((prefix.to_string(), mult));
             }
-            other if other.starts_with("loss_weight.") => {
-                let output = &other["loss_weight.".len()..];
+            other if other.starts_with("loss_weight.") || other.starts_with("loss.") => {
+                let output = other.split_once('.').map_or("", |(_, o)| o);
                 let weight = non_negative(v).ok_or_else(|| bad("a number >= 0"))?;
                 self.loss_weights.push((output.to_string(), weight));
             }
