@@ -1,6 +1,6 @@
 # The two commands of the README. Both install libtorch on first use (scripts/libtorch.sh).
 SHELL := bash
-.PHONY: setup build train test results results-speech test-slurm bench yt8m-fixtures bench-data
+.PHONY: setup build train test results results-speech test-slurm bench yt8m-fixtures bench-data gpu-check
 
 # libtorch, and the tools the tests drive besides avc (GNU parallel, via apt-get when missing).
 setup:
@@ -50,3 +50,8 @@ yt8m-fixtures:
 # share of a step (5-10 minutes on 2 cores, with 5.4 GB free under /tmp; deleted afterwards).
 bench-data: build
 	scripts/bench-data.sh $(BENCH_ARGS)
+
+# On a machine with a CUDA GPU (docs/gpu.md): avc doctor, final and two_tower trained at
+# fp32, bf16 and fp16, evaluated on the GPU and the CPU and compared. Not part of `make test`.
+gpu-check: build
+	scripts/gpu-check.sh $(GPU_ARGS)

@@ -327,3 +327,46 @@ fn parameter_counts_match_the_variables_created() {
         assert_eq!(real, op.param_count(&ins), "{} ({})", op.name(), op.describe());
     }
 }
+
+/// The ops whose values avc computes in fp32 whatever the precision (docs/precision.md): a
+/// sum over many products or an exponent loses too much in bf16. (`attention` takes its
+/// softmax in fp32 too, then weighs the values in bf16.)
+const KEPT_IN_FP32: [&str; 5] = ["cosine", "l2_distance", "lagged_cosine", "softmax", "log_softmax"];
+
+/// Every op runs under bf16 autocast (the forward pass of `train.precision: bf16`): the same
+/// shape, finite values within 5% of the output's scale of the fp32 ones (bf16 keeps 8 bits
+/// of mantissa, 0.4% a rounding; sums over many rounded products drift further), and the
+/// ops kept in fp32 give fp32 values equal to fp32's to 1e-5.
+#[test]
+fn every_op_runs_under_bf16_autocast() {
+    use avc::lower::precision::{Autocast, Precision};
+    let _rng = crate::torch_rng_lock();
+    tch::manual_seed(31);
+    for (op, ins) in cases(Some(11)) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layer = op.lower(&vs.root(), &ins).expect("lowers");
+        let xs: Vec<Tensor> = ins.iter().map(|s| draw(&op, &s.concrete(3, 11))).collect();
+        let refs: Vec<&Tensor> = xs.iter().collect();
+        let exact = tch::no_grad(|| layer.forward(&refs, false)).expect("runs in fp32");
+        let low = {
+            let _region = Autocast::enter(Precision::Bf16, Device::Cpu).unwrap();
+            tch::no_grad(|| layer.forward(&refs, false))
+        }
+        .unwrap_or_else(|e| panic!("{} ({}) fails under bf16 autocast: {e}", op.name(), op.describe()));
+        assert_eq!(low.size(), exact.size(), "{}", op.name());
+        // Where fp32 is finite (`log` of a negative number is not), bf16 is too.
+        let finite = exact.isfinite();
+        let low_f = low.to_kind(Kind::Float);
+        let lost = finite.logical_and(&low_f.isfinite().logical_not());
+        assert!(!bool::try_from(lost.any()).unwrap(), "{}: non-finite values in bf16", op.name());
+        let (exact, low_f) = (exact.where_scalarother(&finite, 0.0), low_f.where_scalarother(&finite, 0.0));
+        let scale = exact.abs().max().double_value(&[]).max(1.0);
+        let diff = (&low_f - &exact).abs().max().double_value(&[]) / scale;
+        if KEPT_IN_FP32.contains(&op.name()) {
+            assert_eq!(low.kind(), Kind::Float, "{} must stay fp32", op.name());
+            assert!(diff < 1e-5, "{}: {diff} from fp32", op.name());
+        } else {
+            assert!(diff < 0.05, "{} ({}): {diff} of its scale from fp32", op.name(), op.describe());
+        }
+    }
+}

@@ -66,6 +66,8 @@ fn metrics(epoch: i64) -> EpochMetrics {
         lr: 1e-3,
         seconds: 12.34,
         temperature: None,
+        skipped_steps: None,
+        loss_scale: None,
     }
 }
 

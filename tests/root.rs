@@ -21,6 +21,7 @@ mod model_sizes;
 mod op_semantics;
 mod ops;
 mod output_safety;
+mod precision;
 mod profile;
 mod reports;
 mod run_outputs;

@@ -37,6 +37,8 @@ fn fake_run(epochs: i64) -> Vec<EpochMetrics> {
                 lr: 0.005 * 0.5f64.powi(((e - 1) / 7) as i32),
                 seconds: 12.0 + wiggle * 10.0,
                 temperature: None,
+                skipped_steps: None,
+                loss_scale: None,
             }
         })
         .collect()

@@ -37,6 +37,10 @@ pub struct ApplyArgs {
     /// auto (the GPU when there is one), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// The forward pass's format: fp32, bf16 (autocast; CPU or CUDA) or fp16 (autocast;
+    /// CUDA only). Weights stay fp32; scores are returned as fp32 (docs/precision.md).
+    #[arg(long, default_value = "fp32", value_parser = ["fp32", "bf16", "fp16"])]
+    precision: String,
     /// Memory the scoring may use at once, e.g. 512M or 4G (default: a quarter of the memory
     /// available, at most 2 GiB).
     #[arg(long, value_name = "SIZE")]
@@ -136,7 +140,11 @@ fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
     if !run.is_dir() {
         return Err(usage(format!("{}: expected a run directory (made by avc train)", run.display())));
     }
-    let loaded = apply::load_run(run, &args.checkpoint, device).map_err(fail)?;
+    let precision = avc::lower::Precision::parse(&args.precision).unwrap_or_default();
+    avc::lower::precision::check(precision, device)
+        .map_err(|e| usage(format!("--precision {}: {e}", args.precision)))?;
+    let mut loaded = apply::load_run(run, &args.checkpoint, device).map_err(fail)?;
+    loaded.model.set_precision(precision);
     Ok(Prepared { loaded, budget, source })
 }
 
@@ -227,7 +235,11 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     let (videos, audios) = retrieve::load_lists(&source, compiled, &args.videos, &args.audios).map_err(fail)?;
     let scorer = p.loaded.scorer(p.budget, videos.steps.max(audios.steps)).map_err(fail)?;
     let short_loaded = match &args.shortlist {
-        Some(run) => Some(apply::load_run(run, "best", p.loaded.model.device()).map_err(fail)?),
+        Some(run) => {
+            let mut short = apply::load_run(run, "best", p.loaded.model.device()).map_err(fail)?;
+            short.model.set_precision(p.loaded.model.precision());
+            Some(short)
+        }
         None => None,
     };
     let short_scorer = match &short_loaded {

@@ -109,6 +109,8 @@ impl Model {
         let scored = on_workers(workers, |k| {
             let (model, pairs, rows) = shared.get();
             let (video_rows, audio_rows) = &rows[k];
+            // Autocast is per thread: each worker enters the model's region itself.
+            let _cast = model.autocast()?;
             model.score_sliced(&Pairs { video_rows, audio_rows, ..**pairs }, false)
         });
         self.join_slices(scored.into_iter().collect::<Result<_, _>>()?)
@@ -138,6 +140,7 @@ impl Model {
         let shared = ReadOnly((self, runs));
         let encoded = on_workers(workers, |k| {
             let (model, runs) = shared.get();
+            let _cast = model.autocast()?;
             model.encode_slices(tower, &runs[k].0, runs[k].1.as_ref(), levels)
         });
         let mut parts = Vec::with_capacity(slices as usize);

@@ -87,6 +87,7 @@ impl Model {
         audio_rows: &Tensor,
         train: bool,
     ) -> Result<Vec<Vec<Tensor>>, LowerError> {
+        let _cast = self.autocast()?;
         if self.plans[0].factored != self.plans[1].factored {
             for enc in [video, audio] {
                 if enc.train != train {
@@ -95,10 +96,19 @@ impl Model {
             }
         }
         let pairs = Pairs { video, audio, video_rows, audio_rows };
-        if !train && let Some(workers) = super::concurrent::pair_workers(self, pairs.len()) {
-            return self.score_concurrently(&pairs, workers);
+        let scored = match super::concurrent::pair_workers(self, pairs.len()) {
+            Some(workers) if !train => self.score_concurrently(&pairs, workers)?,
+            _ => self.score_sliced(&pairs, train)?,
+        };
+        if self.precision() == super::Precision::Fp32 {
+            return Ok(scored);
         }
-        self.score_sliced(&pairs, train)
+        // What leaves an autocast region is fp32, for the losses and the scores' readers.
+        let torch = |error| LowerError::Torch { node: "outputs".into(), error };
+        scored
+            .into_iter()
+            .map(|tensors| tensors.into_iter().map(|t| super::precision::to_fp32(t).map_err(torch)).collect())
+            .collect()
     }
 
     /// [`Model::score_pairs`] on this thread: in evaluation, in slices of at most
@@ -257,6 +267,7 @@ impl Model {
     ) -> Result<Option<Tensor>, LowerError> {
         let Some((root, video_first)) = self.grid_root() else { return Ok(None) };
         let Some(output) = self.outputs.first() else { return Ok(None) };
+        let _cast = self.autocast()?;
         let steps: Vec<&Step> = self.plan(false).steps.iter().filter(|s| s.tower == Tower::Joint).collect();
         let (vslot, aslot) =
             if video_first { (root.inputs[0], root.inputs[1]) } else { (root.inputs[1], root.inputs[0]) };
@@ -293,6 +304,7 @@ impl Model {
         }
         let slot = *output.slots.first().ok_or(LowerError::Unchecked)?;
         let score = values[slot].as_ref().ok_or(LowerError::Unchecked)?;
-        Ok(Some(score.f_reshape([nv, na]).map_err(torch(&output.name))?))
+        let score = score.f_reshape([nv, na]).map_err(torch(&output.name))?;
+        Ok(Some(super::precision::to_fp32(score).map_err(torch(&output.name))?))
     }
 }

@@ -11,6 +11,9 @@ mod concurrent;
 pub mod feed;
 mod joint;
 pub mod ops;
+pub mod precision;
+
+pub use precision::Precision;
 mod plan;
 
 pub use plan::Factoring;
@@ -37,6 +40,8 @@ pub enum LowerError {
     MissingInput { input: String, stream: String },
     #[error("clips encoded for {} cannot be scored for {}: the factored layers differ", mode(*.encoded), mode(*.scored))]
     ModeMismatch { encoded: bool, scored: bool },
+    #[error(transparent)]
+    Precision(#[from] precision::PrecisionError),
 }
 
 /// libtorch's message in one line: the first line of its text, without tch's prefix and
@@ -112,6 +117,8 @@ pub struct Model {
     /// layers' per-tower shares): what sizes chunks of clips and pairs against a memory
     /// budget.
     shapes: Vec<(Tower, Option<Shape>)>,
+    /// The forward pass's floating-point format (autocast for bf16 and fp16).
+    precision: Precision,
 }
 
 /// Builds the model's layers and variables on `device`.
@@ -181,7 +188,8 @@ pub fn lower(graph: &Graph, checked: &Checked, device: Device) -> Result<Model, 
     let sites = lower_sites(graph, checked, &layers, &layer_of, &mut shapes);
     let factoring = Factoring::default();
     let plans = [false, true].map(|train| Plan::build(&steps, &sites, &outputs, factoring, train));
-    Ok(Model { vs, inputs, outputs, layers, steps, sites, factoring, plans, slots: shapes.len(), shapes })
+    let precision = Precision::Fp32;
+    Ok(Model { vs, inputs, outputs, layers, steps, sites, factoring, plans, slots: shapes.len(), shapes, precision })
 }
 
 /// The factored sites whose layer can factor its input map, each with a new slot (and shape)
@@ -313,6 +321,7 @@ impl Model {
     /// `logit` and `distance` outputs; for `embeddings`, the video embedding of each video
     /// clip and the audio embedding of each audio clip (not per pair).
     pub fn forward(&self, batch: &PairBatch, train: bool) -> Result<Vec<Vec<Tensor>>, LowerError> {
+        let _cast = self.autocast()?;
         let [video_lengths, audio_lengths] = batch.lengths.map_or([None, None], |[v, a]| [Some(v), Some(a)]);
         let video = self.encode_with(Tower::Video, batch.video, video_lengths, train)?;
         let audio = self.encode_with(Tower::Audio, batch.audio, audio_lengths, train)?;
@@ -339,6 +348,7 @@ impl Model {
         lengths: Option<&Tensor>,
         train: bool,
     ) -> Result<Encoded, LowerError> {
+        let _cast = self.autocast()?;
         let torch = |error| LowerError::Torch { node: format!("{} clips", tower.label()), error };
         let levels = if clips.kind() == Kind::Uint8 { Some(feed::levels().map_err(torch)?) } else { None };
         let n = clips.size().first().copied().unwrap_or(0);
@@ -498,7 +508,21 @@ impl Model {
     pub fn embedding(&self, enc: &Encoded) -> Option<Tensor> {
         let out = self.outputs.first().filter(|o| o.kind == OutputKind::Embeddings)?;
         let k = out.towers.iter().position(|&t| t == enc.tower)?;
-        enc.get(out.slots[k]).map(Tensor::shallow_clone)
+        enc.get(out.slots[k]).and_then(|t| precision::to_fp32(t.shallow_clone()).ok())
+    }
+
+    /// Sets the forward pass's floating-point format (see [`precision`]).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// An autocast region for the model's precision on this thread (`None` for fp32).
+    pub(crate) fn autocast(&self) -> Result<Option<precision::Autocast>, LowerError> {
+        Ok(precision::Autocast::enter(self.precision, self.device())?)
     }
 
     /// Whether the model has a joint part (pairs) or compares tower outputs directly.

@@ -33,6 +33,10 @@ pub struct TrainingState {
     /// Sum and count of the batch losses of `epoch` so far.
     pub loss_sum: f64,
     pub loss_count: usize,
+    /// fp16: the steps of `epoch` skipped for gradients that overflowed (see
+    /// `train::scaler`).
+    #[serde(default)]
+    pub skipped_steps: u64,
     pub lr: f64,
     pub schedule: ScheduleState,
     pub early_stopping: EarlyStopping,

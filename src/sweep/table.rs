@@ -265,6 +265,8 @@ mod tests {
             lr: 0.01,
             seconds: 1.0,
             temperature: None,
+            skipped_steps: None,
+            loss_scale: None,
         };
         ResultRow {
             name: format!("lr={lr},seed={seed}"),

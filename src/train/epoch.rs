@@ -42,6 +42,12 @@ pub struct EpochMetrics {
     /// InfoNCE's temperature at the end of the epoch, when it is learned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// fp16: the epoch's optimiser steps skipped because gradients overflowed, and the loss
+    /// scale at its end (PyTorch's `GradScaler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_steps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
 }
 
 /// A training run in progress.
@@ -86,7 +92,8 @@ impl<'a> Session<'a> {
         observer: &'a mut dyn Observer,
     ) -> Result<Session<'a>, TrainError> {
         tch::manual_seed(cfg.seed as i64);
-        let model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
+        let mut model = lower::lower(&compiled.graph, &compiled.checked, opts.device)?;
+        model.set_precision(cfg.precision);
         if let Some(record) = super::init::prepare(&model.vs, opts, &run, from.is_some())? {
             observer.event(Event::WeightsLoaded(&record));
         }
@@ -94,7 +101,7 @@ impl<'a> Session<'a> {
         if !model.vs.trainable_variables().iter().any(Tensor::requires_grad) {
             return Err(TrainError::NothingToTrain);
         }
-        let mut training = TrainingVars::new(&model, &cfg.loss, cfg.ema, |o| cfg.loss_weight(o) > 0.0)?;
+        let mut training = TrainingVars::new(&model, cfg, |o| cfg.loss_weight(o) > 0.0)?;
         let params = super::groups::params(&model.vs, training.trained(), cfg)?;
         for line in super::groups::describe(&params) {
             observer.event(Event::Note(&line));
@@ -157,6 +164,7 @@ impl<'a> Session<'a> {
                 self.state.lr = self.schedule.lr_at_start(epoch, self.state.lr);
                 self.state.loss_sum = 0.0;
                 self.state.loss_count = 0;
+                self.state.skipped_steps = 0;
             }
             self.state.epoch = epoch;
             self.state.epoch_complete = false;
@@ -213,7 +221,22 @@ impl<'a> Session<'a> {
         let lr = self.state.lr;
         let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
         let temperature = self.training.temperature();
-        let m = EpochMetrics { epoch, train_loss, val_loss, val, test_loss, test, lr, seconds: 0.0, temperature };
+        let scaler = self.training.scaler();
+        let skipped_steps = scaler.map(|_| self.state.skipped_steps);
+        let loss_scale = scaler.map(|s| s.scale);
+        let m = EpochMetrics {
+            epoch,
+            train_loss,
+            val_loss,
+            val,
+            test_loss,
+            test,
+            lr,
+            seconds: 0.0,
+            temperature,
+            skipped_steps,
+            loss_scale,
+        };
         let watched = self.cfg.monitor.pick(val.mrr, val.top1, val.top5);
         // Ties (common on small sets) go to the lower validation loss.
         let score = watched - 1e-6 * val_loss;
@@ -316,8 +339,13 @@ impl<'a> Session<'a> {
         )
     }
 
-    /// Gradient clipping (when asked for) and the optimiser's step.
+    /// Gradient clipping (when asked for) and the optimiser's step; with fp16's loss
+    /// scaling, the gradients unscaled first and the step skipped when they overflowed.
     fn optimizer_step(&mut self) -> Result<(), tch::TchError> {
+        if !self.training.unscale(self.optimizer.vars())? {
+            self.state.skipped_steps += 1;
+            return Ok(());
+        }
         if self.cfg.clip_value > 0.0 {
             self.optimizer.clip_grad_value(self.cfg.clip_value)?;
         }
@@ -343,7 +371,8 @@ impl<'a> Session<'a> {
             return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
         }
         self.optimizer.zero_grad();
-        loss.f_backward().map_err(|e| super::Suspect::blame(&self.suspect, "backward pass", e))?;
+        let scaled = self.training.scale_loss(&loss)?;
+        scaled.f_backward().map_err(|e| super::Suspect::blame(&self.suspect, "backward pass", e))?;
         self.profile.mark(Phase::Backward);
         let stepped = self.optimizer_step();
         stepped.map_err(|e| super::Suspect::blame(&self.suspect, "optimiser step", e))?;

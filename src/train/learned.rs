@@ -6,7 +6,9 @@
 //! and `avc export` use) and `training.safetensors` the live weights training goes on from.
 
 use super::loss::{LossKind, LossSettings, MAX_LOGIT_SCALE};
+use super::scaler::LossScaler;
 use crate::lower::Model;
+use avc_lang::settings::{Precision, TrainConfig};
 use std::collections::HashMap;
 use tch::{TchError, Tensor};
 
@@ -22,6 +24,8 @@ pub struct TrainingVars {
     /// `ln(1 / temperature)`, when InfoNCE's temperature is learned.
     log_scale: Option<Tensor>,
     ema: Option<Ema>,
+    /// fp16's dynamic loss scaling.
+    scaler: Option<LossScaler>,
 }
 
 /// An exponential moving average of every floating-point variable of a model (buffers such
@@ -70,12 +74,8 @@ impl Ema {
 impl TrainingVars {
     /// The tensors `settings` asks for: a log scale when the temperature is learned and some
     /// output trains with InfoNCE (`weights` says which outputs train).
-    pub fn new(
-        model: &Model,
-        settings: &LossSettings,
-        ema: f64,
-        trains: impl Fn(&str) -> bool,
-    ) -> Result<TrainingVars, TchError> {
+    pub fn new(model: &Model, cfg: &TrainConfig, trains: impl Fn(&str) -> bool) -> Result<TrainingVars, TchError> {
+        let (settings, ema) = (&cfg.loss, cfg.ema);
         let infonce = model.outputs.iter().any(|o| trains(&o.name) && settings.for_output(o.kind) == LossKind::InfoNce);
         let log_scale = if settings.learn_temperature && infonce {
             let start = (1.0 / settings.temperature).ln().min(MAX_LOGIT_SCALE.ln());
@@ -85,7 +85,30 @@ impl TrainingVars {
             None
         };
         let ema = if ema > 0.0 { Some(Ema::new(&model.vs, ema)?) } else { None };
-        Ok(TrainingVars { log_scale, ema })
+        let scaler = (cfg.precision == Precision::Fp16).then(LossScaler::default);
+        Ok(TrainingVars { log_scale, ema, scaler })
+    }
+
+    /// fp16's loss scaler, when training in fp16.
+    pub fn scaler(&self) -> Option<&LossScaler> {
+        self.scaler.as_ref()
+    }
+
+    /// The loss to run backward from: scaled when training in fp16.
+    pub fn scale_loss(&self, loss: &Tensor) -> Result<Tensor, TchError> {
+        match &self.scaler {
+            Some(s) => s.scale(loss),
+            None => Ok(loss.shallow_clone()),
+        }
+    }
+
+    /// Before the optimiser's step: with a scaler, unscales `vars`' gradients and says
+    /// whether the step may run (they are finite); otherwise true.
+    pub fn unscale(&mut self, vars: &[Tensor]) -> Result<bool, TchError> {
+        match &mut self.scaler {
+            Some(s) => s.unscale(vars),
+            None => Ok(true),
+        }
     }
 
     /// Whether the weights are averaged.
@@ -139,6 +162,9 @@ impl TrainingVars {
     /// live weights (under [`LIVE`]).
     pub fn checkpoint_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = self.trained();
+        if let Some(s) = &self.scaler {
+            out.extend(s.tensors());
+        }
         if let Some(ema) = &self.ema {
             out.extend(ema.vars.iter().map(|(n, v, _)| (format!("{LIVE}{n}"), v.shallow_clone())));
         }
@@ -179,6 +205,9 @@ impl TrainingVars {
         };
         for (name, mut t) in self.trained() {
             copy(&mut t, fetch(&name)?)?;
+        }
+        if let Some(s) = &mut self.scaler {
+            *s = LossScaler::restore(training);
         }
         let has_live = training.keys().any(|n| n.starts_with(LIVE));
         match &mut self.ema {

@@ -25,6 +25,7 @@ pub mod loss;
 pub mod optim;
 pub mod profile;
 pub mod report;
+pub mod scaler;
 pub mod schedule;
 pub mod settle;
 

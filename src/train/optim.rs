@@ -88,6 +88,11 @@ impl Optimizer {
         Ok(Optimizer { cfg, names, vars, lr_mults, decays, state, flat, steps: 0 })
     }
 
+    /// The variables it trains, in its order.
+    pub fn vars(&self) -> &[Tensor] {
+        &self.vars
+    }
+
     pub fn zero_grad(&mut self) {
         for v in &mut self.vars {
             v.zero_grad();

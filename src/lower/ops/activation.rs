@@ -73,7 +73,7 @@ impl LowerOp for Softmax {
 
 impl Layer for Softmax {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_softmax(self.axis, None::<tch::Kind>)
+        crate::lower::precision::in_fp32(xs, |xs| xs[0].f_softmax(self.axis, None::<tch::Kind>))
     }
 
     fn masked_input(&self) -> Option<usize> {
@@ -83,7 +83,8 @@ impl Layer for Softmax {
     /// Over time, padded steps get weight 0 and the clip's own steps share all of it.
     fn forward_masked(&self, xs: &[&Tensor], valid: &Tensor, _train: bool) -> Result<Tensor, tch::TchError> {
         let padded = super::valid_like(valid, xs[0])?.f_logical_not()?;
-        xs[0].f_masked_fill(&padded, f64::NEG_INFINITY)?.f_softmax(self.axis, None::<tch::Kind>)
+        let filled = xs[0].f_masked_fill(&padded, f64::NEG_INFINITY)?;
+        crate::lower::precision::in_fp32(&[&filled], |xs| xs[0].f_softmax(self.axis, None::<tch::Kind>))
     }
 }
 
@@ -136,7 +137,7 @@ impl LowerOp for LogSoftmax {
 
 impl Layer for LogSoftmax {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        xs[0].f_log_softmax(self.axis, None::<tch::Kind>)
+        crate::lower::precision::in_fp32(xs, |xs| xs[0].f_log_softmax(self.axis, None::<tch::Kind>))
     }
 }
 

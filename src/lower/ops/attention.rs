@@ -55,7 +55,7 @@ impl AttentionLayer {
             Some(valid) => scores.f_masked_fill(&valid.f_logical_not()?, f64::NEG_INFINITY)?,
             None => scores,
         };
-        scores.f_softmax(1, None)
+        crate::lower::precision::in_fp32(&[&scores], |xs| xs[0].f_softmax(1, None))
     }
 
     fn pool(&self, xs: &[&Tensor], valid: Option<&Tensor>) -> Result<Tensor, tch::TchError> {

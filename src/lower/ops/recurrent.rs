@@ -97,6 +97,13 @@ impl RecurrentLayer {
     /// One direction of the first layer: `[P, T, H]` and the final state `[P, H]`.
     /// `table` stacks every part's projection, `[sum of N, T, dirs * G]`.
     fn direction(&self, table: &Tensor, pairs: &PairSum, dir: usize) -> Result<(Tensor, Tensor), tch::TchError> {
+        // The step-by-step recurrence runs in fp32 under autocast: its products are small
+        // (a [P, H] state by [H, G]), its in-place updates are not autocast's, and the state
+        // carries rounding from step to step.
+        crate::lower::precision::in_fp32(&[table], |xs| self.direction_fp32(xs[0], pairs, dir))
+    }
+
+    fn direction_fp32(&self, table: &Tensor, pairs: &PairSum, dir: usize) -> Result<(Tensor, Tensor), tch::TchError> {
         let rows = self.rows();
         let mine =
             if self.cfg.bidirectional { table.f_narrow(2, dir as i64 * rows, rows)? } else { table.shallow_clone() };

@@ -24,8 +24,11 @@ macro_rules! comparison_layer {
 
         impl Layer for $ty {
             fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-                let ($a, $b) = (xs[0], xs[1]);
-                $body
+                // A reduction over features: in fp32 under autocast (docs/precision.md).
+                crate::lower::precision::in_fp32(xs, |xs| {
+                    let ($a, $b) = (xs[0], xs[1]);
+                    $body
+                })
             }
         }
     };

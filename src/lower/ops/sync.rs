@@ -29,31 +29,36 @@ fn steps(x: &Tensor, start: i64, len: i64) -> Result<Tensor, tch::TchError> {
 
 impl Layer for LaggedCosine {
     fn forward(&self, xs: &[&Tensor], _train: bool) -> Result<Tensor, tch::TchError> {
-        let (a, b) = (unit_steps(xs[0])?, unit_steps(xs[1])?);
-        let t = a.size()[1];
-        let mut per_lag = Vec::new();
-        for lag in self.lags() {
-            let len = t - lag.abs();
-            if len <= 0 {
-                continue;
-            }
-            // a[t] against b[t + lag]: for a positive lag b is read later.
-            let (sa, sb) = (lag.min(0).abs(), lag.max(0));
-            let dot = steps(&a, sa, len)?.f_mul(&steps(&b, sb, len)?)?.f_sum_dim_intlist(-1, false, Kind::Float)?;
-            per_lag.push(dot.f_mean_dim(-1, false, Kind::Float)?);
-        }
-        let stacked = Tensor::f_stack(&per_lag, 1)?;
-        stacked.f_amax(-1, true)
+        crate::lower::precision::in_fp32(xs, |xs| lagged_cosine_pairs(self, xs))
     }
 
     fn pairwise(&self, a: &Tensor, b: &Tensor) -> Option<Result<Tensor, tch::TchError>> {
-        Some(lagged_cosine_matrix(self, a, b))
+        Some(crate::lower::precision::in_fp32(&[a, b], |xs| lagged_cosine_matrix(self, xs[0], xs[1])))
     }
 
     fn pairwise_form(&self) -> Option<i64> {
         // One lag's matrix and the running best.
         Some(2)
     }
+}
+
+/// The op's value per pair (rows of `xs[0]` against the same rows of `xs[1]`).
+fn lagged_cosine_pairs(op: &LaggedCosine, xs: &[&Tensor]) -> Result<Tensor, tch::TchError> {
+    let (a, b) = (unit_steps(xs[0])?, unit_steps(xs[1])?);
+    let t = a.size()[1];
+    let mut per_lag = Vec::new();
+    for lag in op.lags() {
+        let len = t - lag.abs();
+        if len <= 0 {
+            continue;
+        }
+        // a[t] against b[t + lag]: for a positive lag b is read later.
+        let (sa, sb) = (lag.min(0).abs(), lag.max(0));
+        let dot = steps(&a, sa, len)?.f_mul(&steps(&b, sb, len)?)?.f_sum_dim_intlist(-1, false, Kind::Float)?;
+        per_lag.push(dot.f_mean_dim(-1, false, Kind::Float)?);
+    }
+    let stacked = Tensor::f_stack(&per_lag, 1)?;
+    stacked.f_amax(-1, true)
 }
 
 /// `[Na, Nb]`: the op's value for every pair of rows of `a` (`[Na, T, D]`) and `b`

@@ -53,6 +53,8 @@ pub struct TrainConfig {
     /// Keep an exponential moving average of the weights with this decay (0: off); when on,
     /// validation, the best checkpoint, evaluation and export use the average.
     pub ema: f64,
+    /// The forward pass's floating-point format.
+    pub precision: Precision,
 }
 
 impl TrainConfig {
@@ -110,6 +112,33 @@ impl ScheduleSettings {
                 ScheduleConfig::Plateau { factor: s.factor, patience: s.patience, min_lr: s.min_lr }
             }
         }
+    }
+}
+
+/// The floating-point format of the forward pass (`train.precision`, `--precision`).
+/// Weights, optimiser state, checkpoints and the loss stay in fp32 whatever it is; bf16 and
+/// fp16 run the forward pass under autocast (PyTorch's mixed precision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    /// bfloat16 autocast: on the CPU (AMX, AVX-512 BF16) and on CUDA; no loss scaling needed.
+    Bf16,
+    /// float16 autocast with dynamic loss scaling: CUDA only.
+    Fp16,
+}
+
+impl Precision {
+    pub const ALL: [(&'static str, Precision); 3] =
+        [("fp32", Precision::Fp32), ("bf16", Precision::Bf16), ("fp16", Precision::Fp16)];
+
+    pub fn parse(word: &str) -> Option<Precision> {
+        Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, p)| *p)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, p)| *p == self).map_or("?", |(w, _)| w)
     }
 }
 
@@ -178,6 +207,7 @@ impl Default for TrainConfig {
             lr_mults: Vec::new(),
             decay_1d: None,
             ema: 0.0,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -233,6 +263,7 @@ pub const KEYS: &[(&str, &str)] = &[
          for fine-tuning with --init-from)",
     ),
     ("decay_1d", "weight decay on 1-D weights (biases, norm weights): default false with adamw, true otherwise (bool)"),
+    ("precision", "`fp32` (default), `bf16` (autocast; CPU or CUDA) or `fp16` (autocast with loss scaling; CUDA only)"),
     ("ema", "keep an exponential moving average of the weights with this decay (e.g. 0.999; default 0 = off)"),
     (
         "loss_weight.OUTPUT",
@@ -405,6 +436,10 @@ impl TrainConfig {
                     .ok_or_else(|| bad(&one_of(&names)))?
             }
             "decay_1d" => self.decay_1d = Some(boolean(v).ok_or_else(|| bad("`true` or `false`"))?),
+            "precision" => {
+                let names: Vec<&str> = Precision::ALL.iter().map(|(n, _)| *n).collect();
+                self.precision = word(v).and_then(Precision::parse).ok_or_else(|| bad(&one_of(&names)))?
+            }
             "ema" => self.ema = unit(v).ok_or_else(|| bad("a decay in [0, 1), e.g. 0.999"))?,
             other if other.starts_with("lr_mult.") => {
                 let prefix = &other["lr_mult.".len()..];
