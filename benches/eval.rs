@@ -8,6 +8,8 @@
 //!   memory; without it, the same extrapolated from the first `--rows` video rows;
 //! - (p), only when asked for (`--only p`): the joint part's cost per pair against the
 //!   number of pairs per batch, first joint layer factored (`Factoring::Auto`) and unfactored;
+//! - (m), only when asked for (`--only m`): `final`'s 30 x 30 eval and training pairs per
+//!   second in fp32 and in bf16, avc against PyTorch's CPU autocast on the same twin;
 //! - (s), only when asked for (`--only s`, `-- --clips 1000,10000`): two-stage retrieval at
 //!   scale, `sync_towers` shortlisting 50 candidates per video (`--shortlist-k K`; every
 //!   pair scored as a grid)
@@ -258,13 +260,19 @@ fn time_train_step(c: &Compiled, factoring: Factoring, o: &Options) -> f64 {
 /// Seconds of `avc train` over `batches` batches of one epoch less its first batch (its
 /// profile: the steps only, not the end-of-epoch evaluation).
 fn time_avc_train(c: &Compiled, batches: usize) -> f64 {
+    time_avc_train_at(c, batches, "fp32")
+}
+
+/// [`time_avc_train`] at `train.precision` `precision`.
+fn time_avc_train_at(c: &Compiled, batches: usize, precision: &str) -> f64 {
     use avc::train::{DataSource, TrainOptions};
     let dir = std::env::temp_dir().join(format!("avc-bench-train-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // 90% of the clips train (the rest validate): enough for `batches` full batches.
     let knobs = vec![format!("n_train={}", batches * 64 * 10 / 9 + 16), "n_test=4".to_string()];
     let data = avc::data::synth::generate(&avc::train::synth_config(1, &knobs).expect("valid knobs"));
-    let cfg = avc::train::settle(c, &["train.epochs=1".into()], tch::Device::Cpu).expect("a valid config");
+    let overrides = vec!["train.epochs=1".to_string(), format!("train.precision={precision}")];
+    let cfg = avc::train::settle(c, &overrides, tch::Device::Cpu).expect("a valid config");
     let opts = TrainOptions {
         device: Device::Cpu,
         runs_dir: dir.clone(),
@@ -274,7 +282,7 @@ fn time_avc_train(c: &Compiled, batches: usize) -> f64 {
         max_batches: Some(batches),
         stop_at: None,
         data_source: DataSource::Synth { seed: 1, knobs },
-        overrides: vec![],
+        overrides,
         init: None,
         profile: true,
     };
@@ -284,6 +292,51 @@ fn time_avc_train(c: &Compiled, batches: usize) -> f64 {
     let p = report.profile.expect("profiled");
     assert_eq!((p.seconds.batches, cfg.batch_size), (batches, 64), "the batches asked for");
     p.seconds.total() - p.first_batch.total()
+}
+
+/// (m) mixed precision: `final`'s 30 x 30 eval and its training pairs per second in fp32
+/// and bf16, avc (`Model::set_precision`, `train.precision`) against PyTorch's
+/// `torch.autocast("cpu", dtype=torch.bfloat16)` on the same torch.nn twin, alternating in
+/// rounds.
+fn mixed_precision(o: &Options) {
+    const BATCHES: usize = 10;
+    let c = compiled("architectures/final.avc");
+    let threads = o.threads.to_string();
+    println!("(m) final in fp32 and bf16, avc against PyTorch autocast ({} rounds)", o.repeats);
+    for precision in ["fp32", "bf16"] {
+        let mut m = model(&c);
+        m.set_precision(avc::lower::Precision::parse(precision).expect("a precision"));
+        let mut rounds = Vec::new();
+        for _ in 0..o.repeats {
+            let eval_ours = time_eval_30(&m, &c, o.budget);
+            let train_ours = (BATCHES * 2 * 64) as f64 / time_avc_train_at(&c, BATCHES + 1, precision);
+            let eval_args =
+                ["eval", "--threads", &threads, "--repeats", "3", "--chunk", "30", "--precision", precision];
+            let train_args = [
+                "train",
+                "--threads",
+                &threads,
+                "--repeats",
+                "1",
+                "--batches",
+                &BATCHES.to_string(),
+                "--precision",
+                precision,
+            ];
+            match (pytorch(&eval_args.map(String::from)), pytorch(&train_args.map(String::from))) {
+                (Ok((eval_theirs, _)), Ok((t, pairs))) => rounds.push((eval_ours, eval_theirs, train_ours, pairs / t)),
+                (Err(e), _) | (_, Err(e)) => return println!("(m) PyTorch not measured: {e}"),
+            }
+        }
+        let col = |k: usize| median(rounds.iter().map(|r| [r.0, r.1, r.2, r.3][k]).collect());
+        println!(
+            "    {precision}: eval 30 x 30 avc {:.3} s, pytorch {:.3} s; training avc {:.0} pairs/s, pytorch {:.0} pairs/s",
+            col(0),
+            col(1),
+            col(2),
+            col(3)
+        );
+    }
 }
 
 /// (c) a two-tower model ranking 10,000 videos against 10,000 audios: both towers once per
@@ -495,6 +548,9 @@ fn main() {
     }
     if o.only.contains(&'c') {
         rank_two_tower(&o);
+    }
+    if o.only.contains(&'m') {
+        mixed_precision(&o);
     }
     if o.only.contains(&'s') {
         two_stage(&o);

@@ -32,6 +32,14 @@ def clips(n, dim, generator):
     return q.float() * (4 / 255) + (4 / 512 - 2)
 
 
+PRECISION = "fp32"
+
+
+def autocast():
+    """The forward pass's region: bf16 autocast on the CPU (`--precision bf16`), or none."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=PRECISION == "bf16")
+
+
 def score_all(model, video, audio, chunk):
     """Every (video i, audio j) pair through the whole model; an [n, n] score matrix."""
     n = video.shape[0]
@@ -41,7 +49,8 @@ def score_all(model, video, audio, chunk):
     with torch.no_grad():
         for start in range(0, n * n, chunk):
             rows = slice(start, start + chunk)
-            scores.append(model(video[vi[rows]], audio[ai[rows]]).flatten())
+            with autocast():
+                scores.append(model(video[vi[rows]], audio[ai[rows]]).flatten().float())
     return torch.cat(scores).reshape(n, n)
 
 
@@ -64,7 +73,9 @@ def train_step(model, optimizer, video, audio, generator):
     audio_rows = torch.cat([torch.arange(b), shuffled])
     video_rows = torch.arange(2 * b) % b
     labels = (video_rows == audio_rows).float()
-    logits = model(video[video_rows], audio[audio_rows]).flatten()
+    with autocast():
+        logits = model(video[video_rows], audio[audio_rows]).flatten()
+    logits = logits.float()  # the loss in fp32, as avc computes it
     loss = F.binary_cross_entropy_with_logits(logits, labels)
     optimizer.zero_grad()
     loss.backward()
@@ -97,7 +108,10 @@ def main():
     parser.add_argument("--chunk", type=int, default=0)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
+    global PRECISION
+    PRECISION = args.precision
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     generator = torch.Generator().manual_seed(1)

@@ -170,6 +170,7 @@ fn check(file: &Path, format: MessageFormat, device: &str, max_memory: Option<&s
     let c = compile_or_report(file, format)?;
     if format == MessageFormat::Human {
         print!("{}", crate::check::render_table(&c.graph, &c.checked));
+        print!("{}", crate::check::memory::activations_line(&c.graph, &c.checked, batch_size(&c)));
     }
     refuse_oversized(&c, batch_size(&c), budget.as_ref(), format)
 }

@@ -160,3 +160,19 @@ fn check_refuses_a_petabyte_model_before_allocating() {
     }
     assert!(started.elapsed().as_secs() < 60, "refused before any allocation, not after trying");
 }
+
+/// `avc check`'s activation line: 4 bytes a value in fp32; under autocast 2, except the
+/// inputs (the data) and the ops avc keeps in fp32.
+#[test]
+fn activation_memory_is_counted_per_precision() {
+    use avc_lang::check::memory::{activations, activations_line};
+    let text = "input video: [10, 6]\ninput audio: [10, 4]\nv = linear(video, out: 8)\na = linear(audio, out: 8)\n\
+                c = cosine(mean(v), mean(a))\noutput match: logit(c)\n";
+    let c = avc_lang::compile::compile(&SourceFile::new("m.avc", text)).unwrap_or_else(|_| panic!("compiles"));
+    // Per sample: inputs 60 + 40, v 80, a 80, the means 8 + 8, cosine 1.
+    let (full, half) = activations(&c.graph, &c.checked, 2);
+    assert_eq!(full, 2 * 4 * (60 + 40 + 80 + 80 + 8 + 8 + 1));
+    assert_eq!(half, 2 * (4 * (60 + 40) + 2 * (80 + 80 + 8 + 8) + 4));
+    let line = activations_line(&c.graph, &c.checked, 2);
+    assert!(line.starts_with("activations for a batch of 2: 2.16 KiB in fp32, about 1.48 KiB in bf16"), "{line}");
+}

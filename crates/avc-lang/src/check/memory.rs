@@ -80,6 +80,37 @@ fn node_bytes(checked: &Checked, id: NodeId, batch: u64) -> u64 {
     params.saturating_mul(2).saturating_add(output.saturating_mul(batch)).saturating_mul(VALUE_BYTES)
 }
 
+/// The ops whose values avc computes in fp32 under bf16 or fp16 autocast (docs/precision.md).
+pub const KEPT_IN_FP32: [&str; 5] = ["cosine", "l2_distance", "lagged_cosine", "softmax", "log_softmax"];
+
+/// Bytes of every node's output for `batch` samples (what autograd keeps for the backward
+/// pass, a lower bound as in [`heaviest`]): in fp32, and under bf16 or fp16 autocast, where
+/// the values are 2 bytes except the inputs (the data, fp32) and the ops kept in fp32.
+pub fn activations(graph: &Graph, checked: &Checked, batch: u64) -> (u64, u64) {
+    let (mut full, mut half) = (0u64, 0u64);
+    for &id in graph.topo() {
+        let elems = checked.shape(id).map_or(0, |s| {
+            s.dims().iter().skip(1).filter_map(|d| d.fixed()).fold(1u64, |n, d| n.saturating_mul(d.max(0) as u64))
+        });
+        let elems = elems.saturating_mul(batch);
+        let node = graph.node(id);
+        let fp32 = matches!(node.kind, crate::ir::NodeKind::Input { .. }) || KEPT_IN_FP32.contains(&node.op_name());
+        full = full.saturating_add(elems.saturating_mul(VALUE_BYTES));
+        half = half.saturating_add(elems.saturating_mul(if fp32 { VALUE_BYTES } else { VALUE_BYTES / 2 }));
+    }
+    (full, half)
+}
+
+/// `avc check`'s line on activation memory per precision, for batches of `batch` pairs.
+pub fn activations_line(graph: &Graph, checked: &Checked, batch: u64) -> String {
+    let (full, half) = activations(graph, checked, batch);
+    format!(
+        "activations for a batch of {batch}: {} in fp32, about {} in bf16 or fp16 (train.precision; weights stay fp32)\n",
+        bytes(full),
+        bytes(half)
+    )
+}
+
 /// The node that needs most memory to train (weights, gradients and its output for `batch`
 /// samples), with what it needs, and what the whole model needs.
 pub fn heaviest(graph: &Graph, checked: &Checked, batch: u64) -> Option<(NodeId, u64, u64)> {
