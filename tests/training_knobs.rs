@@ -117,3 +117,14 @@ fn a_learning_rate_multiplier_of_zero_keeps_a_node_as_it_started() {
     let err = train(&compiled, &tiny_data(), &cfg, &options(dir.join("bad"))).unwrap_err().to_string();
     assert!(err.contains("train.lr_mult.vprj selects no weight") && err.contains("`vproj`"), "{err}");
 }
+
+/// A bf16 run resumes to the same numbers (its precision is a recorded setting), and its
+/// checkpoints hold fp32 weights.
+#[test]
+fn a_bf16_run_resumes_exactly_in_bf16() {
+    let (_dir, report) = trains_and_resumes_exactly(crate::training::TINY, &["train.precision=bf16"], "bf16");
+    let saved = weights::read(&report.dir.join("last").join(WEIGHTS)).unwrap();
+    assert!(saved.values().all(|t| t.kind() == tch::Kind::Float));
+    let config = std::fs::read_to_string(report.dir.join("config.yaml")).unwrap();
+    assert!(config.contains("precision: bf16"), "{config}");
+}

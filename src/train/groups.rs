@@ -42,6 +42,8 @@ pub fn params(vs: &VarStore, training: Vec<(String, Tensor)>, cfg: &TrainConfig)
             Param { lr_mult: cfg.lr_mult(&name), decay, name, var }
         })
         .collect();
+    // By name: the VarStore's map has no order, and the groups are described in this one.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out.extend(training.into_iter().map(|(name, var)| Param { name, var, lr_mult: 1.0, decay: false }));
     Ok(out)
 }
@@ -52,16 +54,20 @@ pub fn describe(params: &[Param]) -> Vec<String> {
     let mut lines = Vec::new();
     let undecayed: Vec<&str> = params.iter().filter(|p| !p.decay).map(|p| p.name.as_str()).collect();
     if !undecayed.is_empty() {
-        lines.push(format!("no weight decay on {} tensors ({})", undecayed.len(), abbreviated(&undecayed)));
+        lines.push(format!("no weight decay on {} ({})", tensors(undecayed.len()), abbreviated(&undecayed)));
     }
     let mut mults: Vec<f64> = params.iter().map(|p| p.lr_mult).filter(|m| *m != 1.0).collect();
     mults.sort_by(f64::total_cmp);
     mults.dedup();
     for m in mults {
         let names: Vec<&str> = params.iter().filter(|p| p.lr_mult == m).map(|p| p.name.as_str()).collect();
-        lines.push(format!("lr x {m} on {} tensors ({})", names.len(), abbreviated(&names)));
+        lines.push(format!("lr x {m} on {} ({})", tensors(names.len()), abbreviated(&names)));
     }
     lines
+}
+
+fn tensors(n: usize) -> String {
+    if n == 1 { "1 tensor".into() } else { format!("{n} tensors") }
 }
 
 fn abbreviated(names: &[&str]) -> String {
@@ -120,7 +126,7 @@ mod tests {
         assert_eq!(group(&p, "head.weight").lr_mult, 1.0);
         assert_eq!(
             describe(&p),
-            ["lr x 0 on 2 tensors (vproj.bias, vproj.weight)", "lr x 0.5 on 1 tensors (vrnn.rnn.weight_ih_l0)"]
+            ["lr x 0 on 2 tensors (vproj.bias, vproj.weight)", "lr x 0.5 on 1 tensor (vrnn.rnn.weight_ih_l0)"]
         );
     }
 
