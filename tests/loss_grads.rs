@@ -67,17 +67,8 @@ fn losses_agree_with_their_pytorch_formulas() {
         let name = format!("triplet_{mining:?}_{margin}");
         cases.push(record(dir.path(), &name, LossKind::Triplet, &settings, [video.copy(), audio.copy()]));
     }
-    let manifest = dir.path().join("manifest.json");
-    std::fs::write(&manifest, serde_json::json!({"tol": 1e-6, "cases": cases}).to_string()).unwrap();
-    let out = Command::new(crate::venv_python()).arg("tests/python/loss_grads.py").arg(&manifest).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "loss_grads.py failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    let results: Vec<serde_json::Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert_eq!(results.len(), 6, "{stdout}");
-    let bad: Vec<&serde_json::Value> = results.iter().filter(|r| r["ok"] != true).collect();
-    assert!(bad.is_empty(), "losses that disagree with PyTorch: {bad:#?}");
+    let loss = agree_with_pytorch(dir.path(), &cases);
     // Not blind: the settings change the loss.
-    let loss = |name: &str| results.iter().find(|r| r["name"] == name).unwrap()["loss"].as_f64().unwrap();
     assert!((loss("bce_smoothing_0") - loss("bce_smoothing_0.3")).abs() > 1e-3);
     assert!((loss("triplet_Hardest_0.2") - loss("triplet_SemiHard_0.2")).abs() > 1e-3);
 }
@@ -139,19 +130,25 @@ fn infonce_with_a_learned_temperature_agrees_with_clips_formula() {
             cases.push(record_infonce(dir.path(), &name, &settings, Some(s), [&video, &audio]));
         }
     }
-    let manifest = dir.path().join("manifest.json");
+    let loss = agree_with_pytorch(dir.path(), &cases);
+    // Not blind: the direction and the scale change the loss.
+    assert!((loss("infonce_learned_V2a_0") - loss("infonce_learned_A2v_0")).abs() > 1e-4);
+    assert!((loss("infonce_learned_Both_0") - loss("infonce_learned_Both_1")).abs() > 1e-3);
+}
+
+/// Runs tests/python/loss_grads.py on the cases written to `dir`, asserts every case agrees
+/// with PyTorch (values and gradients to 1e-6) and returns PyTorch's loss by case name.
+fn agree_with_pytorch(dir: &std::path::Path, cases: &[serde_json::Value]) -> impl Fn(&str) -> f64 {
+    let manifest = dir.join("manifest.json");
     std::fs::write(&manifest, serde_json::json!({"tol": 1e-6, "cases": cases}).to_string()).unwrap();
     let out = Command::new(crate::venv_python()).arg("tests/python/loss_grads.py").arg(&manifest).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "loss_grads.py failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
     let results: Vec<serde_json::Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert_eq!(results.len(), 9, "{stdout}");
+    assert_eq!(results.len(), cases.len(), "{stdout}");
     let bad: Vec<&serde_json::Value> = results.iter().filter(|r| r["ok"] != true).collect();
-    assert!(bad.is_empty(), "InfoNCE cases that disagree with PyTorch: {bad:#?}");
-    // Not blind: the direction and the scale change the loss.
-    let loss = |name: &str| results.iter().find(|r| r["name"] == name).unwrap()["loss"].as_f64().unwrap();
-    assert!((loss("infonce_learned_V2a_0") - loss("infonce_learned_A2v_0")).abs() > 1e-4);
-    assert!((loss("infonce_learned_Both_0") - loss("infonce_learned_Both_1")).abs() > 1e-3);
+    assert!(bad.is_empty(), "losses that disagree with PyTorch: {bad:#?}");
+    move |name: &str| results.iter().find(|r| r["name"] == name).unwrap()["loss"].as_f64().unwrap()
 }
 
 #[test]
