@@ -56,13 +56,7 @@ impl crate::report::Report for SettleError {}
 pub fn settle(compiled: &Compiled, overrides: &[String], device: Device) -> Result<Settled, SettleError> {
     let cfg = resolve(compiled, overrides)?;
     if let Err(e) = crate::lower::precision::check(cfg.precision, device) {
-        let flag = overrides.iter().rev().find(|o| o.split('=').next().map(str::trim) == Some("train.precision"));
-        let in_file = compiled.graph.train.iter().rev().find(|s| s.key.name == "precision");
-        let (origin, span) = match (flag, in_file) {
-            (Some(flag), _) => (format!("--set {flag}"), None),
-            (None, Some(s)) => ("train".to_string(), Some(s.value.span)),
-            (None, None) => ("train".to_string(), None),
-        };
+        let (origin, span) = avc_lang::settings::origin(&compiled.graph, overrides, "precision");
         let device = crate::device::device_name(device);
         let message = format!("{e} (training on {device})");
         return Err(SettleError::Settings(vec![ConfigError { origin, message, span, help: None }]));

@@ -149,13 +149,7 @@ impl LossSettings {
 pub fn check(graph: &Graph, settings: &LossSettings, overrides: &[String]) -> Result<(), ConfigError> {
     let Some(loss) = settings.kind else { return Ok(()) };
     let Some(out) = graph.outputs.iter().find(|o| o.kind != loss.output_kind()) else { return Ok(()) };
-    let flag = overrides.iter().rev().find(|o| o.split('=').next().map(str::trim) == Some("train.loss"));
-    let in_file = graph.train.iter().rev().find(|s| s.key.name == "loss");
-    let (origin, span) = match (flag, in_file) {
-        (Some(flag), _) => (format!("--set {flag}"), None),
-        (None, Some(s)) => ("train".to_string(), Some(s.value.span)),
-        (None, None) => ("train".to_string(), None),
-    };
+    let (origin, span) = super::origin(graph, overrides, "loss");
     let fitting = LossKind::for_output(out.kind).name();
     Err(ConfigError {
         origin,

@@ -271,6 +271,20 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Where setting `key` took its value: the last `--set train.KEY=...` flag (no span), else
+/// its place in the file's `train` section (the value's span), else just `train`. What a
+/// [`ConfigError`] about a setting's value names.
+pub fn origin(graph: &crate::ir::Graph, overrides: &[String], key: &str) -> (String, Option<Span>) {
+    let flag_key = format!("train.{key}");
+    let flag = overrides.iter().rev().find(|o| o.split('=').next().map(str::trim) == Some(flag_key.as_str()));
+    let in_file = graph.train.iter().rev().find(|s| s.key.name == key);
+    match (flag, in_file) {
+        (Some(flag), _) => (format!("--set {flag}"), None),
+        (None, Some(s)) => ("train".to_string(), Some(s.value.span)),
+        (None, None) => ("train".to_string(), None),
+    }
+}
+
 /// A bad setting: where it came from (a span in the file, or a command-line flag).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{origin}: {message}")]
