@@ -21,7 +21,7 @@ test: setup
 results: build
 	scripts/results.sh --seeds "1 2 3 4 5" --set train.epochs=8
 
-# Issue 23's slow check: every architecture trained on the speech set (built first when
+# Issue 23's slow check: every shipped architecture trained on the speech set (built first when
 # missing, docs/speech-set.md) and evaluated full-N with intervals; fails when one stays at
 # chance. SPEECH_ARGS passes options, e.g. SPEECH_ARGS="--epochs 8 --data /tmp/speech-set".
 results-speech: build

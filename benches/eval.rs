@@ -344,7 +344,7 @@ fn mixed_precision(o: &Options) {
 fn rank_two_tower(o: &Options) {
     let _guard = tch::no_grad_guard();
     const N: usize = 10_000;
-    let c = compiled("architectures/two_tower.avc");
+    let c = compiled("architectures/synthetic-only/two_tower.avc");
     let m = model(&c);
     let (vdata, adata) = (random_clips(N, VIDEO_DIM, 5), random_clips(N, AUDIO_DIM, 6));
     let (vids, aids) = (ids("v", N), ids("a", N));

@@ -1,4 +1,4 @@
-//! The five current designs of issue 22 (architectures/conformer_two_tower.avc,
+//! The five current designs of issue 22 (architectures/synthetic-only/conformer_two_tower.avc,
 //! gated_fusion.avc, bilinear.avc, xattn_tcn.avc, audio_2x.avc) are no longer in the DSL
 //! than in PyTorch: each file's lines of code are at most those of its hand-written torch.nn
 //! twin (tests/python/design_twins.py, which tests/export.rs checks against avc's outputs),
@@ -71,7 +71,7 @@ fn each_design_is_no_longer_in_avc_than_its_pytorch_twin_and_the_docs_say_so() {
     let twins = twin_lines();
     let mut measured = BTreeMap::new();
     for design in DESIGNS {
-        let text = std::fs::read_to_string(format!("architectures/{design}.avc")).unwrap();
+        let text = std::fs::read_to_string(crate::architecture_path(&format!("{design}.avc"))).unwrap();
         let (dsl, twin) = (dsl_lines(&text), twins[design]);
         println!("{design}: avc {dsl} lines, PyTorch twin {twin}");
         assert!(dsl <= twin, "{design}: {dsl} lines in avc, {twin} in its PyTorch twin");

@@ -1,7 +1,7 @@
-//! `avc export` writes weights a PyTorch user can load: for final, dual_cnn and
-//! ta_lstm_metric (tests/python/torch_twins.py) and for the five current designs of issue 22
-//! (tests/python/design_twins.py), a hand-written torch.nn twin loads the exported file with
-//! `strict=True` and reproduces avc's outputs on the same clips.
+//! `avc export` writes weights a PyTorch user can load: for final (as shipped and in the
+//! seed's form), dual_cnn and ta_lstm_metric (tests/python/torch_twins.py) and for the five
+//! current designs of issue 22 (tests/python/design_twins.py), a hand-written torch.nn twin
+//! loads the exported file with `strict=True` and reproduces avc's outputs on the same clips.
 
 use avc::train::{DataSource, TrainOptions, train};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
 /// The data have the stream lengths the file declares where the two differ (audio_2x's 240
 /// audio steps).
 fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
-    let compiled = crate::compile_ok(Path::new(&format!("architectures/{arch}")));
+    let compiled = crate::compile_ok(&crate::architecture_path(arch));
     let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
     let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
     let mut knobs: Vec<String> = KNOBS.map(String::from).to_vec();
@@ -29,7 +29,7 @@ fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
         device: tch::Device::Cpu,
         runs_dir: scratch.to_path_buf(),
         run_name: Some(arch.replace('.', "_")),
-        arch_path: PathBuf::from(format!("architectures/{arch}")),
+        arch_path: crate::architecture_path(arch),
         verbose: false,
         max_batches: Some(2),
         stop_at: None,
@@ -51,9 +51,12 @@ fn exported_weights_reproduce_avc_in_torch_nn() {
     let scratch = crate::scratch_dir("export");
     let python = crate::venv_python();
     assert!(python.exists(), "{} is missing: run scripts/libtorch.sh", python.display());
-    for (arch, twin) in
-        [("final.yaml", "final"), ("dual_cnn.avc", "dual_cnn"), ("ta_lstm_metric.avc", "ta_lstm_metric")]
-    {
+    for (arch, twin) in [
+        ("final.yaml", "final"),
+        ("final_seed.yaml", "final_seed"),
+        ("dual_cnn.avc", "dual_cnn"),
+        ("ta_lstm_metric.avc", "ta_lstm_metric"),
+    ] {
         let (weights, sample) = trained_and_exported(arch, &scratch);
         let out = Command::new(&python)
             .arg("tests/python/torch_twins.py")

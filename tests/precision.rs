@@ -37,7 +37,7 @@ fn trained(arch: &str, precision: &str) -> (crate::Scratch, avc::train::RunRepor
 #[test]
 fn bf16_trains_final_and_two_tower_as_fp32_does_and_writes_fp32_weights() {
     let _rng = crate::torch_rng_lock();
-    for arch in ["architectures/final.avc", "architectures/two_tower.avc"] {
+    for arch in ["architectures/final.avc", "architectures/synthetic-only/two_tower.avc"] {
         let (_a, exact, compiled) = trained(arch, "fp32");
         let (_b, low, _) = trained(arch, "bf16");
         let losses = |r: &avc::train::RunReport| r.epochs.iter().map(|m| m.train_loss).collect::<Vec<_>>();

@@ -48,15 +48,32 @@ pub fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Every architecture file (`.yaml` and `.avc`) in architectures/, sorted.
+/// Where architecture files live: the shipped ones, and those kept for the synthetic data
+/// only (architectures/synthetic-only/README.md: they stay at chance on recordings).
+pub const ARCHITECTURE_DIRS: [&str; 2] = ["architectures", "architectures/synthetic-only"];
+
+/// Every architecture file (`.yaml` and `.avc`) in both folders, each folder sorted.
 pub fn architecture_files() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir("architectures")
-        .expect("architectures/ exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "avc")))
-        .collect();
-    files.sort();
-    files
+    let mut all = Vec::new();
+    for dir in ARCHITECTURE_DIRS {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "avc")))
+            .collect();
+        files.sort();
+        all.extend(files);
+    }
+    all
+}
+
+/// The path of an architecture file named without its folder (`dual_cnn.avc`).
+pub fn architecture_path(file: &str) -> std::path::PathBuf {
+    ARCHITECTURE_DIRS
+        .iter()
+        .map(|dir| std::path::Path::new(dir).join(file))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{file} is in none of {ARCHITECTURE_DIRS:?}"))
 }
 
 /// Compiles an architecture file, failing the test with the rendered diagnostics if it

@@ -32,7 +32,7 @@ const KNOBS: [&str; 10] = [
 /// What a short run of a shipped architecture file (resized to the small clips) reports:
 /// the training loss per epoch and the best epoch's test top-5 (chance: 5 of 30).
 fn train_small(file: &str, clips: usize, epochs: usize) -> (Vec<f64>, f64) {
-    let text = std::fs::read_to_string(format!("architectures/{file}")).unwrap();
+    let text = std::fs::read_to_string(crate::architecture_path(file)).unwrap();
     let text = text.replace("[120, 1024]", "[48, 256]").replace("[120, 128]", "[48, 64]");
     assert!(text.contains("[48, 256]") && text.contains("[48, 64]"), "{file} changed its inputs: update this test");
     let compiled = compile(&SourceFile::new(file, &text)).unwrap_or_else(|_| panic!("{file} compiles"));

@@ -71,7 +71,7 @@ class GatedFusion(nn.Module):
 
 
 class Bilinear(nn.Module):
-    """architectures/bilinear.avc"""
+    """architectures/synthetic-only/bilinear.avc"""
 
     def __init__(self, h=64):
         super().__init__()
@@ -103,7 +103,7 @@ class TcnLayer(nn.Module):
 
 
 class XattnTcn(nn.Module):
-    """architectures/xattn_tcn.avc"""
+    """architectures/synthetic-only/xattn_tcn.avc"""
 
     def __init__(self, h=64):
         super().__init__()
@@ -176,7 +176,7 @@ class Conformer(nn.Module):
 
 
 class ConformerTwoTower(nn.Module):
-    """architectures/conformer_two_tower.avc"""
+    """architectures/synthetic-only/conformer_two_tower.avc"""
 
     def __init__(self, h=64):
         super().__init__()
@@ -194,7 +194,7 @@ class ConformerTwoTower(nn.Module):
 
 
 class Audio2x(nn.Module):
-    """architectures/audio_2x.avc"""
+    """architectures/synthetic-only/audio_2x.avc"""
 
     def __init__(self, h=64):
         super().__init__()

@@ -1,4 +1,4 @@
-"""torch.nn twins of three avc architectures, for the export test (tests/export.rs).
+"""torch.nn twins of four avc architectures, for the export test (tests/export.rs).
 
 Each class is written the way a PyTorch user would write the architecture by hand: one
 module attribute per avc node that has weights, named after the node (block instances are
@@ -39,10 +39,12 @@ class ResLstm(nn.Module):
 
 
 class ResConv(nn.Module):
-    def __init__(self, channels):
+    """A residual conv over time; the seed's form has a batch norm (no affine) after the conv."""
+
+    def __init__(self, channels, norm=False):
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, 3, padding=1)
-        self.norm = nn.BatchNorm1d(channels, affine=False)
+        self.norm = nn.BatchNorm1d(channels, affine=False) if norm else nn.Identity()
 
     def forward(self, x):
         y = over_time(lambda t: F.leaky_relu(self.norm(self.conv(t)), 0.01), x)
@@ -50,16 +52,16 @@ class ResConv(nn.Module):
 
 
 class Final(nn.Module):
-    """architectures/final.yaml"""
+    """architectures/final.yaml (norm=False) and synthetic-only/final_seed.yaml (norm=True)"""
 
-    def __init__(self, h=64):
+    def __init__(self, h=64, norm=False):
         super().__init__()
         self.vproj = nn.Linear(1024, h)
         self.vrnn = ResLstm(h, h)
         self.aproj = nn.Linear(128, h)
         self.arnn = ResLstm(h, h)
         self.orn = ResLstm(2 * h, h)
-        self.c1, self.c2, self.c3 = ResConv(h), ResConv(h), ResConv(h)
+        self.c1, self.c2, self.c3 = (ResConv(h, norm) for _ in range(3))
         self.fc1 = nn.Linear(h, h)
         self.drop = nn.Dropout(0.5)
         self.head = nn.Linear(h, 1)
@@ -85,7 +87,7 @@ class ConvBlock(nn.Module):
 
 
 class DualCnn(nn.Module):
-    """architectures/dual_cnn.avc (`vimg_linear` is the name avc gives the nested call)."""
+    """architectures/synthetic-only/dual_cnn.avc (`vimg_linear` is the name avc gives the nested call)."""
 
     def __init__(self, h=64):
         super().__init__()
@@ -109,7 +111,7 @@ class DualCnn(nn.Module):
 
 
 class TaLstmMetric(nn.Module):
-    """architectures/ta_lstm_metric.avc: one linear layer applied to both towers."""
+    """architectures/synthetic-only/ta_lstm_metric.avc: one linear layer applied to both towers."""
 
     def __init__(self):
         super().__init__()
@@ -123,7 +125,12 @@ class TaLstmMetric(nn.Module):
         return ((v - a) ** 2).sum(dim=-1, keepdim=True).add(1e-12).sqrt()
 
 
-TWINS = {"final": Final, "dual_cnn": DualCnn, "ta_lstm_metric": TaLstmMetric}
+TWINS = {
+    "final": Final,
+    "final_seed": lambda: Final(norm=True),
+    "dual_cnn": DualCnn,
+    "ta_lstm_metric": TaLstmMetric,
+}
 
 
 def max_difference(name, state, data):

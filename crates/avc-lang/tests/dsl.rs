@@ -87,7 +87,7 @@ fn assert_same_ir(yaml_path: &Path, dsl_path: &Path) {
 fn every_dsl_twin_compiles_to_the_same_ir_as_its_yaml() {
     crate::at_workspace_root();
     let mut twins = 0;
-    for yaml in files("architectures", "yaml") {
+    for yaml in crate::ARCHITECTURE_DIRS.iter().flat_map(|dir| files(dir, "yaml")) {
         let dsl = yaml.with_extension("avc");
         if dsl.exists() {
             assert_same_ir(&yaml, &dsl);

@@ -395,7 +395,7 @@ fn no_input_panics() {
     let bases = [
         EXAMPLE,
         include_str!("../../../../../architectures/final.avc"),
-        include_str!("../../../../../architectures/meanpool.avc"),
+        include_str!("../../../../../architectures/synthetic-only/meanpool.avc"),
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut ok, mut failed) = (0, 0);
