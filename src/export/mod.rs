@@ -4,6 +4,8 @@
 //! nodes). Optionally a sample: inputs and the outputs avc computes for them, so a port to
 //! PyTorch can be checked number for number. docs/export.md lists the names per op.
 
+pub mod torch;
+
 use crate::lower::{self, PairBatch, feed};
 use crate::report::{Cause, Place, Report};
 use crate::run::{self, checkpoint::Checkpoint};
@@ -71,18 +73,7 @@ pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
     let dir = Checkpoint::locate(run, which).map_err(TrainError::from)?;
     let weights = dir.join(run::checkpoint::WEIGHTS);
     model.vs.load(&weights).map_err(|e| ExportError::Load { path: weights.display().to_string(), source: e.into() })?;
-    let mut named: Vec<(String, Tensor)> =
-        model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().contiguous())).collect();
-    // State PyTorch's modules keep that avc has no variable for (BatchNorm's step counter:
-    // a strict `load_state_dict` wants it); each op names its own.
-    for &id in graph.topo() {
-        if let NodeKind::Op(op) = &graph.node(id).kind {
-            for entry in op.torch_extra_state() {
-                named.push((format!("{}.{entry}", graph.node(id).name), Tensor::from(0i64)));
-            }
-        }
-    }
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let named = state_dict(&model, graph);
     let outputs: Vec<String> = graph.outputs.iter().map(|o| format!("{}:{}", o.name, o.kind.keyword())).collect();
     let metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
@@ -103,6 +94,23 @@ pub fn export(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)
     Ok(Exported { path: out.to_path_buf(), tensors, sample })
 }
 
+/// The model's tensors under their `state_dict` names, sorted: its variables, and the state
+/// PyTorch's modules keep that avc has no variable for (BatchNorm's step counter: a strict
+/// `load_state_dict` wants it), as int64 zeros; each op names its own.
+pub fn state_dict(model: &lower::Model, graph: &avc_lang::ir::Graph) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> =
+        model.vs.variables().into_iter().map(|(k, v)| (k, v.detach().contiguous())).collect();
+    for &id in graph.topo() {
+        if let NodeKind::Op(op) = &graph.node(id).kind {
+            for entry in op.torch_extra_state() {
+                named.push((format!("{}.{entry}", graph.node(id).name), Tensor::from(0i64)));
+            }
+        }
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
 /// `video`, `audio` (float, as the model sees them) for the first `clips` test clips, and
 /// per output `output.<name>` (scores of the aligned pairs) or `output.<name>.video` and
 /// `output.<name>.audio` (embeddings), computed in evaluation mode.
@@ -118,8 +126,22 @@ fn write_sample(
     let rows: Vec<usize> = (0..clips.min(test.len())).collect();
     let video = feed::gather(&test.video, test.video_steps, test.video_dim, &rows, Device::Cpu)?;
     let audio = feed::gather(&test.audio, test.audio_steps, test.audio_dim, &rows, Device::Cpu)?;
-    let aligned = lower::aligned_rows(rows.len(), Device::Cpu)?;
-    let batch = PairBatch { video: &video, audio: &audio, video_rows: &aligned, audio_rows: &aligned, lengths: None };
+    let named = sample_tensors(model, &video, &audio)?;
+    let metadata = HashMap::from([("avc.written_by".to_string(), "avc export --sample".to_string())]);
+    write(&named, Some(metadata), path)
+}
+
+/// A sample's tensors for clips `video` and `audio` (`[N, ...]` floats, pair i of clip i of
+/// both): the clips, and per output `output.<name>` or `output.<name>.video` and
+/// `output.<name>.audio`, computed in evaluation mode.
+pub fn sample_tensors(
+    model: &lower::Model,
+    video: &Tensor,
+    audio: &Tensor,
+) -> Result<Vec<(String, Tensor)>, ExportError> {
+    let n = video.size().first().copied().unwrap_or(0) as usize;
+    let aligned = lower::aligned_rows(n, Device::Cpu)?;
+    let batch = PairBatch { video, audio, video_rows: &aligned, audio_rows: &aligned, lengths: None };
     let outs = {
         let _guard = tch::no_grad_guard();
         model.forward(&batch, false).map_err(TrainError::from)?
@@ -135,13 +157,12 @@ fn write_sample(
             _ => {}
         }
     }
-    let metadata = HashMap::from([("avc.written_by".to_string(), "avc export --sample".to_string())]);
-    write(&named, Some(metadata), path)
+    Ok(named)
 }
 
 /// Writes tensors (float32 or int64) as safetensors, with optional metadata, atomically
 /// (an older file stays whole until the new one is complete).
-fn write(
+pub fn write(
     named: &[(String, Tensor)],
     metadata: Option<HashMap<String, String>>,
     path: &Path,
