@@ -1,0 +1,1 @@
+//! The ONNX back-end (`avc::export::onnx`, issue 25): tests land here.
