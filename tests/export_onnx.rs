@@ -1,1 +1,113 @@
-//! The ONNX back-end (`avc::export::onnx`, issue 25): tests land here.
+//! The ONNX back-end (`avc::export::onnx`, issue 25): every architecture file, trained for
+//! two batches, and 200 random graphs that together use every exported op, written as ONNX
+//! (whole and split into towers and a joint part) and run by ONNX Runtime on the clips of
+//! an `avc export` sample: within 1e-4 of avc's outputs (tests/python/onnx_check.py), and
+//! the check is not blind (a nudged weight fails it).
+
+use avc::export::onnx::{self as onnx, OnnxError};
+use avc::train::{DataSource, TrainOptions, train};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod random_graphs;
+
+/// Few clips of the default shapes: the real architectures need [120, 1024] and [120, 128].
+const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
+
+/// Trains `arch` for two batches (so BatchNorm's running statistics move) and writes an
+/// `avc export` sample of 4 test clips; returns the run directory and the sample.
+fn trained(arch: &Path, scratch: &Path) -> (PathBuf, PathBuf) {
+    let compiled = crate::compile_ok(arch);
+    let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
+    let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
+    let mut knobs: Vec<String> = KNOBS.map(String::from).to_vec();
+    if let [Some([video, _]), Some([audio, _])] = avc::data::expect::declared(&compiled)
+        && video != audio
+    {
+        knobs.extend([format!("steps={video}"), format!("audio_steps={audio}")]);
+    }
+    let data: avc::data::TrainingData =
+        avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap()).into();
+    let stem = arch.file_name().unwrap().to_string_lossy().replace('.', "_");
+    let opts = TrainOptions {
+        device: tch::Device::Cpu,
+        runs_dir: scratch.to_path_buf(),
+        run_name: Some(stem.clone()),
+        arch_path: arch.to_path_buf(),
+        verbose: false,
+        max_batches: Some(2),
+        stop_at: None,
+        data_source: DataSource::Synth { seed: 5, knobs },
+        overrides,
+        init: None,
+        profile: false,
+    };
+    let report = train(&compiled, &data, &cfg, &opts).unwrap();
+    let (weights, sample) = (scratch.join(format!("{stem}.safetensors")), scratch.join(format!("{stem}.sample")));
+    avc::export::export(&report.dir, "last", &weights, Some((&sample, 4))).unwrap();
+    (report.dir, sample)
+}
+
+/// Runs tests/python/onnx_check.py on `cases` (one process: onnxruntime takes seconds to
+/// import); returns its output, failing the test when it fails.
+pub(crate) fn check(cases: &[serde_json::Value], scratch: &Path) -> String {
+    let python = crate::venv_python();
+    assert!(python.exists(), "{} is missing: run scripts/libtorch.sh", python.display());
+    let manifest = scratch.join("manifest.json");
+    std::fs::write(&manifest, serde_json::to_string(cases).unwrap()).unwrap();
+    let out = Command::new(&python).arg("tests/python/onnx_check.py").arg(&manifest).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "ONNX Runtime disagrees with avc or fails:\n{text}");
+    assert!(text.contains("largest difference"), "{text}");
+    text
+}
+
+#[test]
+fn every_architecture_runs_in_onnx_runtime_as_in_avc() {
+    let _rng = crate::torch_rng_lock();
+    let scratch = crate::scratch_dir("export-onnx");
+    let mut cases = Vec::new();
+    for arch in crate::architecture_files() {
+        let (run, sample) = trained(&arch, &scratch);
+        let name = arch.file_name().unwrap().to_string_lossy().to_string();
+        let whole = scratch.join(format!("{name}.onnx"));
+        let split = scratch.join(format!("{name}.towers"));
+        let done = onnx::export_onnx(&run, "last", &whole, false, false).unwrap();
+        assert_eq!(done.files, [whole.clone()]);
+        let done = onnx::export_onnx(&run, "last", &split, true, false).unwrap();
+        assert_eq!(done.files.len(), 3, "{name}");
+        let nudge = name == "final.yaml" || name == "two_tower.avc";
+        cases.push(serde_json::json!({
+            "name": name, "whole": whole, "split": split, "sample": sample, "nudge": nudge,
+        }));
+    }
+    let text = check(&cases, &scratch);
+    print!("{text}");
+    assert!(text.contains("final.yaml: with `"), "{text}");
+}
+
+#[test]
+fn the_weights_keep_their_safetensors_names_and_the_output_is_claimed() {
+    let _rng = crate::torch_rng_lock();
+    let scratch = crate::scratch_dir("export-onnx-names");
+    let (run, _) = trained(&crate::architecture_path("final.yaml"), &scratch);
+    let out = scratch.join("final.onnx");
+    onnx::export_onnx(&run, "last", &out, false, false).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    for name in ["vproj.weight", "vrnn.rnn.weight_ih_l0", "head.bias"] {
+        assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is not an initializer");
+    }
+    // Its own earlier file is replaced; the run's own files and a foreign file are not.
+    onnx::export_onnx(&run, "last", &out, false, false).unwrap();
+    let foreign = scratch.join("notes.onnx");
+    std::fs::write(&foreign, b"someone's model").unwrap();
+    assert!(matches!(onnx::export_onnx(&run, "last", &foreign, false, false), Err(OnnxError::Output(_))));
+    assert_eq!(std::fs::read(&foreign).unwrap(), b"someone's model");
+    let inside = run.join("last").join("model.onnx");
+    assert!(matches!(onnx::export_onnx(&run, "last", &inside, false, false), Err(OnnxError::Output(_))));
+    // A split directory is marked and replaced as such; a file is not a directory.
+    let dir = scratch.join("towers");
+    onnx::export_onnx(&run, "last", &dir, true, false).unwrap();
+    onnx::export_onnx(&run, "last", &dir, true, false).unwrap();
+    assert!(matches!(onnx::export_onnx(&run, "last", &out, true, false), Err(OnnxError::Output(_))));
+}
