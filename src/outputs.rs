@@ -61,7 +61,8 @@ pub const SAMPLE: FileKind = FileKind {
 };
 /// An ONNX graph `avc::export::onnx` wrote: a `ModelProto` whose `ir_version` (field 1)
 /// comes first and whose producer (field 2) is `avc export`.
-pub const ONNX_MODEL: FileKind = FileKind { name: "an ONNX model (avc export --to onnx)", recognise: Some(onnx_by_avc) };
+pub const ONNX_MODEL: FileKind =
+    FileKind { name: "an ONNX model (avc export --to onnx)", recognise: Some(onnx_by_avc) };
 /// The split ONNX graphs of `avc export --to onnx --split`, marked as their kind.
 pub const ONNX_SPLIT: DirKind = DirKind {
     name: "ONNX towers",

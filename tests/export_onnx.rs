@@ -17,10 +17,18 @@ const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
 /// Trains `arch` for two batches (so BatchNorm's running statistics move) and writes an
 /// `avc export` sample of 4 test clips; returns the run directory and the sample.
 fn trained(arch: &Path, scratch: &Path) -> (PathBuf, PathBuf) {
+    trained_with(arch, scratch, 4)
+}
+
+/// [`trained`] with `clips` test clips in the sample (and at least that many in the data).
+fn trained_with(arch: &Path, scratch: &Path, clips: usize) -> (PathBuf, PathBuf) {
     let compiled = crate::compile_ok(arch);
     let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
     let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
     let mut knobs: Vec<String> = KNOBS.map(String::from).to_vec();
+    if clips > 6 {
+        knobs[1] = format!("n_test={clips}");
+    }
     if let [Some([video, _]), Some([audio, _])] = avc::data::expect::declared(&compiled)
         && video != audio
     {
@@ -44,7 +52,7 @@ fn trained(arch: &Path, scratch: &Path) -> (PathBuf, PathBuf) {
     };
     let report = train(&compiled, &data, &cfg, &opts).unwrap();
     let (weights, sample) = (scratch.join(format!("{stem}.safetensors")), scratch.join(format!("{stem}.sample")));
-    avc::export::export(&report.dir, "last", &weights, Some((&sample, 4))).unwrap();
+    avc::export::export(&report.dir, "last", &weights, Some((&sample, clips))).unwrap();
     (report.dir, sample)
 }
 
@@ -73,7 +81,7 @@ fn every_architecture_runs_in_onnx_runtime_as_in_avc() {
         let whole = scratch.join(format!("{name}.onnx"));
         let split = scratch.join(format!("{name}.towers"));
         let done = onnx::export_onnx(&run, "last", &whole, false, false).unwrap();
-        assert_eq!(done.files, [whole.clone()]);
+        assert_eq!(done.files, std::slice::from_ref(&whole));
         let done = onnx::export_onnx(&run, "last", &split, true, false).unwrap();
         assert_eq!(done.files.len(), 3, "{name}");
         let nudge = name == "final.yaml" || name == "two_tower.avc";
@@ -110,4 +118,66 @@ fn the_weights_keep_their_safetensors_names_and_the_output_is_claimed() {
     onnx::export_onnx(&run, "last", &dir, true, false).unwrap();
     onnx::export_onnx(&run, "last", &dir, true, false).unwrap();
     assert!(matches!(onnx::export_onnx(&run, "last", &out, true, false), Err(OnnxError::Output(_))));
+}
+
+/// docs/export.md's ONNX op table is generated from the registry (`AVC_BLESS=1` rewrites it).
+#[test]
+fn the_onnx_op_table_in_the_docs_is_the_registrys() {
+    let text = std::fs::read_to_string("docs/export.md").unwrap();
+    let (begin, end) = ("<!-- onnx-ops:begin -->\n", "<!-- onnx-ops:end -->");
+    let (head, rest) = text.split_once(begin).expect("the table's begin marker");
+    let (table, tail) = rest.split_once(end).expect("the table's end marker");
+    let wanted = onnx::ops::coverage_table();
+    if std::env::var_os("AVC_BLESS").is_some() {
+        std::fs::write("docs/export.md", format!("{head}{begin}{wanted}{end}{tail}")).unwrap();
+        return;
+    }
+    assert_eq!(table, wanted, "docs/export.md's ONNX op table is stale: run this test with AVC_BLESS=1");
+    assert!(!wanted.contains("| not exported |"), "{wanted}");
+}
+
+/// The serving example of docs/export.md, run as written on `final` (trained for two
+/// batches, 30 test clips): it ranks the 30 audios for video 0 as avc does (the towers
+/// encoded once, the joint part on the 30 pairs, `Model::score_pairs`, as `avc retrieve`).
+#[test]
+fn the_docs_serving_example_ranks_as_avc_does() {
+    let _rng = crate::torch_rng_lock();
+    let scratch = crate::scratch_dir("export-onnx-serving");
+    let (run, sample) = trained_with(&crate::architecture_path("final.yaml"), &scratch, 30);
+    let towers = scratch.join("towers");
+    onnx::export_onnx(&run, "last", &towers, true, false).unwrap();
+    // avc's ranking.
+    let opened = avc::run::open::open_run(&run).unwrap();
+    let compiled = &opened.compiled;
+    let mut model = avc::lower::lower(&compiled.graph, &compiled.checked, tch::Device::Cpu).unwrap();
+    let dir = avc::run::checkpoint::Checkpoint::locate(&run, "last").unwrap();
+    model.vs.load(dir.join(avc::run::checkpoint::WEIGHTS)).unwrap();
+    let named: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(&sample).unwrap().into_iter().collect();
+    let (video, audio) = (named["video"].narrow(0, 0, 1), &named["audio"]);
+    let scores = tch::no_grad(|| {
+        let v = model.encode(avc_lang::check::Tower::Video, &video, false).unwrap();
+        let a = model.encode(avc_lang::check::Tower::Audio, audio, false).unwrap();
+        let rows = tch::Tensor::arange(30, (tch::Kind::Int64, tch::Device::Cpu));
+        model.score_pairs(&v, &a, &rows.zeros_like(), &rows, false).unwrap().remove(0).remove(0)
+    });
+    let scores: Vec<f32> = Vec::try_from(scores.flatten(0, -1)).unwrap();
+    let mut avc_rank: Vec<usize> = (0..30).collect();
+    avc_rank.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]));
+    // The example, extracted from the docs as written.
+    let docs = std::fs::read_to_string("docs/export.md").unwrap();
+    let section = docs.split_once("## ONNX").unwrap().1;
+    let code = section.split_once("```python\n").unwrap().1.split_once("```").unwrap().0;
+    let script = format!(
+        "towers = {towers:?}\n{code}\nfrom safetensors.numpy import load_file\ns = load_file({sample:?})\n\
+         print(list(map(int, rank(s['video'][0], s['audio']))))\n",
+        towers = towers.display().to_string(),
+        sample = sample.display().to_string(),
+    );
+    let out = Command::new(crate::venv_python()).args(["-c", &script]).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    let line = text.lines().rev().find(|l| l.starts_with('[')).unwrap_or_default();
+    let onnx_rank: Vec<usize> = serde_json::from_str(line).unwrap();
+    assert_eq!(onnx_rank, avc_rank, "scores {scores:?}");
 }

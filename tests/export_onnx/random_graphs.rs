@@ -19,7 +19,10 @@ const TOWER: &[(&str, bool)] = &[
     ("lstm({x}, hidden: 4, bidirectional: true)", true),
     ("gru({x}, hidden: 8, layers: 2)", true),
     ("repeat(unsqueeze(lstm({x}, hidden: 8, output: \"last\"), axis: 1), axis: 1, times: 6)", false),
-    ("repeat(unsqueeze(gru({x}, hidden: 4, bidirectional: true, output: \"last\"), axis: 1), axis: 1, times: 6)", false),
+    (
+        "repeat(unsqueeze(gru({x}, hidden: 4, bidirectional: true, output: \"last\"), axis: 1), axis: 1, times: 6)",
+        false,
+    ),
     ("conv1d({x}, out: 8, kernel: 3, padding: \"same\")", true),
     ("conv1d({x}, out: 8, kernel: 2, padding: \"same\", bias: false)", true),
     ("conv1d({x}, out: 8, kernel: 3, padding: \"causal\", dilation: 2, groups: 2)", true),
@@ -27,7 +30,10 @@ const TOWER: &[(&str, bool)] = &[
     ("repeat(maxpool1d({x}, kernel: 2), axis: 1, times: 2)", false),
     ("concat(avgpool1d({x}, kernel: 3), slice(avgpool1d({x}, kernel: 2, stride: 1), axis: 1, end: 4), axis: 1)", false),
     ("reshape(conv2d(unsqueeze({x}, axis: 1), out: 1, kernel: 3, padding: 1), shape: [6, 8])", false),
-    ("slice(reshape(conv2d(unsqueeze({x}, axis: 1), out: 2, kernel: 2, padding: \"same\"), shape: [12, 8]), axis: 1, end: 6)", false),
+    (
+        "slice(reshape(conv2d(unsqueeze({x}, axis: 1), out: 2, kernel: 2, padding: \"same\"), shape: [12, 8]), axis: 1, end: 6)",
+        false,
+    ),
     ("reshape(repeat(maxpool2d(unsqueeze({x}, axis: 1), kernel: 2), axis: 1, times: 4), shape: [6, 8])", false),
     ("reshape(repeat(avgpool2d(unsqueeze({x}, axis: 1), kernel: 2), axis: 1, times: 4), shape: [6, 8])", false),
     ("batchnorm({x})", true),

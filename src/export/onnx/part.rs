@@ -143,8 +143,12 @@ impl<'a> Part<'a> {
         };
         match op {
             Op::Linear(_) => Ok(self.b.unary("Identity", &sum)),
-            Op::Lstm(o) => ops::recurrent::rnn_on_projection(&o.0, avc_lang::ops::recurrent::Cell::Lstm, &mut self.b, &ctx, &sum),
-            Op::Gru(o) => ops::recurrent::rnn_on_projection(&o.0, avc_lang::ops::recurrent::Cell::Gru, &mut self.b, &ctx, &sum),
+            Op::Lstm(o) => {
+                ops::recurrent::rnn_on_projection(&o.0, avc_lang::ops::recurrent::Cell::Lstm, &mut self.b, &ctx, &sum)
+            }
+            Op::Gru(o) => {
+                ops::recurrent::rnn_on_projection(&o.0, avc_lang::ops::recurrent::Cell::Gru, &mut self.b, &ctx, &sum)
+            }
             _ => Err(ctx.refuse("only linear, lstm and gru layers are factored")),
         }
     }

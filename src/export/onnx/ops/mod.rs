@@ -284,3 +284,17 @@ pub fn onnx_ops(op: &str) -> &'static str {
         _ => "not exported",
     }
 }
+
+/// docs/export.md's op table: each registry op and the ONNX ops it becomes.
+pub fn coverage_table() -> String {
+    let mut table = String::from("| avc op | ONNX ops |\n|---|---|\n");
+    for spec in avc_lang::ops::registry() {
+        let refused = NOT_EXPORTED.iter().find(|(op, _)| *op == spec.name);
+        let onnx = match refused {
+            Some((_, why)) => format!("not exported: {why}"),
+            None => onnx_ops(spec.name).to_string(),
+        };
+        table.push_str(&format!("| `{}` | {onnx} |\n", spec.name));
+    }
+    table
+}

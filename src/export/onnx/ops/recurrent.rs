@@ -31,13 +31,7 @@ fn suffix(dir: i64) -> &'static str {
 
 /// Layer `layer`'s weights as ONNX wants them: `W` [dirs, G*H, in], `R` [dirs, G*H, H] and
 /// `B` [dirs, 2*G*H].
-fn layer_weights(
-    cfg: &Recurrent,
-    cell: Cell,
-    b: &mut Builder,
-    c: &Ctx,
-    layer: i64,
-) -> Result<[String; 3], OnnxError> {
+fn layer_weights(cfg: &Recurrent, cell: Cell, b: &mut Builder, c: &Ctx, layer: i64) -> Result<[String; 3], OnnxError> {
     let mut per_dir: [Vec<String>; 3] = Default::default();
     for dir in 0..cfg.dirs() {
         let s = suffix(dir);
@@ -86,7 +80,14 @@ pub(in crate::export::onnx) fn rnn(
 }
 
 /// Layers `from..` on a time-major sequence `[T, B, in]`, then the node's output.
-fn stacked(cfg: &Recurrent, cell: Cell, b: &mut Builder, c: &Ctx, mut seq: String, from: i64) -> Result<String, OnnxError> {
+fn stacked(
+    cfg: &Recurrent,
+    cell: Cell,
+    b: &mut Builder,
+    c: &Ctx,
+    mut seq: String,
+    from: i64,
+) -> Result<String, OnnxError> {
     let mut last = None;
     for layer in from..cfg.layers {
         let [w, r, bias] = layer_weights(cfg, cell, b, c, layer)?;
@@ -176,15 +177,13 @@ pub(in crate::export::onnx) fn rnn_on_projection(
         let r = reorder(b, cell, &r);
         rs.push(b.unsqueeze(&r, &[0]));
         // Only a GRU's `n` block of `b_hh` stays: ONNX's `Rb_h`, inside the reset gate.
-        let mut bias = vec![0f32; 2 * rows as usize];
-        let bh = c.weight(b, &format!("bias_hh_l0{s}"))?;
         let bias = if cell == Cell::Gru {
-            let zeros = b.floats(&bias[..(rows + 2 * h) as usize], &[rows + 2 * h]);
+            let bh = c.weight(b, &format!("bias_hh_l0{s}"))?;
+            let zeros = b.floats(&vec![0f32; (rows + 2 * h) as usize], &[rows + 2 * h]);
             let n = b.slice(&bh, 0, 2 * h, 3 * h);
             b.concat(&[&zeros, &n], 0)
         } else {
-            bias.truncate(2 * rows as usize);
-            b.floats(&bias, &[2 * rows])
+            b.floats(&vec![0f32; 2 * rows as usize], &[2 * rows])
         };
         bs.push(b.unsqueeze(&bias, &[0]));
     }

@@ -135,7 +135,14 @@ pub(super) fn transpose(a: i64, bx: i64, b: &mut Builder, c: &Ctx, x: &str) -> R
 /// Adaptive pooling on fixed axes: window `i` of `n` steps to `size` spans
 /// `floor(i n / size)..ceil((i + 1) n / size)`, reduced and put side by side; a 2-D pool is
 /// the 1-D one on each axis (its windows are products of the two).
-pub(super) fn adaptive(op: &str, size: i64, axes: &[usize], b: &mut Builder, c: &Ctx, x: &str) -> Result<String, OnnxError> {
+pub(super) fn adaptive(
+    op: &str,
+    size: i64,
+    axes: &[usize],
+    b: &mut Builder,
+    c: &Ctx,
+    x: &str,
+) -> Result<String, OnnxError> {
     let mut y = x.to_string();
     for &axis in axes {
         let n = c.fixed(0, axis, "adaptive pooling")?;
