@@ -13,7 +13,8 @@
 #   3. a fresh install: a Python venv in the cache with torch==2.13.0 from PyPI. The wheel
 #      carries libtorch (CPU and CUDA 13 libraries) and runs on machines without a GPU.
 # The venv also gets the `tensorboard` package (cases 2 and 3), which reads the run
-# directories' event files: `<venv>/bin/tensorboard --logdir runs`.
+# directories' event files: `<venv>/bin/tensorboard --logdir runs`, and `onnx` and
+# `onnxruntime`, which the tests use to check exported ONNX graphs.
 set -euo pipefail
 
 version=2.13.0
@@ -47,9 +48,10 @@ if [ ! -f "$marker" ]; then
   mv "$marker.tmp" "$marker"
 fi
 # TensorBoard reads the run directories' event files, safetensors loads `avc export`'s
-# weights into torch.nn, and FAISS indexes `avc retrieve --embeddings-out`'s vectors; the
-# tests use all three. Checked on every run, so a cache made before this step gets them once.
-for spec in tensorboard:tensorboard safetensors:safetensors faiss:faiss-cpu; do
+# weights into torch.nn, FAISS indexes `avc retrieve --embeddings-out`'s vectors, and onnx
+# and ONNX Runtime check and run `avc::export::onnx`'s graphs; the tests use all five.
+# Checked on every run, so a cache made before this step gets them once.
+for spec in tensorboard:tensorboard safetensors:safetensors faiss:faiss-cpu onnx:onnx onnxruntime:onnxruntime; do
   module=${spec%%:*} package=${spec#*:}
   if ! "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
     echo "avc: installing $package into $venv" >&2

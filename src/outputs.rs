@@ -59,6 +59,22 @@ pub const SAMPLE: FileKind = FileKind {
     name: "an export sample (avc export --sample)",
     recognise: Some(|h| recognise::safetensors_with(h, "avc.written_by", "avc export --sample")),
 };
+/// An ONNX graph `avc::export::onnx` wrote: a `ModelProto` whose `ir_version` (field 1)
+/// comes first and whose producer (field 2) is `avc export`.
+pub const ONNX_MODEL: FileKind =
+    FileKind { name: "an ONNX model (avc export --to onnx)", recognise: Some(onnx_by_avc) };
+/// The split ONNX graphs of `avc export --to onnx --split`, marked as their kind.
+pub const ONNX_SPLIT: DirKind = DirKind {
+    name: "ONNX towers",
+    own_marker: None,
+    files: &["video_tower.onnx", "audio_tower.onnx", "joint.onnx"],
+    optional: &[],
+};
+
+fn onnx_by_avc(head: &[u8]) -> bool {
+    const PRODUCER: &[u8] = b"\x12\x0aavc export";
+    head.first() == Some(&0x08) && head[..head.len().min(24)].windows(PRODUCER.len()).any(|w| w == PRODUCER)
+}
 
 pub const TORCH_SOURCE: FileKind =
     FileKind { name: "a PyTorch module (avc export --to torch)", recognise: Some(recognise_torch_source) };

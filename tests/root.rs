@@ -10,6 +10,7 @@ mod designs;
 mod docs;
 mod eval;
 mod export;
+mod export_onnx;
 mod export_torch;
 mod interrupt;
 mod kill;

@@ -1,5 +1,5 @@
-//! `avc export`: a run's weights for PyTorch, a sample to check a port against, or a
-//! generated PyTorch module (`--to torch`). The work is in `avc::export`; the outputs go
+//! `avc export`: a run's weights for PyTorch, a sample to check a port against, a
+//! generated PyTorch module (`--to torch`) or an ONNX model (`--to onnx`, `--split`). The work is in `avc::export`; the outputs go
 //! through the one rule for outputs first.
 
 use avc::outputs::{self, Kind};
@@ -13,6 +13,9 @@ pub enum Format {
     Weights,
     /// A PyTorch module generated from the model's graph (a .py file).
     Torch,
+    /// An ONNX model (opset 17) built from the model's graph, for ONNX Runtime and other
+    /// serving runtimes.
+    Onnx,
 }
 
 /// `avc export`'s arguments.
@@ -20,12 +23,18 @@ pub enum Format {
 pub struct ExportArgs {
     /// The run directory.
     pub run: PathBuf,
-    /// What to write: the weights, or a PyTorch module generated from the graph.
+    /// What to write: the weights, a PyTorch module generated from the graph, or ONNX.
     #[arg(long, value_enum, default_value = "weights")]
     pub to: Format,
-    /// Output file (default: <RUN>/model.safetensors, or <RUN>/model.py with `--to torch`).
+    /// Output file (default: <RUN>/model.safetensors, <RUN>/model.py with `--to torch`,
+    /// <RUN>/model.onnx with `--to onnx`, the directory <RUN>/onnx with `--split`).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// With `--to onnx`: write a directory of three graphs, video_tower.onnx,
+    /// audio_tower.onnx and joint.onnx, split as `avc eval` runs the model (towers once per
+    /// clip, the joint part per pair).
+    #[arg(long)]
+    pub split: bool,
     /// With `--to torch`: also write the weights beside the module (same name, .safetensors).
     #[arg(long)]
     pub with_weights: bool,
@@ -47,10 +56,18 @@ pub struct ExportArgs {
 
 /// `avc export`.
 pub fn export_cmd(args: ExportArgs) -> Result<(), u8> {
-    let ExportArgs { run, to, output, with_weights, checkpoint, sample, sample_clips, force } = args;
+    let ExportArgs { run, to, output, split, with_weights, checkpoint, sample, sample_clips, force } = args;
     let flag = if output.is_some() { "-o" } else { "the default output" };
     if to == Format::Weights && with_weights {
         return Err(usage("--with-weights goes with --to torch (--to weights writes the weights alone)"));
+    }
+    if to != Format::Onnx && split {
+        return Err(usage("--split goes with --to onnx (it splits the ONNX graph into towers and a joint part)"));
+    }
+    if to == Format::Onnx && (with_weights || sample.is_some()) {
+        return Err(usage(
+            "--to onnx writes the weights inside the graph: --with-weights and --sample go with --to weights or --to torch",
+        ));
     }
     if to == Format::Torch && sample.is_some() && !with_weights {
         return Err(usage("--sample needs the weights it was computed with: add --with-weights to --to torch"));
@@ -74,7 +91,26 @@ pub fn export_cmd(args: ExportArgs) -> Result<(), u8> {
             claims(&run, &checkpoint, &planned, force)?;
             write_torch(&run, &checkpoint, &out, weights.as_deref(), sample)
         }
+        Format::Onnx => {
+            let out = output.unwrap_or_else(|| run.join(if split { "onnx" } else { "model.onnx" }));
+            write_onnx(&run, &checkpoint, &out, split, force)
+        }
     }
+}
+
+/// The ONNX back-end claims its output itself before it reads the run (the same rule).
+fn write_onnx(run: &Path, which: &str, out: &Path, split: bool, force: bool) -> Result<(), u8> {
+    let done = avc::export::onnx::export_onnx(run, which, out, split, force).map_err(|e| report(&e))?;
+    for file in &done.files {
+        println!("wrote {}", file.display());
+    }
+    println!(
+        "({} ONNX nodes, {} initializers, opset {}, checkpoint `{which}`)",
+        done.nodes,
+        done.initializers,
+        avc::export::onnx::OPSET
+    );
+    Ok(())
 }
 
 fn write_weights(run: &Path, which: &str, out: &Path, sample: Option<(&Path, usize)>) -> Result<(), u8> {

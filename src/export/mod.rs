@@ -4,6 +4,7 @@
 //! nodes). Optionally a sample: inputs and the outputs avc computes for them, so a port to
 //! PyTorch can be checked number for number. docs/export.md lists the names per op.
 
+pub mod onnx;
 pub mod torch;
 
 use crate::lower::{self, PairBatch, feed};
