@@ -10,6 +10,10 @@
 //!   number of pairs per batch, first joint layer factored (`Factoring::Auto`) and unfactored;
 //! - (m), only when asked for (`--only m`): `final`'s 30 x 30 eval and training pairs per
 //!   second in fp32 and in bf16, avc against PyTorch's CPU autocast on the same twin;
+//! - (o), only when asked for (`--only o`): `final`'s 30 x 30 scoring in ONNX Runtime from
+//!   the graphs `avc export --to onnx` writes (split: towers once per clip, joint.onnx per
+//!   pair; whole: every pair through model.onnx), beside avc's, same threads
+//!   (tests/python/bench_onnx.py);
 //! - (s), only when asked for (`--only s`, `-- --clips 1000,10000`): two-stage retrieval at
 //!   scale, `sync_towers` shortlisting 50 candidates per video (`--shortlist-k K`; every
 //!   pair scored as a grid)
@@ -175,6 +179,46 @@ fn eval_30(o: &Options) {
         median(ratios.clone()),
         spread(&ratios)
     );
+}
+
+/// (o) `final`'s 30 x 30 scoring in ONNX Runtime, from the graphs `avc export --to onnx`
+/// writes of the same weights, against avc's (as (a)), alternating in rounds.
+fn onnx_30(o: &Options) {
+    let c = compiled("architectures/final.avc");
+    let m = model(&c);
+    let dir = std::env::temp_dir().join(format!("avc-bench-onnx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let written = avc::export::onnx::export_model(&c.graph, &c.checked, &m, &dir.join("model.onnx"), false, &[])
+        .and_then(|_| avc::export::onnx::export_model(&c.graph, &c.checked, &m, &dir.join("split"), true, &[]));
+    if let Err(e) = written {
+        return println!("(o) not measured: the ONNX export failed: {e}");
+    }
+    let mut rounds = Vec::new();
+    for _ in 0..o.repeats {
+        let ours = time_eval_30(&m, &c, o.budget);
+        let out = Command::new(python())
+            .arg("tests/python/bench_onnx.py")
+            .arg(&dir)
+            .args(["--threads", &o.threads.to_string(), "--repeats", "3"])
+            .output();
+        let v: serde_json::Value = match out {
+            Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).unwrap_or_default(),
+            Ok(out) => {
+                let why = String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed").to_string();
+                return println!("(o) ONNX Runtime not measured: {why}");
+            }
+            Err(e) => return println!("(o) ONNX Runtime not measured: {e}"),
+        };
+        let seconds = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        rounds.push((ours, seconds("split"), seconds("whole")));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let pick = |i: usize| median(rounds.iter().map(|r| [r.0, r.1, r.2][i]).collect());
+    println!("(o) final, 30 x 30 pairs: avc against ONNX Runtime on the exported graphs ({} rounds)", rounds.len());
+    println!("    avc               {:>8.3} s   (towers once per clip, first joint layer factored)", pick(0));
+    println!("    onnxruntime split {:>8.3} s   (video_tower/audio_tower once per clip, joint.onnx per pair)", pick(1));
+    println!("    onnxruntime whole {:>8.3} s   (every pair through model.onnx, a video's 30 pairs per call)", pick(2));
 }
 
 /// Median seconds of 3 runs of encoding 30 clips per tower and scoring their 900 pairs.
@@ -551,6 +595,9 @@ fn main() {
     }
     if o.only.contains(&'m') {
         mixed_precision(&o);
+    }
+    if o.only.contains(&'o') {
+        onnx_30(&o);
     }
     if o.only.contains(&'s') {
         two_stage(&o);
