@@ -265,7 +265,7 @@ fn observer(verbose: bool) -> Box<dyn Observer> {
 fn finish(result: Result<train::RunReport, train::TrainError>, verbose: bool) -> Result<(), u8> {
     let report = result.map_err(|e| {
         let code = avc::report::report(&e);
-        avc::dist::announce_failure(&e.to_string());
+        avc::dist::announce_failure(&e.to_string(), matches!(e, train::TrainError::Dist(_)));
         match avc::lower::torch_details(&e) {
             Some(details) if verbose => eprintln!("libtorch's message:\n{details}"),
             Some(_) => eprintln!("  (run with -v for libtorch's whole message and C++ backtrace)"),

@@ -61,10 +61,11 @@ fn saw_key(rank: usize) -> String {
 
 /// Tells the other ranks why this one stops (its error), so that their messages can say
 /// it. Best effort: the store may be gone already.
-/// Rank 0 holds the store: it waits a moment (3 s at most) for the others to read it.
-pub fn announce_failure(message: &str) {
+/// Rank 0 holds the store: unless the failure was a collective's (which the others saw
+/// too, or died of), it waits a moment (3 s at most) for the others to read it.
+pub fn announce_failure(message: &str, collective: bool) {
     let Some(g) = group() else { return };
-    if g.set(&failed_key(g.rank), message.as_bytes()).is_err() || g.rank != 0 {
+    if g.set(&failed_key(g.rank), message.as_bytes()).is_err() || g.rank != 0 || collective {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(3);
