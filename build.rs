@@ -7,7 +7,11 @@
 //! libtorch_cuda in would load all of libtorch (500 MiB, half a second) for `avc check`, so
 //! that flag goes only to `avc-torch`, the tests and the benches.
 //!
-//! It also compiles the one C++ file of the package, src/shim/autocast.cpp (see there).
+//! It also compiles the package's C++ shims: src/shim/autocast.cpp, and src/shim/dist.cpp
+//! (c10d's TCPStore and process groups for data-parallel training; see there), which needs
+//! Gloo's headers (Debian's libgloo-dev, installed by scripts/tools.sh; libtorch carries
+//! Gloo's code but not its headers). NCCL's process group is compiled in only when CUDA's
+//! and NCCL's headers are found (`CUDA_HOME`, /usr/local/cuda, or `NCCL_INCLUDE_DIR`).
 use std::path::Path;
 
 fn main() {
@@ -20,7 +24,9 @@ fn main() {
     // Every target, the library's unit-test binary included (no narrower directive reaches it).
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     autocast_shim(Path::new(&lib));
-    if Path::new(&lib).join("libtorch_cuda.so").exists() {
+    let cuda_lib = Path::new(&lib).join("libtorch_cuda.so").exists();
+    dist_shim(Path::new(&lib), cuda_lib);
+    if cuda_lib {
         let cuda = "-Wl,--no-as-needed,-ltorch_cuda,--as-needed";
         println!("cargo:rustc-link-arg-bin=avc-torch={cuda}");
         println!("cargo:rustc-link-arg-tests={cuda}");
@@ -42,4 +48,40 @@ fn autocast_shim(lib: &Path) {
         .flag_if_supported("-Wno-unused-parameter")
         .warnings(false)
         .compile("avc_autocast");
+}
+
+/// Compiles src/shim/dist.cpp against libtorch's headers and Gloo's (`USE_C10D_GLOO`, as
+/// PyTorch's own build defines it); with NCCL's process group when CUDA's and NCCL's headers
+/// are there and libtorch has its CUDA library (then libtorch_cuda is linked to everything).
+fn dist_shim(lib: &Path, cuda_lib: bool) {
+    println!("cargo:rerun-if-changed=src/shim/dist.cpp");
+    for var in ["CUDA_HOME", "NCCL_INCLUDE_DIR", "GLOO_INCLUDE_DIR"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let root = lib.parent().unwrap_or(lib);
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++17")
+        .file("src/shim/dist.cpp")
+        .define("USE_C10D_GLOO", None)
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag_if_supported("-Wno-unused-parameter")
+        .warnings(false);
+    if let Ok(gloo) = std::env::var("GLOO_INCLUDE_DIR") {
+        build.include(gloo);
+    }
+    let cuda = std::env::var("CUDA_HOME").unwrap_or_else(|_| "/usr/local/cuda".into());
+    let cuda_include = Path::new(&cuda).join("include");
+    let nccl_include = std::env::var("NCCL_INCLUDE_DIR").map_or_else(|_| cuda_include.clone(), Into::into);
+    let nccl = cuda_lib
+        && cuda_include.join("cuda_runtime_api.h").is_file()
+        && (nccl_include.join("nccl.h").is_file() || Path::new("/usr/include/nccl.h").is_file());
+    if nccl {
+        build.define("AVC_WITH_NCCL", None).define("USE_C10D_NCCL", None).define("USE_CUDA", None);
+        build.include(&cuda_include).include(&nccl_include);
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
+    }
+    build.compile("avc_dist");
 }

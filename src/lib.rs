@@ -33,6 +33,7 @@ pub mod ops {
 
 pub mod data;
 pub mod device;
+pub mod dist;
 pub mod eval;
 pub mod export;
 pub mod interrupt;

@@ -119,10 +119,22 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// What every error line of this process starts with: `rank N: ` in a data-parallel job, so
+/// that the ranks' messages, interleaved on one terminal, say whose they are.
+static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets [`report`]'s line prefix (once per process; later calls do nothing).
+pub fn set_prefix(prefix: String) {
+    let _ = PREFIX.set(prefix);
+}
+
 /// Prints `error` to standard error and gives the exit code the command ends with.
 pub fn report(error: &dyn Report) -> u8 {
     let d = error.diagnostic();
-    eprint!("{d}");
+    match PREFIX.get() {
+        Some(prefix) => eprint!("{}", d.to_string().lines().map(|l| format!("{prefix}{l}\n")).collect::<String>()),
+        None => eprint!("{d}"),
+    }
     d.exit_code
 }
 

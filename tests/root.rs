@@ -7,6 +7,7 @@ mod data_ids;
 mod data_sources;
 mod data_tools;
 mod designs;
+mod dist;
 mod docs;
 mod eval;
 mod export;

@@ -12,6 +12,7 @@ use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions};
 use crate::data::crop::Pass;
 use crate::data::prefetch::prefetch;
 use crate::data::{Clips, Split, TrainingData};
+use crate::dist::{self, Group};
 use crate::eval::engine::{Scorer, Silent};
 use crate::eval::{self, Ranking, apply};
 use crate::interrupt;
@@ -66,8 +67,11 @@ pub(super) struct Session<'a> {
     schedule: Schedule,
     state: TrainingState,
     history: Vec<EpochMetrics>,
-    /// TensorBoard scalars (a new event file per session; TensorBoard merges them).
-    events: EventWriter,
+    /// TensorBoard scalars (a new event file per session; TensorBoard merges them); rank 0's
+    /// only.
+    events: Option<EventWriter>,
+    /// The data-parallel job this process is a rank of, if any (see [`crate::dist`]).
+    group: Option<&'static Group>,
     /// The architecture's summary table, for summary.md.
     table: String,
     arch_name: String,
@@ -123,9 +127,19 @@ impl<'a> Session<'a> {
             training.load(model.vs.variables(), &kept).map_err(|e| resume_err(e.into()))?;
             state = Checkpoint::read_state(dir)?;
             schedule.state = state.schedule.clone();
-            history = keep_history(&run, state.epoch, state.epoch_complete)?;
+            if dist::is_leader() {
+                history = keep_history(&run, state.epoch, state.epoch_complete)?;
+            }
         }
-        let events = EventWriter::create(&run.path).map_err(|e| RunDirError::new(&run.path, e))?;
+        let group = dist::group();
+        if let Some(g) = group {
+            super::distributed::agree(g, compiled, data, cfg, opts)?;
+            super::distributed::share_weights(g, &model, &training)?;
+        }
+        let events = match group {
+            Some(g) if g.rank != 0 => None,
+            _ => Some(EventWriter::create(&run.path).map_err(|e| RunDirError::new(&run.path, e))?),
+        };
         let table = avc_lang::check::render_table(&compiled.graph, &compiled.checked);
         let arch_name = opts.arch_path.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_string();
         Ok(Session {
@@ -142,6 +156,7 @@ impl<'a> Session<'a> {
             state,
             history,
             events,
+            group,
             table,
             arch_name,
             profile: Profiler::new(opts.profile, opts.device),
@@ -173,7 +188,11 @@ impl<'a> Session<'a> {
                 ending = Ending::Interrupted;
                 break;
             }
-            if self.finish_epoch(epoch, started)? {
+            let stop = match self.group {
+                Some(g) => self.finish_epoch_in(g, epoch, started)?,
+                None => self.finish_epoch(epoch, started)?,
+            };
+            if stop {
                 ending = Ending::EarlyStopped;
                 break;
             }
@@ -181,7 +200,11 @@ impl<'a> Session<'a> {
             skip = 0;
         }
         let best = self.history.iter().find(|m| m.epoch == self.state.best_epoch);
-        let profile = self.profile.write(&self.run)?;
+        let profile = if self.is_leader() { self.profile.write(&self.run)? } else { None };
+        if let Some(g) = self.group {
+            // Rank 0's store must outlive every rank's last call.
+            g.barrier()?;
+        }
         Ok(RunReport {
             dir: self.run.path.clone(),
             best_epoch: self.state.best_epoch,
@@ -192,7 +215,15 @@ impl<'a> Session<'a> {
         })
     }
 
+    /// Whether this process writes the run directory: rank 0, or a process alone.
+    fn is_leader(&self) -> bool {
+        self.group.is_none_or(|g| g.rank == 0)
+    }
+
     fn save(&self, name: &str) -> Result<(), TrainError> {
+        if !self.is_leader() {
+            return Ok(());
+        }
         let averaged = self.training.averaged_weights();
         Ok(Checkpoint::save(
             &self.run.path,
@@ -267,7 +298,9 @@ impl<'a> Session<'a> {
             self.observer
                 .event(Event::EarlyStopped { monitor: self.cfg.monitor.name(), patience: self.cfg.early_stopping });
         }
-        self.events.log_epoch(&m).map_err(|e| RunDirError::new(self.events.path(), e))?;
+        if let Some(events) = &mut self.events {
+            events.log_epoch(&m).map_err(|e| RunDirError::new(events.path(), e))?;
+        }
         self.history.push(m);
         self.write_pictures()?;
         Ok(stop)
@@ -299,12 +332,15 @@ impl<'a> Session<'a> {
     ///
     /// A streamed split's batches are read and decoded on background threads a few batches
     /// ahead; what a batch holds depends only on (seed, epoch, batch), so it is the same
-    /// whoever reads it.
+    /// whoever reads it. Each batch is cut into [`Shares`]: one per rank and micro-batch
+    /// (`train.accumulate`); this process reads and trains only its own.
     fn train_epoch(&mut self, epoch: i64, skip: usize) -> Result<bool, TrainError> {
         let seed = self.cfg.seed;
+        let shares = Shares::of(self.group, self.cfg.accumulate);
         let mut order = self.train_idx.clone();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64, u64::MAX)));
-        let batches: Vec<&[usize]> = order.chunks(self.cfg.batch_size as usize).filter(|b| b.len() >= 2).collect();
+        let batches: Vec<&[usize]> =
+            order.chunks(self.cfg.batch_size as usize).filter(|b| b.len() >= 2 * shares.count()).collect();
         let count = self.opts.max_batches.unwrap_or(usize::MAX).min(batches.len());
         self.observer.event(Event::EpochStarted {
             epoch,
@@ -313,26 +349,40 @@ impl<'a> Session<'a> {
             done: skip.min(count),
         });
         let todo = &batches[skip.min(count)..count];
+        // This rank's micro-batches, step after step.
+        let micro: Vec<&[usize]> = todo.iter().flat_map(|b| shares.mine(b)).collect();
+        let per_step = shares.per_rank;
         let data: &TrainingData = self.data;
         let pass = Pass::Train { seed, epoch: epoch as u64 };
         let workers = if data.train.is_streamed() { PREFETCH_WORKERS } else { 1 };
         // On the CPU the prefetch threads dequantize through the levels libtorch computes.
         let levels = if self.model.device() == tch::Device::Cpu { Some(feed::levels()?) } else { None };
         prefetch(
-            todo.len(),
+            micro.len(),
             workers,
-            PREFETCH_DEPTH,
-            |j| Batch::load(&data.train, todo[j], pass, levels.as_ref()),
+            PREFETCH_DEPTH * per_step,
+            |j| Batch::load(&data.train, micro[j], pass, levels.as_ref()),
             |jobs| {
                 for j in 0..todo.len() {
                     let b = skip + j;
-                    if interrupt::requested() || self.opts.stop_at == Some((epoch, b)) {
+                    // Alone, an interruption stops before the batch; in a job, the ranks agree
+                    // on it through the step's all-reduce and stop after it (below).
+                    if (self.group.is_none() && interrupt::requested()) || self.opts.stop_at == Some((epoch, b)) {
                         self.state.batches_done = b;
                         return Ok(true);
                     }
                     self.profile.begin();
-                    let Some(clips) = jobs.next() else { break };
-                    self.train_batch(epoch, b, count, &clips?)?;
+                    let mut step = Vec::with_capacity(per_step);
+                    for _ in 0..per_step {
+                        let Some(clips) = jobs.next() else { break };
+                        step.push(clips?);
+                    }
+                    if step.len() < per_step {
+                        break;
+                    }
+                    if self.train_batch(epoch, b, count, &shares, &step)? {
+                        return Ok(true);
+                    }
                 }
                 Ok(false)
             },
@@ -356,24 +406,49 @@ impl<'a> Session<'a> {
         self.training.after_step()
     }
 
-    /// One optimiser step on a batch of clips (already read).
-    fn train_batch(&mut self, epoch: i64, b: usize, batches: usize, clips: &Batch) -> Result<(), TrainError> {
-        let seed = self.cfg.seed;
-        // Dropout and the shuffled negatives depend only on (seed, epoch, batch).
-        let stream = mix(seed, epoch as u64, b as u64);
-        tch::manual_seed((stream >> 1) as i64);
-        let (audio_rows, labels) = pairs(clips.len(), &mut ChaCha8Rng::seed_from_u64(stream));
+    /// One optimiser step on this rank's micro-batches of batch `b` (already read): their
+    /// gradients summed (each loss divided by their number), then averaged over the ranks.
+    /// Returns true when some rank was interrupted: every rank then stops after this step.
+    fn train_batch(
+        &mut self,
+        epoch: i64,
+        b: usize,
+        batches: usize,
+        shares: &Shares,
+        micro: &[Batch],
+    ) -> Result<bool, TrainError> {
+        let stream = mix(self.cfg.seed, epoch as u64, b as u64);
         let log_scale = self.training.log_scale();
-        let loss = pair_loss(&self.model, clips, &audio_rows, &labels, self.cfg, log_scale, &mut self.profile)?;
-        let value = loss.f_double_value(&[])?;
-        self.profile.mark(Phase::Forward);
-        if !value.is_finite() {
-            return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
-        }
         self.optimizer.zero_grad();
-        let scaled = self.training.scale_loss(&loss)?;
-        scaled.f_backward().map_err(|e| super::Suspect::blame(&self.suspect, "backward pass", e))?;
-        self.profile.mark(Phase::Backward);
+        let mut value = 0.0;
+        for (j, clips) in micro.iter().enumerate() {
+            // Dropout and the shuffled negatives depend only on (seed, epoch, batch, share).
+            let stream = shares.stream(stream, j);
+            tch::manual_seed((stream >> 1) as i64);
+            let (audio_rows, labels) = pairs(clips.len(), &mut ChaCha8Rng::seed_from_u64(stream));
+            let loss = pair_loss(&self.model, clips, &audio_rows, &labels, self.cfg, log_scale, &mut self.profile)?;
+            let part = loss.f_double_value(&[])?;
+            self.profile.mark(Phase::Forward);
+            if !part.is_finite() && self.group.is_none() {
+                return Err(TrainError::Diverged { epoch, batch: b, loss: part, lr: self.state.lr });
+            }
+            value += part / micro.len() as f64;
+            let loss = if micro.len() > 1 { loss.f_div_scalar(micro.len() as f64)? } else { loss };
+            let scaled = self.training.scale_loss(&loss)?;
+            scaled.f_backward().map_err(|e| super::Suspect::blame(&self.suspect, "backward pass", e))?;
+            self.profile.mark(Phase::Backward);
+        }
+        let mut interrupted = false;
+        if let Some(g) = self.group {
+            let stop = f64::from(u8::from(interrupt::requested()));
+            let sums = dist::grads::average(g, self.optimizer.vars(), &[value, stop])?;
+            value = sums[0] / g.world as f64;
+            interrupted = sums[1] > 0.0;
+            self.profile.mark(Phase::Backward);
+            if !value.is_finite() {
+                return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
+            }
+        }
         let stepped = self.optimizer_step();
         stepped.map_err(|e| super::Suspect::blame(&self.suspect, "optimiser step", e))?;
         self.profile.mark(Phase::Step);
@@ -386,7 +461,69 @@ impl<'a> Session<'a> {
             batches,
             mean_loss: self.state.loss_sum / self.state.loss_count as f64,
         });
-        Ok(())
+        Ok(interrupted)
+    }
+
+    /// Rank 0 evaluates and writes the checkpoints alone while the others wait; then every
+    /// rank takes the training state (the schedule's learning rate, the best epoch, early
+    /// stopping) from the store, so that all go on alike.
+    fn finish_epoch_in(&mut self, g: &Group, epoch: i64, started: Instant) -> Result<bool, TrainError> {
+        let key = format!("avc/epoch/{epoch}");
+        if g.rank == 0 {
+            let stop = self.finish_epoch(epoch, started)?;
+            let shared = Shared { state: self.state.clone(), stop };
+            g.set(&key, &serde_json::to_vec(&shared).unwrap_or_default())?;
+            return Ok(stop);
+        }
+        let bytes = super::distributed::wait_for(g, &key)?;
+        let shared: Shared = serde_json::from_slice(&bytes).map_err(|e| dist::DistError {
+            what: format!("reading rank 0's state after epoch {epoch}"),
+            message: e.to_string(),
+        })?;
+        self.state = shared.state;
+        self.schedule.state = self.state.schedule.clone();
+        Ok(shared.stop)
+    }
+}
+
+/// What rank 0 tells the others after an epoch.
+#[derive(Serialize, Deserialize)]
+struct Shared {
+    state: TrainingState,
+    stop: bool,
+}
+
+/// How a batch is cut between the ranks and their micro-batches: `count` near-equal
+/// contiguous shares, rank r's being `r * per_rank ..` `(r + 1) * per_rank`; their union is
+/// the batch one process takes. Each share builds its shuffled pairs inside itself.
+struct Shares {
+    rank: usize,
+    per_rank: usize,
+    ranks: usize,
+}
+
+impl Shares {
+    fn of(group: Option<&Group>, accumulate: i64) -> Shares {
+        let per_rank = usize::try_from(accumulate).unwrap_or(1).max(1);
+        Shares { rank: group.map_or(0, |g| g.rank), per_rank, ranks: group.map_or(1, |g| g.world) }
+    }
+
+    fn count(&self) -> usize {
+        self.per_rank * self.ranks
+    }
+
+    /// This rank's micro-batches of `batch`.
+    fn mine<'b>(&self, batch: &'b [usize]) -> impl Iterator<Item = &'b [usize]> + use<'b> {
+        let (n, count) = (batch.len(), self.count());
+        let first = self.rank * self.per_rank;
+        (first..first + self.per_rank).map(move |s| &batch[s * n / count..(s + 1) * n / count])
+    }
+
+    /// The random stream of this rank's micro-batch `j` of a batch whose stream is `stream`:
+    /// the batch's own when it is not cut (so one process trains as it always did).
+    fn stream(&self, stream: u64, j: usize) -> u64 {
+        let count = self.count();
+        if count == 1 { stream } else { mix(stream, count as u64, (self.rank * self.per_rank + j) as u64) }
     }
 }
 

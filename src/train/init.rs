@@ -69,6 +69,9 @@ pub(super) fn prepare(
     }
     let Some(init) = &opts.init else { return Ok(None) };
     let record = apply(vs, init)?;
+    if !crate::dist::is_leader() {
+        return Ok(Some(record));
+    }
     let json = serde_json::to_string_pretty(&record).map_err(|e| RunDirError::new(&run.file(INIT_FILE), e))?;
     run.write(INIT_FILE, json.as_bytes())?;
     Ok(Some(record))

@@ -15,6 +15,7 @@
 //! or on Slurm / GNU parallel).
 
 pub mod config;
+mod distributed;
 mod epoch;
 pub mod events;
 pub mod groups;
@@ -63,6 +64,12 @@ pub enum TrainError {
     Lower(#[from] LowerError),
     #[error("libtorch failed: {}", crate::lower::torch_summary(.0))]
     Torch(#[from] tch::TchError),
+    /// A collective of a data-parallel job failed (another rank died, hung or failed).
+    #[error(transparent)]
+    Dist(#[from] crate::dist::DistError),
+    /// The ranks of a data-parallel job were started with different files, settings or data.
+    #[error(transparent)]
+    Agree(#[from] crate::dist::agree::Mismatch),
     /// A failure in a phase of a training step that no single node owns (boxed: it is large).
     #[error(transparent)]
     Step(Box<StepFailure>),
@@ -204,6 +211,11 @@ pub fn train_observed(
         return Err(TrainError::TooFewClips { clips: data.train.len(), from: training_list(&opts.data_source) });
     }
     let resources = crate::device::Resources::current(opts.device, &crate::device::apply_thread_budget());
+    if !crate::dist::is_leader() {
+        // Another rank of a data-parallel job: rank 0 writes the run directory.
+        let run = crate::run::rundir::RunDir { path: PathBuf::new() };
+        return epoch::Session::start(compiled, data, cfg, opts, run, None, observer)?.run();
+    }
     let stem = opts.arch_path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     let run = crate::run::rundir::RunDir::create(&opts.runs_dir, stem, opts.run_name.as_deref())?;
     let (train_idx, val_idx) = data.split(cfg.validation, cfg.seed);
@@ -340,6 +352,8 @@ pub fn resume_with(
     };
     let run = crate::run::rundir::RunDir { path: run_dir.to_path_buf() };
     let from = crate::run::checkpoint::Checkpoint::locate(run_dir, "last")?;
-    crate::run::manifest::record_resume(&run, &resources)?;
+    if crate::dist::is_leader() {
+        crate::run::manifest::record_resume(&run, &resources)?;
+    }
     epoch::Session::start(&compiled, &data, &cfg, &opts, run, Some(&from), observer)?.run()
 }

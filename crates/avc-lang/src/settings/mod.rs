@@ -21,6 +21,10 @@ use serde::Serialize;
 pub struct TrainConfig {
     pub epochs: i64,
     pub batch_size: i64,
+    /// Micro-batches per optimiser step: each batch is split into this many parts, whose
+    /// gradients are summed (each loss divided by it) before one step, as Lightning's
+    /// `accumulate_grad_batches` (1: off).
+    pub accumulate: i64,
     pub lr: f64,
     pub seed: u64,
     pub optimizer: OptimizerConfig,
@@ -174,6 +178,7 @@ impl Default for TrainConfig {
         TrainConfig {
             epochs: 20,
             batch_size: 64,
+            accumulate: 1,
             lr: 0.005,
             seed: 1,
             optimizer: OptimizerConfig {
@@ -216,6 +221,11 @@ impl Default for TrainConfig {
 pub const KEYS: &[(&str, &str)] = &[
     ("epochs", "passes over the training clips (int, default 20)"),
     ("batch_size", "matched pairs per batch; as many shuffled pairs are added (int, default 64)"),
+    (
+        "accumulate",
+        "micro-batches per optimiser step: the batch is split into this many, their gradients summed (int, \
+         default 1)",
+    ),
     ("lr", "initial learning rate (float, default 0.005)"),
     ("seed", "seeds the split, batch order, negatives, dropout and init (int, default 1)"),
     ("optimizer", "`adam` (default), `adamw`, `sgd` or `rmsprop`"),
@@ -376,6 +386,7 @@ impl TrainConfig {
         match key {
             "epochs" => self.epochs = positive_int(v).ok_or_else(|| bad(at_least_one))?,
             "batch_size" => self.batch_size = positive_int(v).ok_or_else(|| bad(at_least_one))?,
+            "accumulate" => self.accumulate = positive_int(v).ok_or_else(|| bad(at_least_one))?,
             "eval_chunk" => self.eval_chunk = positive_int(v).ok_or_else(|| bad(at_least_one))?,
             "lr" => self.lr = positive_float(v).ok_or_else(|| bad("a positive number"))?,
             "seed" => self.seed = non_negative_int(v).ok_or_else(|| bad("a non-negative integer"))? as u64,

@@ -1,0 +1,132 @@
+//! Data-parallel training (docs/distributed.md) on the CPU: two processes on localhost
+//! through c10d's Gloo process group, tiny models, a few batches.
+
+use avc::run::checkpoint::{Checkpoint, OPTIMIZER, WEIGHTS};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SYNTH: [&str; 5] = ["n_train=200", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
+
+/// `avc train FILE` on the synthetic set, one epoch of at most five batches of 32 pairs.
+fn train(dir: &Path, name: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avc"));
+    cmd.arg("train").arg(dir.join("tiny.yaml")).args(["--device", "cpu", "-q", "--name", name]);
+    cmd.arg("--runs").arg(dir).args(["--max-batches", "5", "--dist-timeout", "60"]);
+    for knob in SYNTH {
+        cmd.args(["--synth", knob]);
+    }
+    cmd.args(extra);
+    cmd
+}
+
+/// No dropout, no batch norm: two ranks and two accumulated micro-batches must agree.
+fn setup(epochs: usize) -> crate::Scratch {
+    let dir = crate::scratch_dir("dist");
+    let arch = crate::small_model(16, &format!("{{epochs: {epochs}, batch_size: 32, schedule: none}}"));
+    std::fs::write(dir.join("tiny.yaml"), arch).unwrap();
+    dir
+}
+
+fn run_ok(mut cmd: Command) {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// The largest difference between two runs' `last` weights and optimiser state.
+fn max_difference(a: &Path, b: &Path) -> f64 {
+    let mut worst = 0.0f64;
+    for file in [WEIGHTS, OPTIMIZER] {
+        let read = |run: &Path| Checkpoint::read_tensors(&Checkpoint::locate(run, "last").unwrap().join(file)).unwrap();
+        let (x, y) = (read(a), read(b));
+        let names = |m: &std::collections::HashMap<String, tch::Tensor>| {
+            let mut n: Vec<String> = m.keys().cloned().collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&x), names(&y));
+        for (name, t) in &x {
+            let d = (t.to_kind(tch::Kind::Double) - y[name].to_kind(tch::Kind::Double)).abs().max().double_value(&[]);
+            worst = worst.max(d);
+        }
+    }
+    worst
+}
+
+#[test]
+fn two_ranks_match_one_process_accumulating_their_shares() {
+    let dir = setup(1);
+    run_ok(train(&dir, "ranks", &["--nproc", "2"]));
+    run_ok(train(&dir, "accumulated", &["--set", "train.accumulate=2"]));
+    let state = Checkpoint::read_state(&Checkpoint::locate(&dir.join("ranks"), "last").unwrap()).unwrap();
+    assert_eq!(state.batches_done, 5, "{state:?}");
+    let same = max_difference(&dir.join("ranks"), &dir.join("accumulated"));
+    eprintln!("two ranks vs one process accumulating 2: max difference {same:.3e}");
+    assert!(same < 1e-5, "two ranks and accumulate: 2 differ by {same}");
+    // Not blind: the same comparison sees another seed, and the batch left whole.
+    run_ok(train(&dir, "other-seed", &["--set", "train.accumulate=2", "--set", "train.seed=2"]));
+    let seeded = max_difference(&dir.join("ranks"), &dir.join("other-seed"));
+    run_ok(train(&dir, "whole", &[]));
+    let whole = max_difference(&dir.join("ranks"), &dir.join("whole"));
+    eprintln!("against another seed: {seeded:.3e}; against the batch left whole: {whole:.3e}");
+    assert!(seeded > 1e-3 && whole > 1e-4, "the comparison cannot tell runs apart: {seeded}, {whole}");
+    // Only rank 0 wrote: one run directory per run, nothing else in the scratch directory.
+    let mut names: Vec<String> =
+        std::fs::read_dir(&*dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["accumulated", "other-seed", "ranks", "tiny.yaml", "whole"]);
+}
+
+/// One rank of a job launched by hand, as torchrun would, on `port`.
+fn rank(dir: &Path, rank: usize, port: u16, extra: &[&str]) -> Child {
+    let mut cmd = train(dir, "job", extra);
+    cmd.env("RANK", rank.to_string()).env("WORLD_SIZE", "2").env("LOCAL_RANK", rank.to_string());
+    cmd.env("MASTER_ADDR", "127.0.0.1").env("MASTER_PORT", port.to_string()).env("OMP_NUM_THREADS", "1");
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn stderr_of(child: Child) -> (std::process::ExitStatus, String) {
+    let out = child.wait_with_output().unwrap();
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn ranks_started_with_other_settings_are_refused() {
+    let dir = setup(1);
+    let port = avc::dist::launch::free_port().unwrap();
+    let zero = rank(&dir, 0, port, &[]);
+    let one = rank(&dir, 1, port, &["--set", "train.lr=0.01"]);
+    let (s0, e0) = stderr_of(zero);
+    let (s1, e1) = stderr_of(one);
+    assert!(!s0.success() && !s1.success(), "{e0}\n{e1}");
+    for (r, text) in [(0, &e0), (1, &e1)] {
+        assert!(
+            text.contains(&format!("rank {r}: error: the ranks were not started alike: rank 1's settings differ")),
+            "rank {r} said:\n{text}"
+        );
+    }
+    assert!(!dir.join("job").join("last").exists(), "a refused job trained");
+}
+
+#[test]
+fn a_killed_rank_stops_the_job_naming_it() {
+    let dir = setup(1000);
+    let port = avc::dist::launch::free_port().unwrap();
+    let zero = rank(&dir, 0, port, &[]);
+    let mut one = rank(&dir, 1, port, &[]);
+    // Mid-run: once rank 0 has written a checkpoint, training goes on.
+    let begun = Instant::now();
+    while Checkpoint::locate(&dir.join("job"), "last").is_err() {
+        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    one.kill().unwrap();
+    let killed = Instant::now();
+    let (status, text) = stderr_of(zero);
+    let took = killed.elapsed();
+    let _ = one.wait();
+    eprintln!("rank 0 stopped {:.2}s after rank 1 was killed:\n{text}", took.as_secs_f64());
+    assert!(!status.success(), "{text}");
+    assert!(took < Duration::from_secs(30), "rank 0 took {took:?} to stop:\n{text}");
+    assert!(text.contains("rank 0: error:") && text.contains("rank 1 stopped answering"), "{text}");
+}
