@@ -9,7 +9,7 @@ it learn or not? docs/results.md ("Why the per-modality summaries stayed at chan
 MODEL is meanpool or dual_cnn (torch.nn twins of the architecture files, written like
 tests/python/torch_twins.py, whose names match `avc export`), or meanpool_plain or
 dual_cnn_plain: the files as they were before each tower's summary got its batch norm
-(`git show 64ae742:architectures/synthetic-only/meanpool.avc`), which are what docs/results.md diagnoses.
+(`git show 64ae742:architectures/meanpool.avc`), which are what docs/results.md diagnoses.
 DATA_DIR is in the course's layout (`avc data synth --out DIR`).
 
 `inspect` loads avc's weights; on one batch of training clips, doubled with shuffled pairs

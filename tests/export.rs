@@ -7,17 +7,16 @@ use avc::train::{DataSource, TrainOptions, train};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Few clips of the default shapes: the real architectures need [120, 1024] and [120, 128].
-const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
-
-/// Trains `arch` for two batches (so BatchNorm's running statistics move) and exports it.
-/// The data have the stream lengths the file declares where the two differ (audio_2x's 240
-/// audio steps).
-fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
-    let compiled = crate::compile_ok(&crate::architecture_path(arch));
+/// Trains `arch` (a path) for two batches on a few synthetic clips of the default shapes
+/// (the real architectures need [120, 1024] and [120, 128]; the stream lengths the file
+/// declares where the two differ, as audio_2x's 240 audio steps), so that BatchNorm's
+/// running statistics move; at least `test_clips` test clips. Returns the run directory.
+/// The export tests of every format (weights, PyTorch source, ONNX) start from it.
+pub(crate) fn trained_run(arch: &Path, scratch: &Path, test_clips: usize) -> PathBuf {
+    let compiled = crate::compile_ok(arch);
     let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
     let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
-    let mut knobs: Vec<String> = KNOBS.map(String::from).to_vec();
+    let mut knobs = vec!["n_train=24".to_string(), format!("n_test={}", test_clips.max(6))];
     if let [Some([video, _]), Some([audio, _])] = avc::data::expect::declared(&compiled)
         && video != audio
     {
@@ -25,11 +24,12 @@ fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
     }
     let data: avc::data::TrainingData =
         avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap()).into();
+    let stem = arch.file_name().unwrap().to_string_lossy().replace('.', "_");
     let opts = TrainOptions {
         device: tch::Device::Cpu,
         runs_dir: scratch.to_path_buf(),
-        run_name: Some(arch.replace('.', "_")),
-        arch_path: crate::architecture_path(arch),
+        run_name: Some(stem),
+        arch_path: arch.to_path_buf(),
         verbose: false,
         max_batches: Some(2),
         stop_at: None,
@@ -38,9 +38,14 @@ fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
         init: None,
         profile: false,
     };
-    let report = train(&compiled, &data, &cfg, &opts).unwrap();
+    train(&compiled, &data, &cfg, &opts).unwrap().dir
+}
+
+/// [`trained_run`] for the architecture file named `arch`, exported with a sample of 4 clips.
+fn trained_and_exported(arch: &str, scratch: &Path) -> (PathBuf, PathBuf) {
+    let run = trained_run(&crate::architecture_path(arch), scratch, 4);
     let (weights, sample) = (scratch.join(format!("{arch}.safetensors")), scratch.join(format!("{arch}.sample")));
-    let done = avc::export::export(&report.dir, "last", &weights, Some((&sample, 4))).unwrap();
+    let done = avc::export::export(&run, "last", &weights, Some((&sample, 4))).unwrap();
     assert!(done.tensors.iter().all(|(name, _)| !name.contains("__")), "{:?}", done.tensors);
     (weights, sample)
 }

@@ -5,55 +5,24 @@
 //! the check is not blind (a nudged weight fails it).
 
 use avc::export::onnx::{self as onnx, OnnxError};
-use avc::train::{DataSource, TrainOptions, train};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod random_graphs;
 
-/// Few clips of the default shapes: the real architectures need [120, 1024] and [120, 128].
-const KNOBS: [&str; 2] = ["n_train=24", "n_test=6"];
-
-/// Trains `arch` for two batches (so BatchNorm's running statistics move) and writes an
-/// `avc export` sample of 4 test clips; returns the run directory and the sample.
+/// Trains `arch` for two batches (tests/export.rs, `trained_run`) and writes an `avc
+/// export` sample of 4 test clips; returns the run directory and the sample.
 fn trained(arch: &Path, scratch: &Path) -> (PathBuf, PathBuf) {
     trained_with(arch, scratch, 4)
 }
 
 /// [`trained`] with `clips` test clips in the sample (and at least that many in the data).
 fn trained_with(arch: &Path, scratch: &Path, clips: usize) -> (PathBuf, PathBuf) {
-    let compiled = crate::compile_ok(arch);
-    let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
-    let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
-    let mut knobs: Vec<String> = KNOBS.map(String::from).to_vec();
-    if clips > 6 {
-        knobs[1] = format!("n_test={clips}");
-    }
-    if let [Some([video, _]), Some([audio, _])] = avc::data::expect::declared(&compiled)
-        && video != audio
-    {
-        knobs.extend([format!("steps={video}"), format!("audio_steps={audio}")]);
-    }
-    let data: avc::data::TrainingData =
-        avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap()).into();
+    let run = crate::export::trained_run(arch, scratch, clips);
     let stem = arch.file_name().unwrap().to_string_lossy().replace('.', "_");
-    let opts = TrainOptions {
-        device: tch::Device::Cpu,
-        runs_dir: scratch.to_path_buf(),
-        run_name: Some(stem.clone()),
-        arch_path: arch.to_path_buf(),
-        verbose: false,
-        max_batches: Some(2),
-        stop_at: None,
-        data_source: DataSource::Synth { seed: 5, knobs },
-        overrides,
-        init: None,
-        profile: false,
-    };
-    let report = train(&compiled, &data, &cfg, &opts).unwrap();
     let (weights, sample) = (scratch.join(format!("{stem}.safetensors")), scratch.join(format!("{stem}.sample")));
-    avc::export::export(&report.dir, "last", &weights, Some((&sample, clips))).unwrap();
-    (report.dir, sample)
+    avc::export::export(&run, "last", &weights, Some((&sample, clips))).unwrap();
+    (run, sample)
 }
 
 /// Runs tests/python/onnx_check.py on `cases` (one process: onnxruntime takes seconds to

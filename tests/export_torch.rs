@@ -7,7 +7,6 @@
 
 mod graphs;
 
-use avc::train::{DataSource, TrainOptions, train};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -65,37 +64,6 @@ fn outputs_of(graph: &avc_lang::ir::Graph) -> Vec<(String, String)> {
     graph.outputs.iter().map(|o| (o.name.clone(), o.kind.keyword().to_string())).collect()
 }
 
-/// Trains `arch` for two batches on a few synthetic clips (of the stream lengths the file
-/// declares) and returns its run directory.
-fn trained(arch: &Path, scratch: &Path) -> PathBuf {
-    let compiled = crate::compile_ok(arch);
-    let overrides: Vec<String> = ["train.epochs=1", "train.batch_size=8"].map(String::from).to_vec();
-    let cfg = avc::train::settle(&compiled, &overrides, tch::Device::Cpu).unwrap();
-    let mut knobs: Vec<String> = ["n_train=16", "n_test=4"].map(String::from).to_vec();
-    if let [Some([video, _]), Some([audio, _])] = avc::data::expect::declared(&compiled)
-        && video != audio
-    {
-        knobs.extend([format!("steps={video}"), format!("audio_steps={audio}")]);
-    }
-    let data: avc::data::TrainingData =
-        avc::data::synth::generate(&avc::train::synth_config(5, &knobs).unwrap()).into();
-    let stem = arch.file_name().unwrap().to_string_lossy().replace('.', "_");
-    let opts = TrainOptions {
-        device: tch::Device::Cpu,
-        runs_dir: scratch.to_path_buf(),
-        run_name: Some(stem),
-        arch_path: arch.to_path_buf(),
-        verbose: false,
-        max_batches: Some(2),
-        stop_at: None,
-        data_source: DataSource::Synth { seed: 5, knobs },
-        overrides,
-        init: None,
-        profile: false,
-    };
-    train(&compiled, &data, &cfg, &opts).unwrap().dir
-}
-
 /// The twins of tests/python/torch_twins.py.
 const TWINS: [(&str, &str); 4] = [
     ("final.yaml", "final"),
@@ -112,7 +80,7 @@ fn every_architecture_exports_a_module_that_reproduces_avc() {
     let mut split = Vec::new();
     for arch in crate::architecture_files() {
         let file = arch.file_name().unwrap().to_string_lossy().to_string();
-        let run = trained(&arch, &scratch);
+        let run = crate::export::trained_run(&arch, &scratch, 4);
         let stem = file.replace('.', "_");
         let (weights, sample, module) = (
             scratch.join(format!("{stem}.safetensors")),

@@ -121,14 +121,13 @@ const JOINT: &[&str] = &[
     "ve = mean({v})\nae = max({a})\noutput towers: embeddings(ve, ae)",
 ];
 
+/// A counter-based stream of avc's one seed-mixing function (src/random.rs): deterministic.
 struct Rng(u64);
 
 impl Rng {
     fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
+        self.0 = self.0.wrapping_add(avc::random::GAMMA);
+        (avc::random::finish(self.0) % n.max(1) as u64) as usize
     }
 }
 
