@@ -186,9 +186,9 @@ fn eval_30(o: &Options) {
 fn onnx_30(o: &Options) {
     let c = compiled("architectures/final.avc");
     let m = model(&c);
-    let dir = std::env::temp_dir().join(format!("avc-bench-onnx-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    // A fresh directory of its own, removed when it goes out of scope.
+    let scratch = tempfile::Builder::new().prefix("avc-bench-onnx-").tempdir().expect("a temporary directory");
+    let dir = scratch.path();
     let written = avc::export::onnx::export_model(&c.graph, &c.checked, &m, &dir.join("model.onnx"), false, &[])
         .and_then(|_| avc::export::onnx::export_model(&c.graph, &c.checked, &m, &dir.join("split"), true, &[]));
     if let Err(e) = written {
@@ -199,7 +199,7 @@ fn onnx_30(o: &Options) {
         let ours = time_eval_30(&m, &c, o.budget);
         let out = Command::new(python())
             .arg("tests/python/bench_onnx.py")
-            .arg(&dir)
+            .arg(dir)
             .args(["--threads", &o.threads.to_string(), "--repeats", "3"])
             .output();
         let v: serde_json::Value = match out {
@@ -213,7 +213,6 @@ fn onnx_30(o: &Options) {
         let seconds = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         rounds.push((ours, seconds("split"), seconds("whole")));
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let pick = |i: usize| median(rounds.iter().map(|r| [r.0, r.1, r.2][i]).collect());
     println!("(o) final, 30 x 30 pairs: avc against ONNX Runtime on the exported graphs ({} rounds)", rounds.len());
     println!("    avc               {:>8.3} s   (towers once per clip, first joint layer factored)", pick(0));
@@ -310,8 +309,8 @@ fn time_avc_train(c: &Compiled, batches: usize) -> f64 {
 /// [`time_avc_train`] at `train.precision` `precision`.
 fn time_avc_train_at(c: &Compiled, batches: usize, precision: &str) -> f64 {
     use avc::train::{DataSource, TrainOptions};
-    let dir = std::env::temp_dir().join(format!("avc-bench-train-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // A fresh directory of its own, removed when it goes out of scope.
+    let scratch = tempfile::Builder::new().prefix("avc-bench-train-").tempdir().expect("a temporary directory");
     // 90% of the clips train (the rest validate): enough for `batches` full batches.
     let knobs = vec![format!("n_train={}", batches * 64 * 10 / 9 + 16), "n_test=4".to_string()];
     let data = avc::data::synth::generate(&avc::train::synth_config(1, &knobs).expect("valid knobs"));
@@ -319,7 +318,7 @@ fn time_avc_train_at(c: &Compiled, batches: usize, precision: &str) -> f64 {
     let cfg = avc::train::settle(c, &overrides, tch::Device::Cpu).expect("a valid config");
     let opts = TrainOptions {
         device: Device::Cpu,
-        runs_dir: dir.clone(),
+        runs_dir: scratch.path().to_path_buf(),
         run_name: Some("bench".into()),
         arch_path: PathBuf::from("architectures/final.avc"),
         verbose: false,
@@ -332,7 +331,6 @@ fn time_avc_train_at(c: &Compiled, batches: usize, precision: &str) -> f64 {
     };
     let data: avc::data::TrainingData = data.into();
     let report = avc::train::train(c, &data, &cfg, &opts).expect("trains");
-    let _ = std::fs::remove_dir_all(&dir);
     let p = report.profile.expect("profiled");
     assert_eq!((p.seconds.batches, cfg.batch_size), (batches, 64), "the batches asked for");
     p.seconds.total() - p.first_batch.total()
