@@ -69,8 +69,20 @@ fn dist_shim(lib: &Path, cuda_lib: bool) {
         .include(root.join("include/torch/csrc/api/include"))
         .flag_if_supported("-Wno-unused-parameter")
         .warnings(false);
-    if let Ok(gloo) = std::env::var("GLOO_INCLUDE_DIR") {
-        build.include(gloo);
+    // The system's include directory is searched already (naming it with -I would reorder
+    // libstdc++'s `#include_next`); another one comes from GLOO_INCLUDE_DIR.
+    let given = std::env::var("GLOO_INCLUDE_DIR").ok().map(std::path::PathBuf::from);
+    if let Some(dir) = &given {
+        build.include(dir);
+    }
+    let gloo = given.unwrap_or_else(|| "/usr/include".into());
+    if !gloo.join("gloo/config.h").is_file() {
+        // Say what is missing in one line, rather than leave it to a C++ error deep in c10d.
+        println!(
+            "cargo:warning=Gloo's headers are missing ({} not found): install libgloo-dev \
+             (`make setup` does), or set GLOO_INCLUDE_DIR",
+            gloo.join("gloo/config.h").display()
+        );
     }
     let cuda = std::env::var("CUDA_HOME").unwrap_or_else(|_| "/usr/local/cuda".into());
     let cuda_include = Path::new(&cuda).join("include");
