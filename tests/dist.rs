@@ -169,3 +169,22 @@ fn eval_on_two_ranks_writes_what_one_process_writes() {
         assert!(a == b, "{name} differs between one process and two ranks");
     }
 }
+
+/// A rank that fails before training (here a setting only it was given) names itself on
+/// its error lines, and the rank waiting for it at the start stops at once, naming it,
+/// rather than waiting out `--dist-timeout` (60 s here).
+#[test]
+fn a_rank_failing_before_training_is_named_and_not_waited_for() {
+    let dir = setup(1);
+    let port = avc::dist::launch::free_port().unwrap();
+    let begun = Instant::now();
+    let zero = rank(&dir, 0, port, &[]);
+    let one = rank(&dir, 1, port, &["--set", "train.no_such_setting=1"]);
+    let (s1, e1) = stderr_of(one);
+    let (s0, e0) = stderr_of(zero);
+    let took = begun.elapsed();
+    assert!(!s0.success() && !s1.success(), "{e0}\n{e1}");
+    assert!(e1.lines().all(|l| l.starts_with("rank 1: ")) && e1.contains("no_such_setting"), "{e1}");
+    assert!(e0.contains("rank 0: error:") && e0.contains("rank 1 failed"), "{e0}");
+    assert!(took < Duration::from_secs(30), "the job took {took:?} to stop:\n{e0}");
+}

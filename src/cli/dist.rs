@@ -94,3 +94,11 @@ pub fn join_job(device: tch::Device, timeout: std::time::Duration) -> Result<tch
 pub fn local_rank() -> Option<usize> {
     avc::dist::Launch::from_env().ok().flatten().map(|l| l.local_rank)
 }
+
+/// Names this process's rank on every error line from the start (`rank N: `), before it
+/// joins its job: a compile error, a bad setting or bad data on one rank says whose it is.
+pub fn name_rank() {
+    if let Ok(Some(launch)) = avc::dist::Launch::from_env() {
+        avc::report::set_prefix(format!("rank {}: ", launch.rank));
+    }
+}

@@ -164,6 +164,7 @@ pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
     if let Some(n) = args.dist.nproc.filter(|&n| n > 1) {
         return super::dist::launch_local(n, ON_CTRL_C);
     }
+    super::dist::name_rank();
     // The scores cross between the ranks on the host: Gloo, whatever the device.
     super::dist::join_job(tch::Device::Cpu, args.dist.dist_timeout)?;
     let result = eval_rank(args);

@@ -86,6 +86,32 @@ pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
     if let Some(n) = dist.nproc.filter(|&n| n > 1) {
         return super::dist::launch_local(n, "the ranks finish their current batch and save a checkpoint");
     }
+    super::dist::name_rank();
+    let result =
+        train_rank(resume, file, overrides, source, runs, name, max_batches, quiet, verbose, init, profile, &dist);
+    if let Err(code) = result {
+        // A rank that stops before the others wait for it in a collective (a compile or
+        // settings error, bad data) says so, or they would wait for it until the timeout.
+        avc::dist::announce_failure(&format!("it stopped with exit status {code}"), false);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_rank(
+    resume: Option<PathBuf>,
+    file: Option<PathBuf>,
+    overrides: Vec<String>,
+    source: SourceArgs,
+    runs: PathBuf,
+    name: Option<String>,
+    max_batches: Option<usize>,
+    quiet: bool,
+    verbose: bool,
+    init: InitArgs,
+    profile: bool,
+    dist: &super::dist::DistArgs,
+) -> Result<(), u8> {
     let device = match avc::device::choose(&source.device) {
         Ok(device) => Ok(super::dist::join_job(device, dist.dist_timeout)?),
         Err(e) => Err(e),
@@ -122,7 +148,7 @@ fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
     let cfg = train::settle(&compiled, &opts.overrides, opts.device).map_err(|e| settle_failed(&e, &compiled))?;
     let dataset = avc::data::expect::load(&compiled, &opts.data_source).map_err(|e| report(&e))?;
     for warning in &dataset.provenance.warnings {
-        eprintln!("warning: {warning}");
+        eprint!("{}", avc::report::prefixed(&format!("warning: {warning}\n")));
     }
     if opts.verbose {
         println!(
@@ -145,7 +171,8 @@ fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
 fn settle_failed(e: &train::SettleError, compiled: &avc_lang::compile::Compiled) -> u8 {
     for d in e.diagnostics() {
         if d.labels.is_empty() {
-            eprintln!("error: {}{}", d.message, d.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
+            let help = d.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default();
+            eprint!("{}", avc::report::prefixed(&format!("error: {}{help}\n", d.message)));
         } else {
             print_diagnostics(std::slice::from_ref(&d), &compiled.graph.source, MessageFormat::Human);
         }
