@@ -125,7 +125,13 @@ static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Sets [`report`]'s line prefix (once per process; later calls do nothing).
 pub fn set_prefix(prefix: String) {
+    avc_lang::cli::set_line_prefix(prefix.clone());
     let _ = PREFIX.set(prefix);
+}
+
+/// `text` with this process's line prefix (`rank N: `) before each of its lines.
+pub fn prefixed(text: &str) -> String {
+    avc_lang::cli::prefixed(text)
 }
 
 /// Prints `error` to standard error and gives the exit code the command ends with.

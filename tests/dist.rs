@@ -130,3 +130,61 @@ fn a_killed_rank_stops_the_job_naming_it() {
     assert!(took < Duration::from_secs(30), "rank 0 took {took:?} to stop:\n{text}");
     assert!(text.contains("rank 0: error:") && text.contains("rank 1 stopped answering"), "{text}");
 }
+
+/// `avc eval` on two ranks writes the evaluation directory of one process, byte for byte,
+/// with the video rows really divided (one row a block under a 1 MiB budget: 18 + 19).
+#[test]
+fn eval_on_two_ranks_writes_what_one_process_writes() {
+    let dir = setup(1);
+    run_ok(train(&dir, "run", &[]));
+    let eval = |out: &str, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_avc"));
+        cmd.arg("eval").arg(dir.join("run")).args(["--device", "cpu", "--max-memory", "1M", "--out"]);
+        cmd.arg(dir.join(out));
+        for knob in SYNTH.iter().map(|k| if k.starts_with("n_test=") { "n_test=37" } else { k }) {
+            cmd.args(["--synth", knob]);
+        }
+        cmd.args(extra);
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stdout));
+        text
+    };
+    eval("one", &[]);
+    let said = eval("two", &["--nproc", "2", "--dist-timeout", "60"]);
+    assert!(said.contains("the video rows divided between 2 ranks: 18 + 19"), "{said}");
+    let files = |d: &str| {
+        let mut f: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+            .collect();
+        f.sort();
+        f
+    };
+    let (one, two) = (files("one"), files("two"));
+    assert!(one.iter().any(|(name, _)| name == "metrics.json") && one.iter().any(|(name, _)| name == "scores.npy"));
+    assert_eq!(one.iter().map(|f| &f.0).collect::<Vec<_>>(), two.iter().map(|f| &f.0).collect::<Vec<_>>());
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        assert!(a == b, "{name} differs between one process and two ranks");
+    }
+}
+
+/// A rank that fails before training (here a setting only it was given) names itself on
+/// its error lines, and the rank waiting for it at the start stops at once, naming it,
+/// rather than waiting out `--dist-timeout` (60 s here).
+#[test]
+fn a_rank_failing_before_training_is_named_and_not_waited_for() {
+    let dir = setup(1);
+    let port = avc::dist::launch::free_port().unwrap();
+    let begun = Instant::now();
+    let zero = rank(&dir, 0, port, &[]);
+    let one = rank(&dir, 1, port, &["--set", "train.no_such_setting=1"]);
+    let (s1, e1) = stderr_of(one);
+    let (s0, e0) = stderr_of(zero);
+    let took = begun.elapsed();
+    assert!(!s0.success() && !s1.success(), "{e0}\n{e1}");
+    assert!(e1.lines().all(|l| l.starts_with("rank 1: ")) && e1.contains("no_such_setting"), "{e1}");
+    assert!(e0.contains("rank 0: error:") && e0.contains("rank 1 failed"), "{e0}");
+    assert!(took < Duration::from_secs(30), "the job took {took:?} to stop:\n{e0}");
+}

@@ -69,6 +69,8 @@ pub struct EvalArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    dist: super::dist::DistArgs,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +134,11 @@ fn claim_dir(flag: &str, dir: &Path, kind: outputs::DirKind, inputs: &[outputs::
 
 fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
     let device = avc::device::choose(&args.device).map_err(|e| report(&e))?;
+    // One rank of a job on GPUs takes the GPU of its LOCAL_RANK, as in training.
+    let device = match (device, super::dist::local_rank()) {
+        (tch::Device::Cuda(_), Some(local)) => tch::Device::Cuda(local),
+        (device, _) => device,
+    };
     let budget = match &args.max_memory {
         Some(text) => engine::parse_size(text).map_err(|e| usage(format!("--max-memory {e}")))?,
         None => engine::default_budget(),
@@ -148,22 +155,51 @@ fn prepare(run: &Path, args: &ApplyArgs) -> Result<Prepared, u8> {
     Ok(Prepared { loaded, budget, source })
 }
 
-/// `avc eval`.
+/// What the first Ctrl-C does to a scoring job.
+const ON_CTRL_C: &str = "stopping the scoring; nothing will be written";
+
+/// `avc eval`: alone, or one rank of a job (`--nproc`, torchrun, srun) that divides the
+/// query rows between the ranks; rank 0 writes.
 pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
+    if let Some(n) = args.dist.nproc.filter(|&n| n > 1) {
+        return super::dist::launch_local(n, ON_CTRL_C);
+    }
+    super::dist::name_rank();
+    // The scores cross between the ranks on the host: Gloo, whatever the device.
+    super::dist::join_job(tch::Device::Cpu, args.dist.dist_timeout)?;
+    let result = eval_rank(args);
+    if let Err(code) = result {
+        avc::dist::announce_failure(&format!("it stopped with exit status {code}"), false);
+    }
+    result
+}
+
+fn eval_rank(args: EvalArgs) -> Result<(), u8> {
+    let leader = avc::dist::is_leader();
     let p = prepare(&args.run, &args.apply)?;
     let dir = args.out.clone().unwrap_or_else(|| default_eval_dir(&args.run, &args.apply));
     let flag = if args.out.is_some() { "--out" } else { "the default output" };
-    claim_dir(flag, &dir, outputs::EVALUATION, &p.inputs(&args.run, &args.apply), args.apply.force)?;
+    if leader {
+        claim_dir(flag, &dir, outputs::EVALUATION, &p.inputs(&args.run, &args.apply), args.apply.force)?;
+    }
     let (clips, origin) = p.loaded.test_clips(p.source.as_ref()).map_err(fail)?;
     let scorer = p.loaded.scorer(p.budget, clips.video_steps.max(clips.audio_steps)).map_err(fail)?;
     let cost = apply::plan(&scorer, &clips);
-    let mut watch = Watch::new(args.apply.quiet);
+    let mut watch = Watch::new(args.apply.quiet || !leader);
     watch.announce(&cost);
-    interrupt::install_saying("stopping the scoring; nothing will be written");
+    if let Some(g) = avc::dist::group().filter(|_| leader && !args.apply.quiet) {
+        let per_block = usize::try_from(scorer.rows_per_block(cost.audios)).unwrap_or(usize::MAX);
+        let rows: Vec<String> =
+            (0..g.world).map(|r| apply::share(clips.len(), per_block, r, g.world).len().to_string()).collect();
+        eprintln!("the video rows divided between {} ranks: {}", g.world, rows.join(" + "));
+    }
+    interrupt::install_saying(ON_CTRL_C);
     let boot = Bootstrap { resamples: args.resamples, seed: args.seed, ..Bootstrap::default() };
     let started = std::time::Instant::now();
-    let eval = apply::evaluate(&scorer, &clips, &boot, &mut watch).map_err(fail)?;
+    let eval = apply::evaluate_shared(&scorer, &clips, &boot, avc::dist::group(), &mut watch).map_err(fail)?;
     watch.finish();
+    // Only rank 0 holds the whole matrix, and writes.
+    let Some(eval) = eval else { return Ok(()) };
     let scored = started.elapsed();
     let provenance = Provenance {
         run: args.run.file_name().map_or_else(|| args.run.display().to_string(), |n| n.to_string_lossy().into()),
@@ -257,7 +293,7 @@ pub fn retrieve_cmd(args: RetrieveArgs) -> Result<(), u8> {
     let pairs = retrieve::planned_pairs(shortlist.as_ref(), direction, v.len(), a.len());
     let mut watch = Watch::new(args.apply.quiet);
     watch.announce(&scorer.cost(&v, &a, pairs));
-    interrupt::install_saying("stopping the scoring; nothing will be written");
+    interrupt::install_saying(ON_CTRL_C);
     let r = retrieve::retrieve(&scorer, &v, &a, direction, args.top, shortlist.as_ref(), &mut watch).map_err(fail)?;
     if let Some(dir) = &args.embeddings_out {
         retrieve::write_embeddings(&scorer, &v, &a, dir, &mut watch).map_err(fail)?;

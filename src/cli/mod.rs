@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod data;
+pub mod dist;
 pub mod doctor;
 pub mod eval;
 pub mod export;

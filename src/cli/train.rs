@@ -50,94 +50,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub profile: bool,
     #[command(flatten)]
-    pub dist: DistArgs,
-}
-
-/// Training as several processes (docs/distributed.md).
-#[derive(clap::Args)]
-pub struct DistArgs {
-    /// Start N processes on this machine, one data-parallel rank each (torchrun's variables
-    /// set for them); under torchrun or srun, leave it out.
-    #[arg(long, value_name = "N", value_parser = super::at_least_one)]
-    pub nproc: Option<usize>,
-    /// How long any rank waits for the others (a collective, the start, rank 0's evaluation)
-    /// before the job stops: seconds, or with a unit (`90s`, `10m`, `1h`).
-    #[arg(long, value_name = "TIME", default_value = "10m", value_parser = parse_timeout)]
-    pub dist_timeout: std::time::Duration,
-}
-
-/// `--dist-timeout`'s value: a positive number of seconds, minutes (`m`) or hours (`h`).
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&t[..i], &t[i..]),
-        None => (t, "s"),
-    };
-    let scale = match unit {
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("expected seconds or a time such as `90s`, `10m`, `1h`, found `{text}`")),
-    };
-    match number.trim().parse::<f64>() {
-        Ok(x) if x > 0.0 && (x * scale).is_finite() && x * scale < 1e9 => {
-            Ok(std::time::Duration::from_secs_f64(x * scale))
-        }
-        _ => Err(format!("expected a positive time such as `600`, `90s`, `10m`, found `{text}`")),
-    }
-}
-
-/// Starts `--nproc N` ranks of this same command (without `--nproc`) and waits for them.
-fn launch_local(nproc: usize) -> Result<(), u8> {
-    if avc::dist::Launch::from_env().is_ok_and(|l| l.is_some()) {
-        return Err(usage(
-            "--nproc starts its own processes: leave it out under torchrun or srun (WORLD_SIZE or SLURM_NTASKS is set)",
-        ));
-    }
-    let program = std::env::current_exe().map_err(|e| usage(format!("--nproc: cannot find this program: {e}")))?;
-    let mut args: Vec<std::ffi::OsString> = Vec::new();
-    let mut given = std::env::args_os().skip(1);
-    while let Some(arg) = given.next() {
-        if arg == "--nproc" {
-            given.next();
-        } else if !arg.to_string_lossy().starts_with("--nproc=") {
-            args.push(arg);
-        }
-    }
-    avc::interrupt::install_saying("the ranks finish their current batch and save a checkpoint");
-    match avc::dist::launch::run(nproc, &program, &args) {
-        Err(e) => Err(report(&e)),
-        Ok((0, _)) => Ok(()),
-        Ok((code, line)) => {
-            if let Some(line) = line {
-                eprintln!("error: the job stopped: {line}");
-            }
-            Err(code)
-        }
-    }
-}
-
-/// Joins the data-parallel job this process was started in (torchrun's or Slurm's
-/// variables), if any: Gloo on the CPU, NCCL on the GPU of its `LOCAL_RANK`. Returns the
-/// device to train on.
-fn join_job(device: tch::Device, timeout: std::time::Duration) -> Result<tch::Device, u8> {
-    let launch = match avc::dist::Launch::from_env() {
-        Ok(Some(launch)) => launch,
-        Ok(None) => return Ok(device),
-        Err(e) => return Err(report(&e)),
-    };
-    avc::report::set_prefix(format!("rank {}: ", launch.rank));
-    let (backend, device) = match device {
-        tch::Device::Cuda(_) => {
-            (avc::dist::Backend::Nccl { device: launch.local_rank }, tch::Device::Cuda(launch.local_rank))
-        }
-        other => (avc::dist::Backend::Gloo, other),
-    };
-    let group =
-        avc::dist::Group::join(&launch.master_addr, launch.master_port, launch.rank, launch.world, backend, timeout)
-            .map_err(|e| report(&e))?;
-    avc::dist::init(group).map_err(|e| report(&e))?;
-    Ok(device)
+    pub dist: super::dist::DistArgs,
 }
 
 /// Starting a run from another run's weights.
@@ -171,10 +84,36 @@ pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
     let TrainArgs { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile, dist } =
         args;
     if let Some(n) = dist.nproc.filter(|&n| n > 1) {
-        return launch_local(n);
+        return super::dist::launch_local(n, "the ranks finish their current batch and save a checkpoint");
     }
+    super::dist::name_rank();
+    let result =
+        train_rank(resume, file, overrides, source, runs, name, max_batches, quiet, verbose, init, profile, &dist);
+    if let Err(code) = result {
+        // A rank that stops before the others wait for it in a collective (a compile or
+        // settings error, bad data) says so, or they would wait for it until the timeout.
+        avc::dist::announce_failure(&format!("it stopped with exit status {code}"), false);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_rank(
+    resume: Option<PathBuf>,
+    file: Option<PathBuf>,
+    overrides: Vec<String>,
+    source: SourceArgs,
+    runs: PathBuf,
+    name: Option<String>,
+    max_batches: Option<usize>,
+    quiet: bool,
+    verbose: bool,
+    init: InitArgs,
+    profile: bool,
+    dist: &super::dist::DistArgs,
+) -> Result<(), u8> {
     let device = match avc::device::choose(&source.device) {
-        Ok(device) => Ok(join_job(device, dist.dist_timeout)?),
+        Ok(device) => Ok(super::dist::join_job(device, dist.dist_timeout)?),
         Err(e) => Err(e),
     };
     // Only rank 0 (or a process alone) prints progress and results.
@@ -209,7 +148,7 @@ fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
     let cfg = train::settle(&compiled, &opts.overrides, opts.device).map_err(|e| settle_failed(&e, &compiled))?;
     let dataset = avc::data::expect::load(&compiled, &opts.data_source).map_err(|e| report(&e))?;
     for warning in &dataset.provenance.warnings {
-        eprintln!("warning: {warning}");
+        eprint!("{}", avc::report::prefixed(&format!("warning: {warning}\n")));
     }
     if opts.verbose {
         println!(
@@ -232,7 +171,8 @@ fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
 fn settle_failed(e: &train::SettleError, compiled: &avc_lang::compile::Compiled) -> u8 {
     for d in e.diagnostics() {
         if d.labels.is_empty() {
-            eprintln!("error: {}{}", d.message, d.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default());
+            let help = d.help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default();
+            eprint!("{}", avc::report::prefixed(&format!("error: {}{help}\n", d.message)));
         } else {
             print_diagnostics(std::slice::from_ref(&d), &compiled.graph.source, MessageFormat::Human);
         }

@@ -48,7 +48,7 @@ pub fn agree(group: &Group, key: &str, items: &[Item]) -> Result<(), AgreeError>
     let mine = serde_json::to_vec(items).unwrap_or_default();
     group.set(&format!("avc/agree/{key}/{}", group.rank), &mine)?;
     let read = |rank: usize| -> Result<Vec<Item>, DistError> {
-        let bytes = group.get(&format!("avc/agree/{key}/{rank}"))?;
+        let bytes = super::wait_for(group, &format!("avc/agree/{key}/{rank}"))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| DistError { what: format!("reading rank {rank}'s start-up digests"), message: e.to_string() })
     };

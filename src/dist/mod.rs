@@ -63,8 +63,12 @@ fn saw_key(rank: usize) -> String {
 /// it. Best effort: the store may be gone already.
 /// Rank 0 holds the store: unless the failure was a collective's (which the others saw
 /// too, or died of), it waits a moment (3 s at most) for the others to read it.
+/// A rank that announced already keeps its first, most telling, message.
 pub fn announce_failure(message: &str, collective: bool) {
     let Some(g) = group() else { return };
+    if g.has(&failed_key(g.rank)).unwrap_or(false) {
+        return;
+    }
     if g.set(&failed_key(g.rank), message.as_bytes()).is_err() || g.rank != 0 || collective {
         return;
     }
@@ -73,6 +77,28 @@ pub fn announce_failure(message: &str, collective: bool) {
         let heard = (1..g.world).all(|r| g.has(&saw_key(r)).unwrap_or(true) || g.has(&failed_key(r)).unwrap_or(true));
         if heard {
             return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for `key` in the store, as long as the group's timeout, but stops at once when a
+/// rank announces it failed (a rank that could not start, rank 0's evaluation): rank 0
+/// holds the store, so another rank's exit alone does not end its wait.
+pub fn wait_for(group: &Group, key: &str) -> Result<Vec<u8>, DistError> {
+    let deadline = Instant::now() + group.timeout;
+    loop {
+        if group.has(key)? {
+            return group.get(key);
+        }
+        if let Some(failure) = announced_failure(group)? {
+            return Err(DistError { what: format!("waiting for `{key}`"), message: failure });
+        }
+        if Instant::now() >= deadline {
+            return Err(DistError {
+                what: format!("waiting for `{key}`"),
+                message: format!("no answer within the timeout ({}s, --dist-timeout)", group.timeout.as_secs()),
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }

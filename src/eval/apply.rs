@@ -2,18 +2,20 @@
 //! tensor by tensor, and test clips scored in both directions under both protocols.
 
 use super::EvalError;
-use super::engine::{Cost, Observer, Scorer, Stream, tower_macs};
+use super::engine::{Cost, Observer, Scorer, Stream, to_vec, tower_macs};
 use super::metrics::Bootstrap;
 use super::protocol::{Direction, DirectionResult, Oriented, read_direction};
 use crate::data::Clips;
+use crate::dist::Group;
 use crate::lower::{self, Model};
 use crate::run::open::OpenedRun;
 use crate::run::{self, checkpoint::Checkpoint};
 use crate::train::DataSource;
 use avc_lang::ast::OutputKind;
 use avc_lang::check::Tower;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use tch::Device;
+use tch::{Device, Tensor};
 
 /// A run opened for use: its compiled architecture and a checkpoint's weights in a model.
 pub struct LoadedRun {
@@ -92,6 +94,61 @@ pub fn score_matrix(
     scorer.matrix(&venc, &aenc, obs)
 }
 
+/// The query rows of `n` that `rank` of `world` scores: whole blocks of the blocks one
+/// process scores ([`Scorer::rows_per_block`]), near-equal contiguous runs of them in rank
+/// order.
+pub fn share(n: usize, rows_per_block: usize, rank: usize, world: usize) -> Range<usize> {
+    let blocks = n.div_ceil(rows_per_block.max(1));
+    let row = |b: usize| (b * rows_per_block).min(n);
+    row(rank * blocks / world)..row((rank + 1) * blocks / world)
+}
+
+/// [`score_matrix`] with the video (query) rows divided between the ranks of `group`: each
+/// rank scores its [`share`] of the rows against every audio, and rank 0 gathers the rows
+/// (c10d's gather) and returns the whole matrix; the other ranks return `None`.
+///
+/// Every computation is one that one process makes too: a rank's rows are whole blocks of
+/// one process's scoring, and its videos are encoded in the chunks one process encodes them
+/// in (the chunks that hold its rows). So the scores are the same to the bit as one
+/// process's with the same chunking (the same `--max-memory` and threads per process).
+pub fn score_matrix_shared(
+    scorer: &Scorer,
+    video: &Stream,
+    audio: &Stream,
+    group: Option<&Group>,
+    obs: &mut dyn Observer,
+) -> Result<Option<Vec<f32>>, EvalError> {
+    let Some(g) = group.filter(|g| g.world > 1) else {
+        return score_matrix(scorer, video, audio, obs).map(Some);
+    };
+    let (n, m) = (video.len(), audio.len());
+    let per_block = usize::try_from(scorer.rows_per_block(m as u64)).unwrap_or(usize::MAX);
+    let shares: Vec<Range<usize>> = (0..g.world).map(|r| share(n, per_block, r, g.world)).collect();
+    let rows = shares[g.rank].clone();
+    let mut mine = Vec::with_capacity(rows.len() * m);
+    if !rows.is_empty() {
+        let chunk = scorer.encode_chunk(Tower::Video, video.steps).max(1);
+        let span = rows.start / chunk * chunk..(rows.end.div_ceil(chunk) * chunk).min(n);
+        let venc = scorer.encode(Tower::Video, &video.range(span.clone()), obs)?;
+        let aenc = scorer.encode(Tower::Audio, audio, obs)?;
+        let queries = (rows.start - span.start) as u64..(rows.end - span.start) as u64;
+        scorer.for_blocks(&venc, &aenc, Direction::VideoToAudio, queries, obs, &mut |_, block| {
+            mine.extend(to_vec(block)?);
+            Ok(())
+        })?;
+    }
+    // Gather takes one shape from every rank: the largest share, padded.
+    let widest = shares.iter().map(|r| r.len() * m).max().unwrap_or(0).max(1);
+    mine.resize(widest, 0.0);
+    let Some(parts) = g.gather(&Tensor::f_from_slice(&mine)?, 0)? else { return Ok(None) };
+    let mut out = Vec::with_capacity(n * m);
+    for (rows, part) in shares.iter().zip(&parts) {
+        let values = Vec::<f32>::try_from(part)?;
+        out.extend_from_slice(values.get(..rows.len() * m).unwrap_or_default());
+    }
+    Ok(Some(out))
+}
+
 /// A square score matrix of paired test clips, read both ways.
 pub struct Evaluation {
     pub video_ids: Vec<String>,
@@ -125,8 +182,20 @@ pub fn evaluate(
     boot: &Bootstrap,
     obs: &mut dyn Observer,
 ) -> Result<Evaluation, EvalError> {
+    evaluate_shared(scorer, clips, boot, None, obs)?.ok_or(EvalError::NoOutput)
+}
+
+/// [`evaluate`] with the query rows divided between the ranks of `group`
+/// ([`score_matrix_shared`]): the evaluation on rank 0, `None` on the others.
+pub fn evaluate_shared(
+    scorer: &Scorer,
+    clips: &Clips,
+    boot: &Bootstrap,
+    group: Option<&Group>,
+    obs: &mut dyn Observer,
+) -> Result<Option<Evaluation>, EvalError> {
     let (v, a) = streams(clips);
-    let scores = score_matrix(scorer, &v, &a, obs)?;
+    let Some(scores) = score_matrix_shared(scorer, &v, &a, group, obs)? else { return Ok(None) };
     let mut eval = Evaluation {
         video_ids: clips.video_ids.clone(),
         audio_ids: clips.audio_ids.clone(),
@@ -139,5 +208,5 @@ pub fn evaluate(
         let result = read_direction(&eval.oriented(d), boot);
         eval.directions.push(result);
     }
-    Ok(eval)
+    Ok(Some(eval))
 }

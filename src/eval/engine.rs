@@ -190,12 +190,23 @@ impl<'m> Scorer<'m> {
         Cost { videos: nv, audios: na, pairs, macs, chunk: self.pair_chunk().min(pairs.max(1)) }
     }
 
+    /// Clips a tower runs at once over clips of `steps` steps, under the budget.
+    pub fn encode_chunk(&self, tower: Tower, steps: usize) -> usize {
+        let per_clip = 8 * self.model.tower_elems_per_clip(tower, steps as i64).max(1) as u64;
+        floor_pow2((self.working_set() / per_clip).clamp(1, 4096)) as usize
+    }
+
+    /// Query rows scored at once against `candidates` candidates ([`Scorer::for_blocks`]'s
+    /// blocks): whole rows, as many as a chunk of pairs holds, at least one.
+    pub fn rows_per_block(&self, candidates: u64) -> u64 {
+        (self.pair_chunk() / candidates.max(1)).max(1)
+    }
+
     /// Runs one tower over all clips of a stream, in chunks of clips bounded by the budget.
     pub fn encode(&self, tower: Tower, stream: &Stream, obs: &mut dyn Observer) -> Result<Encoded, EvalError> {
         let _guard = tch::no_grad_guard();
         let device = self.model.device();
-        let per_clip = 8 * self.model.tower_elems_per_clip(tower, stream.steps as i64).max(1) as u64;
-        let chunk = floor_pow2((self.working_set() / per_clip).clamp(1, 4096)) as usize;
+        let chunk = self.encode_chunk(tower, stream.steps);
         let n = stream.len();
         let mut parts = Vec::new();
         for start in (0..n).step_by(chunk) {
@@ -263,7 +274,7 @@ impl<'m> Scorer<'m> {
         // Whole rows of queries against every candidate: an embeddings model scored one
         // row per block here (10,000 blocks for 10,000 queries, 1.0 s against 0.2 s) when
         // its chunk was counted in rows and divided by the candidates again.
-        let rows_per_block = (self.pair_chunk() / m.max(1)).max(1);
+        let rows_per_block = self.rows_per_block(m);
         let candidates = if self.kind == OutputKind::Embeddings {
             Some(self.embeddings(candidate_enc)?.f_transpose(0, 1)?)
         } else {

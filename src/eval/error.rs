@@ -36,6 +36,9 @@ pub enum EvalError {
         if audio > video { "more" } else { "fewer" }
     )]
     Lengths { video: usize, audio: usize },
+    /// Another rank of a job, or the job's collectives, failed.
+    #[error(transparent)]
+    Dist(#[from] crate::dist::DistError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,

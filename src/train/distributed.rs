@@ -8,7 +8,6 @@ use crate::dist::agree::{self, AgreeError, Item};
 use crate::dist::{DistError, Group};
 use crate::lower::Model;
 use avc_lang::compile::Compiled;
-use std::time::{Duration, Instant};
 use tch::Tensor;
 
 /// Refuses to train unless every rank has the same architecture file, settings, data and
@@ -45,26 +44,4 @@ pub(super) fn share_weights(group: &Group, model: &Model, training: &TrainingVar
     crate::dist::grads::broadcast_from_leader(group, &tensors)
 }
 
-/// Waits for `key` in the store, as long as the group's timeout, but stops at once when a
-/// rank announces it failed (rank 0's evaluation, say).
-pub(super) fn wait_for(group: &Group, key: &str) -> Result<Vec<u8>, DistError> {
-    let deadline = Instant::now() + group.timeout;
-    loop {
-        if group.has(key)? {
-            return group.get(key);
-        }
-        if let Some(failure) = crate::dist::announced_failure(group)? {
-            return Err(DistError { what: format!("waiting for `{key}`"), message: failure });
-        }
-        if Instant::now() >= deadline {
-            return Err(DistError {
-                what: format!("waiting for `{key}`"),
-                message: format!(
-                    "no answer from rank 0 within the timeout ({}s, --dist-timeout)",
-                    group.timeout.as_secs()
-                ),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+pub(super) use crate::dist::wait_for;

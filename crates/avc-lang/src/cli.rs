@@ -114,9 +114,26 @@ pub fn restore_default_sigpipe() {
     }
 }
 
+/// What every line this module prints to standard error starts with (`rank N: ` in one
+/// process of a data-parallel job, so that interleaved messages say whose they are).
+static LINE_PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the prefix of the messages printed here (once per process; later calls do nothing).
+pub fn set_line_prefix(prefix: String) {
+    let _ = LINE_PREFIX.set(prefix);
+}
+
+/// `text` with the line prefix before each of its lines, if one is set.
+pub fn prefixed(text: &str) -> String {
+    match LINE_PREFIX.get() {
+        Some(prefix) => text.lines().map(|l| format!("{prefix}{l}\n")).collect(),
+        None => text.to_string(),
+    }
+}
+
 /// Prints a usage or I/O error and returns exit code 2.
 pub fn fail_io(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    eprint!("{}", prefixed(&format!("error: {message}\n")));
     2
 }
 
@@ -127,7 +144,7 @@ pub fn color() -> bool {
 
 pub fn print_diagnostics(diags: &[Diagnostic], src: &SourceFile, format: MessageFormat) {
     match format {
-        MessageFormat::Human => eprint!("{}", diag::render_all(diags, src, color())),
+        MessageFormat::Human => eprint!("{}", prefixed(&diag::render_all(diags, src, color()))),
         MessageFormat::Json => {
             for d in diags {
                 println!("{}", d.to_json(src));
