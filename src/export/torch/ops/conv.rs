@@ -17,6 +17,20 @@ struct Conv {
     bias: bool,
 }
 
+/// The [`Conv`] of a `conv1d` or `conv2d` node: the two ops share these parameters.
+macro_rules! conv_of {
+    ($c:expr) => {
+        Conv {
+            stride: $c.stride,
+            padding: $c.padding,
+            kernel: $c.kernel,
+            dilation: $c.dilation,
+            groups: $c.groups,
+            bias: $c.bias,
+        }
+    };
+}
+
 impl Conv {
     fn module(&self, class: &str, (c_in, out): (i64, i64), node: &NodeView) -> (Template, Option<(i64, i64)>) {
         let mut t = Template::parse(
@@ -53,15 +67,7 @@ fn side(hint: &'static str, value: i64) -> Num {
 }
 
 pub(super) fn conv1d(c: &Conv1d, node: &NodeView) -> Result<Emitted, String> {
-    let conv = Conv {
-        stride: c.stride,
-        padding: c.padding,
-        kernel: c.kernel,
-        dilation: c.dilation,
-        groups: c.groups,
-        bias: c.bias,
-    };
-    let (module, unequal) = conv.module("Conv1d", (node.fixed(0, 2)?, c.out), node);
+    let (module, unequal) = conv_of!(c).module("Conv1d", (node.fixed(0, 2)?, c.out), node);
     let call = match unequal {
         None => Template::parse("{m}({x0}.transpose(1, 2)).transpose(1, 2)", []),
         Some((b, a)) => Template::parse(
@@ -73,15 +79,7 @@ pub(super) fn conv1d(c: &Conv1d, node: &NodeView) -> Result<Emitted, String> {
 }
 
 pub(super) fn conv2d(c: &Conv2d, node: &NodeView) -> Result<Emitted, String> {
-    let conv = Conv {
-        stride: c.stride,
-        padding: c.padding,
-        kernel: c.kernel,
-        dilation: c.dilation,
-        groups: c.groups,
-        bias: c.bias,
-    };
-    let (module, unequal) = conv.module("Conv2d", (node.fixed(0, 1)?, c.out), node);
+    let (module, unequal) = conv_of!(c).module("Conv2d", (node.fixed(0, 1)?, c.out), node);
     let call = match unequal {
         None => Template::parse("{m}({x0})", []),
         Some((b, a)) => Template::parse(
