@@ -188,3 +188,42 @@ fn a_rank_failing_before_training_is_named_and_not_waited_for() {
     assert!(e0.contains("rank 0: error:") && e0.contains("rank 1 failed"), "{e0}");
     assert!(took < Duration::from_secs(30), "the job took {took:?} to stop:\n{e0}");
 }
+
+/// SIGTERM to one rank (what Slurm sends at a job's end) stops every rank: the interrupt
+/// rides the gradient all-reduce, so all stop at the same batch, rank 0 saves `last` and
+/// both exit with 130 (stopped, docs/distributed.md); `--resume` on two ranks finishes it.
+#[test]
+fn a_sigterm_to_one_rank_stops_all_with_last_saved_and_the_run_resumes() {
+    let dir = setup(1000);
+    let port = avc::dist::launch::free_port().unwrap();
+    let zero = rank(&dir, 0, port, &[]);
+    let mut one = rank(&dir, 1, port, &[]);
+    let begun = Instant::now();
+    while Checkpoint::locate(&dir.join("job"), "last").is_err() {
+        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: a plain signal to a child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(one.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let (status, text) = stderr_of(zero);
+    let took = signalled.elapsed();
+    let one_status = one.wait().unwrap();
+    eprintln!("rank 0 stopped {:.2}s after rank 1's SIGTERM:\n{text}", took.as_secs_f64());
+    assert_eq!(status.code(), Some(130), "rank 0:\n{text}");
+    assert_eq!(one_status.code(), Some(130), "rank 1");
+    assert!(took < Duration::from_secs(30), "rank 0 took {took:?} to stop:\n{text}");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Checkpoint::locate(&dir.join("job"), "last").unwrap().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let epoch = state["epoch"].as_u64().expect("state.json has the epoch");
+    // The interrupted epoch, finished on two ranks again.
+    let mut resume = Command::new(env!("CARGO_BIN_EXE_avc"));
+    resume.args(["train", "--resume"]).arg(dir.join("job"));
+    resume.args(["--nproc", "2", "--dist-timeout", "60", "-q", "--set", &format!("train.epochs={epoch}")]);
+    run_ok(resume);
+    let lines = std::fs::read_to_string(dir.join("job").join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(last["epoch"].as_u64(), Some(epoch), "{lines}");
+}
