@@ -85,6 +85,19 @@ fn rank(dir: &Path, rank: usize, port: u16, extra: &[&str]) -> Child {
     cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
+/// Two ranks of a long job (1,000 epochs) in `dir`, returned once rank 0 has written a
+/// checkpoint: mid-run, training goes on.
+fn two_ranks_past_a_checkpoint(dir: &Path) -> (Child, Child) {
+    let port = avc::dist::launch::free_port().unwrap();
+    let (zero, one) = (rank(dir, 0, port, &[]), rank(dir, 1, port, &[]));
+    let begun = Instant::now();
+    while Checkpoint::locate(&dir.join("job"), "last").is_err() {
+        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (zero, one)
+}
+
 fn stderr_of(child: Child) -> (std::process::ExitStatus, String) {
     let out = child.wait_with_output().unwrap();
     (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
@@ -111,15 +124,7 @@ fn ranks_started_with_other_settings_are_refused() {
 #[test]
 fn a_killed_rank_stops_the_job_naming_it() {
     let dir = setup(1000);
-    let port = avc::dist::launch::free_port().unwrap();
-    let zero = rank(&dir, 0, port, &[]);
-    let mut one = rank(&dir, 1, port, &[]);
-    // Mid-run: once rank 0 has written a checkpoint, training goes on.
-    let begun = Instant::now();
-    while Checkpoint::locate(&dir.join("job"), "last").is_err() {
-        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint within 2 minutes");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (zero, mut one) = two_ranks_past_a_checkpoint(&dir);
     one.kill().unwrap();
     let killed = Instant::now();
     let (status, text) = stderr_of(zero);
@@ -195,14 +200,7 @@ fn a_rank_failing_before_training_is_named_and_not_waited_for() {
 #[test]
 fn a_sigterm_to_one_rank_stops_all_with_last_saved_and_the_run_resumes() {
     let dir = setup(1000);
-    let port = avc::dist::launch::free_port().unwrap();
-    let zero = rank(&dir, 0, port, &[]);
-    let mut one = rank(&dir, 1, port, &[]);
-    let begun = Instant::now();
-    while Checkpoint::locate(&dir.join("job"), "last").is_err() {
-        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint within 2 minutes");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (zero, mut one) = two_ranks_past_a_checkpoint(&dir);
     // SAFETY: a plain signal to a child this test started and has not yet waited for.
     assert_eq!(unsafe { libc::kill(one.id() as libc::pid_t, libc::SIGTERM) }, 0);
     let signalled = Instant::now();
