@@ -77,6 +77,33 @@ fn two_ranks_match_one_process_accumulating_their_shares() {
     assert_eq!(names, ["accumulated", "other-seed", "ranks", "tiny.yaml", "whole"]);
 }
 
+/// The end-of-epoch evaluation dealt out to two ranks (30-clip groups, alternately) gives
+/// the numbers one process gives: here 95 test clips (three groups, two on rank 0) and the
+/// validation rows, over two epochs.
+#[test]
+fn split_end_of_epoch_evaluation_gives_one_processs_numbers() {
+    let dir = setup(2);
+    let wide = ["--synth", "n_test=95", "--synth", "n_train=400"];
+    run_ok(train(&dir, "ranks", &[&["--nproc", "2"][..], &wide].concat()));
+    run_ok(train(&dir, "accumulated", &[&["--set", "train.accumulate=2"][..], &wide].concat()));
+    let metrics = |run: &str| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(dir.join(run).join("metrics.jsonl")).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (ranks, one) = (metrics("ranks"), metrics("accumulated"));
+    assert_eq!(ranks.len(), 2);
+    for (a, b) in ranks.iter().zip(&one) {
+        assert_eq!(a["test"]["queries"], 95, "{a}");
+        for key in ["val", "test"] {
+            assert_eq!(a[key], b[key], "{key} of epoch {}: two ranks {a}, one process {b}", a["epoch"]);
+        }
+        for key in ["val_loss", "test_loss"] {
+            let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{key}: two ranks {x}, one process {y}");
+        }
+    }
+}
+
 /// One rank of a job launched by hand, as torchrun would, on `port`.
 fn rank(dir: &Path, rank: usize, port: u16, extra: &[&str]) -> Child {
     let mut cmd = train(dir, "job", extra);

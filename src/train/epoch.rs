@@ -2,6 +2,7 @@
 //! stopping (completion, early stopping, Ctrl-C, divergence).
 
 use super::events::{Event, Observer};
+use super::held::{Held, evaluate_in};
 use super::learned::TrainingVars;
 use super::loss;
 use super::optim::Optimizer;
@@ -13,8 +14,7 @@ use crate::data::crop::Pass;
 use crate::data::prefetch::prefetch;
 use crate::data::{Clips, Split, TrainingData};
 use crate::dist::{self, Group};
-use crate::eval::engine::{Scorer, Silent};
-use crate::eval::{self, Ranking, apply};
+use crate::eval::Ranking;
 use crate::interrupt;
 use crate::lower::{self, Model, PairBatch, feed};
 use crate::random::at as mix;
@@ -190,7 +190,10 @@ impl<'a> Session<'a> {
             }
             let stop = match self.group {
                 Some(g) => self.finish_epoch_in(g, epoch, started)?,
-                None => self.finish_epoch(epoch, started)?,
+                None => {
+                    let held = self.evaluate_held()?;
+                    self.finish_epoch(epoch, started, held)?
+                }
             };
             if stop {
                 ending = Ending::EarlyStopped;
@@ -236,19 +239,28 @@ impl<'a> Session<'a> {
         )?)
     }
 
-    /// Evaluates, steps the schedule, writes checkpoints and the metrics line. Returns
-    /// true when early stopping ends the run.
-    fn finish_epoch(&mut self, epoch: i64, started: Instant) -> Result<bool, TrainError> {
-        // With a learned temperature, held-out losses use its current value; with an
-        // average of the weights, the average is what is evaluated (and checkpointed).
+    /// The validation and test sets evaluated, split between the ranks in a job. With a
+    /// learned temperature, held-out losses use its current value; with an average of the
+    /// weights, the average is what is evaluated (and checkpointed).
+    fn evaluate_held(&mut self) -> Result<[(Ranking, f64); 2], TrainError> {
         let cfg = TrainConfig { loss: self.training.settings(&self.cfg.loss), ..self.cfg.clone() };
-        let (model, data, val_idx) = (&self.model, self.data, &self.val_idx);
-        let ((val, val_loss), (test, test_loss)) = self.training.with_average(|| {
-            Ok::<_, TrainError>((
-                evaluate(model, Held::Rows(&data.train, val_idx), &cfg)?,
-                evaluate(model, Held::Clips(&data.test), &cfg)?,
-            ))
-        })?;
+        let (model, data, val_idx, group) = (&self.model, self.data, &self.val_idx, self.group);
+        self.training.with_average(|| {
+            Ok::<_, TrainError>([
+                evaluate_in(model, Held::Rows(&data.train, val_idx), &cfg, group)?,
+                evaluate_in(model, Held::Clips(&data.test), &cfg, group)?,
+            ])
+        })
+    }
+
+    /// Steps the schedule with the epoch's evaluation, writes checkpoints and the metrics
+    /// line. Returns true when early stopping ends the run.
+    fn finish_epoch(
+        &mut self,
+        epoch: i64,
+        started: Instant,
+        [(val, val_loss), (test, test_loss)]: [(Ranking, f64); 2],
+    ) -> Result<bool, TrainError> {
         let lr = self.state.lr;
         let train_loss = self.state.loss_sum / self.state.loss_count.max(1) as f64;
         let temperature = self.training.temperature();
@@ -464,13 +476,16 @@ impl<'a> Session<'a> {
         Ok(interrupted)
     }
 
-    /// Rank 0 evaluates and writes the checkpoints alone while the others wait; then every
-    /// rank takes the training state (the schedule's learning rate, the best epoch, early
-    /// stopping) from the store, so that all go on alike.
+    /// Every rank evaluates its share of the held-out groups with rank 0's weights and
+    /// buffers (batch-norm statistics are per rank while training), then rank 0 writes the
+    /// checkpoints and metrics alone; every rank takes the training state (the schedule's
+    /// learning rate, the best epoch, early stopping) from the store, so that all go on alike.
     fn finish_epoch_in(&mut self, g: &Group, epoch: i64, started: Instant) -> Result<bool, TrainError> {
+        super::distributed::share_weights(g, &self.model, &self.training)?;
+        let held = self.evaluate_held()?;
         let key = format!("avc/epoch/{epoch}");
         if g.rank == 0 {
-            let stop = self.finish_epoch(epoch, started)?;
+            let stop = self.finish_epoch(epoch, started, held)?;
             let shared = Shared { state: self.state.clone(), stop };
             g.set(&key, &serde_json::to_vec(&shared).unwrap_or_default())?;
             return Ok(stop);
@@ -678,52 +693,6 @@ fn pair_loss(
         });
     }
     Ok(total.ok_or(crate::eval::EvalError::NoOutput)?)
-}
-
-/// The clips a validation pass reads: a split's chosen rows, gathered one 30-clip group at
-/// a time (so a streamed validation set is never whole in memory), or clips in memory.
-#[derive(Clone, Copy)]
-pub enum Held<'a> {
-    Rows(&'a Split, &'a [usize]),
-    Clips(&'a Clips),
-}
-
-impl Held<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Held::Rows(_, rows) => rows.len(),
-            Held::Clips(c) => c.len(),
-        }
-    }
-}
-
-/// Ranks every group of held-out clips by the first output and computes that output's loss
-/// from the same scores (see [`loss::group_loss`]). Scoring goes through
-/// [`eval::engine::Scorer`], as `avc eval` does, with `eval_chunk` pairs a chunk.
-pub fn evaluate(model: &Model, held: Held, cfg: &TrainConfig) -> Result<(Ranking, f64), TrainError> {
-    let kind = model.outputs.first().ok_or(crate::eval::EvalError::NoOutput)?.kind;
-    let loss_kind = cfg.loss.for_output(kind);
-    let mut ranks = Vec::new();
-    let (mut loss, mut terms) = (0.0, 0usize);
-    for group in eval::groups(held.len()) {
-        let n = group.len();
-        let gathered;
-        let (clips, rows) = match held {
-            Held::Rows(split, rows) => {
-                gathered = split.gather(&rows[group], Pass::Eval)?;
-                (&gathered, 0..n)
-            }
-            Held::Clips(clips) => (clips, group),
-        };
-        let scorer = Scorer::with_pair_chunk(model, clips.video_steps.max(clips.audio_steps), cfg.eval_chunk as u64)?;
-        let (video, audio) = apply::streams(clips);
-        let scores = apply::score_matrix(&scorer, &video.range(rows.clone()), &audio.range(rows), &mut Silent)?;
-        ranks.extend(eval::true_ranks(&scores, n, kind.higher_is_better()));
-        let (sum, count) = loss::group_loss(loss_kind, &cfg.loss, &scores, n);
-        loss += sum;
-        terms += count;
-    }
-    Ok((eval::ranking(&ranks), if terms == 0 { 0.0 } else { loss / terms as f64 }))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod distributed;
 mod epoch;
 pub mod events;
 pub mod groups;
+mod held;
 pub mod init;
 pub mod learned;
 
@@ -31,7 +32,8 @@ pub mod schedule;
 pub mod settle;
 
 pub use config::{ConfigError, TrainConfig};
-pub use epoch::{EpochMetrics, Held, evaluate, pairs};
+pub use epoch::{EpochMetrics, pairs};
+pub use held::{Held, evaluate, evaluate_in};
 pub use report::format_epoch_line;
 pub use settle::{SettleError, Settled, settle};
 
