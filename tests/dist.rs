@@ -104,6 +104,42 @@ fn split_end_of_epoch_evaluation_gives_one_processs_numbers() {
     }
 }
 
+/// `avc train --resume DIR/RUN` for two epochs in all, with `extra` (the processes).
+fn resume(dir: &Path, run: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avc"));
+    cmd.arg("train").arg("--resume").arg(dir.join(run)).args(["--device", "cpu", "-q", "--set", "train.epochs=2"]);
+    cmd.args(["--max-batches", "5", "--dist-timeout", "60"]).args(extra);
+    cmd
+}
+
+/// A run resumes on another number of processes and gives the numbers of an uninterrupted
+/// run of its new size. Two ranks take the same shares as one process accumulating two
+/// micro-batches, so a first epoch on two ranks resumed on one process accumulating two is
+/// that size's uninterrupted run, and so is the other way round.
+#[test]
+fn a_run_resumes_on_another_number_of_processes() {
+    let dir = setup(1);
+    run_ok(train(&dir, "whole", &["--nproc", "2", "--set", "train.epochs=2"]));
+    run_ok(train(&dir, "from-two", &["--nproc", "2"]));
+    run_ok(resume(&dir, "from-two", &["--set", "train.accumulate=2"]));
+    run_ok(train(&dir, "from-one", &["--set", "train.accumulate=2"]));
+    run_ok(resume(&dir, "from-one", &["--nproc", "2", "--set", "train.accumulate=1"]));
+    run_ok(train(&dir, "two-on-two", &["--nproc", "2"]));
+    run_ok(resume(&dir, "two-on-two", &["--nproc", "2"]));
+    let epochs = |run: &str| std::fs::read_to_string(dir.join(run).join("metrics.jsonl")).unwrap().lines().count();
+    for run in ["from-two", "from-one", "two-on-two"] {
+        assert_eq!(epochs(run), 2, "{run}");
+        let d = max_difference(&dir.join("whole"), &dir.join(run));
+        eprintln!("{run} resumed against an uninterrupted run: max difference {d:.3e}");
+        assert!(d < 1e-5, "{run} differs from the uninterrupted run by {d}");
+    }
+    // Not blind: resumed on one process without accumulating, the second epoch differs.
+    run_ok(train(&dir, "halved", &["--nproc", "2"]));
+    run_ok(resume(&dir, "halved", &[]));
+    let d = max_difference(&dir.join("whole"), &dir.join("halved"));
+    assert!(d > 1e-4, "resuming with other shares went unnoticed: {d}");
+}
+
 /// One rank of a job launched by hand, as torchrun would, on `port`.
 fn rank(dir: &Path, rank: usize, port: u16, extra: &[&str]) -> Child {
     let mut cmd = train(dir, "job", extra);
