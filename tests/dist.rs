@@ -56,8 +56,17 @@ fn max_difference(a: &Path, b: &Path) -> f64 {
 #[test]
 fn two_ranks_match_one_process_accumulating_their_shares() {
     let dir = setup(1);
-    run_ok(train(&dir, "ranks", &["--nproc", "2"]));
+    run_ok(train(&dir, "ranks", &["--nproc", "2", "--profile"]));
     run_ok(train(&dir, "accumulated", &["--set", "train.accumulate=2"]));
+    // The profile times the all-reduce and counts its bytes: every weight's gradient, in
+    // f32, and the loss and interruption flag as two f64s.
+    let profile: avc::train::profile::ProfileSummary =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ranks").join("profile.json")).unwrap()).unwrap();
+    let weights =
+        Checkpoint::read_tensors(&Checkpoint::locate(&dir.join("ranks"), "last").unwrap().join(WEIGHTS)).unwrap();
+    let params: i64 = weights.values().map(|t| t.numel() as i64).sum();
+    assert_eq!(profile.all_reduce_bytes, 4 * params as u64 + 16);
+    assert!(profile.seconds.all_reduce > 0.0 && profile.seconds.batches == 5, "{profile:?}");
     let state = Checkpoint::read_state(&Checkpoint::locate(&dir.join("ranks"), "last").unwrap()).unwrap();
     assert_eq!(state.batches_done, 5, "{state:?}");
     let same = max_difference(&dir.join("ranks"), &dir.join("accumulated"));

@@ -39,7 +39,9 @@ fn profiled_shares_cover_every_phase_and_add_up() {
     assert_eq!(p.epochs.iter().map(|e| (e.epoch, e.seconds.batches)).collect::<Vec<_>>(), [(1, 3), (2, 3)]);
     let total: f64 = Phase::ALL.iter().map(|ph| p.share.get(*ph)).sum();
     assert!((total - 1.0).abs() < 1e-9, "shares add up to {total}");
-    for phase in Phase::ALL {
+    // A process alone all-reduces nothing; tests/dist.rs profiles a job.
+    assert_eq!((p.seconds.all_reduce, p.all_reduce_bytes), (0.0, 0));
+    for phase in Phase::ALL.into_iter().filter(|&ph| ph != Phase::AllReduce) {
         assert!(p.seconds.get(phase) > 0.0 && p.share.get(phase) > 0.0, "{} not measured: {p:?}", phase.name());
         assert!(p.ms_per_batch.get(phase) > 0.0);
     }
@@ -50,6 +52,7 @@ fn profiled_shares_cover_every_phase_and_add_up() {
     for phase in ["data", "forward", "backward", "step", "total"] {
         assert!(table.contains(&format!("\n  {phase} ")), "{phase} missing:\n{table}");
     }
+    assert!(!table.contains("all-reduce"), "{table}");
 
     // Off by default: nothing measured, nothing written.
     let plain = train(&compiled, &data, &cfg, &options("plain", false)).unwrap();

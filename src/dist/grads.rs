@@ -67,6 +67,13 @@ pub fn average(group: &Group, vars: &[Tensor], extras: &[f64]) -> Result<Vec<f64
     Vec::<f64>::try_from(&sums).map_err(|e| torch(what, e))
 }
 
+/// The bytes [`average`] all-reduces on each rank: every gradient, as its variable's kind,
+/// and the extras as f64s.
+pub fn bytes(vars: &[Tensor], extras: &[f64]) -> u64 {
+    let grads: usize = vars.iter().map(|v| v.numel() * v.kind().elt_size_in_bytes()).sum();
+    (grads + std::mem::size_of_val(extras)) as u64
+}
+
 /// Consecutive tensors grouped into buckets of one kind and at most [`BUCKET_BYTES`] (a
 /// larger tensor alone), as indices.
 fn buckets(sizes: impl Iterator<Item = (usize, tch::Kind)>) -> Vec<Vec<usize>> {

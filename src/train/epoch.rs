@@ -453,10 +453,12 @@ impl<'a> Session<'a> {
         let mut interrupted = false;
         if let Some(g) = self.group {
             let stop = f64::from(u8::from(interrupt::requested()));
-            let sums = dist::grads::average(g, self.optimizer.vars(), &[value, stop])?;
+            let extras = [value, stop];
+            let sums = dist::grads::average(g, self.optimizer.vars(), &extras)?;
             value = sums[0] / g.world as f64;
             interrupted = sums[1] > 0.0;
-            self.profile.mark(Phase::Backward);
+            self.profile.mark(Phase::AllReduce);
+            self.profile.set_all_reduce_bytes(dist::grads::bytes(self.optimizer.vars(), &extras));
             if !value.is_finite() {
                 return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
             }

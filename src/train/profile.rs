@@ -27,10 +27,13 @@ pub enum Phase {
     Backward,
     /// Gradient clipping and the optimiser's update.
     Step,
+    /// A data-parallel job's gradient all-reduce (with the step's loss and interruption
+    /// flag): the wait for the slowest rank included. Zero in a process alone.
+    AllReduce,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 4] = [Phase::Data, Phase::Forward, Phase::Backward, Phase::Step];
+    pub const ALL: [Phase; 5] = [Phase::Data, Phase::Forward, Phase::Backward, Phase::Step, Phase::AllReduce];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +41,7 @@ impl Phase {
             Phase::Forward => "forward",
             Phase::Backward => "backward",
             Phase::Step => "step",
+            Phase::AllReduce => "all-reduce",
         }
     }
 }
@@ -49,6 +53,8 @@ pub struct PhaseTimes {
     pub forward: f64,
     pub backward: f64,
     pub step: f64,
+    #[serde(default)]
+    pub all_reduce: f64,
     pub batches: usize,
 }
 
@@ -59,6 +65,7 @@ impl PhaseTimes {
             Phase::Forward => self.forward,
             Phase::Backward => self.backward,
             Phase::Step => self.step,
+            Phase::AllReduce => self.all_reduce,
         }
     }
 
@@ -68,6 +75,7 @@ impl PhaseTimes {
             Phase::Forward => self.forward += seconds,
             Phase::Backward => self.backward += seconds,
             Phase::Step => self.step += seconds,
+            Phase::AllReduce => self.all_reduce += seconds,
         }
     }
 
@@ -85,6 +93,7 @@ impl PhaseTimes {
             forward: share(self.forward),
             backward: share(self.backward),
             step: share(self.step),
+            all_reduce: share(self.all_reduce),
             batches: self.batches,
         }
     }
@@ -116,6 +125,10 @@ pub struct ProfileSummary {
     /// `seconds` less this is the steady pace.
     #[serde(default)]
     pub first_batch: PhaseTimes,
+    /// Bytes each rank all-reduced per step (the gradients of every trained tensor, as
+    /// their own kind, and two f64s); 0 in a process alone.
+    #[serde(default)]
+    pub all_reduce_bytes: u64,
 }
 
 /// Times the phases of training steps; does nothing (and never synchronises) when off.
@@ -127,6 +140,7 @@ pub struct Profiler {
     total: PhaseTimes,
     first: PhaseTimes,
     epochs: Vec<EpochProfile>,
+    all_reduce_bytes: u64,
 }
 
 impl Profiler {
@@ -139,6 +153,7 @@ impl Profiler {
             total: PhaseTimes::default(),
             first: PhaseTimes::default(),
             epochs: Vec::new(),
+            all_reduce_bytes: 0,
         }
     }
 
@@ -181,6 +196,11 @@ impl Profiler {
         }
     }
 
+    /// What each step all-reduces, in bytes (a data-parallel job).
+    pub fn set_all_reduce_bytes(&mut self, bytes: u64) {
+        self.all_reduce_bytes = bytes;
+    }
+
     /// Closes an epoch; returns its one-line summary when profiling.
     pub fn end_epoch(&mut self, epoch: i64) -> Option<String> {
         if !self.enabled {
@@ -189,8 +209,10 @@ impl Profiler {
         let times = std::mem::take(&mut self.epoch);
         self.epochs.push(EpochProfile { epoch, seconds: times });
         let s = times.shares();
+        let reduce =
+            if times.all_reduce > 0.0 { format!("  all-reduce {:.0}%", 100.0 * s.all_reduce) } else { String::new() };
         Some(format!(
-            "  profile: data {:.0}%  forward {:.0}%  backward {:.0}%  step {:.0}%  ({:.1} ms per batch)",
+            "  profile: data {:.0}%  forward {:.0}%  backward {:.0}%{reduce}  step {:.0}%  ({:.1} ms per batch)",
             100.0 * s.data,
             100.0 * s.forward,
             100.0 * s.backward,
@@ -216,10 +238,12 @@ impl Profiler {
                 forward: per(t.forward),
                 backward: per(t.backward),
                 step: per(t.step),
+                all_reduce: per(t.all_reduce),
                 batches: t.batches,
             },
             epochs: self.epochs.clone(),
             first_batch: self.first,
+            all_reduce_bytes: self.all_reduce_bytes,
         })
     }
 }
@@ -241,7 +265,8 @@ pub fn render(p: &ProfileSummary) -> String {
     let sync = if p.synchronized { ", device synchronised between phases" } else { "" };
     let _ = writeln!(out, "profile: {} training steps on {}{sync}", p.seconds.batches, p.device);
     let _ = writeln!(out, "  {:<9} {:>9} {:>7} {:>11}", "phase", "time", "share", "per batch");
-    for phase in Phase::ALL {
+    // A process alone all-reduces nothing: no row for it.
+    for phase in Phase::ALL.into_iter().filter(|&ph| ph != Phase::AllReduce || p.seconds.all_reduce > 0.0) {
         let _ = writeln!(
             out,
             "  {:<9} {:>7.2} s {:>6.1}% {:>8.2} ms",
@@ -259,6 +284,9 @@ pub fn render(p: &ProfileSummary) -> String {
         100.0 * p.share.total(),
         p.ms_per_batch.total()
     );
+    if p.all_reduce_bytes > 0 {
+        let _ = writeln!(out, "  all-reduced {:.2} MB per step on each rank", p.all_reduce_bytes as f64 / 1e6);
+    }
     let later = p.seconds.batches.saturating_sub(p.first_batch.batches);
     if p.first_batch.batches == 1 && later > 0 {
         let steady = (p.seconds.total() - p.first_batch.total()) / later as f64;
@@ -281,7 +309,7 @@ mod tests {
         let mut p = Profiler::new(true, Device::Cpu);
         for _ in 0..3 {
             p.begin();
-            for phase in Phase::ALL {
+            for phase in [Phase::Data, Phase::Forward, Phase::Backward, Phase::AllReduce, Phase::Step] {
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 p.mark(phase);
             }
