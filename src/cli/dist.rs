@@ -10,7 +10,7 @@ pub struct DistArgs {
     /// set for them); under torchrun or srun, leave it out.
     #[arg(long, value_name = "N", value_parser = super::at_least_one)]
     pub nproc: Option<usize>,
-    /// How long any rank waits for the others (a collective, the start, rank 0's evaluation)
+    /// How long any rank waits for the others (a collective, the start, rank 0 writing its checkpoints)
     /// before the job stops: seconds, or with a unit (`90s`, `10m`, `1h`).
     #[arg(long, value_name = "TIME", default_value = "10m", value_parser = parse_timeout)]
     pub dist_timeout: std::time::Duration,
