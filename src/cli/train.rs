@@ -81,14 +81,11 @@ impl InitArgs {
 
 /// `avc train`: a new run, or `--resume RUN`.
 pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
-    let TrainArgs { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile, dist } =
-        args;
-    if let Some(n) = dist.nproc.filter(|&n| n > 1) {
+    if let Some(n) = args.dist.nproc.filter(|&n| n > 1) {
         return super::dist::launch_local(n, "the ranks finish their current batch and save a checkpoint");
     }
     super::dist::name_rank();
-    let result =
-        train_rank(resume, file, overrides, source, runs, name, max_batches, quiet, verbose, init, profile, &dist);
+    let result = train_rank(args);
     if let Err(code) = result {
         // A rank that stops before the others wait for it in a collective (a compile or
         // settings error, bad data) says so, or they would wait for it until the timeout.
@@ -97,21 +94,10 @@ pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_rank(
-    resume: Option<PathBuf>,
-    file: Option<PathBuf>,
-    overrides: Vec<String>,
-    source: SourceArgs,
-    runs: PathBuf,
-    name: Option<String>,
-    max_batches: Option<usize>,
-    quiet: bool,
-    verbose: bool,
-    init: InitArgs,
-    profile: bool,
-    dist: &super::dist::DistArgs,
-) -> Result<(), u8> {
+/// This process's part of `avc train`: the whole run alone, or one rank of a job.
+fn train_rank(args: TrainArgs) -> Result<(), u8> {
+    let TrainArgs { file, resume, overrides, source, runs, name, max_batches, quiet, verbose, init, profile, dist } =
+        args;
     let device = match avc::device::choose(&source.device) {
         Ok(device) => Ok(super::dist::join_job(device, dist.dist_timeout)?),
         Err(e) => Err(e),
