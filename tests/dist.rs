@@ -297,3 +297,34 @@ fn a_sigterm_to_one_rank_stops_all_with_last_saved_and_the_run_resumes() {
     let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
     assert_eq!(last["epoch"].as_u64(), Some(epoch), "{lines}");
 }
+
+/// `--nproc`'s launcher passes a signal on to its ranks (which run in a process group of
+/// their own, so a Ctrl-C at the terminal reaches them once, through it): SIGTERM to the
+/// launcher alone stops the job as Ctrl-C stops one process, `last` saved, exit 130.
+#[test]
+fn a_sigterm_to_the_launcher_stops_every_rank() {
+    let dir = setup(1000);
+    let mut launcher = train(&dir, "job", &["--nproc", "2"]);
+    let launcher = launcher.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let begun = Instant::now();
+    while Checkpoint::locate(&dir.join("job"), "last").is_err() {
+        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = std::fs::read_to_string(dir.join("job").join("metrics.jsonl")).unwrap().lines().count();
+    // SAFETY: a plain signal to a child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(launcher.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let (status, text) = stderr_of(launcher);
+    eprintln!("the job stopped {:.2}s after the launcher's SIGTERM:\n{text}", signalled.elapsed().as_secs_f64());
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert_eq!(text.matches("interrupted:").count(), 1, "rank 0 alone says it: {text}");
+    assert!(text.contains("rank 0: interrupted") && !text.contains("error"), "{text}");
+    let state = Checkpoint::read_state(&Checkpoint::locate(&dir.join("job"), "last").unwrap()).unwrap();
+    let after = std::fs::read_to_string(dir.join("job").join("metrics.jsonl")).unwrap().lines().count();
+    assert!(state.epoch < 1000 && after >= before, "{state:?}");
+    // No rank is left running: the scratch directory's job is not written to any more.
+    std::thread::sleep(Duration::from_millis(500));
+    let again = std::fs::read_to_string(dir.join("job").join("metrics.jsonl")).unwrap().lines().count();
+    assert_eq!(after, again);
+}

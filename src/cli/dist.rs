@@ -38,7 +38,9 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// Starts `--nproc N` ranks of this same command (without `--nproc`) and waits for them.
-pub fn launch_local(nproc: usize, on_ctrl_c: &'static str) -> Result<(), u8> {
+/// A signal to it (Ctrl-C, SIGTERM) is passed on to every rank, which stop as one process
+/// does; it exits with the first failing rank's code (130 when they stopped as asked).
+pub fn launch_local(nproc: usize) -> Result<(), u8> {
     if avc::dist::Launch::from_env().is_ok_and(|l| l.is_some()) {
         return Err(usage(
             "--nproc starts its own processes: leave it out under torchrun or srun (WORLD_SIZE or SLURM_NTASKS is set)",
@@ -54,12 +56,14 @@ pub fn launch_local(nproc: usize, on_ctrl_c: &'static str) -> Result<(), u8> {
             args.push(arg);
         }
     }
-    avc::interrupt::install_saying(on_ctrl_c);
+    avc::interrupt::install_counting();
     match avc::dist::launch::run(nproc, &program, &args) {
         Err(e) => Err(report(&e)),
         Ok((0, _)) => Ok(()),
         Ok((code, line)) => {
-            if let Some(line) = line {
+            // Interrupted here and stopped as asked (130): the ranks have said so.
+            let asked = code == 130 && avc::interrupt::requested();
+            if let Some(line) = line.filter(|_| !asked) {
                 eprintln!("error: the job stopped: {line}");
             }
             Err(code)

@@ -162,7 +162,7 @@ const ON_CTRL_C: &str = "stopping the scoring; nothing will be written";
 /// query rows between the ranks; rank 0 writes.
 pub fn eval_cmd(args: EvalArgs) -> Result<(), u8> {
     if let Some(n) = args.dist.nproc.filter(|&n| n > 1) {
-        return super::dist::launch_local(n, ON_CTRL_C);
+        return super::dist::launch_local(n);
     }
     super::dist::name_rank();
     // The scores cross between the ranks on the host: Gloo, whatever the device.

@@ -82,7 +82,7 @@ impl InitArgs {
 /// `avc train`: a new run, or `--resume RUN`.
 pub fn train_cmd(args: TrainArgs) -> Result<(), u8> {
     if let Some(n) = args.dist.nproc.filter(|&n| n > 1) {
-        return super::dist::launch_local(n, "the ranks finish their current batch and save a checkpoint");
+        return super::dist::launch_local(n);
     }
     super::dist::name_rank();
     let result = train_rank(args);

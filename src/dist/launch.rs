@@ -68,6 +68,7 @@ pub fn run(nproc: usize, program: &std::path::Path, args: &[OsString]) -> Result
         if std::env::var_os("OMP_NUM_THREADS").is_none() {
             cmd.env("OMP_NUM_THREADS", &threads);
         }
+        own_process_group(&mut cmd);
         match cmd.spawn() {
             Ok(child) => children.push(Some(child)),
             Err(source) => {
@@ -79,11 +80,45 @@ pub fn run(nproc: usize, program: &std::path::Path, args: &[OsString]) -> Result
     Ok(wait_all(&mut children))
 }
 
-/// Waits for every rank; after the first failure, gives the others [`GRACE`] to stop.
+/// Starts a rank in a process group of its own, which dies with the launcher: a Ctrl-C at
+/// the terminal reaches the launcher alone, which passes it on once (see [`wait_all`]),
+/// rather than every rank getting it twice (from the terminal and from the launcher), and
+/// a launcher killed outright takes its ranks with it instead of leaving them training.
+fn own_process_group(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
+/// Sends SIGTERM to every rank still running: a rank takes it as Ctrl-C (the first stops
+/// the job at the next batch, a second at once).
+fn pass_on_signal(children: &[Option<Child>]) {
+    for child in children.iter().flatten() {
+        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+}
+
+/// Waits for every rank, passing on each signal the launcher gets; after the first failure,
+/// gives the others [`GRACE`] to stop.
 fn wait_all(children: &mut [Option<Child>]) -> (u8, Option<String>) {
     let mut failure: Option<(u8, String)> = None;
     let mut since: Option<Instant> = None;
+    let mut passed_on = 0;
     while children.iter().any(Option::is_some) {
+        while passed_on < crate::interrupt::signals() {
+            pass_on_signal(children);
+            passed_on += 1;
+        }
         for (rank, slot) in children.iter_mut().enumerate() {
             let Some(child) = slot else { continue };
             let status = match child.try_wait() {
