@@ -2,12 +2,13 @@
 with DistributedDataParallel on N local processes (Gloo, as avc's CPU jobs), the way a
 PyTorch user would write it.
 
-    python bench_ddp.py --nproc N --threads T --batches B --batch 64 --repeats R
+    python bench_ddp.py --nproc N --threads T --batches B --batch 64 --repeats R [--device cuda]
 
 Each of B steps takes a global batch of `--batch` matched pairs, each rank its contiguous
 share (as avc cuts a batch), doubled with shuffled pairs inside the share (the course's
 pairs), BCE on the logit, Adam; DDP averages the gradients (25 MB buckets, overlapped with
-the backward pass). Features are random uint8 dequantized as the course does. Rank 0 prints
+the backward pass; NCCL with one GPU per rank under `--device cuda`). Features are random
+uint8 dequantized as the course does. Rank 0 prints
 one JSON object: the seconds of every repeat (B steps after a warm-up step) and the median.
 """
 
@@ -32,11 +33,15 @@ from torch_twins import Final  # noqa: E402
 def rank_main(rank, args, port):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(args.threads)
-    dist.init_process_group("gloo", rank=rank, world_size=args.nproc)
+    cuda = args.device == "cuda"
+    if cuda:
+        torch.cuda.set_device(rank)
+        torch.set_default_device(f"cuda:{rank}")
+    dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=args.nproc)
     torch.manual_seed(1)
-    model = DistributedDataParallel(Final().train())
+    model = DistributedDataParallel(Final().train(), device_ids=[rank] if cuda else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-    generator = torch.Generator().manual_seed(1 + rank)
+    generator = torch.Generator(device=f"cuda:{rank}" if cuda else "cpu").manual_seed(1 + rank)
     share = args.batch // args.nproc + (1 if rank < args.batch % args.nproc else 0)
     batches = [(clips(share, VIDEO_DIM, generator), clips(share, AUDIO_DIM, generator)) for _ in range(2)]
     train_step(model, optimizer, *batches[0], generator)  # warm-up
@@ -47,6 +52,8 @@ def rank_main(rank, args, port):
         for i in range(args.batches):
             train_step(model, optimizer, *batches[i % 2], generator)
         dist.barrier()
+        if cuda:
+            torch.cuda.synchronize()
         seconds.append(time.perf_counter() - start)
     if rank == 0:
         result = {
@@ -76,6 +83,7 @@ def main():
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     mp.spawn(rank_main, args=(args, free_port()), nprocs=args.nproc, join=True)
 
