@@ -328,3 +328,104 @@ fn a_sigterm_to_the_launcher_stops_every_rank() {
     let again = std::fs::read_to_string(dir.join("job").join("metrics.jsonl")).unwrap().lines().count();
     assert_eq!(after, again);
 }
+
+/// Copies the shards of `from` into `to` with a data file that streams them, takes its
+/// validation clips from the test shard (so that only training reads the training files)
+/// and caches the index in `cache`.
+fn shard_copy(from: &Path, to: &Path, cache: &Path, val_ids: &[String]) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "tfrecord") {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(to.join("val.txt"), val_ids.join("\n") + "\n").unwrap();
+    let data = format!(
+        "source: yt8m\npath: train-*.tfrecord\ntest_shards: test-*.tfrecord\nlists:\n  val: val.txt\n\
+         memory: stream\nindex_cache: {}\n",
+        cache.display()
+    );
+    std::fs::write(to.join("data.yaml"), data).unwrap();
+}
+
+/// Indexes `shard` into `cache`, then changes a payload byte of every record, keeping the
+/// file's size and modification time: the cached index stays valid, so the data open as
+/// before, but reading any record of the file fails its CRC check.
+fn spoil_after_indexing(shard: &Path, cache: &Path) {
+    use avc::data::{index::ShardIndex, tfrecord};
+    let index = ShardIndex::load(shard, Some(cache)).unwrap();
+    let mut bytes = std::fs::read(shard).unwrap();
+    for r in &index.records {
+        bytes[(r.offset + tfrecord::HEADER + r.length / 2) as usize] ^= 0x5a;
+    }
+    let modified = std::fs::metadata(shard).unwrap().modified().unwrap();
+    std::fs::write(shard, &bytes).unwrap();
+    std::fs::File::options().write(true).open(shard).unwrap().set_modified(modified).unwrap();
+    assert_eq!(ShardIndex::load(shard, Some(cache)).unwrap(), index, "the cached index of {shard:?} was rebuilt");
+}
+
+/// With at least as many training shards as ranks, each rank trains only on the records of
+/// its own shards (docs/distributed.md). Each rank is given its own copy of the data in
+/// which every record of the other rank's shards is spoiled after indexing (the copies index
+/// alike, so the ranks agree on the data): a rank that read a single record of the other's
+/// shards would fail. Two epochs, every batch; validation and test clips come from the test
+/// shard, which both copies keep intact.
+#[test]
+fn two_ranks_read_only_their_own_training_shards() {
+    let dir = setup(2);
+    let mut synth = Command::new(env!("CARGO_BIN_EXE_avc"));
+    synth.args(["data", "synth", "--layout", "yt8m", "--clips", "96", "--test-clips", "12", "--shard-clips", "24"]);
+    synth.arg("--out").arg(dir.join("shards"));
+    for knob in &SYNTH[2..] {
+        synth.args(["--synth", knob]);
+    }
+    run_ok(synth);
+    let cache = dir.join("cache");
+    let test_index = avc::data::index::ShardIndex::load(&dir.join("shards/test-00000.tfrecord"), None).unwrap();
+    let val_ids: Vec<String> = test_index.records.iter().take(6).map(|r| r.id.clone()).collect();
+    // Four shards of 24 clips: rank 0 trains on shards 0 and 2, rank 1 on 1 and 3.
+    let theirs = [["train-00001", "train-00003"], ["train-00000", "train-00002"]];
+    for (r, others) in theirs.iter().enumerate() {
+        let copy = dir.join(format!("data-{r}"));
+        shard_copy(&dir.join("shards"), &copy, &cache, &val_ids);
+        for name in others {
+            spoil_after_indexing(&copy.join(format!("{name}.tfrecord")), &cache);
+        }
+    }
+    let job = |r: usize, port: u16| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_avc"));
+        cmd.arg("train").arg(dir.join("tiny.yaml")).args(["--device", "cpu", "--name", "job", "--runs"]);
+        cmd.arg(&*dir).arg("--data").arg(dir.join(format!("data-{r}/data.yaml"))).args(["--dist-timeout", "60"]);
+        cmd.args(["--set", "train.batch_size=16"]);
+        cmd.env("RANK", r.to_string()).env("WORLD_SIZE", "2").env("LOCAL_RANK", r.to_string());
+        cmd.env("MASTER_ADDR", "127.0.0.1").env("MASTER_PORT", port.to_string()).env("OMP_NUM_THREADS", "1");
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let port = avc::dist::launch::free_port().unwrap();
+    let (zero, one) = (job(0, port), job(1, port));
+    let (o0, o1) = (zero.wait_with_output().unwrap(), one.wait_with_output().unwrap());
+    let said = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert!(o0.status.success() && o1.status.success(), "rank 0:\n{}\nrank 1:\n{}", said(&o0), said(&o1));
+    assert!(
+        said(&o0).contains(
+            "data: 4 training shards split by rank (2 per rank); each epoch 6 steps of 16 clips, 0 of the 96 \
+             training clips left out"
+        ),
+        "{}",
+        said(&o0)
+    );
+    let state = Checkpoint::read_state(&Checkpoint::locate(&dir.join("job"), "last").unwrap()).unwrap();
+    assert_eq!((state.epoch, state.batches_done), (2, 6), "{state:?}");
+    // Not blind: one process trains on every shard, and fails on the first spoiled record.
+    let mut alone = Command::new(env!("CARGO_BIN_EXE_avc"));
+    alone.arg("train").arg(dir.join("tiny.yaml")).args(["--device", "cpu", "-q", "--name", "alone", "--runs"]);
+    alone.arg(&*dir).arg("--data").arg(dir.join("data-0/data.yaml")).args(["--set", "train.batch_size=16"]);
+    let out = alone.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "one process read rank 1's spoiled shards without failing:\n{text}");
+    assert!(text.contains("the shard changed since it was indexed"), "{text}");
+    assert!(text.contains("train-00001.tfrecord") || text.contains("train-00003.tfrecord"), "{text}");
+}

@@ -9,6 +9,7 @@ use super::optim::Optimizer;
 use super::profile::{Phase, Profiler};
 use super::report::tensorboard::EventWriter;
 use super::schedule::Schedule;
+use super::shard::{self, Planned, Sharding};
 use super::{Ending, RunReport, TrainConfig, TrainError, TrainOptions};
 use crate::data::crop::Pass;
 use crate::data::prefetch::prefetch;
@@ -58,6 +59,8 @@ pub(super) struct Session<'a> {
     train_idx: Vec<usize>,
     /// Validation clips: rows of the training split, read group by group.
     val_idx: Vec<usize>,
+    /// Which of `train_idx` this rank trains on (see [`super::shard`]).
+    sharding: Sharding,
     cfg: &'a TrainConfig,
     opts: &'a TrainOptions,
     run: RunDir,
@@ -136,6 +139,11 @@ impl<'a> Session<'a> {
             super::distributed::agree(g, compiled, data, cfg, opts)?;
             super::distributed::share_weights(g, &model, &training)?;
         }
+        let job = group.map(|g| (g.rank, g.world));
+        let Planned { sharding, note } = shard::plan_for(&data.train, &train_idx, job, cfg.batch_size, cfg.accumulate);
+        if let Some(note) = note {
+            observer.event(Event::Note(&note));
+        }
         let events = match group {
             Some(g) if g.rank != 0 => None,
             _ => Some(EventWriter::create(&run.path).map_err(|e| RunDirError::new(&run.path, e))?),
@@ -147,6 +155,7 @@ impl<'a> Session<'a> {
             data,
             train_idx,
             val_idx,
+            sharding,
             cfg,
             opts,
             run,
@@ -345,14 +354,23 @@ impl<'a> Session<'a> {
     /// A streamed split's batches are read and decoded on background threads a few batches
     /// ahead; what a batch holds depends only on (seed, epoch, batch), so it is the same
     /// whoever reads it. Each batch is cut into [`Shares`]: one per rank and micro-batch
-    /// (`train.accumulate`); this process reads and trains only its own.
+    /// (`train.accumulate`); this process reads and trains only its own. With the training
+    /// files split by rank ([`Sharding::ByFile`]), the batches are this rank's own rows,
+    /// cut into its micro-batches only.
     fn train_epoch(&mut self, epoch: i64, skip: usize) -> Result<bool, TrainError> {
         let seed = self.cfg.seed;
-        let shares = Shares::of(self.group, self.cfg.accumulate);
-        let mut order = self.train_idx.clone();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64, u64::MAX)));
+        let own = matches!(self.sharding, Sharding::ByFile(_));
+        let shares = Shares::of(self.group, self.cfg.accumulate, own);
+        let (order, rows_a_step) = match &self.sharding {
+            Sharding::ByFile(mine) => (mine.order(seed, epoch), mine.per_step()),
+            Sharding::ByIndex => {
+                let mut order = self.train_idx.clone();
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64, u64::MAX)));
+                (order, self.cfg.batch_size as usize)
+            }
+        };
         let batches: Vec<&[usize]> =
-            order.chunks(self.cfg.batch_size as usize).filter(|b| b.len() >= 2 * shares.count()).collect();
+            order.chunks(rows_a_step.max(1)).filter(|b| b.len() >= 2 * shares.cuts()).collect();
         let count = self.opts.max_batches.unwrap_or(usize::MAX).min(batches.len());
         self.observer.event(Event::EpochStarted {
             epoch,
@@ -512,28 +530,36 @@ struct Shared {
 
 /// How a batch is cut between the ranks and their micro-batches: `count` near-equal
 /// contiguous shares, rank r's being `r * per_rank ..` `(r + 1) * per_rank`; their union is
-/// the batch one process takes. Each share builds its shuffled pairs inside itself.
+/// the batch one process takes. Each share builds its shuffled pairs inside itself. When the
+/// batches are this rank's own rows already (`own`: training files split by rank), they are
+/// only cut into the rank's micro-batches.
 struct Shares {
     rank: usize,
     per_rank: usize,
     ranks: usize,
+    own: bool,
 }
 
 impl Shares {
-    fn of(group: Option<&Group>, accumulate: i64) -> Shares {
+    fn of(group: Option<&Group>, accumulate: i64, own: bool) -> Shares {
         let per_rank = usize::try_from(accumulate).unwrap_or(1).max(1);
-        Shares { rank: group.map_or(0, |g| g.rank), per_rank, ranks: group.map_or(1, |g| g.world) }
+        Shares { rank: group.map_or(0, |g| g.rank), per_rank, ranks: group.map_or(1, |g| g.world), own }
     }
 
     fn count(&self) -> usize {
         self.per_rank * self.ranks
     }
 
+    /// How many pieces each batch this rank is given is cut into.
+    fn cuts(&self) -> usize {
+        if self.own { self.per_rank } else { self.count() }
+    }
+
     /// This rank's micro-batches of `batch`.
     fn mine<'b>(&self, batch: &'b [usize]) -> impl Iterator<Item = &'b [usize]> + use<'b> {
-        let (n, count) = (batch.len(), self.count());
-        let first = self.rank * self.per_rank;
-        (first..first + self.per_rank).map(move |s| &batch[s * n / count..(s + 1) * n / count])
+        let (n, cuts) = (batch.len(), self.cuts());
+        let first = if self.own { 0 } else { self.rank * self.per_rank };
+        (first..first + self.per_rank).map(move |s| &batch[s * n / cuts..(s + 1) * n / cuts])
     }
 
     /// The random stream of this rank's micro-batch `j` of a batch whose stream is `stream`:

@@ -30,6 +30,7 @@ pub mod report;
 pub mod scaler;
 pub mod schedule;
 pub mod settle;
+mod shard;
 
 pub use config::{ConfigError, TrainConfig};
 pub use epoch::{EpochMetrics, pairs};
