@@ -1,7 +1,8 @@
 //! A Slurm sweep whose runs train on several ranks (`--ntasks-per-run`, docs/sweeps.md):
 //! the plan and its refusals, and a task's two ranks started by hand with the variables
 //! srun gives them (SLURM_PROCID, SLURM_NTASKS, ...), so that no Slurm is needed: rank 0
-//! alone locks, records and writes, and both ranks make the same decision on a finished run.
+//! alone locks, records and writes, and both ranks make the same decision on a finished, a
+//! busy and a stopped run.
 //! (`make test-slurm` runs the same through a real sbatch and srun.)
 
 use avc::sweep::task::{LockState, TaskLock, TaskOutcome, TaskRecord};
@@ -168,4 +169,40 @@ fn a_busy_task_stops_every_rank_naming_rank_0s_reason() {
     assert!(e1.contains("rank 1: error:") && e1.contains("rank 0 failed"), "{e1}");
     assert!(took < Duration::from_secs(30), "the ranks took {took:?} to stop");
     assert!(TaskRecord::read(&dir.join("plan"), 0).is_none(), "a refused task wrote its record");
+}
+
+/// SIGTERM to one rank (what scancel sends every rank) stops both with `last` saved and the
+/// record saying `stopped`; run again, rank 0 decides to resume and rank 1 resumes with it,
+/// to the end.
+#[test]
+fn a_stopped_two_rank_task_resumes_on_both_ranks() {
+    let dir = crate::scratch_dir("ranks-resume");
+    std::fs::write(dir.join("tiny.yaml"), crate::small_model(16, "{epochs: 60, batch_size: 8, lr: 0.01}")).unwrap();
+    ok(&plan(&dir, &["--emit", "slurm", "--out", "plan", "--ntasks-per-run", "2"]));
+    let sweep_dir = dir.join("plan");
+    let port = avc::dist::launch::free_port().unwrap();
+    let (zero, mut one) = (rank(&dir, 0, port), rank(&dir, 1, port));
+    let run = sweep_dir.join("seed=1");
+    let begun = Instant::now();
+    while avc::run::checkpoint::Checkpoint::locate(&run, "last").is_err() {
+        assert!(begun.elapsed() < Duration::from_secs(120), "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: a plain signal to a child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(one.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let zero = zero.wait_with_output().unwrap();
+    let one = one.wait().unwrap();
+    assert_eq!((zero.status.code(), one.code()), (Some(130), Some(130)), "{}", text(&zero.stderr));
+    let record = TaskRecord::read(&sweep_dir, 0).unwrap();
+    assert_eq!(record.ended.map(|e| e.outcome), Some(TaskOutcome::Stopped));
+    let (zero, one, _) = both_ranks(&dir);
+    ok(&one);
+    assert!(ok(&zero).contains("best epoch"), "{}", text(&zero.stdout));
+    let last = avc::run::checkpoint::Checkpoint::locate(&run, "last").unwrap();
+    let state = avc::run::checkpoint::Checkpoint::read_state(&last).unwrap();
+    assert!(state.epoch == 60 && state.epoch_complete, "{state:?}");
+    let record = TaskRecord::read(&sweep_dir, 0).unwrap();
+    assert_eq!((record.attempts, record.ended.map(|e| e.outcome)), (2, Some(TaskOutcome::Done)));
+    let manifest = std::fs::read_to_string(run.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"resumed\""), "{manifest}");
 }
