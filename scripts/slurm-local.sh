@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make test-slurm`: a real one-node Slurm cluster on this machine runs an avc sweep through
 # sbatch, one array task is cancelled part-way with scancel and resubmitted, and
-# `avc sweep --collect` must give the tables of the same sweep trained in one process.
+# `avc sweep --collect` must give the tables of the same sweep trained in one process; then a
+# sweep of one run on two ranks (--ntasks-per-run 2: srun inside the array task) must finish
+# with both ranks started and rank 0's record saying so.
 #
 #   scripts/slurm-local.sh [--keep]      (as root, on Debian or Ubuntu)
 #
@@ -184,5 +186,35 @@ diff <(body plan) <(body in-process) || fail "summary.md differs from the in-pro
 grep -q '"resumed"' "plan/$run3/manifest.json" || fail "run 3's manifest has no resumed session"
 grep -q '"threads_from": "SLURM_CPUS_PER_TASK=1"' "plan/$run3/manifest.json" || fail "threads did not follow Slurm"
 [ "$(grep -c '^task 3 of' plan/tasks/3.log)" -eq 2 ] || fail "task 3's log should hold both attempts"
+t_swept=$(date +%s)
+
+# --- one run on two ranks: --ntasks-per-run 2, srun inside the array task ------------------
+# The node's CPUs (2 here) are free again: the array task asks for 2 tasks of 1 CPU each.
+say "a sweep of one run on 2 ranks (--ntasks-per-run 2)"
+"$avc" sweep tiny.yaml "${data[@]}" --set train.epochs=2 --max-batches 4 --device cpu --emit slurm --out "$work/ranks" \
+  --cpus-per-task 1 --ntasks-per-run 2 --time 00:10:00 | tee "$base/plan-ranks.txt" >&2
+grep -q '^exec srun --ntasks=2 --cpus-per-task=1 ' ranks/sweep.sbatch || fail "the 2-rank script does not start srun"
+submit=$(sed -n 's/^submit: *//p' "$base/plan-ranks.txt")
+say "submitting: $submit"
+eval "$submit"
+job_name=$(sed -n 's/^#SBATCH --job-name=//p' ranks/sweep.sbatch)
+run0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["runs"][0])' ranks/sweep.json)
+for _ in $(seq 1200); do
+  [ -z "$(queued)" ] && break
+  sleep 0.5
+done
+[ -z "$(queued)" ] || fail "the 2-rank task did not finish: $(queued)"
+cat ranks/tasks/0.log >&2
+for r in 0 1; do
+  grep -qF "task 0 of $work/ranks: $run0 (rank $r of 2, on $host, pid " ranks/tasks/0.log ||
+    fail "rank $r of 2 did not start (ranks/tasks/0.log)"
+done
+grep -q '"outcome": "done"' ranks/tasks/0.json || fail "the 2-rank task did not finish: $(cat ranks/tasks/0.json)"
+grep -q '"ranks": 2' ranks/tasks/0.json || fail "the task record does not say 2 ranks: $(cat ranks/tasks/0.json)"
+grep -qF "$run0: best epoch" ranks/tasks/0.log || fail "rank 0 printed no result"
+[ "$(grep -c 'best epoch' ranks/tasks/0.log)" -eq 1 ] || fail "a rank other than 0 printed the result"
+[ -d "ranks/$run0/last" ] || fail "the run directory has no last checkpoint"
+"$avc" sweep --collect ranks | tee "$base/collect-ranks.txt" >&2
+grep -q "(Slurm, 1 run of 2 ranks each): 1 done" "$base/collect-ranks.txt" || fail "--collect does not count the run done"
 t_end=$(date +%s)
-say "passed: install $((t_installed - t0)) s, cluster $((t_cluster - t_installed)) s, sweep $((t_end - t_sweep)) s (reference $((t_sweep - t_cluster)) s), total $((t_end - t0)) s"
+say "passed: install $((t_installed - t0)) s, cluster $((t_cluster - t_installed)) s, sweep $((t_swept - t_sweep)) s (reference $((t_sweep - t_cluster)) s), 2-rank run $((t_end - t_swept)) s, total $((t_end - t0)) s"

@@ -35,6 +35,7 @@ mod masks;
 mod summaries;
 mod sweep;
 mod sweep_engines;
+mod sweep_ranks;
 mod torch_grads;
 mod torch_grads_arith;
 mod torch_grads_ops;

@@ -129,7 +129,8 @@ fn gnu_parallel_runs_a_planned_sweep_and_collect_gives_the_in_process_tables() {
     // Task 1 stopped part-way, as a preempted or cancelled task is.
     {
         let _rng = crate::torch_rng_lock();
-        let report = task::run_task(&sweep_dir, 1, TaskOptions { verbose: false, stop_at: Some((2, 0)) }).unwrap();
+        let report =
+            task::run_task(&sweep_dir, 1, TaskOptions { verbose: false, stop_at: Some((2, 0)), device: None }).unwrap();
         assert!(matches!(&report.result, TaskResult::Trained(r) if r.ending == avc::train::Ending::Interrupted));
     }
     assert_eq!(TaskRecord::read(&sweep_dir, 1).unwrap().ended.unwrap().outcome, TaskOutcome::Stopped);

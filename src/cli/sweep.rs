@@ -90,6 +90,10 @@ struct PlanArgs {
     /// Slurm: a job script template of your own ({{placeholders}}; docs/sweeps.md).
     #[arg(long, value_name = "FILE", requires = "emit")]
     template: Option<PathBuf>,
+    /// Slurm: train each run as N data-parallel ranks, started by srun inside its array task
+    /// (#SBATCH --ntasks=N; --cpus-per-task is per rank).
+    #[arg(long, value_name = "N", requires = "emit", value_parser = crate::cli::at_least_one)]
+    ntasks_per_run: Option<usize>,
 }
 
 /// Looking at a sweep, and the scheduler's side of it.
@@ -276,6 +280,7 @@ fn plan_cmd(
         },
         jobs: plan.jobs,
         template: plan.template,
+        ntasks_per_run: plan.ntasks_per_run.unwrap_or(1),
     };
     let written = plan::plan(&compiled, &grid, &opts).map_err(sweep_error)?;
     let dir = written.dir.display();
@@ -294,25 +299,53 @@ fn plan_cmd(
 }
 
 /// One task of a planned sweep: prints what it does (the scheduler keeps it as the task's log).
+/// Started by srun as one rank of several (`--ntasks-per-run`), it first joins the run's
+/// group; every rank prints its first line, only rank 0 the rest.
 fn task_cmd(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
-    let run =
-        sweep::read_sweep_record(dir).and_then(|record| task::run_name(&record, dir, index)).map_err(sweep_error)?;
+    super::dist::name_rank();
+    let result = task_rank(dir, index, quiet);
+    if let Err(code) = result {
+        // The other ranks may be waiting for this one's word on the run (src/sweep/ranks.rs).
+        avc::dist::announce_failure(&format!("it stopped with exit status {code}"), false);
+    }
+    result
+}
+
+fn task_rank(dir: &Path, index: usize, quiet: bool) -> Result<(), u8> {
+    let record = sweep::read_sweep_record(dir).map_err(sweep_error)?;
+    let run = task::run_name(&record, dir, index).map_err(sweep_error)?;
+    let launch = avc::dist::Launch::from_env().map_err(|e| report(&e))?;
     let job = avc::device::slurm_job().map(|j| format!(", slurm job {j}")).unwrap_or_default();
+    let rank = launch.as_ref().map(|l| format!("rank {} of {}, ", l.rank, l.world)).unwrap_or_default();
     println!(
-        "task {index} of {}: {run} (on {}, pid {}{job})",
+        "task {index} of {}: {run} ({rank}on {}, pid {}{job})",
         dir.display(),
         avc::device::host_name(),
         std::process::id()
     );
+    let device = match launch {
+        Some(_) => {
+            let choice = record.plan.as_ref().map_or("auto", |p| p.device.as_str());
+            let device = avc::device::choose(choice).map_err(|e| report(&e))?;
+            Some(super::dist::join_job(device, avc::dist::DEFAULT_TIMEOUT)?)
+        }
+        None => None,
+    };
+    let leader = avc::dist::is_leader();
     // Installed first so a SIGTERM during the data load is already a clean stop.
     interrupt::install();
-    let report = task::run_task(dir, index, TaskOptions { verbose: !quiet, stop_at: None }).map_err(sweep_error)?;
+    let opts = TaskOptions { verbose: !quiet && leader, stop_at: None, device };
+    let report = task::run_task(dir, index, opts).map_err(sweep_error)?;
+    let stopped = matches!(&report.result, TaskResult::Trained(r) if r.ending == Ending::Interrupted);
+    if !leader {
+        return if stopped { Err(130) } else { Ok(()) };
+    }
     match report.result {
         TaskResult::AlreadyDone => {
             println!("{run}: finished before; nothing to do");
             Ok(())
         }
-        TaskResult::Trained(r) if r.ending == Ending::Interrupted => {
+        TaskResult::Trained(_) if stopped => {
             println!("{run}: stopped; its `last` checkpoint is saved and the task resumes it when run again");
             Err(130)
         }

@@ -27,6 +27,7 @@
 pub mod grid;
 pub mod plan;
 pub mod plot;
+mod ranks;
 pub mod slurm;
 pub mod status;
 pub mod table;
@@ -172,6 +173,9 @@ pub enum SweepError {
     /// A run that failed in a way that would recur (it diverged).
     #[error("run {run} failed earlier: {why}")]
     Failed { run: String, why: String },
+    /// The ranks of a multi-rank task could not agree (one failed, or stopped answering).
+    #[error(transparent)]
+    Dist(#[from] crate::dist::DistError),
     /// Another process trains this run now (it holds the task's lock).
     #[error("{run} is being trained by another process{holder}; nothing to do")]
     Busy { run: String, holder: String },
@@ -181,7 +185,11 @@ impl crate::report::Report for SweepError {
     /// 1 for the model, settings or data, 2 for usage and I/O.
     fn exit_code(&self) -> u8 {
         match self {
-            SweepError::Settings(_) | SweepError::Train(_) | SweepError::Run { .. } | SweepError::Failed { .. } => 1,
+            SweepError::Settings(_)
+            | SweepError::Train(_)
+            | SweepError::Run { .. }
+            | SweepError::Failed { .. }
+            | SweepError::Dist(_) => 1,
             _ => 2,
         }
     }
@@ -382,10 +390,12 @@ pub(crate) fn train_run(
     stop_at: Option<(i64, usize)>,
 ) -> Result<crate::train::RunReport, TrainError> {
     let run_dir = ctx.dir.join(&run.name);
+    // The other ranks of a multi-rank task train without touching the run directory.
+    let leader = crate::dist::is_leader();
     let result = if *status == RunStatus::Interrupted {
         crate::train::resume(&run_dir, &[], ctx.device, ctx.verbose)
     } else {
-        if run_dir.exists() {
+        if leader && run_dir.exists() {
             std::fs::remove_dir_all(&run_dir).map_err(|e| RunDirError::new(&run_dir, e))?;
         }
         let opts = TrainOptions {
@@ -403,7 +413,9 @@ pub(crate) fn train_run(
         };
         crate::train::train(ctx.compiled, ctx.data, cfg, &opts)
     };
-    if let Err(e @ TrainError::Diverged { .. }) = &result {
+    if let Err(e @ TrainError::Diverged { .. }) = &result
+        && leader
+    {
         RunDir { path: run_dir }.write(FAILED, e.to_string().as_bytes())?;
     }
     result

@@ -85,10 +85,22 @@ pub struct EnginePlan {
     /// Slurm: the job's name, by which `--status` finds the sweep's tasks in `squeue`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
+    /// Slurm: the processes (data-parallel ranks) that train each run, started by `srun`
+    /// inside its array task (`--ntasks-per-run`). Plans written before it existed had one.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ntasks_per_run: usize,
     /// The job script or commands file, in the sweep directory.
     pub script: String,
     /// The command that submits every task.
     pub submit: String,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// What to plan, besides the grid.
@@ -111,6 +123,8 @@ pub struct PlanOptions {
     pub jobs: Option<usize>,
     /// Slurm: the user's job script template instead of avc's.
     pub template: Option<PathBuf>,
+    /// Slurm: data-parallel ranks per run (1: one process per run, as before).
+    pub ntasks_per_run: usize,
 }
 
 /// A written plan.
@@ -170,8 +184,12 @@ fn write_plan(
 fn check_flags(opts: &PlanOptions) -> Result<(), SweepError> {
     let res = &opts.resources;
     if opts.engine == Engine::Parallel {
-        let slurm_only =
-            [("--partition", res.partition.is_some()), ("--time", res.time.is_some()), ("--mem", res.mem.is_some())];
+        let slurm_only = [
+            ("--partition", res.partition.is_some()),
+            ("--time", res.time.is_some()),
+            ("--mem", res.mem.is_some()),
+            ("--ntasks-per-run", opts.ntasks_per_run != 1),
+        ];
         let given: Vec<&str> = slurm_only.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
         if !given.is_empty() || opts.template.is_some() {
             let mut flags = given;
@@ -193,7 +211,13 @@ fn check_flags(opts: &PlanOptions) -> Result<(), SweepError> {
             check(v).map_err(SweepError::Plan)?;
         }
     }
-    for (flag, value) in [("--cpus-per-task", res.cpus_per_task), ("--gpus", res.gpus), ("--jobs", opts.jobs)] {
+    let ranks = Some(opts.ntasks_per_run);
+    for (flag, value) in [
+        ("--cpus-per-task", res.cpus_per_task),
+        ("--gpus", res.gpus),
+        ("--jobs", opts.jobs),
+        ("--ntasks-per-run", ranks),
+    ] {
         if value == Some(0) {
             return Err(SweepError::Plan(format!("{flag} 0: expected at least 1")));
         }
@@ -247,9 +271,11 @@ fn slurm_plan(dir: &Path, record: &SweepRecord, opts: &PlanOptions) -> Result<(E
     let n = record.runs.len();
     let throttle = opts.jobs.map(|j| format!("%{j}")).unwrap_or_default();
     let job_name = slurm::job_name(dir);
+    let ranks = opts.ntasks_per_run;
+    let task = format!("{avc} sweep --task {dir_word} --index \"$SLURM_ARRAY_TASK_ID\"");
     let values = ScriptValues::new(
         [
-            ("task", format!("{avc} sweep --task {dir_word} --index \"$SLURM_ARRAY_TASK_ID\"")),
+            ("task", slurm::task_command(&task, ranks, opts.resources.cpus_per_task)),
             ("avc", avc),
             ("dir", dir_word),
             ("script", shell_word(&script.display().to_string())),
@@ -260,6 +286,7 @@ fn slurm_plan(dir: &Path, record: &SweepRecord, opts: &PlanOptions) -> Result<(E
             ("log", format!("{}/%a.log", dir.join(TASKS).display())),
         ],
         &opts.resources,
+        ranks,
     );
     let text = slurm::render(&template, &origin, &values)?;
     let plan = EnginePlan {
@@ -270,6 +297,7 @@ fn slurm_plan(dir: &Path, record: &SweepRecord, opts: &PlanOptions) -> Result<(E
         resources: opts.resources.clone(),
         jobs: opts.jobs,
         job_name: Some(job_name),
+        ntasks_per_run: ranks,
         script: Engine::Slurm.script().to_string(),
         submit: format!("sbatch {}", shell_word(&script.display().to_string())),
     };
@@ -315,6 +343,7 @@ fn parallel_plan(dir: &Path, record: &SweepRecord, opts: &PlanOptions) -> (Engin
         resources,
         jobs: Some(jobs),
         job_name: None,
+        ntasks_per_run: 1,
         script: Engine::Parallel.script().to_string(),
         submit: format!("parallel --jobs {jobs} < {}", shell_word(&script.display().to_string())),
     };

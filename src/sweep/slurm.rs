@@ -6,6 +6,11 @@
 //! resource placeholders (`{{partition}}`, `{{time}}`, `{{cpus_per_task}}`, `{{gpus}}`,
 //! `{{mem}}`) take the `--emit` flags of the same names; `{{resources}}` is the `#SBATCH`
 //! lines of the flags that were given.
+//!
+//! With `--ntasks-per-run N` above 1, each array task is one data-parallel job of N ranks:
+//! the script asks for `--ntasks=N`, `{{launch}}` sets where the ranks meet
+//! ([`launch_lines`]), and `{{task}}` starts the N processes with `srun`, each of which
+//! reads its rank from Slurm's variables (src/dist/env.rs).
 
 use crate::sweep::SweepError;
 use crate::sweep::plan::TaskResources;
@@ -17,8 +22,17 @@ use std::process::Command;
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../assets/sweep.sbatch");
 
 /// Every placeholder a template may use, and what it becomes.
-pub const PLACEHOLDERS: [(&str, &str); 15] = [
-    ("task", "the command a task runs: avc sweep --task DIR --index \"$SLURM_ARRAY_TASK_ID\" (required)"),
+pub const PLACEHOLDERS: [(&str, &str); 17] = [
+    (
+        "task",
+        "the command a task runs: avc sweep --task DIR --index \"$SLURM_ARRAY_TASK_ID\", behind srun with \
+         --ntasks-per-run above 1 (required)",
+    ),
+    (
+        "launch",
+        "with --ntasks-per-run above 1, the lines that export MASTER_ADDR and MASTER_PORT for the run's ranks \
+         (required then); else a comment",
+    ),
     ("avc", "the avc binary"),
     ("dir", "the sweep directory (absolute)"),
     ("script", "this script's path"),
@@ -27,31 +41,75 @@ pub const PLACEHOLDERS: [(&str, &str); 15] = [
     ("job_name", "the job's name, by which --status finds its tasks in squeue"),
     ("array", "the array indices, 0-N (with %J when --jobs J limits the tasks running at once)"),
     ("log", "each task's log, DIR/tasks/%a.log (a requeued task appends to it)"),
-    ("resources", "an #SBATCH line per resource flag given"),
+    ("resources", "an #SBATCH line per resource flag given, and --ntasks above one rank per run"),
     ("partition", "--partition"),
     ("time", "--time"),
     ("cpus_per_task", "--cpus-per-task"),
     ("gpus", "--gpus (GPUs per task, as --gres=gpu:N)"),
     ("mem", "--mem"),
+    ("ntasks", "--ntasks-per-run (1 unless given)"),
 ];
 
 /// The values of a template's placeholders; a resource flag that was not given is None.
 pub struct ScriptValues {
     pub values: HashMap<&'static str, Option<String>>,
+    /// Processes per run: above 1 the template must set up their rendezvous.
+    pub ranks: usize,
 }
 
 impl ScriptValues {
-    /// The values of every placeholder but the resources, which come from `res`.
-    pub fn new(fixed: [(&'static str, String); 9], res: &TaskResources) -> ScriptValues {
+    /// The values of every placeholder but the resources, which come from `res`, and those
+    /// of `ranks` processes per run.
+    pub fn new(fixed: [(&'static str, String); 9], res: &TaskResources, ranks: usize) -> ScriptValues {
         let mut values: HashMap<&'static str, Option<String>> = fixed.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        values.insert("resources", Some(resource_lines(res)));
+        let mut resources = resource_lines(res);
+        if ranks > 1 {
+            resources.push_str(&format!("{}#SBATCH --ntasks={ranks}", if resources.is_empty() { "" } else { "\n" }));
+        }
+        values.insert("resources", Some(resources));
+        values.insert("launch", Some(launch_lines(ranks)));
+        values.insert("ntasks", Some(ranks.to_string()));
         values.insert("partition", res.partition.clone());
         values.insert("time", res.time.clone());
         values.insert("cpus_per_task", res.cpus_per_task.map(|n| n.to_string()));
         values.insert("gpus", res.gpus.map(|n| n.to_string()));
         values.insert("mem", res.mem.clone());
-        ScriptValues { values }
+        ScriptValues { values, ranks }
     }
+}
+
+/// The first port of the range the ranks of a run meet on; see [`launch_lines`].
+pub const PORT_BASE: u32 = 20000;
+/// How many ports the range has.
+pub const PORT_SPAN: u32 = 10000;
+
+/// The script lines that tell the ranks of one run where to meet: rank 0's host is the
+/// job's first node, and the port comes from the array task's own job id
+/// (`SLURM_JOB_ID`, unique per array task), so that the array tasks of one sweep, or of two
+/// sweeps, sharing a node do not take the same port: ids within 10,000 of each other never
+/// collide. The range 20000-29999 stays below Linux's ephemeral ports (32768 and up), which
+/// outgoing connections take. One process per run needs no rendezvous: a comment says so.
+pub fn launch_lines(ranks: usize) -> String {
+    if ranks <= 1 {
+        return "# One process per run (--ntasks-per-run 1): no rendezvous to set up.".to_string();
+    }
+    format!(
+        "# The run's {ranks} ranks (srun starts them) meet at the job's first node, on a port taken\n\
+         # from this array task's job id so that tasks sharing a node differ (docs/sweeps.md).\n\
+         export MASTER_ADDR=\"$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\"\n\
+         export MASTER_PORT=$(( {PORT_BASE} + SLURM_JOB_ID % {PORT_SPAN} ))"
+    )
+}
+
+/// The command of an array task: `task` itself for one process per run; for several,
+/// `srun` starting `ranks` copies of it. Slurm 22.05 to 23.02's srun does not take the
+/// job's --cpus-per-task over from sbatch, so it is repeated on srun's line.
+pub fn task_command(task: &str, ranks: usize, cpus_per_task: Option<usize>) -> String {
+    if ranks <= 1 {
+        return task.to_string();
+    }
+    let cpus = cpus_per_task.map(|c| format!(" --cpus-per-task={c}")).unwrap_or_default();
+    format!("srun --ntasks={ranks}{cpus} {task}")
 }
 
 /// `#SBATCH` lines for the resource flags that were given.
@@ -81,7 +139,7 @@ pub fn resource_lines(res: &TaskResources) -> String {
 pub fn render(template: &str, origin: &str, values: &ScriptValues) -> Result<String, SweepError> {
     let mut out = String::with_capacity(template.len() + 256);
     let mut errors = Vec::new();
-    let mut has_task = false;
+    let mut used = std::collections::HashSet::new();
     for (n, line) in template.split_inclusive('\n').enumerate() {
         let mut rest = line;
         let mut column = 1;
@@ -96,7 +154,7 @@ pub fn render(template: &str, origin: &str, values: &ScriptValues) -> Result<Str
                 continue;
             };
             let key = rest[open + 2..open + close].trim();
-            has_task |= key == "task";
+            used.insert(key.to_string());
             match values.values.get(key) {
                 Some(Some(value)) => out.push_str(value),
                 Some(None) => errors.push(format!(
@@ -113,8 +171,23 @@ pub fn render(template: &str, origin: &str, values: &ScriptValues) -> Result<Str
         }
         out.push_str(rest);
     }
-    if !has_task && errors.is_empty() {
+    if !used.contains("task") && errors.is_empty() {
         errors.push(format!("{origin}: the template has no `{{{{task}}}}`, the command that trains a task's run"));
+    }
+    if values.ranks > 1 && errors.is_empty() {
+        let ranks = values.ranks;
+        if !used.contains("launch") {
+            errors.push(format!(
+                "{origin}: --ntasks-per-run {ranks} needs `{{{{launch}}}}` in the template, before `{{{{task}}}}` \
+                 (it sets where the run's ranks meet: MASTER_ADDR and MASTER_PORT)"
+            ));
+        }
+        if !used.contains("resources") && !used.contains("ntasks") {
+            errors.push(format!(
+                "{origin}: --ntasks-per-run {ranks} needs `{{{{resources}}}}` or an `#SBATCH --ntasks={{{{ntasks}}}}` \
+                 line in the template, or Slurm gives the job one task"
+            ));
+        }
     }
     if errors.is_empty() { Ok(out) } else { Err(SweepError::Plan(errors.join("\n"))) }
 }
@@ -182,9 +255,14 @@ mod tests {
     use super::*;
 
     fn values(res: &TaskResources) -> ScriptValues {
+        values_for(res, 1)
+    }
+
+    fn values_for(res: &TaskResources, ranks: usize) -> ScriptValues {
+        let task = "avc sweep --task /s --index \"$SLURM_ARRAY_TASK_ID\"";
         ScriptValues::new(
             [
-                ("task", "avc sweep --task /s --index \"$SLURM_ARRAY_TASK_ID\"".into()),
+                ("task", task_command(task, ranks, res.cpus_per_task)),
                 ("avc", "avc".into()),
                 ("dir", "/s".into()),
                 ("script", "/s/sweep.sbatch".into()),
@@ -195,6 +273,7 @@ mod tests {
                 ("log", "/s/tasks/%a.log".into()),
             ],
             res,
+            ranks,
         )
     }
 
@@ -219,6 +298,56 @@ mod tests {
         let first_command = lines.iter().position(|l| !l.is_empty() && !l.starts_with('#')).unwrap();
         let last_directive = lines.iter().rposition(|l| l.starts_with("#SBATCH")).unwrap();
         assert!(last_directive < first_command, "{script}");
+    }
+
+    /// Two ranks per run: two tasks asked for, the rendezvous exported before srun starts
+    /// them, the port derived from the array task's job id; the whole script, as written.
+    #[test]
+    fn two_ranks_per_run_start_through_srun() {
+        let res = TaskResources { cpus_per_task: Some(1), time: Some("00:10:00".into()), ..Default::default() };
+        let script = render(DEFAULT_TEMPLATE, "built-in", &values_for(&res, 2)).unwrap();
+        let tail: Vec<&str> = script.lines().skip_while(|l| !l.starts_with("#SBATCH")).collect();
+        assert_eq!(
+            tail.join("\n"),
+            [
+                "#SBATCH --job-name=avc-s-abcdef",
+                "#SBATCH --array=0-7",
+                "#SBATCH --output=/s/tasks/%a.log",
+                "#SBATCH --open-mode=append",
+                "#SBATCH --requeue",
+                "#SBATCH --time=00:10:00",
+                "#SBATCH --cpus-per-task=1",
+                "#SBATCH --ntasks=2",
+                "# The run's 2 ranks (srun starts them) meet at the job's first node, on a port taken",
+                "# from this array task's job id so that tasks sharing a node differ (docs/sweeps.md).",
+                "export MASTER_ADDR=\"$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\"",
+                "export MASTER_PORT=$(( 20000 + SLURM_JOB_ID % 10000 ))",
+                "exec srun --ntasks=2 --cpus-per-task=1 avc sweep --task /s --index \"$SLURM_ARRAY_TASK_ID\"",
+            ]
+            .join("\n")
+        );
+        // The port line is shell arithmetic that bash evaluates as meant.
+        let port = std::process::Command::new("bash")
+            .args([
+                "-c",
+                "SLURM_JOB_ID=123456; export MASTER_PORT=$(( 20000 + SLURM_JOB_ID % 10000 )); echo $MASTER_PORT",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        assert_eq!(port.ok().as_deref(), Some("23456"));
+        // One rank: no srun, no --ntasks, a comment where the rendezvous would be.
+        let one = render(DEFAULT_TEMPLATE, "built-in", &values_for(&res, 1)).unwrap();
+        assert!(!one.contains("exec srun") && !one.contains("--ntasks=") && !one.contains("MASTER_"), "{one}");
+        // A template of one's own must set the rendezvous up and ask for the tasks.
+        let err = render("#!/bin/bash\n{{resources}}\n{{task}}\n", "my.sbatch", &values_for(&res, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("my.sbatch: --ntasks-per-run 2 needs `{{launch}}`"), "{err}");
+        let err =
+            render("#!/bin/bash\n{{launch}}\n{{task}}\n", "my.sbatch", &values_for(&res, 2)).unwrap_err().to_string();
+        assert!(err.contains("needs `{{resources}}` or an `#SBATCH --ntasks={{ntasks}}`"), "{err}");
+        let own = "#!/bin/bash\n#SBATCH --ntasks={{ntasks}}\n{{launch}}\n{{task}}\n";
+        assert!(render(own, "my.sbatch", &values_for(&res, 2)).unwrap().contains("#SBATCH --ntasks=2\n"));
     }
 
     #[test]

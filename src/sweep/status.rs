@@ -77,6 +77,8 @@ pub struct TaskStatus {
 pub struct SweepStatus {
     pub dir: PathBuf,
     pub engine: Option<Engine>,
+    /// Processes per run (`--ntasks-per-run`; 1 unless planned so).
+    pub ranks: usize,
     pub tasks: Vec<TaskStatus>,
     /// results.csv's rows (running and failed runs marked so).
     pub rows: Vec<ResultRow>,
@@ -136,7 +138,8 @@ pub fn status(dir: &Path) -> Result<SweepStatus, SweepError> {
     }
     let again: Vec<usize> = tasks.iter().filter(|t| t.state.resubmit()).map(|t| t.index).collect();
     let resubmit = (!again.is_empty()).then(|| plan::resubmit_command(&record, dir, &again));
-    Ok(SweepStatus { dir: dir.to_path_buf(), engine: record.plan.map(|p| p.engine), tasks, rows, resubmit, notes })
+    let (engine, ranks) = record.plan.map_or((None, 1), |p| (Some(p.engine), p.ntasks_per_run));
+    Ok(SweepStatus { dir: dir.to_path_buf(), engine, ranks, tasks, rows, resubmit, notes })
 }
 
 /// [`status`], then results.csv, summary.csv, summary.md and sweep.png from the runs that
@@ -224,9 +227,13 @@ pub(crate) fn classify(e: &Evidence) -> TaskState {
     }
 }
 
-/// `on node1 (pid 4242, slurm job 120_3), started 3m05s ago, attempt 2`.
+/// `on node1 (pid 4242, slurm job 120_3), started 3m05s ago, attempt 2`; the host and pid are
+/// rank 0's when several ranks train the run (`2 ranks` is added then).
 fn describe_attempt(t: &TaskRecord, now: u64) -> String {
-    let job = t.slurm_job.as_ref().map(|j| format!(", slurm job {j}")).unwrap_or_default();
+    let mut job = t.slurm_job.as_ref().map(|j| format!(", slurm job {j}")).unwrap_or_default();
+    if t.ranks > 1 {
+        job.push_str(&format!(", {} ranks", t.ranks));
+    }
     let attempt = if t.attempts > 1 { format!(", attempt {}", t.attempts) } else { String::new() };
     format!("on {} (pid {}{job}), started {} ago{attempt}", t.host, t.pid, duration(now.saturating_sub(t.started)))
 }
@@ -278,7 +285,10 @@ pub fn render(s: &SweepStatus) -> String {
         .map(|(w, n)| format!("{n} {w}"))
         .collect();
     let n = s.tasks.len();
-    let runs = format!("{n} run{}", if n == 1 { "" } else { "s" });
+    let mut runs = format!("{n} run{}", if n == 1 { "" } else { "s" });
+    if s.ranks > 1 {
+        runs.push_str(&format!(" of {} ranks each", s.ranks));
+    }
     let mut out = format!("sweep {} ({engine}, {runs}): {}\n", s.dir.display(), counts.join(", "));
     let width = s.tasks.iter().filter(|t| t.state != TaskState::Done).map(|t| t.run.len()).max().unwrap_or(0);
     for t in s.tasks.iter().filter(|t| t.state != TaskState::Done) {
@@ -324,6 +334,7 @@ mod tests {
             slurm_job: Some("120_3".into()),
             started: 1000,
             attempts: 2,
+            ranks: 1,
             ended: ended.map(|outcome| TaskEnd { at: 1100, outcome, message: "run x: libtorch failed".into() }),
         }
     }
@@ -341,6 +352,12 @@ mod tests {
         assert_eq!(
             classify(&evidence(RunStatus::Interrupted, LockProbe::Held, Some(&running))),
             TaskState::Running("on node7 (pid 4242, slurm job 120_3), started 3m05s ago, attempt 2".into())
+        );
+        // A task of two ranks: rank 0's host and pid, and the ranks.
+        let two = TaskRecord { ranks: 2, ..task(None) };
+        assert_eq!(
+            classify(&evidence(RunStatus::Interrupted, LockProbe::Held, Some(&two))),
+            TaskState::Running("on node7 (pid 4242, slurm job 120_3, 2 ranks), started 3m05s ago, attempt 2".into())
         );
         // The record says it runs, but nobody holds the lock: the process died.
         let died = classify(&evidence(RunStatus::Interrupted, free, Some(&running)));

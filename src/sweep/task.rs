@@ -8,6 +8,11 @@
 //! so two tasks never train one run at once and `--status` can tell a running task from a
 //! dead one. `tasks/<I>.json` says where and how the latest attempt ran and how it ended;
 //! `tasks/<I>.log` is the task's output, written by the scheduler.
+//!
+//! A task of several ranks (`--ntasks-per-run`, one process each, in one data-parallel
+//! group) is led by rank 0: it alone takes the lock, writes the record and the run directory,
+//! and decides whether the run starts, resumes or is left alone; the others follow its
+//! decision (see `ranks.rs`) and train beside it.
 
 use crate::run::rundir::{RunDir, RunDirError};
 use crate::sweep::table::RunStatus;
@@ -108,9 +113,20 @@ pub struct TaskRecord {
     pub started: u64,
     /// How many times a task of this run has started, this one included.
     pub attempts: u32,
+    /// The processes (data-parallel ranks) that trained it; 1 unless `--ntasks-per-run`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ranks: usize,
     /// How the attempt ended; absent while it runs, or when it died without a word.
     #[serde(default)]
     pub ended: Option<TaskEnd>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// How an attempt ended.
@@ -179,6 +195,9 @@ pub struct TaskOptions {
     pub verbose: bool,
     /// Stop at this (epoch, batch) as a signal would (tests).
     pub stop_at: Option<(i64, usize)>,
+    /// The device to train on, when the caller chose it already (a rank that joined its
+    /// group on its GPU); else the plan's `--device`.
+    pub device: Option<tch::Device>,
 }
 
 /// The run of task `index` in the sweep directory `dir`: its name, or a usage error.
@@ -195,10 +214,15 @@ pub fn run_name(record: &SweepRecord, dir: &Path, index: usize) -> Result<String
 }
 
 /// Runs task `index` of the sweep in `dir`: trains, resumes or skips its run (see the module
-/// docs), recording the attempt in `tasks/<index>.json`.
+/// docs), recording the attempt in `tasks/<index>.json`. A rank other than 0 of a multi-rank
+/// task neither locks nor records: rank 0 does both for the task.
 pub fn run_task(dir: &Path, index: usize, opts: TaskOptions) -> Result<TaskReport, SweepError> {
     let record = sweep::read_sweep_record(dir)?;
     let run = run_name(&record, dir, index)?;
+    if !crate::dist::is_leader() {
+        let result = train_task(dir, &record, index, opts)?;
+        return Ok(TaskReport { run, result });
+    }
     let _lock = match TaskLock::acquire_patiently(dir, index)? {
         LockState::Held(lock) => Some(lock),
         LockState::Unsupported => None,
@@ -217,6 +241,7 @@ pub fn run_task(dir: &Path, index: usize, opts: TaskOptions) -> Result<TaskRepor
         slurm_job: crate::device::slurm_job(),
         started: now(),
         attempts: attempts + 1,
+        ranks: crate::dist::group().map_or(1, |g| g.world),
         ended: None,
     };
     task.write(dir)?;
@@ -257,7 +282,7 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
         return Err(bad(format!("it has no run {index}")));
     };
     let run_dir = dir.join(&run.name);
-    let status = sweep::run_status(&run_dir, cfg);
+    let status = super::ranks::agreed_status(|| sweep::run_status(&run_dir, cfg))?;
     match &status {
         RunStatus::Done => return Ok(TaskResult::AlreadyDone),
         RunStatus::Failed(why) => {
@@ -268,8 +293,10 @@ fn train_task(dir: &Path, record: &SweepRecord, index: usize, opts: TaskOptions)
         }
         _ => {}
     }
-    let choice = record.plan.as_ref().map_or("auto", |p| p.device.as_str());
-    let device = crate::device::choose(choice)?;
+    let device = match opts.device {
+        Some(device) => device,
+        None => crate::device::choose(record.plan.as_ref().map_or("auto", |p| p.device.as_str()))?,
+    };
     let cfg = crate::train::settle(&compiled, &run.overrides, device).map_err(crate::train::TrainError::from)?;
     let data = crate::data::expect::load(&compiled, &record.data_source).map_err(crate::train::TrainError::from)?;
     crate::data::expect::check(&compiled, &data).map_err(crate::train::TrainError::from)?;
