@@ -10,8 +10,9 @@
 //! It also compiles the package's C++ shims: src/shim/autocast.cpp, and src/shim/dist.cpp
 //! (c10d's TCPStore and process groups for data-parallel training; see there), which needs
 //! Gloo's headers (Debian's libgloo-dev, installed by scripts/tools.sh; libtorch carries
-//! Gloo's code but not its headers). NCCL's process group is compiled in only when CUDA's
-//! and NCCL's headers are found (`CUDA_HOME`, /usr/local/cuda, or `NCCL_INCLUDE_DIR`).
+//! Gloo's code but not its headers). NCCL's process group is compiled in when libtorch has
+//! its CUDA library and CUDA's and NCCL's headers are found (`CUDA_HOME`, /usr/local/cuda,
+//! `NCCL_INCLUDE_DIR`, or the torch wheel's nvidia packages beside it).
 use std::path::Path;
 
 fn main() {
@@ -84,16 +85,30 @@ fn dist_shim(lib: &Path, cuda_lib: bool) {
             gloo.join("gloo/config.h").display()
         );
     }
-    let cuda = std::env::var("CUDA_HOME").unwrap_or_else(|_| "/usr/local/cuda".into());
-    let cuda_include = Path::new(&cuda).join("include");
-    let nccl_include = std::env::var("NCCL_INCLUDE_DIR").map_or_else(|_| cuda_include.clone(), Into::into);
-    let nccl = cuda_lib
-        && cuda_include.join("cuda_runtime_api.h").is_file()
-        && (nccl_include.join("nccl.h").is_file() || Path::new("/usr/include/nccl.h").is_file());
-    if nccl {
+    let headers = cuda_lib.then(|| nccl_headers(root)).flatten();
+    if let Some((cuda_include, nccl_include)) = headers {
         build.define("AVC_WITH_NCCL", None).define("USE_C10D_NCCL", None).define("USE_CUDA", None);
-        build.include(&cuda_include).include(&nccl_include);
+        build.include(cuda_include).include(nccl_include);
         println!("cargo:rustc-link-lib=dylib=torch_cuda");
     }
     build.compile("avc_dist");
+}
+
+/// CUDA's and NCCL's include directories: `CUDA_HOME` (default /usr/local/cuda) and
+/// `NCCL_INCLUDE_DIR` when they hold the headers, else the ones installed beside the torch
+/// wheel (nvidia/cu13/include, which scripts/libtorch.sh completes with the nvidia-cuda-crt
+/// and nvidia-cuda-cccl packages c10d's CUDA headers need, and nvidia/nccl/include), so the
+/// NCCL process group compiles wherever that wheel is, GPU or not.
+fn nccl_headers(torch: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let site = torch.parent().unwrap_or(torch);
+    let cuda_home = std::env::var("CUDA_HOME").unwrap_or_else(|_| "/usr/local/cuda".into());
+    let cuda_dirs = [Path::new(&cuda_home).join("include"), site.join("nvidia/cu13/include")];
+    let complete = |d: &std::path::PathBuf| {
+        ["cuda_runtime_api.h", "crt/host_config.h", "nv/target"].iter().all(|h| d.join(h).is_file())
+    };
+    let cuda = cuda_dirs.into_iter().find(complete)?;
+    let given = std::env::var("NCCL_INCLUDE_DIR").ok().map(std::path::PathBuf::from);
+    let nccl_dirs = given.into_iter().chain([cuda.clone(), site.join("nvidia/nccl/include"), "/usr/include".into()]);
+    let nccl = nccl_dirs.into_iter().find(|d| d.join("nccl.h").is_file())?;
+    Some((cuda, nccl))
 }

@@ -58,4 +58,14 @@ for spec in tensorboard:tensorboard safetensors:safetensors faiss:faiss-cpu onnx
     "$venv/bin/pip" install --disable-pip-version-check --progress-bar off "$package" >&2
   fi
 done
+# CUDA's headers for the NCCL process group (build.rs compiles it against the wheel's
+# nvidia/cu13/include, GPU or not): the wheel brings the runtime's headers but not crt/ nor
+# CCCL's nv/target, which c10d's CUDA headers include. Headers only, pinned to the wheel's
+# CUDA 13.0.
+site=$(dirname "$(cat "$marker")")
+if [ ! -f "$site/nvidia/cu13/include/crt/host_config.h" ] || [ ! -f "$site/nvidia/cu13/include/nv/target" ]; then
+  echo "avc: installing CUDA 13.0's crt and CCCL headers into $venv" >&2
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off --no-deps \
+    "nvidia-cuda-crt==13.0.*" "nvidia-cuda-cccl==13.0.*" >&2
+fi
 link "$(cat "$marker")"

@@ -1,4 +1,5 @@
-//! `avc doctor`: what this machine gives avc (libtorch, CUDA, threads, memory).
+//! `avc doctor`: what this machine gives avc (libtorch, CUDA, threads, memory, the
+//! data-parallel process groups this build has).
 
 pub fn doctor() -> Result<(), u8> {
     let env = avc::device::environment();
@@ -8,6 +9,8 @@ pub fn doctor() -> Result<(), u8> {
     println!("cudnn available: {}", env.cudnn_available);
     println!("threads: {}", env.threads);
     println!("default device (--device auto): {}", env.default_device);
+    let nccl = if avc::dist::has_nccl() { "Gloo (CPU) and NCCL (GPU)" } else { "Gloo (CPU) only: built without NCCL" };
+    println!("data-parallel process groups: {nccl}");
     for device in std::iter::once(tch::Device::Cpu).chain((0..env.gpus.max(0) as usize).map(tch::Device::Cuda)) {
         if let Some(budget) = avc::device::memory_budget(device) {
             let size = avc_lang::check::memory::bytes(budget.bytes);

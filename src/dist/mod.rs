@@ -15,7 +15,7 @@ pub mod group;
 pub mod launch;
 
 pub use env::{EnvError, Launch};
-pub use group::{Backend, DistError, Group};
+pub use group::{Backend, DistError, Group, has_nccl};
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
