@@ -48,11 +48,12 @@ fn plan(dir: &Path, sets: &[&str], seeds: &str, extra: &[&str]) -> Output {
     cmd.args(extra).output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn ok(out: &Output) -> String {
+/// The command's standard output, once it has succeeded (else its whole output).
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "status {}\nstdout: {}\nstderr: {}",

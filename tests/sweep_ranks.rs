@@ -10,16 +10,14 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::sweep_engines::{ok, text};
+
 const KNOBS: [&str; 5] = ["n_train=32", "n_test=8", "steps=24", "video_dim=16", "audio_dim=8"];
 
 fn scratch(name: &str) -> crate::Scratch {
     let dir = crate::scratch_dir(&format!("ranks-{name}"));
     std::fs::write(dir.join("tiny.yaml"), crate::small_model(16, "{epochs: 2, batch_size: 8, lr: 0.01}")).unwrap();
     dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `avc sweep tiny.yaml` on the tiny data, one run, planned with `extra` flags.
@@ -30,17 +28,6 @@ fn plan(dir: &Path, extra: &[&str]) -> Output {
         cmd.args(["--synth", knob]);
     }
     cmd.args(extra).output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// Rank `rank` of two of task 0 of the sweep in `dir`/plan, as srun would start it.
