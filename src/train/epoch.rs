@@ -150,6 +150,10 @@ impl<'a> Session<'a> {
         };
         let table = avc_lang::check::render_table(&compiled.graph, &compiled.checked);
         let arch_name = opts.arch_path.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_string();
+        let mut profile = Profiler::new(opts.profile, opts.device);
+        if group.is_some() {
+            profile.set_all_reduce_bytes(dist::grads::bytes(optimizer.vars(), &[0.0; STEP_EXTRAS]));
+        }
         Ok(Session {
             model,
             data,
@@ -168,7 +172,7 @@ impl<'a> Session<'a> {
             group,
             table,
             arch_name,
-            profile: Profiler::new(opts.profile, opts.device),
+            profile,
             suspect: super::Suspect::of(compiled, cfg.batch_size),
             observer,
         })
@@ -471,12 +475,11 @@ impl<'a> Session<'a> {
         let mut interrupted = false;
         if let Some(g) = self.group {
             let stop = f64::from(u8::from(interrupt::requested()));
-            let extras = [value, stop];
+            let extras: [f64; STEP_EXTRAS] = [value, stop];
             let sums = dist::grads::average(g, self.optimizer.vars(), &extras)?;
             value = sums[0] / g.world as f64;
             interrupted = sums[1] > 0.0;
             self.profile.mark(Phase::AllReduce);
-            self.profile.set_all_reduce_bytes(dist::grads::bytes(self.optimizer.vars(), &extras));
             if !value.is_finite() {
                 return Err(TrainError::Diverged { epoch, batch: b, loss: value, lr: self.state.lr });
             }
@@ -569,6 +572,10 @@ impl Shares {
         if count == 1 { stream } else { mix(stream, count as u64, (self.rank * self.per_rank + j) as u64) }
     }
 }
+
+/// The scalars each step's gradient all-reduce carries besides the gradients: the loss and
+/// whether some rank was interrupted.
+const STEP_EXTRAS: usize = 2;
 
 /// Threads that read and decode a streamed split's next batches (an in-memory split has
 /// one, which only dequantizes on the CPU).
