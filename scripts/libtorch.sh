@@ -43,15 +43,17 @@ if [ ! -f "$marker" ]; then
   mkdir -p "$cache"
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install --disable-pip-version-check --progress-bar off \
-    "torch==$version" numpy >&2
+    "torch==$version" numpy==2.4.6 >&2
   "$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' > "$marker.tmp"
   mv "$marker.tmp" "$marker"
 fi
 # TensorBoard reads the run directories' event files, safetensors loads `avc export`'s
 # weights into torch.nn, FAISS indexes `avc retrieve --embeddings-out`'s vectors, and onnx
 # and ONNX Runtime check and run `avc::export::onnx`'s graphs; the tests use all five.
-# Checked on every run, so a cache made before this step gets them once.
-for spec in tensorboard:tensorboard safetensors:safetensors faiss:faiss-cpu onnx:onnx onnxruntime:onnxruntime; do
+# Checked on every run, so a cache made before this step gets them once. Pinned to the
+# versions the suite last passed with, so CI and the next machine test against the same.
+for spec in tensorboard:tensorboard==2.21.0 safetensors:safetensors==0.8.0 faiss:faiss-cpu==1.15.1 \
+  onnx:onnx==1.23.2 onnxruntime:onnxruntime==1.32.0; do
   module=${spec%%:*} package=${spec#*:}
   if ! "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
     echo "avc: installing $package into $venv" >&2
