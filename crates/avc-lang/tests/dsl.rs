@@ -129,3 +129,29 @@ fn a_block_shadows_a_built_in_op_of_the_same_name() {
     let r = g.ids().find(|&id| g.node(id).name == "s.r").expect("the block was expanded");
     assert_eq!(c.checked.shape(r).map(|s| s.to_string()).as_deref(), Some("[B, T, 4, 32]"));
 }
+
+/// A symbolic length written two ways is one length: padded by a step and trimmed by one,
+/// or a step concatenated before it and dropped, is `T` again, so it adds to the input;
+/// a convolution's `T-4` plus a pad of 4 is `T`; a product of a sum keeps its parentheses.
+#[test]
+fn symbolic_lengths_written_two_ways_are_one() {
+    let text = "input video: [T, 16]\ninput audio: [T, 8]\n\
+        trimmed = pad(video, before: 1)[1:]\n\
+        joined = concat(reshape(mean(video), shape: [1, 16]), video, axis: 1)[1:]\n\
+        narrowed = pad(conv1d(video, out: 16, kernel: 5), after: 4)\n\
+        v = trimmed + joined + narrowed + video\n\
+        f = flatten(conv1d(video, out: 2, kernel: 3))\n\
+        vm = mean(v)\nam = mean(linear(audio, out: 16))\noutput e: embeddings(vm, am)\n";
+    let source = avc_lang::source::SourceFile::new("lengths.avc", text);
+    let c = match avc_lang::compile::compile(&source) {
+        Ok(c) => c,
+        Err(f) => panic!("{}", avc_lang::diag::render_all(&f.diagnostics, &f.source, false)),
+    };
+    let g = &c.graph;
+    let shape = |name: &str| {
+        let id = g.ids().find(|&id| g.node(id).name == name).unwrap_or_else(|| panic!("no node {name}"));
+        c.checked.shape(id).map(|s| s.to_string()).unwrap_or_default()
+    };
+    assert_eq!(shape("v"), "[B, T, 16]");
+    assert_eq!(shape("f"), "[B, (T-2)*2]");
+}

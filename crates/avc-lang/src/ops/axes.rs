@@ -81,7 +81,7 @@ fn symbolic_quotient(input: &Shape, known: i64) -> Dim {
     let fixed = super::product(&input.0[1..].iter().filter_map(Dim::fixed).collect::<Vec<_>>());
     let g = gcd(fixed, known);
     let (num, den) = (fixed / g, known / g);
-    let mut parts: Vec<String> = input.0[1..].iter().filter(|d| d.fixed().is_none()).map(|d| d.to_string()).collect();
+    let mut parts: Vec<String> = input.0[1..].iter().filter(|d| d.fixed().is_none()).map(Dim::factor_text).collect();
     if num != 1 {
         parts.push(num.to_string());
     }

@@ -69,7 +69,7 @@ impl OpImpl for Concat {
         }
         let joined = match total {
             Some(n) => Dim::Fixed(n),
-            None => Dim::Sym(ins.iter().map(|s| s.0[axis].to_string()).collect::<Vec<_>>().join("+")),
+            None => Dim::sym(ins.iter().map(|s| s.0[axis].to_string()).collect::<Vec<_>>().join("+")),
         };
         Ok(first.with_dim(axis, joined))
     }

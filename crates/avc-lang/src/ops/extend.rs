@@ -20,8 +20,9 @@ fn grown(d: &Dim, op: char, k: i64) -> Dim {
     match (d, op) {
         (Dim::Fixed(n), '+') => Dim::Fixed(n.saturating_add(k)),
         (Dim::Fixed(n), _) => Dim::Fixed(n.saturating_mul(k)),
-        (other, _) if (op == '+' && k == 0) || (op == '*' && k == 1) => other.clone(),
-        (other, _) => Dim::Sym(format!("{other}{op}{k}")),
+        (other, '+') => other.plus(k),
+        (other, _) if k == 1 => other.clone(),
+        (other, _) => Dim::Sym(format!("{}*{k}", other.factor_text())),
     }
 }
 

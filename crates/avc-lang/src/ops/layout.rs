@@ -30,7 +30,7 @@ impl OpImpl for Flatten {
     fn infer(&self, ins: &[Shape]) -> Result<Shape, ShapeError> {
         let dim = match ins[0].per_sample_elems() {
             Some(n) => Dim::Fixed(n),
-            None => Dim::Sym(ins[0].0[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>().join("*")),
+            None => Dim::Sym(ins[0].0[1..].iter().map(Dim::factor_text).collect::<Vec<_>>().join("*")),
         };
         Ok(Shape::batched([dim]))
     }

@@ -134,7 +134,7 @@ impl OpImpl for Slice {
                     )));
                 }
                 let cut = self.start.saturating_add(self.end.map_or(0, |e| e.saturating_neg()));
-                if cut == 0 { sym.clone() } else { Dim::Sym(format!("{sym}-{cut}")) }
+                sym.plus(cut.saturating_neg())
             }
         };
         Ok(x.with_dim(axis, dim))
