@@ -2,10 +2,11 @@
 //! group ranked by the first output, and that output's loss from the same scores.
 //!
 //! In a data-parallel job the groups are dealt out to the ranks (group `i` to rank
-//! `i % world`), so the evaluation takes about 1/N of one process's time. Each rank writes
-//! its groups' true ranks and loss terms into their own slots of one vector of zeros, and one
-//! all-reduce gives every rank the whole: a sum of one value and zeros is exact, and the loss
-//! is then summed in group order, so the numbers are one process's to the last bit.
+//! `i % world`), so each rank scores about 1/N of the groups. Each rank writes its groups'
+//! true ranks and loss terms into their own slots of one vector of zeros, and one all-reduce
+//! gives every rank the whole: a sum of one value and zeros is exact, and the loss is then
+//! summed in group order, so combining adds nothing to what one process computes (each
+//! group's scores are its rank's, whose thread count may round them differently).
 
 use super::{TrainConfig, TrainError, loss};
 use crate::data::crop::Pass;
