@@ -106,6 +106,23 @@ fn profile_table() {
     });
     let summary: avc::train::profile::ProfileSummary = serde_json::from_value(summary).expect("a profile summary");
     insta::assert_snapshot!("profile_table", avc::train::profile::render(&summary));
+    // A rank of a data-parallel job: its all-reduce is a row, and its bytes a line.
+    let job = |scale: f64| {
+        serde_json::json!({"data": 0.5 * scale, "forward": 2.0 * scale, "backward": 3.1 * scale,
+                           "step": 0.4 * scale, "all_reduce": 0.6 * scale, "batches": (20.0 * scale) as usize})
+    };
+    let summary = serde_json::json!({
+        "device": "cpu",
+        "synchronized": false,
+        "seconds": job(2.0),
+        "share": {"data": 0.075, "forward": 0.303, "backward": 0.470, "step": 0.061, "all_reduce": 0.091, "batches": 40},
+        "ms_per_batch": {"data": 25.0, "forward": 100.0, "backward": 155.0, "step": 20.0, "all_reduce": 30.0, "batches": 40},
+        "epochs": [{"epoch": 1, "seconds": job(1.0)}, {"epoch": 2, "seconds": job(1.0)}],
+        "first_batch": job(0.1),
+        "all_reduce_bytes": 1324820,
+    });
+    let summary: avc::train::profile::ProfileSummary = serde_json::from_value(summary).expect("a job's profile");
+    insta::assert_snapshot!("profile_table_job", avc::train::profile::render(&summary));
 }
 
 /// Errors as `avc` prints them: the message with its causes, the place when the message

@@ -45,8 +45,9 @@ pub struct TrainArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub init: InitArgs,
-    /// Time each training step's phases (data, forward, backward, optimiser step): a table at
-    /// the end (per epoch too unless -q) and profile.json in the run directory.
+    /// Time each training step's phases (data, forward, backward, in a data-parallel job the
+    /// gradient all-reduce, optimiser step): a table at the end (per epoch too unless -q) and
+    /// profile.json in the run directory.
     #[arg(long)]
     pub profile: bool,
     #[command(flatten)]
@@ -128,6 +129,12 @@ fn train_rank(args: TrainArgs) -> Result<(), u8> {
     }
 }
 
+/// How many ranks train on which engine, for the first line: `, 2 ranks (Gloo)`; empty for
+/// a process alone.
+fn job_line() -> String {
+    avc::dist::group().map_or(String::new(), |g| format!(", {} ranks ({})", g.world, g.backend.name()))
+}
+
 fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> {
     let compiled = compile_or_report(file, MessageFormat::Human)?;
     // Settled once, before the data are loaded; shown against the file's source.
@@ -137,8 +144,9 @@ fn train_new(file: &Path, opts: &TrainOptions, verbose: bool) -> Result<(), u8> 
         eprint!("{}", avc::report::prefixed(&format!("warning: {warning}\n")));
     }
     if opts.verbose {
+        let ranks = job_line();
         println!(
-            "training {} on {} ({} train / {} test clips) on {}; {} parameters",
+            "training {} on {} ({} train / {} test clips) on {}{ranks}; {} parameters",
             file.display(),
             dataset.origin,
             dataset.train.len(),
@@ -175,7 +183,7 @@ fn resume_cmd(
     verbose: bool,
 ) -> Result<(), u8> {
     if !quiet {
-        println!("resuming {} on {}", run.display(), avc::device::device_name(device));
+        println!("resuming {} on {}{}", run.display(), avc::device::device_name(device), job_line());
     }
     avc::interrupt::install();
     let result = train::resume_with(run, overrides, device, !quiet, profile, observer(!quiet).as_mut());

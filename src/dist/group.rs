@@ -65,6 +65,16 @@ pub enum Backend {
     Nccl { device: usize },
 }
 
+impl Backend {
+    /// The engine's name, as PyTorch spells the backend: `Gloo`, `NCCL`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Gloo => "Gloo",
+            Backend::Nccl { .. } => "NCCL",
+        }
+    }
+}
+
 /// Whether this build can make NCCL process groups.
 pub fn has_nccl() -> bool {
     // SAFETY: a constant query.
@@ -89,6 +99,7 @@ pub struct Group {
     pub rank: usize,
     pub world: usize,
     pub timeout: Duration,
+    pub backend: Backend,
 }
 
 // SAFETY: c10d's process groups and stores take calls from any thread (torch.distributed
@@ -168,7 +179,7 @@ impl Group {
             };
             if ptr.is_null() { -1 } else { 0 }
         })?;
-        Ok(Group { ptr, rank, world, timeout })
+        Ok(Group { ptr, rank, world, timeout, backend })
     }
 
     /// Sums each tensor over the ranks, in place (`average`: then divides by the world).

@@ -33,7 +33,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [Phase::Data, Phase::Forward, Phase::Backward, Phase::Step, Phase::AllReduce];
+    pub const ALL: [Phase; 5] = [Phase::Data, Phase::Forward, Phase::Backward, Phase::AllReduce, Phase::Step];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -264,12 +264,12 @@ pub fn render(p: &ProfileSummary) -> String {
     let mut out = String::new();
     let sync = if p.synchronized { ", device synchronised between phases" } else { "" };
     let _ = writeln!(out, "profile: {} training steps on {}{sync}", p.seconds.batches, p.device);
-    let _ = writeln!(out, "  {:<9} {:>9} {:>7} {:>11}", "phase", "time", "share", "per batch");
+    let _ = writeln!(out, "  {:<10} {:>9} {:>7} {:>11}", "phase", "time", "share", "per batch");
     // A process alone all-reduces nothing: no row for it.
     for phase in Phase::ALL.into_iter().filter(|&ph| ph != Phase::AllReduce || p.seconds.all_reduce > 0.0) {
         let _ = writeln!(
             out,
-            "  {:<9} {:>7.2} s {:>6.1}% {:>8.2} ms",
+            "  {:<10} {:>7.2} s {:>6.1}% {:>8.2} ms",
             phase.name(),
             p.seconds.get(phase),
             100.0 * p.share.get(phase),
@@ -278,7 +278,7 @@ pub fn render(p: &ProfileSummary) -> String {
     }
     let _ = writeln!(
         out,
-        "  {:<9} {:>7.2} s {:>6.1}% {:>8.2} ms",
+        "  {:<10} {:>7.2} s {:>6.1}% {:>8.2} ms",
         "total",
         p.seconds.total(),
         100.0 * p.share.total(),
